@@ -1,0 +1,216 @@
+"""``headstart inspect``: a picture of the data a person can act on before any training.
+
+One pass decodes every image (in a few threads; PIL releases the GIL while decoding), so
+corrupt files are found now rather than an hour into training, and every decoded image is
+hashed so exact duplicates -- within a split and, worse, *across* splits (leakage that inflates
+validation accuracy) -- are listed. The figures every model must beat (the majority-class
+baseline) and the imbalance that should change the training recipe are computed here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from headstart.data.decode import UnreadableImage, decode_image
+from headstart.data.imageset import ImageSet, array_item_to_rgb
+from headstart.data.sources import DataSource
+from headstart.data.splits import make_splits, too_few_to_split
+from headstart.errors import HeadstartError
+
+#: A class with fewer images than this gets a warning: too few to learn or to measure.
+FEW_IMAGES = 5
+
+
+@dataclass
+class Inspection:
+    """Everything ``inspect`` found; :meth:`to_dict` is the JSON written beside a run."""
+
+    layout: str
+    location: str
+    class_names: list[str]
+    counts: dict[str, list[int]]
+    image_sizes: dict[str, object]
+    modes: dict[str, int]
+    imbalance_ratio: float
+    majority_baseline: dict[str, object]
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+    duplicates_within: dict[str, list[list[str]]] = field(default_factory=dict)
+    duplicates_across: list[dict[str, object]] = field(default_factory=list)
+    too_few_to_split: dict[str, int] = field(default_factory=dict)
+    few_images: dict[str, int] = field(default_factory=dict)
+    ignored_files: int = 0
+    notes: list[str] = field(default_factory=list)
+    planned_split: dict[str, list[int]] = field(default_factory=dict)
+    split_method: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def n_images(self) -> dict[str, int]:
+        return {s: int(sum(c)) for s, c in self.counts.items()}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["n_images"] = self.n_images
+        return d
+
+    def warnings(self) -> list[str]:
+        """The findings that should change what the user does next, in plain words."""
+        out = []
+        if self.split_method.get("error"):
+            out.append(f"cannot split: {self.split_method['error']}")
+        if self.unreadable:
+            out.append(f"{len(self.unreadable)} unreadable image(s) will be skipped")
+        n_leak = sum(len(d["ids"]) for d in self.duplicates_across)
+        if n_leak:
+            out.append(
+                f"{len(self.duplicates_across)} image(s) appear in more than one split "
+                f"({n_leak} files): validation accuracy will be optimistic"
+            )
+        n_dup = sum(len(g) - 1 for groups in self.duplicates_within.values() for g in groups)
+        if n_dup:
+            out.append(f"{n_dup} exact duplicate image(s) within splits")
+        if self.too_few_to_split:
+            out.append(
+                "too few images to split: "
+                + ", ".join(f"{c} ({n})" for c, n in self.too_few_to_split.items())
+            )
+        if self.few_images:
+            out.append(
+                f"classes with fewer than {FEW_IMAGES} training images: "
+                + ", ".join(f"{c} ({n})" for c, n in self.few_images.items())
+            )
+        if self.imbalance_ratio >= 3:
+            out.append(
+                f"classes are imbalanced ({self.imbalance_ratio:.1f}x between the largest and "
+                "smallest): consider --class-weights auto and read balanced accuracy"
+            )
+        return out
+
+
+def _scan_item(s: ImageSet, i: int) -> tuple[tuple[int, int] | None, str, str | None, str]:
+    """(size (h, w) or None, mode, sha1 of pixels or None, error reason or '')."""
+    if s.is_array:
+        raw = s.array[int(s.index[i])]
+        channels = 1 if raw.ndim == 2 else raw.shape[2]
+        img = array_item_to_rgb(raw)
+        mode = f"array {raw.dtype} {channels}ch"
+    else:
+        info: dict = {}
+        try:
+            img = decode_image(s.paths[i], info=info)
+        except UnreadableImage as e:
+            return None, "unreadable", None, e.reason
+        mode = info.get("mode", "?")
+    digest = hashlib.sha1(np.ascontiguousarray(img).tobytes())
+    digest.update(str(img.shape).encode())
+    return img.shape[:2], mode, digest.hexdigest(), ""
+
+
+def inspect_source(
+    source: DataSource,
+    *,
+    val_split: float = 0.2,
+    test_split: float = 0.0,
+    seed: int = 0,
+    workers: int = 4,
+    progress: bool = True,
+) -> Inspection:
+    """Decode and hash every image of every split of ``source`` and summarise what was found.
+
+    The split a training run would use (``val_split``, ``test_split``, ``seed``) is planned too,
+    so its per-class counts, or the reason it is impossible, are part of the report.
+    """
+    splits = source.splits()
+    names = list(source.class_names)
+    counts = {n: s.class_counts().tolist() for n, s in splits.items()}
+    sizes: Counter = Counter()
+    modes: Counter = Counter()
+    unreadable: list[dict[str, str]] = []
+    by_hash: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    total = sum(len(s) for s in splits.values())
+    jobs = [(name, s, i) for name, s in splits.items() for i in range(len(s))]
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        tqdm(total=total, desc="inspecting", unit="img", disable=not progress, leave=False) as bar,
+    ):
+        results = pool.map(lambda job: _scan_item(job[1], job[2]), jobs, chunksize=32)
+        for (split, s, i), (size, mode, digest, reason) in zip(jobs, results):
+            bar.update()
+            if size is None:
+                unreadable.append({"split": split, "path": s.describe(i), "reason": reason})
+                counts[split][int(s.labels[i])] -= 1
+                continue
+            sizes[size] += 1
+            modes[mode] += 1
+            by_hash[digest].append((split, s.ids[i]))
+    within: dict[str, list[list[str]]] = defaultdict(list)
+    across: list[dict[str, object]] = []
+    for members in by_hash.values():
+        if len(members) < 2:
+            continue
+        split_set = sorted({sp for sp, _ in members})
+        if len(split_set) > 1:
+            across.append({"splits": split_set, "ids": [f"{sp}:{i}" for sp, i in members]})
+        for sp in split_set:
+            ids = [i for s2, i in members if s2 == sp]
+            if len(ids) > 1:
+                within[sp].append(ids)
+    train_counts = np.asarray(counts["train"])
+    nonzero = train_counts[train_counts > 0]
+    heights = [h for (h, _w) in sizes.elements()]
+    widths = [w for (_h, w) in sizes.elements()]
+    image_sizes: dict[str, object] = {}
+    if heights:
+        image_sizes = {
+            "min_hw": [int(min(heights)), int(min(widths))],
+            "max_hw": [int(max(heights)), int(max(widths))],
+            "median_hw": [int(np.median(heights)), int(np.median(widths))],
+            "most_common": [[h, w, n] for (h, w), n in sizes.most_common(5)],
+            "distinct": len(sizes),
+        }
+    labels = source.train.labels
+    small = too_few_to_split(labels, source.class_names) if source.val is None else {}
+    few = {names[i]: int(c) for i, c in enumerate(train_counts) if 0 < c < FEW_IMAGES}
+    try:
+        planned = make_splits(source, val_split=val_split, test_split=test_split, seed=seed)
+        planned_counts = {n: s.class_counts().tolist() for n, s in planned.items().items()}
+        split_method = dict(planned.method)
+    except HeadstartError as e:
+        planned_counts, split_method = {}, {"error": str(e)}
+    # The majority class of train, scored where a model would be scored: the validation split.
+    majority = int(np.argmax(planned_counts.get("train", counts["train"])))
+    if "val" in counts:
+        eval_split, eval_counts = "val", np.asarray(counts["val"])
+    elif "val" in planned_counts:
+        eval_split, eval_counts = "val (planned)", np.asarray(planned_counts["val"])
+    else:
+        eval_split, eval_counts = "train", train_counts
+    baseline = {
+        "class": names[majority],
+        "accuracy": float(eval_counts[majority] / max(1, eval_counts.sum())),
+        "evaluated_on": eval_split,
+    }
+    return Inspection(
+        planned_split=planned_counts,
+        split_method=split_method,
+        layout=source.layout,
+        location=source.location,
+        class_names=names,
+        counts=counts,
+        image_sizes=image_sizes,
+        modes=dict(modes.most_common()),
+        imbalance_ratio=float(nonzero.max() / nonzero.min()) if len(nonzero) else 1.0,
+        majority_baseline=baseline,
+        unreadable=unreadable,
+        duplicates_within=dict(within),
+        duplicates_across=across,
+        too_few_to_split={k: v for k, v in small.items()},
+        few_images=few,
+        ignored_files=len(source.ignored_files),
+        notes=list(source.notes),
+    )

@@ -1,0 +1,106 @@
+"""Small generated data sets, written to temporary folders at test time (no committed binaries).
+
+The images are not noise: each class has its own colour and stripe orientation, so a tiny
+model can learn them and a test of training means something.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CLASS_NAMES = ("circle", "square", "stripes")
+
+
+def make_images(n_per_class: int, size: int = 32, n_classes: int = 3, seed: int = 0):
+    """(images uint8 NHWC, labels int) with a learnable pattern per class."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    yy, xx = np.mgrid[0:size, 0:size]
+    for c in range(n_classes):
+        for _ in range(n_per_class):
+            base = np.zeros((size, size, 3), np.float32)
+            base[..., c % 3] = 0.6
+            if c % 3 == 0:
+                r = size * rng.uniform(0.2, 0.4)
+                cy, cx = rng.uniform(0.35, 0.65, 2) * size
+                base[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 1.0
+            elif c % 3 == 1:
+                a, b = sorted(rng.integers(2, size - 2, 2))
+                base[a : b + 2, a : b + 2] = 1.0
+            else:
+                period = int(rng.integers(3, 6))
+                base[(xx // period) % 2 == 0] *= 0.3
+            base += rng.normal(0, 0.05, base.shape)
+            images.append(np.clip(base * 255, 0, 255).astype(np.uint8))
+            labels.append(c)
+    return np.stack(images), np.array(labels)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own feature cache so tests never see each other's files."""
+    monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """class-per-folder PNGs: 3 classes x 8 images, plus a README that must be ignored."""
+    images, labels = make_images(8)
+    root = tmp_path / "folder"
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        d = root / CLASS_NAMES[lab]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"img_{i:03d}.png")
+    (root / "README.txt").write_text("not an image")
+    (root / "circle" / "notes.md").write_text("not an image either")
+    return root
+
+
+@pytest.fixture
+def split_folder(tmp_path) -> Path:
+    """train/ and val/ split folders (the cats-and-dogs layout), JPEGs."""
+    images, labels = make_images(10, seed=1)
+    root = tmp_path / "split"
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        split = "val" if i % 10 >= 7 else "train"
+        d = root / split / CLASS_NAMES[lab]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"{i:03d}.jpg", quality=95)
+    return root
+
+
+@pytest.fixture
+def array_folder(tmp_path) -> Path:
+    """The lesson's layout: train_* and test_* arrays (test doubles as validation)."""
+    images, labels = make_images(12, seed=2)
+    test_images, test_labels = make_images(4, seed=3)
+    root = tmp_path / "arrays"
+    root.mkdir()
+    np.save(root / "train_images.npy", images)
+    np.save(root / "train_labels.npy", labels)
+    np.save(root / "test_images.npy", test_images)
+    np.save(root / "test_labels.npy", test_labels)
+    return root
+
+
+@pytest.fixture
+def csv_data(tmp_path) -> Path:
+    """A labels.csv of filename,label with string labels and paths in a subfolder."""
+    images, labels = make_images(6, seed=4)
+    root = tmp_path / "csvdata"
+    (root / "imgs").mkdir(parents=True)
+    rows = []
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        name = f"imgs/{i:03d}.png"
+        Image.fromarray(img).save(root / name)
+        rows.append({"filename": name, "label": CLASS_NAMES[lab]})
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["filename", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    return root / "labels.csv"
