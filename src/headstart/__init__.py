@@ -1,19 +1,50 @@
-"""headstart: adapt a pretrained network to your own labelled images, honestly evaluated."""
+"""headstart: adapt a pretrained network to your own labelled images, honestly evaluated.
+
+import headstart
+run = headstart.train(headstart.TrainConfig(data="path/to/images"))    # frozen backbone
+clf = headstart.ImageClassifier(backbone="DenseNet121").fit(X, y)      # scikit-learn style
+run = headstart.load_run("runs/...")                                    # predict later
+"""
 
 from headstart.data import from_arrays, inspect_source, load_data, load_source
 from headstart.errors import BackboneError, ConfigError, DataError, HeadstartError, RunError
 
 __version__ = "0.1.0"
 
+_LAZY = {  # torch-heavy parts load on first use, so `headstart inspect` starts quickly
+    "ImageClassifier": ("headstart.estimator", "ImageClassifier"),
+    "TrainConfig": ("headstart.config", "TrainConfig"),
+    "train": ("headstart.pipeline", "train"),
+    "load_run": ("headstart.runs", "load_run"),
+    "Run": ("headstart.runs", "Run"),
+    "create_backbone": ("headstart.backbones", "create_backbone"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'headstart' has no attribute {name!r}")
+
+
 __all__ = [
     "BackboneError",
     "ConfigError",
     "DataError",
     "HeadstartError",
+    "ImageClassifier",
+    "Run",
     "RunError",
+    "TrainConfig",
     "__version__",
+    "create_backbone",
     "from_arrays",
     "inspect_source",
     "load_data",
+    "load_run",
     "load_source",
+    "train",
 ]

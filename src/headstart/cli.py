@@ -10,9 +10,17 @@ from typing import Annotated
 
 import typer
 
-from headstart.console import console, render_inspection
+from headstart.config import TrainConfig
+from headstart.console import (
+    console,
+    render_backbones,
+    render_inspection,
+    render_predictions,
+    render_run,
+    render_summary,
+)
 from headstart.errors import HeadstartError
-from headstart.io import atomic_write_json
+from headstart.io import atomic_write_json, atomic_write_text
 
 app = typer.Typer(
     name="headstart",
@@ -112,6 +120,173 @@ def inspect(
     if json_out is not None:
         atomic_write_json(json_out, report.to_dict())
         console().print(f"wrote {json_out}")
+
+
+BackboneOpt = Annotated[
+    str,
+    typer.Option(help="A Keras name (DenseNet121, MobileNetV2, ResNet50, ...) or any timm model."),
+]
+WeightsOpt = Annotated[
+    str,
+    typer.Option(
+        help="imagenet (installed package, else the hub), a weights FILE, or none "
+        "(random initialisation)."
+    ),
+]
+
+
+@app.command()
+@_friendly
+def train(
+    data: DataArg = None,
+    demo: DemoOpt = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory [default: runs/DATE-BACKBONE].")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Replay a run: its RUN_DIR or RUN_DIR/config.json.")
+    ] = None,
+    backbone: BackboneOpt = TrainConfig.backbone,
+    weights: WeightsOpt = TrainConfig.weights,
+    pooling: Annotated[
+        str, typer.Option(help="Pooling of the last feature map: max or avg.")
+    ] = TrainConfig.pooling,
+    image_size: Annotated[
+        int | None, typer.Option(help="Input size in pixels [default: the backbone's own].")
+    ] = None,
+    resize: Annotated[
+        str, typer.Option(help="pad (keep aspect ratio, as the lesson), resize, or crop.")
+    ] = TrainConfig.resize,
+    head: Annotated[
+        str, typer.Option(help="lesson (BN-Dense-ReLU-Dropout-Dense) or linear.")
+    ] = TrainConfig.head,
+    hidden: Annotated[
+        int, typer.Option(help="Hidden units of the lesson head.")
+    ] = TrainConfig.hidden,
+    dropout: Annotated[
+        float, typer.Option(help="Dropout of the lesson head.")
+    ] = TrainConfig.dropout,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TrainConfig.epochs,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = TrainConfig.batch_size,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of the head.")] = TrainConfig.lr,
+    patience: Annotated[
+        int, typer.Option(help="Early stopping patience on val accuracy (0: never stop).")
+    ] = TrainConfig.patience,
+    augment: Annotated[
+        bool, typer.Option(help="Random flip/rotation/zoom/translation, cached as --views views.")
+    ] = TrainConfig.augment,
+    views: Annotated[
+        int, typer.Option(help="Augmented views per training image to cache (with --augment).")
+    ] = TrainConfig.views,
+    cache: Annotated[bool, typer.Option(help="Reuse features cached on disk.")] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")] = "auto",
+    val_split: ValSplitOpt = TrainConfig.val_split,
+    test_split: TestSplitOpt = TrainConfig.test_split,
+    seed: SeedOpt = TrainConfig.seed,
+    filename_column: FilenameColOpt = "filename",
+    label_column: LabelColOpt = "label",
+) -> None:
+    """Train a head on a frozen pretrained backbone (features computed once, then cached)."""
+    from headstart.pipeline import train as train_run
+
+    if config is not None:
+        cfg = TrainConfig.from_file(config)
+        if data is not None or demo:
+            cfg.data = _data_location(data, demo)
+    else:
+        cfg = TrainConfig(
+            data=_data_location(data, demo),
+            val_split=val_split,
+            test_split=test_split,
+            seed=seed,
+            filename_column=filename_column,
+            label_column=label_column,
+            backbone=backbone,
+            weights=weights,
+            pooling=pooling,
+            image_size=image_size,
+            resize=resize,
+            head=head,
+            hidden=hidden,
+            dropout=dropout,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            patience=patience,
+            augment=augment,
+            views=views,
+            cache=cache,
+            device=device,
+        )
+    run = train_run(cfg, out=out, progress=sys.stderr.isatty())
+    console().print(render_run(run))
+
+
+@app.command()
+@_friendly
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by headstart train.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image files, folders of images, or .npy arrays.")
+    ],
+    out: Annotated[Path | None, typer.Option(help="Write predictions as CSV here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
+) -> None:
+    """Predict labels and class probabilities with a saved run."""
+    from headstart.predict import predict_inputs, predictions_csv
+    from headstart.runs import load_run
+
+    run = load_run(run_dir)
+    preds = predict_inputs(run, inputs, batch_size=batch_size, progress=sys.stderr.isatty())
+    text = predictions_csv(preds, run.class_names)
+    if out is not None:
+        atomic_write_text(out, text)
+        console().print(f"wrote {len(preds)} predictions to {out}")
+    else:
+        console().print(render_predictions(preds), soft_wrap=True)
+    failed = [p for p in preds if p.error]
+    if failed:
+        console(stderr=True).print(f"[yellow]{len(failed)} input(s) could not be read[/]")
+
+
+@app.command()
+@_friendly
+def backbones(
+    all_timm: Annotated[
+        str | None, typer.Option("--search", help="Also list timm models matching a pattern.")
+    ] = None,
+) -> None:
+    """List backbones: Keras names, timm names, parameters, input size, weight source."""
+    from headstart.catalog import list_backbones
+
+    console().print(render_backbones(list_backbones(all_timm)))
+
+
+@app.command()
+@_friendly
+def summary(
+    backbone: BackboneOpt = TrainConfig.backbone,
+    classes: Annotated[int, typer.Option(help="Number of classes of your data.")] = 10,
+    head: Annotated[str, typer.Option(help="lesson or linear.")] = TrainConfig.head,
+    hidden: Annotated[int, typer.Option(help="Hidden units of the lesson head.")] = 50,
+    pooling: Annotated[str, typer.Option(help="max or avg.")] = TrainConfig.pooling,
+    run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
+) -> None:
+    """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""
+    from headstart.catalog import model_summary
+
+    console().print(
+        render_summary(
+            model_summary(
+                backbone=backbone,
+                n_classes=classes,
+                head=head,
+                hidden=hidden,
+                pooling=pooling,
+                run_dir=run_dir,
+            )
+        )
+    )
 
 
 def main() -> None:

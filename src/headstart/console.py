@@ -83,3 +83,113 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
 
 def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
+
+
+def _fmt_count(n: int) -> str:
+    return f"{n:,}"
+
+
+def render_run(run) -> Group:
+    """After training: where the run is, accuracy against the baseline, parameters, timing."""
+    m = run.metrics
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("run", str(run.path) if run.path else "(not saved)")
+    grid.add_row(
+        "backbone", f"{run.backbone_name} ({run.weights.get('kind')}: {run.weights.get('detail')})"
+    )
+    h, w = run.preprocessing.input_size
+    grid.add_row(
+        "input",
+        f"{h}x{w}, resize={run.preprocessing.resize}, "
+        f"pooling={run.model.backbone.pooling}, head={run.head_spec.kind}",
+    )
+    n = m.get("n_images", {})
+    grid.add_row("images", ", ".join(f"{k} {v}" for k, v in n.items()))
+    grid.add_row(
+        "val accuracy",
+        f"{m['val_accuracy']:.1%}   (majority-class baseline "
+        f"{m['majority_baseline_val_accuracy']:.1%})",
+    )
+    if "test_accuracy" in m:
+        grid.add_row(
+            "test accuracy",
+            f"{m['test_accuracy']:.1%}   (baseline {m['majority_baseline_test_accuracy']:.1%})",
+        )
+    stop = " (early stop)" if m.get("stopped_early") else ""
+    grid.add_row("epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}")
+    p = m.get("parameters", {})
+    if p:
+        grid.add_row(
+            "parameters",
+            f"{_fmt_count(p['total'])} total, "
+            f"{_fmt_count(p['trainable'])} trainable, "
+            f"{_fmt_count(p['frozen'])} frozen",
+        )
+    t = m.get("timing", {})
+    cache = m.get("feature_cache", {})
+    grid.add_row(
+        "time",
+        f"features {t.get('feature_extraction_seconds', 0):.1f}s "
+        f"(cache: train {', '.join(cache.get('train', []))}; val "
+        f"{cache.get('val', '')}), head {t.get('training_seconds', 0):.1f}s",
+    )
+    bad = m.get("unreadable_images", [])
+    parts: list = [grid]
+    if bad:
+        lines = Text(f"{len(bad)} unreadable image(s) skipped:\n", style="yellow")
+        for b in bad[:10]:
+            lines.append(f"  {b['path']}: {b['reason']}\n", style="dim")
+        parts.append(lines)
+    return Group(*parts)
+
+
+def render_predictions(preds, max_rows: int = 200) -> Table:
+    table = Table()
+    table.add_column("input", overflow="fold")
+    table.add_column("predicted")
+    table.add_column("confidence", justify="right")
+    for p in preds[:max_rows]:
+        if p.error:
+            table.add_row(p.input, Text("unreadable", style="red"), p.error)
+        else:
+            table.add_row(p.input, p.label, f"{p.probabilities.max():.1%}")
+    if len(preds) > max_rows:
+        table.add_row(f"... {len(preds) - max_rows} more (use --out FILE.csv)", "", "")
+    return table
+
+
+def render_backbones(rows: list[dict]) -> Table:
+    table = Table(title="backbones (any timm model name works too)", title_justify="left")
+    for col, just in (
+        ("Keras name", "left"),
+        ("timm name", "left"),
+        ("params", "right"),
+        ("input", "right"),
+        ("ImageNet weights", "left"),
+    ):
+        table.add_column(col, justify=just)
+    for r in rows:
+        name = r["timm_name"] + (" (default)" if r["default"] else "")
+        size = "x".join(map(str, r["input_size"])) if r["parameters"] else "?"
+        table.add_row(r["alias"], name, f"{r['parameters'] / 1e6:.1f}M", size, r["weights"])
+    return table
+
+
+def render_summary(s: dict) -> Table:
+    table = Table(
+        title=f"{s['backbone']} + head, {s['n_classes']} classes "
+        f"({s['num_features']} pooled features)",
+        title_justify="left",
+    )
+    table.add_column("parameters")
+    table.add_column("count", justify="right")
+    table.add_row("total", _fmt_count(s["total"]))
+    table.add_row("trainable", _fmt_count(s["trainable"]))
+    table.add_row("frozen", _fmt_count(s["frozen"]))
+    table.add_row(
+        Text("total as Keras counts it (+ BN statistics)", style="dim"),
+        Text(_fmt_count(s["keras_style_total"]), style="dim"),
+    )
+    return table

@@ -1,0 +1,227 @@
+"""The run directory: everything a later command needs, as safetensors + JSON + CSV. No pickles.
+
+    RUN_DIR/
+      model.safetensors   backbone + head weights (the run predicts from this folder alone)
+      model.json          architecture, class names, preprocessing: how to rebuild the model
+      config.json         the resolved TrainConfig and the reproducibility record
+      split.json          the exact items of each split
+      history.csv         per-epoch loss / accuracy / val_loss / val_accuracy
+      metrics.json        final metrics and baselines
+
+Every file is written atomically; loading reads only these names and validates them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.backbones.model import Backbone, Preprocessing, create_timm_model
+from headstart.config import TrainConfig
+from headstart.errors import RunError
+from headstart.heads import HeadSpec, build_head
+from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
+from headstart.train import History
+
+RUN_FORMAT = "headstart-run"
+RUN_FORMAT_VERSION = 1
+
+
+class TransferModel(nn.Module):
+    """Backbone (pooled features) followed by the head: image batch in, logits out."""
+
+    def __init__(self, backbone: Backbone, head: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def parameter_counts(model: TransferModel) -> dict[str, int]:
+    """Total / trainable / frozen parameters, plus the Keras-style total (BN statistics too)."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    bn_stats = sum(
+        m.running_mean.numel() + m.running_var.numel()
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+    )
+    return {
+        "total": total,
+        "trainable": trainable,
+        "frozen": total - trainable,
+        "keras_style_total": total + bn_stats,
+    }
+
+
+def reproducibility_record(device: str, data_hashes: dict[str, str], seed: int) -> dict:
+    import timm
+
+    import headstart
+
+    return {
+        "seed": seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "numpy": np.__version__,
+        "headstart": headstart.__version__,
+        "device": device,
+        "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("headstart") else None,
+        "data_hash": data_hashes,
+    }
+
+
+@dataclass
+class Run:
+    """A trained model with everything needed to use, evaluate or continue it."""
+
+    model: TransferModel
+    class_names: tuple[str, ...]
+    preprocessing: Preprocessing
+    config: TrainConfig
+    backbone_name: str
+    head_spec: HeadSpec
+    history: History | None = None
+    metrics: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)
+    split: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def parameter_counts(self) -> dict[str, int]:
+        return parameter_counts(self.model)
+
+    def predict_proba(self, images, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Class probabilities for decoded images (a sequence of HxWx3 uint8 arrays)."""
+        from headstart.predict import predict_proba
+
+        return predict_proba(self, images, batch_size=batch_size, progress=progress)
+
+    def save(self, out: str | Path) -> Path:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        from safetensors.torch import save_file
+
+        atomic_write_with(out / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+        atomic_write_json(
+            out / "model.json",
+            {
+                "format": RUN_FORMAT,
+                "format_version": RUN_FORMAT_VERSION,
+                "backbone": self.backbone_name,
+                "pooling": self.model.backbone.pooling,
+                "num_features": self.model.backbone.num_features,
+                "head": self.head_spec.to_dict(),
+                "class_names": list(self.class_names),
+                "preprocessing": self.preprocessing.to_dict(),
+                "weights": self.weights,
+            },
+        )
+        atomic_write_json(
+            out / "config.json", {"config": self.config.to_dict(), "record": self.record}
+        )
+        if self.split:
+            atomic_write_json(out / "split.json", self.split)
+        if self.history is not None:
+            atomic_write_text(out / "history.csv", history_csv(self.history))
+        atomic_write_json(out / "metrics.json", self.metrics)
+        self.path = out
+        return out
+
+
+def history_csv(history: History) -> str:
+    buf = io.StringIO()
+    cols = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in history.epochs:
+        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path.parent}: not a headstart run ({path.name} is missing).") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunError(f"{path}: unreadable ({e}).") from None
+
+
+def load_run(path: str | Path) -> Run:
+    """Rebuild a saved run from its directory alone (no network, no pickles)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory.")
+    meta = _read_json(path / "model.json")
+    if meta.get("format") != RUN_FORMAT:
+        raise RunError(f"{path}/model.json: not a headstart run description.")
+    if meta.get("format_version", 0) > RUN_FORMAT_VERSION:
+        raise RunError(f"{path}: written by a newer headstart; upgrade to load it.")
+    cfg_payload = _read_json(path / "config.json")
+    config = TrainConfig.from_dict(cfg_payload.get("config", {}))
+    timm_model = create_timm_model(meta["backbone"])
+    backbone = Backbone(timm_model, pooling=meta["pooling"])
+    spec = HeadSpec(**meta["head"])
+    class_names = tuple(meta["class_names"])
+    head = build_head(spec, int(meta["num_features"]), len(class_names))
+    model = TransferModel(backbone, head)
+    weights_file = path / "model.safetensors"
+    if not weights_file.is_file():
+        raise RunError(f"{path}: model.safetensors is missing; the run did not finish saving.")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights_file))
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as e:
+        raise RunError(
+            f"{weights_file}: weights do not match model.json ({str(e)[:200]})."
+        ) from None
+    model.eval()
+    for p in model.backbone.parameters():  # a frozen-backbone run: only the head trained
+        p.requires_grad_(False)
+    history = None
+    if (path / "history.csv").is_file():
+        with open(path / "history.csv", newline="") as f:
+            rows = [
+                {k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()}
+                for r in csv.DictReader(f)
+            ]
+        history = History(epochs=rows)
+    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
+    split = _read_json(path / "split.json") if (path / "split.json").is_file() else {}
+    if history is not None:
+        history.best_epoch = int(metrics.get("best_epoch", 0))
+        history.stopped_early = bool(metrics.get("stopped_early", False))
+    return Run(
+        model=model,
+        class_names=class_names,
+        preprocessing=Preprocessing.from_dict(meta["preprocessing"]),
+        config=config,
+        backbone_name=meta["backbone"],
+        head_spec=spec,
+        history=history,
+        metrics=metrics,
+        record=cfg_payload.get("record", {}),
+        split=split,
+        weights=meta.get("weights", {}),
+        path=path,
+    )

@@ -1,0 +1,68 @@
+"""The command line end to end, as a user runs it: train, predict, summary, replay a config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48", "--epochs", "3"]
+
+
+def headstart(*args, check=True):
+    r = subprocess.run(
+        [sys.executable, "-m", "headstart.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def test_train_predict_replay_on_an_image_folder(image_folder, tmp_path):
+    run = tmp_path / "run"
+    r = headstart("train", image_folder, "--out", run, *TINY)
+    assert "val accuracy" in r.stdout and "majority-class baseline" in r.stdout
+    assert (run / "model.safetensors").is_file()
+
+    out = tmp_path / "pred.csv"
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "junk.jpg").write_text("not an image")
+    src = next((image_folder / "stripes").glob("*.png"))
+    (tmp_path / "new" / "s.png").write_bytes(src.read_bytes())
+    r = headstart("predict", run, tmp_path / "new", "--out", out)
+    rows = list(csv.DictReader(out.open()))
+    assert [os.path.basename(r["input"]) for r in rows] == ["junk.jpg", "s.png"]
+    assert rows[0]["error"] and not rows[0]["predicted"]
+    assert rows[1]["predicted"] in {"circle", "square", "stripes"}
+    probs = [float(rows[1][f"p_{c}"]) for c in ("circle", "square", "stripes")]
+    assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+
+    replay = tmp_path / "replay"
+    headstart("train", "--config", run / "config.json", "--out", replay)
+    a = json.loads((run / "metrics.json").read_text())
+    b = json.loads((replay / "metrics.json").read_text())
+    assert a["val_accuracy"] == b["val_accuracy"]
+    assert (run / "split.json").read_text() == (replay / "split.json").read_text()
+
+
+def test_summary_prints_the_lessons_numbers():
+    r = headstart("summary", "--backbone", "DenseNet121", "--classes", "10")
+    assert "53,808" in r.stdout and "7,093,360" in r.stdout
+
+
+def test_bad_inputs_get_one_line(tmp_path):
+    r = headstart("train", tmp_path / "nowhere", check=False)
+    assert r.returncode == 2 and "no such file or folder" in r.stderr
+    r = headstart("predict", tmp_path, tmp_path, check=False)
+    assert r.returncode == 2 and "not a headstart run" in r.stderr
+    r = headstart("train", "--demo", "--backbone", "nope_net", check=False)
+    assert r.returncode == 2 and "unknown backbone" in r.stderr
+    assert "Traceback" not in r.stderr

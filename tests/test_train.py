@@ -1,0 +1,174 @@
+"""Frozen-backbone training: feature cache, frozen BatchNorm, determinism, saved runs, sklearn."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import headstart
+from conftest import make_images
+from headstart.config import TrainConfig
+from headstart.data import from_arrays, load_data
+from headstart.features import clear_memory_cache
+from headstart.pipeline import train
+from headstart.runs import load_run
+
+TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 4}
+
+
+@pytest.fixture
+def tiny_source():
+    images, labels = make_images(10, seed=5)
+    return from_arrays(images, labels)
+
+
+def test_feature_cache_hit_on_second_run(tiny_source, tmp_path):
+    clear_memory_cache()
+    first = train(TrainConfig(**TINY), data=tiny_source, out=tmp_path / "a", progress=False)
+    assert first.metrics["feature_cache"]["train"] == ["computed"]
+    clear_memory_cache()  # force the disk cache, as a new process would
+    second = train(TrainConfig(**TINY), data=tiny_source, out=tmp_path / "b", progress=False)
+    assert second.metrics["feature_cache"]["train"] == ["disk"]
+    assert second.metrics["feature_cache"]["keys"] == first.metrics["feature_cache"]["keys"]
+    third = train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
+    assert third.metrics["feature_cache"]["val"] == "memory"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"backbone": "test_efficientnet"},
+        {"image_size": 64},
+        {"resize": "crop"},
+        {"pooling": "avg"},
+        {"augment": True, "views": 1},
+    ],
+)
+def test_feature_cache_invalidated_when_inputs_change(tiny_source, change):
+    base = train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
+    other = train(TrainConfig(**{**TINY, **change}), data=tiny_source, save=False, progress=False)
+    assert other.metrics["feature_cache"]["train"] == ["computed"]
+    changed = other.metrics["feature_cache"]["keys"]
+    if "augment" in change:  # augmented training views; validation keeps the plain view
+        changed = changed[:-1]
+    assert set(changed).isdisjoint(base.metrics["feature_cache"]["keys"])
+
+
+def test_feature_cache_invalidated_when_data_change(tiny_source):
+    base = train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
+    images, labels = make_images(10, seed=6)  # same shapes and labels, other pixels
+    other = train(TrainConfig(**TINY), data=from_arrays(images, labels), save=False, progress=False)
+    assert other.metrics["feature_cache"]["train"] == ["computed"]
+    assert other.metrics["feature_cache"]["keys"] != base.metrics["feature_cache"]["keys"]
+
+
+def test_frozen_backbone_batchnorm_never_moves(tiny_source):
+    from headstart.backbones import create_backbone
+
+    torch.manual_seed(0)  # train() seeds with config.seed (0) before building the backbone
+    before = {
+        k: v.clone()
+        for k, v in create_backbone("test_resnet", weights="none").backbone.state_dict().items()
+    }
+    run = train(
+        TrainConfig(**{**TINY, "augment": True, "views": 2}),
+        data=tiny_source,
+        save=False,
+        progress=False,
+    )
+    after = run.model.backbone.state_dict()
+    bn_keys = [k for k in before if "running_" in k]
+    assert bn_keys
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+    assert not any(p.requires_grad for p in run.model.backbone.parameters())
+
+
+def test_training_is_deterministic_for_a_seed(tiny_source):
+    a = train(TrainConfig(**TINY, seed=3), data=tiny_source, save=False, progress=False)
+    b = train(TrainConfig(**TINY, seed=3), data=tiny_source, save=False, progress=False)
+    assert a.history.epochs == b.history.epochs
+    for k, v in a.model.head.state_dict().items():
+        assert torch.equal(v, b.model.head.state_dict()[k])
+
+
+def test_early_stopping_restores_best_epoch(tiny_source):
+    run = train(
+        TrainConfig(**{**TINY, "epochs": 40, "patience": 2}),
+        data=tiny_source,
+        save=False,
+        progress=False,
+    )
+    val = run.history.column("val_accuracy")
+    assert run.history.best_epoch == int(np.argmax(val)) + 1
+    assert run.metrics["val_accuracy"] == pytest.approx(max(val))
+    if run.history.stopped_early:
+        assert len(val) == run.history.best_epoch + 2
+
+
+def test_saved_run_predicts_identically_in_a_fresh_process(tiny_source, tmp_path):
+    run = train(TrainConfig(**TINY), data=tiny_source, out=tmp_path / "run", progress=False)
+    images, _ = make_images(2, seed=11)
+    np.save(tmp_path / "new.npy", images)
+    here = run.predict_proba(list(images))
+    code = (
+        "import numpy as np, headstart, sys;"
+        f"r = headstart.load_run({str(tmp_path / 'run')!r});"
+        f"p = r.predict_proba(list(np.load({str(tmp_path / 'new.npy')!r})));"
+        f"np.save({str(tmp_path / 'p.npy')!r}, p)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    there = np.load(tmp_path / "p.npy")
+    np.testing.assert_allclose(here, there, rtol=0, atol=1e-6)
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {
+        "model.safetensors",
+        "model.json",
+        "config.json",
+        "split.json",
+        "history.csv",
+        "metrics.json",
+    } <= files
+    assert not any(p.endswith((".pkl", ".pt", ".pth", ".tmp")) for p in files)
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["record"]["seed"] == 0 and cfg["record"]["torch"] == torch.__version__
+    assert set(cfg["record"]["data_hash"]) == {"train", "val"}
+
+
+def test_run_replays_its_split(tmp_path, image_folder):
+    run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
+    loaded = load_run(tmp_path / "r")
+    again = load_data(image_folder, split_record=loaded.split)
+    assert again.val.ids == list(run.split["val"])
+
+
+def test_sklearn_clone_and_cross_val_score():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    images, labels = make_images(8, seed=7)
+    clf = headstart.ImageClassifier(**TINY)
+    c = clone(clf)
+    assert c.get_params() == clf.get_params() and c is not clf
+    scores = cross_val_score(clf, images, labels, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    grid = GridSearchCV(clf, {"hidden": [8, 16]}, cv=2).fit(images, labels)
+    assert grid.best_params_["hidden"] in (8, 16)
+    pred = grid.predict(images[:3])
+    assert pred.dtype.kind in "iu" and set(pred) <= set(labels)
+    string_labels = np.array(["cat", "dog", "eel"])[labels]
+    fitted = headstart.ImageClassifier(**TINY).fit(images, string_labels)
+    assert set(fitted.predict(images[:4])) <= {"cat", "dog", "eel"}
+    assert fitted.predict_proba(images[:4]).shape == (4, 3)
+
+
+def test_unreadable_image_is_skipped_and_reported(image_folder, tmp_path):
+    (image_folder / "square" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    run = train(TrainConfig(**TINY, data=str(image_folder)), save=False, progress=False)
+    bad = run.metrics["unreadable_images"]
+    assert len(bad) == 1 and bad[0]["path"].endswith("broken.png")
