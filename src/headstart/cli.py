@@ -14,7 +14,9 @@ from headstart.config import TrainConfig
 from headstart.console import (
     console,
     render_backbones,
+    render_evaluation,
     render_inspection,
+    render_leaderboard,
     render_predictions,
     render_run,
     render_summary,
@@ -287,6 +289,113 @@ def summary(
             )
         )
     )
+
+
+@app.command()
+@_friendly
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    data: Annotated[
+        str | None,
+        typer.Argument(
+            help="Labelled data to evaluate on [default: the run's test split, "
+            "else its validation split].",
+            show_default=False,
+        ),
+    ] = None,
+    compare: Annotated[
+        list[Path] | None, typer.Option(help="Other runs to score on the same images (repeat).")
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the 95% intervals.")
+    ] = 1000,
+) -> None:
+    """Metrics with 95% intervals, the majority baseline and other runs in one table."""
+    from headstart.evaluate import evaluate_run
+    from headstart.report import write_report
+    from headstart.runs import load_run
+
+    run = load_run(run_dir)
+    others = [load_run(p) for p in compare or []]
+    result = evaluate_run(run, data, compare=others, n_boot=bootstrap, progress=sys.stderr.isatty())
+    console().print(render_evaluation(result))
+    if data is None:
+        report = write_report(run, evaluation=result, splits=_run_splits(run))
+        console().print(f"wrote {run_dir}/evaluation.json and {report}")
+    else:
+        atomic_write_json(run_dir / "evaluation_external.json", result)
+        console().print(f"wrote {run_dir}/evaluation_external.json")
+
+
+def _run_splits(run):
+    from headstart.data import load_data
+
+    if run.config.data is None:
+        return None
+    return load_data(
+        run.config.data,
+        split_record=run.split,
+        filename_column=run.config.filename_column,
+        label_column=run.config.label_column,
+    )
+
+
+@app.command()
+@_friendly
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """(Re)write RUN_DIR/report.html: a self-contained page with every figure and table."""
+    import json as _json
+
+    from headstart.evaluate import evaluate_run
+    from headstart.report import write_report
+    from headstart.runs import load_run
+
+    run = load_run(run_dir)
+    splits = _run_splits(run)
+    if splits is not None:
+        evaluation = evaluate_run(run, progress=sys.stderr.isatty())
+    elif (run_dir / "evaluation.json").is_file():
+        evaluation = _json.loads((run_dir / "evaluation.json").read_text())
+    else:
+        evaluation = None
+    out = write_report(run, evaluation=evaluation, splits=splits)
+    console().print(f"wrote {out}")
+
+
+@app.command()
+@_friendly
+def compare(
+    data: DataArg = None,
+    demo: DemoOpt = False,
+    backbones: Annotated[
+        str, typer.Option(help="Comma-separated backbones, e.g. MobileNetV2,DenseNet121.")
+    ] = "tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2",
+    out: Annotated[Path, typer.Option(help="Folder for the runs and the leaderboard.")] = Path(
+        "runs/compare"
+    ),
+    weights: WeightsOpt = TrainConfig.weights,
+    image_size: Annotated[int | None, typer.Option(help="Input size for every backbone.")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TrainConfig.epochs,
+    val_split: ValSplitOpt = TrainConfig.val_split,
+    seed: SeedOpt = TrainConfig.seed,
+) -> None:
+    """Train the frozen model for each backbone on the same split and rank them."""
+    from headstart.compare import compare_backbones
+
+    names = [b.strip() for b in backbones.split(",") if b.strip()]
+    if len(names) < 1:
+        raise HeadstartError("give at least one backbone with --backbones A,B,C.")
+    cfg = TrainConfig(
+        data=_data_location(data, demo),
+        weights=weights,
+        image_size=image_size,
+        epochs=epochs,
+        val_split=val_split,
+        seed=seed,
+    )
+    result = compare_backbones(cfg, names, out, progress=sys.stderr.isatty())
+    console().print(render_leaderboard(result))
+    console().print(f"wrote {out}/leaderboard.json and {result['report']}")
 
 
 def main() -> None:

@@ -193,3 +193,63 @@ def render_summary(s: dict) -> Table:
         Text(_fmt_count(s["keras_style_total"]), style="dim"),
     )
     return table
+
+
+def _ci(ci) -> str:
+    return f"{ci[0]:.1%}-{ci[1]:.1%}" if ci else ""
+
+
+def render_evaluation(ev: dict) -> Group:
+    table = Table(
+        title=f"evaluated on {ev['evaluated_on']} ({ev['n']} images)", title_justify="left"
+    )
+    for col in ("model", "accuracy", "95% interval", "balanced acc.", "macro F1", "F1 95%"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in ev["table"]:
+        style = "dim" if r["kind"] == "baseline" else None
+        table.add_row(
+            r["name"],
+            f"{r['accuracy']:.1%}",
+            _ci(r.get("accuracy_ci95")),
+            f"{r['balanced_accuracy']:.1%}",
+            f"{r['macro_f1']:.3f}",
+            _ci(r.get("macro_f1_ci95")).replace("%", ""),
+            style=style,
+        )
+    per = Table(title="per class", title_justify="left")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="left" if col == "class" else "right")
+    for name, v in ev["per_class"].items():
+        per.add_row(
+            name, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"])
+        )
+    facts = Text(f"log loss {ev['log_loss']:.3f}, macro ROC AUC {ev['macro_auc']:.3f}")
+    return Group(table, per, facts)
+
+
+def render_leaderboard(result: dict) -> Table:
+    table = Table(title="backbones on your data (frozen, same split)", title_justify="left")
+    for col in (
+        "backbone",
+        "val acc.",
+        "95% interval",
+        "macro F1",
+        "params",
+        "features s",
+        "train s",
+    ):
+        table.add_column(col, justify="left" if col == "backbone" else "right")
+    for r in result["leaderboard"]:
+        table.add_row(
+            r["name"],
+            f"{r['accuracy']:.1%}",
+            _ci(r["accuracy_ci95"]),
+            f"{r['macro_f1']:.3f}",
+            f"{r['parameters'] / 1e6:.1f}M",
+            f"{r['feature_extraction_seconds']:.1f}",
+            f"{r['training_seconds']:.1f}",
+        )
+    b = result.get("majority_baseline_accuracy")
+    if b is not None:
+        table.caption = f"majority-class baseline {b:.1%}"
+    return table

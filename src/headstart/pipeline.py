@@ -54,12 +54,14 @@ def train(
     out: str | Path | None = None,
     progress: bool = True,
     save: bool = True,
+    report: bool = True,
 ) -> Run:
     """Train a head on a frozen pretrained backbone, the lesson's way but one forward pass.
 
     ``data`` overrides ``config.data`` (a location, a :class:`DataSource` or ready
     :class:`Splits`). With ``save`` the run is written to ``out`` (a timestamped folder under
-    ``runs/`` by default) and can be reloaded with :func:`headstart.load_run`.
+    ``runs/`` by default) and can be reloaded with :func:`headstart.load_run`; with ``report``
+    it also gets inspection.json, evaluation.json, plots/ and a self-contained report.html.
     """
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
@@ -125,7 +127,30 @@ def train(
     run.metrics["parameters"] = run.parameter_counts()
     if save:
         run.save(out or default_run_dir(config))
+        if report:
+            write_run_report(run, splits, progress=progress)
     return run
+
+
+def write_run_report(run: Run, splits: Splits, *, progress: bool = False) -> Path:
+    """inspection.json, evaluation.json, figures and report.html for a freshly trained run."""
+    from headstart.data import inspect_source
+    from headstart.evaluate import evaluate_run
+    from headstart.io import atomic_write_json
+    from headstart.report import write_report
+
+    source = DataSource(
+        train=splits.train,
+        val=splits.val,
+        test=splits.test,
+        layout="split used by this run",
+        location=str(run.config.data or "<arrays>"),
+    )
+    inspection = inspect_source(source, progress=progress)
+    atomic_write_json(run.path / "inspection.json", inspection.to_dict())
+    images = splits.test if splits.test is not None else splits.val
+    evaluation = evaluate_run(run, images, described=f"{images.name} split")
+    return write_report(run, evaluation=evaluation, splits=splits)
 
 
 def _metrics(
@@ -149,6 +174,7 @@ def _metrics(
     ]
     metrics = {
         "val_accuracy": scores(val_set, splits.val.labels),
+        "train_class_counts": train_counts.tolist(),
         "best_epoch": history.best_epoch,
         "epochs_run": len(history.epochs),
         "stopped_early": history.stopped_early,

@@ -34,6 +34,8 @@ def _resize(t: torch.Tensor, size: tuple[int, int], interpolation: str) -> torch
 
 def resize_image(img: np.ndarray, prep: Preprocessing) -> torch.Tensor:
     """One (H, W, 3) uint8 image -> (3, h, w) float tensor in [0, 1] at the input size."""
+    if not img.flags.writeable:  # memory-mapped arrays are read-only; torch wants its own copy
+        img = np.array(img)
     t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
     H, W = prep.input_size
     h, w = t.shape[-2:]
