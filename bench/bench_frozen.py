@@ -4,9 +4,10 @@ On a dataset shaped like the lesson's (878 train + 293 validation images, 64x64x
 this measures, in one run on one machine:
 
   (a) floor    the backbone's bare forward pass over all 1,171 images (torch, inference mode)
-  (b) ours     `headstart train` end to end: DenseNet121 at 160 px, --weights none (its ImageNet
-               weights cannot be downloaded here; the compute is identical), 30 epochs, no early
-               stopping, cold feature cache (a fresh cache directory)
+  (b) ours     `headstart train` end to end in a fresh process: DenseNet121 at 160 px,
+               --weights none (its ImageNet weights cannot be downloaded here; the compute is
+               identical), 30 epochs, no early stopping, cold feature cache, report included;
+               (b') the same call from Python, without interpreter start and imports
   (c) keras    the lesson's own protocol: keras.applications.DenseNet121(weights=None, pooling
                max) behind resize_with_pad to 160, the lesson's head, Adam, batch 32, every epoch
                re-running the frozen network. It runs in a separate virtual environment with
@@ -180,16 +181,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         make_lesson_shaped_data(data)
-        floor = bare_forward(data, args.backbone, args.image_size)
+        floors = [bare_forward(data, args.backbone, args.image_size)]
         ours = headstart_train(data, args.backbone, args.image_size, args.epochs)
         in_process = headstart_in_process(data, args.backbone, args.image_size, args.epochs)
         startup = import_seconds()
+        floors.append(bare_forward(data, args.backbone, args.image_size))
+        floor = min(floors)  # the faster of two passes: the strictest reference
         result = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "backbone": f"{args.backbone}@{args.image_size}",
             "images": 878 + 293,
             "a_bare_forward_s": round(floor, 1),
+            "a_both_passes_s": [round(f, 1) for f in floors],
             "b_headstart_train_s": round(ours, 1),
             "ratio_b_over_a": round(ours / floor, 2),
             "b_in_process_s": round(in_process, 1),

@@ -30,13 +30,13 @@ def tiny_source():
 def test_feature_cache_hit_on_second_run(tiny_source, tmp_path):
     clear_memory_cache()
     first = train(TrainConfig(**TINY), data=tiny_source, out=tmp_path / "a", progress=False)
-    assert first.metrics["feature_cache"]["train"] == ["computed"]
+    assert first.metrics["feature_cache"]["hits"] == ["computed", "computed"]
     clear_memory_cache()  # force the disk cache, as a new process would
     second = train(TrainConfig(**TINY), data=tiny_source, out=tmp_path / "b", progress=False)
-    assert second.metrics["feature_cache"]["train"] == ["disk"]
+    assert second.metrics["feature_cache"]["hits"] == ["disk", "disk"]
     assert second.metrics["feature_cache"]["keys"] == first.metrics["feature_cache"]["keys"]
     third = train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
-    assert third.metrics["feature_cache"]["val"] == "memory"
+    assert third.metrics["feature_cache"]["hits"] == ["memory", "memory"]
 
 
 @pytest.mark.parametrize(
@@ -46,13 +46,13 @@ def test_feature_cache_hit_on_second_run(tiny_source, tmp_path):
         {"image_size": 64},
         {"resize": "crop"},
         {"pooling": "avg"},
-        {"augment": True, "views": 1},
+        {"augment": "cached", "views": 1},
     ],
 )
 def test_feature_cache_invalidated_when_inputs_change(tiny_source, change):
     base = train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
     other = train(TrainConfig(**{**TINY, **change}), data=tiny_source, save=False, progress=False)
-    assert other.metrics["feature_cache"]["train"] == ["computed"]
+    assert other.metrics["feature_cache"]["hits"][0] == "computed"
     changed = other.metrics["feature_cache"]["keys"]
     if "augment" in change:  # augmented training views; validation keeps the plain view
         changed = changed[:-1]
@@ -63,7 +63,7 @@ def test_feature_cache_invalidated_when_data_change(tiny_source):
     base = train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
     images, labels = make_images(10, seed=6)  # same shapes and labels, other pixels
     other = train(TrainConfig(**TINY), data=from_arrays(images, labels), save=False, progress=False)
-    assert other.metrics["feature_cache"]["train"] == ["computed"]
+    assert other.metrics["feature_cache"]["hits"][0] == "computed"
     assert other.metrics["feature_cache"]["keys"] != base.metrics["feature_cache"]["keys"]
 
 
@@ -76,7 +76,7 @@ def test_frozen_backbone_batchnorm_never_moves(tiny_source):
         for k, v in create_backbone("test_resnet", weights="none").backbone.state_dict().items()
     }
     run = train(
-        TrainConfig(**{**TINY, "augment": True, "views": 2}),
+        TrainConfig(**{**TINY, "augment": "cached", "views": 2}),
         data=tiny_source,
         save=False,
         progress=False,

@@ -137,19 +137,87 @@ WeightsOpt = Annotated[
 ]
 
 
+StrategyOpt = Annotated[
+    str,
+    typer.Option(
+        help="feature-extraction (frozen backbone, head only), fine-tune (last "
+        "--unfreeze N stages), freeze-first (all but the first --layers K blocks), "
+        "full (everything, pretrained start) or scratch (everything, random start)."
+    ),
+]
+UnfreezeOpt = Annotated[
+    int, typer.Option(help="fine-tune: stages to unfreeze from the top (1 = DenseNet's conv5).")
+]
+LayersOpt = Annotated[int, typer.Option(help="freeze-first: blocks to keep frozen from the input.")]
+BackboneLrOpt = Annotated[
+    float, typer.Option(help="Learning rate of pretrained layers being fine-tuned.")
+]
+BnOpt = Annotated[
+    str,
+    typer.Option(
+        help="BatchNorm statistics in trained layers: frozen, train, or auto (frozen "
+        "under 10,000 images; train from scratch)."
+    ),
+]
+AugmentOpt = Annotated[
+    str,
+    typer.Option(
+        help="none; cached: --views K random views (flip, rotation, zoom, translation) "
+        "per training image computed once with the frozen part, one drawn per epoch "
+        "(costs K forward passes of the frozen part, once, and K x its cache size); "
+        "on-the-fly: fresh views every step, which runs the whole network every step."
+    ),
+]
+ViewsOpt = Annotated[int, typer.Option(help="Augmented views per training image (cached).")]
+CacheOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Cache the frozen part's outputs (pooled features, or the prefix below the "
+        "first trained stage) so every epoch runs only what trains."
+    ),
+]
+CacheBudgetOpt = Annotated[
+    str,
+    typer.Option(
+        help="Largest prefix cache to write, e.g. 4GB; above it, train on the fly. "
+        "auto: half the free disk, at most 64GB."
+    ),
+]
+ScheduleOpt = Annotated[str, typer.Option(help="Learning-rate schedule: none, cosine, onecycle.")]
+WarmupOpt = Annotated[float, typer.Option(help="Linear warm-up, in epochs.")]
+SmoothingOpt = Annotated[float, typer.Option(help="Label smoothing (0 = off).")]
+ClassWeightsOpt = Annotated[
+    str, typer.Option(help="none, or auto: weight classes inversely to their frequency.")
+]
+WorkersOpt = Annotated[
+    int, typer.Option(help="Worker processes decoding images when training on the fly.")
+]
+EpochsOpt = Annotated[int, typer.Option(help="Maximum epochs.")]
+PatienceOpt = Annotated[
+    int, typer.Option(help="Early stopping patience on val accuracy (0: never stop).")
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")]
+
+
 @app.command()
 @_friendly
 def train(
     data: DataArg = None,
     demo: DemoOpt = False,
     out: Annotated[
-        Path | None, typer.Option(help="Run directory [default: runs/DATE-BACKBONE].")
+        Path | None, typer.Option(help="Run directory [default: runs/DATE-...].")
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="Replay a run: its RUN_DIR or RUN_DIR/config.json.")
     ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint.")
+    ] = None,
     backbone: BackboneOpt = TrainConfig.backbone,
     weights: WeightsOpt = TrainConfig.weights,
+    strategy: StrategyOpt = TrainConfig.strategy,
+    unfreeze: UnfreezeOpt = TrainConfig.unfreeze,
+    layers: LayersOpt = TrainConfig.layers,
     pooling: Annotated[
         str, typer.Option(help="Pooling of the last feature map: max or avg.")
     ] = TrainConfig.pooling,
@@ -168,30 +236,37 @@ def train(
     dropout: Annotated[
         float, typer.Option(help="Dropout of the lesson head.")
     ] = TrainConfig.dropout,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TrainConfig.epochs,
+    epochs: EpochsOpt = TrainConfig.epochs,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = TrainConfig.batch_size,
     lr: Annotated[float, typer.Option(help="Adam learning rate of the head.")] = TrainConfig.lr,
-    patience: Annotated[
-        int, typer.Option(help="Early stopping patience on val accuracy (0: never stop).")
-    ] = TrainConfig.patience,
-    augment: Annotated[
-        bool, typer.Option(help="Random flip/rotation/zoom/translation, cached as --views views.")
-    ] = TrainConfig.augment,
-    views: Annotated[
-        int, typer.Option(help="Augmented views per training image to cache (with --augment).")
-    ] = TrainConfig.views,
-    cache: Annotated[bool, typer.Option(help="Reuse features cached on disk.")] = True,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")] = "auto",
+    backbone_lr: BackboneLrOpt = TrainConfig.backbone_lr,
+    patience: PatienceOpt = TrainConfig.patience,
+    bn: BnOpt = TrainConfig.bn,
+    schedule: ScheduleOpt = TrainConfig.schedule,
+    warmup_epochs: WarmupOpt = TrainConfig.warmup_epochs,
+    label_smoothing: SmoothingOpt = TrainConfig.label_smoothing,
+    class_weights: ClassWeightsOpt = TrainConfig.class_weights,
+    augment: AugmentOpt = TrainConfig.augment,
+    views: ViewsOpt = TrainConfig.views,
+    cache: CacheOpt = True,
+    cache_budget: CacheBudgetOpt = TrainConfig.cache_budget,
+    workers: WorkersOpt = TrainConfig.workers,
+    device: DeviceOpt = "auto",
     val_split: ValSplitOpt = TrainConfig.val_split,
     test_split: TestSplitOpt = TrainConfig.test_split,
     seed: SeedOpt = TrainConfig.seed,
     filename_column: FilenameColOpt = "filename",
     label_column: LabelColOpt = "label",
 ) -> None:
-    """Train a head on a frozen pretrained backbone (features computed once, then cached)."""
+    """Train a classifier on a pretrained backbone: frozen (default) or fine-tuned.
+
+    The frozen part runs once per image and is cached; each epoch runs only what trains.
+    """
     from headstart.pipeline import train as train_run
 
-    if config is not None:
+    if resume is not None:
+        cfg, out = TrainConfig.from_file(resume), resume
+    elif config is not None:
         cfg = TrainConfig.from_file(config)
         if data is not None or demo:
             cfg.data = _data_location(data, demo)
@@ -215,12 +290,97 @@ def train(
             batch_size=batch_size,
             lr=lr,
             patience=patience,
+            strategy=strategy,
+            unfreeze=unfreeze,
+            layers=layers,
+            backbone_lr=backbone_lr,
+            bn=bn,
+            schedule=schedule,
+            warmup_epochs=warmup_epochs,
+            label_smoothing=label_smoothing,
+            class_weights=class_weights,
             augment=augment,
             views=views,
             cache=cache,
+            cache_budget=cache_budget,
+            workers=workers,
             device=device,
         )
-    run = train_run(cfg, out=out, progress=sys.stderr.isatty())
+    run = train_run(
+        cfg,
+        out=out,
+        progress=sys.stderr.isatty(),
+        resume=resume is not None,
+        say=lambda m: console(stderr=True).print(f"[yellow]note:[/] {m}"),
+    )
+    console().print(render_run(run))
+
+
+@app.command()
+@_friendly
+def finetune(
+    run_dir: Annotated[Path, typer.Argument(help="A saved run to continue (usually frozen).")],
+    out: Annotated[Path | None, typer.Option(help="The new run's directory.")] = None,
+    strategy: StrategyOpt = "fine-tune",
+    unfreeze: UnfreezeOpt = 1,
+    layers: LayersOpt = 0,
+    epochs: EpochsOpt = TrainConfig.epochs,
+    backbone_lr: BackboneLrOpt = TrainConfig.backbone_lr,
+    lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = TrainConfig.lr,
+    patience: PatienceOpt = TrainConfig.patience,
+    bn: BnOpt = TrainConfig.bn,
+    augment: AugmentOpt = TrainConfig.augment,
+    views: ViewsOpt = TrainConfig.views,
+    cache: CacheOpt = True,
+    cache_budget: CacheBudgetOpt = TrainConfig.cache_budget,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Second stage of the lesson: continue RUN_DIR with the top of the backbone unfrozen.
+
+    The head's trained weights are kept, the new run records its parent, and its report
+    plots both histories (Frozen vs Finetuned).
+    """
+    from dataclasses import replace
+
+    from headstart.pipeline import train as train_run
+    from headstart.runs import load_run
+
+    parent = load_run(run_dir)
+    if parent.config.data is None:
+        raise HeadstartError(f"{run_dir}: trained on in-memory arrays; continue it in Python.")
+    cfg = replace(
+        parent.config,
+        strategy=strategy,
+        unfreeze=unfreeze,
+        layers=layers,
+        epochs=epochs,
+        backbone_lr=backbone_lr,
+        lr=lr,
+        patience=patience,
+        bn=bn,
+        augment=augment,
+        views=views,
+        cache=cache,
+        cache_budget=cache_budget,
+        device=device,
+        parent=str(run_dir),
+    )
+    out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
+    from headstart.data import load_data
+
+    splits = load_data(
+        cfg.data,
+        split_record=parent.split,
+        filename_column=cfg.filename_column,
+        label_column=cfg.label_column,
+    )
+    run = train_run(
+        cfg,
+        data=splits,
+        out=out,
+        progress=sys.stderr.isatty(),
+        say=lambda m: console(stderr=True).print(f"[yellow]note:[/] {m}"),
+    )
     console().print(render_run(run))
 
 

@@ -53,7 +53,7 @@ def compare_backbones(
                 "input_size": list(run.preprocessing.input_size),
                 "feature_extraction_seconds": t["feature_extraction_seconds"],
                 "training_seconds": t["training_seconds"],
-                "feature_cache": run.metrics["feature_cache"]["val"],
+                "feature_cache": sorted(set(run.metrics["feature_cache"]["hits"])),
             }
         )
     rows.sort(key=lambda r: -r["accuracy"])

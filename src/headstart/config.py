@@ -12,7 +12,28 @@ from headstart.backbones.aliases import DEFAULT_BACKBONE
 from headstart.backbones.model import POOLINGS, RESIZE_MODES
 from headstart.errors import ConfigError
 from headstart.heads import HEADS, HeadSpec
+from headstart.strategies import Strategy
 from headstart.train import FitSettings
+
+#: none; cached (K views per image computed once, sampled per epoch); on-the-fly (fresh views
+#: every epoch, so the frozen part runs every step).
+AUGMENT_MODES = ("none", "cached", "on-the-fly")
+
+
+def parse_bytes(text: str | int | None) -> int | None:
+    """'2GB', '500MB', '1.5G', 123 -> bytes; 'auto' or None -> None (decided from free space)."""
+    if text is None or (isinstance(text, str) and text.strip().lower() == "auto"):
+        return None
+    if isinstance(text, int):
+        return text
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(float(t))
+    except ValueError:
+        raise ConfigError(f"cache budget {text!r} is not a size like 500MB or 4GB.") from None
 
 
 @dataclass
@@ -37,10 +58,22 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     patience: int = 5
-    augment: bool = False
+    strategy: str = "feature-extraction"
+    unfreeze: int = 1
+    layers: int = 0
+    backbone_lr: float = 1e-5
+    bn: str = "auto"
+    schedule: str = "none"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: str = "none"
+    augment: str = "none"
     views: int = 4
     cache: bool = True
+    cache_budget: str = "auto"
+    workers: int = 0
     device: str = "auto"
+    parent: str | None = None
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -55,14 +88,52 @@ class TrainConfig:
             raise ConfigError(f"head must be one of {', '.join(HEADS)}; got {self.head!r}.")
         if self.views < 1:
             raise ConfigError(f"views must be at least 1; got {self.views}.")
+        if isinstance(self.augment, bool):  # older configs and the Python API accept booleans
+            self.augment = "cached" if self.augment else "none"
+        if self.augment not in AUGMENT_MODES:
+            raise ConfigError(
+                f"augment must be one of {', '.join(AUGMENT_MODES)}; got {self.augment!r}."
+            )
+        if self.class_weights not in ("none", "auto"):
+            raise ConfigError(f"class_weights must be none or auto; got {self.class_weights!r}.")
+        if self.bn not in ("auto", "frozen", "train"):
+            raise ConfigError(f"bn must be auto, frozen or train; got {self.bn!r}.")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be 0 or more; got {self.workers}.")
+        parse_bytes(self.cache_budget)
+        self.strategy_spec()
         self.head_spec()
         self.fit_settings()
+
+    def strategy_spec(self) -> Strategy:
+        return Strategy(self.strategy, self.unfreeze, self.layers)
+
+    def resolved_bn(self, n_train: int) -> str:
+        """``auto``: BatchNorm statistics stay frozen for small data (under 10,000 images),
+        except when training from scratch, where they must learn."""
+        if self.bn != "auto":
+            return self.bn
+        if self.strategy == "scratch" or n_train >= 10_000:
+            return "train"
+        return "frozen"
 
     def head_spec(self) -> HeadSpec:
         return HeadSpec(self.head, self.hidden, self.dropout)
 
-    def fit_settings(self) -> FitSettings:
-        return FitSettings(self.epochs, self.batch_size, self.lr, self.patience, self.seed)
+    def fit_settings(self, n_train: int = 0) -> FitSettings:
+        backbone_lr = self.lr if self.strategy == "scratch" else self.backbone_lr
+        return FitSettings(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience,
+            seed=self.seed,
+            backbone_lr=backbone_lr,
+            bn=self.resolved_bn(n_train),
+            schedule=self.schedule,
+            warmup_epochs=self.warmup_epochs,
+            label_smoothing=self.label_smoothing,
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -129,11 +129,17 @@ def render_run(run) -> Group:
         )
     t = m.get("timing", {})
     cache = m.get("feature_cache", {})
+    if cache.get("mode") == "cached":
+        hits = ", ".join(sorted(set(cache.get("hits", []))))
+        where = f"cached at {cache.get('cut')} ({hits})"
+    else:
+        where = f"on the fly ({cache.get('reason')})"
+    grid.add_row("strategy", f"{run.strategy.label()}; frozen part {where}")
     grid.add_row(
         "time",
-        f"features {t.get('feature_extraction_seconds', 0):.1f}s "
-        f"(cache: train {', '.join(cache.get('train', []))}; val "
-        f"{cache.get('val', '')}), head {t.get('training_seconds', 0):.1f}s",
+        f"frozen part {t.get('feature_extraction_seconds', 0):.1f}s once, "
+        f"training {t.get('training_seconds', 0):.1f}s "
+        f"({t.get('seconds_per_epoch', 0):.2f}s per epoch)",
     )
     bad = m.get("unreadable_images", [])
     parts: list = [grid]

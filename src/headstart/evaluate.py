@@ -309,8 +309,8 @@ def _summary(m: dict) -> dict:
 
 
 def _run_name(run) -> str:
-    strategy = "frozen"
-    return f"{Path(run.path).name if run.path else 'run'} ({run.backbone_name}, {strategy})"
+    name = Path(run.path).name if run.path else "run"
+    return f"{name} ({run.backbone_name}, {run.strategy.label()})"
 
 
 def _train_labels(run) -> np.ndarray:

@@ -1,12 +1,16 @@
-"""Run the frozen backbone over an ImageSet once; keep the pooled features for every epoch.
+"""Run the frozen part of the network over an ImageSet once; reuse its output every epoch.
 
-This is why frozen training in headstart costs one forward pass instead of thirty. Features are
-cached in memory and on disk under a key that hashes everything they depend on: the backbone,
-its weights, pooling, the preprocessing, the view (plain, or augmented view k with its seed) and
-the data itself. Change any of them and the key changes; nothing stale is ever reused.
+This is why frozen training in headstart costs one forward pass instead of thirty, and why
+fine-tuning the top stage costs only that stage per epoch. The frozen part is either the whole
+backbone with pooling (``cut="pooled"``: feature extraction) or a prefix of it ending at a stage
+boundary (fine-tuning); its outputs are cached in memory and on disk under a key that hashes
+everything they depend on: the backbone, its weights, pooling, the preprocessing, the cut, the
+view (plain, or augmented view k with its seed) and the data. Change any of them and the key
+changes; nothing stale is ever reused.
 
-Files are written atomically (array first, then the JSON that marks it complete), so an
-interrupted extraction leaves nothing that a later run would trust.
+Prefix outputs are stored as float16 (pooled features as float32) in ``.npy`` files written
+row by row into a temporary file and renamed when complete; the JSON that marks an entry as
+complete is written last. An interrupted extraction therefore leaves nothing a later run trusts.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from tqdm.auto import tqdm
 from headstart.backbones.model import LoadedBackbone
 from headstart.data.decode import UnreadableImage
 from headstart.data.imageset import ImageSet
-from headstart.io import atomic_write_json, atomic_write_with
+from headstart.io import atomic_write_json
 from headstart.preprocess import augmenter, prepare_batch
 
 CACHE_VERSION = 1
@@ -89,12 +93,19 @@ def _decode_all(images: ImageSet, positions: range) -> list[np.ndarray | Unreada
 
 
 class FeatureExtractor:
-    """Pooled features of a frozen backbone, cached by a key of everything they depend on."""
+    """Outputs of a frozen module (the pooled backbone, or a prefix of it), cached by key.
+
+    ``module`` defaults to the whole pooled backbone; for a prefix pass it with ``cut`` naming
+    the stage boundary (part of the key) and usually ``dtype=np.float16``.
+    """
 
     def __init__(
         self,
         loaded: LoadedBackbone,
         *,
+        module: torch.nn.Module | None = None,
+        cut: str = "pooled",
+        dtype: np.dtype | type = np.float32,
         device: torch.device | str = "cpu",
         batch_size: int = 32,
         cache: bool = True,
@@ -102,14 +113,18 @@ class FeatureExtractor:
         augment_strength: float = 1.0,
     ):
         self.loaded = loaded
+        self.cut = cut
+        self.dtype = np.dtype(dtype)
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.cache = cache
         self.progress = progress
         self.augment_strength = augment_strength
-        self.backbone = loaded.backbone.to(self.device).eval()
-        if not loaded.backbone.tokens:
-            self.backbone = self.backbone.to(memory_format=torch.channels_last)
+        self.module = (module if module is not None else loaded.backbone).to(self.device).eval()
+        self.channels_last = not loaded.backbone.tokens
+        if self.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        self._shape: tuple[int, ...] | None = None
 
     def model_key(self) -> dict:
         lb = self.loaded
@@ -119,8 +134,28 @@ class FeatureExtractor:
             "weights": lb.weights.fingerprint,
             "pooling": lb.backbone.pooling,
             "preprocessing": lb.preprocessing.to_dict(),
-            "cut": "pooled",
+            "cut": self.cut,
+            "dtype": self.dtype.name,
         }
+
+    @torch.inference_mode()
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of one image's output, from one forward pass at the input size."""
+        if self._shape is None:
+            h, w = self.loaded.preprocessing.input_size
+            x = torch.zeros(1, 3, h, w, device=self.device)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            self._shape = tuple(self.module(x).shape[1:])
+        return self._shape
+
+    def estimate_bytes(self, n_images: int, views: int = 1) -> int:
+        """Disk (and page cache) the outputs of ``n_images`` x ``views`` will take."""
+        return int(n_images * views * np.prod(self.output_shape()) * self.dtype.itemsize)
+
+    def cached(self, images: ImageSet, view: int = 0, seed: int = 0) -> bool:
+        key = self.key(images, view, seed)
+        return key in _MEMORY or self._paths(key)[1].is_file()
 
     def key(self, images: ImageSet, view: int = 0, seed: int = 0) -> str:
         spec = {
@@ -135,7 +170,7 @@ class FeatureExtractor:
         return folder / f"{key}.npy", folder / f"{key}.json"
 
     def extract(self, images: ImageSet, view: int = 0, seed: int = 0) -> FeatureSet:
-        """Features of ``images`` (view 0 plain, view k >= 1 the k-th seeded augmentation)."""
+        """Outputs for ``images`` (view 0 plain, view k >= 1 the k-th seeded augmentation)."""
         key = self.key(images, view, seed)
         if key in _MEMORY:
             _MEMORY.move_to_end(key)
@@ -146,9 +181,9 @@ class FeatureExtractor:
             try:
                 info = json.loads(meta.read_text())
                 feats = np.load(npy, mmap_mode="r", allow_pickle=False)
-                if feats.shape[0] == len(images):
+                if feats.shape[0] == len(images) and feats.dtype == self.dtype:
                     fs = FeatureSet(
-                        np.asarray(feats),
+                        feats,
                         np.asarray(info["valid"], bool),
                         key,
                         "disk",
@@ -159,18 +194,36 @@ class FeatureExtractor:
                     return fs
             except (ValueError, KeyError, OSError):
                 pass  # unreadable cache entry: recompute and overwrite it
-        fs = self._compute(images, view, seed, key)
-        if self.cache:
-            atomic_write_with(npy, lambda tmp: _save_npy(tmp, fs.features))
-            atomic_write_json(
-                meta,
-                {
-                    "valid": fs.valid.tolist(),
-                    "bad": fs.bad,
-                    "n": len(images),
-                    "model": self.model_key(),
-                },
-            )
+        shape = (len(images), *self.output_shape())
+        if not self.cache:
+            fs = self._compute(images, view, seed, key, np.empty(shape, self.dtype))
+            self._remember(fs)
+            return fs
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
+        try:  # rows go straight to disk: a large prefix cache never has to fit in memory
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=shape)
+            fs = self._compute(images, view, seed, key, out)
+            out.flush()
+            del out
+            os.replace(tmp, npy)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        atomic_write_json(
+            meta,
+            {
+                "valid": fs.valid.tolist(),
+                "bad": fs.bad,
+                "n": len(images),
+                "shape": list(shape),
+                "model": self.model_key(),
+                "bytes": npy.stat().st_size,
+            },
+        )
+        fs = FeatureSet(
+            np.load(npy, mmap_mode="r", allow_pickle=False), fs.valid, key, "", fs.seconds, fs.bad
+        )
         self._remember(fs)
         return fs
 
@@ -180,19 +233,20 @@ class FeatureExtractor:
             _MEMORY.popitem(last=False)
 
     @torch.inference_mode()
-    def _compute(self, images: ImageSet, view: int, seed: int, key: str) -> FeatureSet:
+    def _compute(
+        self, images: ImageSet, view: int, seed: int, key: str, out: np.ndarray
+    ) -> FeatureSet:
         start = time.perf_counter()
         n, bs = len(images), self.batch_size
-        width = self.loaded.backbone.num_features
-        feats = np.full((n, width), np.nan, dtype=np.float32)
         valid = np.zeros(n, dtype=bool)
         bad: list[dict[str, str]] = []
         prep = self.loaded.preprocessing
         aug = augmenter(self.augment_strength) if view else None
         batches = [range(s, min(s + bs, n)) for s in range(0, n, bs)]
         label = images.name + (f" view {view}" if view else "")
+        what = "features" if self.cut == "pooled" else "frozen prefix"
         bar = tqdm(
-            total=n, desc=f"features {label}", unit="img", disable=not self.progress, leave=False
+            total=n, desc=f"{what} {label}", unit="img", disable=not self.progress, leave=False
         )
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(_decode_all, images, batches[0]) if batches else None
@@ -204,27 +258,23 @@ class FeatureExtractor:
                 for p, d in zip(positions, decoded):
                     if isinstance(d, UnreadableImage):
                         bad.append({"path": images.describe(p), "reason": d.reason})
+                        out[p] = np.nan
                 if ok:
                     imgs = [d for d in decoded if not isinstance(d, UnreadableImage)]
                     x = prepare_batch(imgs, prep, aug, seed=_view_seed(seed, view, b))
                     x = x.to(self.device)
-                    if not self.loaded.backbone.tokens:
+                    if self.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
-                    feats[ok] = self.backbone(x).float().cpu().numpy()
+                    out[ok] = self.module(x).float().cpu().numpy().astype(self.dtype, copy=False)
                     valid[ok] = True
                 bar.update(len(positions))
         bar.close()
-        return FeatureSet(feats, valid, key, "", time.perf_counter() - start, bad)
+        return FeatureSet(out, valid, key, "", time.perf_counter() - start, bad)
 
 
 def _view_seed(seed: int, view: int, batch: int) -> int:
     """A distinct, reproducible seed for each (run seed, augmented view, batch)."""
     return (seed * 1_000_003 + view * 10_007 + batch) % (2**31)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:  # np.save(path) would append ".npy" to the temporary name
-        np.save(f, array, allow_pickle=False)
 
 
 def clear_memory_cache() -> None:

@@ -1,49 +1,238 @@
-"""``train``: data -> backbone -> cached features -> head -> saved run. The CLI and the
-estimator both call this; it is the whole frozen-backbone workflow of the founding lesson."""
+"""``train``: data -> backbone -> strategy (where the cut sits) -> cached frozen part ->
+training loop -> saved run. The CLI, ``finetune`` and the estimator all call this.
+
+The frozen part of the network runs once per image and view and is cached (see
+``features.py``): the whole pooled backbone for feature extraction, the prefix below the first
+unfrozen stage for fine-tuning. Each epoch then runs only what trains. When there is nothing
+to cache (full, scratch), when fresh augmentation is asked for (``augment="on-the-fly"``), or
+when the cache would exceed its budget, images are decoded and run through the whole network
+every step instead.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from headstart.backbones.model import create_backbone
-from headstart.config import TrainConfig, resolve_device
+from headstart.backbones.model import Backbone, LoadedBackbone, create_backbone
+from headstart.config import TrainConfig, parse_bytes, resolve_device
 from headstart.data import DataSource, Splits, load_data
+from headstart.errors import ConfigError, RunError
 from headstart.features import FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.heads import build_head
-from headstart.runs import Run, TransferModel, reproducibility_record
-from headstart.train import fit_head
+from headstart.inputs import ArrayInputs, ImageInputs
+from headstart.io import atomic_write_json
+from headstart.runs import Run, TransferModel, load_run, reproducibility_record
+from headstart.strategies import StrategyPlan, plan_strategy
+from headstart.train import Checkpoint, evaluate_inputs, fit
+
+
+class Suffix(nn.Module):
+    """The trainable part after the cut: remaining backbone units, pooling, head."""
+
+    def __init__(self, units: nn.Sequential, backbone: Backbone, head: nn.Module):
+        super().__init__()
+        self.units = units
+        self.head = head
+        object.__setattr__(self, "_backbone", backbone)  # for pooling; not a submodule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self._backbone.pool(self.units(x)))
+
+
+@dataclass
+class Prepared:
+    """Everything the loop needs: the module that trains, its inputs, and how they were made."""
+
+    module: nn.Module
+    train: object
+    val: object
+    test: object | None
+    record: dict
+    feature_sets: list[FeatureSet]
 
 
 def default_run_dir(config: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{stamp}-{config.backbone.replace('/', '_')}"
+    return Path("runs") / f"{stamp}-{config.backbone.replace('/', '_')}-{config.strategy}"
 
 
-def _split_data(config: TrainConfig, data: DataSource | Splits | str | Path | None) -> Splits:
+def _split_data(
+    config: TrainConfig,
+    data: DataSource | Splits | str | Path | None,
+    split_record: dict | None = None,
+) -> Splits:
     if isinstance(data, Splits):
         return data
     location = data if data is not None else config.data
     if location is None:
-        from headstart.errors import ConfigError
-
         raise ConfigError("no data given: pass a data location (or --demo).")
     return load_data(
         location,
         val_split=config.val_split,
         test_split=config.test_split,
         seed=config.seed,
+        split_record=split_record,
         filename_column=config.filename_column,
         label_column=config.label_column,
     )
 
 
-def _accuracy(probs_or_logits: np.ndarray, labels: np.ndarray) -> float:
-    return float((probs_or_logits.argmax(1) == labels).mean()) if len(labels) else float("nan")
+def cache_budget_bytes(config: TrainConfig, folder: Path) -> int:
+    """The explicit --cache-budget, else half the free disk under the cache, capped at 64 GB."""
+    explicit = parse_bytes(config.cache_budget)
+    if explicit is not None:
+        return explicit
+    folder.mkdir(parents=True, exist_ok=True)
+    return min(shutil.disk_usage(folder).free // 2, 64 << 30)
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """Content hash of a module's weights: the cache key of a backbone that was trained."""
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _prepare(
+    config: TrainConfig,
+    splits: Splits,
+    loaded: LoadedBackbone,
+    plan: StrategyPlan,
+    head: nn.Module,
+    device: str,
+    progress: bool,
+    say,
+) -> Prepared:
+    views = list(range(1, config.views + 1)) if config.augment == "cached" else [0]
+    strategy = config.strategy_spec()
+    from headstart.features import cache_root
+
+    if not strategy.trains_backbone:
+        ex = FeatureExtractor(
+            loaded,
+            device=device,
+            batch_size=max(config.batch_size, 32),
+            cache=config.cache,
+            progress=progress,
+        )
+        if config.augment == "on-the-fly":
+            say(
+                "feature extraction with --augment on-the-fly: the frozen backbone runs every "
+                "epoch (use --augment cached to compute views once)"
+            )
+            return _on_the_fly(config, splits, loaded, head, "on-the-fly augmentation")
+        train_sets = [ex.extract(splits.train, view=v, seed=config.seed) for v in views]
+        return _cached(config, splits, ex, train_sets, head, head, "pooled")
+    reason = None
+    if not plan.cached_prefix:
+        reason = plan.describe() if plan.plan is None else "nothing frozen to cache"
+    elif not config.cache:
+        reason = "--no-cache"
+    elif config.augment == "on-the-fly":
+        reason = "--augment on-the-fly"
+    if reason is None:
+        prefix = plan.plan.prefix(plan.cut)
+        cut = f"unit {plan.cut}: {plan.plan.cut_name(plan.cut)}"
+        ex = FeatureExtractor(
+            loaded,
+            module=prefix,
+            cut=cut,
+            dtype=np.float16,
+            device=device,
+            batch_size=max(config.batch_size, 32),
+            cache=True,
+            progress=progress,
+        )
+        n_rows = len(splits.train) * len(views) + len(splits.val) + len(splits.test or [])
+        need = ex.estimate_bytes(n_rows)
+        budget = cache_budget_bytes(config, cache_root())
+        already = all(ex.cached(splits.train, v, config.seed) for v in views)
+        if need > budget and not already:
+            say(
+                f"prefix cache would need {_fmt_bytes(need)}, over the {_fmt_bytes(budget)} "
+                "budget: training on the fly instead (raise it with --cache-budget)"
+            )
+            reason = "over the cache budget"
+        else:
+            train_sets = [ex.extract(splits.train, view=v, seed=config.seed) for v in views]
+            suffix = Suffix(plan.plan.suffix(plan.cut), loaded.backbone, head)
+            prep = _cached(config, splits, ex, train_sets, suffix, head, cut)
+            prep.record.update(estimated_bytes=need, budget_bytes=budget)
+            return prep
+    return _on_the_fly(config, splits, loaded, head, reason)
+
+
+def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut) -> Prepared:
+    val_set = ex.extract(splits.val)
+    test_set = ex.extract(splits.test) if splits.test is not None else None
+    ok = np.logical_and.reduce([fs.valid for fs in train_sets])
+    sets = [*train_sets, val_set, *([test_set] if test_set else [])]
+    record = {
+        "mode": "cached",
+        "cut": cut,
+        "dtype": ex.dtype.name,
+        "shape_per_image": list(ex.output_shape()),
+        "keys": [fs.key for fs in sets],
+        "hits": [fs.hit or "computed" for fs in sets],
+        "train_views": len(train_sets),
+        "bytes_on_disk": int(sum(np.asarray(fs.features).nbytes for fs in sets)),
+        "extraction_seconds": round(sum(fs.seconds for fs in sets), 3),
+    }
+    return Prepared(
+        module=module,
+        train=ArrayInputs(
+            [fs.features for fs in train_sets], splits.train.labels, np.flatnonzero(ok)
+        ),
+        val=ArrayInputs([val_set.features], splits.val.labels, np.flatnonzero(val_set.valid)),
+        test=(
+            ArrayInputs([test_set.features], splits.test.labels, np.flatnonzero(test_set.valid))
+            if test_set
+            else None
+        ),
+        record=record,
+        feature_sets=sets,
+    )
+
+
+def _on_the_fly(config, splits, loaded, head, reason: str) -> Prepared:
+    prep = loaded.preprocessing
+    augment = config.augment != "none"
+    return Prepared(
+        module=TransferModel(loaded.backbone, head),
+        train=ImageInputs(
+            splits.train, prep, augment=augment, seed=config.seed, workers=config.workers
+        ),
+        val=ImageInputs(splits.val, prep, workers=config.workers),
+        test=ImageInputs(splits.test, prep, workers=config.workers) if splits.test else None,
+        record={"mode": "on-the-fly", "reason": reason, "augment": config.augment},
+        feature_sets=[],
+    )
+
+
+def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
+    if config.class_weights != "auto":
+        return None
+    counts = splits.train.class_counts().astype(float)
+    return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
 
 
 def train(
@@ -55,56 +244,77 @@ def train(
     progress: bool = True,
     save: bool = True,
     report: bool = True,
+    resume: bool = False,
+    stop_after: int | None = None,
+    say=print,
 ) -> Run:
-    """Train a head on a frozen pretrained backbone, the lesson's way but one forward pass.
+    """Train with ``config`` (defaults: the lesson's frozen recipe) and return the run.
 
     ``data`` overrides ``config.data`` (a location, a :class:`DataSource` or ready
     :class:`Splits`). With ``save`` the run is written to ``out`` (a timestamped folder under
-    ``runs/`` by default) and can be reloaded with :func:`headstart.load_run`; with ``report``
-    it also gets inspection.json, evaluation.json, plots/ and a self-contained report.html.
+    ``runs/`` by default) and reloads with :func:`headstart.load_run`; with ``report`` it also
+    gets inspection.json, evaluation.json, plots/ and a self-contained report.html. ``resume``
+    continues an interrupted run in ``out`` from its last checkpoint.
     """
     config = config or TrainConfig()
+    out = Path(out) if out is not None else (default_run_dir(config) if save else None)
+    split_record = None
+    if resume:
+        if out is None or not (out / "split.json").is_file():
+            raise RunError(f"{out}: nothing to resume (no split.json from an earlier start).")
+        import json
+
+        split_record = json.loads((out / "split.json").read_text())
     torch.manual_seed(config.seed)
-    splits = _split_data(config, data)
+    splits = _split_data(config, data, split_record)
     device = resolve_device(config.device)
+    strategy = config.strategy_spec()
+    parent = load_run(config.parent) if config.parent else None
+    weights = "none" if strategy.kind == "scratch" else config.weights
     loaded = create_backbone(
         config.backbone,
-        weights=config.weights,
+        weights=weights,
         pooling=config.pooling,
         image_size=config.image_size,
         resize=config.resize,
     )
-    extractor = FeatureExtractor(
-        loaded,
-        device=device,
-        batch_size=max(config.batch_size, 32),
-        cache=config.cache,
-        progress=progress,
-    )
-    t0 = time.perf_counter()
-    views = list(range(1, config.views + 1)) if config.augment else [0]
-    train_sets = [extractor.extract(splits.train, view=v, seed=config.seed) for v in views]
-    val_set = extractor.extract(splits.val)
-    test_set = extractor.extract(splits.test) if splits.test is not None else None
-    extract_seconds = time.perf_counter() - t0
-
-    train_ok = np.logical_and.reduce([fs.valid for fs in train_sets])
-    val_ok = val_set.valid
     head = build_head(config.head_spec(), loaded.backbone.num_features, len(splits.class_names))
-    history = fit_head(
+    if parent is not None:
+        _start_from_parent(parent, loaded, head, splits)
+    plan = plan_strategy(loaded.backbone, strategy)
+    if save:  # the run directory exists from the start: config and split first, for --resume
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "split.json", splits.record())
+        atomic_write_json(out / "config.json", {"config": config.to_dict()})
+    t0 = time.perf_counter()
+    prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
+    extract_seconds = time.perf_counter() - t0
+    history = fit(
+        prepared.module,
         head,
-        [fs.features[train_ok] for fs in train_sets],
-        splits.train.labels[train_ok],
-        val_set.features[val_ok],
-        splits.val.labels[val_ok],
-        config.fit_settings(),
+        prepared.train,
+        prepared.val,
+        config.fit_settings(len(splits.train)),
+        device=device,
+        class_weights=_class_weights(config, splits),
+        checkpoint=Checkpoint(out / "checkpoint") if save else None,
+        resume=resume,
         progress=progress,
+        stop_after=stop_after,
     )
-    model = TransferModel(loaded.backbone.cpu(), head.cpu()).eval()
-    for p in model.backbone.parameters():
-        p.requires_grad_(False)
-
-    metrics = _metrics(splits, history, head, val_set, test_set, train_sets, extract_seconds)
+    model = TransferModel(loaded.backbone, head).cpu().eval()
+    if not strategy.trains_backbone:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+    metrics = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
+    w = loaded.weights
+    weights_info = {"kind": w.kind, "detail": w.detail, "fingerprint": w.fingerprint}
+    if strategy.trains_backbone:
+        weights_info = {
+            "kind": "trained",
+            "detail": f"{strategy.label()} from {w.describe()}",
+            "fingerprint": weights_fingerprint(model.backbone),
+        }
     run = Run(
         model=model,
         class_names=splits.class_names,
@@ -118,25 +328,79 @@ def train(
             device, {n: data_fingerprint(s) for n, s in splits.items().items()}, config.seed
         ),
         split=splits.record(),
-        weights={
-            "kind": loaded.weights.kind,
-            "detail": loaded.weights.detail,
-            "fingerprint": loaded.weights.fingerprint,
-        },
+        weights=weights_info,
+        strategy=strategy,
+        parent=str(config.parent) if config.parent else None,
     )
     run.metrics["parameters"] = run.parameter_counts()
     if save:
-        run.save(out or default_run_dir(config))
+        run.save(out)
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
         if report:
-            write_run_report(run, splits, progress=progress)
+            write_run_report(run, splits, parent=parent, progress=progress)
     return run
 
 
-def write_run_report(run: Run, splits: Splits, *, progress: bool = False) -> Path:
+def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, splits: Splits):
+    """Continue a saved run: its backbone and head weights are the starting point."""
+    if tuple(parent.class_names) != tuple(splits.class_names):
+        raise ConfigError(f"{parent.path}: its classes differ from the data's; cannot continue.")
+    if parent.backbone_name != loaded.timm_name:
+        raise ConfigError(f"{parent.path}: trained {parent.backbone_name}, not {loaded.timm_name}.")
+    loaded.backbone.load_state_dict(parent.model.backbone.state_dict())
+    head.load_state_dict(parent.model.head.state_dict())
+    if parent.weights.get("kind") == "trained":
+        from headstart.backbones.weights import WeightSource
+
+        loaded.weights = WeightSource("trained", str(parent.path), parent.weights["fingerprint"])
+
+
+def _metrics(config, splits, history, prepared: Prepared, device, extract_seconds, plan) -> dict:
+    train_counts = splits.train.class_counts()
+    majority = int(np.argmax(train_counts))
+    _, val_acc = evaluate_inputs(prepared.module, prepared.val, torch.device(device))
+    bad = [b for fs in prepared.feature_sets for b in fs.bad]
+    seen, unique_bad = set(), []
+    for b in bad:
+        if b["path"] not in seen:
+            seen.add(b["path"])
+            unique_bad.append(b)
+    metrics = {
+        "val_accuracy": val_acc,
+        "train_class_counts": train_counts.tolist(),
+        "best_epoch": history.best_epoch,
+        "epochs_run": len(history.epochs),
+        "stopped_early": history.stopped_early,
+        "majority_class": splits.class_names[majority],
+        "majority_baseline_val_accuracy": float(np.mean(splits.val.labels == majority)),
+        "n_images": {n: len(s) for n, s in splits.items().items()},
+        "unreadable_images": unique_bad,
+        "strategy": {
+            **config.strategy_spec().to_dict(),
+            "trainable_modules": len(plan.trainable),
+            "cut": prepared.record.get("cut") or prepared.record.get("reason"),
+        },
+        "timing": {
+            "feature_extraction_seconds": round(extract_seconds, 3),
+            "training_seconds": round(history.seconds, 3),
+            "seconds_per_epoch": round(history.seconds / max(1, len(history.epochs)), 3),
+        },
+        "feature_cache": prepared.record,
+    }
+    if prepared.test is not None:
+        _, metrics["test_accuracy"] = evaluate_inputs(
+            prepared.module, prepared.test, torch.device(device)
+        )
+        metrics["majority_baseline_test_accuracy"] = float(np.mean(splits.test.labels == majority))
+    return metrics
+
+
+def write_run_report(
+    run: Run, splits: Splits, *, parent: Run | None = None, progress: bool = False
+) -> Path:
     """inspection.json, evaluation.json, figures and report.html for a freshly trained run."""
     from headstart.data import inspect_source
     from headstart.evaluate import evaluate_run
-    from headstart.io import atomic_write_json
     from headstart.report import write_report
 
     source = DataSource(
@@ -149,50 +413,6 @@ def write_run_report(run: Run, splits: Splits, *, progress: bool = False) -> Pat
     inspection = inspect_source(source, progress=progress)
     atomic_write_json(run.path / "inspection.json", inspection.to_dict())
     images = splits.test if splits.test is not None else splits.val
-    evaluation = evaluate_run(run, images, described=f"{images.name} split")
-    return write_report(run, evaluation=evaluation, splits=splits)
-
-
-def _metrics(
-    splits: Splits,
-    history,
-    head,
-    val_set: FeatureSet,
-    test_set: FeatureSet | None,
-    train_sets: list[FeatureSet],
-    extract_seconds: float,
-) -> dict:
-    def scores(fs: FeatureSet, labels: np.ndarray) -> float:
-        with torch.no_grad():
-            logits = head(torch.from_numpy(np.asarray(fs.features[fs.valid], np.float32)))
-        return _accuracy(logits.numpy(), labels[fs.valid])
-
-    train_counts = splits.train.class_counts()
-    majority = int(np.argmax(train_counts))
-    bad = [
-        b for fs in (*train_sets[:1], val_set, *([test_set] if test_set else [])) for b in fs.bad
-    ]
-    metrics = {
-        "val_accuracy": scores(val_set, splits.val.labels),
-        "train_class_counts": train_counts.tolist(),
-        "best_epoch": history.best_epoch,
-        "epochs_run": len(history.epochs),
-        "stopped_early": history.stopped_early,
-        "majority_class": splits.class_names[majority],
-        "majority_baseline_val_accuracy": float(np.mean(splits.val.labels == majority)),
-        "n_images": {n: len(s) for n, s in splits.items().items()},
-        "unreadable_images": bad,
-        "timing": {
-            "feature_extraction_seconds": round(extract_seconds, 3),
-            "training_seconds": round(history.seconds, 3),
-        },
-        "feature_cache": {
-            "train": [fs.hit or "computed" for fs in train_sets],
-            "val": val_set.hit or "computed",
-            "keys": [fs.key for fs in train_sets] + [val_set.key],
-        },
-    }
-    if test_set is not None:
-        metrics["test_accuracy"] = scores(test_set, splits.test.labels)
-        metrics["majority_baseline_test_accuracy"] = float(np.mean(splits.test.labels == majority))
-    return metrics
+    compare = [parent] if parent is not None else []
+    evaluation = evaluate_run(run, images, described=f"{images.name} split", compare=compare)
+    return write_report(run, evaluation=evaluation, splits=splits, parent=parent)

@@ -178,6 +178,7 @@ def render_html(
     parts = [
         f"<h1>headstart run: {html.escape(name)}</h1>",
         f'<div class="sub">{html.escape(run.backbone_name)} &middot; '
+        f"{html.escape(run.strategy.label())} &middot; "
         f"{len(run.class_names)} classes &middot; created "
         f"{html.escape(str(run.record.get('created', '')))}</div>",
         '<div class="cards">'
@@ -251,6 +252,12 @@ def render_html(
             f"(once, then cached), head training {t.get('training_seconds', 0):.1f}s."
             "</p>"
         )
+    if "parent" in figures:
+        parts.append(
+            f"<p>Continued from <code>{html.escape(str(run.parent))}</code>: the "
+            "parent's validation accuracy and this run's, one after the other.</p>"
+        )
+        parts.append(_img(figures["parent"], "parent vs this run"))
     parts.append(extra_sections)
     parts.append('<h2 id="metrics">Metrics</h2>')
     if evaluation is not None:
@@ -326,7 +333,7 @@ def render_html(
 
 
 def write_report(
-    run, *, evaluation: dict | None = None, splits=None, extra_sections: str = ""
+    run, *, evaluation: dict | None = None, splits=None, parent=None, extra_sections: str = ""
 ) -> Path:
     """Figures + report.html (+ evaluation.json when given) in the run directory."""
     path = Path(run.path)
@@ -336,6 +343,22 @@ def write_report(
     if (path / "inspection.json").is_file():
         inspection = json.loads((path / "inspection.json").read_text())
     figures = make_figures(run, evaluation, splits)
+    if parent is None and run.parent:
+        from headstart.runs import load_run
+
+        try:
+            parent = load_run(run.parent)
+        except Exception:  # the parent moved or was deleted: the report goes on without it
+            parent = None
+    if parent is not None and parent.history is not None and run.history is not None:
+        figures["parent"] = plots.plot_histories(
+            {
+                f"{parent.strategy.label()} (parent)": parent.history,
+                run.strategy.label(): run.history,
+            },
+            path / "plots" / "parent_vs_this.png",
+            title=f"Validation accuracy: {parent.strategy.label()} vs {run.strategy.label()}",
+        )
     out = path / "report.html"
     atomic_write_text(out, render_html(run, evaluation, figures, inspection, extra_sections))
     return out

@@ -31,6 +31,7 @@ from headstart.config import TrainConfig
 from headstart.errors import RunError
 from headstart.heads import HeadSpec, build_head
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
+from headstart.strategies import Strategy, plan_strategy
 from headstart.train import History
 
 RUN_FORMAT = "headstart-run"
@@ -101,6 +102,8 @@ class Run:
     record: dict = field(default_factory=dict)
     split: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    strategy: Strategy = field(default_factory=Strategy)
+    parent: str | None = None
     path: Path | None = None
 
     def parameter_counts(self) -> dict[str, int]:
@@ -196,8 +199,8 @@ def load_run(path: str | Path) -> Run:
             f"{weights_file}: weights do not match model.json ({str(e)[:200]})."
         ) from None
     model.eval()
-    for p in model.backbone.parameters():  # a frozen-backbone run: only the head trained
-        p.requires_grad_(False)
+    strategy = Strategy(**meta.get("strategy", {}))
+    plan_strategy(model.backbone, strategy)  # marks what this run trained, for summaries
     history = None
     if (path / "history.csv").is_file():
         with open(path / "history.csv", newline="") as f:
@@ -223,5 +226,7 @@ def load_run(path: str | Path) -> Run:
         record=cfg_payload.get("record", {}),
         split=split,
         weights=meta.get("weights", {}),
+        strategy=strategy,
+        parent=meta.get("parent"),
         path=path,
     )

@@ -1,16 +1,22 @@
-"""The training loop for a head on cached features: the lesson's settings as defaults.
+"""One training loop for every strategy: a head on cached features, a suffix on a cached
+prefix, or a whole network on images decoded on the fly.
 
-Adam, cross-entropy on logits, batch 32, up to 30 epochs, early stopping on validation accuracy
-with patience 5, best weights restored. With several cached augmented views per training image,
-each epoch draws one view per image at random (seeded), so augmentation still varies between
-epochs without re-running the backbone. Deterministic on CPU for a given seed.
+The lesson's settings are the defaults: Adam, cross-entropy on logits, batch 32, up to 30
+epochs, early stopping on validation accuracy with patience 5, best weights restored.
+Pretrained layers get their own, lower learning rate (1e-5, the tutorials' fine-tuning rate).
+Every epoch ends with an atomic checkpoint (weights, optimizer, random-number state, history),
+so an interrupted run resumes exactly where it stopped and finishes as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +24,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from headstart.errors import ConfigError
+from headstart.io import atomic_write_json, atomic_write_with
+from headstart.strategies import frozen_modules_to_eval
+
+SCHEDULES = ("none", "cosine", "onecycle")
 
 
 @dataclass(frozen=True)
@@ -27,18 +37,33 @@ class FitSettings:
     lr: float = 1e-3
     patience: int = 5
     seed: int = 0
+    backbone_lr: float = 1e-5
+    bn: str = "frozen"
+    schedule: str = "none"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1; got {self.epochs}.")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1; got {self.batch_size}.")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be positive; got {self.lr}.")
+        if not self.lr > 0 or not self.backbone_lr > 0:
+            raise ConfigError(
+                f"learning rates must be positive; got {self.lr}, {self.backbone_lr}."
+            )
         if self.patience < 0:
             raise ConfigError(
                 f"patience must be 0 (no early stopping) or more; got {self.patience}."
             )
+        if self.bn not in ("frozen", "train"):
+            raise ConfigError(f"bn must be frozen or train; got {self.bn!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}."
+            )
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label smoothing must be in [0, 1); got {self.label_smoothing}.")
 
 
 @dataclass
@@ -57,17 +82,245 @@ class History:
         return asdict(self)
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024):
-    model.eval()
+def param_groups(module: nn.Module, head: nn.Module, settings: FitSettings) -> list[dict]:
+    """The head learns at ``lr``; any trainable pretrained layer at ``backbone_lr``."""
+    head_ids = {id(p) for p in head.parameters()}
+    head_params = [p for p in head.parameters() if p.requires_grad]
+    body = [p for p in module.parameters() if p.requires_grad and id(p) not in head_ids]
+    groups = [{"params": head_params, "lr": settings.lr, "name": "head"}]
+    if body:
+        groups.append({"params": body, "lr": settings.backbone_lr, "name": "backbone"})
+    return groups
+
+
+def _scheduler(optimizer, settings: FitSettings, steps_per_epoch: int):
+    total = max(1, settings.epochs * steps_per_epoch)
+    warm = int(settings.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        if settings.schedule == "cosine":
+            progress = (step - warm) / max(1, total - warm)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        if settings.schedule == "onecycle":  # linear warm-up (above) then linear decay
+            return max(0.0, 1 - (step - warm) / max(1, total - warm))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def evaluate_inputs(module: nn.Module, inputs, device: torch.device) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode."""
+    module.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total_loss, correct = 0.0, 0
-    with torch.no_grad():
-        for s in range(0, len(x), batch):
-            logits = model(x[s : s + batch])
-            total_loss += float(loss_fn(logits, y[s : s + batch]))
-            correct += int((logits.argmax(1) == y[s : s + batch]).sum())
-    n = max(1, len(x))
-    return total_loss / n, correct / n
+    total, correct, n = 0.0, 0, 0
+    with torch.no_grad(), _autocast(device):
+        for x, y in inputs.epoch(None, 256):
+            x, y = x.to(device), y.to(device)
+            logits = module(x).float()
+            total += float(loss_fn(logits, y))
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+    return total / max(1, n), correct / max(1, n)
+
+
+class Checkpoint:
+    """``checkpoint/`` in the run directory: written atomically after every epoch."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def exists(self) -> bool:
+        return (self.folder / "state.json").is_file()
+
+    def save(self, module, optimizer, scheduler, best_state, history, rng, counters) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {
+            f"model.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()
+        }
+        if best_state is not None:
+            tensors.update(
+                {f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()}
+            )
+        opt = optimizer.state_dict()
+        for idx, st in opt["state"].items():
+            for name, v in st.items():
+                t = v if isinstance(v, torch.Tensor) else torch.tensor(v)
+                tensors[f"opt.{idx}.{name}"] = t.detach().cpu().contiguous()
+        tensors["torch_rng"] = torch.get_rng_state()
+        atomic_write_with(
+            self.folder / "weights.safetensors", lambda tmp: save_file(tensors, str(tmp))
+        )
+        atomic_write_json(
+            self.folder / "state.json",
+            {
+                "history": history.to_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "param_groups": [
+                    {k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]
+                ],
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "has_best": best_state is not None,
+                **counters,
+            },
+        )
+
+    def load(self, module, optimizer, scheduler, rng):
+        from safetensors.torch import load_file
+
+        state = json.loads((self.folder / "state.json").read_text())
+        tensors = load_file(str(self.folder / "weights.safetensors"))
+        module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        best = (
+            {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+            if state["has_best"]
+            else None
+        )
+        opt_state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, idx, name = k.split(".", 2)
+                opt_state.setdefault(int(idx), {})[name] = v
+        optimizer.load_state_dict(
+            {
+                "state": opt_state,
+                "param_groups": [
+                    {**g, "params": og["params"]}
+                    for g, og in zip(state["param_groups"], optimizer.state_dict()["param_groups"])
+                ],
+            }
+        )
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(tensors["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+        history = History(**state["history"])
+        return history, best, state
+
+
+def fit(
+    module: nn.Module,
+    head: nn.Module,
+    train_inputs,
+    val_inputs,
+    settings: FitSettings,
+    *,
+    device: str | torch.device = "cpu",
+    class_weights: np.ndarray | None = None,
+    checkpoint: Checkpoint | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> History:
+    """Train ``module`` (whose last part is ``head``) in place; it ends with the best weights.
+
+    ``stop_after`` ends after that many epochs of this call without finishing, as an
+    interruption would (used to test resuming).
+    """
+    device = torch.device(device)
+    module.to(device)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    optimizer = torch.optim.Adam(param_groups(module, head, settings), eps=1e-7)
+    steps = max(1, math.ceil(len(train_inputs) / settings.batch_size))
+    scheduler = (
+        _scheduler(optimizer, settings, steps)
+        if settings.schedule != "none" or settings.warmup_epochs
+        else None
+    )
+    weight = (
+        torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+        if class_weights is not None
+        else None
+    )
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=settings.label_smoothing)
+    history, best_state = History(), None
+    best_acc, since_best, start_epoch, elapsed = -1.0, 0, 0, 0.0
+    if resume and checkpoint is not None and checkpoint.exists():
+        history, best_state, state = checkpoint.load(module, optimizer, scheduler, rng)
+        best_acc, since_best = state["best_acc"], state["since_best"]
+        start_epoch, elapsed = len(history.epochs), history.seconds
+        module.to(device)
+    start = time.perf_counter() - elapsed
+    finished = history.stopped_early
+    bar = tqdm(
+        range(start_epoch, settings.epochs),
+        desc="training",
+        unit="epoch",
+        disable=not progress,
+        leave=False,
+        initial=start_epoch,
+        total=settings.epochs,
+    )
+    ran = 0
+    for epoch in [] if finished else bar:
+        module.train()
+        frozen_modules_to_eval(module, settings.bn)
+        total_loss, correct, seen = 0.0, 0, 0
+        for x, y in train_inputs.epoch(rng, settings.batch_size):
+            if len(y) < 2 and len(train_inputs) > 1:
+                continue  # BatchNorm cannot train on a single sample
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with _autocast(device):
+                logits = module(x)
+            loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        val_loss, val_acc = evaluate_inputs(module, val_inputs, device)
+        row = {
+            "epoch": epoch + 1,
+            "loss": total_loss / max(1, seen),
+            "accuracy": correct / max(1, seen),
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+        }
+        history.epochs.append(row)
+        bar.set_postfix(acc=f"{row['accuracy']:.3f}", val_acc=f"{val_acc:.3f}")
+        if val_acc > best_acc:
+            best_acc, since_best = val_acc, 0
+            best_state = copy.deepcopy(module.state_dict())
+            history.best_epoch = epoch + 1
+        else:
+            since_best += 1
+            if settings.patience and since_best >= settings.patience:
+                history.stopped_early = True
+        history.seconds = time.perf_counter() - start
+        if checkpoint is not None:
+            checkpoint.save(
+                module,
+                optimizer,
+                scheduler,
+                best_state,
+                history,
+                rng,
+                {"best_acc": best_acc, "since_best": since_best},
+            )
+        ran += 1
+        if history.stopped_early:
+            break
+        if stop_after is not None and ran >= stop_after:
+            bar.close()
+            raise KeyboardInterrupt(f"stopped after {ran} epoch(s) as asked")
+    bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    history.seconds = time.perf_counter() - start
+    return history
 
 
 def fit_head(
@@ -80,64 +333,14 @@ def fit_head(
     *,
     progress: bool = True,
 ) -> History:
-    """Train ``head`` in place; on return it holds the best epoch's weights."""
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    views = torch.from_numpy(np.stack([np.asarray(v, np.float32) for v in train_views]))
-    y = torch.from_numpy(np.asarray(train_labels, np.int64))
-    xv = torch.from_numpy(np.asarray(val_features, np.float32))
-    yv = torch.from_numpy(np.asarray(val_labels, np.int64))
-    n, n_views = len(y), len(train_views)
-    optimizer = torch.optim.Adam(head.parameters(), lr=settings.lr, eps=1e-7)
-    loss_fn = nn.CrossEntropyLoss()
-    history = History()
-    best_acc, best_state, since_best = -1.0, None, 0
-    start = time.perf_counter()
-    bar = tqdm(
-        range(settings.epochs),
-        desc="training head",
-        unit="epoch",
-        disable=not progress,
-        leave=False,
+    """Train a head on cached pooled features (a convenience over :func:`fit`)."""
+    from headstart.inputs import ArrayInputs
+
+    return fit(
+        head,
+        head,
+        ArrayInputs(train_views, train_labels),
+        ArrayInputs([val_features], val_labels),
+        settings,
+        progress=progress,
     )
-    for epoch in bar:
-        head.train()
-        order = rng.permutation(n)
-        pick = rng.integers(n_views, size=n) if n_views > 1 else np.zeros(n, dtype=np.int64)
-        x_epoch = views[torch.from_numpy(pick), torch.arange(n)]
-        total_loss, correct = 0.0, 0
-        for s in range(0, n, settings.batch_size):
-            idx = torch.from_numpy(order[s : s + settings.batch_size])
-            if len(idx) < 2 and n > 1:  # BatchNorm cannot train on a single sample
-                continue
-            logits = head(x_epoch[idx])
-            loss = loss_fn(logits, y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == y[idx]).sum())
-        val_loss, val_acc = _evaluate(head, xv, yv)
-        row = {
-            "epoch": epoch + 1,
-            "loss": total_loss / n,
-            "accuracy": correct / n,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-        }
-        history.epochs.append(row)
-        bar.set_postfix(acc=f"{row['accuracy']:.3f}", val_acc=f"{val_acc:.3f}")
-        if val_acc > best_acc:
-            best_acc, best_state, since_best = val_acc, copy.deepcopy(head.state_dict()), 0
-            history.best_epoch = epoch + 1
-        else:
-            since_best += 1
-            if settings.patience and since_best >= settings.patience:
-                history.stopped_early = True
-                break
-    bar.close()
-    if best_state is not None:
-        head.load_state_dict(best_state)
-    head.eval()
-    history.seconds = time.perf_counter() - start
-    return history

@@ -1,0 +1,126 @@
+"""Where training batches come from: cached tensors, or images decoded on the fly.
+
+Both kinds shuffle the same way from the same seeded generator (a permutation per epoch, then
+one view per image when several are cached), so a run on the cached prefix and a run through
+the whole network see identical batches -- which is what makes their equivalence testable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from headstart.backbones.model import Preprocessing
+from headstart.data.decode import UnreadableImage
+from headstart.data.imageset import ImageSet
+from headstart.preprocess import augmenter, prepare_batch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class ArrayInputs:
+    """Cached inputs: pooled features or prefix outputs, one array per view (memory-mapped ok).
+
+    ``rows`` selects the usable rows (unreadable images are dropped); each epoch draws one view
+    per image at random when there are several.
+    """
+
+    def __init__(self, views: list[np.ndarray], labels: np.ndarray, rows: np.ndarray | None = None):
+        self.views = views
+        self.rows = np.arange(len(labels)) if rows is None else np.asarray(rows)
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _gather(self, positions: np.ndarray, pick: np.ndarray | None) -> torch.Tensor:
+        rows = self.rows[positions]
+        if pick is None:
+            x = np.asarray(self.views[0][np.sort(rows)] if len(rows) > 1 else self.views[0][rows])
+            if len(rows) > 1:  # memory maps read fastest in order; restore the batch order
+                x = x[np.argsort(np.argsort(rows))]
+        else:
+            x = np.stack([np.asarray(self.views[v][r]) for v, r in zip(pick, rows)])
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+    def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
+        n = len(self.rows)
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        pick = None
+        if rng is not None and len(self.views) > 1:
+            pick = rng.integers(len(self.views), size=n)
+        for s in range(0, n, batch_size):
+            pos = order[s : s + batch_size]
+            x = self._gather(pos, None if pick is None else pick[pos])
+            yield x, torch.from_numpy(self.labels[self.rows[pos]])
+
+
+class _ImageDataset(Dataset):
+    def __init__(self, images: ImageSet, prep: Preprocessing, augment: bool, seed: int):
+        self.images, self.prep, self.seed = images, prep, seed
+        self.augment = augmenter() if augment else None
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        try:
+            img = self.images.image(i)
+        except UnreadableImage:
+            return None
+        seed = (self.seed * 1_000_003 + self.epoch * 100_003 + i) % (2**31)
+        x = prepare_batch([img], self.prep, self.augment, seed=seed)[0]
+        return x, int(self.images.labels[i])
+
+
+def _collate(items):
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+
+
+class ImageInputs:
+    """Images decoded, resized and (optionally) augmented in worker processes every epoch.
+
+    Used when nothing before the trainable part can be cached: full fine-tuning, training from
+    scratch, ``--augment on-the-fly``, or a backbone with no sequential cut.
+    """
+
+    def __init__(
+        self,
+        images: ImageSet,
+        prep: Preprocessing,
+        *,
+        augment: bool = False,
+        seed: int = 0,
+        workers: int = 0,
+    ):
+        self.dataset = _ImageDataset(images, prep, augment, seed)
+        self.labels = images.labels
+        self.workers = workers
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
+        n = len(self.dataset)
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        if rng is not None:
+            self.dataset.epoch += 1
+        loader = DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            sampler=order.tolist(),
+            num_workers=self.workers,
+            collate_fn=_collate,
+            generator=torch.Generator().manual_seed(0),  # never touch the global RNG
+            persistent_workers=False,
+        )
+        for batch in loader:
+            if batch is not None:
+                yield batch
