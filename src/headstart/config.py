@@ -71,6 +71,7 @@ class TrainConfig:
     views: int = 4
     cache: bool = True
     cache_budget: str = "auto"
+    cache_dtype: str = "float16"
     workers: int = 0
     device: str = "auto"
     parent: str | None = None
@@ -101,6 +102,8 @@ class TrainConfig:
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 or more; got {self.workers}.")
         parse_bytes(self.cache_budget)
+        if self.cache_dtype not in ("float16", "float32"):
+            raise ConfigError(f"cache_dtype must be float16 or float32; got {self.cache_dtype!r}.")
         self.strategy_spec()
         self.head_spec()
         self.fit_settings()

@@ -156,7 +156,7 @@ def _prepare(
             loaded,
             module=prefix,
             cut=cut,
-            dtype=np.float16,
+            dtype=config.cache_dtype,
             device=device,
             batch_size=max(config.batch_size, 32),
             cache=True,

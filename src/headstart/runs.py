@@ -134,6 +134,8 @@ class Run:
                 "class_names": list(self.class_names),
                 "preprocessing": self.preprocessing.to_dict(),
                 "weights": self.weights,
+                "strategy": self.strategy.to_dict(),
+                "parent": self.parent,
             },
         )
         atomic_write_json(

@@ -93,8 +93,9 @@ def plan_strategy(backbone: Backbone, strategy: Strategy) -> StrategyPlan:
         )
     trainable = set(names)
     modules = dict(model.named_modules())
-    for p in model.parameters():
-        p.requires_grad_(False)
+    everything = strategy.kind in ("full", "scratch")
+    for p in model.parameters():  # root-level tensors (ViT's pos_embed) count as the stem
+        p.requires_grad_(everything)
     for n in trainable:
         for p in modules[n].parameters(recurse=False):
             p.requires_grad_(True)

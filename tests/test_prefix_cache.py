@@ -1,0 +1,172 @@
+"""The frozen-prefix cache: hits, invalidation, exact equivalence, size, budget, interruption."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_images
+from headstart.config import TrainConfig
+from headstart.data import from_arrays
+from headstart.features import FeatureExtractor, cache_root, clear_memory_cache
+from headstart.pipeline import train
+
+FT = {"weights": "none", "image_size": 48, "epochs": 2, "strategy": "fine-tune", "unfreeze": 1}
+
+
+@pytest.fixture
+def source():
+    images, labels = make_images(10, seed=5)
+    return from_arrays(images, labels)
+
+
+def _run(source, **kw):
+    cfg = TrainConfig(**{"backbone": "test_resnet", **FT, **kw})
+    return train(cfg, data=source, save=False, progress=False)
+
+
+def test_prefix_cache_hit_then_invalidated_by_cut_views_and_preprocessing(source):
+    first = _run(source)
+    assert first.metrics["feature_cache"]["mode"] == "cached"
+    assert set(first.metrics["feature_cache"]["hits"]) == {"computed"}
+    clear_memory_cache()
+    again = _run(source)
+    assert set(again.metrics["feature_cache"]["hits"]) == {"disk"}
+    keys = set(first.metrics["feature_cache"]["keys"])
+    for change in (
+        {"unfreeze": 2},
+        {"image_size": 64},
+        {"resize": "crop"},
+        {"augment": "cached", "views": 2},
+    ):
+        other = _run(source, **change)
+        assert other.metrics["feature_cache"]["hits"][0] == "computed", change
+        train_keys = other.metrics["feature_cache"]["keys"][:-1]
+        if "augment" not in change:
+            train_keys = other.metrics["feature_cache"]["keys"]
+        assert keys.isdisjoint(train_keys), change
+
+
+@pytest.mark.parametrize("family", ["test_resnet", "test_efficientnet"])
+@pytest.mark.parametrize("bn", ["frozen", "train"])
+def test_cached_prefix_epoch_equals_full_network_epoch(source, family, bn):
+    """Same views, seed and order: the suffix and head end with the same weights."""
+    kw = {"backbone": family, "bn": bn, "epochs": 1, "patience": 0, "cache_dtype": "float32"}
+    cached = _run(source, **kw)
+    full = _run(source, **kw, cache=False)
+    assert cached.metrics["feature_cache"]["mode"] == "cached"
+    assert full.metrics["feature_cache"]["mode"] == "on-the-fly"
+    a, b = cached.model.state_dict(), full.model.state_dict()
+    trained = [k for k, v in a.items() if not torch.equal(v, _initial(family, source)[k])]
+    assert trained  # something did train
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+_INITIAL: dict[str, dict] = {}
+
+
+def _initial(family, source):
+    if family not in _INITIAL:
+        cfg = TrainConfig(
+            **{"backbone": family, **FT, "epochs": 1, "lr": 1e-12, "backbone_lr": 1e-12}
+        )
+        _INITIAL[family] = train(cfg, data=source, save=False, progress=False).model.state_dict()
+    return _INITIAL[family]
+
+
+def test_size_estimate_matches_the_file(source):
+    from headstart.backbones import create_backbone
+    from headstart.backbones.split import sequential_plan
+
+    lb = create_backbone("test_resnet", weights="none", image_size=48)
+    plan = sequential_plan(lb.backbone.model)
+    ex = FeatureExtractor(
+        lb, module=plan.prefix(10), cut="unit 10", dtype=np.float16, progress=False
+    )
+    estimate = ex.estimate_bytes(len(source.train))
+    fs = ex.extract(source.train)
+    files = list((cache_root() / "features").rglob(f"{fs.key}.npy"))
+    assert len(files) == 1
+    header = 128  # .npy header
+    assert abs(files[0].stat().st_size - estimate) <= header
+    assert fs.features.dtype == np.float16
+
+
+def test_budget_fallback_trains_on_the_fly(source, capsys):
+    notes = []
+    cfg = TrainConfig(**{"backbone": "test_resnet", **FT, "cache_budget": "1KB"})
+    run = train(cfg, data=source, save=False, progress=False, say=notes.append)
+    assert run.metrics["feature_cache"]["mode"] == "on-the-fly"
+    assert len(notes) == 1 and "--cache-budget" in notes[0] and "budget" in notes[0]
+
+
+def test_finetune_command_uses_the_prefix_cache(image_folder, tmp_path):
+    env = dict(os.environ)
+    args = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48", "--epochs", "2"]
+    cli = [sys.executable, "-m", "headstart.cli"]
+    subprocess.run(
+        [*cli, "train", str(image_folder), "--out", str(tmp_path / "frozen"), *args],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    for name in ("ft1", "ft2"):
+        r = subprocess.run(
+            [
+                *cli,
+                "finetune",
+                str(tmp_path / "frozen"),
+                "--unfreeze",
+                "1",
+                "--epochs",
+                "2",
+                "--out",
+                str(tmp_path / name),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+    import json
+
+    m1 = json.loads((tmp_path / "ft1" / "metrics.json").read_text())["feature_cache"]
+    m2 = json.loads((tmp_path / "ft2" / "metrics.json").read_text())["feature_cache"]
+    assert m1["mode"] == "cached" and set(m1["hits"]) == {"computed"}
+    assert set(m2["hits"]) == {"disk"}  # the second fine-tune reuses the first one's prefix
+    assert "layer3" in m1["cut"]
+
+
+def test_interrupted_extraction_is_never_trusted(source, monkeypatch):
+    calls = {"n": 0}
+    original = FeatureExtractor._compute
+
+    def dying(self, images, view, seed, key, out):
+        calls["n"] += 1
+        out[: len(out) // 2] = 0.0  # half the rows written, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FeatureExtractor, "_compute", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(source)
+    leftovers = [p for p in Path(cache_root()).rglob("*") if p.is_file()]
+    assert not [p for p in leftovers if p.suffix in (".npy", ".json")], leftovers
+    monkeypatch.setattr(FeatureExtractor, "_compute", original)
+    clear_memory_cache()
+    run = _run(source)
+    assert set(run.metrics["feature_cache"]["hits"]) == {"computed"}
+    # an array whose completion marker (the JSON) never got written is not trusted either
+    clear_memory_cache()
+    for meta in Path(cache_root()).rglob("*.json"):
+        meta.unlink()
+    again = _run(source)
+    assert set(again.metrics["feature_cache"]["hits"]) == {"computed"}
