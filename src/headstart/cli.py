@@ -13,6 +13,7 @@ import typer
 from headstart.config import TrainConfig
 from headstart.console import (
     console,
+    render_advice,
     render_backbones,
     render_evaluation,
     render_inspection,
@@ -66,8 +67,9 @@ def _friendly(fn):
                 raise
             console(stderr=True).print(f"[bold red]error:[/] {e}", soft_wrap=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console(stderr=True).print("[yellow]interrupted[/]")
+        except KeyboardInterrupt as e:
+            detail = str(e) if getattr(e, "out", None) else "interrupted"
+            console(stderr=True).print(f"[yellow]{detail}[/]", soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -126,7 +128,10 @@ def inspect(
 
 BackboneOpt = Annotated[
     str,
-    typer.Option(help="A Keras name (DenseNet121, MobileNetV2, ResNet50, ...) or any timm model."),
+    typer.Option(
+        help="A Keras name (DenseNet121, MobileNetV2, ResNet50, ...), any timm model, "
+        "or auto (rank the offline-available backbones on your data, take the best)."
+    ),
 ]
 WeightsOpt = Annotated[
     str,
@@ -214,6 +219,9 @@ def train(
         Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint.")
     ] = None,
     backbone: BackboneOpt = TrainConfig.backbone,
+    candidates: Annotated[
+        str | None, typer.Option(help="With --backbone auto: the backbones to rank (A,B,C).")
+    ] = None,
     weights: WeightsOpt = TrainConfig.weights,
     strategy: StrategyOpt = TrainConfig.strategy,
     unfreeze: UnfreezeOpt = TrainConfig.unfreeze,
@@ -305,15 +313,21 @@ def train(
             cache_budget=cache_budget,
             workers=workers,
             device=device,
+            candidates=candidates,
         )
-    run = train_run(
-        cfg,
-        out=out,
-        progress=sys.stderr.isatty(),
-        resume=resume is not None,
-        say=lambda m: console(stderr=True).print(f"[yellow]note:[/] {m}"),
-    )
+    if cfg.backbone == "auto" or cfg.strategy == "auto":
+        from headstart.advise import train_auto
+
+        run = train_auto(cfg, out=out, progress=sys.stderr.isatty(), say=_note)
+    else:
+        run = train_run(
+            cfg, out=out, progress=sys.stderr.isatty(), resume=resume is not None, say=_note
+        )
     console().print(render_run(run))
+
+
+def _note(message: str) -> None:
+    console(stderr=True).print(f"[yellow]note:[/] {message}", soft_wrap=True)
 
 
 @app.command()
@@ -379,7 +393,7 @@ def finetune(
         data=splits,
         out=out,
         progress=sys.stderr.isatty(),
-        say=lambda m: console(stderr=True).print(f"[yellow]note:[/] {m}"),
+        say=_note,
     )
     console().print(render_run(run))
 
@@ -556,6 +570,55 @@ def compare(
     result = compare_backbones(cfg, names, out, progress=sys.stderr.isatty())
     console().print(render_leaderboard(result))
     console().print(f"wrote {out}/leaderboard.json and {result['report']}")
+
+
+@app.command()
+@_friendly
+def advise(
+    data: DataArg = None,
+    demo: DemoOpt = False,
+    candidates: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated backbones to rank (name or name@size; "
+            "name:random for a random-weight control) [default: every backbone whose "
+            "weights are available offline]."
+        ),
+    ] = None,
+    image_size: Annotated[int | None, typer.Option(help="Input size for every candidate.")] = None,
+    rank_by: Annotated[str, typer.Option(help="logme, probe or knn.")] = "logme",
+    out: Annotated[
+        Path | None, typer.Option(help="Write advice.json and advice.html here.")
+    ] = None,
+    val_split: ValSplitOpt = TrainConfig.val_split,
+    seed: SeedOpt = TrainConfig.seed,
+) -> None:
+    """Which backbone, and how much of it to retrain, from your data, before training."""
+    from headstart.advise import advise as advise_strategy
+    from headstart.advise import rank_backbones
+    from headstart.data import load_data
+    from headstart.report import CSS, advice_section
+
+    splits = load_data(_data_location(data, demo), val_split=val_split, seed=seed)
+    names = [c.strip() for c in candidates.split(",")] if candidates else None
+    ranking = rank_backbones(
+        splits, names, image_size=image_size, rank_by=rank_by, progress=sys.stderr.isatty()
+    )
+    best = ranking[0]
+    advice = advise_strategy(
+        splits, best["timm_name"], image_size=image_size, progress=sys.stderr.isatty()
+    )
+    decisions = {"ranking": ranking, "advice": advice.to_dict()}
+    console().print(render_advice(decisions))
+    if out is not None:
+        atomic_write_json(out / "advice.json", decisions)
+        atomic_write_text(
+            out / "advice.html",
+            "<!doctype html><html lang=en><head><meta "
+            f"charset=utf-8><title>headstart advise</title><style>{CSS}</style>"
+            f"</head><body><main>{advice_section(decisions)}</main></body></html>",
+        )
+        console().print(f"wrote {out}/advice.json and {out}/advice.html")
 
 
 def main() -> None:

@@ -75,6 +75,7 @@ class TrainConfig:
     workers: int = 0
     device: str = "auto"
     parent: str | None = None
+    candidates: str | None = None
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -104,9 +105,10 @@ class TrainConfig:
         parse_bytes(self.cache_budget)
         if self.cache_dtype not in ("float16", "float32"):
             raise ConfigError(f"cache_dtype must be float16 or float32; got {self.cache_dtype!r}.")
-        self.strategy_spec()
         self.head_spec()
-        self.fit_settings()
+        if self.strategy != "auto":  # "auto" is decided from the data by headstart.advise
+            self.strategy_spec()
+            self.fit_settings()
 
     def strategy_spec(self) -> Strategy:
         return Strategy(self.strategy, self.unfreeze, self.layers)

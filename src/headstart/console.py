@@ -259,3 +259,43 @@ def render_leaderboard(result: dict) -> Table:
     if b is not None:
         table.caption = f"majority-class baseline {b:.1%}"
     return table
+
+
+def render_advice(decisions: dict) -> Group:
+    table = Table(
+        title="backbones ranked on your data (frozen features, no training)", title_justify="left"
+    )
+    for col in (
+        "rank",
+        "backbone",
+        "LogME",
+        "probe acc.",
+        "kNN acc.",
+        "params",
+        "input",
+        "seconds",
+    ):
+        table.add_column(col, justify="left" if col == "backbone" else "right")
+    for r in decisions.get("ranking", []):
+        table.add_row(
+            str(r["rank"]),
+            r["name"],
+            f"{r['logme']:.3f}",
+            f"{r['probe']:.1%}",
+            f"{r['knn']:.1%}",
+            f"{r['parameters'] / 1e6:.1f}M",
+            "x".join(map(str, r["image_size"])),
+            f"{r['feature_seconds']:.1f}",
+        )
+    parts: list = [table]
+    advice = decisions.get("advice")
+    if advice:
+        flags = f"--strategy {advice['strategy']}"
+        if advice["strategy"] == "freeze-first":
+            flags += f" --layers {advice['layers']}"
+        text = Text()
+        text.append(f"{advice['scenario']}: ", style="bold").append(flags + "\n", style="cyan")
+        for reason in advice["reasons"]:
+            text.append(f"  - {reason}\n")
+        parts.append(Panel(text.rstrip(), title="how much to retrain", border_style="cyan"))
+    return Group(*parts)

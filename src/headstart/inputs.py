@@ -110,8 +110,10 @@ class ImageInputs:
     def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
         n = len(self.dataset)
         order = rng.permutation(n) if rng is not None else np.arange(n)
-        if rng is not None:
-            self.dataset.epoch += 1
+        if rng is not None and self.dataset.augment is not None:
+            # fresh augmentation per epoch, drawn from the (checkpointed) generator so a
+            # resumed run sees exactly the views an uninterrupted one would
+            self.dataset.epoch = int(rng.integers(2**31))
         loader = DataLoader(
             self.dataset,
             batch_size=batch_size,

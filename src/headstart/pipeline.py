@@ -228,6 +228,42 @@ def _on_the_fly(config, splits, loaded, head, reason: str) -> Prepared:
     )
 
 
+def _layout(prepared: Prepared, plan: StrategyPlan) -> dict:
+    if isinstance(prepared.module, Suffix):
+        return {"module": "suffix", "cut": plan.cut}
+    if isinstance(prepared.module, TransferModel):
+        return {"module": "full", "cut": None}
+    return {"module": "head", "cut": None}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped (Ctrl-C); the last completed epoch is saved in ``out/checkpoint``."""
+
+    def __init__(self, out: Path | None):
+        super().__init__(f"interrupted; resume with: headstart train --resume {out}")
+        self.out = out
+
+
+def preflight(out: Path, need_bytes: int) -> None:
+    """Fail before any work when the run directory cannot be written or the disk is full."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as e:
+        raise RunError(
+            f"{out}: cannot write the run directory ({e.strerror or e}); choose another --out."
+        ) from None
+    free = shutil.disk_usage(out).free
+    if free < need_bytes:
+        raise RunError(
+            f"{out}: only {_fmt_bytes(free)} free, and this run needs about "
+            f"{_fmt_bytes(need_bytes)} (model, checkpoints, report); free some space or "
+            "choose another --out."
+        )
+
+
 def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
     if config.class_weights != "auto":
         return None
@@ -254,14 +290,50 @@ def train(
     :class:`Splits`). With ``save`` the run is written to ``out`` (a timestamped folder under
     ``runs/`` by default) and reloads with :func:`headstart.load_run`; with ``report`` it also
     gets inspection.json, evaluation.json, plots/ and a self-contained report.html. ``resume``
-    continues an interrupted run in ``out`` from its last checkpoint.
+    continues an interrupted run in ``out`` from its last checkpoint. Ctrl-C raises
+    :class:`TrainingInterrupted`, which names the command that resumes.
     """
     config = config or TrainConfig()
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
+    try:
+        return _train(
+            config,
+            data=data,
+            out=out,
+            progress=progress,
+            save=save,
+            report=report,
+            resume=resume,
+            stop_after=stop_after,
+            say=say,
+        )
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        has_checkpoint = save and (out / "checkpoint" / "state.json").is_file()
+        raise TrainingInterrupted(out if has_checkpoint else None) from None
+
+
+def _train(
+    config: TrainConfig,
+    /,
+    *,
+    data: DataSource | Splits | str | Path | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    save: bool = True,
+    report: bool = True,
+    resume: bool = False,
+    stop_after: int | None = None,
+    say=print,
+) -> Run:
+    """The body of :func:`train` (``out`` already resolved)."""
     split_record = None
     if resume:
         if out is None or not (out / "split.json").is_file():
             raise RunError(f"{out}: nothing to resume (no split.json from an earlier start).")
+        if (out / "model.safetensors").is_file() and not (out / "checkpoint").is_dir():
+            raise RunError(f"{out}: this run already finished; nothing to resume.")
         import json
 
         split_record = json.loads((out / "split.json").read_text())
@@ -280,10 +352,11 @@ def train(
     )
     head = build_head(config.head_spec(), loaded.backbone.num_features, len(splits.class_names))
     if parent is not None:
-        _start_from_parent(parent, loaded, head, splits)
+        _start_from_parent(parent, loaded, head, splits.class_names)
     plan = plan_strategy(loaded.backbone, strategy)
     if save:  # the run directory exists from the start: config and split first, for --resume
-        out.mkdir(parents=True, exist_ok=True)
+        n_params = sum(p.numel() for p in loaded.backbone.parameters())
+        preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
         atomic_write_json(out / "split.json", splits.record())
         atomic_write_json(out / "config.json", {"config": config.to_dict()})
     t0 = time.perf_counter()
@@ -297,7 +370,7 @@ def train(
         config.fit_settings(len(splits.train)),
         device=device,
         class_weights=_class_weights(config, splits),
-        checkpoint=Checkpoint(out / "checkpoint") if save else None,
+        checkpoint=Checkpoint(out / "checkpoint", _layout(prepared, plan)) if save else None,
         resume=resume,
         progress=progress,
         stop_after=stop_after,
@@ -335,15 +408,15 @@ def train(
     run.metrics["parameters"] = run.parameter_counts()
     if save:
         run.save(out)
-        shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
         if report:
             write_run_report(run, splits, parent=parent, progress=progress)
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
     return run
 
 
-def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, splits: Splits):
+def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, class_names):
     """Continue a saved run: its backbone and head weights are the starting point."""
-    if tuple(parent.class_names) != tuple(splits.class_names):
+    if tuple(parent.class_names) != tuple(class_names):
         raise ConfigError(f"{parent.path}: its classes differ from the data's; cannot continue.")
     if parent.backbone_name != loaded.timm_name:
         raise ConfigError(f"{parent.path}: trained {parent.backbone_name}, not {loaded.timm_name}.")
@@ -393,6 +466,75 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
         )
         metrics["majority_baseline_test_accuracy"] = float(np.mean(splits.test.labels == majority))
     return metrics
+
+
+def rebuild_interrupted(path: Path) -> Run:
+    """Load a run whose training was interrupted, from its config, split and checkpoint.
+
+    The best epoch so far is used (as the finished run would); ``metrics["interrupted"]`` says
+    so, and ``headstart train --resume`` finishes the run.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    from headstart.train import History
+
+    config = TrainConfig.from_file(path / "config.json")
+    split = json.loads((path / "split.json").read_text())
+    state = json.loads((path / "checkpoint" / "state.json").read_text())
+    strategy = config.strategy_spec()
+    weights = "none" if strategy.kind == "scratch" else config.weights
+    torch.manual_seed(config.seed)
+    loaded = create_backbone(
+        config.backbone,
+        weights=weights,
+        pooling=config.pooling,
+        image_size=config.image_size,
+        resize=config.resize,
+    )
+    class_names = tuple(split["class_names"])
+    head = build_head(config.head_spec(), loaded.backbone.num_features, len(class_names))
+    if config.parent:
+        _start_from_parent(load_run(config.parent), loaded, head, class_names)
+    plan = plan_strategy(loaded.backbone, strategy)
+    layout = state.get("layout") or {"module": "head"}
+    module = {
+        "head": lambda: head,
+        "suffix": lambda: Suffix(plan.plan.suffix(layout["cut"]), loaded.backbone, head),
+        "full": lambda: TransferModel(loaded.backbone, head),
+    }[layout["module"]]()
+    tensors = load_file(str(path / "checkpoint" / "weights.safetensors"))
+    which = "best." if state.get("has_best") else "model."
+    module.load_state_dict({k[len(which) :]: v for k, v in tensors.items() if k.startswith(which)})
+    model = TransferModel(loaded.backbone, head).eval()
+    history = History(**state["history"])
+    w = loaded.weights
+    return Run(
+        model=model,
+        class_names=class_names,
+        preprocessing=loaded.preprocessing,
+        config=config,
+        backbone_name=loaded.timm_name,
+        head_spec=config.head_spec(),
+        history=history,
+        metrics={
+            "interrupted": True,
+            "epochs_run": len(history.epochs),
+            "best_epoch": history.best_epoch,
+        },
+        split=split,
+        strategy=strategy,
+        parent=config.parent,
+        path=path,
+        weights={
+            "kind": w.kind if not strategy.trains_backbone else "trained",
+            "detail": w.detail,
+            "fingerprint": w.fingerprint
+            if not strategy.trains_backbone
+            else weights_fingerprint(model.backbone),
+        },
+    )
 
 
 def write_run_report(

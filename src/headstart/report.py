@@ -362,3 +362,73 @@ def write_report(
     out = path / "report.html"
     atomic_write_text(out, render_html(run, evaluation, figures, inspection, extra_sections))
     return out
+
+
+def advice_section(decisions: dict) -> str:
+    """HTML for ``headstart advise`` results: the backbone ranking and the four-scenario advice."""
+    parts = []
+    ranking = decisions.get("ranking")
+    if ranking:
+        parts.append('<h2 id="ranking">Backbones ranked on your data (before training)</h2>')
+        parts.append(
+            "<p>Scored on frozen features of the training images: LogME evidence "
+            "(higher is better), a 5-fold logistic-regression probe and a cosine kNN. "
+            "No backbone was fine-tuned to produce this table.</p>"
+        )
+        rows = [
+            [
+                r["rank"],
+                r["name"],
+                f"{r['logme']:.3f}",
+                _pct(r["probe"]),
+                _pct(r["knn"]),
+                f"{r['parameters'] / 1e6:.1f}M",
+                "x".join(map(str, r["image_size"])),
+                f"{r['feature_seconds']:.1f}",
+            ]
+            for r in ranking
+        ]
+        parts.append(
+            _table(
+                [
+                    "rank",
+                    "backbone",
+                    "LogME",
+                    "probe acc.",
+                    "kNN acc.",
+                    "params",
+                    "input",
+                    "seconds",
+                ],
+                rows,
+            )
+        )
+    advice = decisions.get("advice")
+    if advice:
+        parts.append('<h2 id="advice">How much to retrain: the four scenarios</h2>')
+        parts.append(
+            f"<p><b>{html.escape(advice['scenario'])}</b> &rarr; "
+            f"<code>{html.escape(_advice_flags(advice))}</code></p><ul>"
+            + "".join(f"<li>{html.escape(r)}</li>" for r in advice["reasons"])
+            + "</ul>"
+        )
+    check = decisions.get("check")
+    if isinstance(check, dict):
+        parts.append(
+            f"<p>Checked on validation: frozen {_pct(check['frozen_val_accuracy'])}, "
+            f"{html.escape(check['candidate'])} "
+            f"{_pct(check['candidate_val_accuracy'])}; kept "
+            f"<b>{html.escape(check['kept'])}</b>.</p>"
+        )
+    elif check:
+        parts.append(f"<p>Check: {html.escape(str(check))}.</p>")
+    return "".join(parts)
+
+
+def _advice_flags(advice: dict) -> str:
+    extra = ""
+    if advice["strategy"] == "freeze-first":
+        extra = f" --layers {advice['layers']}"
+    elif advice["strategy"] == "fine-tune":
+        extra = f" --unfreeze {advice['unfreeze']}"
+    return f"--strategy {advice['strategy']}{extra}"

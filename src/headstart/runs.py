@@ -169,11 +169,48 @@ def _read_json(path: Path) -> dict:
         raise RunError(f"{path}: unreadable ({e}).") from None
 
 
+#: Files that could carry executable code (pickles and friends): never read, and a run
+#: directory holding one is refused, since it is not what headstart wrote.
+_CODE_CARRYING = {
+    ".pkl",
+    ".pickle",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".joblib",
+    ".ckpt",
+    ".h5",
+    ".keras",
+    ".npz",
+    ".py",
+    ".pyc",
+    ".so",
+    ".sh",
+    ".exe",
+    ".dll",
+}
+
+
+def _refuse_unexpected_files(path: Path) -> None:
+    suspicious = sorted(p.name for p in path.iterdir() if p.suffix.lower() in _CODE_CARRYING)
+    if suspicious:
+        raise RunError(
+            f"{path}: holds {', '.join(suspicious)}, which headstart never writes (runs are "
+            "safetensors, JSON and CSV only); refusing to load it. Remove the file if you "
+            "trust it."
+        )
+
+
 def load_run(path: str | Path) -> Run:
     """Rebuild a saved run from its directory alone (no network, no pickles)."""
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path}: no such run directory.")
+    _refuse_unexpected_files(path)
+    if not (path / "model.json").is_file() and (path / "checkpoint" / "state.json").is_file():
+        from headstart.pipeline import rebuild_interrupted
+
+        return rebuild_interrupted(path)
     meta = _read_json(path / "model.json")
     if meta.get("format") != RUN_FORMAT:
         raise RunError(f"{path}/model.json: not a headstart run description.")

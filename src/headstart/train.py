@@ -132,10 +132,15 @@ def evaluate_inputs(module: nn.Module, inputs, device: torch.device) -> tuple[fl
 
 
 class Checkpoint:
-    """``checkpoint/`` in the run directory: written atomically after every epoch."""
+    """``checkpoint/`` in the run directory: written atomically after every epoch.
 
-    def __init__(self, folder: str | Path):
+    ``layout`` says which module the weights belong to (``head``, ``suffix`` with its cut, or
+    ``full``), so an interrupted run can be rebuilt and loaded from the checkpoint alone.
+    """
+
+    def __init__(self, folder: str | Path, layout: dict | None = None):
         self.folder = Path(folder)
+        self.layout = layout or {}
 
     def exists(self) -> bool:
         return (self.folder / "state.json").is_file()
@@ -169,6 +174,7 @@ class Checkpoint:
                 ],
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "has_best": best_state is not None,
+                "layout": self.layout,
                 **counters,
             },
         )

@@ -1,0 +1,284 @@
+"""Decide for the user: which backbone (ranked on their data before training) and how much of
+it to retrain (the four scenarios, computed). ``headstart advise`` reports; ``headstart train
+--backbone auto --strategy auto`` acts on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart.advise.scenarios import Advice, recommend, transfer_gain
+from headstart.advise.scores import knn_accuracy, logme, probe_accuracy
+from headstart.backbones import create_backbone
+from headstart.backbones.aliases import KERAS_ALIASES
+from headstart.backbones.weights import PACKAGED_WEIGHTS, _cached_hub_file, packaged_weights_path
+from headstart.data import Splits
+from headstart.errors import BackboneError, ConfigError
+from headstart.features import FeatureExtractor
+
+RANK_BY = ("logme", "probe", "knn")
+
+
+def available_backbones() -> list[str]:
+    """Backbones whose ImageNet weights load without a network: packaged or in the hub cache."""
+    import timm
+
+    names = [n for n in PACKAGED_WEIGHTS if packaged_weights_path(n) is not None]
+    for timm_name in dict.fromkeys(KERAS_ALIASES.values()):
+        if timm_name in names:
+            continue
+        try:
+            hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id
+        except Exception:
+            continue
+        if hub_id and _cached_hub_file(hub_id) is not None:
+            names.append(timm_name)
+    return names
+
+
+def _parse_candidate(text: str) -> tuple[str, int | None, bool]:
+    """``name[@size][:random]``: e.g. ``tf_efficientnet_lite0@160``, or a random-weight
+    control ``tf_efficientnet_lite0@96:random``."""
+    text = text.strip()
+    random = text.endswith(":random")
+    name, _, size = text.removesuffix(":random").partition("@")
+    try:
+        return name.strip(), int(size) if size else None, random
+    except ValueError:
+        raise ConfigError(
+            f"candidate {text!r}: write NAME, NAME@SIZE or NAME@SIZE:random."
+        ) from None
+
+
+def rank_backbones(
+    splits: Splits,
+    candidates: Sequence[str] | None = None,
+    *,
+    image_size: int | None = None,
+    weights: str = "imagenet",
+    pooling: str = "max",
+    resize: str = "pad",
+    rank_by: str = "logme",
+    progress: bool = False,
+) -> list[dict]:
+    """Score each candidate's frozen features on the training split; best first.
+
+    Features go through the same cache as training, so training the winner afterwards costs
+    no extra forward pass.
+    """
+    if rank_by not in RANK_BY:
+        raise ConfigError(f"rank_by must be one of {', '.join(RANK_BY)}; got {rank_by!r}.")
+    names = list(candidates) if candidates else available_backbones()
+    if not names:
+        raise BackboneError("no backbone with offline weights found; pass --candidates.")
+    rows = []
+    y = splits.train.labels
+    for text in names:
+        name, size, random = _parse_candidate(text)
+        start = time.perf_counter()
+        w = "none" if random else weights
+        torch.manual_seed(0)  # a random-weight control is the same network every time
+        loaded = create_backbone(
+            name, weights=w, pooling=pooling, image_size=size or image_size, resize=resize
+        )
+        fs = FeatureExtractor(loaded, progress=progress).extract(splits.train)
+        feats = np.asarray(fs.features[fs.valid], dtype=np.float64)
+        labels = y[fs.valid]
+        extract_s = time.perf_counter() - start
+        score_start = time.perf_counter()
+        row = {
+            "name": text,
+            "timm_name": loaded.timm_name,
+            "weights": loaded.weights.describe(),
+            "image_size": list(loaded.preprocessing.input_size),
+            "parameters": sum(p.numel() for p in loaded.backbone.parameters()),
+            "num_features": int(feats.shape[1]),
+            "logme": logme(feats, labels),
+            "probe": probe_accuracy(feats, labels),
+            "knn": knn_accuracy(feats, labels),
+            "feature_seconds": round(extract_s, 2),
+            "feature_cache": fs.hit or "computed",
+        }
+        row["score_seconds"] = round(time.perf_counter() - score_start, 2)
+        rows.append(row)
+    rows.sort(key=lambda r: -np.nan_to_num(r[rank_by], nan=-np.inf))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    return rows
+
+
+def measure_similarity(
+    splits: Splits,
+    backbone: str,
+    *,
+    image_size: int | None = None,
+    pooling: str = "max",
+    resize: str = "pad",
+    weights: str = "imagenet",
+    progress: bool = False,
+) -> dict:
+    """Probe accuracy on pretrained vs random-weight features of the same backbone."""
+    accs = {}
+    for kind, w in (("pretrained", weights), ("random", "none")):
+        torch.manual_seed(0)
+        loaded = create_backbone(
+            backbone, weights=w, pooling=pooling, image_size=image_size, resize=resize
+        )
+        fs = FeatureExtractor(loaded, progress=progress).extract(splits.train)
+        accs[kind] = probe_accuracy(
+            np.asarray(fs.features[fs.valid]), splits.train.labels[fs.valid]
+        )
+    return {
+        "probe_pretrained": accs["pretrained"],
+        "probe_random": accs["random"],
+        "transfer_gain": transfer_gain(accs["pretrained"], accs["random"]),
+    }
+
+
+def advise(
+    splits: Splits,
+    backbone: str,
+    *,
+    image_size: int | None = None,
+    pooling: str = "max",
+    resize: str = "pad",
+    weights: str = "imagenet",
+    progress: bool = False,
+) -> Advice:
+    """The four-scenario recommendation for ``backbone`` on this data."""
+    from headstart.backbones.model import create_timm_model
+    from headstart.backbones.stages import stage_map
+
+    sim = measure_similarity(
+        splits,
+        backbone,
+        image_size=image_size,
+        pooling=pooling,
+        resize=resize,
+        weights=weights,
+        progress=progress,
+    )
+    smap = stage_map(create_timm_model(create_backbone(backbone, weights="none").timm_name))
+    advice = recommend(splits.train.class_counts(), sim["transfer_gain"], len(smap.blocks))
+    advice.measurements = {"backbone": backbone, **sim}
+    return advice
+
+
+def train_auto(
+    config, *, data=None, out: str | Path | None = None, progress: bool = True, say=print
+):
+    """``--backbone auto`` and/or ``--strategy auto``: rank, advise, train, check, keep best.
+
+    The cheap frozen model always trains first. A fine-tuning recommendation (or, for the
+    "features only" case, unfreezing the top stage) is then tried as a continuation of it and
+    kept only if validation accuracy improves; with fewer than 20 validation images the check
+    cannot tell and the recommendation is followed as is.
+    """
+    from headstart.pipeline import _split_data, default_run_dir, train
+
+    splits = _split_data(config, data)
+    decisions: dict = {}
+    if config.backbone == "auto":
+        names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None
+        ranking = rank_backbones(
+            splits,
+            names,
+            image_size=config.image_size,
+            weights=config.weights,
+            pooling=config.pooling,
+            resize=config.resize,
+            progress=progress,
+        )
+        config = replace(config, backbone=ranking[0]["timm_name"])
+        decisions["ranking"] = ranking
+        say(f"backbone auto: {ranking[0]['name']} ranks first of {len(ranking)} by LogME")
+    if config.strategy != "auto":
+        run = train(config, data=splits, out=out, progress=progress, say=say)
+        if decisions and run.path is not None:
+            _record(run, decisions, splits)
+        return run
+    advice = advise(
+        splits,
+        config.backbone,
+        image_size=config.image_size,
+        pooling=config.pooling,
+        resize=config.resize,
+        weights=config.weights,
+        progress=progress,
+    )
+    decisions["advice"] = advice.to_dict()
+    say(f"strategy auto: {advice.scenario} -> {advice.command_line()}")
+    out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
+    frozen_cfg = replace(config, strategy="feature-extraction")
+    if advice.strategy == "feature-extraction":
+        candidate = replace(config, strategy="fine-tune", unfreeze=1)
+    else:
+        candidate = replace(
+            config,
+            strategy=advice.strategy,
+            unfreeze=advice.unfreeze or 1,
+            layers=advice.layers or 0,
+        )
+    if len(splits.val) < 20 and advice.strategy != "feature-extraction":
+        say("fewer than 20 validation images: following the advice without checking it")
+        run = train(candidate, data=splits, out=out, progress=progress, say=say)
+        decisions["check"] = "skipped (too little validation data)"
+    else:
+        frozen = train(
+            frozen_cfg,
+            data=splits,
+            out=out.with_name(out.name + "-frozen"),
+            progress=progress,
+            say=say,
+        )
+        if candidate.strategy != "scratch":
+            candidate = replace(candidate, parent=str(frozen.path))
+        tried = train(
+            candidate,
+            data=splits,
+            out=out.with_name(out.name + "-candidate"),
+            progress=progress,
+            say=say,
+        )
+        better = tried if tried.metrics["val_accuracy"] > frozen.metrics["val_accuracy"] else frozen
+        decisions["check"] = {
+            "frozen_val_accuracy": frozen.metrics["val_accuracy"],
+            "candidate": candidate.strategy_spec().label(),
+            "candidate_val_accuracy": tried.metrics["val_accuracy"],
+            "kept": better.strategy.label(),
+            "other_run": str((frozen if better is tried else tried).path),
+        }
+        say(
+            f"kept {better.strategy.label()}: validation {better.metrics['val_accuracy']:.1%} "
+            f"vs {(frozen if better is tried else tried).metrics['val_accuracy']:.1%}"
+        )
+        import shutil
+
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.move(str(better.path), str(out))
+        from headstart.runs import load_run
+
+        run = load_run(out)
+    _record(run, decisions, splits)
+    return run
+
+
+def _record(run, decisions: dict, splits: Splits) -> None:
+    """advice.json beside the run, and the ranking and advice in its report."""
+    import json
+
+    from headstart.io import atomic_write_json
+    from headstart.report import advice_section, write_report
+
+    atomic_write_json(run.path / "advice.json", decisions)
+    ev_path = run.path / "evaluation.json"
+    evaluation = json.loads(ev_path.read_text()) if ev_path.is_file() else None
+    write_report(
+        run, evaluation=evaluation, splits=splits, extra_sections=advice_section(decisions)
+    )

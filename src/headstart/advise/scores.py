@@ -1,0 +1,90 @@
+"""Transferability scores computed on frozen features, before any training.
+
+**LogME** (You et al., "LogME: Practical Assessment of Pre-trained Models for Transfer
+Learning", ICML 2021) is the log marginal evidence of a Bayesian linear model from features to
+each class's one-hot target, maximised over the prior precision alpha and noise precision beta
+by a fixed-point iteration on the feature matrix's singular values, averaged over classes and
+divided by the number of images. Higher is better. It needs one SVD, no training, and ranks
+backbones close to fine-tuned accuracy on classification benchmarks.
+
+Two cheap empirical scores are reported beside it: a 5-fold cross-validated logistic-regression
+probe and a cosine kNN, both from scikit-learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+
+
+def logme(
+    features: np.ndarray, labels: np.ndarray, *, max_iter: int = 100, tol: float = 1e-4
+) -> float:
+    """LogME evidence per image of ``features`` (n, d) for integer ``labels`` (n,)."""
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels)
+    n, d = f.shape
+    _, s, vh = np.linalg.svd(f, full_matrices=False)
+    u_proj = f @ vh.T  # = U diag(s): coordinates in the right-singular basis
+    sigma = s**2
+    k = len(sigma)
+    evidences = []
+    for c in np.unique(y):
+        t = (y == c).astype(np.float64)
+        x = (u_proj.T @ t) / np.where(s > 0, s, 1.0)  # U^T t
+        x2 = x**2
+        res_outside = max(float(t @ t - x2.sum()), 0.0)  # part of t outside span(F)
+        alpha, beta = 1.0, 1.0
+        for _ in range(max_iter):
+            ratio = alpha / beta
+            gamma = float((sigma / (sigma + ratio)).sum())
+            m2 = float((sigma * x2 / (ratio + sigma) ** 2).sum())
+            res2 = float((x2 / (1.0 + sigma / ratio) ** 2).sum()) + res_outside
+            alpha = max(gamma / (m2 + 1e-10), 1e-10)  # guards keep degenerate features finite
+            beta = max((n - gamma) / (res2 + 1e-10), 1e-10)
+            if abs(alpha / beta - ratio) / ratio <= tol:
+                break
+        ratio = alpha / beta
+        m2 = float((sigma * x2 / (ratio + sigma) ** 2).sum())
+        res2 = float((x2 / (1.0 + sigma / ratio) ** 2).sum()) + res_outside
+        # sum over all d eigenvalues of log(alpha + beta * sigma_i); d - k of them are zero
+        log_det = float(np.log(alpha + beta * sigma).sum()) + (d - k) * np.log(alpha)
+        evidence = (
+            d / 2 * np.log(alpha)
+            + n / 2 * np.log(beta)
+            - 0.5 * log_det
+            - beta / 2 * res2
+            - alpha / 2 * m2
+            - n / 2 * np.log(2 * np.pi)
+        )
+        evidences.append(evidence / n)
+    return float(np.mean(evidences))
+
+
+def _folds(labels: np.ndarray, max_folds: int = 5) -> int:
+    smallest = int(np.bincount(labels).min()) if len(labels) else 0
+    return max(2, min(max_folds, smallest))
+
+
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
+    """Mean 5-fold cross-validated accuracy of a logistic-regression probe."""
+    labels = np.asarray(labels)
+    if np.bincount(labels).min() < 2:
+        return float("nan")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    cv = StratifiedKFold(_folds(labels), shuffle=True, random_state=seed)
+    return float(cross_val_score(model, features, labels, cv=cv).mean())
+
+
+def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 5, seed: int = 0) -> float:
+    """Mean cross-validated accuracy of a cosine k-nearest-neighbour classifier."""
+    labels = np.asarray(labels)
+    if np.bincount(labels).min() < 2:
+        return float("nan")
+    model = make_pipeline(Normalizer(), KNeighborsClassifier(n_neighbors=k))
+    cv = StratifiedKFold(_folds(labels), shuffle=True, random_state=seed)
+    return float(cross_val_score(model, features, labels, cv=cv).mean())

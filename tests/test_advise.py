@@ -1,0 +1,114 @@
+"""Deciding for the user: LogME, backbone ranking, the four scenarios, auto end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_images
+from headstart.advise import rank_backbones, train_auto
+from headstart.advise.scenarios import recommend, transfer_gain
+from headstart.advise.scores import knn_accuracy, logme, probe_accuracy
+from headstart.config import TrainConfig
+from headstart.data import from_arrays, load_data
+
+
+def _blobs(separable: bool, n: int = 300, d: int = 32, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(size=(n, d))
+    if separable:
+        x[:, :3] += 6.0 * np.eye(3)[y]
+    return x, y
+
+
+def test_logme_ranks_separable_features_above_noise():
+    sep, y1 = _blobs(True)
+    noise, y2 = _blobs(False)
+    assert logme(sep, y1) > logme(noise, y2)
+    assert probe_accuracy(sep, y1) > 0.95 > 0.6 > probe_accuracy(noise, y2)
+    assert knn_accuracy(sep, y1) > knn_accuracy(noise, y2)
+    # more informative dimensions, higher evidence; still finite when d > n
+    weak = sep.copy()
+    weak[:, :3] = weak[:, :3] / 6.0 * 1.5
+    assert logme(sep, y1) > logme(weak, y1)
+    wide, yw = _blobs(True, n=40, d=200)
+    assert np.isfinite(logme(wide, yw))
+
+
+def test_logme_is_finite_on_degenerate_features():
+    y = np.array([0, 1] * 20)
+    assert np.isfinite(logme(np.zeros((40, 8)), y))
+    assert np.isfinite(logme(np.ones((40, 8)), y))
+
+
+@pytest.mark.slow
+def test_random_weights_rank_below_pretrained_on_real_photos():
+    """scikit-image's lfw_subset (real face / non-face crops) with the real Lite0 weights."""
+    splits = load_data("demo:lfw", val_split=0.5, seed=0)
+    ranking = rank_backbones(
+        splits, ["tf_efficientnet_lite0@96", "tf_efficientnet_lite0@96:random"]
+    )
+    assert [r["name"] for r in ranking] == [
+        "tf_efficientnet_lite0@96",
+        "tf_efficientnet_lite0@96:random",
+    ]
+    best, control = ranking  # ranked by LogME
+    assert best["logme"] > control["logme"] + 0.2
+    assert best["probe"] > control["probe"] and best["knn"] > control["knn"]
+    assert best["weights"].startswith("package") and control["weights"].startswith("random")
+
+
+@pytest.mark.parametrize(
+    ("per_class", "classes", "gain", "strategy"),
+    [
+        (50, 10, 0.8, "feature-extraction"),  # small, similar
+        (50, 10, 0.2, "freeze-first"),  # small, dissimilar
+        (2000, 10, 0.8, "full"),  # large, similar
+        (2000, 10, 0.1, "scratch"),  # large, dissimilar
+        (600, 10, 0.9, "feature-extraction"),
+    ],  # 6,000 images: not large yet
+)
+def test_four_scenarios_rule(per_class, classes, gain, strategy):
+    advice = recommend(np.full(classes, per_class), gain, n_blocks=18)
+    assert advice.strategy == strategy
+    assert advice.large == (per_class * classes >= 10_000)
+    assert len(advice.reasons) == 3 and all(isinstance(r, str) for r in advice.reasons)
+    if strategy == "freeze-first":
+        assert advice.layers == 9 and "--layers 9" in advice.command_line()
+
+
+def test_transfer_gain():
+    assert transfer_gain(0.9, 0.5) == pytest.approx(0.8)
+    assert transfer_gain(0.5, 0.5) == 0.0
+    assert transfer_gain(0.4, 0.5) < 0
+
+
+def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
+    images, labels = make_images(40, size=24, seed=9)  # 24 validation images: enough to check
+    source = from_arrays(images, labels)
+    cfg = TrainConfig(
+        backbone="auto",
+        candidates="test_resnet,test_efficientnet",
+        strategy="auto",
+        weights="none",
+        image_size=48,
+        epochs=2,
+    )
+    notes = []
+    run = train_auto(cfg, data=source, out=tmp_path / "auto", progress=False, say=notes.append)
+    assert run.backbone_name in ("test_resnet", "test_efficientnet")
+    decisions = json.loads((tmp_path / "auto" / "advice.json").read_text())
+    assert [r["rank"] for r in decisions["ranking"]] == [1, 2]
+    assert decisions["ranking"][0]["timm_name"] == run.backbone_name
+    # random weights on both sides: no transfer gain, so "small data, dissimilar"
+    assert decisions["advice"]["strategy"] == "freeze-first"
+    check = decisions["check"]
+    assert check["kept"] == run.strategy.label()
+    best = max(check["frozen_val_accuracy"], check["candidate_val_accuracy"])
+    assert run.metrics["val_accuracy"] == pytest.approx(best)
+    html = (tmp_path / "auto" / "report.html").read_text()
+    assert "Backbones ranked on your data" in html and "four scenarios" in html
+    assert any("ranks first" in n for n in notes) and any("kept" in n for n in notes)
