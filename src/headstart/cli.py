@@ -195,7 +195,11 @@ ClassWeightsOpt = Annotated[
     str, typer.Option(help="none, or auto: weight classes inversely to their frequency.")
 ]
 WorkersOpt = Annotated[
-    int, typer.Option(help="Worker processes decoding images when training on the fly.")
+    int,
+    typer.Option(
+        help="Processes decoding images while training on the fly "
+        "(-1: half the cores, at most 4; 0: decode in the training process)."
+    ),
 ]
 EpochsOpt = Annotated[int, typer.Option(help="Maximum epochs.")]
 PatienceOpt = Annotated[

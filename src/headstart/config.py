@@ -72,7 +72,7 @@ class TrainConfig:
     cache: bool = True
     cache_budget: str = "auto"
     cache_dtype: str = "float16"
-    workers: int = 0
+    workers: int = -1
     device: str = "auto"
     parent: str | None = None
     candidates: str | None = None
@@ -100,8 +100,8 @@ class TrainConfig:
             raise ConfigError(f"class_weights must be none or auto; got {self.class_weights!r}.")
         if self.bn not in ("auto", "frozen", "train"):
             raise ConfigError(f"bn must be auto, frozen or train; got {self.bn!r}.")
-        if self.workers < 0:
-            raise ConfigError(f"workers must be 0 or more; got {self.workers}.")
+        if self.workers < -1:
+            raise ConfigError(f"workers must be -1 (auto), 0 or more; got {self.workers}.")
         parse_bytes(self.cache_budget)
         if self.cache_dtype not in ("float16", "float32"):
             raise ConfigError(f"cache_dtype must be float16 or float32; got {self.cache_dtype!r}.")

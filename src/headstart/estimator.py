@@ -20,7 +20,8 @@ from headstart.errors import DataError
 
 
 class ImageClassifier(ClassifierMixin, BaseEstimator):
-    """A pretrained backbone, frozen, with a trained head.
+    """A pretrained backbone with a trained head: frozen by default, or fine-tuned
+    (``strategy="fine-tune", unfreeze=1``, ``"freeze-first"``, ``"full"``, ``"scratch"``).
 
     ``X`` is an image array (N, H, W[, C]), uint8 or float in [0, 1]; ``y`` any labels.
     ``fit`` holds out ``val_split`` of X (stratified) for early stopping, as the CLI does.
@@ -40,8 +41,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 32,
         lr: float = 1e-3,
         patience: int = 5,
+        strategy: str = "feature-extraction",
+        unfreeze: int = 1,
+        layers: int = 0,
+        backbone_lr: float = 1e-5,
         val_split: float = 0.2,
-        augment: bool = False,
+        augment: str = "none",
         views: int = 4,
         seed: int = 0,
         device: str = "auto",
@@ -60,6 +65,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.patience = patience
+        self.strategy = strategy
+        self.unfreeze = unfreeze
+        self.layers = layers
+        self.backbone_lr = backbone_lr
         self.val_split = val_split
         self.augment = augment
         self.views = views

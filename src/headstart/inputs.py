@@ -7,11 +7,12 @@ the whole network see identical batches -- which is what makes their equivalence
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from headstart.backbones.model import Preprocessing
 from headstart.data.decode import UnreadableImage
@@ -59,20 +60,26 @@ class ArrayInputs:
 
 
 class _ImageDataset(Dataset):
+    """Item ``(i, epoch_seed)`` -> (normalised image tensor, label), or None if unreadable.
+
+    The epoch's augmentation seed travels with the index, so persistent worker processes
+    (which hold their own copy of this object) always augment as the main process asks.
+    """
+
     def __init__(self, images: ImageSet, prep: Preprocessing, augment: bool, seed: int):
         self.images, self.prep, self.seed = images, prep, seed
         self.augment = augmenter() if augment else None
-        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, item: tuple[int, int]):
+        i, epoch_seed = item
         try:
             img = self.images.image(i)
         except UnreadableImage:
             return None
-        seed = (self.seed * 1_000_003 + self.epoch * 100_003 + i) % (2**31)
+        seed = (self.seed * 1_000_003 + epoch_seed * 100_003 + i) % (2**31)
         x = prepare_batch([img], self.prep, self.augment, seed=seed)[0]
         return x, int(self.images.labels[i])
 
@@ -84,8 +91,27 @@ def _collate(items):
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
 
 
+class _EpochSampler(Sampler):
+    """Yields the current epoch's (index, augmentation seed) pairs; set before each epoch."""
+
+    def __init__(self):
+        self.items: list[tuple[int, int]] = []
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def default_workers() -> int:
+    """Decoding processes beside the training process: half the cores, at most 4."""
+    return max(0, min(4, (os.cpu_count() or 1) // 2))
+
+
 class ImageInputs:
-    """Images decoded, resized and (optionally) augmented in worker processes every epoch.
+    """Images decoded, resized and (optionally) augmented in worker processes every epoch, so
+    decoding overlaps compute (``workers=0`` decodes in the training process).
 
     Used when nothing before the trainable part can be cached: full fine-tuning, training from
     scratch, ``--augment on-the-fly``, or a backbone with no sequential cut.
@@ -98,31 +124,39 @@ class ImageInputs:
         *,
         augment: bool = False,
         seed: int = 0,
-        workers: int = 0,
+        workers: int | None = None,
     ):
         self.dataset = _ImageDataset(images, prep, augment, seed)
         self.labels = images.labels
-        self.workers = workers
+        self.workers = default_workers() if workers is None or workers < 0 else workers
+        self.sampler = _EpochSampler()
+        self._loaders: dict[int, DataLoader] = {}
 
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def _loader(self, batch_size: int) -> DataLoader:
+        if batch_size not in self._loaders:  # kept across epochs: workers start once
+            self._loaders[batch_size] = DataLoader(
+                self.dataset,
+                batch_size=batch_size,
+                sampler=self.sampler,
+                num_workers=self.workers,
+                collate_fn=_collate,
+                generator=torch.Generator().manual_seed(0),  # never touch the global RNG
+                persistent_workers=self.workers > 0,
+            )
+        return self._loaders[batch_size]
+
     def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
         n = len(self.dataset)
         order = rng.permutation(n) if rng is not None else np.arange(n)
+        epoch_seed = 0
         if rng is not None and self.dataset.augment is not None:
             # fresh augmentation per epoch, drawn from the (checkpointed) generator so a
             # resumed run sees exactly the views an uninterrupted one would
-            self.dataset.epoch = int(rng.integers(2**31))
-        loader = DataLoader(
-            self.dataset,
-            batch_size=batch_size,
-            sampler=order.tolist(),
-            num_workers=self.workers,
-            collate_fn=_collate,
-            generator=torch.Generator().manual_seed(0),  # never touch the global RNG
-            persistent_workers=False,
-        )
-        for batch in loader:
+            epoch_seed = int(rng.integers(2**31))
+        self.sampler.items = [(int(i), epoch_seed) for i in order]
+        for batch in self._loader(batch_size):
             if batch is not None:
                 yield batch

@@ -233,6 +233,9 @@ def fit(
     """
     device = torch.device(device)
     module.to(device)
+    channels_last = device.type == "cuda"  # faster convolutions with tensor cores
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     optimizer = torch.optim.Adam(param_groups(module, head, settings), eps=1e-7)
@@ -275,6 +278,8 @@ def fit(
             if len(y) < 2 and len(train_inputs) > 1:
                 continue  # BatchNorm cannot train on a single sample
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = module(x)
             loss = loss_fn(logits.float(), y)
