@@ -198,7 +198,7 @@ WorkersOpt = Annotated[
     int,
     typer.Option(
         help="Processes decoding images while training on the fly "
-        "(-1: half the cores, at most 4; 0: decode in the training process)."
+        "(-1: auto, none below 4 cores; 0: decode in the training process)."
     ),
 ]
 EpochsOpt = Annotated[int, typer.Option(help="Maximum epochs.")]

@@ -68,7 +68,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weights: str = "none"
     augment: str = "none"
-    views: int = 4
+    views: int = 8
     cache: bool = True
     cache_budget: str = "auto"
     cache_dtype: str = "float16"

@@ -47,7 +47,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         backbone_lr: float = 1e-5,
         val_split: float = 0.2,
         augment: str = "none",
-        views: int = 4,
+        views: int = 8,
         seed: int = 0,
         device: str = "auto",
         cache: bool = True,
