@@ -290,9 +290,9 @@ def render_advice(decisions: dict) -> Group:
     parts: list = [table]
     advice = decisions.get("advice")
     if advice:
-        flags = f"--strategy {advice['strategy']}"
-        if advice["strategy"] == "freeze-first":
-            flags += f" --layers {advice['layers']}"
+        from headstart.advise.scenarios import advice_flags
+
+        flags = advice_flags(advice)
         text = Text()
         text.append(f"{advice['scenario']}: ", style="bold").append(flags + "\n", style="cyan")
         for reason in advice["reasons"]:

@@ -103,7 +103,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = np.array([float(c) for c in names])
         else:
             self.classes_ = np.array(names)
-        self.n_features_in_ = 1
         self.history_ = self.run_.history
         return self
 

@@ -11,6 +11,7 @@ every step instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
@@ -271,6 +272,19 @@ def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
     return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
 
 
+@contextlib.contextmanager
+def _resumable_interruption(out: Path | None):
+    """Turn Ctrl-C into :class:`TrainingInterrupted`, naming the resume command when a
+    checkpoint exists to resume from."""
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        resumable = out is not None and (out / "checkpoint" / "state.json").is_file()
+        raise TrainingInterrupted(out if resumable else None) from None
+
+
 def train(
     config: TrainConfig | None = None,
     /,
@@ -295,123 +309,91 @@ def train(
     """
     config = config or TrainConfig()
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
-    try:
-        return _train(
-            config,
-            data=data,
-            out=out,
-            progress=progress,
-            save=save,
-            report=report,
-            resume=resume,
-            stop_after=stop_after,
-            say=say,
+    with _resumable_interruption(out if save else None):
+        split_record = None
+        if resume:
+            if out is None or not (out / "split.json").is_file():
+                raise RunError(f"{out}: nothing to resume (no split.json from an earlier start).")
+            if (out / "model.safetensors").is_file() and not (out / "checkpoint").is_dir():
+                raise RunError(f"{out}: this run already finished; nothing to resume.")
+            import json
+
+            split_record = json.loads((out / "split.json").read_text())
+        torch.manual_seed(config.seed)
+        splits = _split_data(config, data, split_record)
+        device = resolve_device(config.device)
+        strategy = config.strategy_spec()
+        parent = load_run(config.parent) if config.parent else None
+        weights = "none" if strategy.kind == "scratch" else config.weights
+        loaded = create_backbone(
+            config.backbone,
+            weights=weights,
+            pooling=config.pooling,
+            image_size=config.image_size,
+            resize=config.resize,
         )
-    except TrainingInterrupted:
-        raise
-    except KeyboardInterrupt:
-        has_checkpoint = save and (out / "checkpoint" / "state.json").is_file()
-        raise TrainingInterrupted(out if has_checkpoint else None) from None
-
-
-def _train(
-    config: TrainConfig,
-    /,
-    *,
-    data: DataSource | Splits | str | Path | None = None,
-    out: str | Path | None = None,
-    progress: bool = True,
-    save: bool = True,
-    report: bool = True,
-    resume: bool = False,
-    stop_after: int | None = None,
-    say=print,
-) -> Run:
-    """The body of :func:`train` (``out`` already resolved)."""
-    split_record = None
-    if resume:
-        if out is None or not (out / "split.json").is_file():
-            raise RunError(f"{out}: nothing to resume (no split.json from an earlier start).")
-        if (out / "model.safetensors").is_file() and not (out / "checkpoint").is_dir():
-            raise RunError(f"{out}: this run already finished; nothing to resume.")
-        import json
-
-        split_record = json.loads((out / "split.json").read_text())
-    torch.manual_seed(config.seed)
-    splits = _split_data(config, data, split_record)
-    device = resolve_device(config.device)
-    strategy = config.strategy_spec()
-    parent = load_run(config.parent) if config.parent else None
-    weights = "none" if strategy.kind == "scratch" else config.weights
-    loaded = create_backbone(
-        config.backbone,
-        weights=weights,
-        pooling=config.pooling,
-        image_size=config.image_size,
-        resize=config.resize,
-    )
-    head = build_head(config.head_spec(), loaded.backbone.num_features, len(splits.class_names))
-    if parent is not None:
-        _start_from_parent(parent, loaded, head, splits.class_names)
-    plan = plan_strategy(loaded.backbone, strategy)
-    if save:  # the run directory exists from the start: config and split first, for --resume
-        n_params = sum(p.numel() for p in loaded.backbone.parameters())
-        preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
-        atomic_write_json(out / "split.json", splits.record())
-        atomic_write_json(out / "config.json", {"config": config.to_dict()})
-    t0 = time.perf_counter()
-    prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
-    extract_seconds = time.perf_counter() - t0
-    history = fit(
-        prepared.module,
-        head,
-        prepared.train,
-        prepared.val,
-        config.fit_settings(len(splits.train)),
-        device=device,
-        class_weights=_class_weights(config, splits),
-        checkpoint=Checkpoint(out / "checkpoint", _layout(prepared, plan)) if save else None,
-        resume=resume,
-        progress=progress,
-        stop_after=stop_after,
-    )
-    model = TransferModel(loaded.backbone, head).cpu().eval()
-    if not strategy.trains_backbone:
-        for p in model.backbone.parameters():
-            p.requires_grad_(False)
-    metrics = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
-    w = loaded.weights
-    weights_info = {"kind": w.kind, "detail": w.detail, "fingerprint": w.fingerprint}
-    if strategy.trains_backbone:
-        weights_info = {
-            "kind": "trained",
-            "detail": f"{strategy.label()} from {w.describe()}",
-            "fingerprint": weights_fingerprint(model.backbone),
-        }
-    run = Run(
-        model=model,
-        class_names=splits.class_names,
-        preprocessing=loaded.preprocessing,
-        config=config,
-        backbone_name=loaded.timm_name,
-        head_spec=config.head_spec(),
-        history=history,
-        metrics=metrics,
-        record=reproducibility_record(
-            device, {n: data_fingerprint(s) for n, s in splits.items().items()}, config.seed
-        ),
-        split=splits.record(),
-        weights=weights_info,
-        strategy=strategy,
-        parent=str(config.parent) if config.parent else None,
-    )
-    run.metrics["parameters"] = run.parameter_counts()
-    if save:
-        run.save(out)
-        if report:
-            write_run_report(run, splits, parent=parent, progress=progress)
-        shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
-    return run
+        head = build_head(config.head_spec(), loaded.backbone.num_features, len(splits.class_names))
+        if parent is not None:
+            _start_from_parent(parent, loaded, head, splits.class_names)
+        plan = plan_strategy(loaded.backbone, strategy)
+        if save:  # the run directory exists from the start: config and split first, for --resume
+            n_params = sum(p.numel() for p in loaded.backbone.parameters())
+            preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
+            atomic_write_json(out / "split.json", splits.record())
+            atomic_write_json(out / "config.json", {"config": config.to_dict()})
+        t0 = time.perf_counter()
+        prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
+        extract_seconds = time.perf_counter() - t0
+        history = fit(
+            prepared.module,
+            head,
+            prepared.train,
+            prepared.val,
+            config.fit_settings(len(splits.train)),
+            device=device,
+            class_weights=_class_weights(config, splits),
+            checkpoint=Checkpoint(out / "checkpoint", _layout(prepared, plan)) if save else None,
+            resume=resume,
+            progress=progress,
+            stop_after=stop_after,
+        )
+        model = TransferModel(loaded.backbone, head).cpu().eval()
+        if not strategy.trains_backbone:
+            for p in model.backbone.parameters():
+                p.requires_grad_(False)
+        metrics = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
+        w = loaded.weights
+        weights_info = {"kind": w.kind, "detail": w.detail, "fingerprint": w.fingerprint}
+        if strategy.trains_backbone:
+            weights_info = {
+                "kind": "trained",
+                "detail": f"{strategy.label()} from {w.describe()}",
+                "fingerprint": weights_fingerprint(model.backbone),
+            }
+        run = Run(
+            model=model,
+            class_names=splits.class_names,
+            preprocessing=loaded.preprocessing,
+            config=config,
+            backbone_name=loaded.timm_name,
+            head_spec=config.head_spec(),
+            history=history,
+            metrics=metrics,
+            record=reproducibility_record(
+                device, {n: data_fingerprint(s) for n, s in splits.items().items()}, config.seed
+            ),
+            split=splits.record(),
+            weights=weights_info,
+            strategy=strategy,
+            parent=str(config.parent) if config.parent else None,
+        )
+        run.metrics["parameters"] = run.parameter_counts()
+        if save:
+            run.save(out)
+            if report:
+                write_run_report(run, splits, parent=parent, progress=progress)
+            shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
+        return run
 
 
 def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, class_names):

@@ -366,6 +366,8 @@ def write_report(
 
 def advice_section(decisions: dict) -> str:
     """HTML for ``headstart advise`` results: the backbone ranking and the four-scenario advice."""
+    from headstart.advise.scenarios import advice_flags
+
     parts = []
     ranking = decisions.get("ranking")
     if ranking:
@@ -408,7 +410,7 @@ def advice_section(decisions: dict) -> str:
         parts.append('<h2 id="advice">How much to retrain: the four scenarios</h2>')
         parts.append(
             f"<p><b>{html.escape(advice['scenario'])}</b> &rarr; "
-            f"<code>{html.escape(_advice_flags(advice))}</code></p><ul>"
+            f"<code>{html.escape(advice_flags(advice))}</code></p><ul>"
             + "".join(f"<li>{html.escape(r)}</li>" for r in advice["reasons"])
             + "</ul>"
         )
@@ -423,12 +425,3 @@ def advice_section(decisions: dict) -> str:
     elif check:
         parts.append(f"<p>Check: {html.escape(str(check))}.</p>")
     return "".join(parts)
-
-
-def _advice_flags(advice: dict) -> str:
-    extra = ""
-    if advice["strategy"] == "freeze-first":
-        extra = f" --layers {advice['layers']}"
-    elif advice["strategy"] == "fine-tune":
-        extra = f" --unfreeze {advice['unfreeze']}"
-    return f"--strategy {advice['strategy']}{extra}"

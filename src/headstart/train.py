@@ -332,26 +332,3 @@ def fit(
     module.eval()
     history.seconds = time.perf_counter() - start
     return history
-
-
-def fit_head(
-    head: nn.Module,
-    train_views: list[np.ndarray],
-    train_labels: np.ndarray,
-    val_features: np.ndarray,
-    val_labels: np.ndarray,
-    settings: FitSettings,
-    *,
-    progress: bool = True,
-) -> History:
-    """Train a head on cached pooled features (a convenience over :func:`fit`)."""
-    from headstart.inputs import ArrayInputs
-
-    return fit(
-        head,
-        head,
-        ArrayInputs(train_views, train_labels),
-        ArrayInputs([val_features], val_labels),
-        settings,
-        progress=progress,
-    )

@@ -57,12 +57,17 @@ class Advice:
         return asdict(self)
 
     def command_line(self) -> str:
-        extra = ""
-        if self.strategy == "fine-tune":
-            extra = f" --unfreeze {self.unfreeze}"
-        elif self.strategy == "freeze-first":
-            extra = f" --layers {self.layers}"
-        return f"--strategy {self.strategy}{extra}"
+        return advice_flags(self.to_dict())
+
+
+def advice_flags(advice: dict) -> str:
+    """The ``headstart train`` flags that follow an advice (given as its dict)."""
+    extra = ""
+    if advice["strategy"] == "fine-tune":
+        extra = f" --unfreeze {advice['unfreeze']}"
+    elif advice["strategy"] == "freeze-first":
+        extra = f" --layers {advice['layers']}"
+    return f"--strategy {advice['strategy']}{extra}"
 
 
 def transfer_gain(acc_pretrained: float, acc_random: float) -> float:
