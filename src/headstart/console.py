@@ -89,6 +89,14 @@ def _fmt_count(n: int) -> str:
     return f"{n:,}"
 
 
+def _device_words(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"GPU ({device}) is available and was used"
+    if device == "cpu":
+        return "cpu (no GPU found: training used the CPU)"
+    return device
+
+
 def render_run(run) -> Group:
     """After training: where the run is, accuracy against the baseline, parameters, timing."""
     m = run.metrics
@@ -96,6 +104,7 @@ def render_run(run) -> Group:
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row("run", str(run.path) if run.path else "(not saved)")
+    grid.add_row("device", _device_words(run.record.get("device", "cpu")))
     grid.add_row(
         "backbone", f"{run.backbone_name} ({run.weights.get('kind')}: {run.weights.get('detail')})"
     )
