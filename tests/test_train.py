@@ -172,3 +172,18 @@ def test_unreadable_image_is_skipped_and_reported(image_folder, tmp_path):
     run = train(TrainConfig(**TINY, data=str(image_folder)), save=False, progress=False)
     bad = run.metrics["unreadable_images"]
     assert len(bad) == 1 and bad[0]["path"].endswith("broken.png")
+
+
+def test_flip_switch_changes_the_augmented_views_and_their_cache_key(tiny_source):
+    from headstart.backbones import create_backbone
+    from headstart.features import FeatureExtractor
+    from headstart.preprocess import augmenter
+
+    assert any("Flip" in type(t).__name__ for t in augmenter().transforms)
+    assert not any("Flip" in type(t).__name__ for t in augmenter(flip=False).transforms)
+    lb = create_backbone("test_resnet", weights="none", image_size=48)
+    with_flip = FeatureExtractor(lb, progress=False)
+    without = FeatureExtractor(lb, progress=False, augment_flip=False)
+    train_set = tiny_source.train
+    assert with_flip.key(train_set, view=1) != without.key(train_set, view=1)
+    assert with_flip.key(train_set, view=0) == without.key(train_set, view=0)  # plain view

@@ -167,13 +167,20 @@ BnOpt = Annotated[
 AugmentOpt = Annotated[
     str,
     typer.Option(
-        help="none; cached: --views K random views (flip, rotation, zoom, translation) "
+        help="none; cached: --views K random views (flip, rotation, zoom, translation, colour) "
         "per training image computed once with the frozen part, one drawn per epoch "
         "(costs K forward passes of the frozen part, once, and K x its cache size); "
         "on-the-fly: fresh views every step, which runs the whole network every step."
     ),
 ]
 ViewsOpt = Annotated[int, typer.Option(help="Augmented views per training image (cached).")]
+FlipOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Random horizontal flips in augmentation; --no-flip for data whose "
+        "mirror image is another class (digits, text)."
+    ),
+]
 CacheOpt = Annotated[
     bool,
     typer.Option(
@@ -260,6 +267,7 @@ def train(
     class_weights: ClassWeightsOpt = TrainConfig.class_weights,
     augment: AugmentOpt = TrainConfig.augment,
     views: ViewsOpt = TrainConfig.views,
+    flip: FlipOpt = TrainConfig.flip,
     cache: CacheOpt = True,
     cache_budget: CacheBudgetOpt = TrainConfig.cache_budget,
     workers: WorkersOpt = TrainConfig.workers,
@@ -313,6 +321,7 @@ def train(
             class_weights=class_weights,
             augment=augment,
             views=views,
+            flip=flip,
             cache=cache,
             cache_budget=cache_budget,
             workers=workers,

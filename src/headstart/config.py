@@ -69,6 +69,7 @@ class TrainConfig:
     class_weights: str = "none"
     augment: str = "none"
     views: int = 8
+    flip: bool = True
     cache: bool = True
     cache_budget: str = "auto"
     cache_dtype: str = "float16"

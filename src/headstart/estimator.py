@@ -48,6 +48,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         val_split: float = 0.2,
         augment: str = "none",
         views: int = 8,
+        flip: bool = True,
         seed: int = 0,
         device: str = "auto",
         cache: bool = True,
@@ -72,6 +73,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.val_split = val_split
         self.augment = augment
         self.views = views
+        self.flip = flip
         self.seed = seed
         self.device = device
         self.cache = cache

@@ -34,7 +34,7 @@ from headstart.data.imageset import ImageSet
 from headstart.io import atomic_write_json
 from headstart.preprocess import augmenter, prepare_batch
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: augmented views gained colour jitter and the flip switch
 _MEMORY: OrderedDict[str, FeatureSet] = OrderedDict()
 _MEMORY_ITEMS = 16
 
@@ -111,6 +111,7 @@ class FeatureExtractor:
         cache: bool = True,
         progress: bool = True,
         augment_strength: float = 1.0,
+        augment_flip: bool = True,
     ):
         self.loaded = loaded
         self.cut = cut
@@ -120,6 +121,7 @@ class FeatureExtractor:
         self.cache = cache
         self.progress = progress
         self.augment_strength = augment_strength
+        self.augment_flip = augment_flip
         self.module = (module if module is not None else loaded.backbone).to(self.device).eval()
         self.channels_last = not loaded.backbone.tokens
         if self.channels_last:
@@ -160,7 +162,14 @@ class FeatureExtractor:
     def key(self, images: ImageSet, view: int = 0, seed: int = 0) -> str:
         spec = {
             **self.model_key(),
-            "view": {"index": view, "seed": seed, "strength": self.augment_strength} if view else 0,
+            "view": {
+                "index": view,
+                "seed": seed,
+                "strength": self.augment_strength,
+                "flip": self.augment_flip,
+            }
+            if view
+            else 0,
             "data": data_fingerprint(images),
         }
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
@@ -241,7 +250,7 @@ class FeatureExtractor:
         valid = np.zeros(n, dtype=bool)
         bad: list[dict[str, str]] = []
         prep = self.loaded.preprocessing
-        aug = augmenter(self.augment_strength) if view else None
+        aug = augmenter(self.augment_strength, self.augment_flip) if view else None
         batches = [range(s, min(s + bs, n)) for s in range(0, n, bs)]
         label = images.name + (f" view {view}" if view else "")
         what = "features" if self.cut == "pooled" else "frozen prefix"

@@ -66,9 +66,11 @@ class _ImageDataset(Dataset):
     (which hold their own copy of this object) always augment as the main process asks.
     """
 
-    def __init__(self, images: ImageSet, prep: Preprocessing, augment: bool, seed: int):
+    def __init__(
+        self, images: ImageSet, prep: Preprocessing, augment: bool, seed: int, flip: bool = True
+    ):
         self.images, self.prep, self.seed = images, prep, seed
-        self.augment = augmenter() if augment else None
+        self.augment = augmenter(flip=flip) if augment else None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -130,8 +132,9 @@ class ImageInputs:
         augment: bool = False,
         seed: int = 0,
         workers: int | None = None,
+        flip: bool = True,
     ):
-        self.dataset = _ImageDataset(images, prep, augment, seed)
+        self.dataset = _ImageDataset(images, prep, augment, seed, flip)
         self.labels = images.labels
         self.workers = default_workers() if workers is None or workers < 0 else workers
         self.sampler = _EpochSampler()

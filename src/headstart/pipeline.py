@@ -134,6 +134,7 @@ def _prepare(
             batch_size=max(config.batch_size, 32),
             cache=config.cache,
             progress=progress,
+            augment_flip=config.flip,
         )
         if config.augment == "on-the-fly":
             say(
@@ -162,6 +163,7 @@ def _prepare(
             batch_size=max(config.batch_size, 32),
             cache=True,
             progress=progress,
+            augment_flip=config.flip,
         )
         n_rows = len(splits.train) * len(views) + len(splits.val) + len(splits.test or [])
         need = ex.estimate_bytes(n_rows)
@@ -220,7 +222,12 @@ def _on_the_fly(config, splits, loaded, head, reason: str) -> Prepared:
     return Prepared(
         module=TransferModel(loaded.backbone, head),
         train=ImageInputs(
-            splits.train, prep, augment=augment, seed=config.seed, workers=config.workers
+            splits.train,
+            prep,
+            augment=augment,
+            seed=config.seed,
+            workers=config.workers,
+            flip=config.flip,
         ),
         val=ImageInputs(splits.val, prep, workers=config.workers),
         test=ImageInputs(splits.test, prep, workers=config.workers) if splits.test else None,

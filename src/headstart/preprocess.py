@@ -59,18 +59,21 @@ def normalise(batch: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
     return (batch - mean) / std
 
 
-def augmenter(strength: float = 1.0) -> v2.Transform:
-    """Random flip, rotation, zoom and translation (the tutorials' ImageDataGenerator set)."""
-    return v2.Compose(
-        [
-            v2.RandomHorizontalFlip(),
-            v2.RandomAffine(
-                degrees=15 * strength,
-                translate=(0.1 * strength, 0.1 * strength),
-                scale=(1 - 0.15 * strength, 1 + 0.15 * strength),
-            ),
-        ]
-    )
+def augmenter(strength: float = 1.0, flip: bool = True) -> v2.Transform:
+    """Random flip, rotation, zoom, translation (the tutorials' ImageDataGenerator set) and
+    colour. ``flip=False`` for data whose mirror image is another class (digits, text)."""
+    steps: list[v2.Transform] = [v2.RandomHorizontalFlip()] if flip else []
+    steps += [
+        v2.RandomAffine(
+            degrees=15 * strength,
+            translate=(0.1 * strength, 0.1 * strength),
+            scale=(1 - 0.15 * strength, 1 + 0.15 * strength),
+        ),
+        v2.ColorJitter(
+            brightness=0.2 * strength, contrast=0.2 * strength, saturation=0.2 * strength
+        ),
+    ]
+    return v2.Compose(steps)
 
 
 def prepare_batch(

@@ -96,7 +96,7 @@ def _image_figures(run, evaluation: dict | None, splits, out: Path) -> dict[str,
             imgs, titles, out / "samples.png", "Sample training images"
         )
         base = resize_image(imgs[0], run.preprocessing)
-        aug = augmenter()
+        aug = augmenter(flip=run.config.flip)
         import torch
 
         torch.manual_seed(0)
@@ -105,7 +105,7 @@ def _image_figures(run, evaluation: dict | None, splits, out: Path) -> dict[str,
             [v.permute(1, 2, 0).numpy() for v in views],
             ["original (resized)"] + [f"augmented {k}" for k in range(1, 9)],
             out / "augmented.png",
-            "One image, augmented (flip, rotation, zoom, translation)",
+            "One image, augmented (flip, rotation, zoom, translation, colour)",
         )
     if evaluation is not None:
         mistakes = confident_mistakes(evaluation, k=9)
