@@ -147,7 +147,8 @@ StrategyOpt = Annotated[
     typer.Option(
         help="feature-extraction (frozen backbone, head only), fine-tune (last "
         "--unfreeze N stages), freeze-first (all but the first --layers K blocks), "
-        "full (everything, pretrained start) or scratch (everything, random start)."
+        "full (everything, pretrained start), scratch (everything, random start), or auto "
+        "(the four scenarios computed from your data, checked on validation)."
     ),
 ]
 UnfreezeOpt = Annotated[
@@ -221,7 +222,7 @@ def train(
     data: DataArg = None,
     demo: DemoOpt = False,
     out: Annotated[
-        Path | None, typer.Option(help="Run directory [default: runs/DATE-...].")
+        Path | None, typer.Option(help="Run directory (default: runs/DATE-BACKBONE-STRATEGY).")
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="Replay a run: its RUN_DIR or RUN_DIR/config.json.")
@@ -241,7 +242,7 @@ def train(
         str, typer.Option(help="Pooling of the last feature map: max or avg.")
     ] = TrainConfig.pooling,
     image_size: Annotated[
-        int | None, typer.Option(help="Input size in pixels [default: the backbone's own].")
+        int | None, typer.Option(help="Input size in pixels (default: the backbone's own).")
     ] = None,
     resize: Annotated[
         str, typer.Option(help="pad (keep aspect ratio, as the lesson), resize, or crop.")
@@ -485,8 +486,8 @@ def evaluate(
     data: Annotated[
         str | None,
         typer.Argument(
-            help="Labelled data to evaluate on [default: the run's test split, "
-            "else its validation split].",
+            help="Labelled data to evaluate on (default: the run's test split, "
+            "else its validation split).",
             show_default=False,
         ),
     ] = None,
@@ -594,8 +595,8 @@ def advise(
         str | None,
         typer.Option(
             help="Comma-separated backbones to rank (name or name@size; "
-            "name:random for a random-weight control) [default: every backbone whose "
-            "weights are available offline]."
+            "name:random for a random-weight control; default: every backbone whose "
+            "weights are available offline)."
         ),
     ] = None,
     image_size: Annotated[int | None, typer.Option(help="Input size for every candidate.")] = None,
