@@ -53,7 +53,7 @@ def _test_predictions(run, splits) -> np.ndarray:
     return proba.argmax(1)
 
 
-def bench_dataset(name: str, size: int, ft_epochs: int, out: Path) -> list[dict]:
+def bench_dataset(name: str, size: int, ft_epochs: int, out: Path, flip: bool = True) -> list[dict]:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -120,6 +120,7 @@ def bench_dataset(name: str, size: int, ft_epochs: int, out: Path) -> list[dict]
 
     ft = {
         **base,
+        "flip": flip,
         "strategy": "fine-tune",
         "unfreeze": 1,
         "epochs": ft_epochs,
@@ -161,13 +162,14 @@ def main() -> None:
     ap.add_argument("--datasets", default="digits,lfw")
     ap.add_argument("--sizes", default="96,128")
     ap.add_argument("--ft-epochs", type=int, default=8)
+    ap.add_argument("--no-flip", action="store_true", help="augment without horizontal flips")
     args = ap.parse_args()
     os.environ.setdefault("HEADSTART_CACHE_DIR", tempfile.mkdtemp(prefix="hs-acc-cache-"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             for size in map(int, args.sizes.split(",")):
-                rows += bench_dataset(name, size, args.ft_epochs, Path(tmp))
+                rows += bench_dataset(name, size, args.ft_epochs, Path(tmp), flip=not args.no_flip)
     print(
         json.dumps(
             {
