@@ -326,23 +326,11 @@ def train(
             import json
 
             split_record = json.loads((out / "split.json").read_text())
-        torch.manual_seed(config.seed)
         splits = _split_data(config, data, split_record)
         device = resolve_device(config.device)
         strategy = config.strategy_spec()
         parent = load_run(config.parent) if config.parent else None
-        weights = "none" if strategy.kind == "scratch" else config.weights
-        loaded = create_backbone(
-            config.backbone,
-            weights=weights,
-            pooling=config.pooling,
-            image_size=config.image_size,
-            resize=config.resize,
-        )
-        head = build_head(config.head_spec(), loaded.backbone.num_features, len(splits.class_names))
-        if parent is not None:
-            _start_from_parent(parent, loaded, head, splits.class_names)
-        plan = plan_strategy(loaded.backbone, strategy)
+        loaded, head, plan = _starting_model(config, splits.class_names, parent)
         if save:  # the run directory exists from the start: config and split first, for --resume
             n_params = sum(p.numel() for p in loaded.backbone.parameters())
             preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
@@ -369,14 +357,6 @@ def train(
             for p in model.backbone.parameters():
                 p.requires_grad_(False)
         metrics = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
-        w = loaded.weights
-        weights_info = {"kind": w.kind, "detail": w.detail, "fingerprint": w.fingerprint}
-        if strategy.trains_backbone:
-            weights_info = {
-                "kind": "trained",
-                "detail": f"{strategy.label()} from {w.describe()}",
-                "fingerprint": weights_fingerprint(model.backbone),
-            }
         run = Run(
             model=model,
             class_names=splits.class_names,
@@ -390,7 +370,7 @@ def train(
                 device, {n: data_fingerprint(s) for n, s in splits.items().items()}, config.seed
             ),
             split=splits.record(),
-            weights=weights_info,
+            weights=_weights_record(loaded, strategy, model),
             strategy=strategy,
             parent=str(config.parent) if config.parent else None,
         )
@@ -401,6 +381,39 @@ def train(
                 write_run_report(run, splits, parent=parent, progress=progress)
             shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
         return run
+
+
+def _starting_model(
+    config: TrainConfig, class_names, parent: Run | None
+) -> tuple[LoadedBackbone, nn.Module, StrategyPlan]:
+    """Backbone, head and strategy plan as training starts: seeded, pretrained (random for
+    scratch), continued from ``parent`` when given. Training and reloading an interrupted
+    run both build the model here, so they cannot drift apart."""
+    strategy = config.strategy_spec()
+    torch.manual_seed(config.seed)
+    loaded = create_backbone(
+        config.backbone,
+        weights="none" if strategy.kind == "scratch" else config.weights,
+        pooling=config.pooling,
+        image_size=config.image_size,
+        resize=config.resize,
+    )
+    head = build_head(config.head_spec(), loaded.backbone.num_features, len(class_names))
+    if parent is not None:
+        _start_from_parent(parent, loaded, head, class_names)
+    return loaded, head, plan_strategy(loaded.backbone, strategy)
+
+
+def _weights_record(loaded: LoadedBackbone, strategy, model: TransferModel) -> dict:
+    """Where the backbone's weights came from; a trained backbone is keyed by its content."""
+    w = loaded.weights
+    if not strategy.trains_backbone:
+        return {"kind": w.kind, "detail": w.detail, "fingerprint": w.fingerprint}
+    return {
+        "kind": "trained",
+        "detail": f"{strategy.label()} from {w.describe()}",
+        "fingerprint": weights_fingerprint(model.backbone),
+    }
 
 
 def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, class_names):
@@ -473,20 +486,9 @@ def rebuild_interrupted(path: Path) -> Run:
     split = json.loads((path / "split.json").read_text())
     state = json.loads((path / "checkpoint" / "state.json").read_text())
     strategy = config.strategy_spec()
-    weights = "none" if strategy.kind == "scratch" else config.weights
-    torch.manual_seed(config.seed)
-    loaded = create_backbone(
-        config.backbone,
-        weights=weights,
-        pooling=config.pooling,
-        image_size=config.image_size,
-        resize=config.resize,
-    )
     class_names = tuple(split["class_names"])
-    head = build_head(config.head_spec(), loaded.backbone.num_features, len(class_names))
-    if config.parent:
-        _start_from_parent(load_run(config.parent), loaded, head, class_names)
-    plan = plan_strategy(loaded.backbone, strategy)
+    parent = load_run(config.parent) if config.parent else None
+    loaded, head, plan = _starting_model(config, class_names, parent)
     layout = state.get("layout") or {"module": "head"}
     module = {
         "head": lambda: head,
@@ -498,7 +500,6 @@ def rebuild_interrupted(path: Path) -> Run:
     module.load_state_dict({k[len(which) :]: v for k, v in tensors.items() if k.startswith(which)})
     model = TransferModel(loaded.backbone, head).eval()
     history = History(**state["history"])
-    w = loaded.weights
     return Run(
         model=model,
         class_names=class_names,
@@ -516,13 +517,7 @@ def rebuild_interrupted(path: Path) -> Run:
         strategy=strategy,
         parent=config.parent,
         path=path,
-        weights={
-            "kind": w.kind if not strategy.trains_backbone else "trained",
-            "detail": w.detail,
-            "fingerprint": w.fingerprint
-            if not strategy.trains_backbone
-            else weights_fingerprint(model.backbone),
-        },
+        weights=_weights_record(loaded, strategy, model),
     )
 
 
