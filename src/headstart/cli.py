@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
+from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS, CONTINUATIONS
 from headstart.config import TrainConfig
 from headstart.console import (
     console,
@@ -25,8 +26,29 @@ from headstart.console import (
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json, atomic_write_text
 
+
+class _QuietFlags:
+    """Help without a type column for on/off flags (typer shows ``<bool>`` beside them)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+        return params
+
+
+class _Command(_QuietFlags, TyperCommand):
+    pass
+
+
+class _Group(_QuietFlags, TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="headstart",
+    cls=_Group,
     help="Adapt a pretrained network to your own labelled images, fast and honestly evaluated.",
     no_args_is_help=True,
     add_completion=False,
@@ -48,7 +70,14 @@ ValSplitOpt = Annotated[
     float, typer.Option(help="Fraction of train held out for validation when the data has none.")
 ]
 TestSplitOpt = Annotated[
-    float, typer.Option(help="Fraction of train held out as a test set when the data has none.")
+    float | None,
+    typer.Option(
+        help="Fraction of train held out as a test set when the data has none. Default: "
+        f"{AUTO_TEST_FRACTION:g} when every class has at least {AUTO_TEST_MIN_PER_CLASS} "
+        "images. 0: none, and the score is then the validation accuracy that chose the model "
+        "(optimistic).",
+        show_default=False,
+    ),
 ]
 SeedOpt = Annotated[int, typer.Option(help="Seed for splits (and, in training, everything else).")]
 FilenameColOpt = Annotated[str, typer.Option(help="CSV column holding image paths.")]
@@ -65,11 +94,11 @@ def _friendly(fn):
         except HeadstartError as e:
             if os.environ.get("HEADSTART_DEBUG"):
                 raise
-            console(stderr=True).print(f"[bold red]error:[/] {e}", soft_wrap=True)
+            console(stderr=True).print(f"[bold red]error:[/] {e}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt as e:
             detail = str(e) if getattr(e, "out", None) else "interrupted"
-            console(stderr=True).print(f"[yellow]{detail}[/]", soft_wrap=True)
+            console(stderr=True).print(f"[yellow]{detail}[/]")
             raise typer.Exit(130) from None
 
     return wrapper
@@ -83,15 +112,29 @@ def _data_location(data: str | None, demo: bool) -> str:
     return data
 
 
+def _version(value: bool) -> None:
+    if value:
+        from headstart import __version__
+
+        typer.echo(f"headstart {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     if debug:
         os.environ["HEADSTART_DEBUG"] = "1"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def inspect(
     data: DataArg = None,
@@ -100,7 +143,7 @@ def inspect(
         Path | None, typer.Option("--json", help="Also write the report as JSON here.")
     ] = None,
     val_split: ValSplitOpt = 0.2,
-    test_split: TestSplitOpt = 0.0,
+    test_split: TestSplitOpt = None,
     seed: SeedOpt = 0,
     filename_column: FilenameColOpt = "filename",
     label_column: LabelColOpt = "label",
@@ -118,12 +161,12 @@ def inspect(
         test_split=test_split,
         seed=seed,
         workers=workers,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     console().print(render_inspection(report))
     if json_out is not None:
         atomic_write_json(json_out, report.to_dict())
-        console().print(f"wrote {json_out}")
+        console().print(f"wrote {json_out}", markup=False)
 
 
 BackboneOpt = Annotated[
@@ -149,6 +192,13 @@ StrategyOpt = Annotated[
         "--unfreeze N stages), freeze-first (all but the first --layers K blocks), "
         "full (everything, pretrained start), scratch (everything, random start), or auto "
         "(the four scenarios computed from your data, checked on validation)."
+    ),
+]
+FinetuneStrategyOpt = Annotated[
+    str,
+    typer.Option(
+        help="How to continue: fine-tune (last --unfreeze N stages), freeze-first (all but "
+        "the first --layers K blocks) or full (everything)."
     ),
 ]
 UnfreezeOpt = Annotated[
@@ -214,22 +264,39 @@ PatienceOpt = Annotated[
     int, typer.Option(help="Early stopping patience on val accuracy (0: never stop).")
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Replace an existing headstart run in --out. A folder headstart did not write "
+        "is never replaced."
+    ),
+]
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def train(
+    ctx: typer.Context,
     data: DataArg = None,
     demo: DemoOpt = False,
     out: Annotated[
         Path | None, typer.Option(help="Run directory (default: runs/DATE-BACKBONE-STRATEGY).")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Replay a run: its RUN_DIR or RUN_DIR/config.json.")
+        Path | None,
+        typer.Option(
+            help="Replay a run: its RUN_DIR or RUN_DIR/config.json; flags given beside it "
+            "change those settings."
+        ),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint.")
+        Path | None,
+        typer.Option(
+            help="Finish an interrupted run (Ctrl-C, a crash) from its last checkpoint; "
+            "only --device and --workers may change."
+        ),
     ] = None,
+    overwrite: OverwriteOpt = False,
     backbone: BackboneOpt = TrainConfig.backbone,
     candidates: Annotated[
         str | None, typer.Option(help="With --backbone auto: the backbones to rank (A,B,C).")
@@ -269,87 +336,97 @@ def train(
     augment: AugmentOpt = TrainConfig.augment,
     views: ViewsOpt = TrainConfig.views,
     flip: FlipOpt = TrainConfig.flip,
-    cache: CacheOpt = True,
+    cache: CacheOpt = TrainConfig.cache,
     cache_budget: CacheBudgetOpt = TrainConfig.cache_budget,
     workers: WorkersOpt = TrainConfig.workers,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = TrainConfig.device,
     val_split: ValSplitOpt = TrainConfig.val_split,
     test_split: TestSplitOpt = TrainConfig.test_split,
     seed: SeedOpt = TrainConfig.seed,
-    filename_column: FilenameColOpt = "filename",
-    label_column: LabelColOpt = "label",
+    filename_column: FilenameColOpt = TrainConfig.filename_column,
+    label_column: LabelColOpt = TrainConfig.label_column,
 ) -> None:
     """Train a classifier on a pretrained backbone: frozen (default) or fine-tuned.
 
     The frozen part runs once per image and is cached; each epoch runs only what trains.
     """
+    params = dict(locals())
+    given = _given(ctx)
+    settings = {k: v for k, v in params.items() if k in _CONFIG_FIELDS}
+    settings["data"] = _data_location(data, demo) if (data is not None or demo) else None
+    if resume is not None:
+        # a resumed run must finish as the uninterrupted one would: only where it runs may change
+        changed = sorted(given - {"resume", "device", "workers", "overwrite"})
+        if changed:
+            raise HeadstartError(
+                f"--resume finishes {resume} with its recorded configuration; "
+                f"{_flags(changed)} would change it. Drop {'them' if len(changed) > 1 else 'it'}, "
+                "or start a new run with --config RUN_DIR and the changes."
+            )
+        cfg = TrainConfig.from_file(resume)
+        cfg = _with(cfg, {k: settings[k] for k in given & {"device", "workers"}})
+        out = resume
+    elif config is not None:
+        # replay a recorded configuration; every flag given beside it changes that setting
+        cfg = TrainConfig.from_file(config)
+        overrides = {k: settings[k] for k in given & _CONFIG_FIELDS}
+        if settings["data"] is not None:
+            overrides["data"] = settings["data"]
+        cfg = _with(cfg, overrides)
+    else:
+        settings["data"] = _data_location(data, demo)
+        cfg = TrainConfig(**settings)
+    # heavy imports only now: a mistyped option has been answered without loading torch
     from headstart.pipeline import train as train_run
 
-    if resume is not None:
-        cfg, out = TrainConfig.from_file(resume), resume
-    elif config is not None:
-        cfg = TrainConfig.from_file(config)
-        if data is not None or demo:
-            cfg.data = _data_location(data, demo)
-    else:
-        cfg = TrainConfig(
-            data=_data_location(data, demo),
-            val_split=val_split,
-            test_split=test_split,
-            seed=seed,
-            filename_column=filename_column,
-            label_column=label_column,
-            backbone=backbone,
-            weights=weights,
-            pooling=pooling,
-            image_size=image_size,
-            resize=resize,
-            head=head,
-            hidden=hidden,
-            dropout=dropout,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            patience=patience,
-            strategy=strategy,
-            unfreeze=unfreeze,
-            layers=layers,
-            backbone_lr=backbone_lr,
-            bn=bn,
-            schedule=schedule,
-            warmup_epochs=warmup_epochs,
-            label_smoothing=label_smoothing,
-            class_weights=class_weights,
-            augment=augment,
-            views=views,
-            flip=flip,
-            cache=cache,
-            cache_budget=cache_budget,
-            workers=workers,
-            device=device,
-            candidates=candidates,
-        )
     if cfg.backbone == "auto" or cfg.strategy == "auto":
         from headstart.advise import train_auto
 
-        run = train_auto(cfg, out=out, progress=sys.stderr.isatty(), say=_note)
+        run = train_auto(cfg, out=out, progress=True, say=_note, overwrite=overwrite)
     else:
         run = train_run(
-            cfg, out=out, progress=sys.stderr.isatty(), resume=resume is not None, say=_note
+            cfg,
+            out=out,
+            progress=True,
+            resume=resume is not None,
+            say=_note,
+            overwrite=overwrite,
         )
     console().print(render_run(run))
 
 
+_CONFIG_FIELDS = frozenset(TrainConfig.__dataclass_fields__) - {"parent"}
+
+
+def _given(ctx: typer.Context) -> set[str]:
+    """Parameters the user typed (not defaults)."""
+    return {
+        name
+        for name in ctx.params
+        if (src := ctx.get_parameter_source(name)) is not None and src.name == "COMMANDLINE"
+    }
+
+
+def _flags(names) -> str:
+    return ", ".join("--" + n.replace("_", "-") for n in names)
+
+
+def _with(cfg: TrainConfig, changes: dict) -> TrainConfig:
+    from dataclasses import replace
+
+    return replace(cfg, **changes) if changes else cfg
+
+
 def _note(message: str) -> None:
-    console(stderr=True).print(f"[yellow]note:[/] {message}", soft_wrap=True)
+    console(stderr=True).print(f"[yellow]note:[/] {message}")
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def finetune(
     run_dir: Annotated[Path, typer.Argument(help="A saved run to continue (usually frozen).")],
     out: Annotated[Path | None, typer.Option(help="The new run's directory.")] = None,
-    strategy: StrategyOpt = "fine-tune",
+    strategy: FinetuneStrategyOpt = "fine-tune",
     unfreeze: UnfreezeOpt = 1,
     layers: LayersOpt = 0,
     epochs: EpochsOpt = TrainConfig.epochs,
@@ -373,6 +450,11 @@ def finetune(
     from headstart.pipeline import train as train_run
     from headstart.runs import load_run
 
+    if strategy not in CONTINUATIONS:
+        raise HeadstartError(
+            f"--strategy must be one of {', '.join(CONTINUATIONS)} to continue a run; "
+            f"got {strategy!r}."
+        )
     parent = load_run(run_dir)
     if parent.config.data is None:
         raise HeadstartError(f"{run_dir}: trained on in-memory arrays; continue it in Python.")
@@ -406,13 +488,13 @@ def finetune(
         cfg,
         data=splits,
         out=out,
-        progress=sys.stderr.isatty(),
+        progress=True,
         say=_note,
     )
     console().print(render_run(run))
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by headstart train.")],
@@ -427,19 +509,19 @@ def predict(
     from headstart.runs import load_run
 
     run = load_run(run_dir)
-    preds = predict_inputs(run, inputs, batch_size=batch_size, progress=sys.stderr.isatty())
+    preds = predict_inputs(run, inputs, batch_size=batch_size, progress=True)
     text = predictions_csv(preds, run.class_names)
     if out is not None:
         atomic_write_text(out, text)
-        console().print(f"wrote {len(preds)} predictions to {out}")
+        console().print(f"wrote {len(preds)} predictions to {out}", markup=False)
     else:
-        console().print(render_predictions(preds), soft_wrap=True)
+        console().print(render_predictions(preds))
     failed = [p for p in preds if p.error]
     if failed:
         console(stderr=True).print(f"[yellow]{len(failed)} input(s) could not be read[/]")
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def backbones(
     all_timm: Annotated[
@@ -452,13 +534,18 @@ def backbones(
     console().print(render_backbones(list_backbones(all_timm)))
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def summary(
-    backbone: BackboneOpt = TrainConfig.backbone,
+    backbone: Annotated[
+        str,
+        typer.Option(help="A Keras name (DenseNet121, MobileNetV2, ...) or any timm model."),
+    ] = TrainConfig.backbone,
     classes: Annotated[int, typer.Option(help="Number of classes of your data.")] = 10,
     head: Annotated[str, typer.Option(help="lesson or linear.")] = TrainConfig.head,
-    hidden: Annotated[int, typer.Option(help="Hidden units of the lesson head.")] = 50,
+    hidden: Annotated[
+        int, typer.Option(help="Hidden units of the lesson head.")
+    ] = TrainConfig.hidden,
     pooling: Annotated[str, typer.Option(help="max or avg.")] = TrainConfig.pooling,
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
 ) -> None:
@@ -479,7 +566,7 @@ def summary(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
@@ -505,14 +592,14 @@ def evaluate(
 
     run = load_run(run_dir)
     others = [load_run(p) for p in compare or []]
-    result = evaluate_run(run, data, compare=others, n_boot=bootstrap, progress=sys.stderr.isatty())
+    result = evaluate_run(run, data, compare=others, n_boot=bootstrap, progress=True)
     console().print(render_evaluation(result))
     if data is None:
         report = write_report(run, evaluation=result, splits=_run_splits(run))
-        console().print(f"wrote {run_dir}/evaluation.json and {report}")
+        console().print(f"wrote {run_dir}/evaluation.json and {report}", markup=False)
     else:
         atomic_write_json(run_dir / "evaluation_external.json", result)
-        console().print(f"wrote {run_dir}/evaluation_external.json")
+        console().print(f"wrote {run_dir}/evaluation_external.json", markup=False)
 
 
 def _run_splits(run):
@@ -528,7 +615,7 @@ def _run_splits(run):
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """(Re)write RUN_DIR/report.html: a self-contained page with every figure and table."""
@@ -541,23 +628,29 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     run = load_run(run_dir)
     splits = _run_splits(run)
     if splits is not None:
-        evaluation = evaluate_run(run, progress=sys.stderr.isatty())
+        evaluation = evaluate_run(run, progress=True)
     elif (run_dir / "evaluation.json").is_file():
         evaluation = _json.loads((run_dir / "evaluation.json").read_text())
     else:
         evaluation = None
     out = write_report(run, evaluation=evaluation, splits=splits)
-    console().print(f"wrote {out}")
+    console().print(f"wrote {out}", markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def compare(
     data: DataArg = None,
     demo: DemoOpt = False,
     backbones: Annotated[
-        str, typer.Option(help="Comma-separated backbones, e.g. MobileNetV2,DenseNet121.")
-    ] = "tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2",
+        str | None,
+        typer.Option(
+            help="Comma-separated backbones, e.g. MobileNetV2,DenseNet121 (those two need "
+            "the internet once). Default: every backbone whose ImageNet weights are available "
+            "offline (EfficientNet-Lite0/1/2 in the base install).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the runs and the leaderboard.")] = Path(
         "runs/compare"
     ),
@@ -570,8 +663,8 @@ def compare(
     """Train the frozen model for each backbone on the same split and rank them."""
     from headstart.compare import compare_backbones
 
-    names = [b.strip() for b in backbones.split(",") if b.strip()]
-    if len(names) < 1:
+    names = [b.strip() for b in backbones.split(",") if b.strip()] if backbones else None
+    if names is not None and len(names) < 1:
         raise HeadstartError("give at least one backbone with --backbones A,B,C.")
     cfg = TrainConfig(
         data=_data_location(data, demo),
@@ -581,12 +674,17 @@ def compare(
         val_split=val_split,
         seed=seed,
     )
-    result = compare_backbones(cfg, names, out, progress=sys.stderr.isatty())
+    if names is None:
+        from headstart.advise import available_backbones
+
+        names = available_backbones()
+        _note(f"comparing every backbone with offline weights: {', '.join(names)}")
+    result = compare_backbones(cfg, names, out, progress=True)
     console().print(render_leaderboard(result))
-    console().print(f"wrote {out}/leaderboard.json and {result['report']}")
+    console().print(f"wrote {out}/leaderboard.json and {result['report']}", markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_friendly
 def advise(
     data: DataArg = None,
@@ -622,7 +720,7 @@ def advise(
         image_size=image_size,
         rank_by=rank_by,
         weights=weights,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     best = ranking[0]
     advice = advise_strategy(
@@ -630,7 +728,7 @@ def advise(
         best["timm_name"],
         image_size=image_size,
         weights=weights,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     decisions = {"ranking": ranking, "advice": advice.to_dict()}
     console().print(render_advice(decisions))
@@ -642,7 +740,7 @@ def advise(
             f"charset=utf-8><title>headstart advise</title><style>{CSS}</style>"
             f"</head><body><main>{advice_section(decisions)}</main></body></html>",
         )
-        console().print(f"wrote {out}/advice.json and {out}/advice.html")
+        console().print(f"wrote {out}/advice.json and {out}/advice.html", markup=False)
 
 
 def main() -> None:

@@ -7,17 +7,26 @@ import dataclasses
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headstart.backbones.aliases import DEFAULT_BACKBONE
-from headstart.backbones.model import POOLINGS, RESIZE_MODES
+from headstart.choices import (
+    AUGMENT_MODES,
+    BN_MODES,
+    CLASS_WEIGHTS,
+    HEADS,
+    POOLINGS,
+    RESIZE_MODES,
+    SCHEDULES,
+    STRATEGY_CHOICES,
+)
 from headstart.errors import ConfigError
-from headstart.heads import HEADS, HeadSpec
-from headstart.strategies import Strategy
-from headstart.train import FitSettings
 
-#: none; cached (K views per image computed once, sampled per epoch); on-the-fly (fresh views
-#: every epoch, so the frozen part runs every step).
-AUGMENT_MODES = ("none", "cached", "on-the-fly")
+if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used, so that
+    # `headstart --help` and argument errors answer without importing torch
+    from headstart.heads import HeadSpec
+    from headstart.strategies import Strategy
+    from headstart.train import FitSettings
 
 
 def parse_bytes(text: str | int | None) -> int | None:
@@ -42,7 +51,7 @@ class TrainConfig:
 
     data: str | None = None
     val_split: float = 0.2
-    test_split: float = 0.0
+    test_split: float | None = None  # None: auto (headstart.data.splits.auto_test_split)
     seed: int = 0
     filename_column: str = "filename"
     label_column: str = "label"
@@ -79,39 +88,42 @@ class TrainConfig:
     candidates: str | None = None
 
     def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ConfigError(
-                f"pooling must be one of {', '.join(POOLINGS)}; got {self.pooling!r}."
-            )
-        if self.resize not in RESIZE_MODES:
-            raise ConfigError(
-                f"resize must be one of {', '.join(RESIZE_MODES)}; got {self.resize!r}."
-            )
-        if self.head not in HEADS:
-            raise ConfigError(f"head must be one of {', '.join(HEADS)}; got {self.head!r}.")
-        if self.views < 1:
-            raise ConfigError(f"views must be at least 1; got {self.views}.")
         if isinstance(self.augment, bool):  # older configs and the Python API accept booleans
             self.augment = "cached" if self.augment else "none"
-        if self.augment not in AUGMENT_MODES:
-            raise ConfigError(
-                f"augment must be one of {', '.join(AUGMENT_MODES)}; got {self.augment!r}."
-            )
-        if self.class_weights not in ("none", "auto"):
-            raise ConfigError(f"class_weights must be none or auto; got {self.class_weights!r}.")
-        if self.bn not in ("auto", "frozen", "train"):
-            raise ConfigError(f"bn must be auto, frozen or train; got {self.bn!r}.")
+        for name, valid in (
+            ("strategy", STRATEGY_CHOICES),
+            ("pooling", POOLINGS),
+            ("resize", RESIZE_MODES),
+            ("head", HEADS),
+            ("augment", AUGMENT_MODES),
+            ("schedule", SCHEDULES),
+            ("bn", BN_MODES),
+            ("class_weights", CLASS_WEIGHTS),
+            ("cache_dtype", ("float16", "float32")),
+        ):
+            value = getattr(self, name)
+            if value not in valid:
+                flag = name.replace("_", "-")
+                raise ConfigError(f"--{flag} must be one of {', '.join(valid)}; got {value!r}.")
+        if self.views < 1:
+            raise ConfigError(f"--views must be at least 1; got {self.views}.")
         if self.workers < -1:
-            raise ConfigError(f"workers must be -1 (auto), 0 or more; got {self.workers}.")
+            raise ConfigError(f"--workers must be -1 (auto), 0 or more; got {self.workers}.")
         parse_bytes(self.cache_budget)
-        if self.cache_dtype not in ("float16", "float32"):
-            raise ConfigError(f"cache_dtype must be float16 or float32; got {self.cache_dtype!r}.")
+        # the numeric checks live with the specs that use them (heads, strategies, training)
         self.head_spec()
+        self.fit_settings()
         if self.strategy != "auto":  # "auto" is decided from the data by headstart.advise
             self.strategy_spec()
-            self.fit_settings()
 
     def strategy_spec(self) -> Strategy:
+        from headstart.strategies import Strategy
+
+        if self.strategy == "auto":
+            raise ConfigError(
+                "strategy auto is decided from the data: train it with headstart.advise."
+                "train_auto (the command line does)."
+            )
         return Strategy(self.strategy, self.unfreeze, self.layers)
 
     def resolved_bn(self, n_train: int) -> str:
@@ -124,9 +136,13 @@ class TrainConfig:
         return "frozen"
 
     def head_spec(self) -> HeadSpec:
+        from headstart.heads import HeadSpec
+
         return HeadSpec(self.head, self.hidden, self.dropout)
 
     def fit_settings(self, n_train: int = 0) -> FitSettings:
+        from headstart.train import FitSettings
+
         backbone_lr = self.lr if self.strategy == "scratch" else self.backbone_lr
         return FitSettings(
             epochs=self.epochs,

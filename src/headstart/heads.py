@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
+from headstart.choices import HEADS
 from headstart.errors import ConfigError
-
-HEADS = ("lesson", "linear")
 
 
 @dataclass(frozen=True)

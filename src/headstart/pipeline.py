@@ -26,6 +26,7 @@ from torch import nn
 from headstart.backbones.model import Backbone, LoadedBackbone, create_backbone
 from headstart.config import TrainConfig, parse_bytes, resolve_device
 from headstart.data import DataSource, Splits, load_data
+from headstart.data.splits import score_label
 from headstart.errors import ConfigError, RunError
 from headstart.features import FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.heads import build_head
@@ -59,6 +60,9 @@ class Prepared:
     test: object | None
     record: dict
     feature_sets: list[FeatureSet]
+    #: positions of each split's items that decoded and were used, and the ones that did not
+    used: dict[str, np.ndarray]
+    unreadable: list[dict]
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -141,7 +145,7 @@ def _prepare(
                 "feature extraction with --augment on-the-fly: the frozen backbone runs every "
                 "epoch (use --augment cached to compute views once)"
             )
-            return _on_the_fly(config, splits, loaded, head, "on-the-fly augmentation")
+            return _on_the_fly(config, splits, loaded, head, "on-the-fly augmentation", progress)
         train_sets = [ex.extract(splits.train, view=v, seed=config.seed) for v in views]
         return _cached(config, splits, ex, train_sets, head, head, "pooled")
     reason = None
@@ -181,7 +185,7 @@ def _prepare(
             prep = _cached(config, splits, ex, train_sets, suffix, head, cut)
             prep.record.update(estimated_bytes=need, budget_bytes=budget)
             return prep
-    return _on_the_fly(config, splits, loaded, head, reason)
+    return _on_the_fly(config, splits, loaded, head, reason, progress)
 
 
 def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut) -> Prepared:
@@ -213,26 +217,53 @@ def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut)
         ),
         record=record,
         feature_sets=sets,
+        used={
+            "train": np.flatnonzero(ok),
+            "val": np.flatnonzero(val_set.valid),
+            **({"test": np.flatnonzero(test_set.valid)} if test_set else {}),
+        },
+        unreadable=_unique_by_path(b for fs in sets for b in fs.bad),
     )
 
 
-def _on_the_fly(config, splits, loaded, head, reason: str) -> Prepared:
+def _unique_by_path(items) -> list[dict]:
+    seen: set[str] = set()
+    out = []
+    for b in items:
+        if b["path"] not in seen:
+            seen.add(b["path"])
+            out.append(b)
+    return out
+
+
+def _on_the_fly(config, splits, loaded, head, reason: str, progress: bool) -> Prepared:
+    """Images decoded every step. Broken files are found first, in one decoding pass, so
+    they are left out of training and of every count (as the feature cache does)."""
+    from headstart.data import scan_unreadable
+
     prep = loaded.preprocessing
     augment = config.augment != "none"
+    used, unreadable, readable = {}, [], {}
+    for name, images in splits.items().items():
+        used[name], bad = scan_unreadable(images, progress=progress)
+        unreadable += bad
+        readable[name] = images.subset(used[name]) if bad else images
     return Prepared(
         module=TransferModel(loaded.backbone, head),
         train=ImageInputs(
-            splits.train,
+            readable["train"],
             prep,
             augment=augment,
             seed=config.seed,
             workers=config.workers,
             flip=config.flip,
         ),
-        val=ImageInputs(splits.val, prep, workers=config.workers),
-        test=ImageInputs(splits.test, prep, workers=config.workers) if splits.test else None,
+        val=ImageInputs(readable["val"], prep, workers=config.workers),
+        test=ImageInputs(readable["test"], prep, workers=config.workers) if splits.test else None,
         record={"mode": "on-the-fly", "reason": reason, "augment": config.augment},
         feature_sets=[],
+        used=used,
+        unreadable=unreadable,
     )
 
 
@@ -281,14 +312,16 @@ def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
 
 @contextlib.contextmanager
 def _resumable_interruption(out: Path | None):
-    """Turn Ctrl-C into :class:`TrainingInterrupted`, naming the resume command when a
-    checkpoint exists to resume from."""
+    """Turn Ctrl-C into :class:`TrainingInterrupted`, naming the resume command once the run
+    directory holds its configuration and split (from the first second of work)."""
     try:
         yield
     except TrainingInterrupted:
         raise
     except KeyboardInterrupt:
-        resumable = out is not None and (out / "checkpoint" / "state.json").is_file()
+        # config.json and split.json are written before any work (extraction included), and
+        # finished cache entries are reused, so a run interrupted at any point can be resumed
+        resumable = out is not None and (out / "split.json").is_file()
         raise TrainingInterrupted(out if resumable else None) from None
 
 
@@ -304,6 +337,7 @@ def train(
     resume: bool = False,
     stop_after: int | None = None,
     say=print,
+    overwrite: bool = False,
 ) -> Run:
     """Train with ``config`` (defaults: the lesson's frozen recipe) and return the run.
 
@@ -327,6 +361,9 @@ def train(
 
             split_record = json.loads((out / "split.json").read_text())
         splits = _split_data(config, data, split_record)
+        if not splits.method.get("replayed"):
+            for note in splits.method.get("notes", []):
+                say(note)
         device = resolve_device(config.device)
         strategy = config.strategy_spec()
         parent = load_run(config.parent) if config.parent else None
@@ -430,16 +467,16 @@ def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, cla
         loaded.weights = WeightSource("trained", str(parent.path), parent.weights["fingerprint"])
 
 
+def used_labels(splits: Splits, prepared: Prepared) -> dict[str, np.ndarray]:
+    """The labels of the images each split actually used: every count shown comes from here."""
+    return {n: s.labels[prepared.used[n]] for n, s in splits.items().items()}
+
+
 def _metrics(config, splits, history, prepared: Prepared, device, extract_seconds, plan) -> dict:
-    train_counts = splits.train.class_counts()
+    labels = used_labels(splits, prepared)
+    train_counts = np.bincount(labels["train"], minlength=len(splits.class_names))
     majority = int(np.argmax(train_counts))
     _, val_acc = evaluate_inputs(prepared.module, prepared.val, torch.device(device))
-    bad = [b for fs in prepared.feature_sets for b in fs.bad]
-    seen, unique_bad = set(), []
-    for b in bad:
-        if b["path"] not in seen:
-            seen.add(b["path"])
-            unique_bad.append(b)
     metrics = {
         "val_accuracy": val_acc,
         "train_class_counts": train_counts.tolist(),
@@ -447,9 +484,10 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
         "epochs_run": len(history.epochs),
         "stopped_early": history.stopped_early,
         "majority_class": splits.class_names[majority],
-        "majority_baseline_val_accuracy": float(np.mean(splits.val.labels == majority)),
-        "n_images": {n: len(s) for n, s in splits.items().items()},
-        "unreadable_images": unique_bad,
+        "majority_baseline_val_accuracy": float(np.mean(labels["val"] == majority)),
+        "n_images": {n: len(v) for n, v in labels.items()},
+        "n_unreadable": {n: len(s) - len(labels[n]) for n, s in splits.items().items()},
+        "unreadable_images": prepared.unreadable,
         "strategy": {
             **config.strategy_spec().to_dict(),
             "trainable_modules": len(plan.trainable),
@@ -466,7 +504,14 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
         _, metrics["test_accuracy"] = evaluate_inputs(
             prepared.module, prepared.test, torch.device(device)
         )
-        metrics["majority_baseline_test_accuracy"] = float(np.mean(splits.test.labels == majority))
+        metrics["majority_baseline_test_accuracy"] = float(np.mean(labels["test"] == majority))
+    headline = "test" if "test_accuracy" in metrics else "val"
+    metrics["headline"] = {
+        "split": headline,
+        "accuracy": metrics[f"{headline}_accuracy"],
+        "optimistic": headline == "val",
+        "label": score_label(headline),
+    }
     return metrics
 
 
@@ -540,5 +585,6 @@ def write_run_report(
     atomic_write_json(run.path / "inspection.json", inspection.to_dict())
     images = splits.test if splits.test is not None else splits.val
     compare = [parent] if parent is not None else []
-    evaluation = evaluate_run(run, images, described=f"{images.name} split", compare=compare)
+    described = "test split" if splits.test is not None else score_label("val")
+    evaluation = evaluate_run(run, images, described=described, compare=compare)
     return write_report(run, evaluation=evaluation, splits=splits, parent=parent)

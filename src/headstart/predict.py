@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from headstart.data.decode import UnreadableImage, decode_image, is_image_path
 from headstart.data.imageset import ImageSet, array_item_to_rgb
 from headstart.data.sources import _check_image_array, _load_npy
 from headstart.errors import DataError
 from headstart.preprocess import prepare_batch
+from headstart.progress import progress_bar
 
 
 def predict_proba(
@@ -35,12 +35,13 @@ def predict_proba(
     get = images.image if isinstance(images, ImageSet) else images.__getitem__
     out = np.zeros((n, len(run.class_names)), dtype=np.float32)
     with torch.inference_mode():
-        for s in tqdm(
-            range(0, n, batch_size), desc="predicting", disable=not progress, leave=False
-        ):
+        bar = progress_bar(total=n, desc="predicting", unit="img", enabled=progress)
+        for s in range(0, n, batch_size):
             batch = [get(i) for i in range(s, min(s + batch_size, n))]
             x = prepare_batch(batch, run.preprocessing).to(device)
             out[s : s + len(batch)] = torch.softmax(model(x), dim=1).float().cpu().numpy()
+            bar.update(len(batch))
+        bar.close()
     return out
 
 

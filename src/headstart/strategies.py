@@ -22,9 +22,8 @@ from torch import nn
 from headstart.backbones.model import Backbone
 from headstart.backbones.split import SequentialPlan, sequential_plan
 from headstart.backbones.stages import stage_map
+from headstart.choices import STRATEGIES
 from headstart.errors import ConfigError
-
-STRATEGIES = ("feature-extraction", "fine-tune", "freeze-first", "full", "scratch")
 
 
 @dataclass(frozen=True)

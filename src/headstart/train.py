@@ -23,11 +23,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from headstart.choices import SCHEDULES
 from headstart.errors import ConfigError
 from headstart.io import atomic_write_json, atomic_write_with
 from headstart.strategies import frozen_modules_to_eval
-
-SCHEDULES = ("none", "cosine", "onecycle")
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,13 @@ def advise(
 
 
 def train_auto(
-    config, *, data=None, out: str | Path | None = None, progress: bool = True, say=print
+    config,
+    *,
+    data=None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    say=print,
+    overwrite: bool = False,
 ):
     """``--backbone auto`` and/or ``--strategy auto``: rank, advise, train, check, keep best.
 

@@ -1,15 +1,31 @@
-"""Backbones: names (Keras aliases or timm), weights (file, package, hub), preprocessing."""
+"""Backbones: names (Keras aliases or timm), weights (file, package, hub), preprocessing.
+
+The names are light; the model parts (torch, timm) load on first use, so that reading a
+default here does not cost the command line seconds of imports.
+"""
 
 from headstart.backbones.aliases import DEFAULT_BACKBONE, KERAS_ALIASES, resolve_name
-from headstart.backbones.model import (
-    Backbone,
-    LoadedBackbone,
-    Preprocessing,
-    create_backbone,
-    create_timm_model,
-    preprocessing_for,
-)
-from headstart.backbones.weights import WeightSource, packaged_weights_path, read_state_dict
+
+_LAZY = {
+    "Backbone": "headstart.backbones.model",
+    "LoadedBackbone": "headstart.backbones.model",
+    "Preprocessing": "headstart.backbones.model",
+    "create_backbone": "headstart.backbones.model",
+    "create_timm_model": "headstart.backbones.model",
+    "preprocessing_for": "headstart.backbones.model",
+    "WeightSource": "headstart.backbones.weights",
+    "packaged_weights_path": "headstart.backbones.weights",
+    "read_state_dict": "headstart.backbones.weights",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'headstart.backbones' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BACKBONE",

@@ -17,10 +17,8 @@ from torch import nn
 
 from headstart.backbones.aliases import resolve_name
 from headstart.backbones.weights import WeightSource, load_pretrained
+from headstart.choices import POOLINGS, RESIZE_MODES
 from headstart.errors import BackboneError, ConfigError
-
-POOLINGS = ("max", "avg")
-RESIZE_MODES = ("pad", "resize", "crop")
 
 
 @dataclass(frozen=True)

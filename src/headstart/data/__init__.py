@@ -10,7 +10,7 @@ from pathlib import Path
 
 from headstart.data.decode import UnreadableImage, decode_image
 from headstart.data.imageset import ImageSet
-from headstart.data.inspect import Inspection, inspect_source
+from headstart.data.inspect import Inspection, inspect_source, scan_unreadable
 from headstart.data.sources import (
     DataSource,
     from_array_folder,
@@ -26,7 +26,7 @@ def load_data(
     location: str | Path | DataSource,
     *,
     val_split: float = 0.2,
-    test_split: float = 0.0,
+    test_split: float | None = None,
     seed: int = 0,
     split_record: dict | None = None,
     filename_column: str = "filename",
@@ -51,6 +51,7 @@ __all__ = [
     "from_csv",
     "from_image_folder",
     "inspect_source",
+    "scan_unreadable",
     "load_data",
     "load_source",
     "make_splits",

@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from headstart.data.decode import UnreadableImage, decode_image
 from headstart.data.imageset import ImageSet, array_item_to_rgb
 from headstart.data.sources import DataSource
 from headstart.data.splits import make_splits, too_few_to_split
 from headstart.errors import HeadstartError
+from headstart.progress import progress_bar
 
 #: A class with fewer images than this gets a warning: too few to learn or to measure.
 FEW_IMAGES = 5
@@ -111,11 +111,45 @@ def _scan_item(s: ImageSet, i: int) -> tuple[tuple[int, int] | None, str, str | 
     return img.shape[:2], mode, digest.hexdigest(), ""
 
 
+def scan_unreadable(
+    images: ImageSet, *, workers: int = 4, progress: bool = False
+) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """(positions that decode, the unreadable ones as {path, id, reason}) of ``images``.
+
+    Training on the fly decodes images every step, so it learns here, once, which files are
+    broken: they are left out of every count and listed, as the feature cache does.
+    """
+    if images.is_array:
+        return np.arange(len(images)), []
+    bad: list[dict[str, str]] = []
+    ok = np.ones(len(images), dtype=bool)
+
+    def check(i: int) -> str:
+        try:
+            decode_image(images.paths[i])
+        except UnreadableImage as e:
+            return e.reason
+        return ""
+
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        progress_bar(
+            total=len(images), desc=f"checking {images.name}", unit="img", enabled=progress
+        ) as bar,
+    ):
+        for i, reason in enumerate(pool.map(check, range(len(images)), chunksize=32)):
+            bar.update()
+            if reason:
+                ok[i] = False
+                bad.append({"path": images.describe(i), "id": images.ids[i], "reason": reason})
+    return np.flatnonzero(ok), bad
+
+
 def inspect_source(
     source: DataSource,
     *,
     val_split: float = 0.2,
-    test_split: float = 0.0,
+    test_split: float | None = None,
     seed: int = 0,
     workers: int = 4,
     progress: bool = True,
@@ -132,17 +166,19 @@ def inspect_source(
     modes: Counter = Counter()
     unreadable: list[dict[str, str]] = []
     by_hash: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    unreadable_ids: set[str] = set()
     total = sum(len(s) for s in splits.values())
     jobs = [(name, s, i) for name, s in splits.items() for i in range(len(s))]
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        tqdm(total=total, desc="inspecting", unit="img", disable=not progress, leave=False) as bar,
+        progress_bar(total=total, desc="inspecting", unit="img", enabled=progress) as bar,
     ):
         results = pool.map(lambda job: _scan_item(job[1], job[2]), jobs, chunksize=32)
         for (split, s, i), (size, mode, digest, reason) in zip(jobs, results):
             bar.update()
             if size is None:
                 unreadable.append({"split": split, "path": s.describe(i), "reason": reason})
+                unreadable_ids.add(s.ids[i])
                 counts[split][int(s.labels[i])] -= 1
                 continue
             sizes[size] += 1
@@ -178,7 +214,17 @@ def inspect_source(
     few = {names[i]: int(c) for i, c in enumerate(train_counts) if 0 < c < FEW_IMAGES}
     try:
         planned = make_splits(source, val_split=val_split, test_split=test_split, seed=seed)
-        planned_counts = {n: s.class_counts().tolist() for n, s in planned.items().items()}
+        # what training will use: the planned items that decode (as counted above for given splits)
+        planned_counts = {
+            n: np.bincount(
+                np.asarray(
+                    [lab for lab, i in zip(s.labels, s.ids) if i not in unreadable_ids],
+                    dtype=np.int64,
+                ),
+                minlength=len(names),
+            ).tolist()
+            for n, s in planned.items().items()
+        }
         split_method = dict(planned.method)
     except HeadstartError as e:
         planned_counts, split_method = {}, {"error": str(e)}

@@ -13,9 +13,32 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS
 from headstart.data.imageset import ImageSet, concat
 from headstart.data.sources import SPLIT_NAMES, DataSource
 from headstart.errors import ConfigError, DataError
+
+#: How a score measured on the validation split is labelled wherever it is shown: that split
+#: chose the best epoch (and, under ``--strategy auto``, the strategy).
+OPTIMISTIC = "validation, used for model selection: optimistic"
+
+
+def score_label(split: str) -> str:
+    """What a score on ``split`` (train / val / test) means, in the words every screen uses."""
+    if split == "test":
+        return "test split, not used for model selection"
+    if split == "val":
+        return OPTIMISTIC
+    return f"{split} split"
+
+
+def auto_test_split(pool: ImageSet) -> float:
+    """The test fraction ``test_split=None`` means for ``pool``: see ``AUTO_TEST_FRACTION``."""
+    counts = pool.class_counts()
+    present = counts[counts > 0]
+    if len(present) and present.min() >= AUTO_TEST_MIN_PER_CLASS:
+        return AUTO_TEST_FRACTION
+    return 0.0
 
 
 @dataclass
@@ -81,16 +104,27 @@ def _stratified_carve(
 
 
 def make_splits(
-    source: DataSource, *, val_split: float = 0.2, test_split: float = 0.0, seed: int = 0
+    source: DataSource, *, val_split: float = 0.2, test_split: float | None = None, seed: int = 0
 ) -> Splits:
-    """Use the source's own splits where given; carve the missing ones stratified from train."""
+    """Use the source's own splits where given; carve the missing ones stratified from train.
+
+    ``test_split=None`` carves a test set by the rule of :func:`auto_test_split` when the data
+    has none; ``0`` carves none (the validation split is then the only score, and optimistic).
+    """
+    method: dict = {"seed": seed, "val": "given", "test": "none", "notes": []}
+    auto = test_split is None
+    if auto:
+        test_split = auto_test_split(source.train) if source.test is None else 0.0
+        method["test_rule"] = (
+            f"auto: {AUTO_TEST_FRACTION:g} of train when every class has at least "
+            f"{AUTO_TEST_MIN_PER_CLASS} images"
+        )
     if not 0.0 < val_split < 1.0:
         raise ConfigError(f"val_split must be between 0 and 1 (exclusive); got {val_split}.")
     if not 0.0 <= test_split < 1.0 or val_split + test_split >= 1.0:
         raise ConfigError(
             f"test_split must be in [0, 1) and val_split + test_split < 1; got {test_split}."
         )
-    method: dict = {"seed": seed, "val": "given", "test": "none", "notes": []}
     pool = source.train
     n_pool = len(pool)
     test = source.test
@@ -104,6 +138,16 @@ def make_splits(
         method["test"] = f"stratified {test_split:g} of train"
         if note:
             method["notes"].append(note)
+        if auto:
+            method["notes"].append(
+                f"carved a stratified {test_split:.0%} test split from train ({len(test)} "
+                "images) to report an unbiased score; --test-split 0 keeps none"
+            )
+    elif auto and source.test is None:
+        method["notes"].append(
+            f"no test split: a class has fewer than {AUTO_TEST_MIN_PER_CLASS} images, so the "
+            "score is measured on validation, which chose the model (optimistic)"
+        )
     val = source.val
     if val is None:
         fraction = val_split * n_pool / len(pool)

@@ -1,0 +1,31 @@
+"""The valid values of every option that takes a name, and the rules behind "auto" defaults.
+
+Light on purpose (no imports): the configuration validates against these before any heavy
+library loads, so a mistyped option answers at once, and every module that acts on a choice
+imports its tuple from here.
+"""
+
+#: feature-extraction (frozen backbone, head only), fine-tune (top N stages), freeze-first
+#: (all but the first K blocks), full (everything, pretrained start), scratch (random start).
+STRATEGIES = ("feature-extraction", "fine-tune", "freeze-first", "full", "scratch")
+#: ``auto`` is decided from the data by :mod:`headstart.advise`; valid for training commands.
+STRATEGY_CHOICES = (*STRATEGIES, "auto")
+#: What continues a trained run (``headstart finetune``).
+CONTINUATIONS = ("fine-tune", "freeze-first", "full")
+POOLINGS = ("max", "avg")
+RESIZE_MODES = ("pad", "resize", "crop")
+HEADS = ("lesson", "linear")
+SCHEDULES = ("none", "cosine", "onecycle")
+#: none; cached (K views per image computed once, sampled per epoch); on-the-fly (fresh views
+#: every epoch, so the frozen part runs every step).
+AUGMENT_MODES = ("none", "cached", "on-the-fly")
+BN_MODES = ("auto", "frozen", "train")
+
+#: With ``test_split=None`` (the default) a test set is carved when the data has none: this
+#: fraction of train, stratified and seeded, when every class has at least
+#: ``AUTO_TEST_MIN_PER_CLASS`` images to split (so each keeps a test, a validation and a
+#: training share). The validation split chooses the best epoch (and, with ``auto``, the
+#: strategy), so only a split that chose nothing gives an unbiased headline number.
+AUTO_TEST_FRACTION = 0.15
+AUTO_TEST_MIN_PER_CLASS = 20
+CLASS_WEIGHTS = ("none", "auto")

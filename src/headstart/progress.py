@@ -1,0 +1,126 @@
+"""Progress of every step that can take more than a moment, wherever headstart runs.
+
+On a terminal (and in a notebook) a step is a live tqdm bar with its rate and time left. When
+the output is not a terminal (CI, a log file, a pipe) a redrawn bar would only fill the log
+with carriage returns, so each step prints one line when it ends instead::
+
+    features train: 1,438 img in 12.3s (117 img/s)
+
+``progress_bar(..., enabled=False)`` is silent. Every bar in the package comes from here, so
+the two behaviours cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+
+def interactive(stream: TextIO | None = None) -> bool:
+    """True on a terminal that can redraw a bar, or in a Jupyter kernel."""
+    if "ipykernel" in sys.modules:
+        return True
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class LineProgress:
+    """tqdm's interface, reporting one line at the end of the step (for logs and CI)."""
+
+    def __init__(
+        self,
+        iterable: Iterable | None = None,
+        *,
+        total: int | None = None,
+        desc: str = "",
+        unit: str = "it",
+        initial: int = 0,
+        file: TextIO | None = None,
+    ):
+        self.iterable = iterable
+        self.total = total if total is not None else _len(iterable)
+        self.desc, self.unit, self.n = desc, unit, initial
+        self.initial = initial
+        self.file = file
+        self.postfix: dict[str, Any] = {}
+        self.start = time.perf_counter()
+        self.closed = False
+
+    def __iter__(self) -> Iterator:
+        for item in self.iterable or ():
+            yield item
+            self.n += 1
+        self.close()
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self.closed = True  # an interrupted step prints nothing: it did not finish
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
+        self.postfix.update(ordered_dict or {}, **kwargs)
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        self.desc = desc or ""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        seconds = time.perf_counter() - self.start
+        done = self.n - self.initial
+        rate = f" ({done / seconds:,.1f} {self.unit}/s)" if seconds > 0 and done else ""
+        extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
+        line = f"{self.desc}: {self.n:,} {self.unit} in {seconds:.1f}s{rate}{extra}"
+        print(line, file=self.file or sys.stderr, flush=True)
+
+
+def _len(iterable) -> int | None:
+    try:
+        return len(iterable)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def progress_bar(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    enabled: bool = True,
+    initial: int = 0,
+    leave: bool = False,
+):
+    """A live bar on a terminal, one line per step elsewhere, nothing when not ``enabled``."""
+    from tqdm.auto import tqdm
+
+    if not enabled:
+        return tqdm(iterable, total=total, disable=True)
+    if not interactive():
+        return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial)
+    # a terminal that reports no width (some IDE consoles) would get an empty bar: use 80
+    ncols = None if shutil.get_terminal_size((0, 0)).columns > 0 else 80
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        initial=initial,
+        leave=leave,
+        ncols=ncols,
+        dynamic_ncols=ncols is None,
+    )

@@ -1,0 +1,177 @@
+"""What a user sees on the command line: an 80-column terminal, output piped to a log, fast
+answers to --help and mistakes, counts that agree everywhere, and honest labels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CLASS_NAMES, make_images
+
+TINY = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48", "--epochs", "2"]
+
+
+def headstart(*args, check=True, cwd=None, columns=80):
+    """The CLI in a subprocess: stdout and stderr are pipes (no terminal), COLUMNS as asked."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    r = subprocess.run(
+        [sys.executable, "-m", "headstart.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=cwd,
+    )
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def _folder(root: Path, n_per_class: int, *, broken: int = 0, name: str = "img") -> Path:
+    images, labels = make_images(n_per_class, seed=7)
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        d = root / CLASS_NAMES[lab]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"{name}_{i:03d}.png")
+    for k in range(broken):
+        (root / CLASS_NAMES[k % 3] / f"{name}_broken_{k}.png").write_bytes(b"\x89PNG broken")
+    return root
+
+
+LONG = "a_rather_long_folder_name_for_testing/with_another_level_of_nesting/data"
+
+
+def test_help_version_and_mistakes_answer_without_loading_torch():
+    code = (
+        "import sys\n"
+        "from headstart.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['train', '--help'],\n"
+        "             ['train', '--demo', '--strategy', 'bogus'], ['train', '--bogus']):\n"
+        "    sys.argv = ['headstart', *argv]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'timm', 'sklearn') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in r.stdout, r.stdout + r.stderr
+    assert "headstart 0." in r.stdout
+    # the strategy error lists every valid value, auto included
+    assert "scratch, auto; got 'bogus'" in r.stderr
+
+
+def test_help_texts_are_true():
+    summary = headstart("summary", "--help").stdout
+    assert "auto" not in summary  # summary needs one concrete backbone
+    finetune = headstart("finetune", "--help", columns=200).stdout
+    assert "or auto (the four" not in finetune and "<bool>" not in finetune
+    train = headstart("train", "--help").stdout
+    assert "<bool>" not in train and "--no-flip" in train
+    r = headstart("finetune", "nowhere", "--strategy", "auto", check=False)
+    assert r.returncode == 2 and "fine-tune, freeze-first, full" in r.stderr
+
+
+def test_inspect_and_backbones_never_cut_paths_or_names_at_80_columns(tmp_path):
+    data = _folder(tmp_path / LONG, 8, broken=1, name="an_image_with_a_long_descriptive_name")
+    r = headstart("inspect", data)
+    broken = data / "circle" / "an_image_with_a_long_descriptive_name_broken_0.png"
+    assert str(broken) in r.stdout.splitlines()[-1]  # whole, on one line
+    assert str(data) in r.stdout
+    # the table itself fits the terminal
+    assert max(len(line) for line in r.stdout.splitlines() if "│" in line) <= 80
+
+    r = headstart("backbones")
+    for name in ("tf_efficientnet_lite0", "mobilenetv3_large_100", "inception_resnet_v2"):
+        assert f" {name} " in r.stdout
+    assert "…" not in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines() if "│" in line) <= 80
+
+
+@pytest.mark.slow
+def test_train_counts_agree_everywhere_and_the_log_shows_each_step(tmp_path):
+    """120 readable images and 2 broken files: every count says what was used."""
+    data = _folder(tmp_path / "data", 40, broken=2)
+    insp = headstart("inspect", data, "--json", tmp_path / "insp.json")
+    planned = json.loads((tmp_path / "insp.json").read_text())["planned_split"]
+    planned_total = {s: sum(c) for s, c in planned.items()}
+    assert sum(planned_total.values()) == 120
+
+    run = tmp_path / LONG / "run"
+    r = headstart("train", data, "--out", run, *TINY)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["n_images"] == planned_total  # what inspect planned is what train used
+    assert sum(m["n_unreadable"].values()) == 2
+    assert sum(m["train_class_counts"]) == m["n_images"]["train"]
+    used = ", ".join(f"{k} {v}" for k, v in m["n_images"].items())
+    assert used in r.stdout
+    assert f"Images used: {used}" in (run / "report.html").read_text()
+    inspection = json.loads((run / "inspection.json").read_text())
+    assert {s: sum(c) for s, c in inspection["counts"].items()} == m["n_images"]
+    assert "2 unreadable image(s) will be skipped" in insp.stdout
+
+    # a test split was carved (every class has 40 images): the headline is on it
+    assert "test" in m["n_images"] and m["headline"]["split"] == "test"
+    assert not m["headline"]["optimistic"]
+    assert "carved a stratified 15% test split" in r.stderr
+    # no terminal: one line per step, no carriage-return bars
+    assert "\r" not in r.stderr
+    assert any(line.startswith("features train: ") for line in r.stderr.splitlines())
+    assert any(line.startswith("training: ") for line in r.stderr.splitlines())
+    # where the report is, whole on its line
+    assert f"report  {run / 'report.html'}" in r.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_without_a_test_split_every_score_says_it_is_optimistic(image_folder, tmp_path):
+    run = tmp_path / "run"
+    r = headstart("train", image_folder, "--out", run, *TINY)  # 8 images a class: no test
+    m = json.loads((run / "metrics.json").read_text())
+    assert "test_accuracy" not in m and m["headline"]["split"] == "val"
+    label = "validation, used for model selection: optimistic"
+    assert m["headline"]["optimistic"] and m["headline"]["label"] == label
+    assert label in r.stdout
+    assert label in (run / "report.html").read_text()
+    ev = headstart("evaluate", run)
+    assert label in ev.stdout
+
+
+@pytest.mark.slow
+def test_the_lessons_arrays_get_a_test_split_and_a_note(tmp_path):
+    images, labels = make_images(30, seed=2)
+    val_images, val_labels = make_images(6, seed=3)
+    root = tmp_path / "arrays"
+    root.mkdir()
+    np.save(root / "train_images.npy", images)
+    np.save(root / "train_labels.npy", labels)
+    np.save(root / "test_images.npy", val_images)
+    np.save(root / "test_labels.npy", val_labels)
+    run = tmp_path / "run"
+    r = headstart("train", root, "--out", run, *TINY)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["n_images"] == {"train": 76, "val": 18, "test": 14}
+    assert "test_accuracy" in m
+    assert "carved a stratified 15% test split from train (14 images)" in r.stderr
+    r = headstart("train", root, "--out", tmp_path / "lesson", "--test-split", "0", *TINY)
+    m = json.loads((tmp_path / "lesson" / "metrics.json").read_text())
+    assert m["n_images"] == {"train": 90, "val": 18}
+
+
+@pytest.mark.slow
+def test_config_applies_given_flags_and_resume_refuses_changes(image_folder, tmp_path):
+    run = tmp_path / "run"
+    headstart("train", image_folder, "--out", run, *TINY)
+    replay = tmp_path / "replay"
+    headstart("train", "--config", run, "--out", replay, "--epochs", "1", "--head", "linear")
+    cfg = json.loads((replay / "config.json").read_text())["config"]
+    assert cfg["epochs"] == 1 and cfg["head"] == "linear" and cfg["backbone"] == "test_resnet"
+    r = headstart("train", "--resume", run, "--epochs", "5", "--lr", "0.1", check=False)
+    assert r.returncode == 2
+    assert "--epochs, --lr would change it" in r.stderr and "Traceback" not in r.stderr
