@@ -295,12 +295,30 @@ def _ci(ci) -> str:
     return f"{ci[0]:.1%}-{ci[1]:.1%}" if ci else ""
 
 
+def _f1_ci(ci) -> str:
+    return f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else ""
+
+
+def _points(v: float) -> str:
+    return f"{100 * v:+.1f}%"
+
+
 def render_evaluation(ev: dict) -> Group:
+    """Metrics against the baseline (accuracy-like in %, F1 on 0-1), the paired comparison of
+    compared runs, any overlap with the training images, and which images were used."""
     table = Table(
-        title=f"evaluated on {ev['evaluated_on']} ({ev['n']} images)", title_justify="left"
+        title=f"evaluated on {ev['evaluated_on']} ({ev['n']:,} images)", title_justify="left"
     )
-    for col in ("model", "accuracy", "95% interval", "balanced acc.", "macro F1", "F1 95%"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    # numbers never wrap or get cut short (a truncated "21.7%-45.…" is no number); names fold
+    table.add_column("model", overflow="fold", min_width=12)
+    for col in (
+        "accuracy\n(%)",
+        "95% interval\n(%)",
+        "balanced\nacc. (%)",
+        "macro F1\n(0-1)",
+        "F1 95%\ninterval\n(0-1)",
+    ):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in ev["table"]:
         style = "dim" if r["kind"] == "baseline" else None
         table.add_row(
@@ -309,10 +327,48 @@ def render_evaluation(ev: dict) -> Group:
             _ci(r.get("accuracy_ci95")),
             f"{r['balanced_accuracy']:.1%}",
             f"{r['macro_f1']:.3f}",
-            _ci(r.get("macro_f1_ci95")).replace("%", ""),
+            _f1_ci(r.get("macro_f1_ci95")),
             style=style,
         )
-    per = Table(title="per class", title_justify="left")
+    parts: list = [table]
+    not_used = (ev.get("evaluation_data") or {}).get("not_used")
+    if not_used:
+        listed = ", ".join(f"{k} ({v:,} images)" for k, v in not_used.items())
+        parts.append(Text(f"not used from {ev['evaluation_data']['location']}: {listed}"))
+    paired = ev.get("paired") or []
+    if paired:
+        pt = Table(
+            title="paired comparison on the same images (this run minus the compared run, "
+            "in percentage points)",
+            title_justify="left",
+        )
+        pt.add_column("compared run", overflow="fold", min_width=12)
+        for col in (
+            "images",
+            "only\nthis\nright",
+            "only\nother\nright",
+            "acc.\ndiff.",
+            "95% interval",
+            "McNemar\np",
+        ):
+            pt.add_column(col, justify="right", no_wrap=col != "95% interval")
+        for p in paired:
+            lo, hi = p["accuracy_difference_ci95"]
+            pt.add_row(
+                p["other"],
+                f"{p['n']:,}",
+                str(p["this_right_other_wrong"]),
+                str(p["other_right_this_wrong"]),
+                _points(p["accuracy_difference"]),
+                f"{_points(lo)} to {_points(hi)}",
+                f"{p['mcnemar_p']:.2g}",
+            )
+        parts.append(pt)
+        parts.append(Text("\n".join(p["verdict"] for p in paired)))
+    ov = ev.get("overlap")
+    if ov is not None:
+        parts.append(_overlap_text(ov))
+    per = Table(title="per class (precision, recall, F1 on the 0-1 scale)", title_justify="left")
     for col in ("class", "precision", "recall", "F1", "support"):
         per.add_column(col, justify="left" if col == "class" else "right")
     for name, v in ev["per_class"].items():
@@ -320,7 +376,35 @@ def render_evaluation(ev: dict) -> Group:
             name, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"])
         )
     facts = Text(f"log loss {ev['log_loss']:.3f}, macro ROC AUC {ev['macro_auc']:.3f}")
-    return Group(table, per, facts)
+    return Group(*parts, per, facts)
+
+
+def _overlap_text(ov: dict) -> Text:
+    if not ov.get("checked"):
+        return Text(
+            f"overlap with the training images could not be checked: {ov.get('reason')}",
+            style="yellow",
+        )
+    k, n = ov["n_overlap"], ov["n_images"]
+    if k == 0:
+        return Text(f"none of the {n:,} images is a training image of this run (same pixels)")
+    text = Text()
+    text.append("! ", style="bold yellow").append(
+        f"{k:,} of the {n:,} evaluation images are training images of this run (same pixels): "
+        "the scores above are optimistic.",
+        style="yellow",
+    )
+    clean = ov.get("without_overlap")
+    if clean:
+        text.append(
+            f"\n  On the other {clean['n']:,} images: accuracy {clean['accuracy']:.1%} "
+            f"(95% interval {_ci(clean['accuracy_ci95'])}), macro F1 {clean['macro_f1']:.3f} "
+            f"({_f1_ci(clean['macro_f1_ci95'])}); majority-class baseline "
+            f"{clean['majority_accuracy']:.1%}."
+        )
+    else:
+        text.append("\n  Every evaluation image is a training image: no honest score is left.")
+    return text
 
 
 def render_leaderboard(result: dict) -> Table:

@@ -3,19 +3,43 @@
 With a few hundred evaluation images, two models 3 points apart are often indistinguishable;
 every accuracy and macro F1 here therefore comes with a 95% bootstrap interval and the number
 of images it rests on. The majority-class baseline is always scored on the same images.
+Compared runs are judged *paired*, on the same images: a paired-bootstrap interval of the
+accuracy difference and McNemar's exact test, said in a sentence. External evaluation data is
+checked, by image content, for the run's own training images, and scored without them too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 from sklearn import metrics as skm
 
 from headstart.data.imageset import ImageSet
-from headstart.errors import DataError, RunError
+from headstart.errors import DataError, HeadstartError, RunError
+from headstart.io import atomic_write_json
+
+#: The scale of each number in evaluation.json (the screens show the same units).
+UNITS = {
+    "accuracy": "fraction of images classified right, 0-1 (shown as %)",
+    "accuracy_ci95": "95% bootstrap interval of accuracy, fraction 0-1 (shown as %)",
+    "balanced_accuracy": "mean per-class recall, fraction 0-1 (shown as %)",
+    "macro_f1": "mean per-class F1, 0-1 (shown on the 0-1 scale)",
+    "macro_f1_ci95": "95% bootstrap interval of macro F1, 0-1 (shown on the 0-1 scale)",
+    "per_class": "precision, recall and F1 on the 0-1 scale; support is a count of images",
+    "accuracy_difference": "this run's accuracy minus the compared run's, on the same images, "
+    "fraction -1..1 (shown as percentage points)",
+    "mcnemar_p": "two-sided p-value of McNemar's exact test, 0-1",
+    "log_loss": "mean negative log-likelihood per image, nats",
+    "macro_auc": "mean one-vs-rest ROC AUC, 0-1",
+}
+
+#: Written beside a run at training time: content hashes of its training images.
+TRAIN_HASHES = "train_hashes.json"
 
 
 def _resampled_confusions(
@@ -149,6 +173,156 @@ def majority_metrics(
     }
 
 
+def paired_comparison(
+    y_true: np.ndarray,
+    pred_this: np.ndarray,
+    pred_other: np.ndarray,
+    *,
+    this_name: str = "this run",
+    other_name: str = "the compared run",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """Two models' predictions on the *same* images, compared pair by pair.
+
+    The accuracy difference (this minus other) gets a paired percentile-bootstrap interval
+    (each resample draws images, the same images for both models), and McNemar's exact test
+    (a two-sided binomial test on the images exactly one model gets right; p = 1 when there
+    are none) says whether the models differ. ``verdict`` says it in words.
+    """
+    y = np.asarray(y_true)
+    right_this = np.asarray(pred_this) == y
+    right_other = np.asarray(pred_other) == y
+    n = len(y)
+    b = int(np.sum(right_this & ~right_other))
+    c = int(np.sum(~right_this & right_other))
+    p = float(stats.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+    if n == 0:
+        nan = float("nan")
+        diff, lo, hi = nan, nan, nan
+    else:
+        diff = (b - c) / n
+        d = right_this.astype(np.int8) - right_other.astype(np.int8)
+        rng = np.random.default_rng(seed)
+        boots = np.empty(n_boot)
+        rows = max(1, 4_000_000 // n)  # resample in blocks: bounded memory for large sets
+        for start in range(0, n_boot, rows):
+            k = min(rows, n_boot - start)
+            boots[start : start + k] = d[rng.integers(0, n, size=(k, n))].mean(axis=1)
+        alpha = (1 - level) / 2
+        lo, hi = float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    distinguishable = n > 0 and not (lo <= 0 <= hi) and p < 0.05
+    return {
+        "this": this_name,
+        "other": other_name,
+        "n": int(n),
+        "accuracy_this": float(np.mean(right_this)) if n else float("nan"),
+        "accuracy_other": float(np.mean(right_other)) if n else float("nan"),
+        "this_right_other_wrong": b,
+        "other_right_this_wrong": c,
+        "accuracy_difference": diff,
+        "accuracy_difference_ci95": (lo, hi),
+        "mcnemar_p": p,
+        "distinguishable": bool(distinguishable),
+        "verdict": _verdict(this_name, other_name, n, diff, (lo, hi), p, distinguishable),
+    }
+
+
+def _verdict(a: str, b: str, n: int, diff: float, ci, p: float, distinguishable: bool) -> str:
+    if n == 0:
+        return f"No image could be read by both {a} and {b}: nothing to compare."
+    if not distinguishable:
+        return (
+            f"The data cannot tell {a} and {b} apart on these {n:,} images: accuracy "
+            f"difference {100 * diff:+.1f} percentage points (first minus second; 95% interval "
+            f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}), McNemar p = {p:.2g}."
+        )
+    better, worse, lo, hi = (a, b, ci[0], ci[1]) if diff > 0 else (b, a, -ci[1], -ci[0])
+    return (
+        f"{better} is better than {worse} by {100 * abs(diff):.1f} percentage points of "
+        f"accuracy (95% interval {100 * lo:.1f} to {100 * hi:.1f}) on the same {n:,} images; "
+        f"McNemar p = {p:.2g}."
+    )
+
+
+# --------------------------------------------------------------------------- overlap with train
+
+
+def write_train_hashes(run_dir: str | Path, hashes: Sequence[str | None]) -> Path:
+    """Record the training images' content hashes beside a run (``train_hashes.json``)."""
+    out = Path(run_dir) / TRAIN_HASHES
+    atomic_write_json(
+        out,
+        {
+            "method": "sha1 of each decoded image's RGB pixels and shape (not its path)",
+            "n_images": len(hashes),
+            "hashes": sorted({h for h in hashes if h}),
+        },
+    )
+    return out
+
+
+def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
+    """(content hashes of ``run``'s training images, where they came from), or (None, why not).
+
+    Read from the run's ``train_hashes.json``; for a run without one, its recorded training
+    split is re-read and hashed. An in-memory run without the file cannot be checked.
+    """
+    from headstart.data import load_data
+    from headstart.data.inspect import hash_images
+
+    if run.path is not None and (Path(run.path) / TRAIN_HASHES).is_file():
+        try:
+            payload = json.loads((Path(run.path) / TRAIN_HASHES).read_text())
+            return set(payload["hashes"]), TRAIN_HASHES
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # damaged: re-read the data below
+    if run.config.data is None:
+        return None, (
+            "this run was trained on in-memory arrays and recorded no hashes of its training images"
+        )
+    try:
+        splits = load_data(
+            run.config.data,
+            split_record=run.split,
+            filename_column=run.config.filename_column,
+            label_column=run.config.label_column,
+        )
+    except HeadstartError as e:
+        return None, f"the run's training data could not be re-read ({e})"
+    hashes = hash_images(splits.train, progress=progress)
+    return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
+
+
+def _overlap(run, images: ImageSet, valid, y, proba, majority: int, n_boot, progress) -> dict:
+    """How many scored images are training images (by content), and the score without them."""
+    from headstart.data.inspect import hash_images
+
+    known, source = train_hashes(run, progress=progress)
+    if known is None:
+        return {"checked": False, "reason": source}
+    hashes = hash_images(images, progress=progress)
+    scored = np.flatnonzero(valid)
+    dup = np.array([hashes[i] in known for i in scored], dtype=bool)
+    out = {
+        "checked": True,
+        "hashes_from": source,
+        "n_images": int(len(scored)),
+        "n_overlap": int(dup.sum()),
+        "ids": [images.ids[i] for i in scored[dup][:50]],
+        "without_overlap": None,  # set when some, not all, scored images are training images
+    }
+    if dup.any() and not dup.all():
+        keep = ~dup
+        m = classification_metrics(y[keep], proba[keep], run.class_names, n_boot=n_boot)
+        out["without_overlap"] = {
+            **_summary(m),
+            "majority_accuracy": float(np.mean(y[keep] == majority)),
+        }
+    return out
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -206,13 +380,42 @@ def align_classes(images: ImageSet, run_classes: Sequence[str], where: str) -> I
 
 def evaluation_images(run, data: str | Path | None = None) -> tuple[ImageSet, str]:
     """The run's own test split (else validation), or an external labelled data set."""
+    images, described, _ = select_evaluation_images(run, data)
+    return images, described
+
+
+def select_evaluation_images(run, data: str | Path | None = None) -> tuple[ImageSet, str, dict]:
+    """(images, what they are in words, which splits of which data were used and their counts).
+
+    External data is used whole where its splits can be joined (image files; one array); the
+    separate arrays of an arrays/ folder cannot be, so its last split (test, else val) is
+    used and the others are listed as not used.
+    """
     from headstart.data import load_data, load_source
+    from headstart.data.imageset import concat
 
     if data is not None:
-        src = load_source(data)
-        sets = list(src.splits().values())
-        merged = sets[0] if len(sets) == 1 else _merge(sets)
-        return align_classes(merged, run.class_names, str(data)), f"{data} (all splits)"
+        sets = load_source(data).splits()
+        first = next(iter(sets.values()))
+        joinable = all(s.paths is not None for s in sets.values()) or all(
+            s.array is first.array for s in sets.values()
+        )
+        used = list(sets) if joinable else list(sets)[-1:]
+        label = {n: (s.origin if s.is_array and not joinable else n) for n, s in sets.items()}
+        merged = sets[used[0]] if len(used) == 1 else concat([sets[n] for n in used], "eval")
+        counts = {label[n]: len(sets[n]) for n in used}
+        if len(sets) == 1:
+            described = str(data)
+        elif len(used) == 1:
+            described = f"{data}: {label[used[0]]}"
+        else:
+            described = f"{data}: " + " + ".join(f"{k} ({v:,})" for k, v in counts.items())
+        detail = {
+            "location": str(data),
+            "used": counts,
+            "not_used": {label[n]: len(s) for n, s in sets.items() if n not in used},
+        }
+        return align_classes(merged, run.class_names, str(data)), described, detail
     if run.config.data is None:
         raise RunError(
             "this run was trained on in-memory arrays; pass the labelled DATA to evaluate on."
@@ -223,17 +426,11 @@ def evaluation_images(run, data: str | Path | None = None) -> tuple[ImageSet, st
         filename_column=run.config.filename_column,
         label_column=run.config.label_column,
     )
-    if splits.test is not None:
-        return splits.test, "test split"
-    return splits.val, "validation split"
-
-
-def _merge(sets: list[ImageSet]) -> ImageSet:
-    from headstart.data.imageset import concat
-
-    if all(s.paths is not None for s in sets) or all(s.array is sets[0].array for s in sets):
-        return concat(sets, "eval")
-    return sets[-1]
+    images, described = (
+        (splits.test, "test split") if splits.test is not None else (splits.val, "validation split")
+    )
+    detail = {"location": str(run.config.data), "used": {images.name: len(images)}, "not_used": {}}
+    return images, described, detail
 
 
 def evaluate_run(
@@ -248,18 +445,23 @@ def evaluate_run(
     """Metrics of ``run`` and every run in ``compare`` on the same images, plus the baseline.
 
     ``data`` is an external labelled data set (any layout), ready images, or None for the
-    run's own test split (else its validation split).
+    run's own test split (else its validation split). Each compared run is also judged
+    against this run pair by pair on the images both could read (``paired``, see
+    :func:`paired_comparison`). External data is checked for the run's training images by
+    content (``overlap``) and, where some are found, scored without them as well.
     """
     if isinstance(data, ImageSet):
         images, described = data, described or f"{data.name} split"
+        detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}
     else:
-        images, described = evaluation_images(run, data)
+        images, described, detail = select_evaluation_images(run, data)
     if len(images) == 0:
         raise DataError(f"no images to evaluate on in the {described}.")
     proba, valid, bad = run_probabilities(run, images, progress=progress)
     y = images.labels[valid]
     result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
     majority = int(np.argmax(np.bincount(_train_labels(run), minlength=len(run.class_names))))
+    paired = []
     rows = [
         {"name": _run_name(run), "kind": "this run", **_summary(result)},
         {
@@ -278,12 +480,29 @@ def evaluate_run(
         keep = valid & ov
         om = classification_metrics(images.labels[keep], op[keep], run.class_names, n_boot=n_boot)
         rows.append({"name": _run_name(other), "kind": "compared run", **_summary(om)})
+        paired.append(
+            paired_comparison(
+                images.labels[keep],
+                proba[keep].argmax(axis=1),
+                op[keep].argmax(axis=1),
+                this_name=_run_name(run),
+                other_name=_run_name(other),
+                n_boot=n_boot,
+            )
+        )
+    if data is not None and not isinstance(data, ImageSet):
+        result["overlap"] = _overlap(
+            run, images, valid, y, proba[valid], majority, n_boot, progress
+        )
     # keep predictions so plots and the report can show confident mistakes
     result.update(
         {
             "evaluated_on": described,
+            "evaluation_data": detail,
+            "units": UNITS,
             "unreadable": bad,
             "table": rows,
+            "paired": paired,
             "predictions": {
                 "ids": [images.ids[i] for i in np.flatnonzero(valid)],
                 "y_true": y.tolist(),

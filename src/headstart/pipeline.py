@@ -569,9 +569,10 @@ def rebuild_interrupted(path: Path) -> Run:
 def write_run_report(
     run: Run, splits: Splits, *, parent: Run | None = None, progress: bool = False
 ) -> Path:
-    """inspection.json, evaluation.json, figures and report.html for a freshly trained run."""
+    """inspection.json, train_hashes.json, evaluation.json, figures and report.html for a
+    freshly trained run."""
     from headstart.data import inspect_source
-    from headstart.evaluate import evaluate_run
+    from headstart.evaluate import evaluate_run, write_train_hashes
     from headstart.report import write_report
 
     source = DataSource(
@@ -583,6 +584,7 @@ def write_run_report(
     )
     inspection = inspect_source(source, progress=progress)
     atomic_write_json(run.path / "inspection.json", inspection.to_dict())
+    write_train_hashes(run.path, inspection.item_hashes["train"])  # hashed once, by inspect
     images = splits.test if splits.test is not None else splits.val
     compare = [parent] if parent is not None else []
     described = "test split" if splits.test is not None else score_label("val")

@@ -261,57 +261,7 @@ def render_html(
     parts.append(extra_sections)
     parts.append('<h2 id="metrics">Metrics</h2>')
     if evaluation is not None:
-        parts.append(
-            f"<p>On the {html.escape(evaluation['evaluated_on'])}: "
-            f"{evaluation['n']} images. Intervals are 95% bootstrap intervals; where "
-            "two rows' intervals overlap, the data cannot tell them apart.</p>"
-        )
-        rows = [
-            [
-                r["name"],
-                r["n"],
-                _pct(r["accuracy"]),
-                _ci(r.get("accuracy_ci95")),
-                _pct(r.get("balanced_accuracy")),
-                f"{r.get('macro_f1', float('nan')):.3f}",
-                _ci(r.get("macro_f1_ci95")).replace("%", ""),
-            ]
-            for r in evaluation["table"]
-        ]
-        parts.append(
-            _table(
-                [
-                    "model",
-                    "images",
-                    "accuracy",
-                    "95% interval",
-                    "balanced acc.",
-                    "macro F1",
-                    "F1 95% interval",
-                ],
-                rows,
-            )
-        )
-        per = evaluation["per_class"]
-        parts.append(
-            _table(
-                ["class", "precision", "recall", "F1", "support"],
-                [
-                    [
-                        c,
-                        f"{v['precision']:.3f}",
-                        f"{v['recall']:.3f}",
-                        f"{v['f1']:.3f}",
-                        v["support"],
-                    ]
-                    for c, v in per.items()
-                ],
-            )
-        )
-        parts.append(
-            f"<p>Log loss {evaluation['log_loss']:.3f}; macro ROC AUC "
-            f"{evaluation['macro_auc']:.3f}.</p>"
-        )
+        parts.append(_metrics_section(evaluation))
     else:
         parts.append("<p>No evaluation yet: run <code>headstart evaluate RUN_DIR</code>.</p>")
     parts.append('<h2 id="confusion">Confusion matrix</h2>')
@@ -330,6 +280,123 @@ def render_html(
         f"<title>headstart: {html.escape(name)}</title><style>{CSS}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>"
     )
+
+
+def _f1_ci(ci) -> str:
+    return f"{ci[0]:.3f} - {ci[1]:.3f}" if ci else "-"
+
+
+def _points(v: float) -> str:
+    return "-" if v is None or v != v else f"{100 * v:+.1f}%"
+
+
+def _metrics_section(evaluation: dict) -> str:
+    """The Metrics section: accuracy-like numbers in %, F1 on 0-1, the paired comparison of
+    compared runs, and any overlap of the evaluation images with the training images."""
+    parts = [
+        f"<p>Evaluated on {html.escape(evaluation['evaluated_on'])}: "
+        f"{evaluation['n']:,} images. Intervals are 95% bootstrap intervals. Overlapping "
+        "intervals do not settle whether two models differ; compared runs are judged pair by "
+        "pair on the same images below.</p>"
+    ]
+    not_used = (evaluation.get("evaluation_data") or {}).get("not_used")
+    if not_used:
+        parts.append(
+            "<p>Not used: "
+            + html.escape(", ".join(f"{k} ({v:,} images)" for k, v in not_used.items()))
+            + "</p>"
+        )
+    rows = [
+        [
+            r["name"],
+            r["n"],
+            _pct(r["accuracy"]),
+            _ci(r.get("accuracy_ci95")),
+            _pct(r.get("balanced_accuracy")),
+            f"{r.get('macro_f1', float('nan')):.3f}",
+            _f1_ci(r.get("macro_f1_ci95")),
+        ]
+        for r in evaluation["table"]
+    ]
+    header = [
+        "model",
+        "images",
+        "accuracy (%)",
+        "95% interval (%)",
+        "balanced acc. (%)",
+        "macro F1 (0-1)",
+        "F1 95% interval (0-1)",
+    ]
+    parts.append(_table(header, rows))
+    paired = evaluation.get("paired") or []
+    if paired:
+        parts.append(
+            "<p>Paired comparison on the same images: the accuracy difference (this run minus "
+            "the compared run, in percentage points) with its paired-bootstrap 95% interval, "
+            "and McNemar's exact test on the images only one of the two gets right.</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    "compared run",
+                    "images",
+                    "only this run right",
+                    "only compared run right",
+                    "accuracy difference",
+                    "95% interval",
+                    "McNemar p",
+                ],
+                [
+                    [
+                        p["other"],
+                        f"{p['n']:,}",
+                        p["this_right_other_wrong"],
+                        p["other_right_this_wrong"],
+                        _points(p["accuracy_difference"]),
+                        f"{_points(p['accuracy_difference_ci95'][0])} to "
+                        f"{_points(p['accuracy_difference_ci95'][1])}",
+                        f"{p['mcnemar_p']:.2g}",
+                    ]
+                    for p in paired
+                ],
+            )
+        )
+        parts.extend(f"<p>{html.escape(p['verdict'])}</p>" for p in paired)
+    ov = evaluation.get("overlap")
+    if ov is not None and not ov.get("checked"):
+        parts.append(
+            '<p class="warn">Overlap with the training images could not be checked: '
+            f"{html.escape(str(ov.get('reason')))}.</p>"
+        )
+    elif ov is not None and ov["n_overlap"]:
+        clean = ov.get("without_overlap")
+        rest = (
+            f" On the other {clean['n']:,} images: accuracy {_pct(clean['accuracy'])} "
+            f"({_ci(clean['accuracy_ci95'])}), macro F1 {clean['macro_f1']:.3f} "
+            f"({_f1_ci(clean['macro_f1_ci95'])})."
+            if clean
+            else " No image is left once they are set aside."
+        )
+        parts.append(
+            f'<p class="warn">{ov["n_overlap"]:,} of the {ov["n_images"]:,} evaluation images '
+            "are training images of this run (same pixels): the scores above are optimistic."
+            f"{html.escape(rest)}</p>"
+        )
+    per = evaluation["per_class"]
+    parts.append(
+        _table(
+            ["class", "precision (0-1)", "recall (0-1)", "F1 (0-1)", "support"],
+            [
+                [c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]]
+                for c, v in per.items()
+            ],
+        )
+    )
+    parts.append(
+        f"<p>Log loss {evaluation['log_loss']:.3f}; macro ROC AUC "
+        f"{evaluation['macro_auc']:.3f}.</p>"
+    )
+    return "".join(parts)
 
 
 def write_report(

@@ -48,6 +48,9 @@ class Inspection:
     notes: list[str] = field(default_factory=list)
     planned_split: dict[str, list[int]] = field(default_factory=dict)
     split_method: dict[str, object] = field(default_factory=dict)
+    #: per split, each image's content hash (:func:`image_hash`; None if unreadable). Kept out
+    #: of :meth:`to_dict`; the run directory records the training images' in train_hashes.json.
+    item_hashes: dict[str, list[str | None]] = field(default_factory=dict, repr=False)
 
     @property
     def n_images(self) -> dict[str, int]:
@@ -55,6 +58,7 @@ class Inspection:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        del d["item_hashes"]
         d["n_images"] = self.n_images
         return d
 
@@ -92,6 +96,28 @@ class Inspection:
         return out
 
 
+def image_hash(img: np.ndarray) -> str:
+    """Content hash of one decoded image: sha1 of its RGB pixels and shape (not its path)."""
+    digest = hashlib.sha1(np.ascontiguousarray(img).tobytes())
+    digest.update(str(img.shape).encode())
+    return digest.hexdigest()
+
+
+def hash_images(s: ImageSet, *, workers: int = 4, progress: bool = False) -> list[str | None]:
+    """:func:`image_hash` of every image of ``s`` (None where unreadable), decoded in threads."""
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        tqdm(total=len(s), desc="hashing", unit="img", disable=not progress, leave=False) as bar,
+    ):
+        out = []
+        for _size, _mode, digest, _reason in pool.map(
+            lambda i: _scan_item(s, i), range(len(s)), chunksize=32
+        ):
+            bar.update()
+            out.append(digest)
+    return out
+
+
 def _scan_item(s: ImageSet, i: int) -> tuple[tuple[int, int] | None, str, str | None, str]:
     """(size (h, w) or None, mode, sha1 of pixels or None, error reason or '')."""
     if s.is_array:
@@ -106,9 +132,7 @@ def _scan_item(s: ImageSet, i: int) -> tuple[tuple[int, int] | None, str, str | 
         except UnreadableImage as e:
             return None, "unreadable", None, e.reason
         mode = info.get("mode", "?")
-    digest = hashlib.sha1(np.ascontiguousarray(img).tobytes())
-    digest.update(str(img.shape).encode())
-    return img.shape[:2], mode, digest.hexdigest(), ""
+    return img.shape[:2], mode, image_hash(img), ""
 
 
 def scan_unreadable(
@@ -167,6 +191,7 @@ def inspect_source(
     unreadable: list[dict[str, str]] = []
     by_hash: dict[str, list[tuple[str, str]]] = defaultdict(list)
     unreadable_ids: set[str] = set()
+    item_hashes: dict[str, list[str | None]] = {n: [None] * len(s) for n, s in splits.items()}
     total = sum(len(s) for s in splits.values())
     jobs = [(name, s, i) for name, s in splits.items() for i in range(len(s))]
     with (
@@ -184,6 +209,7 @@ def inspect_source(
             sizes[size] += 1
             modes[mode] += 1
             by_hash[digest].append((split, s.ids[i]))
+            item_hashes[split][i] = digest
     within: dict[str, list[list[str]]] = defaultdict(list)
     across: list[dict[str, object]] = []
     for members in by_hash.values():
@@ -259,4 +285,5 @@ def inspect_source(
         few_images=few,
         ignored_files=len(source.ignored_files),
         notes=list(source.notes),
+        item_hashes=item_hashes,
     )
