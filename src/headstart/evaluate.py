@@ -20,6 +20,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from headstart.data.imageset import ImageSet
+from headstart.data.splits import OPTIMISTIC
 from headstart.errors import DataError, HeadstartError, RunError
 from headstart.io import atomic_write_json
 
@@ -427,7 +428,7 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Image
         label_column=run.config.label_column,
     )
     images, described = (
-        (splits.test, "test split") if splits.test is not None else (splits.val, "validation split")
+        (splits.test, "test split") if splits.test is not None else (splits.val, OPTIMISTIC)
     )
     detail = {"location": str(run.config.data), "used": {images.name: len(images)}, "not_used": {}}
     return images, described, detail

@@ -107,7 +107,7 @@ def hash_images(s: ImageSet, *, workers: int = 4, progress: bool = False) -> lis
     """:func:`image_hash` of every image of ``s`` (None where unreadable), decoded in threads."""
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        tqdm(total=len(s), desc="hashing", unit="img", disable=not progress, leave=False) as bar,
+        progress_bar(total=len(s), desc="hashing", unit="img", enabled=progress) as bar,
     ):
         out = []
         for _size, _mode, digest, _reason in pool.map(
