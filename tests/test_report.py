@@ -176,6 +176,7 @@ def test_configuration_shows_resolved_values(image_folder, tmp_path):
     rows = dict(configuration_rows(default_size))
     assert rows["image_size"] == "48 (backbone default)"
     assert rows["data"] == str(image_folder)
+    assert rows["unfreeze"] == "1 (not used by feature-extraction)"
     assert "None" not in rows.values()
 
 
@@ -308,3 +309,16 @@ def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_pat
                       "feature_cache": "disk"}]}
     )
     assert "0.6 (cached)" in section and "feature cache" in section
+
+
+def test_run_timing_says_whether_features_were_computed_or_read():
+    from headstart.report import timing_sentence
+
+    timing = {"feature_extraction_seconds": 0.6, "training_seconds": 3.0}
+    read = {"timing": timing, "feature_cache": {"mode": "cached", "hits": ["disk", "memory"]}}
+    assert "read from the feature cache" in timing_sentence(read)
+    computed = {"timing": timing, "feature_cache": {"mode": "cached", "hits": ["computed"]}}
+    assert "computed once and cached" in timing_sentence(computed)
+    assert "--no-cache" in timing_sentence(computed, cache_kept=False)
+    fly = {"timing": timing, "feature_cache": {"mode": "on-the-fly", "reason": "full"}}
+    assert timing_sentence(fly).startswith("No feature cache (full)")

@@ -184,8 +184,12 @@ def augmentation_views(run, images) -> dict | None:
             f"{SHOWN_VIEWS} samples from the augmenter training used ({why}: every epoch drew "
             "fresh views, so these show the kind of views, not the exact ones)"
         )
+    where = images.describe(position)
+    if images.paths is not None:
+        where = "/".join(Path(where).parts[-2:])
+    label = images.class_names[int(images.labels[position])]
     caption = (
-        f"Augmentation ({cfg.augment}): training image {position} and {how}. "
+        f"Augmentation ({cfg.augment}): the training image {where} (class {label}) and {how}. "
         f"Transforms applied: {', '.join(words)}."
     )
     return {
@@ -313,6 +317,11 @@ def configuration_rows(run) -> list[list[str]]:
         shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the backbone is frozen)"
     elif cfg.strategy == "scratch":
         shown["backbone_lr"] = f"{cfg.lr:g} (scratch: the whole network learns at lr)"
+    kind = run.strategy.kind
+    if kind != "fine-tune":
+        shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
+    if kind != "freeze-first":
+        shown["layers"] = f"{cfg.layers} (not used by {kind})"
     device = run.record.get("device")
     if device and cfg.device == "auto":
         shown["device"] = f"{device} (auto)"
@@ -365,8 +374,9 @@ def cache_footnote(hits_per_row) -> str:
     return "; ".join(notes) + "." if notes else ""
 
 
-def timing_sentence(metrics: dict) -> str:
-    """Where the run's time went, saying whether the frozen outputs were computed or read."""
+def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
+    """Where the run's time went, saying whether the frozen outputs were computed or read
+    (``cache_kept``: the run's ``cache`` setting, whether computed outputs stay on disk)."""
     t = metrics.get("timing") or {}
     cache = metrics.get("feature_cache") or {}
     train_s = f"training {t.get('training_seconds', 0):.1f} s"
@@ -378,7 +388,9 @@ def timing_sentence(metrics: dict) -> str:
         )
     status = cache_status(cache.get("hits", ["computed"]))
     how = {
-        "computed": "computed once and cached for later runs",
+        "computed": "computed once and cached for later runs"
+        if cache_kept
+        else "computed for this run only (--no-cache)",
         "cached": "read from the feature cache: an earlier run computed them",
         "partly cached": "partly read from the feature cache",
     }[status]
@@ -515,7 +527,7 @@ def render_html(
     if "history" in figures:
         parts.append(_img(figures["history"], "training history"))
     if m.get("timing"):
-        parts.append(f"<p>{html.escape(timing_sentence(m))}</p>")
+        parts.append(f"<p>{html.escape(timing_sentence(m, run.config.cache))}</p>")
     if "parent" in figures:
         parts.append(f"<p>{html.escape(captions.get('parent', ''))}</p>")
         parts.append(_img(figures["parent"], "parent, then this run"))
