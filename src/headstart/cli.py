@@ -710,9 +710,10 @@ def advise(
     from headstart.advise import advise as advise_strategy
     from headstart.advise import rank_backbones
     from headstart.data import load_data
-    from headstart.report import CSS, advice_section
+    from headstart.report import advice_page
 
-    splits = load_data(_data_location(data, demo), val_split=val_split, seed=seed)
+    location = _data_location(data, demo)
+    splits = load_data(location, val_split=val_split, seed=seed)
     names = [c.strip() for c in candidates.split(",")] if candidates else None
     ranking = rank_backbones(
         splits,
@@ -734,12 +735,7 @@ def advise(
     console().print(render_advice(decisions))
     if out is not None:
         atomic_write_json(out / "advice.json", decisions)
-        atomic_write_text(
-            out / "advice.html",
-            "<!doctype html><html lang=en><head><meta "
-            f"charset=utf-8><title>headstart advise</title><style>{CSS}</style>"
-            f"</head><body><main>{advice_section(decisions)}</main></body></html>",
-        )
+        atomic_write_text(out / "advice.html", advice_page(decisions, location))
         console().print(f"wrote {out}/advice.json and {out}/advice.html", markup=False)
 
 

@@ -17,6 +17,7 @@ from headstart.data import Splits, load_data
 from headstart.evaluate import evaluate_run
 from headstart.io import atomic_write_json, atomic_write_text
 from headstart.pipeline import train
+from headstart.report import cache_status
 
 
 def compare_backbones(
@@ -53,9 +54,10 @@ def compare_backbones(
                 "input_size": list(run.preprocessing.input_size),
                 "feature_extraction_seconds": t["feature_extraction_seconds"],
                 "training_seconds": t["training_seconds"],
-                "feature_cache": sorted(set(run.metrics["feature_cache"]["hits"])),
+                "feature_cache": sorted(set(run.metrics["feature_cache"].get("hits", []))),
             }
         )
+        rows[-1]["feature_cache_status"] = cache_status(rows[-1]["feature_cache"])
     rows.sort(key=lambda r: -r["accuracy"])
     result = {
         "data": str(config.data),
@@ -73,7 +75,7 @@ def compare_backbones(
 
 
 def _html(result: dict, chart: Path) -> str:
-    from headstart.report import CSS, _ci, _img, _pct, _table
+    from headstart.report import CSS, _ci, _img, _pct, _table, cache_footnote, seconds_cell
 
     rows = [
         [
@@ -83,11 +85,13 @@ def _html(result: dict, chart: Path) -> str:
             f"{r['macro_f1']:.3f}",
             f"{r['parameters'] / 1e6:.1f}M",
             "x".join(map(str, r["input_size"])),
-            f"{r['feature_extraction_seconds']:.1f}",
+            seconds_cell(r["feature_extraction_seconds"], r.get("feature_cache")),
             f"{r['training_seconds']:.1f}",
         ]
         for r in result["leaderboard"]
     ]
+    footnote = cache_footnote(r.get("feature_cache") for r in result["leaderboard"])
+    note = f'<p class="sub">{html.escape(footnote)}</p>' if footnote else ""
     table = _table(
         [
             "backbone",
@@ -107,6 +111,6 @@ def _html(result: dict, chart: Path) -> str:
         f"<p>Data <code>{html.escape(result['data'])}</code>; every backbone frozen, same "
         f"split (seed {result['split_seed']}); majority-class baseline "
         f"{_pct(result['majority_baseline_accuracy'])}. Overlapping intervals mean the data "
-        f"cannot tell two backbones apart.</p>{table}{_img(chart, 'leaderboard')}"
+        f"cannot tell two backbones apart.</p>{table}{note}{_img(chart, 'leaderboard')}"
         "</main></body></html>"
     )

@@ -408,6 +408,8 @@ def _overlap_text(ov: dict) -> Text:
 
 
 def render_leaderboard(result: dict) -> Table:
+    from headstart.report import cache_footnote, seconds_cell
+
     table = Table(title="backbones on your data (frozen, same split)", title_justify="left")
     for col in (
         "backbone",
@@ -426,16 +428,24 @@ def render_leaderboard(result: dict) -> Table:
             _ci(r["accuracy_ci95"]),
             f"{r['macro_f1']:.3f}",
             f"{r['parameters'] / 1e6:.1f}M",
-            f"{r['feature_extraction_seconds']:.1f}",
+            seconds_cell(r["feature_extraction_seconds"], r.get("feature_cache")),
             f"{r['training_seconds']:.1f}",
         )
+    notes = []
     b = result.get("majority_baseline_accuracy")
     if b is not None:
-        table.caption = f"majority-class baseline {b:.1%}"
+        notes.append(f"majority-class baseline {b:.1%}")
+    notes.append(cache_footnote(r.get("feature_cache") for r in result["leaderboard"]))
+    notes = [n for n in notes if n]
+    if notes:
+        table.caption = "\n".join(notes)
+        table.caption_justify = "left"
     return table
 
 
 def render_advice(decisions: dict) -> Group:
+    from headstart.report import cache_footnote, seconds_cell
+
     table = Table(
         title="backbones ranked on your data (frozen features, no training)", title_justify="left"
     )
@@ -459,8 +469,15 @@ def render_advice(decisions: dict) -> Group:
             f"{r['knn']:.1%}",
             f"{r['parameters'] / 1e6:.1f}M",
             "x".join(map(str, r["image_size"])),
-            f"{r['feature_seconds']:.1f}",
+            seconds_cell(r["feature_seconds"], r.get("feature_cache")),
         )
+    ranking = decisions.get("ranking", [])
+    if ranking:
+        note = "seconds: loading the backbone and extracting its features. " + cache_footnote(
+            r.get("feature_cache") for r in ranking
+        )
+        table.caption = note.strip()
+        table.caption_justify = "left"
     parts: list = [table]
     advice = decisions.get("advice")
     if advice:

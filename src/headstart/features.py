@@ -270,7 +270,7 @@ class FeatureExtractor:
                         out[p] = np.nan
                 if ok:
                     imgs = [d for d in decoded if not isinstance(d, UnreadableImage)]
-                    x = prepare_batch(imgs, prep, aug, seed=_view_seed(seed, view, b))
+                    x = prepare_batch(imgs, prep, aug, seed=view_seed(seed, view, b))
                     x = x.to(self.device)
                     if self.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
@@ -281,7 +281,7 @@ class FeatureExtractor:
         return FeatureSet(out, valid, key, "", time.perf_counter() - start, bad)
 
 
-def _view_seed(seed: int, view: int, batch: int) -> int:
+def view_seed(seed: int, view: int, batch: int) -> int:
     """A distinct, reproducible seed for each (run seed, augmented view, batch)."""
     return (seed * 1_000_003 + view * 10_007 + batch) % (2**31)
 

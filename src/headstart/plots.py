@@ -6,6 +6,7 @@ Every function writes one PNG (atomically) and returns its path. matplotlib runs
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from headstart.io import atomic_path  # noqa: E402
 
@@ -28,36 +30,72 @@ def _save(fig, path: str | Path) -> Path:
 
 
 def plot_history(history, path: str | Path, title: str = "Training history") -> Path:
-    """The lesson's plot_history: accuracy and loss, train vs validation, best epoch marked."""
+    """The lesson's plot_history: accuracy and loss, train vs validation, best epoch marked.
+
+    One legend under both panels (train, validation, best epoch), so nothing sits on the data.
+    """
     epochs = history.column("epoch")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric, label in ((axes[0], "accuracy", "Accuracy"), (axes[1], "loss", "Loss")):
-        ax.plot(epochs, history.column(metric), "o-", color=_BLUE, ms=3, label=f"train {metric}")
+        ax.plot(epochs, history.column(metric), "o-", color=_BLUE, ms=3, label="train")
         ax.plot(
-            epochs,
-            history.column(f"val_{metric}"),
-            "o-",
-            color=_ORANGE,
-            ms=3,
-            label=f"val_{metric}",
+            epochs, history.column(f"val_{metric}"), "o-", color=_ORANGE, ms=3, label="validation"
         )
         if history.best_epoch:
-            ax.axvline(history.best_epoch, color=_GREY, ls="--", lw=1)
-            ax.annotate(
-                "best epoch\n(weights kept)",
-                (history.best_epoch, ax.get_ylim()[1]),
-                xytext=(4, -28),
-                textcoords="offset points",
-                fontsize=8,
+            ax.axvline(
+                history.best_epoch,
                 color=_GREY,
+                ls="--",
+                lw=1,
+                label=f"best epoch ({history.best_epoch}): its weights are kept",
             )
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        ax.set_title(label, fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     stop = " (early stopping)" if history.stopped_early else ""
     fig.suptitle(f"{title}{stop}")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return _save(fig, path)
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Where each history of a chain of runs sits on one epoch axis (see
+    :func:`continuation_layout`)."""
+
+    xs: list[np.ndarray]  # the epochs of history k, numbered after those of histories < k
+    starts: list[float]  # the vertical marker before each later history (between epochs)
+    #: ((x, y) of the previous run's best epoch, (x, y) of this run's first epoch, best epoch)
+    links: list[tuple[tuple[float, float], tuple[float, float], int]]
+
+
+def continuation_layout(histories: Sequence, metric: str = "val_accuracy") -> Continuation:
+    """Each history continues the one before: the first on epochs 1..N, the next on
+    N+1..N+M, and so on. A continued run starts from its parent's *best* epoch's weights (the
+    ones kept), so each later history is linked to that epoch of the previous one."""
+    xs: list[np.ndarray] = []
+    starts: list[float] = []
+    links: list = []
+    offset = 0
+    for k, h in enumerate(histories):
+        n = len(h.column(metric))
+        xs.append(np.arange(1, n + 1, dtype=float) + offset)
+        if k and n:
+            prev = histories[k - 1]
+            prev_values = prev.column(metric)
+            if prev_values:
+                best = prev.best_epoch or len(prev_values)
+                x0 = xs[k - 1][best - 1]
+                links.append(
+                    ((x0, prev_values[best - 1]), (xs[k][0], h.column(metric)[0]), best)
+                )
+            starts.append(offset + 0.5)
+        offset += n
+    return Continuation(xs, starts, links)
 
 
 def plot_histories(
@@ -66,17 +104,39 @@ def plot_histories(
     metric: str = "val_accuracy",
     title: str | None = None,
 ) -> Path:
-    """The lesson's plot_two_histories, for any number of runs ("Frozen vs Finetuned")."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    offset = 0
-    for label, h in histories.items():
-        values = h.column(metric)
-        ax.plot(np.arange(1, len(values) + 1) + offset, values, "o-", ms=3, label=label)
-    ax.set_xlabel("epoch")
+    """The lesson's plot_two_histories ("Frozen, then fine-tuned"): each run's ``metric`` on
+    one epoch axis, each continuing the one before (see :func:`continuation_layout`), a dotted
+    line where each continuation starts and a dashed link from the best epoch it started from.
+    """
+    layout = continuation_layout(list(histories.values()), metric)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, ((label, h), x) in enumerate(zip(histories.items(), layout.xs)):
+        ax.plot(x, h.column(metric), "o-", ms=3, color=colors[k % len(colors)], label=label)
+    for k, start in enumerate(layout.starts):
+        ax.axvline(
+            start,
+            color=_GREY,
+            ls=":",
+            lw=1.2,
+            label="continuation starts" if k == 0 else None,
+        )
+    for k, ((x0, y0), (x1, y1), best) in enumerate(layout.links):
+        ax.plot([x0], [y0], "o", ms=9, mfc="none", mec=_GREY, zorder=3)
+        ax.plot(
+            [x0, x1],
+            [y0, y1],
+            ls="--",
+            color=_GREY,
+            lw=1,
+            label=f"starts from epoch {best}'s weights (best)" if k == 0 else None,
+        )
+    ax.set_xlabel("epoch (continued runs numbered after their parent)")
     ax.set_ylabel(metric.replace("_", " "))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title or f"{metric.replace('_', ' ').capitalize()}: " + " vs ".join(histories))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    ax.set_title(title or f"{metric.replace('_', ' ').capitalize()}: " + ", then ".join(histories))
     return _save(fig, path)
 
 
@@ -141,7 +201,9 @@ def plot_image_grid(
     """A grid of images with a caption each (samples, augmentations, mistakes)."""
     n = max(1, len(images))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.8 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(2.6 * ncols, 2.8 * nrows), squeeze=False, layout="constrained"
+    )
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(images):
@@ -154,14 +216,17 @@ def plot_image_grid(
 
 
 def plot_leaderboard(rows: Sequence[dict], path: str | Path, baseline: float | None = None) -> Path:
-    """Accuracy with its 95% interval per backbone, best first, baseline as a line."""
+    """Accuracy with its 95% interval per backbone, best on top, baseline as a line; each
+    bar's accuracy and interval written beside the chart."""
     rows = sorted(rows, key=lambda r: r["accuracy"])
     names = [r["name"] for r in rows]
     acc = np.array([r["accuracy"] for r in rows])
     lo = acc - np.array([r["accuracy_ci95"][0] for r in rows])
     hi = np.array([r["accuracy_ci95"][1] for r in rows]) - acc
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
     ax.barh(names, acc, xerr=[lo, hi], color=_BLUE, alpha=0.8, capsize=3)
+    for i, text in enumerate(leaderboard_labels(rows)):
+        ax.text(1.02, i, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     if baseline is not None:
         ax.axvline(baseline, color=_ORANGE, ls="--", label=f"majority class ({baseline:.1%})")
         ax.legend(fontsize=8, loc="lower right")
@@ -170,3 +235,11 @@ def plot_leaderboard(rows: Sequence[dict], path: str | Path, baseline: float | N
     ax.set_title("Backbones compared on your data (frozen, same split)")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
+
+
+def leaderboard_labels(rows: Sequence[dict]) -> list[str]:
+    """The value label of each bar: accuracy and its 95% interval."""
+    return [
+        f"{r['accuracy']:.1%} ({r['accuracy_ci95'][0]:.1%}-{r['accuracy_ci95'][1]:.1%})"
+        for r in rows
+    ]

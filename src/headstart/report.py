@@ -1,7 +1,9 @@
 """``report.html``: one self-contained page (figures embedded, no network) per run.
 
-Sections: data, configuration, parameters, training history, metrics with intervals and
-baselines, confusion matrix, ROC, the most confident mistakes, sample and augmented images.
+Sections: data (sample images, and the augmentation as training applied it when it used
+any), configuration as resolved, parameters, training history (and the parent's, for a continued
+run), metrics with intervals and baselines, confusion matrix, ROC, the most confident mistakes.
+A section with nothing to show (no evaluation, images not recorded) is left out or says why.
 Written at the end of ``headstart train`` and by ``headstart report RUN_DIR``.
 """
 
@@ -32,6 +34,7 @@ th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:6px 0}
 .warn{background:#fff7e6;border:1px solid #f0c36d;border-radius:6px;padding:8px 12px}
 code{background:#eef1f5;padding:1px 4px;border-radius:3px}
+table.kv td,table.kv th{text-align:left}
 .row{display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start}.row img{max-width:49%}
 """
 
@@ -57,9 +60,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def make_figures(run, evaluation: dict | None, splits=None) -> dict[str, Path]:
-    """Write the run's figures under RUN_DIR/plots and return them by name."""
+def make_figures(
+    run, evaluation: dict | None, splits=None, captions: dict[str, str] | None = None
+) -> dict[str, Path]:
+    """Write the run's figures under RUN_DIR/plots and return them by name; ``captions`` (if
+    given) receives the HTML caption of figures that need one."""
     out = Path(run.path) / "plots"
+    captions = {} if captions is None else captions
     figs: dict[str, Path] = {}
     if run.history is not None and run.history.epochs:
         figs["history"] = plots.plot_history(
@@ -72,13 +79,135 @@ def make_figures(run, evaluation: dict | None, splits=None) -> dict[str, Path]:
         if evaluation["roc"]:
             figs["roc"] = plots.plot_roc(evaluation["roc"], out / "roc.png")
     if splits is not None:
-        figs.update(_image_figures(run, evaluation, splits, out))
+        figs.update(_image_figures(run, evaluation, splits, out, captions))
     return figs
 
 
-def _image_figures(run, evaluation: dict | None, splits, out: Path) -> dict[str, Path]:
+#: Augmented views shown in the report (the grid has room for the original and eight).
+SHOWN_VIEWS = 8
+
+
+def describe_augmenter(aug) -> list[str]:
+    """The transforms of an augmenter (a torchvision ``Compose``), in words, with the ranges
+    it actually draws from; read from the transform objects so the words cannot drift."""
+    words: list[str] = []
+    for t in getattr(aug, "transforms", [aug]):
+        kind = type(t).__name__
+        if kind == "RandomHorizontalFlip":
+            words.append(f"horizontal flip ({t.p:.0%} of views)")
+        elif kind == "RandomAffine":
+            degrees = max(abs(float(d)) for d in t.degrees)
+            if degrees:
+                words.append(f"rotation up to \u00b1{degrees:g}\u00b0")
+            if t.translate and any(t.translate):
+                words.append(f"shift up to \u00b1{max(t.translate):.0%}")
+            if t.scale and tuple(t.scale) != (1, 1):
+                words.append(f"zoom {t.scale[0]:.0%}-{t.scale[1]:.0%}")
+            if t.shear:
+                words.append("shear")
+        elif kind == "ColorJitter":
+            amounts: dict[str, list[str]] = {}
+            for k in ("brightness", "contrast", "saturation", "hue"):
+                v = getattr(t, k)
+                centre = 0.0 if k == "hue" else 1.0
+                if v is not None and max(abs(float(b) - centre) for b in v) > 0:
+                    amount = f"{max(abs(float(b) - centre) for b in v):.0%}"
+                    amounts.setdefault(amount, []).append(k)
+            for amount, names in amounts.items():
+                joined = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+                words.append(f"{joined} \u00b1{amount}")
+        else:
+            words.append(kind)
+    return words
+
+
+def augmentation_views(run, images) -> dict | None:
+    """One training image and augmented views of it, made as training made them.
+
+    ``None`` when the run used no augmentation. With ``augment="cached"`` (and the cache
+    really used) the views are the ones the feature cache computed for that image: the same
+    augmenter and the same per-view seeds (:func:`headstart.features.view_seed`), for the first
+    readable image of the first batch. Otherwise (on the fly) they are samples from the same
+    augmenter, since each epoch drew fresh ones. Returns ``images`` (H x W x 3 floats in
+    [0, 1]), ``titles``, ``position`` (the image's index in ``images``), ``exact``, ``transforms``
+    (words) and ``caption`` (HTML-safe text).
+    """
     from headstart.data.decode import UnreadableImage
-    from headstart.preprocess import augmenter, resize_image
+    from headstart.features import view_seed
+    from headstart.preprocess import augmenter, prepare_batch
+
+    cfg = run.config
+    if cfg.augment == "none":
+        return None
+    aug = augmenter(flip=cfg.flip)
+    position = img = None
+    for i in range(min(len(images), 32)):  # the cache's batches hold at least 32 images
+        try:
+            img, position = images.image(i), i
+            break
+        except UnreadableImage:
+            continue
+    if img is None:
+        return None
+    prep = run.preprocessing
+    mean = np.asarray(prep.mean, np.float32)
+    std = np.asarray(prep.std, np.float32)
+
+    def shown(seed=None, augment=None):
+        x = prepare_batch([img], prep, augment, seed=seed)[0].permute(1, 2, 0).numpy()
+        return np.clip(x * std + mean, 0.0, 1.0)
+
+    cache = run.metrics.get("feature_cache") or {}
+    exact = cfg.augment == "cached" and cache.get("mode") == "cached"
+    views, titles = [shown()], ["original (resized)"]
+    words = describe_augmenter(aug)
+    if exact:
+        total = int(cache.get("train_views") or cfg.views)
+        k_max = min(total, SHOWN_VIEWS)
+        for k in range(1, k_max + 1):
+            views.append(shown(view_seed(cfg.seed, k, 0), aug))
+            titles.append(f"cached view {k}")
+        how = (
+            f"views 1-{k_max} of the {total} augmented views the feature cache computed for "
+            "this image (same augmenter, same seeds): exactly what training used"
+        )
+    else:
+        for k in range(SHOWN_VIEWS):
+            views.append(shown(k, aug))
+            titles.append(f"sample {k + 1}")
+        why = (
+            "augmentation on the fly"
+            if cfg.augment == "on-the-fly"
+            else f"augmentation on the fly ({cache.get('reason') or 'no cache'})"
+        )
+        how = (
+            f"{SHOWN_VIEWS} samples from the augmenter training used ({why}: every epoch drew "
+            "fresh views, so these show the kind of views, not the exact ones)"
+        )
+    where = images.describe(position)
+    if images.paths is not None:
+        where = "/".join(Path(where).parts[-2:])
+    label = images.class_names[int(images.labels[position])]
+    caption = (
+        f"Augmentation ({cfg.augment}): the training image {where} (class {label}) and {how}. "
+        f"Transforms applied: {', '.join(words)}."
+    )
+    return {
+        "images": views,
+        "titles": titles,
+        "position": position,
+        "exact": exact,
+        "transforms": words,
+        "caption": caption,
+    }
+
+
+def _image_figures(
+    run, evaluation: dict | None, splits, out: Path, captions: dict[str, str]
+) -> dict[str, Path]:
+    import textwrap
+
+    from headstart.data.decode import UnreadableImage
 
     figs: dict[str, Path] = {}
     train = splits.train
@@ -95,18 +224,17 @@ def _image_figures(run, evaluation: dict | None, splits, out: Path) -> dict[str,
         figs["samples"] = plots.plot_image_grid(
             imgs, titles, out / "samples.png", "Sample training images"
         )
-        base = resize_image(imgs[0], run.preprocessing)
-        aug = augmenter(flip=run.config.flip)
-        import torch
-
-        torch.manual_seed(0)
-        views = [base] + [aug(base) for _ in range(8)]
+    views = augmentation_views(run, train)
+    if views is not None:
+        what = "its cached augmented views" if views["exact"] else "samples of its augmentation"
         figs["augmented"] = plots.plot_image_grid(
-            [v.permute(1, 2, 0).numpy() for v in views],
-            ["original (resized)"] + [f"augmented {k}" for k in range(1, 9)],
+            views["images"],
+            views["titles"],
             out / "augmented.png",
-            "One image, augmented (flip, rotation, zoom, translation, colour)",
+            f"One training image and {what}\n"
+            + textwrap.fill(", ".join(views["transforms"]), 70),
         )
+        captions["augmented"] = views["caption"]
     if evaluation is not None:
         mistakes = confident_mistakes(evaluation, k=9)
         if mistakes:
@@ -153,14 +281,148 @@ def confident_mistakes(evaluation: dict, k: int = 9) -> list[dict]:
     ]
 
 
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def configuration_rows(run) -> list[list[str]]:
+    """The run's settings as they were used: ``auto`` and backbone defaults resolved, the
+    setting as asked kept in brackets; settings the run did not use say so."""
+    cfg = run.config
+    m = run.metrics
+    cache = m.get("feature_cache") or {}
+    n_train = (m.get("n_images") or {}).get("train")
+    trains_backbone = run.strategy.trains_backbone
+    h, w = run.preprocessing.input_size
+    size = f"{h}" if h == w else f"{h}x{w}"
+    shown: dict[str, str] = {}
+    shown["data"] = cfg.data if cfg.data else "in-memory arrays (not recorded)"
+    if cfg.backbone != run.backbone_name:
+        shown["backbone"] = f"{run.backbone_name} ({cfg.backbone})"
+    if cfg.image_size is None:
+        shown["image_size"] = f"{size} (backbone default)"
+    elif str(cfg.image_size) != size:
+        shown["image_size"] = f"{size} (asked {cfg.image_size})"
+    if n_train is not None:
+        bn = cfg.resolved_bn(n_train)
+        note = f"auto, {n_train:,} training images" if cfg.bn == "auto" else ""
+        if not trains_backbone:
+            note = ", ".join(filter(None, [note, "no effect: the backbone is frozen"]))
+        shown["bn"] = f"{bn} ({note})" if note else bn
+    if not trains_backbone:
+        shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the backbone is frozen)"
+    elif cfg.strategy == "scratch":
+        shown["backbone_lr"] = f"{cfg.lr:g} (scratch: the whole network learns at lr)"
+    kind = run.strategy.kind
+    if kind != "fine-tune":
+        shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
+    if kind != "freeze-first":
+        shown["layers"] = f"{cfg.layers} (not used by {kind})"
+    device = run.record.get("device")
+    if device and cfg.device == "auto":
+        shown["device"] = f"{device} (auto)"
+    elif device and device != cfg.device:
+        shown["device"] = f"{device} (asked {cfg.device})"
+    if "epochs_run" in m:
+        stop = ", stopped early" if m.get("stopped_early") else ""
+        shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
+    if cfg.augment == "cached" and cache.get("mode") == "on-the-fly":
+        shown["augment"] = f"cached (ran on the fly: {cache.get('reason')})"
+    if cfg.augment != "cached" or cache.get("mode") != "cached":
+        shown["views"] = f"{cfg.views} (not used: no cached augmentation)"
+    if cfg.augment == "none":
+        shown["flip"] = f"{cfg.flip} (not used: no augmentation)"
+    if cfg.cache_budget == "auto" and cache.get("budget_bytes"):
+        shown["cache_budget"] = f"{_bytes(cache['budget_bytes'])} (auto)"
+    if cfg.workers == -1:
+        shown["workers"] = "-1 (auto)"
+    return [
+        [k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()
+    ]
+
+
+def cache_status(hits) -> str:
+    """``computed``, ``cached`` (every part read from the feature cache) or ``partly cached``,
+    from a run's or a ranking row's feature-cache hits ("computed", "memory", "disk")."""
+    hits = {hits} if isinstance(hits, str) else set(hits or ())
+    if not hits - {"computed"}:
+        return "computed"
+    return "partly cached" if "computed" in hits else "cached"
+
+
+def seconds_cell(seconds: float, hits) -> str:
+    """Seconds, marked when the figure is a cache read rather than a computation."""
+    status = cache_status(hits)
+    return f"{seconds:.1f}" + ("" if status == "computed" else f" ({status})")
+
+
+def cache_footnote(hits_per_row) -> str:
+    """The footnote for a table whose feature times may be cache reads ("" when none is)."""
+    statuses = {cache_status(h) for h in hits_per_row}
+    notes = []
+    if "cached" in statuses:
+        notes.append(
+            "(cached): the features were read from headstart's feature cache (an earlier run "
+            "computed them), so the figure is not what computing them costs"
+        )
+    if "partly cached" in statuses:
+        notes.append("(partly cached): some of them were read from the cache, the rest computed")
+    return "; ".join(notes) + "." if notes else ""
+
+
+def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
+    """Where the run's time went, saying whether the frozen outputs were computed or read
+    (``cache_kept``: the run's ``cache`` setting, whether computed outputs stay on disk)."""
+    t = metrics.get("timing") or {}
+    cache = metrics.get("feature_cache") or {}
+    train_s = f"training {t.get('training_seconds', 0):.1f} s"
+    extract = t.get("feature_extraction_seconds", 0)
+    if cache.get("mode") == "on-the-fly":
+        return (
+            f"No feature cache ({cache.get('reason')}): the network ran on every image each "
+            f"epoch; {train_s}."
+        )
+    status = cache_status(cache.get("hits", ["computed"]))
+    how = {
+        "computed": "computed once and cached for later runs"
+        if cache_kept
+        else "computed for this run only (--no-cache)",
+        "cached": "read from the feature cache: an earlier run computed them",
+        "partly cached": "partly read from the feature cache",
+    }[status]
+    return f"Frozen outputs: {extract:.1f} s ({how}); {train_s}."
+
+
+def _no_evaluation(run) -> str:
+    where = html.escape(str(run.path)) if run.path else "RUN_DIR"
+    if run.config.data:
+        return (
+            f"<p>No evaluation yet: run <code>headstart evaluate {where}</code> to score it "
+            "on its held-out images.</p>"
+        )
+    return (
+        "<p>No evaluation: this run was fitted on in-memory arrays, which the run does not keep, "
+        f"so there is nothing here to score it on. Run <code>headstart evaluate {where} "
+        "DATA</code> with labelled data (a folder, CSV or arrays with the same classes): it "
+        "writes <code>evaluation_external.json</code>, which <code>headstart report</code> "
+        "then shows here.</p>"
+    )
+
+
 def render_html(
     run,
     evaluation: dict | None,
     figures: dict[str, Path],
     inspection: dict | None = None,
     extra_sections: str = "",
+    captions: dict[str, str] | None = None,
 ) -> str:
     m = run.metrics
+    captions = captions or {}
     params = m.get("parameters", {})
     name = Path(run.path).name if run.path else "run"
     cards = [
@@ -221,12 +483,31 @@ def render_html(
     parts.append(
         "<p>Images used: " + html.escape(", ".join(f"{k} {v}" for k, v in n.items())) + "</p>"
     )
+    if not inspection:
+        source = run.config.data
+        parts.append(
+            f"<p>Source: <code>{html.escape(source)}</code>.</p>"
+            if source
+            else "<p>Source: in-memory arrays (not recorded): the model was fitted from "
+            "Python on arrays, so this report cannot show or re-read the images.</p>"
+        )
     grids = [_img(figures[k], k) for k in ("samples", "augmented") if k in figures]
     if grids:
         parts.append(f'<div class="row">{"".join(grids)}</div>')
+    if "augmented" in captions:
+        parts.append(f"<p>{html.escape(captions['augmented'])}</p>")
+    elif run.config.augment == "none":
+        parts.append("<p>No augmentation: training saw each image as it is (resized).</p>")
     parts.append('<h2 id="config">Configuration</h2>')
-    cfg = run.config.to_dict()
-    parts.append(_table(["setting", "value"], [[k, v] for k, v in cfg.items()]))
+    parts.append(
+        "<p>Values as used: where the setting was <code>auto</code> or left to the backbone, "
+        "the resolved value is shown with the setting in brackets.</p>"
+    )
+    parts.append(
+        _table(["setting", "value"], configuration_rows(run)).replace(
+            "<table>", '<table class="kv">', 1
+        )
+    )
     parts.append(
         f"<p>Weights: {html.escape(str(run.weights.get('kind')))} "
         f"({html.escape(str(run.weights.get('detail')))}). Reproducibility record: "
@@ -246,35 +527,33 @@ def render_html(
     if "history" in figures:
         parts.append(_img(figures["history"], "training history"))
     if m.get("timing"):
-        t = m["timing"]
-        parts.append(
-            f"<p>Feature extraction {t.get('feature_extraction_seconds', 0):.1f}s "
-            f"(once, then cached), head training {t.get('training_seconds', 0):.1f}s."
-            "</p>"
-        )
+        parts.append(f"<p>{html.escape(timing_sentence(m, run.config.cache))}</p>")
     if "parent" in figures:
-        parts.append(
-            f"<p>Continued from <code>{html.escape(str(run.parent))}</code>: the "
-            "parent's validation accuracy and this run's, one after the other.</p>"
-        )
-        parts.append(_img(figures["parent"], "parent vs this run"))
+        parts.append(f"<p>{html.escape(captions.get('parent', ''))}</p>")
+        parts.append(_img(figures["parent"], "parent, then this run"))
     parts.append(extra_sections)
     parts.append('<h2 id="metrics">Metrics</h2>')
     if evaluation is not None:
         parts.append(_metrics_section(evaluation))
     else:
-        parts.append("<p>No evaluation yet: run <code>headstart evaluate RUN_DIR</code>.</p>")
-    parts.append('<h2 id="confusion">Confusion matrix</h2>')
+        parts.append(_no_evaluation(run))
     if "confusion" in figures:
+        parts.append('<h2 id="confusion">Confusion matrix</h2>')
         parts.append(_img(figures["confusion"], "confusion matrix"))
-    parts.append('<h2 id="roc">ROC curves</h2>')
     if "roc" in figures:
+        parts.append('<h2 id="roc">ROC curves</h2>')
         parts.append(_img(figures["roc"], "ROC curves"))
-    parts.append('<h2 id="mistakes">Most confident mistakes</h2>')
-    if "mistakes" in figures:
-        parts.append(_img(figures["mistakes"], "most confident mistakes"))
-    else:
-        parts.append("<p>No misclassified images (or no images available to show).</p>")
+    if evaluation is not None:
+        parts.append('<h2 id="mistakes">Most confident mistakes</h2>')
+        if "mistakes" in figures:
+            parts.append(_img(figures["mistakes"], "most confident mistakes"))
+        elif confident_mistakes(evaluation, k=1):
+            parts.append(
+                "<p>There are misclassified images, but their files are not available to "
+                "this report (the run's data was not recorded or has moved).</p>"
+            )
+        else:
+            parts.append(f"<p>No misclassified images on the {evaluation['evaluated_on']}.</p>")
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>headstart: {html.escape(name)}</title><style>{CSS}</style></head>"
@@ -402,14 +681,21 @@ def _metrics_section(evaluation: dict) -> str:
 def write_report(
     run, *, evaluation: dict | None = None, splits=None, parent=None, extra_sections: str = ""
 ) -> Path:
-    """Figures + report.html (+ evaluation.json when given) in the run directory."""
+    """Figures + report.html (+ evaluation.json when given) in the run directory.
+
+    Without ``evaluation``, an ``evaluation_external.json`` the run holds (from ``headstart
+    evaluate RUN_DIR DATA``) is shown instead, if there is one."""
     path = Path(run.path)
     if evaluation is not None:
         atomic_write_json(path / "evaluation.json", evaluation)
+    shown = evaluation
+    if shown is None and (path / "evaluation_external.json").is_file():
+        shown = json.loads((path / "evaluation_external.json").read_text())
     inspection = None
     if (path / "inspection.json").is_file():
         inspection = json.loads((path / "inspection.json").read_text())
-    figures = make_figures(run, evaluation, splits)
+    captions: dict[str, str] = {}
+    figures = make_figures(run, shown, splits, captions)
     if parent is None and run.parent:
         from headstart.runs import load_run
 
@@ -417,18 +703,47 @@ def write_report(
             parent = load_run(run.parent)
         except Exception:  # the parent moved or was deleted: the report goes on without it
             parent = None
-    if parent is not None and parent.history is not None and run.history is not None:
+    if (
+        parent is not None
+        and parent.history is not None
+        and parent.history.epochs
+        and run.history is not None
+        and run.history.epochs
+    ):
         figures["parent"] = plots.plot_histories(
             {
                 f"{parent.strategy.label()} (parent)": parent.history,
-                run.strategy.label(): run.history,
+                f"{run.strategy.label()} (this run)": run.history,
             },
             path / "plots" / "parent_vs_this.png",
-            title=f"Validation accuracy: {parent.strategy.label()} vs {run.strategy.label()}",
+            title=(
+                f"Validation accuracy: {parent.strategy.label()}, "
+                f"then {run.strategy.label()}"
+            ),
         )
+        captions["parent"] = continuation_caption(run, parent)
     out = path / "report.html"
-    atomic_write_text(out, render_html(run, evaluation, figures, inspection, extra_sections))
+    atomic_write_text(
+        out, render_html(run, shown, figures, inspection, extra_sections, captions)
+    )
     return out
+
+
+def continuation_caption(run, parent) -> str:
+    """What the parent-then-this-run plot draws, in words (see plots.continuation_layout)."""
+    n, k = len(parent.history.epochs), len(run.history.epochs)
+    best = parent.history.best_epoch or n
+    which = (
+        f"its best epoch ({best}), which was also its last"
+        if best == n
+        else f"its best epoch ({best}), not its last ({n})"
+    )
+    return (
+        f"Continued from {run.parent}. Validation accuracy per epoch: the parent's training on "
+        f"epochs 1-{n}, then this run's on epochs {n + 1}-{n + k}, after the dotted line. "
+        f"This run started from the parent's weights of {which}; the dashed line joins that "
+        "epoch (circled) to this run's first epoch."
+    )
 
 
 def advice_section(decisions: dict) -> str:
@@ -453,7 +768,7 @@ def advice_section(decisions: dict) -> str:
                 _pct(r["knn"]),
                 f"{r['parameters'] / 1e6:.1f}M",
                 "x".join(map(str, r["image_size"])),
-                f"{r['feature_seconds']:.1f}",
+                seconds_cell(r["feature_seconds"], r.get("feature_cache")),
             ]
             for r in ranking
         ]
@@ -472,6 +787,10 @@ def advice_section(decisions: dict) -> str:
                 rows,
             )
         )
+        note = "seconds: loading the backbone and extracting its features. " + cache_footnote(
+            r.get("feature_cache") for r in ranking
+        )
+        parts.append(f'<p class="sub">{html.escape(note.strip())}</p>')
     advice = decisions.get("advice")
     if advice:
         parts.append('<h2 id="advice">How much to retrain: the four scenarios</h2>')
@@ -492,3 +811,18 @@ def advice_section(decisions: dict) -> str:
     elif check:
         parts.append(f"<p>Check: {html.escape(str(check))}.</p>")
     return "".join(parts)
+
+
+def advice_page(decisions: dict, data: str) -> str:
+    """``advice.html`` of ``headstart advise --out``: a title, what was advised on and when,
+    then :func:`advice_section`."""
+    from datetime import datetime
+
+    when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>headstart advise: {html.escape(data)}</title><style>{CSS}</style></head>"
+        "<body><main><h1>headstart advise: which backbone, and how much to retrain</h1>"
+        f'<div class="sub">Data <code>{html.escape(data)}</code> &middot; {when}</div>'
+        f"{advice_section(decisions)}</main></body></html>"
+    )
