@@ -14,6 +14,7 @@ from pathlib import Path
 
 from headstart.config import TrainConfig
 from headstart.data import Splits, load_data
+from headstart.data.splits import OPTIMISTIC
 from headstart.evaluate import evaluate_run
 from headstart.io import atomic_write_json, atomic_write_text
 from headstart.pipeline import train
@@ -38,7 +39,10 @@ def compare_backbones(
     for name in backbones:
         cfg = replace(config, backbone=name)
         run = train(cfg, data=splits, out=out / name.replace("/", "_"), progress=progress)
-        ev = evaluate_run(run, splits.val, described="validation split")
+        # select on validation (each run's early stopping used it too), report on test
+        held_out = splits.test if splits.test is not None else splits.val
+        described = "test split" if splits.test is not None else OPTIMISTIC
+        ev = evaluate_run(run, held_out, described=described)
         baseline = ev["table"][1]["accuracy"]
         t = run.metrics["timing"]
         rows.append(
@@ -46,6 +50,8 @@ def compare_backbones(
                 "name": name,
                 "timm_name": run.backbone_name,
                 "run_dir": str(run.path),
+                "val_accuracy": run.metrics["val_accuracy"],
+                "evaluated_on": described,
                 "n": ev["n"],
                 "accuracy": ev["accuracy"],
                 "accuracy_ci95": ev["accuracy_ci95"],
@@ -58,30 +64,45 @@ def compare_backbones(
             }
         )
         rows[-1]["feature_cache_status"] = cache_status(rows[-1]["feature_cache"])
-    rows.sort(key=lambda r: -r["accuracy"])
+    rows.sort(key=lambda r: (-r["val_accuracy"], -r["accuracy"]))
+    for rank, r in enumerate(rows, 1):
+        r["rank"] = rank
     result = {
         "data": str(config.data),
         "split_seed": config.seed,
+        "ranked_by": "validation accuracy",
+        "evaluated_on": described,
         "majority_baseline_accuracy": baseline,
         "leaderboard": rows,
     }
     atomic_write_json(out / "leaderboard.json", result)
     from headstart.plots import plot_leaderboard
 
-    chart = plot_leaderboard(rows, out / "leaderboard.png", baseline)
+    chart = plot_leaderboard(
+        rows, out / "leaderboard.png", baseline, xlabel=f"accuracy on the {described}"
+    )
     atomic_write_text(out / "compare.html", _html(result, chart))
     result["report"] = str(out / "compare.html")
     return result
 
 
 def _html(result: dict, chart: Path) -> str:
-    from headstart.report import CSS, _ci, _img, _pct, _table, cache_footnote, seconds_cell
+    from headstart.report import (
+        CSS,
+        cache_footnote,
+        ci_text,
+        html_table,
+        img_tag,
+        pct,
+        seconds_cell,
+    )
 
     rows = [
         [
             r["name"],
-            _pct(r["accuracy"]),
-            _ci(r["accuracy_ci95"]),
+            pct(r["val_accuracy"]),
+            pct(r["accuracy"]),
+            ci_text(r["accuracy_ci95"]),
             f"{r['macro_f1']:.3f}",
             f"{r['parameters'] / 1e6:.1f}M",
             "x".join(map(str, r["input_size"])),
@@ -92,10 +113,11 @@ def _html(result: dict, chart: Path) -> str:
     ]
     footnote = cache_footnote(r.get("feature_cache") for r in result["leaderboard"])
     note = f'<p class="sub">{html.escape(footnote)}</p>' if footnote else ""
-    table = _table(
+    table = html_table(
         [
             "backbone",
-            "val accuracy",
+            "val accuracy (ranks)",
+            f"accuracy on the {result['evaluated_on']}",
             "95% interval",
             "macro F1",
             "params",
@@ -110,7 +132,7 @@ def _html(result: dict, chart: Path) -> str:
         f"</title><style>{CSS}</style></head><body><main><h1>Backbones compared</h1>"
         f"<p>Data <code>{html.escape(result['data'])}</code>; every backbone frozen, same "
         f"split (seed {result['split_seed']}); majority-class baseline "
-        f"{_pct(result['majority_baseline_accuracy'])}. Overlapping intervals mean the data "
-        f"cannot tell two backbones apart.</p>{table}{note}{_img(chart, 'leaderboard')}"
+        f"{pct(result['majority_baseline_accuracy'])}. Overlapping intervals mean the data "
+        f"cannot tell two backbones apart.</p>{table}{note}{img_tag(chart, 'leaderboard')}"
         "</main></body></html>"
     )

@@ -407,77 +407,85 @@ def _overlap_text(ov: dict) -> Text:
     return text
 
 
-def render_leaderboard(result: dict) -> Table:
+def render_leaderboard(result: dict) -> Group:
     from headstart.report import cache_footnote, seconds_cell
 
-    table = Table(title="backbones on your data (frozen, same split)", title_justify="left")
-    for col in (
-        "backbone",
-        "val acc.",
-        "95% interval",
-        "macro F1",
-        "params",
-        "features s",
-        "train s",
-    ):
-        table.add_column(col, justify="left" if col == "backbone" else "right", overflow="fold")
-    for r in result["leaderboard"]:
-        table.add_row(
-            r["name"],
-            f"{r['accuracy']:.1%}",
-            _ci(r["accuracy_ci95"]),
-            f"{r['macro_f1']:.3f}",
-            f"{r['parameters'] / 1e6:.1f}M",
-            seconds_cell(r["feature_extraction_seconds"], r.get("feature_cache")),
-            f"{r['training_seconds']:.1f}",
-        )
+    rows = result["leaderboard"]
+    table = fitted_table(
+        "backbones on your data (frozen, same split; ranked by validation accuracy)",
+        [
+            ("backbone", "left", 0),
+            ("val acc.", "right", 0),
+            ("test acc." if result.get("evaluated_on") == "test split" else "acc.", "right", 0),
+            ("95% interval", "right", 0),
+            ("macro F1", "right", 3),
+            ("params", "right", 4),
+            ("features s", "right", 2),
+            ("train s", "right", 1),
+        ],
+        [
+            [
+                r["name"],
+                f"{r['val_accuracy']:.1%}" if "val_accuracy" in r else "-",
+                f"{r['accuracy']:.1%}",
+                _ci(r["accuracy_ci95"]),
+                f"{r['macro_f1']:.3f}",
+                f"{r['parameters'] / 1e6:.1f}M",
+                seconds_cell(r["feature_extraction_seconds"], r.get("feature_cache")),
+                f"{r['training_seconds']:.1f}",
+            ]
+            for r in rows
+        ],
+    )
     notes = []
+    if result.get("evaluated_on"):
+        notes.append(f"accuracy and interval on the {result['evaluated_on']}")
     b = result.get("majority_baseline_accuracy")
     if b is not None:
         notes.append(f"majority-class baseline {b:.1%}")
-    notes.append(cache_footnote(r.get("feature_cache") for r in result["leaderboard"]))
-    notes = [n for n in notes if n]
-    if notes:
-        table.caption = "\n".join(notes)
-        table.caption_justify = "left"
-    return table
+    notes.append(cache_footnote(r.get("feature_cache") for r in rows))
+    return Group(table, *[Text(n, style="dim") for n in notes if n])
 
 
 def render_advice(decisions: dict) -> Group:
     from headstart.report import cache_footnote, seconds_cell
 
-    table = Table(
-        title="backbones ranked on your data (frozen features, no training)", title_justify="left"
-    )
-    for col in (
-        "rank",
-        "backbone",
-        "LogME",
-        "probe acc.",
-        "kNN acc.",
-        "params",
-        "input",
-        "seconds",
-    ):
-        table.add_column(col, justify="left" if col == "backbone" else "right", overflow="fold")
-    for r in decisions.get("ranking", []):
-        table.add_row(
-            str(r["rank"]),
-            r["name"],
-            f"{r['logme']:.3f}",
-            f"{r['probe']:.1%}",
-            f"{r['knn']:.1%}",
-            f"{r['parameters'] / 1e6:.1f}M",
-            "x".join(map(str, r["image_size"])),
-            seconds_cell(r["feature_seconds"], r.get("feature_cache")),
-        )
     ranking = decisions.get("ranking", [])
+    table = fitted_table(
+        "backbones ranked on your data (frozen features, no training)",
+        [
+            ("rank", "right", 0),
+            ("backbone", "left", 0),
+            ("LogME", "right", 0),
+            ("probe acc.", "right", 1),
+            ("kNN acc.", "right", 2),
+            ("params", "right", 4),
+            ("input", "right", 5),
+            ("seconds", "right", 3),
+        ],
+        [
+            [
+                str(r["rank"]),
+                r["name"],
+                f"{r['logme']:.3f}",
+                f"{r['probe']:.1%}",
+                f"{r['knn']:.1%}",
+                f"{r['parameters'] / 1e6:.1f}M",
+                "x".join(map(str, r["image_size"])),
+                seconds_cell(r["feature_seconds"], r.get("feature_cache")),
+            ]
+            for r in ranking
+        ],
+    )
+    notes = []
     if ranking:
-        note = "seconds: loading the backbone and extracting its features. " + cache_footnote(
-            r.get("feature_cache") for r in ranking
+        notes.append(
+            (
+                "seconds: loading the backbone and extracting its features. "
+                + cache_footnote(r.get("feature_cache") for r in ranking)
+            ).strip()
         )
-        table.caption = note.strip()
-        table.caption_justify = "left"
+    table = Group(table, *[Text(n, style="dim") for n in notes])
     parts: list = [table]
     advice = decisions.get("advice")
     if advice:

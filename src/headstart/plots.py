@@ -90,9 +90,7 @@ def continuation_layout(histories: Sequence, metric: str = "val_accuracy") -> Co
             if prev_values:
                 best = prev.best_epoch or len(prev_values)
                 x0 = xs[k - 1][best - 1]
-                links.append(
-                    ((x0, prev_values[best - 1]), (xs[k][0], h.column(metric)[0]), best)
-                )
+                links.append(((x0, prev_values[best - 1]), (xs[k][0], h.column(metric)[0]), best))
             starts.append(offset + 0.5)
         offset += n
     return Continuation(xs, starts, links)
@@ -215,10 +213,16 @@ def plot_image_grid(
     return _save(fig, path)
 
 
-def plot_leaderboard(rows: Sequence[dict], path: str | Path, baseline: float | None = None) -> Path:
+def plot_leaderboard(
+    rows: Sequence[dict],
+    path: str | Path,
+    baseline: float | None = None,
+    xlabel: str = "accuracy on the test split",
+) -> Path:
     """Accuracy with its 95% interval per backbone, best on top, baseline as a line; each
     bar's accuracy and interval written beside the chart."""
-    rows = sorted(rows, key=lambda r: r["accuracy"])
+    # best at the top: by rank (validation) when ranked, else by the accuracy shown
+    rows = sorted(rows, key=lambda r: -r["rank"] if "rank" in r else r["accuracy"])
     names = [r["name"] for r in rows]
     acc = np.array([r["accuracy"] for r in rows])
     lo = acc - np.array([r["accuracy_ci95"][0] for r in rows])
@@ -231,7 +235,7 @@ def plot_leaderboard(rows: Sequence[dict], path: str | Path, baseline: float | N
         ax.axvline(baseline, color=_ORANGE, ls="--", label=f"majority class ({baseline:.1%})")
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("validation accuracy (95% bootstrap interval)")
+    ax.set_xlabel(f"{xlabel} (95% bootstrap interval)")
     ax.set_title("Backbones compared on your data (frozen, same split)")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)

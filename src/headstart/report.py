@@ -39,20 +39,20 @@ table.kv td,table.kv th{text-align:left}
 """
 
 
-def _img(path: Path, alt: str) -> str:
+def img_tag(path: Path, alt: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _pct(v: float) -> str:
+def pct(v: float) -> str:
     return "-" if v is None or v != v else f"{v:.1%}"
 
 
-def _ci(ci) -> str:
+def ci_text(ci) -> str:
     return f"{ci[0]:.1%} - {ci[1]:.1%}" if ci else "-"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
@@ -231,8 +231,7 @@ def _image_figures(
             views["images"],
             views["titles"],
             out / "augmented.png",
-            f"One training image and {what}\n"
-            + textwrap.fill(", ".join(views["transforms"]), 70),
+            f"One training image and {what}\n" + textwrap.fill(", ".join(views["transforms"]), 70),
         )
         captions["augmented"] = views["caption"]
     if evaluation is not None:
@@ -340,9 +339,7 @@ def configuration_rows(run) -> list[list[str]]:
         shown["cache_budget"] = f"{_bytes(cache['budget_bytes'])} (auto)"
     if cfg.workers == -1:
         shown["workers"] = "-1 (auto)"
-    return [
-        [k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()
-    ]
+    return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
 
 
 def cache_status(hits) -> str:
@@ -426,12 +423,12 @@ def render_html(
     params = m.get("parameters", {})
     name = Path(run.path).name if run.path else "run"
     cards = [
-        ("validation accuracy", _pct(m.get("val_accuracy"))),
-        ("majority-class baseline", _pct(m.get("majority_baseline_val_accuracy"))),
+        ("validation accuracy", pct(m.get("val_accuracy"))),
+        ("majority-class baseline", pct(m.get("majority_baseline_val_accuracy"))),
     ]
     if evaluation is not None and not evaluation["evaluated_on"].startswith("val"):
         cards.insert(
-            0, (f"accuracy on {evaluation['evaluated_on']}", f"{_pct(evaluation['accuracy'])}")
+            0, (f"accuracy on {evaluation['evaluated_on']}", f"{pct(evaluation['accuracy'])}")
         )
     if params:
         cards.append(
@@ -458,7 +455,7 @@ def render_html(
             [c, *[counts[s][i] for s in counts]]
             for i, c in enumerate(inspection.get("class_names", []))
         ]
-        parts.append(_table(header, rows))
+        parts.append(html_table(header, rows))
         b = inspection.get("majority_baseline", {})
         parts.append(
             f"<p>Source: <code>{html.escape(str(inspection.get('location')))}</code> "
@@ -491,7 +488,7 @@ def render_html(
             else "<p>Source: in-memory arrays (not recorded): the model was fitted from "
             "Python on arrays, so this report cannot show or re-read the images.</p>"
         )
-    grids = [_img(figures[k], k) for k in ("samples", "augmented") if k in figures]
+    grids = [img_tag(figures[k], k) for k in ("samples", "augmented") if k in figures]
     if grids:
         parts.append(f'<div class="row">{"".join(grids)}</div>')
     if "augmented" in captions:
@@ -504,7 +501,7 @@ def render_html(
         "the resolved value is shown with the setting in brackets.</p>"
     )
     parts.append(
-        _table(["setting", "value"], configuration_rows(run)).replace(
+        html_table(["setting", "value"], configuration_rows(run)).replace(
             "<table>", '<table class="kv">', 1
         )
     )
@@ -522,15 +519,17 @@ def render_html(
     )
     parts.append('<h2 id="parameters">Parameters</h2>')
     if params:
-        parts.append(_table(["parameters", "count"], [[k, f"{v:,}"] for k, v in params.items()]))
+        parts.append(
+            html_table(["parameters", "count"], [[k, f"{v:,}"] for k, v in params.items()])
+        )
     parts.append('<h2 id="history">Training history</h2>')
     if "history" in figures:
-        parts.append(_img(figures["history"], "training history"))
+        parts.append(img_tag(figures["history"], "training history"))
     if m.get("timing"):
         parts.append(f"<p>{html.escape(timing_sentence(m, run.config.cache))}</p>")
     if "parent" in figures:
         parts.append(f"<p>{html.escape(captions.get('parent', ''))}</p>")
-        parts.append(_img(figures["parent"], "parent, then this run"))
+        parts.append(img_tag(figures["parent"], "parent, then this run"))
     parts.append(extra_sections)
     parts.append('<h2 id="metrics">Metrics</h2>')
     if evaluation is not None:
@@ -539,14 +538,14 @@ def render_html(
         parts.append(_no_evaluation(run))
     if "confusion" in figures:
         parts.append('<h2 id="confusion">Confusion matrix</h2>')
-        parts.append(_img(figures["confusion"], "confusion matrix"))
+        parts.append(img_tag(figures["confusion"], "confusion matrix"))
     if "roc" in figures:
         parts.append('<h2 id="roc">ROC curves</h2>')
-        parts.append(_img(figures["roc"], "ROC curves"))
+        parts.append(img_tag(figures["roc"], "ROC curves"))
     if evaluation is not None:
         parts.append('<h2 id="mistakes">Most confident mistakes</h2>')
         if "mistakes" in figures:
-            parts.append(_img(figures["mistakes"], "most confident mistakes"))
+            parts.append(img_tag(figures["mistakes"], "most confident mistakes"))
         elif confident_mistakes(evaluation, k=1):
             parts.append(
                 "<p>There are misclassified images, but their files are not available to "
@@ -589,9 +588,9 @@ def _metrics_section(evaluation: dict) -> str:
         [
             r["name"],
             r["n"],
-            _pct(r["accuracy"]),
-            _ci(r.get("accuracy_ci95")),
-            _pct(r.get("balanced_accuracy")),
+            pct(r["accuracy"]),
+            ci_text(r.get("accuracy_ci95")),
+            pct(r.get("balanced_accuracy")),
             f"{r.get('macro_f1', float('nan')):.3f}",
             _f1_ci(r.get("macro_f1_ci95")),
         ]
@@ -606,7 +605,7 @@ def _metrics_section(evaluation: dict) -> str:
         "macro F1 (0-1)",
         "F1 95% interval (0-1)",
     ]
-    parts.append(_table(header, rows))
+    parts.append(html_table(header, rows))
     paired = evaluation.get("paired") or []
     if paired:
         parts.append(
@@ -615,7 +614,7 @@ def _metrics_section(evaluation: dict) -> str:
             "and McNemar's exact test on the images only one of the two gets right.</p>"
         )
         parts.append(
-            _table(
+            html_table(
                 [
                     "compared run",
                     "images",
@@ -650,8 +649,8 @@ def _metrics_section(evaluation: dict) -> str:
     elif ov is not None and ov["n_overlap"]:
         clean = ov.get("without_overlap")
         rest = (
-            f" On the other {clean['n']:,} images: accuracy {_pct(clean['accuracy'])} "
-            f"({_ci(clean['accuracy_ci95'])}), macro F1 {clean['macro_f1']:.3f} "
+            f" On the other {clean['n']:,} images: accuracy {pct(clean['accuracy'])} "
+            f"({ci_text(clean['accuracy_ci95'])}), macro F1 {clean['macro_f1']:.3f} "
             f"({_f1_ci(clean['macro_f1_ci95'])})."
             if clean
             else " No image is left once they are set aside."
@@ -663,7 +662,7 @@ def _metrics_section(evaluation: dict) -> str:
         )
     per = evaluation["per_class"]
     parts.append(
-        _table(
+        html_table(
             ["class", "precision (0-1)", "recall (0-1)", "F1 (0-1)", "support"],
             [
                 [c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]]
@@ -716,16 +715,11 @@ def write_report(
                 f"{run.strategy.label()} (this run)": run.history,
             },
             path / "plots" / "parent_vs_this.png",
-            title=(
-                f"Validation accuracy: {parent.strategy.label()}, "
-                f"then {run.strategy.label()}"
-            ),
+            title=(f"Validation accuracy: {parent.strategy.label()}, then {run.strategy.label()}"),
         )
         captions["parent"] = continuation_caption(run, parent)
     out = path / "report.html"
-    atomic_write_text(
-        out, render_html(run, shown, figures, inspection, extra_sections, captions)
-    )
+    atomic_write_text(out, render_html(run, shown, figures, inspection, extra_sections, captions))
     return out
 
 
@@ -764,8 +758,8 @@ def advice_section(decisions: dict) -> str:
                 r["rank"],
                 r["name"],
                 f"{r['logme']:.3f}",
-                _pct(r["probe"]),
-                _pct(r["knn"]),
+                pct(r["probe"]),
+                pct(r["knn"]),
                 f"{r['parameters'] / 1e6:.1f}M",
                 "x".join(map(str, r["image_size"])),
                 seconds_cell(r["feature_seconds"], r.get("feature_cache")),
@@ -773,7 +767,7 @@ def advice_section(decisions: dict) -> str:
             for r in ranking
         ]
         parts.append(
-            _table(
+            html_table(
                 [
                     "rank",
                     "backbone",
@@ -803,9 +797,9 @@ def advice_section(decisions: dict) -> str:
     check = decisions.get("check")
     if isinstance(check, dict):
         parts.append(
-            f"<p>Checked on validation: frozen {_pct(check['frozen_val_accuracy'])}, "
+            f"<p>Checked on validation: frozen {pct(check['frozen_val_accuracy'])}, "
             f"{html.escape(check['candidate'])} "
-            f"{_pct(check['candidate_val_accuracy'])}; kept "
+            f"{pct(check['candidate_val_accuracy'])}; kept "
             f"<b>{html.escape(check['kept'])}</b>.</p>"
         )
     elif check:
