@@ -142,7 +142,10 @@ def test_compare_backbones_leaderboard(image_folder, tmp_path):
     )
     rows = result["leaderboard"]
     assert {r["name"] for r in rows} == {"test_resnet", "test_efficientnet"}
-    assert rows[0]["accuracy"] >= rows[1]["accuracy"]
+    # selected on validation, reported on held-out data (here no test split: said so)
+    assert rows[0]["val_accuracy"] >= rows[1]["val_accuracy"]
+    assert [r["rank"] for r in rows] == [1, 2]
+    assert result["evaluated_on"] == "validation, used for model selection: optimistic"
     for r in rows:
         assert r["accuracy_ci95"][0] <= r["accuracy"] <= r["accuracy_ci95"][1]
         assert r["parameters"] > 0 and r["feature_extraction_seconds"] >= 0
