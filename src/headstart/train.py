@@ -272,7 +272,7 @@ def fit(
     ran = 0
     for epoch in [] if finished else bar:
         module.train()
-        frozen_modules_to_eval(module, settings.bn)
+        frozen_modules_to_eval(module, settings.bn, new=head)
         total_loss, correct, seen = 0.0, 0, 0
         for x, y in train_inputs.epoch(rng, settings.batch_size):
             if len(y) < 2 and len(train_inputs) > 1:
