@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,8 +168,24 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
         image_size=48,
         epochs=2,
     )
+    # an earlier run at --out is replaced atomically: it stays whole until the new one moves in
+    from headstart.pipeline import train
+
+    out = tmp_path / "auto"
+    earlier = TrainConfig(backbone="test_resnet", weights="none", image_size=48, hidden=8)
+    train(earlier, data=source, out=out, progress=False)
+    earlier_weights = (out / "model.safetensors").read_bytes()
     notes = []
-    run = train_auto(cfg, data=source, out=tmp_path / "auto", progress=False, say=notes.append)
+
+    def say(note: str) -> None:
+        notes.append(note)
+        assert (out / "model.safetensors").read_bytes() == earlier_weights
+        assert not (out / "advice.json").exists()
+
+    run = train_auto(cfg, data=source, out=out, progress=False, say=say)
+    assert run.path == out and (out / "model.safetensors").read_bytes() != earlier_weights
+    other = json.loads((out / "advice.json").read_text())["check"]["other_run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["auto", Path(other).name]
     assert run.backbone_name in ("test_resnet", "test_efficientnet")
     decisions = json.loads((tmp_path / "auto" / "advice.json").read_text())
     assert [r["rank"] for r in decisions["ranking"]] == [1, 2]

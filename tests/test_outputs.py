@@ -3,6 +3,7 @@ create (run folders are replaced only when they are headstart runs, and atomical
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from conftest import make_images
 from headstart.config import TrainConfig
 from headstart.data import from_arrays
+from headstart.errors import RunError
 from headstart.io import (
     atomic_write_text,
     atomic_write_with,
@@ -81,3 +83,89 @@ def test_replace_dir_puts_the_old_folder_back_when_the_new_cannot_move_in(tmp_pa
         replace_dir(new, old, remove_old=True)
     assert (old / "keep.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "out"]
+
+
+def _foreign(tmp_path: Path) -> Path:
+    out = tmp_path / "mine"
+    (out / "sub").mkdir(parents=True)
+    (out / "thesis.tex").write_text("years of work")
+    (out / "sub" / "data.csv").write_text("1,2,3")
+    return out
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_train_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
+    out = _foreign(tmp_path)
+    before = _snapshot(out)
+    with pytest.raises(RunError, match="--overwrite") as err:
+        train(TrainConfig(**TINY), data=from_arrays(*make_images(6)), out=out, progress=False)
+    assert str(out) in str(err.value) and "--out" in str(err.value)
+    assert _snapshot(out) == before
+    # with overwrite the run is written among the files, and none of them is removed
+    train(
+        TrainConfig(**TINY),
+        data=from_arrays(*make_images(6)),
+        out=out,
+        progress=False,
+        report=False,
+        overwrite=True,
+    )
+    after = _snapshot(out)
+    assert all(after[k] == v for k, v in before.items()) and "model.json" in after
+
+
+def test_train_auto_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
+    from headstart.advise import train_auto
+
+    out = _foreign(tmp_path)
+    before = _snapshot(out)
+    cfg = TrainConfig(**{**TINY, "strategy": "auto"})
+    with pytest.raises(RunError, match="not empty"):
+        train_auto(cfg, data=from_arrays(*make_images(6)), out=out, progress=False)
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # nothing trained beside it
+
+
+def test_train_replaces_an_earlier_run_as_a_whole(tmp_path):
+    out = tmp_path / "run"
+    source = from_arrays(*make_images(6))
+    train(TrainConfig(**TINY), data=source, out=out, progress=False)
+    assert (out / "report.html").is_file()
+    train(
+        TrainConfig(**{**TINY, "head": "linear"}),
+        data=source,
+        out=out,
+        progress=False,
+        report=False,
+    )
+    assert json.loads((out / "model.json").read_text())["head"]["kind"] == "linear"
+    assert not (out / "report.html").exists()  # nothing of the earlier run is left to lie
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_auto_keeps_the_earlier_run_whole_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
+    from headstart.advise import train_auto
+
+    source = from_arrays(*make_images(35, size=24, seed=9))  # 21 validation images: checked
+    out = tmp_path / "auto"
+    train(TrainConfig(**{**TINY, "hidden": 8}), data=source, out=out, progress=False)
+    before = _snapshot(out)
+    real_rename, real_replace = os.rename, os.replace
+
+    def fail_moving_in(real):
+        def move(src, dst):
+            if Path(dst) == out and Path(src).name.startswith("auto-"):
+                raise RuntimeError("disk gone")  # not an OSError: no copying fallback
+            return real(src, dst)
+
+        return move
+
+    monkeypatch.setattr(os, "rename", fail_moving_in(real_rename))
+    monkeypatch.setattr(os, "replace", fail_moving_in(real_replace))
+    cfg = TrainConfig(**{**TINY, "strategy": "auto"})
+    with pytest.raises(RuntimeError, match="disk gone"):
+        train_auto(cfg, data=source, out=out, progress=False, say=lambda _: None)
+    assert _snapshot(out) == before
