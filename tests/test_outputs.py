@@ -13,7 +13,7 @@ import pytest
 from conftest import make_images
 from headstart.config import TrainConfig
 from headstart.data import from_arrays
-from headstart.errors import RunError
+from headstart.errors import HeadstartError, RunError
 from headstart.io import (
     atomic_write_text,
     atomic_write_with,
@@ -134,6 +134,10 @@ def test_train_replaces_an_earlier_run_as_a_whole(tmp_path):
     source = from_arrays(*make_images(6))
     train(TrainConfig(**TINY), data=source, out=out, progress=False)
     assert (out / "report.html").is_file()
+    before = _snapshot(out)
+    with pytest.raises(HeadstartError):  # a failed replacement leaves the earlier run as it was
+        train(TrainConfig(**TINY), data=str(tmp_path / "missing"), out=out, progress=False)
+    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     train(
         TrainConfig(**{**TINY, "head": "linear"}),
         data=source,

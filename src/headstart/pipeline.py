@@ -336,6 +336,18 @@ def _resumable_interruption(out: Path | None):
         raise TrainingInterrupted(out if resumable else None) from None
 
 
+@contextlib.contextmanager
+def _discard_on_failure(work: Path | None):
+    """A run that replaces another trains in a temporary sibling; if it fails with nothing to
+    resume, the sibling goes (headstart made it)."""
+    try:
+        yield
+    except BaseException:
+        if work is not None and not (work / "checkpoint" / "state.json").is_file():
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
 def train(
     config: TrainConfig | None = None,
     /,
@@ -368,7 +380,10 @@ def train(
     final = out
     if save and not resume and check_out(out, overwrite=overwrite) == "run":
         out = make_temp_dir(f".{final.name}.new-", final.parent)  # swapped in when complete
-    with _resumable_interruption(out if save else None):
+    with (
+        _resumable_interruption(out if save else None),
+        _discard_on_failure(out if out != final else None),
+    ):
         split_record = None
         if resume:
             if out is None or not (out / "split.json").is_file():
