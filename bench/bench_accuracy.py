@@ -17,6 +17,9 @@ Test accuracy with a 95% bootstrap interval, and seconds, per recipe. Defaults i
 are chosen from these numbers (see BENCHMARKS.md).
 
     python bench/bench_accuracy.py --datasets digits,lfw --sizes 96,128 --ft-epochs 8
+
+``--recipes frozen`` runs only the recipes on the frozen backbone (majority, probe, both
+heads), e.g. to re-measure a change to the head.
 """
 
 from __future__ import annotations
@@ -53,7 +56,12 @@ def _test_predictions(run, splits) -> np.ndarray:
     return proba.argmax(1)
 
 
-def bench_dataset(name: str, size: int, ft_epochs: int, out: Path, flip: bool = True) -> list[dict]:
+RECIPES = ("all", "frozen")
+
+
+def bench_dataset(
+    name: str, size: int, ft_epochs: int, out: Path, flip: bool = True, recipes: str = "all"
+) -> list[dict]:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -118,6 +126,8 @@ def bench_dataset(name: str, size: int, ft_epochs: int, out: Path, flip: bool = 
         )
     )
 
+    if recipes == "frozen":
+        return _report(rows, name, size, y_test)
     ft = {
         **base,
         "flip": flip,
@@ -151,6 +161,10 @@ def bench_dataset(name: str, size: int, ft_epochs: int, out: Path, flip: bool = 
             n_classes,
         )
     )
+    return _report(rows, name, size, y_test)
+
+
+def _report(rows: list[dict], name: str, size: int, y_test: np.ndarray) -> list[dict]:
     for r in rows:
         r.update(dataset=name, image_size=size, n_test=int(len(y_test)))
         print(json.dumps(r), flush=True)
@@ -163,13 +177,18 @@ def main() -> None:
     ap.add_argument("--sizes", default="96,128")
     ap.add_argument("--ft-epochs", type=int, default=8)
     ap.add_argument("--no-flip", action="store_true", help="augment without horizontal flips")
+    ap.add_argument(
+        "--recipes", choices=RECIPES, default="all", help="frozen: only the frozen-backbone ones"
+    )
     args = ap.parse_args()
     os.environ.setdefault("HEADSTART_CACHE_DIR", tempfile.mkdtemp(prefix="hs-acc-cache-"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             for size in map(int, args.sizes.split(",")):
-                rows += bench_dataset(name, size, args.ft_epochs, Path(tmp), flip=not args.no_flip)
+                rows += bench_dataset(
+                    name, size, args.ft_epochs, Path(tmp), not args.no_flip, args.recipes
+                )
     print(
         json.dumps(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +37,76 @@ def test_logme_ranks_separable_features_above_noise():
     assert logme(sep, y1) > logme(weak, y1)
     wide, yw = _blobs(True, n=40, d=200)
     assert np.isfinite(logme(wide, yw))
+
+
+def _evidence_direct(f: np.ndarray, t: np.ndarray, alpha: float, beta: float) -> float:
+    """LogME's evidence (You et al., ICML 2021, eq. 2) the explicit D x D way."""
+    n, d = f.shape
+    a = alpha * np.eye(d) + beta * f.T @ f
+    m = beta * np.linalg.solve(a, f.T @ t)
+    _, log_det = np.linalg.slogdet(a)
+    return (
+        n / 2 * np.log(beta)
+        + d / 2 * np.log(alpha)
+        - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * float(np.sum((f @ m - t) ** 2))
+        - alpha / 2 * float(m @ m)
+        - 0.5 * log_det
+    )
+
+
+def _logme_direct(f: np.ndarray, y: np.ndarray, maximise: bool) -> float:
+    """Per-image evidence, averaged over classes, at alpha and beta found directly: by the
+    published fixed point (gamma from the eigenvalues of F^T F, m from A) or by maximising
+    the explicit evidence numerically."""
+    from scipy.optimize import minimize
+
+    n, d = f.shape
+    eig = np.clip(np.linalg.eigvalsh(f.T @ f), 0.0, None)
+    out = []
+    for c in np.unique(y):
+        t = (y == c).astype(np.float64)
+        alpha, beta = 1.0, 1.0
+        for _ in range(1000):
+            m = beta * np.linalg.solve(alpha * np.eye(d) + beta * f.T @ f, f.T @ t)
+            gamma = float((beta * eig / (alpha + beta * eig)).sum())
+            new_alpha = gamma / float(m @ m)
+            new_beta = (n - gamma) / float(np.sum((f @ m - t) ** 2))
+            done = abs(new_alpha / new_beta - alpha / beta) <= 1e-10 * alpha / beta
+            alpha, beta = new_alpha, new_beta
+            if done:
+                break
+        if maximise:
+            res = minimize(
+                lambda v, t=t: -_evidence_direct(f, t, np.exp(v[0]), np.exp(v[1])),
+                x0=np.log([alpha, beta]),
+                method="Nelder-Mead",
+                options={"xatol": 1e-8, "fatol": 1e-10},
+            )
+            alpha, beta = np.exp(res.x)
+        out.append(_evidence_direct(f, t, alpha, beta) / n)
+    return float(np.mean(out))
+
+
+def _rank_deficient_cases():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    full = rng.normal(size=(300, 64)) + 1.5 * np.eye(64)[y]
+    dead = np.maximum(full, 0.0)
+    dead[:, 20:40] = 0.0  # dead ReLU units: 20 all-zero columns
+    y2 = rng.integers(0, 3, 80)
+    dup = np.maximum(rng.normal(size=(80, 160)) + 1.5 * np.eye(160)[y2], 0.0)
+    # 10 images twice, with independent labels (the label noise keeps the evidence bounded:
+    # with equal labels, y lies in span(F) and the evidence grows without bound with beta)
+    dup[70:] = dup[:10]
+    return {"full-rank": (full, y), "zero-columns": (dead, y), "duplicated-rows": (dup, y2)}
+
+
+@pytest.mark.parametrize("case", ["full-rank", "zero-columns", "duplicated-rows"])
+def test_logme_equals_the_evidence_evaluated_directly(case):
+    f, y = _rank_deficient_cases()[case]
+    assert logme(f, y) == pytest.approx(_logme_direct(f, y, maximise=False), abs=1e-6)
+    assert logme(f, y) == pytest.approx(_logme_direct(f, y, maximise=True), abs=1e-6)
 
 
 def test_logme_is_finite_on_degenerate_features():
@@ -97,8 +168,24 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
         image_size=48,
         epochs=2,
     )
+    # an earlier run at --out is replaced atomically: it stays whole until the new one moves in
+    from headstart.pipeline import train
+
+    out = tmp_path / "auto"
+    earlier = TrainConfig(backbone="test_resnet", weights="none", image_size=48, hidden=8)
+    train(earlier, data=source, out=out, progress=False)
+    earlier_weights = (out / "model.safetensors").read_bytes()
     notes = []
-    run = train_auto(cfg, data=source, out=tmp_path / "auto", progress=False, say=notes.append)
+
+    def say(note: str) -> None:
+        notes.append(note)
+        assert (out / "model.safetensors").read_bytes() == earlier_weights
+        assert not (out / "advice.json").exists()
+
+    run = train_auto(cfg, data=source, out=out, progress=False, say=say)
+    assert run.path == out and (out / "model.safetensors").read_bytes() != earlier_weights
+    other = json.loads((out / "advice.json").read_text())["check"]["other_run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["auto", Path(other).name]
     assert run.backbone_name in ("test_resnet", "test_efficientnet")
     decisions = json.loads((tmp_path / "auto" / "advice.json").read_text())
     assert [r["rank"] for r in decisions["ranking"]] == [1, 2]

@@ -7,7 +7,7 @@ import pytest
 import timm
 import torch
 
-from headstart.backbones import Preprocessing, create_backbone, resolve_name
+from headstart.backbones import Preprocessing, create_backbone, create_timm_model, resolve_name
 from headstart.backbones.weights import load_pretrained, packaged_weights_path
 from headstart.catalog import list_backbones, model_summary
 from headstart.errors import BackboneError
@@ -120,3 +120,44 @@ def test_backbones_listing():
     assert rows["tf_efficientnet_lite0"]["weights"] == "installed"
     assert rows["densenet121"]["input_size"] == [224, 224]
     assert 6.9e6 < rows["densenet121"]["parameters"] < 7.1e6
+
+
+class _Chain(torch.nn.Module):
+    """forward_features is a chain of two units; the second may fail on its second call."""
+
+    def __init__(self, error: type[Exception] | None):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 4, 3)
+        self.b = _FailsOnReplay(error)
+
+    def forward_features(self, x):
+        return self.b(self.a(x))
+
+
+class _FailsOnReplay(torch.nn.Module):
+    def __init__(self, error: type[Exception] | None):
+        super().__init__()
+        self.error, self.calls = error, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.error is not None and self.calls > 2:  # the probe, the reference, the replay
+            raise self.error("boom")
+        return x
+
+
+def test_sequential_plan_reports_a_bug_instead_of_no_cut():
+    from headstart.backbones.split import sequential_plan
+
+    probe = torch.zeros(1, 3, 8, 8)
+    assert [n for n, _ in sequential_plan(_Chain(None), probe).units] == ["a", "b"]
+    # what replaying a non-chain forward raises (a shape error) means: no sequential cut
+    assert sequential_plan(_Chain(RuntimeError), probe) is None
+    assert sequential_plan(_Chain(ValueError), probe) is None
+    # anything else is a bug, not a limitation of the family
+    with pytest.raises(AttributeError, match="boom"):
+        sequential_plan(_Chain(AttributeError), probe)
+    with pytest.raises(KeyError):
+        sequential_plan(_Chain(KeyError), probe)
+    # a real family whose forward is not a chain still gets no plan
+    assert sequential_plan(create_timm_model("test_vit")) is None

@@ -170,3 +170,21 @@ def test_interrupted_extraction_is_never_trusted(source, monkeypatch):
         meta.unlink()
     again = _run(source)
     assert set(again.metrics["feature_cache"]["hits"]) == {"computed"}
+
+
+def test_augmented_view_does_not_depend_on_the_extraction_batch_size(source):
+    """The cache key has no batch size, so the cached view must not depend on it."""
+    from headstart.backbones import create_backbone
+
+    lb = create_backbone("test_resnet", weights="none", image_size=48)
+    views = {}
+    for batch_size in (4, 7):
+        clear_memory_cache()
+        ex = FeatureExtractor(lb, batch_size=batch_size, cache=False, progress=False)
+        views[batch_size] = np.asarray(ex.extract(source.train, view=1, seed=3).features)
+    np.testing.assert_allclose(views[4], views[7], rtol=1e-4, atol=1e-5)
+    clear_memory_cache()
+    plain = FeatureExtractor(lb, batch_size=4, cache=False, progress=False)
+    assert not np.allclose(np.asarray(plain.extract(source.train).features), views[4])
+    other_view = np.asarray(plain.extract(source.train, view=2, seed=3).features)
+    assert not np.allclose(other_view, views[4])  # views differ from each other

@@ -107,6 +107,27 @@ def test_batchnorm_statistics_follow_bn_option(source, bn):
         assert not moved
     else:
         assert moved and all(k.startswith("model.layer4.") for k in moved), moved
+    _assert_head_batchnorm_learned(run)
+
+
+def _assert_head_batchnorm_learned(run) -> None:
+    """The head is new: its BatchNorm normalises with statistics learned from the data."""
+    (bn,) = [m for m in run.model.head.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert int(bn.num_batches_tracked) > 0
+    assert not torch.allclose(bn.running_mean, torch.zeros_like(bn.running_mean))
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+
+
+def test_head_batchnorm_learns_under_bn_auto_with_a_frozen_backbone(source):
+    """--bn auto freezes pretrained BatchNorm below 10,000 images; the head's still learns."""
+    torch.manual_seed(0)
+    before = _bn_stats(create_backbone("test_resnet", weights="none").backbone)
+    config = TrainConfig(backbone="test_resnet", **TINY)
+    assert config.bn == "auto" and config.fit_settings(len(source.train)).bn == "frozen"
+    run = train(config, data=source, save=False, progress=False)
+    after = _bn_stats(run.model.backbone)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    _assert_head_batchnorm_learned(run)
 
 
 def test_learning_rates_per_parameter_group():

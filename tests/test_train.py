@@ -187,3 +187,71 @@ def test_flip_switch_changes_the_augmented_views_and_their_cache_key(tiny_source
     train_set = tiny_source.train
     assert with_flip.key(train_set, view=1) != without.key(train_set, view=1)
     assert with_flip.key(train_set, view=0) == without.key(train_set, view=0)  # plain view
+
+
+class _Seen(torch.nn.Module):
+    """Records which samples (their index, in feature 0) pass through while training."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs: list[list[int]] = []
+
+    def forward(self, x):
+        if self.training:
+            self.epochs[-1] += x[:, 0].round().long().tolist()
+        return x
+
+
+@pytest.mark.parametrize("n", [4 * 3 + 1, 4 * 3, 4 * 3 + 2])
+def test_every_training_sample_is_seen_every_epoch(n):
+    from headstart.heads import HeadSpec, build_head
+    from headstart.inputs import ArrayInputs
+    from headstart.train import FitSettings, fit
+
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(n, 6)).astype(np.float32)
+    feats[:, 0] = np.arange(n)
+    labels = np.arange(n) % 2
+    seen = _Seen()
+    head = build_head(HeadSpec(), 6, 2)  # the lesson's head: BatchNorm trains
+    module = torch.nn.Sequential(seen, head)
+
+    class Epochs(ArrayInputs):
+        def epoch(self, rng, batch_size):
+            if rng is not None:
+                seen.epochs.append([])
+            yield from super().epoch(rng, batch_size)
+
+    train_inputs = Epochs([feats], labels)
+    history = fit(
+        module,
+        head,
+        train_inputs,
+        ArrayInputs([feats], labels),
+        FitSettings(epochs=3, batch_size=4, patience=0),
+        progress=False,
+    )
+    assert len(seen.epochs) == 3
+    for ids in seen.epochs:
+        assert sorted(ids) == list(range(n))
+    assert history.skipped_samples == 0
+
+
+def test_batches_never_hold_a_single_sample_and_cover_the_epoch():
+    from headstart.backbones import create_backbone
+    from headstart.inputs import ImageInputs, batch_slices
+
+    assert [(b.start, b.stop) for b in batch_slices(9, 4)] == [(0, 4), (4, 9)]
+    assert [(b.start, b.stop) for b in batch_slices(10, 4)] == [(0, 4), (4, 8), (8, 10)]
+    assert [(b.start, b.stop) for b in batch_slices(1, 4)] == [(0, 1)]
+    prep = create_backbone("test_resnet", weights="none", image_size=48).preprocessing
+    images = from_arrays(*make_images(9, seed=5)).train
+    assert len(images) == 27
+    inputs = ImageInputs(images, prep, workers=0)
+    batch_size = 13  # two full batches and one image left over
+    sizes, labels = [], []
+    for _, y in inputs.epoch(np.random.default_rng(0), batch_size):
+        sizes.append(len(y))
+        labels += y.tolist()
+    assert sizes == [batch_size, batch_size + 1]
+    assert sorted(labels) == sorted(images.labels.tolist())

@@ -8,76 +8,55 @@ content, so a grid search over head settings pays for each fold's forward pass o
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 
-from headstart.backbones.aliases import DEFAULT_BACKBONE
 from headstart.config import TrainConfig
 from headstart.data.sources import DataSource, from_arrays
 from headstart.errors import DataError
 
+#: TrainConfig fields that say where the data is: ``fit`` takes the data, so they are not
+#: estimator parameters (``parent`` names a saved run to continue, not a setting to search).
+DATA_FIELDS = ("data", "filename_column", "label_column", "parent")
+
+#: The estimator's parameters: every other TrainConfig field with TrainConfig's default (the
+#: one source of defaults), then ``verbose``.
+PARAMS: tuple[inspect.Parameter, ...] = (
+    *(
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in DATA_FIELDS
+    ),
+    inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False),
+)
+
 
 class ImageClassifier(ClassifierMixin, BaseEstimator):
     """A pretrained backbone with a trained head: frozen by default, or fine-tuned
-    (``strategy="fine-tune", unfreeze=1``, ``"freeze-first"``, ``"full"``, ``"scratch"``).
+    (``strategy="fine-tune", unfreeze=1``, ``"freeze-first"``, ``"full"``, ``"scratch"``), or
+    decided from the data (``strategy="auto"``, ``backbone="auto"``, as the CLI does).
 
-    ``X`` is an image array (N, H, W[, C]), uint8 or float in [0, 1]; ``y`` any labels.
-    ``fit`` holds out ``val_split`` of X (stratified) for early stopping, as the CLI does.
+    Parameters are TrainConfig's fields (all but where the data is), with its defaults, and
+    ``verbose``; all keyword-only. ``X`` is an image array (N, H, W[, C]), uint8 or float in
+    [0, 1]; ``y`` any labels. ``fit`` holds out ``val_split`` of X (stratified) for early
+    stopping, as the CLI does.
     """
 
-    def __init__(
-        self,
-        backbone: str = DEFAULT_BACKBONE,
-        weights: str = "imagenet",
-        pooling: str = "max",
-        image_size: int | None = None,
-        resize: str = "pad",
-        head: str = "lesson",
-        hidden: int = 50,
-        dropout: float = 0.5,
-        epochs: int = 30,
-        batch_size: int = 32,
-        lr: float = 1e-3,
-        patience: int = 5,
-        strategy: str = "feature-extraction",
-        unfreeze: int = 1,
-        layers: int = 0,
-        backbone_lr: float = 1e-5,
-        val_split: float = 0.2,
-        augment: str = "none",
-        views: int = 8,
-        flip: bool = True,
-        seed: int = 0,
-        device: str = "auto",
-        cache: bool = True,
-        verbose: bool = False,
-    ):
-        self.backbone = backbone
-        self.weights = weights
-        self.pooling = pooling
-        self.image_size = image_size
-        self.resize = resize
-        self.head = head
-        self.hidden = hidden
-        self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.patience = patience
-        self.strategy = strategy
-        self.unfreeze = unfreeze
-        self.layers = layers
-        self.backbone_lr = backbone_lr
-        self.val_split = val_split
-        self.augment = augment
-        self.views = views
-        self.flip = flip
-        self.seed = seed
-        self.device = device
-        self.cache = cache
-        self.verbose = verbose
+    def __init__(self, **params):
+        unknown = sorted(set(params) - {p.name for p in PARAMS})
+        if unknown:
+            raise TypeError(f"ImageClassifier got unexpected parameter(s): {', '.join(unknown)}")
+        for p in PARAMS:
+            setattr(self, p.name, params.get(p.name, p.default))
+
+    __init__.__signature__ = inspect.Signature(  # what get_params, clone and help() read
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *PARAMS]
+    )
 
     def _config(self) -> TrainConfig:
         params = self.get_params()
@@ -86,6 +65,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Fit on an image array and labels, or on a data location / DataSource (``y=None``)."""
+        from headstart.advise import train_auto
         from headstart.pipeline import train
 
         if isinstance(X, (str, Path, DataSource)):
@@ -96,7 +76,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if y is None:
                 raise DataError("fit(X, y) needs labels y for an image array X.")
             source = from_arrays(np.asarray(X), np.asarray(y))
-        self.run_ = train(self._config(), data=source, progress=self.verbose, save=False)
+        config = self._config()
+        if "auto" in (config.strategy, config.backbone):  # decided from the data, as the CLI
+            self.run_ = train_auto(
+                config, data=source, progress=self.verbose, save=False, say=self._say
+            )
+        else:
+            self.run_ = train(config, data=source, progress=self.verbose, save=False)
         names = self.run_.class_names
         labels = np.asarray(y) if y is not None else None
         if labels is not None and labels.dtype.kind in "iu":
@@ -108,6 +94,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = self.run_.history
         return self
 
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(message)
+
     def _images(self, X):
         from headstart.data.imageset import array_item_to_rgb
         from headstart.data.sources import _check_image_array
@@ -116,22 +106,21 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         return [array_item_to_rgb(a) for a in arr]
 
     def predict_proba(self, X) -> np.ndarray:
-        self._check_fitted()
+        check_is_fitted(self, "run_")
         return self.run_.predict_proba(self._images(X), batch_size=max(self.batch_size, 32))
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "run_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        check_is_fitted(self, "run_")
+        return super().score(X, y, sample_weight=sample_weight)
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model as a run directory (``headstart predict`` can use it)."""
-        self._check_fitted()
+        check_is_fitted(self, "run_")
         return self.run_.save(path)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "run_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("this ImageClassifier is not fitted yet; call fit(X, y) first.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

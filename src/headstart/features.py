@@ -34,7 +34,9 @@ from headstart.data.imageset import ImageSet
 from headstart.io import atomic_write_json
 from headstart.preprocess import augmenter, prepare_batch
 
-CACHE_VERSION = 2  # 2: augmented views gained colour jitter and the flip switch
+#: 2: augmented views gained colour jitter and the flip switch; 3: an augmented view is seeded
+#: per image, no longer per extraction batch, so it no longer depends on the batch size.
+CACHE_VERSION = 3
 _MEMORY: OrderedDict[str, FeatureSet] = OrderedDict()
 _MEMORY_ITEMS = 16
 
@@ -270,7 +272,8 @@ class FeatureExtractor:
                         out[p] = np.nan
                 if ok:
                     imgs = [d for d in decoded if not isinstance(d, UnreadableImage)]
-                    x = prepare_batch(imgs, prep, aug, seed=view_seed(seed, view, b))
+                    seeds = [view_seed(seed, view, p) for p in ok] if aug is not None else None
+                    x = prepare_batch(imgs, prep, aug, seed=seeds)
                     x = x.to(self.device)
                     if self.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
@@ -281,9 +284,12 @@ class FeatureExtractor:
         return FeatureSet(out, valid, key, "", time.perf_counter() - start, bad)
 
 
-def view_seed(seed: int, view: int, batch: int) -> int:
-    """A distinct, reproducible seed for each (run seed, augmented view, batch)."""
-    return (seed * 1_000_003 + view * 10_007 + batch) % (2**31)
+def view_seed(seed: int, view: int, position: int) -> int:
+    """A distinct, reproducible seed for each (run seed, augmented view, image position): the
+    same image gets the same view whatever the extraction batch size (the cache key has no
+    batch size)."""
+    digest = hashlib.blake2b(f"{seed}:{view}:{position}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % (2**31)
 
 
 def clear_memory_cache() -> None:

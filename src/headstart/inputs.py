@@ -22,6 +22,16 @@ from headstart.preprocess import augmenter, prepare_batch
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Consecutive batches of ``batch_size`` over ``n`` items, every item in one. A last batch
+    that would hold a single item joins the one before it: BatchNorm cannot train on one
+    sample, and skipping it would leave that item out of the epoch."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [slice(s, e) for s, e in zip(starts, [*starts[1:], n])]
+
+
 class ArrayInputs:
     """Cached inputs: pooled features or prefix outputs, one array per view (memory-mapped ok).
 
@@ -53,8 +63,8 @@ class ArrayInputs:
         pick = None
         if rng is not None and len(self.views) > 1:
             pick = rng.integers(len(self.views), size=n)
-        for s in range(0, n, batch_size):
-            pos = order[s : s + batch_size]
+        for batch in batch_slices(n, batch_size):
+            pos = order[batch]
             x = self._gather(pos, None if pick is None else pick[pos])
             yield x, torch.from_numpy(self.labels[self.rows[pos]])
 
@@ -93,17 +103,17 @@ def _collate(items):
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
 
 
-class _EpochSampler(Sampler):
-    """Yields the current epoch's (index, augmentation seed) pairs; set before each epoch."""
+class _EpochBatches(Sampler):
+    """Yields the current epoch's batches of (index, augmentation seed); set before each epoch."""
 
     def __init__(self):
-        self.items: list[tuple[int, int]] = []
+        self.batches: list[list[tuple[int, int]]] = []
 
     def __iter__(self):
-        return iter(self.items)
+        return iter(self.batches)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.batches)
 
 
 def default_workers() -> int:
@@ -137,24 +147,23 @@ class ImageInputs:
         self.dataset = _ImageDataset(images, prep, augment, seed, flip)
         self.labels = images.labels
         self.workers = default_workers() if workers is None or workers < 0 else workers
-        self.sampler = _EpochSampler()
-        self._loaders: dict[int, DataLoader] = {}
+        self.batches = _EpochBatches()
+        self._loader: DataLoader | None = None
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _loader(self, batch_size: int) -> DataLoader:
-        if batch_size not in self._loaders:  # kept across epochs: workers start once
-            self._loaders[batch_size] = DataLoader(
+    def _dataloader(self) -> DataLoader:
+        if self._loader is None:  # kept across epochs: workers start once
+            self._loader = DataLoader(
                 self.dataset,
-                batch_size=batch_size,
-                sampler=self.sampler,
+                batch_sampler=self.batches,
                 num_workers=self.workers,
                 collate_fn=_collate,
                 generator=torch.Generator().manual_seed(0),  # never touch the global RNG
                 persistent_workers=self.workers > 0,
             )
-        return self._loaders[batch_size]
+        return self._loader
 
     def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
         n = len(self.dataset)
@@ -164,7 +173,8 @@ class ImageInputs:
             # fresh augmentation per epoch, drawn from the (checkpointed) generator so a
             # resumed run sees exactly the views an uninterrupted one would
             epoch_seed = int(rng.integers(2**31))
-        self.sampler.items = [(int(i), epoch_seed) for i in order]
-        for batch in self._loader(batch_size):
+        items = [(int(i), epoch_seed) for i in order]
+        self.batches.batches = [items[b] for b in batch_slices(n, batch_size)]
+        for batch in self._dataloader():
             if batch is not None:
                 yield batch

@@ -31,8 +31,8 @@ from headstart.errors import ConfigError, RunError
 from headstart.features import FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.heads import build_head
 from headstart.inputs import ArrayInputs, ImageInputs
-from headstart.io import atomic_write_json
-from headstart.runs import Run, TransferModel, load_run, reproducibility_record
+from headstart.io import atomic_write_json, make_temp_dir, replace_dir
+from headstart.runs import RUN_FORMAT, Run, TransferModel, load_run, reproducibility_record
 from headstart.strategies import StrategyPlan, plan_strategy
 from headstart.train import Checkpoint, evaluate_inputs, fit
 
@@ -283,6 +283,50 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.out = out
 
 
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` holds a headstart run, finished (model.json of our format) or
+    interrupted (checkpoint/state.json): the only folders headstart replaces."""
+    import json
+
+    if (path / "checkpoint" / "state.json").is_file():
+        return True
+    try:
+        return json.loads((path / "model.json").read_text()).get("format") == RUN_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_out(out: Path, *, overwrite: bool = False) -> str:
+    """What ``out`` is: ``"new"`` (missing or empty), ``"run"`` (a headstart run, which a new
+    run replaces atomically) or ``"foreign"`` (other files: allowed only with ``overwrite``,
+    and then written into, nothing removed). Refuses a foreign folder without ``overwrite``."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return "new"
+    if out.is_dir() and is_run_dir(out):
+        return "run"
+    if not out.is_dir():
+        raise RunError(f"{out}: is a file, not a folder; choose another --out.")
+    if not overwrite:
+        raise RunError(
+            f"{out}: this folder is not empty and holds no headstart run; headstart never "
+            "writes over or deletes what it did not create. Choose another --out, or pass "
+            "--overwrite to write the run into it (files of the same names are replaced)."
+        )
+    return "foreign"
+
+
+def replace_run(new: Path, out: Path) -> None:
+    """Move the complete run ``new`` to ``out``; an earlier run there is replaced atomically
+    and then removed; a folder that is not a headstart run is never removed (its files stay,
+    the run's files are written among them)."""
+    kind = check_out(out, overwrite=True)
+    if kind == "foreign":
+        shutil.copytree(new, out, dirs_exist_ok=True)
+        shutil.rmtree(new)
+        return
+    replace_dir(new, out, remove_old=True)  # nothing, an empty folder, or a headstart run
+
+
 def preflight(out: Path, need_bytes: int) -> None:
     """Fail before any work when the run directory cannot be written or the disk is full."""
     try:
@@ -325,6 +369,18 @@ def _resumable_interruption(out: Path | None):
         raise TrainingInterrupted(out if resumable else None) from None
 
 
+@contextlib.contextmanager
+def _discard_on_failure(work: Path | None):
+    """A run that replaces another trains in a temporary sibling; if it fails with nothing to
+    resume, the sibling goes (headstart made it)."""
+    try:
+        yield
+    except BaseException:
+        if work is not None and not (work / "checkpoint" / "state.json").is_file():
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
 def train(
     config: TrainConfig | None = None,
     /,
@@ -336,6 +392,7 @@ def train(
     report: bool = True,
     resume: bool = False,
     stop_after: int | None = None,
+    overwrite: bool = False,
     say=print,
     overwrite: bool = False,
 ) -> Run:
@@ -347,10 +404,20 @@ def train(
     gets inspection.json, evaluation.json, plots/ and a self-contained report.html. ``resume``
     continues an interrupted run in ``out`` from its last checkpoint. Ctrl-C raises
     :class:`TrainingInterrupted`, which names the command that resumes.
+
+    An ``out`` that holds an earlier headstart run is replaced atomically once the new run is
+    complete (it trains beside it meanwhile). A non-empty ``out`` that is not a headstart run
+    is refused, unless ``overwrite``: then the run's files are written into it.
     """
     config = config or TrainConfig()
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
-    with _resumable_interruption(out if save else None):
+    final = out
+    if save and not resume and check_out(out, overwrite=overwrite) == "run":
+        out = make_temp_dir(f".{final.name}.new-", final.parent)  # swapped in when complete
+    with (
+        _resumable_interruption(out if save else None),
+        _discard_on_failure(out if out != final else None),
+    ):
         split_record = None
         if resume:
             if out is None or not (out / "split.json").is_file():
@@ -414,6 +481,9 @@ def train(
         run.metrics["parameters"] = run.parameter_counts()
         if save:
             run.save(out)
+            if out != final:
+                replace_run(out, final)
+                run.path = out = final
             if report:
                 write_run_report(run, splits, parent=parent, progress=progress)
             shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete

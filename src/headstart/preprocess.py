@@ -6,7 +6,7 @@ transform: scale the short side to size / crop_pct, centre crop). Mean, std and 
 always come from :class:`~headstart.backbones.Preprocessing`, never from per-backbone code.
 
 Augmentation (random flip, rotation, zoom, translation) acts on the resized image before
-normalisation, seeded per view so cached augmented views are reproducible.
+normalisation, seeded per image and view so cached augmented views are reproducible.
 """
 
 from __future__ import annotations
@@ -80,13 +80,25 @@ def prepare_batch(
     images: Sequence[np.ndarray],
     prep: Preprocessing,
     augment: v2.Transform | None = None,
-    seed: int | None = None,
+    seed: int | Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """Decoded images -> (N, 3, H, W) normalised batch; ``augment`` applied with ``seed``."""
+    """Decoded images -> (N, 3, H, W) normalised batch; ``augment`` applied with ``seed``: one
+    seed for the batch, or one per image (then each image's view is independent of the batch
+    it happens to be in)."""
     resized = [resize_image(img, prep) for img in images]
     if augment is not None:
         with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            resized = [augment(t) for t in resized]
+            if seed is None or isinstance(seed, int):
+                if seed is not None:
+                    torch.manual_seed(seed)
+                resized = [augment(t) for t in resized]
+            else:
+                seeds = list(seed)
+                if len(seeds) != len(resized):
+                    raise ValueError(f"{len(resized)} images but {len(seeds)} seeds")
+                views = []
+                for t, s in zip(resized, seeds):
+                    torch.manual_seed(s)
+                    views.append(augment(t))
+                resized = views
     return normalise(torch.stack(resized), prep)

@@ -126,8 +126,8 @@ def augmentation_views(run, images) -> dict | None:
 
     ``None`` when the run used no augmentation. With ``augment="cached"`` (and the cache
     really used) the views are the ones the feature cache computed for that image: the same
-    augmenter and the same per-view seeds (:func:`headstart.features.view_seed`), for the first
-    readable image of the first batch. Otherwise (on the fly) they are samples from the same
+    augmenter and the same per-image seeds (:func:`headstart.features.view_seed`), for the first
+    readable training image. Otherwise (on the fly) they are samples from the same
     augmenter, since each epoch drew fresh ones. Returns ``images`` (H x W x 3 floats in
     [0, 1]), ``titles``, ``position`` (the image's index in ``images``), ``exact``, ``transforms``
     (words) and ``caption`` (HTML-safe text).
@@ -141,7 +141,7 @@ def augmentation_views(run, images) -> dict | None:
         return None
     aug = augmenter(flip=cfg.flip)
     position = img = None
-    for i in range(min(len(images), 32)):  # the cache's batches hold at least 32 images
+    for i in range(min(len(images), 32)):  # seeds are per image: any readable one will do
         try:
             img, position = images.image(i), i
             break
@@ -165,7 +165,7 @@ def augmentation_views(run, images) -> dict | None:
         total = int(cache.get("train_views") or cfg.views)
         k_max = min(total, SHOWN_VIEWS)
         for k in range(1, k_max + 1):
-            views.append(shown(view_seed(cfg.seed, k, 0), aug))
+            views.append(shown([view_seed(cfg.seed, k, position)], aug))
             titles.append(f"cached view {k}")
         how = (
             f"views 1-{k_max} of the {total} augmented views the feature cache computed for "

@@ -105,16 +105,24 @@ def plan_strategy(backbone: Backbone, strategy: Strategy) -> StrategyPlan:
     return StrategyPlan(strategy, sorted(trainable), plan, cut)
 
 
-def frozen_modules_to_eval(module: nn.Module, bn: str = "frozen") -> None:
+def frozen_modules_to_eval(
+    module: nn.Module, bn: str = "frozen", new: nn.Module | None = None
+) -> None:
     """Call after ``module.train()``: every subtree without a trainable parameter runs in
     inference mode (frozen BatchNorm statistics never move, dropout off), and with
-    ``bn="frozen"`` every BatchNorm does too (statistics fixed; its scale and shift still learn).
+    ``bn="frozen"`` every *pretrained* BatchNorm does too (statistics fixed; its scale and shift
+    still learn). ``--bn`` is about the pretrained backbone: the BatchNorm layers of ``new``
+    (the head, created for this task) always learn their statistics, as in the lesson's Keras
+    model.
     """
     if bn not in ("frozen", "train"):
         raise ConfigError(f"--bn must be frozen or train; got {bn!r}.")
+    fresh = {id(m) for m in new.modules()} if new is not None else set()
     for m in module.modules():
         params = list(m.parameters())
         frozen_subtree = bool(params) and not any(p.requires_grad for p in params)
-        frozen_bn = bn == "frozen" and isinstance(m, nn.modules.batchnorm._BatchNorm)
+        frozen_bn = (
+            bn == "frozen" and isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in fresh
+        )
         if frozen_subtree or frozen_bn:
             m.eval()

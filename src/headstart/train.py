@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from headstart.choices import SCHEDULES
 from headstart.errors import ConfigError
+from headstart.inputs import batch_slices
 from headstart.io import atomic_write_json, atomic_write_with
 from headstart.strategies import frozen_modules_to_eval
 
@@ -73,6 +74,10 @@ class History:
     best_epoch: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+    #: training samples left out of an epoch's step, summed over epochs: a batch of one with
+    #: BatchNorm training cannot step. The batching never forms one (a single last sample
+    #: joins the batch before); it happens only when unreadable images shrink a batch to one.
+    skipped_samples: int = 0
 
     def column(self, name: str) -> list[float]:
         return [row[name] for row in self.epochs]
@@ -238,7 +243,7 @@ def fit(
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     optimizer = torch.optim.Adam(param_groups(module, head, settings), eps=1e-7)
-    steps = max(1, math.ceil(len(train_inputs) / settings.batch_size))
+    steps = max(1, len(batch_slices(len(train_inputs), settings.batch_size)))
     scheduler = (
         _scheduler(optimizer, settings, steps)
         if settings.schedule != "none" or settings.warmup_epochs
@@ -271,11 +276,15 @@ def fit(
     ran = 0
     for epoch in [] if finished else bar:
         module.train()
-        frozen_modules_to_eval(module, settings.bn)
+        frozen_modules_to_eval(module, settings.bn, new=head)
+        batchnorm_trains = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
+        )
         total_loss, correct, seen = 0.0, 0, 0
         for x, y in train_inputs.epoch(rng, settings.batch_size):
-            if len(y) < 2 and len(train_inputs) > 1:
-                continue  # BatchNorm cannot train on a single sample
+            if len(y) < 2 and batchnorm_trains:
+                history.skipped_samples += len(y)  # BatchNorm cannot train on one sample
+                continue
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)

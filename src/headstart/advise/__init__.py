@@ -175,8 +175,9 @@ def train_auto(
     data=None,
     out: str | Path | None = None,
     progress: bool = True,
-    say=print,
+    save: bool = True,
     overwrite: bool = False,
+    say=print,
 ):
     """``--backbone auto`` and/or ``--strategy auto``: rank, advise, train, check, keep best.
 
@@ -184,9 +185,18 @@ def train_auto(
     "features only" case, unfreezing the top stage) is then tried as a continuation of it and
     kept only if validation accuracy improves; with fewer than 20 validation images the check
     cannot tell and the recommendation is followed as is.
-    """
-    from headstart.pipeline import _split_data, default_run_dir, train
 
+    With ``save`` the kept run ends in ``out`` (an earlier headstart run there is replaced
+    atomically; a non-empty folder that is not a headstart run is refused unless
+    ``overwrite``, and never deleted) and the other one stays beside it. Without ``save``
+    nothing is kept on disk (the frozen run the candidate continues lives in a temporary
+    folder while it trains) and the decisions are in ``run.metrics["auto"]``.
+    """
+    from headstart.pipeline import _split_data, check_out, default_run_dir, replace_run, train
+
+    if save:
+        out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
+        check_out(out, overwrite=overwrite)  # before any work
     splits = _split_data(config, data)
     decisions: dict = {}
     if config.backbone == "auto":
@@ -203,11 +213,10 @@ def train_auto(
         config = replace(config, backbone=ranking[0]["timm_name"])
         decisions["ranking"] = ranking
         say(f"backbone auto: {ranking[0]['name']} ranks first of {len(ranking)} by LogME")
+    common = {"data": splits, "progress": progress, "overwrite": overwrite, "say": say}
     if config.strategy != "auto":
-        run = train(config, data=splits, out=out, progress=progress, say=say)
-        if decisions and run.path is not None:
-            _record(run, decisions, splits)
-        return run
+        run = train(config, out=out, save=save, **common)
+        return _record(run, decisions, splits) if decisions else run
     advice = advise(
         splits,
         config.backbone,
@@ -219,7 +228,6 @@ def train_auto(
     )
     decisions["advice"] = advice.to_dict()
     say(f"strategy auto: {advice.scenario} -> {advice.command_line()}")
-    out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
     frozen_cfg = replace(config, strategy="feature-extraction")
     if advice.strategy == "feature-extraction":
         candidate = replace(config, strategy="fine-tune", unfreeze=1)
@@ -232,59 +240,62 @@ def train_auto(
         )
     if len(splits.val) < 20 and advice.strategy != "feature-extraction":
         say("fewer than 20 validation images: following the advice without checking it")
-        run = train(candidate, data=splits, out=out, progress=progress, say=say)
+        run = train(candidate, out=out, save=save, **common)
         decisions["check"] = "skipped (too little validation data)"
-    else:
-        frozen = train(
-            frozen_cfg,
-            data=splits,
-            out=out.with_name(out.name + "-frozen"),
-            progress=progress,
-            say=say,
-        )
+        return _record(run, decisions, splits)
+    import shutil
+
+    from headstart.io import make_temp_dir
+
+    scratch = None if save else make_temp_dir("headstart-auto-")
+    try:
+        frozen_out = out.with_name(out.name + "-frozen") if save else scratch / "frozen"
+        frozen = train(frozen_cfg, out=frozen_out, save=True, report=save, **common)
         if candidate.strategy != "scratch":
             candidate = replace(candidate, parent=str(frozen.path))
-        tried = train(
-            candidate,
-            data=splits,
-            out=out.with_name(out.name + "-candidate"),
-            progress=progress,
-            say=say,
-        )
-        better = tried if tried.metrics["val_accuracy"] > frozen.metrics["val_accuracy"] else frozen
-        decisions["check"] = {
-            "frozen_val_accuracy": frozen.metrics["val_accuracy"],
-            "candidate": candidate.strategy_spec().label(),
-            "candidate_val_accuracy": tried.metrics["val_accuracy"],
-            "kept": better.strategy.label(),
-            "other_run": str((frozen if better is tried else tried).path),
-        }
-        say(
-            f"kept {better.strategy.label()}: validation {better.metrics['val_accuracy']:.1%} "
-            f"vs {(frozen if better is tried else tried).metrics['val_accuracy']:.1%}"
-        )
-        import shutil
+        candidate_out = out.with_name(out.name + "-candidate") if save else None
+        tried = train(candidate, out=candidate_out, save=save, **common)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if not save:
+        frozen.path = None  # its folder was temporary
+    better = tried if tried.metrics["val_accuracy"] > frozen.metrics["val_accuracy"] else frozen
+    other = frozen if better is tried else tried
+    decisions["check"] = {
+        "frozen_val_accuracy": frozen.metrics["val_accuracy"],
+        "candidate": candidate.strategy_spec().label(),
+        "candidate_val_accuracy": tried.metrics["val_accuracy"],
+        "kept": better.strategy.label(),
+        "other_run": str(other.path) if other.path is not None else None,
+    }
+    say(
+        f"kept {better.strategy.label()}: validation {better.metrics['val_accuracy']:.1%} "
+        f"vs {other.metrics['val_accuracy']:.1%}"
+    )
+    if not save:
+        return _record(better, decisions, splits)
+    replace_run(better.path, out)  # an earlier run there: replaced atomically
+    from headstart.runs import load_run
 
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.move(str(better.path), str(out))
-        from headstart.runs import load_run
-
-        run = load_run(out)
-    _record(run, decisions, splits)
-    return run
+    return _record(load_run(out), decisions, splits)
 
 
-def _record(run, decisions: dict, splits: Splits) -> None:
-    """advice.json beside the run, and the ranking and advice in its report."""
+def _record(run, decisions: dict, splits: Splits):
+    """The ranking and advice: for a saved run advice.json beside it and a section in its
+    report; for one kept only in memory, ``run.metrics["auto"]``. Returns ``run``."""
     import json
 
     from headstart.io import atomic_write_json
     from headstart.report import advice_section, write_report
 
+    if run.path is None:
+        run.metrics["auto"] = decisions
+        return run
     atomic_write_json(run.path / "advice.json", decisions)
     ev_path = run.path / "evaluation.json"
     evaluation = json.loads(ev_path.read_text()) if ev_path.is_file() else None
     write_report(
         run, evaluation=evaluation, splits=splits, extra_sections=advice_section(decisions)
     )
+    return run

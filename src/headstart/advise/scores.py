@@ -28,14 +28,18 @@ def logme(
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels)
     n, d = f.shape
-    _, s, vh = np.linalg.svd(f, full_matrices=False)
-    u_proj = f @ vh.T  # = U diag(s): coordinates in the right-singular basis
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    # Singular values at rounding level are zero (dead ReLU columns, duplicated images): their
+    # directions belong to the null space, not to span(F). Keeping them would divide rounding
+    # noise by rounding noise in U^T y; the rank tolerance is numpy's matrix_rank default.
+    rank = int((s > (s[0] if s.size else 0.0) * max(n, d) * np.finfo(np.float64).eps).sum())
+    u, s = u[:, :rank], s[:rank]
     sigma = s**2
     k = len(sigma)
     evidences = []
     for c in np.unique(y):
         t = (y == c).astype(np.float64)
-        x = (u_proj.T @ t) / np.where(s > 0, s, 1.0)  # U^T t
+        x = u.T @ t
         x2 = x**2
         res_outside = max(float(t @ t - x2.sum()), 0.0)  # part of t outside span(F)
         alpha, beta = 1.0, 1.0

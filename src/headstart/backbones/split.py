@@ -74,6 +74,12 @@ def _called_children(module: nn.Module, run) -> list[tuple[str, nn.Module]] | No
     return [(n, children[n]) for n in order]
 
 
+#: What replaying a forward that is not a chain raises: torch's shape errors (RuntimeError), a
+#: unit that returns or expects a tuple (ValueError when unpacking, TypeError for arguments).
+#: Anything else is a bug and propagates rather than passing for a limit of the family.
+_NOT_A_CHAIN = (RuntimeError, TypeError, ValueError)
+
+
 def sequential_plan(model: nn.Module, probe: torch.Tensor | None = None) -> SequentialPlan | None:
     """The chain of units behind ``model.forward_features``, verified; None if there is none."""
     if probe is None:
@@ -97,12 +103,16 @@ def sequential_plan(model: nn.Module, probe: torch.Tensor | None = None) -> Sequ
                     units.append((name, m))
             expected = model.forward_features(probe)
             x = probe
-            for _, m in units:
-                x = m(x)
-            if x.shape != expected.shape or not torch.allclose(x, expected, atol=1e-5, rtol=1e-4):
+            try:
+                for _, m in units:
+                    x = m(x)
+            except _NOT_A_CHAIN:  # a forward that is not this chain: no plan, train on the fly
+                return None
+            tensors = isinstance(x, torch.Tensor) and isinstance(expected, torch.Tensor)
+            if not tensors or x.shape != expected.shape:
+                return None
+            if not torch.allclose(x, expected, atol=1e-5, rtol=1e-4):
                 return None
             return SequentialPlan(units)
-    except Exception:  # a forward that cannot be replayed piecewise: no plan, train on the fly
-        return None
     finally:
         model.train(was)
