@@ -394,7 +394,6 @@ def train(
     stop_after: int | None = None,
     overwrite: bool = False,
     say=print,
-    overwrite: bool = False,
 ) -> Run:
     """Train with ``config`` (defaults: the lesson's frozen recipe) and return the run.
 
