@@ -211,8 +211,9 @@ BackboneLrOpt = Annotated[
 BnOpt = Annotated[
     str,
     typer.Option(
-        help="BatchNorm statistics in trained layers: frozen, train, or auto (frozen "
-        "under 10,000 images; train from scratch)."
+        help="BatchNorm statistics of the pretrained layers being trained: frozen, train, "
+        "or auto (frozen under 10,000 images; train from scratch). The new head's "
+        "BatchNorm always learns."
     ),
 ]
 AugmentOpt = Annotated[

@@ -176,6 +176,12 @@ def render_run(run) -> Group:
         f"training {t.get('training_seconds', 0):.1f}s "
         f"({t.get('seconds_per_epoch', 0):.2f}s per epoch)",
     )
+    if m.get("skipped_training_samples"):
+        grid.add_row(
+            "note",
+            f"{m['skipped_training_samples']} training sample-steps skipped: their batch held "
+            "one image, on which BatchNorm cannot train",
+        )
     parts: list = [grid]
     parts += _path_lines(
         "unreadable images skipped",

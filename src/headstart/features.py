@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from headstart.backbones.model import LoadedBackbone
 from headstart.data.decode import UnreadableImage
 from headstart.data.imageset import ImageSet
 from headstart.io import atomic_write_json
 from headstart.preprocess import augmenter, prepare_batch
+from headstart.progress import progress_bar
 
 #: 2: augmented views gained colour jitter and the flip switch; 3: an augmented view is seeded
 #: per image, no longer per extraction batch, so it no longer depends on the batch size.
@@ -256,9 +256,7 @@ class FeatureExtractor:
         batches = [range(s, min(s + bs, n)) for s in range(0, n, bs)]
         label = images.name + (f" view {view}" if view else "")
         what = "features" if self.cut == "pooled" else "frozen prefix"
-        bar = tqdm(
-            total=n, desc=f"{what} {label}", unit="img", disable=not self.progress, leave=False
-        )
+        bar = progress_bar(total=n, desc=f"{what} {label}", unit="img", enabled=self.progress)
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(_decode_all, images, batches[0]) if batches else None
             for b, positions in enumerate(batches):

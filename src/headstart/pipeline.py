@@ -562,6 +562,10 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
             "trainable_modules": len(plan.trainable),
             "cut": prepared.record.get("cut") or prepared.record.get("reason"),
         },
+        # samples left out of a step because their batch held one (a training BatchNorm
+        # cannot normalise a single sample); batching avoids it unless unreadable files
+        # shrink a batch to one
+        "skipped_training_samples": history.skipped_samples,
         "timing": {
             "feature_extraction_seconds": round(extract_seconds, 3),
             "training_seconds": round(history.seconds, 3),

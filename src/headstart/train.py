@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from headstart.choices import SCHEDULES
 from headstart.errors import ConfigError
 from headstart.inputs import batch_slices
 from headstart.io import atomic_write_json, atomic_write_with
+from headstart.progress import progress_bar
 from headstart.strategies import frozen_modules_to_eval
 
 
@@ -264,12 +264,11 @@ def fit(
         module.to(device)
     start = time.perf_counter() - elapsed
     finished = history.stopped_early
-    bar = tqdm(
+    bar = progress_bar(
         range(start_epoch, settings.epochs),
         desc="training",
         unit="epoch",
-        disable=not progress,
-        leave=False,
+        enabled=progress,
         initial=start_epoch,
         total=settings.epochs,
     )
