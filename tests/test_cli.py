@@ -92,8 +92,18 @@ def test_inspect_with_findings_and_advise_print_cleanly(image_folder, tmp_path):
     (image_folder / "square" / "broken.png").write_bytes(b"\x89PNG broken")
     r = headstart("inspect", image_folder)
     assert "worth a look" in r.stdout and "broken.png" in r.stdout
-    r = headstart("advise", image_folder, "--candidates", "test_resnet,test_efficientnet",
-                  "--weights", "none", "--image-size", "48", "--out", tmp_path / "adv")
+    r = headstart(
+        "advise",
+        image_folder,
+        "--candidates",
+        "test_resnet,test_efficientnet",
+        "--weights",
+        "none",
+        "--image-size",
+        "48",
+        "--out",
+        tmp_path / "adv",
+    )
     assert "ranked on your data" in r.stdout and "how much to retrain" in r.stdout
     decisions = json.loads((tmp_path / "adv" / "advice.json").read_text())
     assert [row["rank"] for row in decisions["ranking"]] == [1, 2]

@@ -175,3 +175,37 @@ def test_config_applies_given_flags_and_resume_refuses_changes(image_folder, tmp
     r = headstart("train", "--resume", run, "--epochs", "5", "--lr", "0.1", check=False)
     assert r.returncode == 2
     assert "--epochs, --lr would change it" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_advise_counts_only_the_images_that_decode(tmp_path):
+    from headstart.advise import advise
+    from headstart.data import load_data
+
+    data = _folder(tmp_path / "data", 8, broken=2)
+    splits = load_data(data, seed=0)
+    readable = sum(1 for p in splits.train.paths if "broken" not in Path(p).name)
+    advice = advise(splits, "test_resnet", image_size=48, weights="none")
+    assert sum(advice.measurements["train_class_counts"]) == readable < len(splits.train)
+    assert any(f"{readable} training images" in r for r in advice.reasons)
+
+
+def test_ctrl_c_during_feature_extraction_names_the_resume_command(
+    image_folder, tmp_path, monkeypatch
+):
+    from headstart.config import TrainConfig
+    from headstart.features import FeatureExtractor
+    from headstart.pipeline import TrainingInterrupted, train
+
+    cfg = TrainConfig(backbone="test_resnet", weights="none", image_size=48, epochs=2)
+    out = tmp_path / "run"
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(FeatureExtractor, "_compute", interrupted)
+        with pytest.raises(TrainingInterrupted) as info:
+            train(cfg, data=str(image_folder), out=out, progress=False)
+    assert f"headstart train --resume {out}" in str(info.value)
+    run = train(cfg, data=str(image_folder), out=out, progress=False, resume=True)
+    assert (out / "model.safetensors").is_file() and run.metrics["epochs_run"] == 2

@@ -87,9 +87,7 @@ def test_finetune_report_caption_describes_the_continuation(image_folder, tmp_pa
         progress=False,
     )
     child = train(
-        TrainConfig(
-            **TINY, data=str(image_folder), strategy="fine-tune", parent=str(parent.path)
-        ),
+        TrainConfig(**TINY, data=str(image_folder), strategy="fine-tune", parent=str(parent.path)),
         out=tmp_path / "ft",
         progress=False,
     )
@@ -120,8 +118,11 @@ def test_cached_augmentation_panel_shows_the_cached_views(image_folder, tmp_path
 
     splits = load_data(cfg.data, split_record=run.split)
     shown = augmentation_views(run, splits.train)
-    assert shown["exact"] and shown["titles"] == ["original (resized)", "cached view 1",
-                                                  "cached view 2"]
+    assert shown["exact"] and shown["titles"] == [
+        "original (resized)",
+        "cached view 1",
+        "cached view 2",
+    ]
     assert not any("flip" in w for w in shown["transforms"])
     assert "flip" not in shown["caption"] and "rotation" in shown["caption"]
     # each shown view is the view the feature cache computed: same features, row for row
@@ -266,20 +267,43 @@ def test_terminal_tables_mark_cached_feature_times():
     board = {
         "majority_baseline_accuracy": 0.34,
         "leaderboard": [
-            {"name": "a", "accuracy": 0.8, "accuracy_ci95": [0.7, 0.9], "macro_f1": 0.8,
-             "parameters": 1e6, "feature_extraction_seconds": 22.8, "training_seconds": 1.0,
-             "feature_cache": ["computed"]},
-            {"name": "b", "accuracy": 0.7, "accuracy_ci95": [0.6, 0.8], "macro_f1": 0.7,
-             "parameters": 1e6, "feature_extraction_seconds": 0.6, "training_seconds": 1.0,
-             "feature_cache": ["disk"]},
+            {
+                "name": "a",
+                "accuracy": 0.8,
+                "accuracy_ci95": [0.7, 0.9],
+                "macro_f1": 0.8,
+                "parameters": 1e6,
+                "feature_extraction_seconds": 22.8,
+                "training_seconds": 1.0,
+                "feature_cache": ["computed"],
+            },
+            {
+                "name": "b",
+                "accuracy": 0.7,
+                "accuracy_ci95": [0.6, 0.8],
+                "macro_f1": 0.7,
+                "parameters": 1e6,
+                "feature_extraction_seconds": 0.6,
+                "training_seconds": 1.0,
+                "feature_cache": ["disk"],
+            },
         ],
     }
     text = _text(render_leaderboard(board))
     assert "(cached)" in text and "22.8" in text
     assert "feature cache" in text  # the footnote
     ranking = [
-        {"rank": 1, "name": "a", "logme": 1.0, "probe": 0.9, "knn": 0.9, "parameters": 1e6,
-         "image_size": [224, 224], "feature_seconds": 0.6, "feature_cache": "memory"},
+        {
+            "rank": 1,
+            "name": "a",
+            "logme": 1.0,
+            "probe": 0.9,
+            "knn": 0.9,
+            "parameters": 1e6,
+            "image_size": [224, 224],
+            "feature_seconds": 0.6,
+            "feature_cache": "memory",
+        },
     ]
     text = _text(render_advice({"ranking": ranking}))
     assert "(cached)" in text and "feature cache" in text
@@ -304,9 +328,21 @@ def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_pat
     saved = json.loads((tmp_path / "c2" / "leaderboard.json").read_text())
     assert saved["leaderboard"][0]["feature_cache_status"] == "cached"
     section = advice_section(
-        {"ranking": [{"rank": 1, "name": "a", "logme": 1.0, "probe": 0.9, "knn": 0.9,
-                      "parameters": 1e6, "image_size": [224, 224], "feature_seconds": 0.6,
-                      "feature_cache": "disk"}]}
+        {
+            "ranking": [
+                {
+                    "rank": 1,
+                    "name": "a",
+                    "logme": 1.0,
+                    "probe": 0.9,
+                    "knn": 0.9,
+                    "parameters": 1e6,
+                    "image_size": [224, 224],
+                    "feature_seconds": 0.6,
+                    "feature_cache": "disk",
+                }
+            ]
+        }
     )
     assert "0.6 (cached)" in section and "feature cache" in section
 

@@ -12,7 +12,7 @@ import timm
 import torch
 
 from headstart.backbones.aliases import DEFAULT_BACKBONE, KERAS_ALIASES, resolve_name
-from headstart.backbones.weights import PACKAGED_WEIGHTS, _cached_hub_file, packaged_weights_path
+from headstart.backbones.weights import PACKAGED_WEIGHTS, cached_hub_file, packaged_weights_path
 
 
 def _weight_availability(timm_name: str) -> tuple[str, str | None]:
@@ -27,7 +27,7 @@ def _weight_availability(timm_name: str) -> tuple[str, str | None]:
     except Exception:
         cfg = None
     hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
-    if hub_id and _cached_hub_file(hub_id) is not None:
+    if hub_id and cached_hub_file(hub_id) is not None:
         return "hub, cached", None
     return ("hub, online", None) if hub_id else ("none", None)
 

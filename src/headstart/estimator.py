@@ -100,9 +100,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _images(self, X):
         from headstart.data.imageset import array_item_to_rgb
-        from headstart.data.sources import _check_image_array
+        from headstart.data.sources import check_image_array
 
-        arr = _check_image_array(np.asarray(X), "X")
+        arr = check_image_array(np.asarray(X), "X")
         return [array_item_to_rgb(a) for a in arr]
 
     def predict_proba(self, X) -> np.ndarray:

@@ -70,7 +70,7 @@ def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{stamp}-{config.backbone.replace('/', '_')}-{config.strategy}"
 
 
-def _split_data(
+def split_data(
     config: TrainConfig,
     data: DataSource | Splits | str | Path | None,
     split_record: dict | None = None,
@@ -426,7 +426,7 @@ def train(
             import json
 
             split_record = json.loads((out / "split.json").read_text())
-        splits = _split_data(config, data, split_record)
+        splits = split_data(config, data, split_record)
         if not splits.method.get("replayed"):
             for note in splits.method.get("notes", []):
                 say(note)

@@ -19,7 +19,7 @@ import torch
 
 from headstart.data.decode import UnreadableImage, decode_image, is_image_path
 from headstart.data.imageset import ImageSet, array_item_to_rgb
-from headstart.data.sources import _check_image_array, _load_npy
+from headstart.data.sources import check_image_array, load_npy
 from headstart.errors import DataError
 from headstart.preprocess import prepare_batch
 from headstart.progress import progress_bar
@@ -73,7 +73,7 @@ def _expand(inputs: Iterable[str | Path]) -> list[tuple[str, object]]:
                 raise DataError(f"{p}: holds no image files to predict on.")
             items += [(f, (lambda f=f: decode_image(f))) for f in found]
         elif p.suffix.lower() == ".npy":
-            arr = _check_image_array(_load_npy(p), str(p))
+            arr = check_image_array(load_npy(p), str(p))
             items += [
                 (f"{p}[{i}]", (lambda i=i, a=arr: array_item_to_rgb(a[i]))) for i in range(len(arr))
             ]

@@ -16,7 +16,7 @@ from headstart.advise.scenarios import Advice, recommend, transfer_gain
 from headstart.advise.scores import knn_accuracy, logme, probe_accuracy
 from headstart.backbones import create_backbone
 from headstart.backbones.aliases import KERAS_ALIASES
-from headstart.backbones.weights import PACKAGED_WEIGHTS, _cached_hub_file, packaged_weights_path
+from headstart.backbones.weights import PACKAGED_WEIGHTS, cached_hub_file, packaged_weights_path
 from headstart.data import Splits
 from headstart.errors import BackboneError, ConfigError
 from headstart.features import FeatureExtractor
@@ -36,7 +36,7 @@ def available_backbones() -> list[str]:
             hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id
         except Exception:
             continue
-        if hub_id and _cached_hub_file(hub_id) is not None:
+        if hub_id and cached_hub_file(hub_id) is not None:
             names.append(timm_name)
     return names
 
@@ -123,7 +123,7 @@ def measure_similarity(
     progress: bool = False,
 ) -> dict:
     """Probe accuracy on pretrained vs random-weight features of the same backbone."""
-    accs = {}
+    accs, used = {}, None
     for kind, w in (("pretrained", weights), ("random", "none")):
         torch.manual_seed(0)
         loaded = create_backbone(
@@ -133,7 +133,12 @@ def measure_similarity(
         accs[kind] = probe_accuracy(
             np.asarray(fs.features[fs.valid]), splits.train.labels[fs.valid]
         )
+        used = fs.valid
     return {
+        # the training images that decoded: what the advice counts (unreadable files do not)
+        "train_class_counts": np.bincount(
+            splits.train.labels[used], minlength=len(splits.class_names)
+        ).tolist(),
         "probe_pretrained": accs["pretrained"],
         "probe_random": accs["random"],
         "transfer_gain": transfer_gain(accs["pretrained"], accs["random"]),
@@ -164,7 +169,9 @@ def advise(
         progress=progress,
     )
     smap = stage_map(create_timm_model(create_backbone(backbone, weights="none").timm_name))
-    advice = recommend(splits.train.class_counts(), sim["transfer_gain"], len(smap.blocks))
+    advice = recommend(
+        np.asarray(sim["train_class_counts"]), sim["transfer_gain"], len(smap.blocks)
+    )
     advice.measurements = {"backbone": backbone, **sim}
     return advice
 
@@ -192,12 +199,12 @@ def train_auto(
     nothing is kept on disk (the frozen run the candidate continues lives in a temporary
     folder while it trains) and the decisions are in ``run.metrics["auto"]``.
     """
-    from headstart.pipeline import _split_data, check_out, default_run_dir, replace_run, train
+    from headstart.pipeline import check_out, default_run_dir, replace_run, split_data, train
 
     if save:
         out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
         check_out(out, overwrite=overwrite)  # before any work
-    splits = _split_data(config, data)
+    splits = split_data(config, data)
     decisions: dict = {}
     if config.backbone == "auto":
         names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None

@@ -183,7 +183,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _cached_hub_file(hub_id: str | None) -> Path | None:
+def cached_hub_file(hub_id: str | None) -> Path | None:
     if not hub_id:
         return None
     from huggingface_hub import try_to_load_from_cache
@@ -201,7 +201,7 @@ def _load_from_hub(model: torch.nn.Module, timm_name: str) -> WeightSource:
 
     cfg = getattr(model, "pretrained_cfg", None) or {}
     hub_id = cfg.get("hf_hub_id")
-    cached = _cached_hub_file(hub_id)
+    cached = cached_hub_file(hub_id)
     if cached is not None:
         load_into(model, read_state_dict(cached), str(cached))
         return WeightSource("hub", f"{hub_id} (local cache)", _file_fingerprint(cached))

@@ -76,7 +76,7 @@ class DataSource:
 # --------------------------------------------------------------------------- arrays
 
 
-def _check_image_array(a: np.ndarray, where: str) -> np.ndarray:
+def check_image_array(a: np.ndarray, where: str) -> np.ndarray:
     """Validate an N-first image array without copying it (memory-maps stay memory-maps)."""
     if a.dtype == object:
         raise DataError(f"{where}: holds Python objects, not pixels; save a numeric array.")
@@ -129,7 +129,7 @@ def _array_sets(
 ) -> dict[str, ImageSet]:
     """Build ImageSets from {split: (images, labels, origin)} with shared class names."""
     for images, labels, origin in pairs.values():
-        _check_image_array(images, origin)
+        check_image_array(images, origin)
         if len(images) != len(labels):
             raise DataError(
                 f"{origin}: {len(images)} images but {len(labels)} labels; every image needs "
@@ -165,7 +165,7 @@ def from_arrays(
     return DataSource(**sets, layout="in-memory", location="<arrays>")
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
@@ -220,7 +220,7 @@ def from_array_folder(folder: str | Path) -> DataSource:
             "--test-split to hold out a separate test set from train."
         )
     pairs = {
-        split: (_load_npy(x), np.asarray(_load_npy(y)), x.name) for split, (x, y) in found.items()
+        split: (load_npy(x), np.asarray(load_npy(y)), x.name) for split, (x, y) in found.items()
     }
     sets = _array_sets(pairs, _read_class_names(folder))
     return DataSource(**sets, layout="arrays", location=str(folder), notes=notes)
