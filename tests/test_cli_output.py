@@ -209,3 +209,68 @@ def test_ctrl_c_during_feature_extraction_names_the_resume_command(
     assert f"headstart train --resume {out}" in str(info.value)
     run = train(cfg, data=str(image_folder), out=out, progress=False, resume=True)
     assert (out / "model.safetensors").is_file() and run.metrics["epochs_run"] == 2
+
+
+def _clean_at_80(r) -> str:
+    """A command's output on an 80-column pipe: no traceback, nothing cut, tables fit."""
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "…" not in r.stdout, r.stdout
+    boxed = [line for line in r.stdout.splitlines() if line[:1] in "│┃┏┡└╭╰"]
+    assert all(len(line) <= 80 for line in boxed), r.stdout
+    return r.stdout
+
+
+@pytest.mark.slow
+def test_every_command_at_80_columns_without_a_terminal(image_folder, tmp_path):
+    frozen = tmp_path / LONG / "frozen"
+    _clean_at_80(headstart("train", image_folder, "--out", frozen, *TINY))
+    tuned = tmp_path / LONG / "tuned"
+    out = _clean_at_80(
+        headstart("finetune", frozen, "--out", tuned, "--epochs", "1", "--strategy", "full")
+    )
+    assert f"report  {tuned / 'report.html'}" in out.splitlines()
+
+    new = tmp_path / LONG / "new_images"
+    new.mkdir()
+    src = next((image_folder / "stripes").glob("*.png"))
+    (new / "an_unusually_long_file_name_for_a_photo_taken_last_summer.png").write_bytes(
+        src.read_bytes()
+    )
+    out = _clean_at_80(headstart("predict", frozen, new))
+    assert str(new / "an_unusually_long_file_name_for_a_photo_taken_last_summer.png") in out
+
+    out = _clean_at_80(headstart("evaluate", tuned, "--compare", frozen))
+    assert "paired" in out
+    _clean_at_80(headstart("report", frozen))
+    out = _clean_at_80(headstart("summary", "--backbone", "test_resnet", "--classes", "3"))
+    assert "trainable" in out
+    out = _clean_at_80(
+        headstart(
+            "compare",
+            image_folder,
+            "--backbones",
+            "test_resnet,test_efficientnet",
+            "--weights",
+            "none",
+            "--image-size",
+            "48",
+            "--epochs",
+            "2",
+            "--out",
+            tmp_path / LONG / "cmp",
+        )
+    )
+    assert "test_efficientnet" in out and "test_resnet" in out
+    out = _clean_at_80(
+        headstart(
+            "advise",
+            image_folder,
+            "--candidates",
+            "test_resnet,test_efficientnet",
+            "--weights",
+            "none",
+            "--image-size",
+            "48",
+        )
+    )
+    assert "how much to retrain" in out

@@ -243,6 +243,10 @@ def fitted_table(
         table.add_column(header, justify=justify, no_wrap=priority == 0, overflow="fold")
     for r in rows:
         table.add_row(*[r[c] for c in keep])
+    dropped = [columns[c][0] for c in range(len(columns)) if c not in keep]
+    if dropped:
+        table.caption = f"too narrow here for: {', '.join(dropped)} (a wider terminal shows them)"
+        table.caption_justify = "left"
     return table
 
 
@@ -306,7 +310,18 @@ def _f1_ci(ci) -> str:
 
 
 def _points(v: float) -> str:
-    return f"{100 * v:+.1f}%"
+    """A difference of two accuracies, in percentage points (the table's title says so)."""
+    return f"{100 * v:+.1f}"
+
+
+def _name_width(names, headers: list[str], rows: list[list[str]]) -> int:
+    """Width of a name column: its longest word (names wrap between words, never inside one),
+    unless the numbers beside it (which never wrap) leave less room on the terminal."""
+    longest = max([12, *(len(w) for t in names for w in str(t).split())])
+    numbers = 1 + 3 * (len(headers) + 1)
+    for c, header in enumerate(headers):
+        numbers += max([*(len(line) for line in header.split("\n")), *(len(r[c]) for r in rows)])
+    return min(longest, max(12, console().width - numbers))
 
 
 def render_evaluation(ev: dict) -> Group:
@@ -315,27 +330,30 @@ def render_evaluation(ev: dict) -> Group:
     table = Table(
         title=f"evaluated on {ev['evaluated_on']} ({ev['n']:,} images)", title_justify="left"
     )
-    # numbers never wrap or get cut short (a truncated "21.7%-45.…" is no number); names fold
-    table.add_column("model", overflow="fold", min_width=12)
-    for col in (
+    # numbers never wrap or get cut short (a truncated "21.7%-45.…" is no number)
+    headers = [
         "accuracy\n(%)",
         "95% interval\n(%)",
         "balanced\nacc. (%)",
         "macro F1\n(0-1)",
         "F1 95%\ninterval\n(0-1)",
-    ):
-        table.add_column(col, justify="right", no_wrap=True)
-    for r in ev["table"]:
-        style = "dim" if r["kind"] == "baseline" else None
-        table.add_row(
-            r["name"],
+    ]
+    rows = [
+        [
             f"{r['accuracy']:.1%}",
             _ci(r.get("accuracy_ci95")),
             f"{r['balanced_accuracy']:.1%}",
             f"{r['macro_f1']:.3f}",
             _f1_ci(r.get("macro_f1_ci95")),
-            style=style,
-        )
+        ]
+        for r in ev["table"]
+    ]
+    names = [r["name"] for r in ev["table"]]
+    table.add_column("model", min_width=_name_width(names, headers, rows), overflow="fold")
+    for col in headers:
+        table.add_column(col, justify="right", no_wrap=True)
+    for r, name, cells in zip(ev["table"], names, rows):
+        table.add_row(name, *cells, style="dim" if r["kind"] == "baseline" else None)
     parts: list = [table]
     not_used = (ev.get("evaluation_data") or {}).get("not_used")
     if not_used:
@@ -348,27 +366,31 @@ def render_evaluation(ev: dict) -> Group:
             "in percentage points)",
             title_justify="left",
         )
-        pt.add_column("compared run", overflow="fold", min_width=12)
-        for col in (
+        headers = [
             "images",
             "only\nthis\nright",
             "only\nother\nright",
             "acc.\ndiff.",
-            "95% interval",
+            "95%\ninterval",
             "McNemar\np",
-        ):
-            pt.add_column(col, justify="right", no_wrap=col != "95% interval")
-        for p in paired:
-            lo, hi = p["accuracy_difference_ci95"]
-            pt.add_row(
-                p["other"],
+        ]
+        rows = [
+            [
                 f"{p['n']:,}",
                 str(p["this_right_other_wrong"]),
                 str(p["other_right_this_wrong"]),
                 _points(p["accuracy_difference"]),
-                f"{_points(lo)} to {_points(hi)}",
+                "{} to {}".format(*map(_points, p["accuracy_difference_ci95"])),
                 f"{p['mcnemar_p']:.2g}",
-            )
+            ]
+            for p in paired
+        ]
+        names = [p["other"] for p in paired]
+        pt.add_column("compared run", min_width=_name_width(names, headers, rows), overflow="fold")
+        for col in headers:
+            pt.add_column(col, justify="right", no_wrap=True)
+        for name, cells in zip(names, rows):
+            pt.add_row(name, *cells)
         parts.append(pt)
         parts.append(Text("\n".join(p["verdict"] for p in paired)))
     ov = ev.get("overlap")
