@@ -7,6 +7,9 @@ model can learn them and a test of training means something.
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,22 @@ import pytest
 from PIL import Image
 
 CLASS_NAMES = ("circle", "square", "stripes")
+
+
+def run_cli(*args, check: bool = True, cwd=None, columns: int = 80) -> subprocess.CompletedProcess:
+    """``headstart ARGS`` as a user runs it, in a fresh process, with output piped (no
+    terminal) and the terminal width a user would have (80 columns unless asked)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "headstart.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": str(columns)},
+        cwd=cwd,
+    )
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
 
 
 def make_images(n_per_class: int, size: int = 32, n_classes: int = 3, seed: int = 0):

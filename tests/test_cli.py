@@ -10,20 +10,9 @@ import sys
 
 import pytest
 
+from conftest import run_cli as headstart
+
 TINY = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48", "--epochs", "3"]
-
-
-def headstart(*args, check=True):
-    r = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
-    if check:
-        assert r.returncode == 0, r.stdout + r.stderr
-    return r
 
 
 def test_train_predict_replay_on_an_image_folder(image_folder, tmp_path):

@@ -4,7 +4,6 @@ answers to --help and mistakes, counts that agree everywhere, and honest labels.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,24 +13,9 @@ import pytest
 from PIL import Image
 
 from conftest import CLASS_NAMES, make_images
+from conftest import run_cli as headstart
 
 TINY = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48", "--epochs", "2"]
-
-
-def headstart(*args, check=True, cwd=None, columns=80):
-    """The CLI in a subprocess: stdout and stderr are pipes (no terminal), COLUMNS as asked."""
-    env = {**os.environ, "COLUMNS": str(columns)}
-    r = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=cwd,
-    )
-    if check:
-        assert r.returncode == 0, r.stdout + r.stderr
-    return r
 
 
 def _folder(root: Path, n_per_class: int, *, broken: int = 0, name: str = "img") -> Path:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 from html import unescape
 
 import numpy as np
@@ -17,6 +14,7 @@ import torch
 from rich.console import Console
 
 from conftest import make_images
+from conftest import run_cli as _cli
 from headstart import plots
 from headstart.config import TrainConfig
 from headstart.features import cache_root
@@ -182,19 +180,6 @@ def test_configuration_shows_resolved_values(image_folder, tmp_path):
 
 
 # --- 4. a run fitted from Python -----------------------------------------------------------
-
-
-def _cli(*args):
-    env = {**os.environ, "COLUMNS": "80"}
-    r = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r
 
 
 def test_report_of_an_estimator_run_shows_what_it_has(tmp_path):

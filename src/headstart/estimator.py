@@ -24,11 +24,20 @@ from headstart.errors import DataError
 #: estimator parameters (``parent`` names a saved run to continue, not a setting to search).
 DATA_FIELDS = ("data", "filename_column", "label_column", "parent")
 
+#: Where the estimator departs from TrainConfig's defaults, and why: scikit-learn scores an
+#: estimator on data it holds out itself (``score``, ``cross_val_score``), so ``fit`` keeps
+#: every image for training and validation instead of carving a test split of its own.
+ESTIMATOR_DEFAULTS = {"test_split": 0.0}
+
 #: The estimator's parameters: every other TrainConfig field with TrainConfig's default (the
-#: one source of defaults), then ``verbose``.
+#: one source of defaults, but for ``ESTIMATOR_DEFAULTS``), then ``verbose``.
 PARAMS: tuple[inspect.Parameter, ...] = (
     *(
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=ESTIMATOR_DEFAULTS.get(f.name, f.default),
+        )
         for f in dataclasses.fields(TrainConfig)
         if f.name not in DATA_FIELDS
     ),
@@ -82,7 +91,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 config, data=source, progress=self.verbose, save=False, say=self._say
             )
         else:
-            self.run_ = train(config, data=source, progress=self.verbose, save=False)
+            self.run_ = train(config, data=source, progress=self.verbose, save=False, say=self._say)
         names = self.run_.class_names
         labels = np.asarray(y) if y is not None else None
         if labels is not None and labels.dtype.kind in "iu":

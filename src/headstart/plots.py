@@ -205,7 +205,10 @@ def plot_image_grid(
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(images):
-            ax.imshow(images[k], interpolation="nearest" if images[k].shape[0] < 64 else None)
+            # images smaller than their panel (about 280 px) are enlarged: nearest keeps their
+            # pixels as they are (and costs a fraction of antialiased resampling)
+            small = max(images[k].shape[:2]) < 280
+            ax.imshow(images[k], interpolation="nearest" if small else "antialiased")
             ax.set_title(
                 titles[k], fontsize=8, color=(title_colors[k] if title_colors else "black")
             )
