@@ -216,8 +216,8 @@ def from_array_folder(folder: str | Path) -> DataSource:
     if "test" in found and "val" not in found:
         found = {"train": found["train"], "val": found["test"]}
         notes.append(
-            "test_images.npy is used as the validation set (as in the lesson); pass "
-            "--test-split to hold out a separate test set from train."
+            "test_images.npy is used as the validation set (as in the lesson); a test set, "
+            "if any, is carved from train (see split)."
         )
     pairs = {
         split: (load_npy(x), np.asarray(load_npy(y)), x.name) for split, (x, y) in found.items()
