@@ -82,9 +82,9 @@ def headstart_loop(
     from headstart.backbones import create_backbone
     from headstart.heads import HeadSpec, build_head
     from headstart.inputs import ArrayInputs, ImageInputs
+    from headstart.loop import FitSettings, fit
     from headstart.runs import TransferModel
     from headstart.strategies import Strategy, plan_strategy
-    from headstart.train import FitSettings, fit
 
     lb = create_backbone(backbone, weights=weights, image_size=size)
     plan_strategy(lb.backbone, Strategy(strategy, unfreeze=1))

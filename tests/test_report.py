@@ -18,10 +18,10 @@ from conftest import run_cli as _cli
 from headstart import plots
 from headstart.config import TrainConfig
 from headstart.features import cache_root
+from headstart.loop import History
 from headstart.pipeline import train
 from headstart.preprocess import normalise
 from headstart.runs import load_run
-from headstart.train import History
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 3}
 

@@ -132,8 +132,8 @@ def test_head_batchnorm_learns_under_bn_auto_with_a_frozen_backbone(source):
 
 def test_learning_rates_per_parameter_group():
     from headstart.heads import HeadSpec, build_head
+    from headstart.loop import FitSettings, param_groups
     from headstart.runs import TransferModel
-    from headstart.train import FitSettings, param_groups
 
     bb = Backbone(create_timm_model("test_resnet"))
     plan_strategy(bb, Strategy("fine-tune", unfreeze=1))

@@ -206,7 +206,7 @@ class _Seen(torch.nn.Module):
 def test_every_training_sample_is_seen_every_epoch(n):
     from headstart.heads import HeadSpec, build_head
     from headstart.inputs import ArrayInputs
-    from headstart.train import FitSettings, fit
+    from headstart.loop import FitSettings, fit
 
     rng = np.random.default_rng(0)
     feats = rng.normal(size=(n, 6)).astype(np.float32)
@@ -255,3 +255,16 @@ def test_batches_never_hold_a_single_sample_and_cover_the_epoch():
         labels += y.tolist()
     assert sizes == [batch_size, batch_size + 1]
     assert sorted(labels) == sorted(images.labels.tolist())
+
+
+def test_headstart_train_stays_callable_after_other_parts_load(tiny_source):
+    """`headstart.train` is the function, however often it is called and whatever was used
+    first (a submodule of the same name once replaced it after the first call)."""
+    import importlib
+
+    headstart.load_run  # noqa: B018 - loads runs and the training loop
+    importlib.import_module("headstart.pipeline")
+    for _ in range(2):
+        run = headstart.train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
+        assert run.history is not None
+    assert callable(headstart.train) and callable(headstart.ImageClassifier)

@@ -25,8 +25,8 @@ from headstart.errors import ConfigError
 if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used, so that
     # `headstart --help` and argument errors answer without importing torch
     from headstart.heads import HeadSpec
+    from headstart.loop import FitSettings
     from headstart.strategies import Strategy
-    from headstart.train import FitSettings
 
 
 def parse_bytes(text: str | int | None) -> int | None:
@@ -141,7 +141,7 @@ class TrainConfig:
         return HeadSpec(self.head, self.hidden, self.dropout)
 
     def fit_settings(self, n_train: int = 0) -> FitSettings:
-        from headstart.train import FitSettings
+        from headstart.loop import FitSettings
 
         backbone_lr = self.lr if self.strategy == "scratch" else self.backbone_lr
         return FitSettings(

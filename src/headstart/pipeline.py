@@ -32,9 +32,9 @@ from headstart.features import FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.heads import build_head
 from headstart.inputs import ArrayInputs, ImageInputs
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
+from headstart.loop import Checkpoint, evaluate_inputs, fit
 from headstart.runs import RUN_FORMAT, Run, TransferModel, load_run, reproducibility_record
 from headstart.strategies import StrategyPlan, plan_strategy
-from headstart.train import Checkpoint, evaluate_inputs, fit
 
 
 class Suffix(nn.Module):
@@ -598,7 +598,7 @@ def rebuild_interrupted(path: Path) -> Run:
 
     from safetensors.torch import load_file
 
-    from headstart.train import History
+    from headstart.loop import History
 
     config = TrainConfig.from_file(path / "config.json")
     split = json.loads((path / "split.json").read_text())

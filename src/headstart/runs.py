@@ -31,8 +31,8 @@ from headstart.config import TrainConfig
 from headstart.errors import RunError
 from headstart.heads import HeadSpec, build_head
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
+from headstart.loop import History
 from headstart.strategies import Strategy, plan_strategy
-from headstart.train import History
 
 RUN_FORMAT = "headstart-run"
 RUN_FORMAT_VERSION = 1
