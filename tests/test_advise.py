@@ -182,7 +182,7 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
         assert (out / "model.safetensors").read_bytes() == earlier_weights
         assert not (out / "advice.json").exists()
 
-    run = train_auto(cfg, data=source, out=out, progress=False, say=say)
+    run = train_auto(cfg, data=source, out=out, progress=False, say=say, overwrite=True)
     assert run.path == out and (out / "model.safetensors").read_bytes() != earlier_weights
     other = json.loads((out / "advice.json").read_text())["check"]["other_run"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["auto", Path(other).name]

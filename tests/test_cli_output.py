@@ -255,6 +255,23 @@ def test_every_command_at_80_columns_without_a_terminal(image_folder, tmp_path):
             "none",
             "--image-size",
             "48",
+            "--out",
+            tmp_path / "adv",
         )
     )
     assert "how much to retrain" in out
+    # the advice's sentences are wrapped inside the panel, never cut at its edge
+    flowing = " ".join(out.replace("│", " ").split())
+    advice = json.loads((tmp_path / "adv" / "advice.json").read_text())["advice"]
+    for reason in advice["reasons"]:
+        assert " ".join(reason.split()) in flowing, reason
+    # an earlier run is replaced only when asked, and a foreign folder never
+    r = headstart("train", image_folder, "--out", frozen, *TINY, check=False)
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+    _clean_at_80(headstart("train", image_folder, "--out", frozen, "--overwrite", *TINY))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("my own file")
+    r = headstart("train", image_folder, "--out", mine, "--overwrite", *TINY, check=False)
+    assert r.returncode == 2 and "did not write" in r.stderr
+    assert (mine / "config.json").read_text() == "my own file"

@@ -104,17 +104,16 @@ def test_train_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
         train(TrainConfig(**TINY), data=from_arrays(*make_images(6)), out=out, progress=False)
     assert str(out) in str(err.value) and "--out" in str(err.value)
     assert _snapshot(out) == before
-    # with overwrite the run is written among the files, and none of them is removed
-    train(
-        TrainConfig(**TINY),
-        data=from_arrays(*make_images(6)),
-        out=out,
-        progress=False,
-        report=False,
-        overwrite=True,
-    )
-    after = _snapshot(out)
-    assert all(after[k] == v for k, v in before.items()) and "model.json" in after
+    # --overwrite replaces only an earlier headstart run: the user's files stay untouched
+    with pytest.raises(RunError, match="did not write"):
+        train(
+            TrainConfig(**TINY),
+            data=from_arrays(*make_images(6)),
+            out=out,
+            progress=False,
+            overwrite=True,
+        )
+    assert _snapshot(out) == before
 
 
 def test_train_auto_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
@@ -123,7 +122,7 @@ def test_train_auto_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
     out = _foreign(tmp_path)
     before = _snapshot(out)
     cfg = TrainConfig(**{**TINY, "strategy": "auto"})
-    with pytest.raises(RunError, match="not empty"):
+    with pytest.raises(RunError, match="did not write"):
         train_auto(cfg, data=from_arrays(*make_images(6)), out=out, progress=False)
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # nothing trained beside it
@@ -135,8 +134,16 @@ def test_train_replaces_an_earlier_run_as_a_whole(tmp_path):
     train(TrainConfig(**TINY), data=source, out=out, progress=False)
     assert (out / "report.html").is_file()
     before = _snapshot(out)
+    with pytest.raises(RunError, match="--overwrite"):  # never replaced without being asked
+        train(TrainConfig(**TINY), data=source, out=out, progress=False)
     with pytest.raises(HeadstartError):  # a failed replacement leaves the earlier run as it was
-        train(TrainConfig(**TINY), data=str(tmp_path / "missing"), out=out, progress=False)
+        train(
+            TrainConfig(**TINY),
+            data=str(tmp_path / "missing"),
+            out=out,
+            progress=False,
+            overwrite=True,
+        )
     assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     train(
         TrainConfig(**{**TINY, "head": "linear"}),
@@ -144,6 +151,7 @@ def test_train_replaces_an_earlier_run_as_a_whole(tmp_path):
         out=out,
         progress=False,
         report=False,
+        overwrite=True,
     )
     assert json.loads((out / "model.json").read_text())["head"]["kind"] == "linear"
     assert not (out / "report.html").exists()  # nothing of the earlier run is left to lie
@@ -171,5 +179,5 @@ def test_auto_keeps_the_earlier_run_whole_when_the_new_one_cannot_move_in(tmp_pa
     monkeypatch.setattr(os, "replace", fail_moving_in(real_replace))
     cfg = TrainConfig(**{**TINY, "strategy": "auto"})
     with pytest.raises(RuntimeError, match="disk gone"):
-        train_auto(cfg, data=source, out=out, progress=False, say=lambda _: None)
+        train_auto(cfg, data=source, out=out, progress=False, say=lambda _: None, overwrite=True)
     assert _snapshot(out) == before

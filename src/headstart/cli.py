@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS, CONTINUATIONS
 from headstart.config import TrainConfig
 from headstart.console import (
     console,
+    message,
+    path_line,
     render_advice,
     render_backbones,
     render_evaluation,
@@ -94,11 +98,19 @@ def _friendly(fn):
         except HeadstartError as e:
             if os.environ.get("HEADSTART_DEBUG"):
                 raise
-            console(stderr=True).print(f"[bold red]error:[/] {e}")
+            # plain Text: a message quoting a path like "img[1].png" is not markup
+            console(stderr=True).print(message("error", str(e), "bold red"))
             raise typer.Exit(2) from None
         except KeyboardInterrupt as e:
-            detail = str(e) if getattr(e, "out", None) else "interrupted"
-            console(stderr=True).print(f"[yellow]{detail}[/]")
+            err = console(stderr=True)
+            if sys.stderr.isatty():
+                sys.stderr.write("\n")  # below the progress bar the interrupt left behind
+            out = getattr(e, "out", None)
+            if out:
+                err.print("[yellow]interrupted; resume with:[/]")
+                err.print(path_line(f"  headstart train --resume {out}"))
+            else:
+                err.print(Text(str(e) or "interrupted", style="yellow"))
             raise typer.Exit(130) from None
 
     return wrapper
@@ -166,7 +178,7 @@ def inspect(
     console().print(render_inspection(report))
     if json_out is not None:
         atomic_write_json(json_out, report.to_dict())
-        console().print(f"wrote {json_out}", markup=False)
+        console().print(path_line(f"wrote {json_out}"))
 
 
 BackboneOpt = Annotated[
@@ -268,8 +280,8 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")]
 OverwriteOpt = Annotated[
     bool,
     typer.Option(
-        help="Replace an existing headstart run in --out. A folder headstart did not write "
-        "is never replaced."
+        help="Replace an earlier headstart run in --out (atomically, once the new run is "
+        "complete). A folder holding anything else is never written to."
     ),
 ]
 
@@ -418,8 +430,8 @@ def _with(cfg: TrainConfig, changes: dict) -> TrainConfig:
     return replace(cfg, **changes) if changes else cfg
 
 
-def _note(message: str) -> None:
-    console(stderr=True).print(f"[yellow]note:[/] {message}")
+def _note(text: str) -> None:
+    console(stderr=True).print(message("note", text, "yellow"))
 
 
 @app.command(cls=_Command)
@@ -427,6 +439,7 @@ def _note(message: str) -> None:
 def finetune(
     run_dir: Annotated[Path, typer.Argument(help="A saved run to continue (usually frozen).")],
     out: Annotated[Path | None, typer.Option(help="The new run's directory.")] = None,
+    overwrite: OverwriteOpt = False,
     strategy: FinetuneStrategyOpt = "fine-tune",
     unfreeze: UnfreezeOpt = 1,
     layers: LayersOpt = 0,
@@ -491,6 +504,7 @@ def finetune(
         out=out,
         progress=True,
         say=_note,
+        overwrite=overwrite,
     )
     console().print(render_run(run))
 
@@ -514,12 +528,15 @@ def predict(
     text = predictions_csv(preds, run.class_names)
     if out is not None:
         atomic_write_text(out, text)
-        console().print(f"wrote {len(preds)} predictions to {out}", markup=False)
+        console().print(path_line(f"wrote {len(preds)} predictions to {out}"))
     else:
         console().print(render_predictions(preds))
     failed = [p for p in preds if p.error]
     if failed:
-        console(stderr=True).print(f"[yellow]{len(failed)} input(s) could not be read[/]")
+        err = console(stderr=True)
+        err.print(Text(f"{len(failed)} input(s) could not be read:", style="yellow"))
+        for p in failed[:20]:
+            err.print(path_line(f"  {p.input}  ({p.error})"))
 
 
 @app.command(cls=_Command)
@@ -597,10 +614,10 @@ def evaluate(
     console().print(render_evaluation(result))
     if data is None:
         report = write_report(run, evaluation=result, splits=_run_splits(run))
-        console().print(f"wrote {run_dir}/evaluation.json and {report}", markup=False)
+        console().print(path_line(f"wrote {run_dir}/evaluation.json and {report}"))
     else:
         atomic_write_json(run_dir / "evaluation_external.json", result)
-        console().print(f"wrote {run_dir}/evaluation_external.json", markup=False)
+        console().print(path_line(f"wrote {run_dir}/evaluation_external.json"))
 
 
 def _run_splits(run):
@@ -635,7 +652,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     else:
         evaluation = None
     out = write_report(run, evaluation=evaluation, splits=splits)
-    console().print(f"wrote {out}", markup=False)
+    console().print(path_line(f"wrote {out}"))
 
 
 @app.command(cls=_Command)
@@ -655,6 +672,7 @@ def compare(
     out: Annotated[Path, typer.Option(help="Folder for the runs and the leaderboard.")] = Path(
         "runs/compare"
     ),
+    overwrite: OverwriteOpt = False,
     weights: WeightsOpt = TrainConfig.weights,
     image_size: Annotated[int | None, typer.Option(help="Input size for every backbone.")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TrainConfig.epochs,
@@ -680,9 +698,9 @@ def compare(
 
         names = available_backbones()
         _note(f"comparing every backbone with offline weights: {', '.join(names)}")
-    result = compare_backbones(cfg, names, out, progress=True)
+    result = compare_backbones(cfg, names, out, progress=True, overwrite=overwrite)
     console().print(render_leaderboard(result))
-    console().print(f"wrote {out}/leaderboard.json and {result['report']}", markup=False)
+    console().print(path_line(f"wrote {out}/leaderboard.json and {result['report']}"))
 
 
 @app.command(cls=_Command)
@@ -737,7 +755,7 @@ def advise(
     if out is not None:
         atomic_write_json(out / "advice.json", decisions)
         atomic_write_text(out / "advice.html", advice_page(decisions, location))
-        console().print(f"wrote {out}/advice.json and {out}/advice.html", markup=False)
+        console().print(path_line(f"wrote {out}/advice.json and {out}/advice.html"))
 
 
 def main() -> None:

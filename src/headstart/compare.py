@@ -22,9 +22,16 @@ from headstart.report import cache_status
 
 
 def compare_backbones(
-    config: TrainConfig, backbones: Sequence[str], out: str | Path, *, progress: bool = True
+    config: TrainConfig,
+    backbones: Sequence[str],
+    out: str | Path,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
 ) -> dict:
-    """Train ``config`` once per backbone on one split; write leaderboard JSON, chart, HTML."""
+    """Train ``config`` once per backbone on one split; write leaderboard JSON, chart, HTML.
+
+    Each run goes to ``out/NAME``; an earlier run there is replaced only with ``overwrite``."""
     out = Path(out)
     splits: Splits = load_data(
         config.data,
@@ -38,7 +45,13 @@ def compare_backbones(
     baseline = None
     for name in backbones:
         cfg = replace(config, backbone=name)
-        run = train(cfg, data=splits, out=out / name.replace("/", "_"), progress=progress)
+        run = train(
+            cfg,
+            data=splits,
+            out=out / name.replace("/", "_"),
+            progress=progress,
+            overwrite=overwrite,
+        )
         # select on validation (each run's early stopping used it too), report on test
         held_out = splits.test if splits.test is not None else splits.val
         described = "test split" if splits.test is not None else OPTIMISTIC

@@ -71,7 +71,7 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
         facts.add_row("note", note)
 
     # paths are printed on lines of their own (soft-wrapped: never cut, copyable whole)
-    parts: list = [Text(f"{insp.location}  ({insp.layout})", style="bold"), table, facts]
+    parts: list = [path_line(f"{insp.location}  ({insp.layout})", style="bold"), table, facts]
     warnings = insp.warnings()
     if warnings:
         lines = Text()
@@ -91,20 +91,46 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
 
 
 def _path_lines(what: str, items: list[str], limit: int = 10) -> list[Text]:
-    """``what`` and then one item per line, unwrapped (print with ``soft_wrap=True``)."""
+    """``what`` and then one item per line, each whole (see :func:`path_line`)."""
     if not items:
         return []
-    lines = [Text(f"{what}:", style="bold")] + [Text(f"  {i}") for i in items[:limit]]
+    lines = [Text(f"{what}:", style="bold")] + [path_line(f"  {i}") for i in items[:limit]]
     if len(items) > limit:
         lines.append(Text(f"  ... and {len(items) - limit} more (see the JSON)", style="dim"))
     return lines
 
 
+class _Console(Console):
+    """Never crops a line at the terminal's width: prose still wraps between words and tables
+    and panels fit the width, but a :func:`path_line` runs on whole (a terminal shows it
+    folded, a log keeps it on one line, and either way it is copied whole)."""
+
+    def print(self, *objects, crop: bool = False, **kwargs) -> None:
+        if objects and all(isinstance(o, Text) and o.no_wrap for o in objects):
+            kwargs.setdefault("soft_wrap", True)  # rich wraps a lone Text whatever it says
+        super().print(*objects, crop=crop, **kwargs)
+
+
 def console(stderr: bool = False) -> Console:
-    """Output for the command line. Lines are soft-wrapped: a path or a name longer than the
-    terminal runs on (the terminal shows it folded) and is copied whole; tables and panels fit
-    the width themselves (see :func:`fitted_table`)."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """Output for the command line (see :class:`_Console`)."""
+    return _Console(stderr=stderr, highlight=False)
+
+
+def path_line(text: str, style: str | None = None) -> Text:
+    """A line holding a path or a name a user copies: never wrapped or cut."""
+    return Text(text, style=style or "", no_wrap=True, overflow="ignore")
+
+
+def message(label: str, text: str, style: str, *, stream=None) -> Text:
+    """``label: text`` (an error or a note): wrapped between words on a terminal, one whole
+    line in a log or a pipe (where a reader greps for it)."""
+    import sys
+
+    stream = stream if stream is not None else sys.stderr
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    return Text.assemble(
+        (f"{label}: ", style), text, no_wrap=not tty, overflow=None if tty else "ignore"
+    )
 
 
 def _fmt_count(n: int) -> str:
@@ -188,10 +214,10 @@ def render_run(run) -> Group:
         [f"{b['path']}  ({b['reason']})" for b in m.get("unreadable_images", [])],
     )
     # where things are, last and unwrapped, so they can be copied whole
-    parts.append(Text(f"run     {run.path}" if run.path else "run     (not saved)"))
+    parts.append(path_line(f"run     {run.path}" if run.path else "run     (not saved)"))
     report = run.path / "report.html" if run.path else None
     if report is not None and report.is_file():
-        parts.append(Text(f"report  {report}", style="bold"))
+        parts.append(path_line(f"report  {report}", style="bold"))
     return Group(*parts)
 
 
@@ -202,9 +228,9 @@ def render_predictions(preds, max_rows: int = 200) -> Group:
     lines = [Text(f"{'predicted':<{w}}  confidence  input", style="bold")]
     for p, label in zip(preds[:max_rows], labels):
         if p.error:
-            lines.append(Text(f"{label:<{w}}  {'-':>10}  {p.input}  ({p.error})", style="red"))
+            lines.append(path_line(f"{label:<{w}}  {'-':>10}  {p.input}  ({p.error})", "red"))
         else:
-            lines.append(Text(f"{label:<{w}}  {p.probabilities.max():>10.1%}  {p.input}"))
+            lines.append(path_line(f"{label:<{w}}  {p.probabilities.max():>10.1%}  {p.input}"))
     if len(preds) > max_rows:
         lines.append(Text(f"... {len(preds) - max_rows} more (use --out FILE.csv)", style="dim"))
     return Group(*lines)

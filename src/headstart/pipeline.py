@@ -297,33 +297,30 @@ def is_run_dir(path: Path) -> bool:
 
 
 def check_out(out: Path, *, overwrite: bool = False) -> str:
-    """What ``out`` is: ``"new"`` (missing or empty), ``"run"`` (a headstart run, which a new
-    run replaces atomically) or ``"foreign"`` (other files: allowed only with ``overwrite``,
-    and then written into, nothing removed). Refuses a foreign folder without ``overwrite``."""
+    """What ``out`` is: ``"new"`` (missing or empty) or ``"run"`` (an earlier headstart run,
+    which a new run replaces atomically, only with ``overwrite``). Anything else is refused:
+    headstart never writes over or deletes what it did not create."""
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return "new"
-    if out.is_dir() and is_run_dir(out):
-        return "run"
     if not out.is_dir():
         raise RunError(f"{out}: is a file, not a folder; choose another --out.")
+    if not is_run_dir(out):
+        raise RunError(
+            f"{out}: this folder holds files headstart did not write, and headstart never "
+            "writes over or deletes them. Choose a new or empty folder for --out "
+            "(--overwrite replaces only an earlier headstart run)."
+        )
     if not overwrite:
         raise RunError(
-            f"{out}: this folder is not empty and holds no headstart run; headstart never "
-            "writes over or deletes what it did not create. Choose another --out, or pass "
-            "--overwrite to write the run into it (files of the same names are replaced)."
+            f"{out}: holds an earlier headstart run. Pass --overwrite to replace it (the new "
+            "run takes its place once complete), or choose another --out."
         )
-    return "foreign"
+    return "run"
 
 
 def replace_run(new: Path, out: Path) -> None:
     """Move the complete run ``new`` to ``out``; an earlier run there is replaced atomically
-    and then removed; a folder that is not a headstart run is never removed (its files stay,
-    the run's files are written among them)."""
-    kind = check_out(out, overwrite=True)
-    if kind == "foreign":
-        shutil.copytree(new, out, dirs_exist_ok=True)
-        shutil.rmtree(new)
-        return
+    and then removed. ``out`` was checked with :func:`check_out` before any work."""
     replace_dir(new, out, remove_old=True)  # nothing, an empty folder, or a headstart run
 
 
@@ -404,9 +401,9 @@ def train(
     continues an interrupted run in ``out`` from its last checkpoint. Ctrl-C raises
     :class:`TrainingInterrupted`, which names the command that resumes.
 
-    An ``out`` that holds an earlier headstart run is replaced atomically once the new run is
-    complete (it trains beside it meanwhile). A non-empty ``out`` that is not a headstart run
-    is refused, unless ``overwrite``: then the run's files are written into it.
+    An ``out`` that holds an earlier headstart run is refused unless ``overwrite``; then it is
+    replaced atomically once the new run is complete (it trains beside it meanwhile). A
+    non-empty ``out`` that is not a headstart run is always refused.
     """
     config = config or TrainConfig()
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)

@@ -194,8 +194,8 @@ def train_auto(
     cannot tell and the recommendation is followed as is.
 
     With ``save`` the kept run ends in ``out`` (an earlier headstart run there is replaced
-    atomically; a non-empty folder that is not a headstart run is refused unless
-    ``overwrite``, and never deleted) and the other one stays beside it. Without ``save``
+    atomically, only with ``overwrite``; a folder that is not a headstart run is refused and
+    never touched) and the other one stays beside it. Without ``save``
     nothing is kept on disk (the frozen run the candidate continues lives in a temporary
     folder while it trains) and the decisions are in ``run.metrics["auto"]``.
     """
@@ -279,6 +279,7 @@ def train_auto(
     say(
         f"kept {better.strategy.label()}: validation {better.metrics['val_accuracy']:.1%} "
         f"vs {other.metrics['val_accuracy']:.1%}"
+        + (f"; the other run stays at {other.path}" if save else "")
     )
     if not save:
         return _record(better, decisions, splits)
