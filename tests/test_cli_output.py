@@ -275,3 +275,15 @@ def test_every_command_at_80_columns_without_a_terminal(image_folder, tmp_path):
     r = headstart("train", image_folder, "--out", mine, "--overwrite", *TINY, check=False)
     assert r.returncode == 2 and "did not write" in r.stderr
     assert (mine / "config.json").read_text() == "my own file"
+
+
+@pytest.mark.slow
+def test_report_keeps_the_runs_evaluate_compared(image_folder, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    headstart("train", image_folder, "--out", a, *TINY)
+    headstart("train", image_folder, "--out", b, *TINY, "--head", "linear")
+    headstart("evaluate", a, "--compare", b)
+    headstart("report", a)
+    ev = json.loads((a / "evaluation.json").read_text())
+    assert [r["kind"] for r in ev["table"]] == ["this run", "baseline", "compared run"]
+    assert len(ev["paired"]) == 1 and "Paired comparison" in (a / "report.html").read_text()

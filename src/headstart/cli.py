@@ -646,7 +646,16 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     run = load_run(run_dir)
     splits = _run_splits(run)
     if splits is not None:
-        evaluation = evaluate_run(run, progress=True)
+        # runs compared by an earlier `evaluate --compare` stay compared (when still there)
+        earlier = {}
+        if (run_dir / "evaluation.json").is_file():
+            earlier = _json.loads((run_dir / "evaluation.json").read_text())
+        compared = [
+            load_run(r["run_dir"])
+            for r in earlier.get("table", [])
+            if r.get("kind") == "compared run" and r.get("run_dir") and Path(r["run_dir"]).is_dir()
+        ]
+        evaluation = evaluate_run(run, compare=compared, progress=True)
     elif (run_dir / "evaluation.json").is_file():
         evaluation = _json.loads((run_dir / "evaluation.json").read_text())
     else:

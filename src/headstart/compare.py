@@ -145,7 +145,10 @@ def _html(result: dict, chart: Path) -> str:
         f"</title><style>{CSS}</style></head><body><main><h1>Backbones compared</h1>"
         f"<p>Data <code>{html.escape(result['data'])}</code>; every backbone frozen, same "
         f"split (seed {result['split_seed']}); majority-class baseline "
-        f"{pct(result['majority_baseline_accuracy'])}. Overlapping intervals mean the data "
-        f"cannot tell two backbones apart.</p>{table}{note}{img_tag(chart, 'leaderboard')}"
+        f"{pct(result['majority_baseline_accuracy'])}. Ranked by validation accuracy; accuracy "
+        f"and its 95% interval on the {html.escape(result.get('evaluated_on', 'test split'))}. "
+        "Intervals that do not overlap separate two backbones; overlapping ones alone do not "
+        "settle it (<code>headstart evaluate RUN --compare OTHER</code> compares two runs "
+        f"pair by pair on the same images).</p>{table}{note}{img_tag(chart, 'leaderboard')}"
         "</main></body></html>"
     )

@@ -170,11 +170,14 @@ def render_run(run) -> Group:
         ", ".join(f"{k} {v:,}" for k, v in n.items())
         + (f" ({skipped} unreadable skipped, listed below)" if skipped else ""),
     )
+    head = m.get("headline") or {}
     for split, name in (("test", "test accuracy"), ("val", "val accuracy")):
         if f"{split}_accuracy" in m:
+            ci = head.get("accuracy_ci95") if head.get("split") == split else None
+            interval = f", 95% interval {_ci(ci)}" if ci else ""
             grid.add_row(
                 name,
-                f"{m[f'{split}_accuracy']:.1%}   (majority-class baseline "
+                f"{m[f'{split}_accuracy']:.1%}{interval}   (majority-class baseline "
                 f"{m[f'majority_baseline_{split}_accuracy']:.1%})",
             )
             grid.add_row("", Text(score_label(split), style="dim"))

@@ -480,7 +480,14 @@ def evaluate_run(
         op, ov, _ = run_probabilities(other, images, progress=progress)
         keep = valid & ov
         om = classification_metrics(images.labels[keep], op[keep], run.class_names, n_boot=n_boot)
-        rows.append({"name": _run_name(other), "kind": "compared run", **_summary(om)})
+        rows.append(
+            {
+                "name": _run_name(other),
+                "kind": "compared run",
+                "run_dir": str(other.path) if other.path else None,
+                **_summary(om),
+            }
+        )
         paired.append(
             paired_comparison(
                 images.labels[keep],

@@ -278,6 +278,8 @@ class FeatureExtractor:
                     out[ok] = self.module(x).float().cpu().numpy().astype(self.dtype, copy=False)
                     valid[ok] = True
                 bar.update(len(positions))
+                if bad:
+                    bar.set_postfix(unreadable=len(bad))
         bar.close()
         return FeatureSet(out, valid, key, "", time.perf_counter() - start, bad)
 

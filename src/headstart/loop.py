@@ -307,7 +307,6 @@ def fit(
             "val_accuracy": val_acc,
         }
         history.epochs.append(row)
-        bar.set_postfix(acc=f"{row['accuracy']:.3f}", val_acc=f"{val_acc:.3f}")
         if val_acc > best_acc:
             best_acc, since_best = val_acc, 0
             best_state = copy.deepcopy(module.state_dict())
@@ -317,6 +316,11 @@ def fit(
             if settings.patience and since_best >= settings.patience:
                 history.stopped_early = True
         history.seconds = time.perf_counter() - start
+        bar.set_postfix(
+            acc=f"{row['accuracy']:.3f}",
+            val_acc=f"{val_acc:.3f}",
+            best=f"{best_acc:.3f} (epoch {history.best_epoch})",
+        )
         if checkpoint is not None:
             checkpoint.save(
                 module,

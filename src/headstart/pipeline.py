@@ -28,6 +28,7 @@ from headstart.config import TrainConfig, parse_bytes, resolve_device
 from headstart.data import DataSource, Splits, load_data
 from headstart.data.splits import score_label
 from headstart.errors import ConfigError, RunError
+from headstart.evaluate import bootstrap_intervals
 from headstart.features import FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.heads import build_head
 from headstart.inputs import ArrayInputs, ImageInputs
@@ -533,6 +534,19 @@ def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, cla
         loaded.weights = WeightSource("trained", str(parent.path), parent.weights["fingerprint"])
 
 
+def _predictions(module: nn.Module, inputs, device) -> tuple[np.ndarray, np.ndarray]:
+    """(true labels, predicted labels) of ``module`` over ``inputs``, in inference mode."""
+    module.eval()
+    ys, preds = [], []
+    with torch.no_grad():
+        for x, y in inputs.epoch(None, 256):
+            preds.append(module(x.to(device)).float().argmax(1).cpu().numpy())
+            ys.append(y.numpy())
+    if not ys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(ys), np.concatenate(preds)
+
+
 def used_labels(splits: Splits, prepared: Prepared) -> dict[str, np.ndarray]:
     """The labels of the images each split actually used: every count shown comes from here."""
     return {n: s.labels[prepared.used[n]] for n, s in splits.items().items()}
@@ -576,9 +590,14 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
         )
         metrics["majority_baseline_test_accuracy"] = float(np.mean(labels["test"] == majority))
     headline = "test" if "test_accuracy" in metrics else "val"
+    y_true, y_pred = _predictions(
+        prepared.module, prepared.test if headline == "test" else prepared.val, device
+    )
     metrics["headline"] = {
         "split": headline,
         "accuracy": metrics[f"{headline}_accuracy"],
+        "accuracy_ci95": bootstrap_intervals(y_true, y_pred, len(splits.class_names))["accuracy"],
+        "n": int(len(y_true)),
         "optimistic": headline == "val",
         "label": score_label(headline),
     }

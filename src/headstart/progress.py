@@ -54,8 +54,8 @@ class LineProgress:
 
     def __iter__(self) -> Iterator:
         for item in self.iterable or ():
+            self.n += 1  # counted when started: a loop left with break still counts its last
             yield item
-            self.n += 1
         self.close()
 
     def __enter__(self) -> LineProgress:

@@ -302,6 +302,9 @@ def configuration_rows(run) -> list[list[str]]:
     shown["data"] = cfg.data if cfg.data else "in-memory arrays (not recorded)"
     if cfg.backbone != run.backbone_name:
         shown["backbone"] = f"{run.backbone_name} ({cfg.backbone})"
+    if cfg.test_split is None:
+        carved = (run.split.get("method") or {}).get("test", "none")
+        shown["test_split"] = f"auto: {carved}" if carved != "none" else "auto: none carved"
     if cfg.image_size is None:
         shown["image_size"] = f"{size} (backbone default)"
     elif str(cfg.image_size) != size:
@@ -422,14 +425,31 @@ def render_html(
     captions = captions or {}
     params = m.get("parameters", {})
     name = Path(run.path).name if run.path else "run"
-    cards = [
-        ("validation accuracy", pct(m.get("val_accuracy"))),
-        ("majority-class baseline", pct(m.get("majority_baseline_val_accuracy"))),
-    ]
-    if evaluation is not None and not evaluation["evaluated_on"].startswith("val"):
-        cards.insert(
-            0, (f"accuracy on {evaluation['evaluated_on']}", f"{pct(evaluation['accuracy'])}")
-        )
+    from headstart.data.splits import score_label
+
+    if evaluation is not None:
+        # the headline: accuracy, its interval and the baseline, all on the same images
+        baseline = next((r for r in evaluation["table"] if r["kind"] == "baseline"), None)
+        cards = [
+            (
+                f"accuracy on the {evaluation['evaluated_on']} ({evaluation['n']:,} images), "
+                f"95% interval {ci_text(evaluation.get('accuracy_ci95'))}",
+                pct(evaluation["accuracy"]),
+            ),
+            (
+                "majority-class baseline on the same images",
+                pct(baseline["accuracy"]) if baseline else "-",
+            ),
+        ]
+        if not evaluation["evaluated_on"].startswith("val"):
+            cards.append(
+                (f"validation accuracy ({score_label('val')})", pct(m.get("val_accuracy")))
+            )
+    else:
+        cards = [
+            (score_label("val"), pct(m.get("val_accuracy"))),
+            ("majority-class baseline", pct(m.get("majority_baseline_val_accuracy"))),
+        ]
     if params:
         cards.append(
             ("trainable / total parameters", f"{params['trainable']:,} / {params['total']:,}")

@@ -73,7 +73,11 @@ class Inspection:
         if n_leak:
             out.append(
                 f"{len(self.duplicates_across)} image(s) appear in more than one split "
-                f"({n_leak} files): validation accuracy will be optimistic"
+                f"({n_leak} files): scores on "
+                + " and ".join(
+                    sorted({s for d in self.duplicates_across for s in d["splits"]} - {"train"})
+                )
+                + " will be optimistic"
             )
         n_dup = sum(len(g) - 1 for groups in self.duplicates_within.values() for g in groups)
         if n_dup:
