@@ -442,9 +442,7 @@ def render_html(
             ),
         ]
         if not evaluation["evaluated_on"].startswith("val"):
-            cards.append(
-                (f"validation accuracy ({score_label('val')})", pct(m.get("val_accuracy")))
-            )
+            cards.append((score_label("val"), pct(m.get("val_accuracy"))))
     else:
         cards = [
             (score_label("val"), pct(m.get("val_accuracy"))),
