@@ -300,3 +300,21 @@ def test_external_folder_with_splits_names_each_split_and_count(folder_runs, spl
     assert result["evaluation_data"]["used"] == {"train": 21, "val": 9}
     assert "train (21) + val (9)" in result["evaluated_on"]
     assert result["n"] == 30
+
+
+def test_macro_f1_ignores_a_class_the_evaluation_never_shows():
+    """A run knows 3 classes; the evaluation images hold 2, predicted perfectly: macro F1 is
+    1.0 (not 0.667 from averaging in the absent class's undefined F1 as 0), in the point
+    estimate and in every bootstrap resample, and scikit-learn stays quiet."""
+    import warnings
+
+    from headstart.evaluate import bootstrap_intervals, classification_metrics
+
+    y = np.array([0, 0, 1, 1, 1, 0])
+    proba = np.eye(3)[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = classification_metrics(y, proba, ["a", "b", "c"], n_boot=200)
+    assert m["macro_f1"] == pytest.approx(1.0)
+    assert m["macro_f1_ci95"] == (1.0, 1.0)
+    assert bootstrap_intervals(y, y, 3, n_boot=50)["macro_f1"] == (1.0, 1.0)

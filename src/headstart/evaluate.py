@@ -60,11 +60,13 @@ def _accuracy_from(cms: np.ndarray) -> np.ndarray:
 
 
 def _macro_f1_from(cms: np.ndarray) -> np.ndarray:
-    """Macro F1 over all classes, zero where undefined (scikit-learn's zero_division=0)."""
+    """Macro F1 over the classes each resample has (true or predicted), as :func:`_macro_f1`:
+    a class of the run that the evaluation images never show nor the model predicts is no
+    class of this evaluation, and averaging in its undefined F1 as 0 would understate."""
     tp = np.diagonal(cms, axis1=1, axis2=2).astype(float)
     denom = cms.sum(axis=1) + cms.sum(axis=2)  # (tp + fn) + (tp + fp)
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return f1.mean(axis=1)
+    return f1.sum(axis=1) / np.maximum((denom > 0).sum(axis=1), 1)
 
 
 def bootstrap_intervals(
@@ -92,10 +94,28 @@ def bootstrap_intervals(
     return out
 
 
-def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[int]) -> float:
+def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro F1 over the classes present in ``y_true`` or ``y_pred`` (see _macro_f1_from)."""
+    labels = np.union1d(y_true, y_pred)
     return float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
 
 
+def _quiet(fn):
+    """scikit-learn warns (with its own file paths) when the evaluation images lack a class
+    the model knows; the metrics here handle that case on purpose, so the warning is noise."""
+    import functools
+    import warnings
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
 def classification_metrics(
     y_true: np.ndarray,
     proba: np.ndarray,
@@ -113,7 +133,7 @@ def classification_metrics(
         y_true, y_pred, labels=labels, zero_division=0
     )
     acc = float(skm.accuracy_score(y_true, y_pred))
-    f1 = _macro_f1(y_true, y_pred, labels)
+    f1 = _macro_f1(y_true, y_pred)
     ci = bootstrap_intervals(y_true, y_pred, len(class_names), n_boot=n_boot, seed=seed)
     present = sorted(set(y_true.tolist()))
     roc: dict[str, dict] = {}
@@ -156,20 +176,20 @@ def classification_metrics(
     }
 
 
+@_quiet
 def majority_metrics(
     y_true: np.ndarray, majority: int, n_classes: int, *, n_boot: int = 1000, seed: int = 0
 ) -> dict:
     """The baseline every model must beat: always predict the training set's largest class."""
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.full_like(y_true, majority)
-    labels = list(range(n_classes))
     ci = bootstrap_intervals(y_true, y_pred, n_classes, n_boot=n_boot, seed=seed)
     return {
         "n": int(len(y_true)),
         "accuracy": float(np.mean(y_true == majority)),
         "accuracy_ci95": ci["accuracy"],
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
-        "macro_f1": _macro_f1(y_true, y_pred, labels),
+        "macro_f1": _macro_f1(y_true, y_pred),
         "macro_f1_ci95": ci["macro_f1"],
     }
 

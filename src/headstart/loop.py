@@ -149,6 +149,14 @@ class Checkpoint:
     def exists(self) -> bool:
         return (self.folder / "state.json").is_file()
 
+    def weights_file(self) -> Path:
+        """The weights that go with state.json. Each epoch's weights get a file of their own,
+        named in state.json, which is written after them: a kill between the two writes
+        leaves the previous, matching pair (one shared file name once paired epoch k's state
+        with epoch k+1's weights)."""
+        state = json.loads((self.folder / "state.json").read_text())
+        return self.folder / state.get("weights_file", "weights.safetensors")
+
     def save(self, module, optimizer, scheduler, best_state, history, rng, counters) -> None:
         from safetensors.torch import save_file
 
@@ -165,9 +173,8 @@ class Checkpoint:
                 t = v if isinstance(v, torch.Tensor) else torch.tensor(v)
                 tensors[f"opt.{idx}.{name}"] = t.detach().cpu().contiguous()
         tensors["torch_rng"] = torch.get_rng_state()
-        atomic_write_with(
-            self.folder / "weights.safetensors", lambda tmp: save_file(tensors, str(tmp))
-        )
+        name = f"weights-{len(history.epochs)}.safetensors"
+        atomic_write_with(self.folder / name, lambda tmp: save_file(tensors, str(tmp)))
         atomic_write_json(
             self.folder / "state.json",
             {
@@ -179,15 +186,19 @@ class Checkpoint:
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "has_best": best_state is not None,
                 "layout": self.layout,
+                "weights_file": name,
                 **counters,
             },
         )
+        for old in self.folder.glob("weights*.safetensors"):  # earlier epochs' weights
+            if old.name != name:
+                old.unlink(missing_ok=True)
 
     def load(self, module, optimizer, scheduler, rng):
         from safetensors.torch import load_file
 
         state = json.loads((self.folder / "state.json").read_text())
-        tensors = load_file(str(self.folder / "weights.safetensors"))
+        tensors = load_file(str(self.weights_file()))
         module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         best = (
             {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}

@@ -629,7 +629,7 @@ def rebuild_interrupted(path: Path) -> Run:
         "suffix": lambda: Suffix(plan.plan.suffix(layout["cut"]), loaded.backbone, head),
         "full": lambda: TransferModel(loaded.backbone, head),
     }[layout["module"]]()
-    tensors = load_file(str(path / "checkpoint" / "weights.safetensors"))
+    tensors = load_file(str(Checkpoint(path / "checkpoint").weights_file()))
     which = "best." if state.get("has_best") else "model."
     module.load_state_dict({k[len(which) :]: v for k, v in tensors.items() if k.startswith(which)})
     model = TransferModel(loaded.backbone, head).eval()
