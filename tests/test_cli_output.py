@@ -287,3 +287,11 @@ def test_report_keeps_the_runs_evaluate_compared(image_folder, tmp_path):
     ev = json.loads((a / "evaluation.json").read_text())
     assert [r["kind"] for r in ev["table"]] == ["this run", "baseline", "compared run"]
     assert len(ev["paired"]) == 1 and "Paired comparison" in (a / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_train_warns_when_an_image_is_in_two_splits(split_folder, tmp_path):
+    src = next((split_folder / "train" / "circle").glob("*.jpg"))
+    (split_folder / "val" / "circle" / "copy.jpg").write_bytes(src.read_bytes())
+    r = headstart("train", split_folder, "--out", tmp_path / "run", *TINY)
+    assert "1 image(s) appear in more than one split: scores on val will be optimistic" in r.stdout

@@ -212,6 +212,9 @@ def render_run(run) -> Group:
             "one image, on which BatchNorm cannot train",
         )
     parts: list = [grid]
+    leaks = _leaks(run.path)
+    if leaks:
+        parts.append(Text(f"! {leaks}", style="bold yellow"))
     parts += _path_lines(
         "unreadable images skipped",
         [f"{b['path']}  ({b['reason']})" for b in m.get("unreadable_images", [])],
@@ -222,6 +225,22 @@ def render_run(run) -> Group:
     if report is not None and report.is_file():
         parts.append(path_line(f"report  {report}", style="bold"))
     return Group(*parts)
+
+
+def _leaks(path) -> str:
+    """The leakage warning of the run's inspection (the same words as ``inspect``), if any."""
+    import json
+
+    if path is None or not (path / "inspection.json").is_file():
+        return ""
+    dup = json.loads((path / "inspection.json").read_text()).get("duplicates_across") or []
+    if not dup:
+        return ""
+    splits = sorted({s for d in dup for s in d["splits"]} - {"train"})
+    return (
+        f"{len(dup)} image(s) appear in more than one split: scores on "
+        f"{' and '.join(splits)} will be optimistic (see the report's Data section)"
+    )
 
 
 def render_predictions(preds, max_rows: int = 200) -> Group:
