@@ -59,6 +59,8 @@ def test_help_texts_are_true():
     assert "or auto (the four" not in finetune and "<bool>" not in finetune
     train = headstart("train", "--help").stdout
     assert "<bool>" not in train and "--no-flip" in train
+    r = headstart("summary", "--run", "somewhere", "--backbone", "DenseNet121", check=False)
+    assert r.returncode == 2 and "--backbone would not apply" in r.stderr
     r = headstart("finetune", "nowhere", "--strategy", "auto", check=False)
     assert r.returncode == 2 and "fine-tune, freeze-first, full" in r.stderr
 

@@ -555,6 +555,7 @@ def backbones(
 @app.command(cls=_Command)
 @_friendly
 def summary(
+    ctx: typer.Context,
     backbone: Annotated[
         str,
         typer.Option(help="A Keras name (DenseNet121, MobileNetV2, ...) or any timm model."),
@@ -569,6 +570,14 @@ def summary(
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""
     from headstart.catalog import model_summary
+
+    if run_dir is not None:
+        ignored = sorted(_given(ctx) - {"run_dir"})
+        if ignored:
+            raise HeadstartError(
+                f"--run summarises {run_dir} as it was trained; {_flags(ignored)} would not "
+                "apply. Drop them, or summarise a backbone without --run."
+            )
 
     console().print(
         render_summary(
