@@ -120,19 +120,34 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
-def evaluate_inputs(module: nn.Module, inputs, device: torch.device) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode."""
+def predict_labels(
+    module: nn.Module, inputs, device: torch.device
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(true labels, predicted labels, summed cross-entropy) of ``module`` over ``inputs``, in
+    inference mode: one pass serves the loss, the accuracy and any interval drawn from them."""
     module.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total, correct, n = 0.0, 0, 0
+    total, ys, preds = 0.0, [], []
     with torch.no_grad(), _autocast(device):
         for x, y in inputs.epoch(None, 256):
             x, y = x.to(device), y.to(device)
             logits = module(x).float()
             total += float(loss_fn(logits, y))
-            correct += int((logits.argmax(1) == y).sum())
-            n += len(y)
-    return total / max(1, n), correct / max(1, n)
+            preds.append(logits.argmax(1).cpu().numpy())
+            ys.append(y.cpu().numpy())
+    if not ys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0.0
+    return np.concatenate(ys), np.concatenate(preds), total
+
+
+def accuracy_of(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return int((y_true == y_pred).sum()) / max(1, len(y_true))
+
+
+def evaluate_inputs(module: nn.Module, inputs, device: torch.device) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode."""
+    y_true, y_pred, total = predict_labels(module, inputs, device)
+    return total / max(1, len(y_true)), accuracy_of(y_true, y_pred)
 
 
 class Checkpoint:

@@ -33,7 +33,7 @@ from headstart.features import FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.heads import build_head
 from headstart.inputs import ArrayInputs, ImageInputs
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
-from headstart.loop import Checkpoint, evaluate_inputs, fit
+from headstart.loop import Checkpoint, accuracy_of, fit, predict_labels
 from headstart.runs import RUN_FORMAT, Run, TransferModel, load_run, reproducibility_record
 from headstart.strategies import StrategyPlan, plan_strategy
 
@@ -534,19 +534,6 @@ def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, cla
         loaded.weights = WeightSource("trained", str(parent.path), parent.weights["fingerprint"])
 
 
-def _predictions(module: nn.Module, inputs, device) -> tuple[np.ndarray, np.ndarray]:
-    """(true labels, predicted labels) of ``module`` over ``inputs``, in inference mode."""
-    module.eval()
-    ys, preds = [], []
-    with torch.no_grad():
-        for x, y in inputs.epoch(None, 256):
-            preds.append(module(x.to(device)).float().argmax(1).cpu().numpy())
-            ys.append(y.numpy())
-    if not ys:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(ys), np.concatenate(preds)
-
-
 def used_labels(splits: Splits, prepared: Prepared) -> dict[str, np.ndarray]:
     """The labels of the images each split actually used: every count shown comes from here."""
     return {n: s.labels[prepared.used[n]] for n, s in splits.items().items()}
@@ -556,7 +543,11 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
     labels = used_labels(splits, prepared)
     train_counts = np.bincount(labels["train"], minlength=len(splits.class_names))
     majority = int(np.argmax(train_counts))
-    _, val_acc = evaluate_inputs(prepared.module, prepared.val, torch.device(device))
+    # one inference pass per held-out split gives its accuracy and the headline's interval
+    scored = {"val": predict_labels(prepared.module, prepared.val, torch.device(device))[:2]}
+    if prepared.test is not None:
+        scored["test"] = predict_labels(prepared.module, prepared.test, torch.device(device))[:2]
+    val_acc = accuracy_of(*scored["val"])
     metrics = {
         "val_accuracy": val_acc,
         "train_class_counts": train_counts.tolist(),
@@ -584,15 +575,11 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
         },
         "feature_cache": prepared.record,
     }
-    if prepared.test is not None:
-        _, metrics["test_accuracy"] = evaluate_inputs(
-            prepared.module, prepared.test, torch.device(device)
-        )
+    if "test" in scored:
+        metrics["test_accuracy"] = accuracy_of(*scored["test"])
         metrics["majority_baseline_test_accuracy"] = float(np.mean(labels["test"] == majority))
-    headline = "test" if "test_accuracy" in metrics else "val"
-    y_true, y_pred = _predictions(
-        prepared.module, prepared.test if headline == "test" else prepared.val, device
-    )
+    headline = "test" if "test" in scored else "val"
+    y_true, y_pred = scored[headline]
     metrics["headline"] = {
         "split": headline,
         "accuracy": metrics[f"{headline}_accuracy"],
