@@ -296,4 +296,7 @@ def test_train_warns_when_an_image_is_in_two_splits(split_folder, tmp_path):
     src = next((split_folder / "train" / "circle").glob("*.jpg"))
     (split_folder / "val" / "circle" / "copy.jpg").write_bytes(src.read_bytes())
     r = headstart("train", split_folder, "--out", tmp_path / "run", *TINY)
-    assert "1 image(s) appear in more than one split: scores on val will be optimistic" in r.stdout
+    assert (
+        "1 image(s) appear in more than one split (2 files): scores on val will be optimistic"
+        in r.stdout
+    )

@@ -214,7 +214,9 @@ def render_run(run) -> Group:
     parts: list = [grid]
     leaks = _leaks(run.path)
     if leaks:
-        parts.append(Text(f"! {leaks}", style="bold yellow"))
+        import sys
+
+        parts.append(message("warning", leaks, "bold yellow", stream=sys.stdout))
     parts += _path_lines(
         "unreadable images skipped",
         [f"{b['path']}  ({b['reason']})" for b in m.get("unreadable_images", [])],
@@ -228,19 +230,16 @@ def render_run(run) -> Group:
 
 
 def _leaks(path) -> str:
-    """The leakage warning of the run's inspection (the same words as ``inspect``), if any."""
+    """The leakage warning of the run's inspection (the same sentence as ``inspect``), if any."""
     import json
+
+    from headstart.data.inspect import leakage_warning
 
     if path is None or not (path / "inspection.json").is_file():
         return ""
-    dup = json.loads((path / "inspection.json").read_text()).get("duplicates_across") or []
-    if not dup:
-        return ""
-    splits = sorted({s for d in dup for s in d["splits"]} - {"train"})
-    return (
-        f"{len(dup)} image(s) appear in more than one split: scores on "
-        f"{' and '.join(splits)} will be optimistic (see the report's Data section)"
-    )
+    inspection = json.loads((path / "inspection.json").read_text())
+    warning = leakage_warning(inspection.get("duplicates_across") or [])
+    return f"{warning} (see the report's Data section)" if warning else ""
 
 
 def render_predictions(preds, max_rows: int = 200) -> Group:

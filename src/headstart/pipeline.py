@@ -34,7 +34,7 @@ from headstart.heads import build_head
 from headstart.inputs import ArrayInputs, ImageInputs
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
 from headstart.loop import Checkpoint, accuracy_of, fit, predict_labels
-from headstart.runs import RUN_FORMAT, Run, TransferModel, load_run, reproducibility_record
+from headstart.runs import Run, TransferModel, is_run_dir, load_run, reproducibility_record
 from headstart.strategies import StrategyPlan, plan_strategy
 
 
@@ -282,19 +282,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, out: Path | None):
         super().__init__(f"interrupted; resume with: headstart train --resume {out}")
         self.out = out
-
-
-def is_run_dir(path: Path) -> bool:
-    """True when ``path`` holds a headstart run, finished (model.json of our format) or
-    interrupted (checkpoint/state.json): the only folders headstart replaces."""
-    import json
-
-    if (path / "checkpoint" / "state.json").is_file():
-        return True
-    try:
-        return json.loads((path / "model.json").read_text()).get("format") == RUN_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def check_out(out: Path, *, overwrite: bool = False) -> str:

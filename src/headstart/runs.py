@@ -201,6 +201,18 @@ def _refuse_unexpected_files(path: Path) -> None:
         )
 
 
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` holds a headstart run, finished (model.json of our format, as
+    :func:`load_run` requires) or interrupted (checkpoint/state.json): the only folders
+    headstart replaces."""
+    if (path / "checkpoint" / "state.json").is_file():
+        return True
+    try:
+        return json.loads((path / "model.json").read_text()).get("format") == RUN_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def load_run(path: str | Path) -> Run:
     """Rebuild a saved run from its directory alone (no network, no pickles)."""
     path = Path(path)

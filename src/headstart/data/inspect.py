@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -69,16 +70,9 @@ class Inspection:
             out.append(f"cannot split: {self.split_method['error']}")
         if self.unreadable:
             out.append(f"{len(self.unreadable)} unreadable image(s) will be skipped")
-        n_leak = sum(len(d["ids"]) for d in self.duplicates_across)
-        if n_leak:
-            out.append(
-                f"{len(self.duplicates_across)} image(s) appear in more than one split "
-                f"({n_leak} files): scores on "
-                + " and ".join(
-                    sorted({s for d in self.duplicates_across for s in d["splits"]} - {"train"})
-                )
-                + " will be optimistic"
-            )
+        leak = leakage_warning(self.duplicates_across)
+        if leak:
+            out.append(leak)
         n_dup = sum(len(g) - 1 for groups in self.duplicates_within.values() for g in groups)
         if n_dup:
             out.append(f"{n_dup} exact duplicate image(s) within splits")
@@ -100,6 +94,19 @@ class Inspection:
         return out
 
 
+def leakage_warning(duplicates_across: list[dict]) -> str:
+    """The sentence for images found in more than one split (``Inspection.duplicates_across``,
+    as in inspection.json), naming the scores they inflate; "" when there are none."""
+    if not duplicates_across:
+        return ""
+    n_files = sum(len(d["ids"]) for d in duplicates_across)
+    inflated = sorted({s for d in duplicates_across for s in d["splits"]} - {"train"})
+    return (
+        f"{len(duplicates_across)} image(s) appear in more than one split ({n_files} files): "
+        f"scores on {' and '.join(inflated)} will be optimistic"
+    )
+
+
 def image_hash(img: np.ndarray) -> str:
     """Content hash of one decoded image: sha1 of its RGB pixels and shape (not its path)."""
     digest = hashlib.sha1(np.ascontiguousarray(img).tobytes())
@@ -107,19 +114,20 @@ def image_hash(img: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def hash_images(s: ImageSet, *, workers: int = 4, progress: bool = False) -> list[str | None]:
-    """:func:`image_hash` of every image of ``s`` (None where unreadable), decoded in threads."""
+def _scan_all(s: ImageSet, desc: str, workers: int, progress: bool) -> Iterator[tuple]:
+    """:func:`_scan_item` of every image of ``s``, in order, decoded in threads."""
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        progress_bar(total=len(s), desc="hashing", unit="img", enabled=progress) as bar,
+        progress_bar(total=len(s), desc=desc, unit="img", enabled=progress) as bar,
     ):
-        out = []
-        for _size, _mode, digest, _reason in pool.map(
-            lambda i: _scan_item(s, i), range(len(s)), chunksize=32
-        ):
+        for item in pool.map(lambda i: _scan_item(s, i), range(len(s)), chunksize=32):
             bar.update()
-            out.append(digest)
-    return out
+            yield item
+
+
+def hash_images(s: ImageSet, *, workers: int = 4, progress: bool = False) -> list[str | None]:
+    """:func:`image_hash` of every image of ``s`` (None where unreadable), decoded in threads."""
+    return [digest for _size, _mode, digest, _reason in _scan_all(s, "hashing", workers, progress)]
 
 
 def _scan_item(s: ImageSet, i: int) -> tuple[tuple[int, int] | None, str, str | None, str]:
@@ -151,25 +159,11 @@ def scan_unreadable(
         return np.arange(len(images)), []
     bad: list[dict[str, str]] = []
     ok = np.ones(len(images), dtype=bool)
-
-    def check(i: int) -> str:
-        try:
-            decode_image(images.paths[i])
-        except UnreadableImage as e:
-            return e.reason
-        return ""
-
-    with (
-        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        progress_bar(
-            total=len(images), desc=f"checking {images.name}", unit="img", enabled=progress
-        ) as bar,
-    ):
-        for i, reason in enumerate(pool.map(check, range(len(images)), chunksize=32)):
-            bar.update()
-            if reason:
-                ok[i] = False
-                bad.append({"path": images.describe(i), "id": images.ids[i], "reason": reason})
+    scanned = _scan_all(images, f"checking {images.name}", workers, progress)
+    for i, (size, _mode, _digest, reason) in enumerate(scanned):
+        if size is None:
+            ok[i] = False
+            bad.append({"path": images.describe(i), "id": images.ids[i], "reason": reason})
     return np.flatnonzero(ok), bad
 
 
