@@ -13,6 +13,11 @@ STRATEGY_CHOICES = (*STRATEGIES, "auto")
 #: What continues a trained run (``headstart finetune``).
 CONTINUATIONS = ("fine-tune", "freeze-first", "full")
 POOLINGS = ("max", "avg")
+#: last: the pooled output of the last stage (the lesson's features); multi: pooled statistics
+#: of several stages' outputs as well (features from every depth, Head2Toe).
+FEATURE_KINDS = ("last", "multi")
+#: statistics of each stage's output with ``--features multi``.
+STAGE_POOLINGS = ("avg+max", "avg+std")
 RESIZE_MODES = ("pad", "resize", "crop")
 HEADS = ("lesson", "linear")
 SCHEDULES = ("none", "cosine", "onecycle")
@@ -29,3 +34,7 @@ BN_MODES = ("auto", "frozen", "train")
 AUTO_TEST_FRACTION = 0.15
 AUTO_TEST_MIN_PER_CLASS = 20
 CLASS_WEIGHTS = ("none", "auto")
+
+#: ``--strategy auto`` spends at most this many minutes (``--budget``) trying candidates: a few
+#: thousand images finish within 10 minutes on 2 CPU cores (BENCHMARKS.md).
+AUTO_BUDGET_MINUTES = 8.0

@@ -277,6 +277,13 @@ PatienceOpt = Annotated[
     int, typer.Option(help="Early stopping patience on val accuracy (0: never stop).")
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")]
+TtaOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Test-time augmentation: predict on the image and its mirror image and average "
+        "(needs --flip; the run predicts this way everywhere)."
+    ),
+]
 OverwriteOpt = Annotated[
     bool,
     typer.Option(
@@ -321,6 +328,24 @@ def train(
     pooling: Annotated[
         str, typer.Option(help="Pooling of the last feature map: max or avg.")
     ] = TrainConfig.pooling,
+    features: Annotated[
+        str,
+        typer.Option(
+            help="last: the pooled output of the last stage; multi: statistics of earlier "
+            "stages' outputs as well (features from every depth; frozen backbone only)."
+        ),
+    ] = TrainConfig.features,
+    feature_stages: Annotated[
+        str,
+        typer.Option(
+            help="With --features multi: auto (the last three stages), all, or stage "
+            "numbers like 4,5,6 (as --unfreeze counts them; headstart summary lists them)."
+        ),
+    ] = TrainConfig.feature_stages,
+    stage_pooling: Annotated[
+        str,
+        typer.Option(help="With --features multi: each stage's statistics, avg+max or avg+std."),
+    ] = TrainConfig.stage_pooling,
     image_size: Annotated[
         int | None, typer.Option(help="Input size in pixels (default: the backbone's own).")
     ] = None,
@@ -328,7 +353,11 @@ def train(
         str, typer.Option(help="pad (keep aspect ratio, as the lesson), resize, or crop.")
     ] = TrainConfig.resize,
     head: Annotated[
-        str, typer.Option(help="lesson (BN-Dense-ReLU-Dropout-Dense) or linear.")
+        str,
+        typer.Option(
+            help="lesson (BN-Dense-ReLU-Dropout-Dense) or linear (standardised features, "
+            "one Dense layer)."
+        ),
     ] = TrainConfig.head,
     hidden: Annotated[
         int, typer.Option(help="Hidden units of the lesson head.")
@@ -339,6 +368,13 @@ def train(
     epochs: EpochsOpt = TrainConfig.epochs,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = TrainConfig.batch_size,
     lr: Annotated[float, typer.Option(help="Adam learning rate of the head.")] = TrainConfig.lr,
+    weight_decay: Annotated[
+        str,
+        typer.Option(
+            help="L2 penalty on the head's weights; auto: chosen on validation for the "
+            "linear head, 0 for the lesson head."
+        ),
+    ] = "auto",
     backbone_lr: BackboneLrOpt = TrainConfig.backbone_lr,
     patience: PatienceOpt = TrainConfig.patience,
     bn: BnOpt = TrainConfig.bn,
@@ -352,6 +388,13 @@ def train(
     cache: CacheOpt = TrainConfig.cache,
     cache_budget: CacheBudgetOpt = TrainConfig.cache_budget,
     workers: WorkersOpt = TrainConfig.workers,
+    tta: TtaOpt = TrainConfig.tta,
+    budget: Annotated[
+        float,
+        typer.Option(
+            help="With --strategy auto: minutes to spend trying candidates (cheapest first)."
+        ),
+    ] = TrainConfig.budget,
     device: DeviceOpt = TrainConfig.device,
     val_split: ValSplitOpt = TrainConfig.val_split,
     test_split: TestSplitOpt = TrainConfig.test_split,
@@ -366,6 +409,7 @@ def train(
     params = dict(locals())
     given = _given(ctx)
     settings = {k: v for k, v in params.items() if k in _CONFIG_FIELDS}
+    settings["weight_decay"] = _weight_decay(weight_decay)
     settings["data"] = _data_location(data, demo) if (data is not None or demo) else None
     if resume is not None:
         # a resumed run must finish as the uninterrupted one would: only where it runs may change
@@ -428,6 +472,17 @@ def _with(cfg: TrainConfig, changes: dict) -> TrainConfig:
     from dataclasses import replace
 
     return replace(cfg, **changes) if changes else cfg
+
+
+def _weight_decay(text: str) -> float | None:
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise HeadstartError(
+            f"--weight-decay must be auto or a number like 0.001; got {text!r}."
+        ) from None
 
 
 def _note(text: str) -> None:

@@ -12,18 +12,22 @@ from typing import TYPE_CHECKING
 from headstart.backbones.aliases import DEFAULT_BACKBONE
 from headstart.choices import (
     AUGMENT_MODES,
+    AUTO_BUDGET_MINUTES,
     BN_MODES,
     CLASS_WEIGHTS,
+    FEATURE_KINDS,
     HEADS,
     POOLINGS,
     RESIZE_MODES,
     SCHEDULES,
+    STAGE_POOLINGS,
     STRATEGY_CHOICES,
 )
 from headstart.errors import ConfigError
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used, so that
     # `headstart --help` and argument errors answer without importing torch
+    from headstart.backbones.depth import FeatureSpec
     from headstart.heads import HeadSpec
     from headstart.loop import FitSettings
     from headstart.strategies import Strategy
@@ -58,6 +62,9 @@ class TrainConfig:
     backbone: str = DEFAULT_BACKBONE
     weights: str = "imagenet"
     pooling: str = "max"
+    features: str = "last"
+    feature_stages: str = "auto"
+    stage_pooling: str = "avg+max"
     image_size: int | None = None
     resize: str = "pad"
     head: str = "lesson"
@@ -66,6 +73,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3
+    weight_decay: float | None = None  # None: auto (chosen on validation for the linear head)
     patience: int = 5
     strategy: str = "feature-extraction"
     unfreeze: int = 1
@@ -83,9 +91,11 @@ class TrainConfig:
     cache_budget: str = "auto"
     cache_dtype: str = "float16"
     workers: int = -1
+    tta: bool = False
     device: str = "auto"
     parent: str | None = None
     candidates: str | None = None
+    budget: float = AUTO_BUDGET_MINUTES
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, bool):  # older configs and the Python API accept booleans
@@ -100,6 +110,8 @@ class TrainConfig:
             ("bn", BN_MODES),
             ("class_weights", CLASS_WEIGHTS),
             ("cache_dtype", ("float16", "float32")),
+            ("features", FEATURE_KINDS),
+            ("stage_pooling", STAGE_POOLINGS),
         ):
             value = getattr(self, name)
             if value not in valid:
@@ -110,6 +122,22 @@ class TrainConfig:
         if self.workers < -1:
             raise ConfigError(f"--workers must be -1 (auto), 0 or more; got {self.workers}.")
         parse_bytes(self.cache_budget)
+        if self.weight_decay is not None and not self.weight_decay >= 0:
+            raise ConfigError(f"--weight-decay must be auto or 0 or more; got {self.weight_decay}.")
+        if not self.budget > 0:
+            raise ConfigError(f"--budget must be a positive number of minutes; got {self.budget}.")
+        self.feature_spec()
+        if self.tta and not self.flip:
+            raise ConfigError(
+                "--tta averages each image with its mirror image, and --no-flip says mirror "
+                "images may be another class; drop one of them."
+            )
+        if self.features == "multi" and self.strategy not in ("feature-extraction", "auto"):
+            raise ConfigError(
+                f"--features multi trains a head on a frozen backbone; --strategy "
+                f"{self.strategy} trains the backbone. Use --features last to fine-tune "
+                "(headstart finetune RUN_DIR continues a frozen run)."
+            )
         # the numeric checks live with the specs that use them (heads, strategies, training)
         self.head_spec()
         self.fit_settings()
@@ -138,7 +166,12 @@ class TrainConfig:
     def head_spec(self) -> HeadSpec:
         from headstart.heads import HeadSpec
 
-        return HeadSpec(self.head, self.hidden, self.dropout)
+        return HeadSpec(self.head, self.hidden, self.dropout, standardize=self.head == "linear")
+
+    def feature_spec(self) -> FeatureSpec:
+        from headstart.backbones.depth import FeatureSpec
+
+        return FeatureSpec(self.features, str(self.feature_stages), self.stage_pooling)
 
     def fit_settings(self, n_train: int = 0) -> FitSettings:
         from headstart.loop import FitSettings
@@ -155,6 +188,7 @@ class TrainConfig:
             schedule=self.schedule,
             warmup_epochs=self.warmup_epochs,
             label_smoothing=self.label_smoothing,
+            weight_decay=self.weight_decay or 0.0,
         )
 
     def to_dict(self) -> dict:

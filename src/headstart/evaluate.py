@@ -357,7 +357,7 @@ def run_probabilities(
     """
     from headstart.backbones.model import LoadedBackbone
     from headstart.backbones.weights import WeightSource
-    from headstart.features import FeatureExtractor
+    from headstart.features import MIRROR, FeatureExtractor
 
     w = run.weights or {}
     loaded = LoadedBackbone(
@@ -371,10 +371,15 @@ def run_probabilities(
         loaded, batch_size=32, progress=progress, cache=bool(run.config.cache)
     )
     fs = extractor.extract(images)
+    views = [fs, extractor.extract(images, view=MIRROR)] if run.model.tta else [fs]
     proba = np.zeros((len(images), len(run.class_names)), dtype=np.float32)
     if fs.valid.any():
-        with torch.no_grad():
-            logits = run.model.head.eval()(torch.from_numpy(np.asarray(fs.features[fs.valid])))
+        head = run.model.head.eval()
+        with torch.no_grad():  # with test-time augmentation: logits averaged, as the model does
+            logits = sum(
+                head(torch.from_numpy(np.asarray(v.features[fs.valid], dtype=np.float32)))
+                for v in views
+            ) / len(views)
         proba[fs.valid] = torch.softmax(logits, dim=1).numpy()
     run.model.backbone.cpu()
     return proba, fs.valid, fs.bad

@@ -41,6 +41,10 @@ _MEMORY: OrderedDict[str, FeatureSet] = OrderedDict()
 _MEMORY_ITEMS = 16
 
 
+#: The mirror image (horizontal flip, nothing else): the second view of test-time augmentation.
+MIRROR = -1
+
+
 def cache_root() -> Path:
     """``$HEADSTART_CACHE_DIR``, else ``$XDG_CACHE_HOME/headstart``, else ``~/.cache/headstart``."""
     if os.environ.get("HEADSTART_CACHE_DIR"):
@@ -132,11 +136,15 @@ class FeatureExtractor:
 
     def model_key(self) -> dict:
         lb = self.loaded
+        depth = lb.backbone.features
         return {
             "version": CACHE_VERSION,
             "backbone": lb.timm_name,
             "weights": lb.weights.fingerprint,
             "pooling": lb.backbone.pooling,
+            # every-depth features: which stages and statistics (absent for the last features,
+            # so their cache entries stay valid)
+            **({"features": depth.to_dict()} if depth.multi and self.cut == "pooled" else {}),
             "preprocessing": lb.preprocessing.to_dict(),
             "cut": self.cut,
             "dtype": self.dtype.name,
@@ -164,7 +172,9 @@ class FeatureExtractor:
     def key(self, images: ImageSet, view: int = 0, seed: int = 0) -> str:
         spec = {
             **self.model_key(),
-            "view": {
+            "view": {"mirror": True}
+            if view == MIRROR
+            else {
                 "index": view,
                 "seed": seed,
                 "strength": self.augment_strength,
@@ -181,7 +191,8 @@ class FeatureExtractor:
         return folder / f"{key}.npy", folder / f"{key}.json"
 
     def extract(self, images: ImageSet, view: int = 0, seed: int = 0) -> FeatureSet:
-        """Outputs for ``images`` (view 0 plain, view k >= 1 the k-th seeded augmentation)."""
+        """Outputs for ``images`` (view 0 plain, view k >= 1 the k-th seeded augmentation,
+        view ``MIRROR`` the mirror image)."""
         key = self.key(images, view, seed)
         if key in _MEMORY:
             _MEMORY.move_to_end(key)
@@ -252,9 +263,9 @@ class FeatureExtractor:
         valid = np.zeros(n, dtype=bool)
         bad: list[dict[str, str]] = []
         prep = self.loaded.preprocessing
-        aug = augmenter(self.augment_strength, self.augment_flip) if view else None
+        aug = augmenter(self.augment_strength, self.augment_flip) if view > 0 else None
         batches = [range(s, min(s + bs, n)) for s in range(0, n, bs)]
-        label = images.name + (f" view {view}" if view else "")
+        label = images.name + {0: "", MIRROR: " mirrored"}.get(view, f" view {view}")
         what = "features" if self.cut == "pooled" else "frozen prefix"
         bar = progress_bar(total=n, desc=f"{what} {label}", unit="img", enabled=self.progress)
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -270,6 +281,8 @@ class FeatureExtractor:
                         out[p] = np.nan
                 if ok:
                     imgs = [d for d in decoded if not isinstance(d, UnreadableImage)]
+                    if view == MIRROR:
+                        imgs = [np.ascontiguousarray(d[:, ::-1]) for d in imgs]
                     seeds = [view_seed(seed, view, p) for p in ok] if aug is not None else None
                     x = prepare_batch(imgs, prep, aug, seed=seeds)
                     x = x.to(self.device)

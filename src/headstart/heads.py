@@ -8,7 +8,10 @@ hundreds of steps to settle, and on a small data set (a few steps an epoch) earl
 ended runs while evaluation still normalised with statistics near their 0/1 start. PyTorch's
 default momentum (0.1, Keras' 0.9) settles within a few epochs and measured better on small
 data (``BENCHMARKS.md``, head BatchNorm momentum).
-``linear`` is a single Dense layer (a linear probe).
+``linear`` is a linear probe: a BatchNorm without affine parameters standardises each feature
+(MAE's linear-probing protocol, He et al. 2022: features from different depths come on very
+different scales), then a single Dense layer; its weight decay is chosen on validation
+(``headstart.loop.select_weight_decay``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ class HeadSpec:
     kind: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5
+    #: the linear head's standardising layer; False in runs saved before it existed, which
+    #: load as they were trained (TrainConfig.head_spec sets it for every new linear head)
+    standardize: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in HEADS:
@@ -45,7 +51,12 @@ HEAD_BN_MOMENTUM = 0.1
 
 def build_head(spec: HeadSpec, in_features: int, n_classes: int) -> nn.Sequential:
     if spec.kind == "linear":
-        return nn.Sequential(nn.Flatten(), nn.Linear(in_features, n_classes))
+        scale = (
+            [nn.BatchNorm1d(in_features, affine=False, momentum=HEAD_BN_MOMENTUM)]
+            if spec.standardize
+            else []
+        )
+        return nn.Sequential(nn.Flatten(), *scale, nn.Linear(in_features, n_classes))
     return nn.Sequential(
         nn.Flatten(),
         nn.BatchNorm1d(in_features, eps=1e-3, momentum=HEAD_BN_MOMENTUM),

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from headstart.data import DataSource, Splits, load_data
 from headstart.data.splits import score_label
 from headstart.errors import ConfigError, RunError
 from headstart.evaluate import bootstrap_intervals
-from headstart.features import FeatureExtractor, FeatureSet, data_fingerprint
+from headstart.features import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.heads import build_head
 from headstart.inputs import ArrayInputs, ImageInputs
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
@@ -64,6 +64,8 @@ class Prepared:
     #: positions of each split's items that decoded and were used, and the ones that did not
     used: dict[str, np.ndarray]
     unreadable: list[dict]
+    #: with --tta on cached inputs: the mirror images' cached outputs of val and test
+    mirrored: dict[str, ArrayInputs] = field(default_factory=dict)
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -224,7 +226,21 @@ def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut)
             **({"test": np.flatnonzero(test_set.valid)} if test_set else {}),
         },
         unreadable=_unique_by_path(b for fs in sets for b in fs.bad),
+        mirrored=_mirrored(config, splits, ex, {"val": val_set, "test": test_set}),
     )
+
+
+def _mirrored(config, splits, ex: FeatureExtractor, plain: dict) -> dict[str, ArrayInputs]:
+    """Test-time augmentation on cached inputs: the mirror images' outputs, same rows."""
+    if not config.tta:
+        return {}
+    out = {}
+    for name, fs in plain.items():
+        if fs is not None:
+            images = getattr(splits, name)
+            m = ex.extract(images, view=MIRROR)
+            out[name] = ArrayInputs([m.features], images.labels, np.flatnonzero(fs.valid))
+    return out
 
 
 def _unique_by_path(items) -> list[dict]:
@@ -378,6 +394,7 @@ def train(
     resume: bool = False,
     stop_after: int | None = None,
     overwrite: bool = False,
+    max_seconds: float | None = None,
     say=print,
 ) -> Run:
     """Train with ``config`` (defaults: the lesson's frozen recipe) and return the run.
@@ -392,6 +409,9 @@ def train(
     An ``out`` that holds an earlier headstart run is refused unless ``overwrite``; then it is
     replaced atomically once the new run is complete (it trains beside it meanwhile). A
     non-empty ``out`` that is not a headstart run is always refused.
+
+    ``max_seconds`` bounds the training epochs (not the extraction): training ends, with the
+    best weights so far, before an epoch that would not finish in time.
     """
     config = config or TrainConfig()
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
@@ -427,24 +447,28 @@ def train(
         t0 = time.perf_counter()
         prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
         extract_seconds = time.perf_counter() - t0
+        settings, decay = _weight_decay(config, splits, prepared, head, device, say)
         history = fit(
             prepared.module,
             head,
             prepared.train,
             prepared.val,
-            config.fit_settings(len(splits.train)),
+            settings,
             device=device,
             class_weights=_class_weights(config, splits),
             checkpoint=Checkpoint(out / "checkpoint", _layout(prepared, plan)) if save else None,
             resume=resume,
             progress=progress,
             stop_after=stop_after,
+            max_seconds=max_seconds,
         )
-        model = TransferModel(loaded.backbone, head).cpu().eval()
+        model = TransferModel(loaded.backbone, head, tta=config.tta).cpu().eval()
         if not strategy.trains_backbone:
             for p in model.backbone.parameters():
                 p.requires_grad_(False)
-        metrics = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
+        metrics, scored = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
+        metrics["weight_decay"] = decay
+        metrics["features"] = _features_record(loaded)
         run = Run(
             model=model,
             class_names=splits.class_names,
@@ -461,6 +485,7 @@ def train(
             weights=_weights_record(loaded, strategy, model),
             strategy=strategy,
             parent=str(config.parent) if config.parent else None,
+            predictions=scored,
         )
         run.metrics["parameters"] = run.parameter_counts()
         if save:
@@ -472,6 +497,49 @@ def train(
                 write_run_report(run, splits, parent=parent, progress=progress)
             shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
         return run
+
+
+def _weight_decay(config: TrainConfig, splits: Splits, prepared: Prepared, head, device, say):
+    """The fit settings, with ``weight_decay=None`` (auto) resolved: chosen on validation for
+    a linear head on cached features (seconds), 0 otherwise (the lesson's recipe)."""
+    settings = config.fit_settings(len(splits.train))
+    if config.weight_decay is not None:
+        return settings, {"value": config.weight_decay, "chosen": "given"}
+    if config.head != "linear" or prepared.module is not head:
+        return settings, {"value": 0.0, "chosen": "default"}
+    from dataclasses import replace
+
+    from headstart.loop import select_weight_decay
+
+    value, tried = select_weight_decay(
+        prepared.module,
+        head,
+        prepared.train,
+        prepared.val,
+        settings,
+        device=device,
+        class_weights=_class_weights(config, splits),
+    )
+    say(
+        f"weight decay {value:g}, chosen on validation from "
+        + ", ".join(f"{r['weight_decay']:g}" for r in tried)
+    )
+    return replace(settings, weight_decay=value), {
+        "value": value,
+        "chosen": "validation",
+        "tried": tried,
+    }
+
+
+def _features_record(loaded: LoadedBackbone) -> dict:
+    """What the head sees: the last pooled features, or which stages' statistics as well."""
+    bb = loaded.backbone
+    record = {"kind": bb.features.kind, "dimensions": bb.num_features, "pooling": bb.pooling}
+    if bb.taps is not None:
+        record.update(
+            stages=bb.taps.stages, modules=bb.taps.names, stage_pooling=bb.features.pooling
+        )
+    return record
 
 
 def _starting_model(
@@ -488,6 +556,7 @@ def _starting_model(
         pooling=config.pooling,
         image_size=config.image_size,
         resize=config.resize,
+        features=config.feature_spec(),
     )
     head = build_head(config.head_spec(), loaded.backbone.num_features, len(class_names))
     if parent is not None:
@@ -530,10 +599,18 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
     labels = used_labels(splits, prepared)
     train_counts = np.bincount(labels["train"], minlength=len(splits.class_names))
     majority = int(np.argmax(train_counts))
-    # one inference pass per held-out split gives its accuracy and the headline's interval
-    scored = {"val": predict_labels(prepared.module, prepared.val, torch.device(device))[:2]}
-    if prepared.test is not None:
-        scored["test"] = predict_labels(prepared.module, prepared.test, torch.device(device))[:2]
+    # one inference pass per held-out split gives its accuracy and the headline's interval;
+    # with --tta, as the saved model predicts: each image averaged with its mirror image
+    if isinstance(prepared.module, TransferModel):
+        prepared.module.tta = config.tta
+    held_out = {"val": prepared.val, "test": prepared.test}
+    scored = {
+        name: predict_labels(
+            prepared.module, inputs, torch.device(device), mirrored=prepared.mirrored.get(name)
+        )[:2]
+        for name, inputs in held_out.items()
+        if inputs is not None
+    }
     val_acc = accuracy_of(*scored["val"])
     metrics = {
         "val_accuracy": val_acc,
@@ -575,7 +652,9 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
         "optimistic": headline == "val",
         "label": score_label(headline),
     }
-    return metrics
+    if history.out_of_time:
+        metrics["out_of_time"] = True
+    return metrics, scored
 
 
 def rebuild_interrupted(path: Path) -> Run:
@@ -606,7 +685,7 @@ def rebuild_interrupted(path: Path) -> Run:
     tensors = load_file(str(Checkpoint(path / "checkpoint").weights_file()))
     which = "best." if state.get("has_best") else "model."
     module.load_state_dict({k[len(which) :]: v for k, v in tensors.items() if k.startswith(which)})
-    model = TransferModel(loaded.backbone, head).eval()
+    model = TransferModel(loaded.backbone, head, tta=config.tta).eval()
     history = History(**state["history"])
     return Run(
         model=model,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.backbones.depth import FeatureSpec
 from headstart.backbones.model import Backbone, Preprocessing, create_timm_model
 from headstart.config import TrainConfig
 from headstart.errors import RunError
@@ -39,15 +40,23 @@ RUN_FORMAT_VERSION = 1
 
 
 class TransferModel(nn.Module):
-    """Backbone (pooled features) followed by the head: image batch in, logits out."""
+    """Backbone (pooled features) followed by the head: image batch in, logits out.
 
-    def __init__(self, backbone: Backbone, head: nn.Module):
+    With ``tta`` (test-time augmentation), inference averages the logits of each image and its
+    mirror image; training always sees single images.
+    """
+
+    def __init__(self, backbone: Backbone, head: nn.Module, tta: bool = False):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.tta = tta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        logits = self.head(self.backbone(x))
+        if self.tta and not self.training:
+            logits = (logits + self.head(self.backbone(x.flip(-1)))) / 2
+        return logits
 
 
 def parameter_counts(model: TransferModel) -> dict[str, int]:
@@ -105,6 +114,9 @@ class Run:
     strategy: Strategy = field(default_factory=Strategy)
     parent: str | None = None
     path: Path | None = None
+    #: (true, predicted) labels of the held-out splits from training (in memory, not saved):
+    #: what ``--strategy auto`` compares candidates with, paired, on the same images
+    predictions: dict = field(default_factory=dict, repr=False)
 
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.model)
@@ -129,7 +141,9 @@ class Run:
                 "format_version": RUN_FORMAT_VERSION,
                 "backbone": self.backbone_name,
                 "pooling": self.model.backbone.pooling,
+                "features": self.model.backbone.features.to_dict(),
                 "num_features": self.model.backbone.num_features,
+                "tta": self.model.tta,
                 "head": self.head_spec.to_dict(),
                 "class_names": list(self.class_names),
                 "preprocessing": self.preprocessing.to_dict(),
@@ -231,11 +245,13 @@ def load_run(path: str | Path) -> Run:
     cfg_payload = _read_json(path / "config.json")
     config = TrainConfig.from_dict(cfg_payload.get("config", {}))
     timm_model = create_timm_model(meta["backbone"])
-    backbone = Backbone(timm_model, pooling=meta["pooling"])
+    backbone = Backbone(
+        timm_model, pooling=meta["pooling"], features=FeatureSpec(**meta.get("features", {}))
+    )
     spec = HeadSpec(**meta["head"])
     class_names = tuple(meta["class_names"])
     head = build_head(spec, int(meta["num_features"]), len(class_names))
-    model = TransferModel(backbone, head)
+    model = TransferModel(backbone, head, tta=bool(meta.get("tta", False)))
     weights_file = path / "model.safetensors"
     if not weights_file.is_file():
         raise RunError(f"{path}: model.safetensors is missing; the run did not finish saving.")

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.aliases import resolve_name
+from headstart.backbones.depth import FeatureSpec, StageTaps
 from headstart.backbones.weights import WeightSource, load_pretrained
 from headstart.choices import POOLINGS, RESIZE_MODES
 from headstart.errors import BackboneError, ConfigError
@@ -79,16 +80,24 @@ def preprocessing_for(
 
 
 class Backbone(nn.Module):
-    """timm ``forward_features`` + spatial pooling, with classifier-only modules removed."""
+    """timm ``forward_features`` + spatial pooling, with classifier-only modules removed.
 
-    def __init__(self, model: nn.Module, pooling: str = "max"):
+    With ``features=FeatureSpec("multi")`` the output is the chosen stages' pooled statistics
+    followed by the pooled last features, from the same single forward pass
+    (:mod:`headstart.backbones.depth`).
+    """
+
+    def __init__(self, model: nn.Module, pooling: str = "max", features: FeatureSpec | None = None):
         super().__init__()
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}.")
         self.model = model
         self.pooling = pooling
+        self.features = features or FeatureSpec()
         self.removed = self._drop_head_only_modules()
-        self.num_features = int(getattr(model, "num_features", 0)) or self._probe_width()
+        self.taps = StageTaps(model, self.features) if self.features.multi else None
+        last = int(getattr(model, "num_features", 0))
+        self.num_features = last if last and self.taps is None else self._probe_width()
 
     def _probe_input(self) -> torch.Tensor:
         """One image at the model's pretrained input size (small enough for any family)."""
@@ -137,7 +146,10 @@ class Backbone(nn.Module):
         return features.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.model.forward_features(x))
+        last = self.pool(self.model.forward_features(x))
+        if self.taps is None:
+            return last
+        return torch.cat([*self.taps.collect(self.model), last.float()], dim=1)
 
 
 @dataclass
@@ -158,11 +170,12 @@ def create_backbone(
     pooling: str = "max",
     image_size: int | None = None,
     resize: str = "pad",
+    features: FeatureSpec | None = None,
 ) -> LoadedBackbone:
     """Resolve an alias, build the timm model, load weights by the documented order."""
     timm_name = resolve_name(name)
     model = create_timm_model(timm_name)
-    backbone = Backbone(model, pooling=pooling)
+    backbone = Backbone(model, pooling=pooling, features=features)
     source = load_pretrained(model, timm_name, weights)
     prep = preprocessing_for(model, image_size=image_size, resize=resize)
     backbone.eval()
