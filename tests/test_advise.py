@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,18 +183,24 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
 
     run = train_auto(cfg, data=source, out=out, progress=False, say=say, overwrite=True)
     assert run.path == out and (out / "model.safetensors").read_bytes() != earlier_weights
-    other = json.loads((out / "advice.json").read_text())["check"]["other_run"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["auto", Path(other).name]
+    decisions = json.loads((out / "advice.json").read_text())
+    auto = decisions["auto"]
+    # a kept continuation brings its frozen parent beside it; nothing else is left behind
+    beside = ["auto", "auto-frozen"] if run.parent else ["auto"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == beside
     assert run.backbone_name in ("test_resnet", "test_efficientnet")
-    decisions = json.loads((tmp_path / "auto" / "advice.json").read_text())
     assert [r["rank"] for r in decisions["ranking"]] == [1, 2]
     assert decisions["ranking"][0]["timm_name"] == run.backbone_name
     # random weights on both sides: no transfer gain, so "small data, dissimilar"
     assert decisions["advice"]["strategy"] == "freeze-first"
-    check = decisions["check"]
-    assert check["kept"] == run.strategy.label()
-    best = max(check["frozen_val_accuracy"], check["candidate_val_accuracy"])
-    assert run.metrics["val_accuracy"] == pytest.approx(best)
+    tried = [r for r in auto["candidates"] if r["status"] != "skipped"]
+    kept = [r for r in auto["candidates"] if r["status"] == "kept"]
+    assert len(kept) == 1 and kept[0]["candidate"] == auto["kept"]
+    assert run.metrics["val_accuracy"] == pytest.approx(kept[0]["val_accuracy"])
+    assert tried[0]["candidate"] == "last features, lesson head"
+    # the advised strategy is the fine-tuning rung
+    assert any(r["rung"] == 2 and "freeze-first" in r["flags"] for r in auto["candidates"])
     html = (tmp_path / "auto" / "report.html").read_text()
     assert "Backbones ranked on your data" in html and "four scenarios" in html
+    assert "the candidates tried" in html and auto["kept"] in html
     assert any("ranks first" in n for n in notes) and any("kept" in n for n in notes)

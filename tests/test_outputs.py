@@ -169,7 +169,7 @@ def test_auto_keeps_the_earlier_run_whole_when_the_new_one_cannot_move_in(tmp_pa
 
     def fail_moving_in(real):
         def move(src, dst):
-            if Path(dst) == out and Path(src).name.startswith("auto-"):
+            if Path(dst) == out and Path(src).name.startswith(".auto.new-"):
                 raise RuntimeError("disk gone")  # not an OSError: no copying fallback
             return real(src, dst)
 

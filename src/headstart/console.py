@@ -161,7 +161,9 @@ def render_run(run) -> Group:
     grid.add_row(
         "input",
         f"{h}x{w}, resize={run.preprocessing.resize}, "
-        f"pooling={run.model.backbone.pooling}, head={run.head_spec.kind}",
+        f"pooling={run.model.backbone.pooling}, head={run.head_spec.kind}"
+        + (", every-depth features" if run.model.backbone.features.multi else "")
+        + (", TTA" if run.model.tta else ""),
     )
     n = m.get("n_images", {})
     skipped = sum(m.get("n_unreadable", {}).values())

@@ -342,6 +342,20 @@ def configuration_rows(run) -> list[list[str]]:
         shown["cache_budget"] = f"{_bytes(cache['budget_bytes'])} (auto)"
     if cfg.workers == -1:
         shown["workers"] = "-1 (auto)"
+    feats = m.get("features") or {}
+    if feats.get("kind") == "multi":
+        shown["feature_stages"] = (
+            f"{', '.join(map(str, feats['stages']))} + the last features, "
+            f"{feats['dimensions']:,} dimensions ({cfg.feature_stages})"
+        )
+    elif "features" in m:
+        shown["feature_stages"] = f"{cfg.feature_stages} (not used: --features last)"
+        shown["stage_pooling"] = f"{cfg.stage_pooling} (not used: --features last)"
+    decay = m.get("weight_decay") or {}
+    if decay.get("chosen") == "validation":
+        shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
+    elif decay.get("chosen") == "default":
+        shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
     return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
 
 
@@ -812,17 +826,63 @@ def advice_section(decisions: dict) -> str:
             + "".join(f"<li>{html.escape(r)}</li>" for r in advice["reasons"])
             + "</ul>"
         )
-    check = decisions.get("check")
-    if isinstance(check, dict):
-        parts.append(
-            f"<p>Checked on validation: frozen {pct(check['frozen_val_accuracy'])}, "
-            f"{html.escape(check['candidate'])} "
-            f"{pct(check['candidate_val_accuracy'])}; kept "
-            f"<b>{html.escape(check['kept'])}</b>.</p>"
-        )
-    elif check:
-        parts.append(f"<p>Check: {html.escape(str(check))}.</p>")
+    auto = decisions.get("auto")
+    if auto:
+        parts.append(auto_section(auto))
     return "".join(parts)
+
+
+def auto_section(auto: dict) -> str:
+    """HTML for ``--strategy auto``'s ladder: every candidate, its validation accuracy, cost
+    and fate, and the rule that chose."""
+    budget = auto["budget"]
+    rows = []
+    for r in auto["candidates"]:
+        if r["status"] == "skipped":
+            acc, diff, secs = "", "", ""
+            fate = f"skipped: {r['reason']}"
+        else:
+            acc = pct(r["val_accuracy"])
+            diff = (
+                f"{r['difference'] * 100:+.1f} ± {r['noise'] * 100:.1f}"
+                if "difference" in r
+                else "first"
+            )
+            secs = f"{r['seconds']:.0f}"
+            fate = r["status"] + (" (stopped by the budget)" if r.get("out_of_time") else "")
+        rows.append(
+            [
+                r["rung"],
+                r["candidate"],
+                r["flags"],
+                acc,
+                diff,
+                secs,
+                fate,
+            ]
+        )
+    table = html_table(
+        [
+            "rung",
+            "candidate",
+            "flags",
+            "val. acc.",
+            "vs best so far (points ± noise)",
+            "seconds",
+            "outcome",
+        ],
+        rows,
+    )
+    return (
+        '<h2 id="auto">Strategy auto: the candidates tried</h2>'
+        f"<p>Cheapest first, within a budget of {budget['minutes']:g} minutes "
+        f"({budget['spent_seconds']:.0f} s spent). A candidate replaces the best so far only "
+        "when its validation accuracy is higher by more than one standard error of the paired "
+        "difference on the same validation images; costlier rungs are climbed only while the "
+        f"last one paid. Kept: <b>{html.escape(auto['kept'])}</b> "
+        f"(<code>{html.escape(auto['kept_flags'])}</code>). Validation chose it, so its "
+        "validation score is optimistic: the headline above is the test split's.</p>" + table
+    )
 
 
 def advice_page(decisions: dict, data: str) -> str:

@@ -186,18 +186,15 @@ def train_auto(
     overwrite: bool = False,
     say=print,
 ):
-    """``--backbone auto`` and/or ``--strategy auto``: rank, advise, train, check, keep best.
-
-    The cheap frozen model always trains first. A fine-tuning recommendation (or, for the
-    "features only" case, unfreezing the top stage) is then tried as a continuation of it and
-    kept only if validation accuracy improves; with fewer than 20 validation images the check
-    cannot tell and the recommendation is followed as is.
+    """``--backbone auto`` and/or ``--strategy auto``: rank, advise, climb the ladder of
+    candidates within ``config.budget`` minutes, keep the best on validation
+    (:mod:`headstart.advise.auto`).
 
     With ``save`` the kept run ends in ``out`` (an earlier headstart run there is replaced
     atomically, only with ``overwrite``; a folder that is not a headstart run is refused and
-    never touched) and the other one stays beside it. Without ``save``
-    nothing is kept on disk (the frozen run the candidate continues lives in a temporary
-    folder while it trains) and the decisions are in ``run.metrics["auto"]``.
+    never touched); when it continues a frozen run, that run is saved beside it as
+    ``OUT-frozen``. Without ``save`` nothing is kept on disk and the decisions are in
+    ``run.metrics["auto"]``.
     """
     from headstart.pipeline import check_out, default_run_dir, replace_run, split_data, train
 
@@ -224,6 +221,9 @@ def train_auto(
     if config.strategy != "auto":
         run = train(config, out=out, save=save, **common)
         return _record(run, decisions, splits) if decisions else run
+    from headstart.advise.auto import Budget, ladder
+
+    budget = Budget(config.budget)
     advice = advise(
         splits,
         config.backbone,
@@ -234,59 +234,43 @@ def train_auto(
         progress=progress,
     )
     decisions["advice"] = advice.to_dict()
-    say(f"strategy auto: {advice.scenario} -> {advice.command_line()}")
-    frozen_cfg = replace(config, strategy="feature-extraction")
-    if advice.strategy == "feature-extraction":
-        candidate = replace(config, strategy="fine-tune", unfreeze=1)
-    else:
-        candidate = replace(
-            config,
-            strategy=advice.strategy,
-            unfreeze=advice.unfreeze or 1,
-            layers=advice.layers or 0,
-        )
-    if len(splits.val) < 20 and advice.strategy != "feature-extraction":
-        say("fewer than 20 validation images: following the advice without checking it")
-        run = train(candidate, out=out, save=save, **common)
-        decisions["check"] = "skipped (too little validation data)"
-        return _record(run, decisions, splits)
-    import shutil
+    say(f"strategy auto: {advice.scenario} (advice: {advice.command_line()})")
 
-    from headstart.io import make_temp_dir
-
-    scratch = None if save else make_temp_dir("headstart-auto-")
-    try:
-        frozen_out = out.with_name(out.name + "-frozen") if save else scratch / "frozen"
-        frozen = train(frozen_cfg, out=frozen_out, save=True, report=save, **common)
-        if candidate.strategy != "scratch":
-            candidate = replace(candidate, parent=str(frozen.path))
-        candidate_out = out.with_name(out.name + "-candidate") if save else None
-        tried = train(candidate, out=candidate_out, save=save, **common)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    if not save:
-        frozen.path = None  # its folder was temporary
-    better = tried if tried.metrics["val_accuracy"] > frozen.metrics["val_accuracy"] else frozen
-    other = frozen if better is tried else tried
-    decisions["check"] = {
-        "frozen_val_accuracy": frozen.metrics["val_accuracy"],
-        "candidate": candidate.strategy_spec().label(),
-        "candidate_val_accuracy": tried.metrics["val_accuracy"],
-        "kept": better.strategy.label(),
-        "other_run": str(other.path) if other.path is not None else None,
-    }
-    say(
-        f"kept {better.strategy.label()}: validation {better.metrics['val_accuracy']:.1%} "
-        f"vs {other.metrics['val_accuracy']:.1%}"
-        + (f"; the other run stays at {other.path}" if save else "")
+    parent_dir = out.with_name(out.name + "-frozen") if save else None
+    if parent_dir is not None:
+        check_out(parent_dir, overwrite=overwrite)
+    keep = _staging(parent_dir) if parent_dir is not None else None
+    run, decisions["auto"] = ladder(
+        config, splits, advice, budget=budget, keep_dir=keep, progress=progress, say=say
     )
     if not save:
-        return _record(better, decisions, splits)
-    replace_run(better.path, out)  # an earlier run there: replaced atomically
+        return _record(run, decisions, splits)
+    from headstart.io import make_temp_dir
+    from headstart.pipeline import write_run_report
     from headstart.runs import load_run
 
-    return _record(load_run(out), decisions, splits)
+    parent = None
+    if run.parent:  # a continuation: its frozen parent run goes beside it
+        replace_run(run.parent, parent_dir)
+        run.config = replace(run.config, parent=str(parent_dir))
+        run.parent = str(parent_dir)
+        parent = load_run(parent_dir)
+        decisions["auto"]["parent_run"] = str(parent_dir)
+    staged = make_temp_dir(f".{out.name}.new-", out.parent)
+    run.save(staged)
+    replace_run(staged, out)  # an earlier run there: replaced atomically
+    run.path = out
+    write_run_report(run, splits, parent=parent, progress=progress)
+    return _record(run, decisions, splits)
+
+
+def _staging(final: Path) -> Path:
+    """A fresh temporary sibling of ``final`` (same file system, renamed into place later)."""
+    from headstart.io import make_temp_dir
+
+    staged = make_temp_dir(f".{final.name}.new-", final.parent)
+    staged.rmdir()  # the ladder copies the parent run here
+    return staged
 
 
 def _record(run, decisions: dict, splits: Splits):

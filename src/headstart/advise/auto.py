@@ -1,0 +1,284 @@
+"""``--strategy auto``: a budgeted ladder of candidates, cheapest first, chosen on validation.
+
+Each rung costs more than the one before and is climbed only while it pays:
+
+1. **cheap, on one cached forward pass** (seconds each once the features exist): the last
+   pooled features with the lesson head, the same with a linear head whose weight decay is
+   chosen on validation, then features from every depth (one more forward pass) with the linear
+   and the lesson head;
+2. **fine-tuning the top** of the backbone on the cached frozen prefix, continuing the best
+   last-features run (linear probe then fine-tune, LP-FT; Kumar et al., ICLR 2022), with the
+   strategy the four-scenario advice names;
+3. **full fine-tuning** at a resolution chosen from the data's native size, continuing the same
+   run: tried only when the budget allows several epochs and rung 2 paid.
+
+A candidate replaces the incumbent only when its validation accuracy is higher by more than the
+noise of that difference: one standard error of the paired difference on the same validation
+images (the images where exactly one of the two is right decide it). Within the noise the
+cheaper, simpler model stays. Costlier rungs are climbed only while the last one improved.
+Every candidate's validation accuracy, seconds and fate are recorded; the kept run's headline
+is the test split, on which nothing was selected.
+
+The whole ladder spends at most ``--budget`` minutes: a candidate whose estimated cost does not
+fit in what is left is skipped, saying so, and training stops before an epoch that would
+overrun (``fit(max_seconds=...)``).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from headstart.advise.scenarios import Advice
+from headstart.config import TrainConfig
+from headstart.data import Splits
+from headstart.io import make_temp_dir
+from headstart.loop import WEIGHT_DECAY_GRID
+
+#: Full fine-tuning is worth trying only when the budget leaves room for this many epochs.
+MIN_FULL_EPOCHS = 3
+#: The smallest input a fine-tuned ImageNet network is given (below it, the deeper stages see
+#: feature maps of one or two pixels).
+MIN_FINETUNE_SIZE = 96
+
+
+class Budget:
+    """Seconds left of ``minutes``, from now."""
+
+    def __init__(self, minutes: float):
+        self.total = minutes * 60
+        self.start = time.perf_counter()
+
+    @property
+    def spent(self) -> float:
+        return time.perf_counter() - self.start
+
+    @property
+    def left(self) -> float:
+        return max(0.0, self.total - self.spent)
+
+
+@dataclass
+class Candidate:
+    name: str
+    config: TrainConfig
+    rung: int
+
+
+def native_side(images, sample: int = 200) -> int:
+    """Median shorter side, in pixels, of (a sample of) the images as stored."""
+    if images.array is not None:
+        return int(min(images.array.shape[1:3]))
+    from PIL import Image
+
+    sides = []
+    step = max(1, len(images.paths) // sample)
+    for p in images.paths[::step][:sample]:
+        try:
+            with Image.open(p) as im:
+                sides.append(min(im.size))
+        except OSError:
+            continue
+    return int(np.median(sides)) if sides else 0
+
+
+def finetune_size(native: int, backbone_size: int) -> int:
+    """Fine-tuning resolution from the data: twice the native side, rounded up to a multiple
+    of 32, at least ``MIN_FINETUNE_SIZE`` and at most the backbone's own size. 8 px digits and
+    25 px faces train at 96 px, 64 px photos at 128 px, large images at the backbone's size:
+    up to a fifth of the compute where the data is small."""
+    if native <= 0:
+        return backbone_size
+    return int(min(backbone_size, max(MIN_FINETUNE_SIZE, 32 * math.ceil(2 * native / 32))))
+
+
+def paired_noise(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """(accuracy difference new - old, its standard error) on the same images."""
+    a, b = new == y, old == y
+    n = max(1, len(y))
+    only_new, only_old = float(np.sum(a & ~b)), float(np.sum(~a & b))
+    diff = (only_new - only_old) / n
+    var = (only_new + only_old - (only_new - only_old) ** 2 / n) / n**2
+    return diff, math.sqrt(max(var, 0.0))
+
+
+def _flags(cfg: TrainConfig) -> str:
+    """The candidate as the command-line flags that set it apart."""
+    parts = [f"--strategy {cfg.strategy}"]
+    if cfg.strategy == "fine-tune":
+        parts.append(f"--unfreeze {cfg.unfreeze}")
+    if cfg.strategy == "freeze-first":
+        parts.append(f"--layers {cfg.layers}")
+    if cfg.strategy == "feature-extraction":
+        parts.append(f"--features {cfg.features}")
+    parts.append(f"--head {cfg.head}")
+    if cfg.image_size is not None:
+        parts.append(f"--image-size {cfg.image_size}")
+    return " ".join(parts)
+
+
+def ladder(
+    config: TrainConfig,
+    splits: Splits,
+    advice: Advice,
+    *,
+    budget: Budget,
+    keep_dir: Path | None,
+    progress: bool,
+    say,
+):
+    """Run the ladder; returns (kept run, decisions). ``budget`` started with ``auto`` (the
+    advice's measurements count too). ``keep_dir`` receives the saved parent of a kept
+    continuation (``None``: nothing is written outside a temporary folder)."""
+    from headstart.pipeline import train
+
+    base = replace(config, strategy="feature-extraction", parent=None, tta=False)
+    rows: list[dict] = []
+    scratch = make_temp_dir("headstart-auto-")
+    best = None  # (run, row, candidate)
+    pass_seconds = None
+    try:
+
+        def attempt(cand: Candidate, estimate: float, **kw):
+            nonlocal best, pass_seconds
+            row = {"candidate": cand.name, "flags": _flags(cand.config), "rung": cand.rung}
+            rows.append(row)
+            if rows[:-1] and (estimate > budget.left or budget.left <= 0):
+                row.update(
+                    status="skipped",
+                    reason=f"would take about {estimate:.0f} s; {budget.left:.0f} s of the "
+                    "budget left"
+                    if budget.left > 0
+                    else f"the {config.budget:g}-minute budget is spent",
+                )
+                say(f"auto: skipped {cand.name} ({row['reason']})")
+                return None
+            start = time.perf_counter()
+            out = scratch / f"c{len(rows)}"
+            run = train(
+                cand.config,
+                data=splits,
+                out=out,
+                save=True,
+                report=False,
+                progress=progress,
+                max_seconds=budget.left,
+                say=say,
+                **kw,
+            )
+            seconds = time.perf_counter() - start
+            if pass_seconds is None:
+                pass_seconds = run.metrics["timing"]["feature_extraction_seconds"]
+            y, pred = run.predictions["val"]
+            row.update(
+                status="tried",
+                val_accuracy=run.metrics["val_accuracy"],
+                seconds=round(seconds, 1),
+                out_of_time=bool(run.metrics.get("out_of_time")),
+            )
+            if best is None:
+                row["status"] = "kept"
+                best = (run, row, cand)
+                say(f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s)")
+                return run
+            diff, noise = paired_noise(y, pred, best[0].predictions["val"][1])
+            row.update(difference=round(diff, 4), noise=round(noise, 4))
+            better = diff > noise and diff > 0
+            say(
+                f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s), "
+                f"{diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
+                + ("; kept" if better else "")
+            )
+            if better:
+                best[1]["status"] = "tried"
+                row["status"] = "kept"
+                best = (run, row, cand)
+            return run
+
+        # rung 1: cheap candidates on cached features; the first one always trains (there
+        # must be a model), the others only while their estimated cost fits in the budget
+        first = attempt(Candidate("last features, lesson head", replace(base, head="lesson"), 1), 0)
+        fit_seconds = first.metrics["timing"]["training_seconds"]
+        search = 1 + len(WEIGHT_DECAY_GRID)  # the linear head trains once per weight decay
+        linear = Candidate("last features, linear head", replace(base, head="linear"), 1)
+        last_runs = [first, attempt(linear, search * fit_seconds)]
+        multi = replace(base, features="multi")
+        attempt(
+            Candidate("every-depth features, linear head", replace(multi, head="linear"), 1),
+            (pass_seconds or 0) + search * fit_seconds,
+        )
+        attempt(
+            Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
+            fit_seconds if any(r.get("status") != "skipped" for r in rows[2:]) else pass_seconds,
+        )
+        # rung 2: the top of the backbone on the cached prefix, continuing the best last run
+        parent = max(
+            (r for r in last_runs if r is not None), key=lambda r: r.metrics["val_accuracy"]
+        )
+        advised = advice.strategy in ("fine-tune", "freeze-first")
+        top = replace(
+            base,
+            features="last",
+            head=parent.config.head,
+            weight_decay=parent.metrics.get("weight_decay", {}).get("value"),
+            strategy=advice.strategy if advised else "fine-tune",
+            unfreeze=advice.unfreeze or 1,
+            layers=advice.layers or 0,
+            parent=str(parent.path),
+        )
+        incumbent = best[1]
+        name = (
+            f"{top.strategy_spec().label()} on the cached prefix, continuing the "
+            f"{parent.config.head} head"
+        )
+        attempt(Candidate(name, top, 2), 1.5 * (pass_seconds or 0))
+        climbed = best[1] is not incumbent
+        # rung 3: full fine-tuning at the data's resolution, while the last rung paid
+        native = native_side(splits.train)
+        size = finetune_size(native, parent.preprocessing.input_size[0])
+        full = replace(top, strategy="full", image_size=size, augment="none")
+        name = f"full fine-tuning at {size} px (images are {native} px)"
+        if not climbed:
+            rows.append(
+                {
+                    "candidate": name,
+                    "flags": _flags(full),
+                    "rung": 3,
+                    "status": "skipped",
+                    "reason": "fine-tuning the top did not beat the frozen model beyond noise",
+                }
+            )
+            say(f"auto: skipped {name} ({rows[-1]['reason']})")
+        else:
+            scale = (size / parent.preprocessing.input_size[0]) ** 2
+            n = len(splits.train) + len(splits.val) + len(splits.test or [])
+            per_epoch = (pass_seconds or 0) * scale * (3 * len(splits.train) + len(splits.val)) / n
+            attempt(Candidate(name, full, 3), MIN_FULL_EPOCHS * per_epoch)
+        run, row, cand = best
+        keep_parent = None
+        if cand.config.parent and keep_dir is not None:
+            keep_parent = keep_dir
+            shutil.copytree(cand.config.parent, keep_parent, dirs_exist_ok=False)
+            run.config = replace(run.config, parent=str(keep_parent))
+            run.parent = str(keep_parent)
+        elif cand.config.parent:
+            run.parent = run.config.parent = None  # its parent lived in a temporary folder
+        run.path = None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    decisions = {
+        "budget": {"minutes": config.budget, "spent_seconds": round(budget.spent, 1)},
+        "candidates": rows,
+        "kept": row["candidate"],
+        "kept_flags": row["flags"],
+    }
+    say(
+        f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%}) after "
+        f"{budget.spent:.0f} s of a {config.budget:g}-minute budget"
+    )
+    return run, decisions
