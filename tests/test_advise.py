@@ -198,8 +198,9 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
     assert len(kept) == 1 and kept[0]["candidate"] == auto["kept"]
     assert run.metrics["val_accuracy"] == pytest.approx(kept[0]["val_accuracy"])
     assert tried[0]["candidate"] == "last features, lesson head"
-    # the advised strategy is the fine-tuning rung
-    assert any(r["rung"] == 2 and "freeze-first" in r["flags"] for r in auto["candidates"])
+    # the top stage first, then the advised freeze-first as the deeper rung
+    assert any(r["rung"] == 2 and "--unfreeze 1" in r["flags"] for r in auto["candidates"])
+    assert any(r["rung"] == 3 and "freeze-first" in r["flags"] for r in auto["candidates"])
     html = (tmp_path / "auto" / "report.html").read_text()
     assert "Backbones ranked on your data" in html and "four scenarios" in html
     assert "the candidates tried" in html and auto["kept"] in html

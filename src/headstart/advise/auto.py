@@ -6,11 +6,12 @@ Each rung costs more than the one before and is climbed only while it pays:
    pooled features with the lesson head, the same with a linear head whose weight decay is
    chosen on validation, then features from every depth (one more forward pass) with the linear
    and the lesson head;
-2. **fine-tuning the top** of the backbone on the cached frozen prefix, continuing the best
-   last-features run (linear probe then fine-tune, LP-FT; Kumar et al., ICLR 2022), with the
-   strategy the four-scenario advice names;
-3. **full fine-tuning** at a resolution chosen from the data's native size, continuing the same
-   run: tried only when the budget allows several epochs and rung 2 paid.
+2. **the top stage** (``--unfreeze 1``) fine-tuned on the cached frozen prefix, continuing the
+   best last-features run (linear probe then fine-tune, LP-FT; Kumar et al., ICLR 2022): an
+   epoch costs the top stage alone;
+3. **deeper fine-tuning** at a resolution chosen from the data's native size, continuing the
+   same run: the four-scenario advice's ``--layers K`` when it says freeze-first, else the
+   whole network; tried only when the budget allows several epochs and rung 2 paid.
 
 A candidate replaces the incumbent only when its validation accuracy is higher by more than the
 noise of that difference: one standard error of the paired difference on the same validation
@@ -220,34 +221,35 @@ def ladder(
         parent = max(
             (r for r in last_runs if r is not None), key=lambda r: r.metrics["val_accuracy"]
         )
-        advised = advice.strategy in ("fine-tune", "freeze-first")
         top = replace(
             base,
             features="last",
             head=parent.config.head,
             weight_decay=parent.metrics.get("weight_decay", {}).get("value"),
-            strategy=advice.strategy if advised else "fine-tune",
-            unfreeze=advice.unfreeze or 1,
-            layers=advice.layers or 0,
+            strategy="fine-tune",
+            unfreeze=1,
             parent=str(parent.path),
         )
         incumbent = best[1]
-        name = (
-            f"{top.strategy_spec().label()} on the cached prefix, continuing the "
-            f"{parent.config.head} head"
-        )
+        name = f"top stage on the cached prefix, continuing the {parent.config.head} head"
         attempt(Candidate(name, top, 2), 1.5 * (pass_seconds or 0))
         climbed = best[1] is not incumbent
-        # rung 3: full fine-tuning at the data's resolution, while the last rung paid
+        # rung 3: deeper fine-tuning at the data's resolution (the advised freeze-first K,
+        # else everything), while the last rung paid
         native = native_side(splits.train)
         size = finetune_size(native, parent.preprocessing.input_size[0])
-        full = replace(top, strategy="full", image_size=size, augment="none")
-        name = f"full fine-tuning at {size} px (images are {native} px)"
+        deep = replace(top, image_size=size, augment="none")
+        if advice.strategy == "freeze-first":
+            deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
+            name = f"freeze the first {deep.layers} blocks at {size} px (images are {native} px)"
+        else:
+            deep = replace(deep, strategy="full")
+            name = f"full fine-tuning at {size} px (images are {native} px)"
         if not climbed:
             rows.append(
                 {
                     "candidate": name,
-                    "flags": _flags(full),
+                    "flags": _flags(deep),
                     "rung": 3,
                     "status": "skipped",
                     "reason": "fine-tuning the top did not beat the frozen model beyond noise",
@@ -258,7 +260,7 @@ def ladder(
             scale = (size / parent.preprocessing.input_size[0]) ** 2
             n = len(splits.train) + len(splits.val) + len(splits.test or [])
             per_epoch = (pass_seconds or 0) * scale * (3 * len(splits.train) + len(splits.val)) / n
-            attempt(Candidate(name, full, 3), MIN_FULL_EPOCHS * per_epoch)
+            attempt(Candidate(name, deep, 3), MIN_FULL_EPOCHS * per_epoch)
         run, row, cand = best
         keep_parent = None
         if cand.config.parent and keep_dir is not None:
