@@ -45,6 +45,9 @@ def test_train_predict_replay_on_an_image_folder(image_folder, tmp_path):
 def test_summary_prints_the_lessons_numbers():
     r = headstart("summary", "--backbone", "DenseNet121", "--classes", "10")
     assert "53,808" in r.stdout and "7,093,360" in r.stdout
+    # the stages --unfreeze and --feature-stages count: DenseNet's four dense blocks
+    assert "as --unfreeze and --feature-stages count them" in r.stdout
+    assert "stage 4: features.denseblock4" in r.stdout and "stage 5" not in r.stdout
 
 
 def test_bad_inputs_get_one_line(tmp_path):

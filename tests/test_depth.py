@@ -211,5 +211,8 @@ def test_cli_every_depth_end_to_end_and_bad_input(image_folder, tmp_path):
                 "--out", tmp_path / "bad", check=False)  # fmt: skip
     assert r.returncode != 0 and "this backbone has 5 stages" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
+    r = run_cli("finetune", out, "--out", tmp_path / "ft", check=False)
+    assert r.returncode != 0 and "features from every depth" in r.stdout + r.stderr
+    assert not (tmp_path / "ft").exists()
     r = run_cli("train", image_folder, *tiny, "--weight-decay", "lots", check=False)
     assert r.returncode != 0 and "--weight-decay must be auto or a number" in r.stdout + r.stderr

@@ -97,9 +97,13 @@ def model_summary(
             p.requires_grad_(False)
         model = TransferModel(bb, build_head(HeadSpec(head, hidden), bb.num_features, n_classes))
     counts = parameter_counts(model)
+    from headstart.backbones.stages import stage_map
+
     return {
         "backbone": name,
         "n_classes": n_classes,
         "num_features": model.backbone.num_features,
+        # what --unfreeze N and --feature-stages count
+        "stages": stage_map(model.backbone.model).describe(),
         **counts,
     }

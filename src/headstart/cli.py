@@ -203,7 +203,7 @@ StrategyOpt = Annotated[
         help="feature-extraction (frozen backbone, head only), fine-tune (last "
         "--unfreeze N stages), freeze-first (all but the first --layers K blocks), "
         "full (everything, pretrained start), scratch (everything, random start), or auto "
-        "(the four scenarios computed from your data, checked on validation)."
+        "(candidates tried cheapest first within --budget minutes, chosen on validation)."
     ),
 ]
 FinetuneStrategyOpt = Annotated[
@@ -525,6 +525,12 @@ def finetune(
             f"got {strategy!r}."
         )
     parent = load_run(run_dir)
+    if parent.model.backbone.features.multi:
+        raise HeadstartError(
+            f"{run_dir}: its head reads features from every depth (--features multi), which "
+            "a fine-tuned backbone does not produce. Continue a run trained on the last "
+            "features (--features last, the default)."
+        )
     if parent.config.data is None:
         raise HeadstartError(f"{run_dir}: trained on in-memory arrays; continue it in Python.")
     cfg = replace(

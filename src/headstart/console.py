@@ -332,7 +332,7 @@ def render_backbones(rows: list[dict]) -> Group:
     return Group(*parts)
 
 
-def render_summary(s: dict) -> Table:
+def render_summary(s: dict) -> Group:
     table = Table(
         title=f"{s['backbone']} + head, {s['n_classes']} classes "
         f"({s['num_features']} pooled features)",
@@ -347,7 +347,10 @@ def render_summary(s: dict) -> Table:
         Text("total as Keras counts it (+ BN statistics)", style="dim"),
         Text(_fmt_count(s["keras_style_total"]), style="dim"),
     )
-    return table
+    stages = s.get("stages") or []
+    lines = [Text("stages, as --unfreeze and --feature-stages count them:", style="bold")]
+    lines += [Text(f"  {line}") for line in stages]
+    return Group(table, *lines) if stages else Group(table)
 
 
 def _ci(ci) -> str:

@@ -582,6 +582,12 @@ def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, cla
         raise ConfigError(f"{parent.path}: its classes differ from the data's; cannot continue.")
     if parent.backbone_name != loaded.timm_name:
         raise ConfigError(f"{parent.path}: trained {parent.backbone_name}, not {loaded.timm_name}.")
+    if parent.model.backbone.features != loaded.backbone.features:
+        raise ConfigError(
+            f"{parent.path}: its head reads {parent.model.backbone.features.kind} features, "
+            f"this run's backbone gives {loaded.backbone.features.kind}; continue a run trained "
+            "on the same features (fine-tuning continues --features last runs)."
+        )
     loaded.backbone.load_state_dict(parent.model.backbone.state_dict())
     head.load_state_dict(parent.model.head.state_dict())
     if parent.weights.get("kind") == "trained":
