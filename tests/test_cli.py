@@ -53,6 +53,8 @@ def test_summary_prints_the_lessons_numbers():
 def test_bad_inputs_get_one_line(tmp_path):
     r = headstart("train", tmp_path / "nowhere", check=False)
     assert r.returncode == 2 and "no such file or folder" in r.stderr
+    r = headstart("train", "--demo", "lfw", check=False)  # not silently the digits
+    assert r.returncode == 2 and "not both" in r.stderr and "demo:lfw" in r.stderr
     r = headstart("predict", tmp_path, tmp_path, check=False)
     assert r.returncode == 2 and "not a headstart run" in r.stderr
     r = headstart("train", "--demo", "--backbone", "nope_net", check=False)

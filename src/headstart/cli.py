@@ -117,6 +117,11 @@ def _friendly(fn):
 
 
 def _data_location(data: str | None, demo: bool) -> str:
+    if demo and data is not None:
+        raise HeadstartError(
+            f"give a DATA location or --demo, not both (got {data!r} and --demo); "
+            "demo:lfw names the other built-in data set."
+        )
     if demo:
         return "demo:digits"
     if data is None:

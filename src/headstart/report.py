@@ -52,12 +52,14 @@ def ci_text(ci) -> str:
     return f"{ci[0]:.1%} - {ci[1]:.1%}" if ci else "-"
 
 
-def html_table(header: list[str], rows: list[list[str]]) -> str:
+def html_table(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
+    """A table of escaped text; ``css_class="kv"`` aligns every column left (text tables)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    attr = f' class="{css_class}"' if css_class else ""
+    return f"<table{attr}><tr>{head}</tr>{body}</table>"
 
 
 def make_figures(
@@ -351,6 +353,10 @@ def configuration_rows(run) -> list[list[str]]:
     elif "features" in m:
         shown["feature_stages"] = f"{cfg.feature_stages} (not used: --features last)"
         shown["stage_pooling"] = f"{cfg.stage_pooling} (not used: --features last)"
+    if m.get("chosen_by") == "auto":
+        for key in ("strategy", "features", "head", "image_size"):
+            shown[key] = f"{shown.get(key, getattr(cfg, key))} (chosen by --strategy auto)"
+        shown["budget"] = f"{cfg.budget:g} minutes (--strategy auto)"
     decay = m.get("weight_decay") or {}
     if decay.get("chosen") == "validation":
         shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
@@ -850,21 +856,11 @@ def auto_section(auto: dict) -> str:
             )
             secs = f"{r['seconds']:.0f}"
             fate = r["status"] + (" (stopped by the budget)" if r.get("out_of_time") else "")
-        rows.append(
-            [
-                r["rung"],
-                r["candidate"],
-                r["flags"],
-                acc,
-                diff,
-                secs,
-                fate,
-            ]
-        )
+        rows.append([r["candidate"], r["rung"], r["flags"], acc, diff, secs, fate])
     table = html_table(
         [
-            "rung",
             "candidate",
+            "rung",
             "flags",
             "val. acc.",
             "vs best so far (points ± noise)",
@@ -872,6 +868,7 @@ def auto_section(auto: dict) -> str:
             "outcome",
         ],
         rows,
+        css_class="kv",
     )
     return (
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'

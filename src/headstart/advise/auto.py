@@ -108,19 +108,22 @@ def paired_noise(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float
     return diff, math.sqrt(max(var, 0.0))
 
 
-def _flags(cfg: TrainConfig) -> str:
-    """The candidate as the command-line flags that set it apart."""
-    parts = [f"--strategy {cfg.strategy}"]
+def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
+    """The flags that set the candidate apart (beside those the user gave)."""
+    parts = []
+    if cfg.strategy != "feature-extraction":
+        parts.append(f"--strategy {cfg.strategy}")
     if cfg.strategy == "fine-tune":
         parts.append(f"--unfreeze {cfg.unfreeze}")
     if cfg.strategy == "freeze-first":
         parts.append(f"--layers {cfg.layers}")
-    if cfg.strategy == "feature-extraction":
+    if cfg.features != "last":
         parts.append(f"--features {cfg.features}")
-    parts.append(f"--head {cfg.head}")
-    if cfg.image_size is not None:
+    if cfg.head != "lesson":
+        parts.append(f"--head {cfg.head}")
+    if cfg.image_size != asked.image_size:
         parts.append(f"--image-size {cfg.image_size}")
-    return " ".join(parts)
+    return " ".join(parts) or "(the defaults)"
 
 
 def ladder(
@@ -139,6 +142,13 @@ def ladder(
     from headstart.pipeline import train
 
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
+    said = set(splits.method.get("notes", []))  # the split's notes: said once, by the first
+    loud = say
+
+    def say(text: str) -> None:
+        if text not in said or not rows[1:]:
+            loud(text)
+
     rows: list[dict] = []
     scratch = make_temp_dir("headstart-auto-")
     best = None  # (run, row, candidate)
@@ -147,7 +157,7 @@ def ladder(
 
         def attempt(cand: Candidate, estimate: float, **kw):
             nonlocal best, pass_seconds
-            row = {"candidate": cand.name, "flags": _flags(cand.config), "rung": cand.rung}
+            row = {"candidate": cand.name, "flags": _flags(cand.config, config), "rung": cand.rung}
             rows.append(row)
             if rows[:-1] and (estimate > budget.left or budget.left <= 0):
                 row.update(
@@ -249,7 +259,7 @@ def ladder(
             rows.append(
                 {
                     "candidate": name,
-                    "flags": _flags(deep),
+                    "flags": _flags(deep, config),
                     "rung": 3,
                     "status": "skipped",
                     "reason": "fine-tuning the top did not beat the frozen model beyond noise",
@@ -271,6 +281,7 @@ def ladder(
         elif cand.config.parent:
             run.parent = run.config.parent = None  # its parent lived in a temporary folder
         run.path = None
+        run.metrics["chosen_by"] = "auto"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     decisions = {
