@@ -126,6 +126,90 @@ def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
     return " ".join(parts) or "(the defaults)"
 
 
+class _Climb:
+    """The state of one climb: candidates tried so far, the best, what a forward pass costs."""
+
+    def __init__(self, config: TrainConfig, splits: Splits, budget: Budget, progress, say):
+        self.config, self.splits, self.budget, self.progress = config, splits, budget, progress
+        self.rows: list[dict] = []
+        self.best = None  # (run, row, candidate)
+        self.pass_seconds = 0.0  # the first candidate's frozen forward pass over every split
+        self.scratch = make_temp_dir("headstart-auto-")
+        self._say = say
+        self._split_notes = set(splits.method.get("notes", []))
+
+    def say(self, text: str) -> None:
+        """Notes from training; the split's notes are said once, by the first candidate."""
+        if text not in self._split_notes or len(self.rows) <= 1:
+            self._say(text)
+
+    def skip(self, cand: Candidate, reason: str) -> None:
+        self.rows.append(
+            {
+                "candidate": cand.name,
+                "flags": _flags(cand.config, self.config),
+                "rung": cand.rung,
+                "status": "skipped",
+                "reason": reason,
+            }
+        )
+        self._say(f"auto: skipped {cand.name} ({reason})")
+
+    def attempt(self, cand: Candidate, estimate: float):
+        """Train ``cand`` if its estimated seconds fit in the budget (the first always trains);
+        it becomes the best when it beats the best so far beyond the noise. Returns its run,
+        or None when skipped."""
+        from headstart.pipeline import train
+
+        left = self.budget.left
+        if self.rows and (left <= 0 or estimate > left):
+            if left <= 0:
+                self.skip(cand, f"the {self.config.budget:g}-minute budget is spent")
+            else:
+                self.skip(cand, f"would take about {estimate:.0f} s; {left:.0f} s left")
+            return None
+        row = {"candidate": cand.name, "flags": _flags(cand.config, self.config), "rung": cand.rung}
+        self.rows.append(row)
+        start = time.perf_counter()
+        run = train(
+            cand.config,
+            data=self.splits,
+            out=self.scratch / f"c{len(self.rows)}",
+            save=True,  # a later rung may continue it
+            report=False,
+            progress=self.progress,
+            max_seconds=left,
+            say=self.say,
+        )
+        seconds = time.perf_counter() - start
+        row.update(
+            status="tried",
+            val_accuracy=run.metrics["val_accuracy"],
+            seconds=round(seconds, 1),
+            out_of_time=bool(run.metrics.get("out_of_time")),
+        )
+        words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s)"
+        if self.best is None:
+            self.pass_seconds = run.metrics["timing"]["feature_extraction_seconds"]
+            row["status"] = "kept"
+            self.best = (run, row, cand)
+            self._say(words)
+            return run
+        y, pred = run.predictions["val"]
+        diff, noise = paired_noise(y, pred, self.best[0].predictions["val"][1])
+        row.update(difference=round(diff, 4), noise=round(noise, 4))
+        better = diff > max(noise, 0.0) and diff > 0
+        self._say(
+            f"{words}, {diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
+            + ("; kept" if better else "")
+        )
+        if better:
+            self.best[1]["status"] = "tried"
+            row["status"] = "kept"
+            self.best = (run, row, cand)
+        return run
+
+
 def ladder(
     config: TrainConfig,
     splits: Splits,
@@ -139,115 +223,45 @@ def ladder(
     """Run the ladder; returns (kept run, decisions). ``budget`` started with ``auto`` (the
     advice's measurements count too). ``keep_dir`` receives the saved parent of a kept
     continuation (``None``: nothing is written outside a temporary folder)."""
-    from headstart.pipeline import train
-
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
-    said = set(splits.method.get("notes", []))  # the split's notes: said once, by the first
-    loud = say
-
-    def say(text: str) -> None:
-        if text not in said or not rows[1:]:
-            loud(text)
-
-    rows: list[dict] = []
-    scratch = make_temp_dir("headstart-auto-")
-    best = None  # (run, row, candidate)
-    pass_seconds = None
+    climb = _Climb(config, splits, budget, progress, say)
     try:
-
-        def attempt(cand: Candidate, estimate: float, **kw):
-            nonlocal best, pass_seconds
-            row = {"candidate": cand.name, "flags": _flags(cand.config, config), "rung": cand.rung}
-            rows.append(row)
-            if rows[:-1] and (estimate > budget.left or budget.left <= 0):
-                row.update(
-                    status="skipped",
-                    reason=f"would take about {estimate:.0f} s; {budget.left:.0f} s of the "
-                    "budget left"
-                    if budget.left > 0
-                    else f"the {config.budget:g}-minute budget is spent",
-                )
-                say(f"auto: skipped {cand.name} ({row['reason']})")
-                return None
-            start = time.perf_counter()
-            out = scratch / f"c{len(rows)}"
-            run = train(
-                cand.config,
-                data=splits,
-                out=out,
-                save=True,
-                report=False,
-                progress=progress,
-                max_seconds=budget.left,
-                say=say,
-                **kw,
-            )
-            seconds = time.perf_counter() - start
-            if pass_seconds is None:
-                pass_seconds = run.metrics["timing"]["feature_extraction_seconds"]
-            y, pred = run.predictions["val"]
-            row.update(
-                status="tried",
-                val_accuracy=run.metrics["val_accuracy"],
-                seconds=round(seconds, 1),
-                out_of_time=bool(run.metrics.get("out_of_time")),
-            )
-            if best is None:
-                row["status"] = "kept"
-                best = (run, row, cand)
-                say(f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s)")
-                return run
-            diff, noise = paired_noise(y, pred, best[0].predictions["val"][1])
-            row.update(difference=round(diff, 4), noise=round(noise, 4))
-            better = diff > noise and diff > 0
-            say(
-                f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s), "
-                f"{diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
-                + ("; kept" if better else "")
-            )
-            if better:
-                best[1]["status"] = "tried"
-                row["status"] = "kept"
-                best = (run, row, cand)
-            return run
-
         # rung 1: cheap candidates on cached features; the first one always trains (there
         # must be a model), the others only while their estimated cost fits in the budget
-        first = attempt(Candidate("last features, lesson head", replace(base, head="lesson"), 1), 0)
+        first = climb.attempt(Candidate("last features, lesson head", base, 1), 0.0)
         fit_seconds = first.metrics["timing"]["training_seconds"]
         search = 1 + len(WEIGHT_DECAY_GRID)  # the linear head trains once per weight decay
         linear = Candidate("last features, linear head", replace(base, head="linear"), 1)
-        last_runs = [first, attempt(linear, search * fit_seconds)]
+        last_runs = [first, climb.attempt(linear, search * fit_seconds)]
         multi = replace(base, features="multi")
-        attempt(
+        deep_linear = climb.attempt(
             Candidate("every-depth features, linear head", replace(multi, head="linear"), 1),
-            (pass_seconds or 0) + search * fit_seconds,
+            climb.pass_seconds + search * fit_seconds,
         )
-        attempt(
+        climb.attempt(  # on the every-depth features just cached, if they were
             Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
-            fit_seconds if any(r.get("status") != "skipped" for r in rows[2:]) else pass_seconds,
+            fit_seconds if deep_linear is not None else climb.pass_seconds + fit_seconds,
         )
-        # rung 2: the top of the backbone on the cached prefix, continuing the best last run
+        # rung 2: the top stage on the cached prefix, continuing the best last-features run
         parent = max(
             (r for r in last_runs if r is not None), key=lambda r: r.metrics["val_accuracy"]
         )
         top = replace(
             base,
-            features="last",
             head=parent.config.head,
-            weight_decay=parent.metrics.get("weight_decay", {}).get("value"),
+            weight_decay=parent.metrics["weight_decay"]["value"],
             strategy="fine-tune",
             unfreeze=1,
             parent=str(parent.path),
         )
-        incumbent = best[1]
+        incumbent = climb.best[1]
         name = f"top stage on the cached prefix, continuing the {parent.config.head} head"
-        attempt(Candidate(name, top, 2), 1.5 * (pass_seconds or 0))
-        climbed = best[1] is not incumbent
+        top_run = climb.attempt(Candidate(name, top, 2), 1.5 * climb.pass_seconds)
         # rung 3: deeper fine-tuning at the data's resolution (the advised freeze-first K,
-        # else everything), while the last rung paid
+        # else everything), only while the last rung paid
         native = native_side(splits.train)
-        size = finetune_size(native, parent.preprocessing.input_size[0])
+        own = parent.preprocessing.input_size[0]
+        size = finetune_size(native, own)
         deep = replace(top, image_size=size, augment="none")
         if advice.strategy == "freeze-first":
             deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
@@ -255,38 +269,33 @@ def ladder(
         else:
             deep = replace(deep, strategy="full")
             name = f"full fine-tuning at {size} px (images are {native} px)"
-        if not climbed:
-            rows.append(
-                {
-                    "candidate": name,
-                    "flags": _flags(deep, config),
-                    "rung": 3,
-                    "status": "skipped",
-                    "reason": "fine-tuning the top did not beat the frozen model beyond noise",
-                }
+        if top_run is None:
+            climb.skip(Candidate(name, deep, 3), "the top stage was skipped")
+        elif climb.best[1] is incumbent:
+            climb.skip(
+                Candidate(name, deep, 3),
+                "fine-tuning the top did not beat the frozen model beyond noise",
             )
-            say(f"auto: skipped {name} ({rows[-1]['reason']})")
         else:
-            scale = (size / parent.preprocessing.input_size[0]) ** 2
             n = len(splits.train) + len(splits.val) + len(splits.test or [])
-            per_epoch = (pass_seconds or 0) * scale * (3 * len(splits.train) + len(splits.val)) / n
-            attempt(Candidate(name, deep, 3), MIN_FULL_EPOCHS * per_epoch)
-        run, row, cand = best
-        keep_parent = None
+            share = (3 * len(splits.train) + len(splits.val)) / n  # backward ~ 2 forwards
+            per_epoch = climb.pass_seconds * (size / own) ** 2 * share
+            climb.attempt(Candidate(name, deep, 3), MIN_FULL_EPOCHS * per_epoch)
+        run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
-            keep_parent = keep_dir
-            shutil.copytree(cand.config.parent, keep_parent, dirs_exist_ok=False)
-            run.config = replace(run.config, parent=str(keep_parent))
-            run.parent = str(keep_parent)
-        elif cand.config.parent:
-            run.parent = run.config.parent = None  # its parent lived in a temporary folder
+            shutil.copytree(cand.config.parent, keep_dir, dirs_exist_ok=False)
+            run.config = replace(run.config, parent=str(keep_dir))
+            run.parent = str(keep_dir)
+        elif cand.config.parent:  # its parent lived in the temporary folder
+            run.config = replace(run.config, parent=None)
+            run.parent = None
         run.path = None
         run.metrics["chosen_by"] = "auto"
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(climb.scratch, ignore_errors=True)
     decisions = {
         "budget": {"minutes": config.budget, "spent_seconds": round(budget.spent, 1)},
-        "candidates": rows,
+        "candidates": climb.rows,
         "kept": row["candidate"],
         "kept_flags": row["flags"],
     }
