@@ -17,6 +17,9 @@ Recipes (rows; ``--recipes`` picks a comma-separated subset, by the names on the
   majority                  always the largest training class
   probe                     StandardScaler + LogisticRegressionCV(Cs=10, cv=5) on the last
                             pooled features, fit on train+val: the ten-line baseline to beat
+                            (headstart's pooling, max, as the default recipe uses)
+  probe-avg                 the same probe on average-pooled features (timm's own pooling,
+                            what a user writing the probe by hand would likely get)
   default                   ``train(TrainConfig())``: the lesson head on the last features
   linear                    last features, linear head (weight decay chosen on validation)
   multi-linear              features from every depth, linear head
@@ -40,9 +43,10 @@ the time a user's first run takes. The lp-ft row's seconds are the continuation'
 ``headstart.evaluate.run_probabilities`` (so TTA counts). A recipe whose configuration equals
 an earlier row's (a variant that is the default setting) reuses that row, marked ``same_as``.
 
-Output: one JSON line per row as it finishes, the default/probe time ratio per data set
-(target: at most 2), a summary JSON (date, machine, rows) and a markdown table for
-BENCHMARKS.md.
+Output on stdout: a JSON line describing each data set's split, one JSON line per row as it
+finishes, the default/probe time ratio per data set (target: at most 2), then a summary JSON
+(date, machine, rows) and a markdown table for BENCHMARKS.md. headstart's own messages go to
+stderr.
 
     python bench/bench_probe.py --datasets digits,lfw,elpv
     python bench/bench_probe.py --datasets elpv --recipes majority,probe,default
@@ -56,6 +60,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -68,11 +73,12 @@ BACKBONE = "tf_efficientnet_lite0"
 DATASETS = ("digits", "lfw", "elpv")
 ELPV_CLASSES = ("functional", "defective")
 
-#: recipe name -> (row label, TrainConfig overrides); majority, probe, lp-ft and auto are
+#: recipe name -> (row label, TrainConfig overrides); majority, the probes, lp-ft and auto are
 #: special-cased in bench_dataset.
 RECIPES: dict[str, tuple[str, dict | None]] = {
     "majority": ("majority class", None),
     "probe": ("tuned logistic probe (last features)", None),
+    "probe-avg": ("tuned logistic probe (last features, avg pooling)", None),
     "default": ("default (lesson head, last features)", {}),
     "linear": ("last features + linear head (wd on val)", {"head": "linear"}),
     "multi-linear": ("every depth + linear head", {"features": "multi", "head": "linear"}),
@@ -158,6 +164,11 @@ def cold_cache(root: Path) -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def say(message: str) -> None:
+    """headstart's own messages go to stderr: stdout stays one JSON line per row."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def test_predictions(run, splits) -> np.ndarray:
     from headstart.evaluate import run_probabilities
 
@@ -181,7 +192,7 @@ def make_row(recipe: str, splits, pred: np.ndarray, seconds: float, **extra) -> 
     }
 
 
-def run_probe(splits) -> tuple[np.ndarray, float]:
+def run_probe(splits, pooling: str = "max") -> tuple[np.ndarray, float, dict]:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -190,13 +201,25 @@ def run_probe(splits) -> tuple[np.ndarray, float]:
     from headstart.features import FeatureExtractor
 
     t = time.perf_counter()
-    ex = FeatureExtractor(create_backbone(BACKBONE), progress=False)
+    ex = FeatureExtractor(create_backbone(BACKBONE, pooling=pooling), progress=False)
     x = np.concatenate([ex.extract(splits.train).features, ex.extract(splits.val).features])
+    x_test = ex.extract(splits.test).features
     y = np.concatenate([splits.train.labels, splits.val.labels])
+    extracted = time.perf_counter()
     probe = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=10, cv=5, max_iter=3000))
     probe.fit(x, y)
-    pred = probe.predict(ex.extract(splits.test).features)
-    return pred, time.perf_counter() - t
+    pred = probe.predict(x_test)
+    end = time.perf_counter()
+    return (
+        pred,
+        end - t,
+        {
+            "pooling": pooling,
+            "extract_seconds": round(extracted - t, 1),
+            "fit_seconds": round(end - extracted, 1),
+            "C": round(float(np.atleast_1d(probe[-1].C_)[0]), 4),
+        },
+    )
 
 
 def bench_dataset(
@@ -224,16 +247,17 @@ def bench_dataset(
             majority = int(np.argmax(splits.train.class_counts()))
             add(make_row(recipe, splits, np.full_like(splits.test.labels, majority), 0.0))
             continue
-        if recipe == "probe":
+        if recipe in ("probe", "probe-avg"):
             with cold_cache(tmp):
-                pred, seconds = run_probe(splits)
-            add(make_row(recipe, splits, pred, seconds))
+                pred, seconds, extra = run_probe(splits, "avg" if recipe == "probe-avg" else "max")
+            add(make_row(recipe, splits, pred, seconds, **extra))
             continue
         if recipe == "auto":
             config = TrainConfig(strategy="auto", **({} if budget is None else {"budget": budget}))
+            defaults = TrainConfig().to_dict()
             with cold_cache(tmp):
                 t = time.perf_counter()
-                run = train_auto(config, data=splits, save=False, progress=False)
+                run = train_auto(config, data=splits, save=False, progress=False, say=say)
                 pred = test_predictions(run, splits)
                 seconds = time.perf_counter() - t
             row = make_row(
@@ -243,10 +267,14 @@ def bench_dataset(
                 seconds,
                 budget_minutes=config.budget,
                 kept=run.strategy.label(),
-                kept_config={k: v for k, v in run.config.to_dict().items() if k != "parent"},
+                kept_config={  # the kept run's settings that differ from the defaults
+                    k: v
+                    for k, v in run.config.to_dict().items()
+                    if v != defaults[k] and k != "parent"
+                },
                 auto=run.metrics["auto"],
             )
-            row["label"] = f"auto (budget {config.budget:g} min)"
+            row["label"] = f"auto (budget {config.budget} min)"
             add(row)
             continue
         if recipe == "lp-ft":
@@ -261,12 +289,18 @@ def bench_dataset(
         with cold_cache(tmp):
             t = time.perf_counter()
             if recipe == "default":  # saved: lp-ft continues it
-                run = train(config, data=splits, out=default_dir, progress=False, report=False)
+                run = train(
+                    config, data=splits, out=default_dir, progress=False, report=False, say=say
+                )
             else:
-                run = train(config, data=splits, save=False, progress=False)
+                run = train(config, data=splits, save=False, progress=False, say=say)
             pred = test_predictions(run, splits)
             seconds = time.perf_counter() - t
-        extra = {"epochs_run": len(run.history.epochs), "best_epoch": run.history.best_epoch}
+        extra = {
+            "epochs_run": len(run.history.epochs),
+            "best_epoch": run.history.best_epoch,
+            "timing": run.metrics.get("timing"),  # extraction vs training, as train recorded
+        }
         if recipe == "default":
             default_seconds = seconds
         if recipe == "lp-ft":
