@@ -54,7 +54,8 @@ def test_every_depth_shapes_follow_the_stage_map(name):
         for h in hooks:
             h.remove()
         taps.collect(multi.backbone.model)  # clear what the plain forward left
-    expected = 2 * sum(widths) + last.backbone.num_features
+    # each tapped stage's and the last map's average and maximum (max is the --pooling)
+    expected = 2 * sum(widths) + 2 * last.backbone.num_features
     assert multi.backbone.num_features == expected
     auto = create_backbone(name, weights="none", image_size=48, features=FeatureSpec("multi"))
     assert auto.backbone.taps.stages == [n_stages - 2, n_stages - 1]
@@ -91,7 +92,8 @@ def test_every_depth_equals_hooking_the_stages_by_hand(pooling):
         other = flat.amax(2) if pooling == "avg+max" else flat.std(2, unbiased=False)
         return torch.cat([flat.mean(2), other], 1)
 
-    by_hand = torch.cat([stats(captured[1]), stats(captured[3]), feats.amax(dim=(2, 3))], 1)
+    extra = [] if pooling == "avg+max" else [feats.amax(dim=(2, 3))]  # --pooling max
+    by_hand = torch.cat([stats(captured[1]), stats(captured[3]), stats(feats), *extra], 1)
     torch.testing.assert_close(got, by_hand)
     assert pooled_stats(torch.ones(1, 2, 3), "avg+std").shape == (1, 6)  # tokens: (B, N, C)
 

@@ -1,5 +1,5 @@
 """Features from every depth (Head2Toe, Evci et al., ICML 2022): pooled statistics of each
-stage's output, concatenated with the usual pooled last features.
+chosen stage's output and of the last feature map, concatenated.
 
 A frozen network's early and middle stages describe textures, edges and parts that the last
 stage has already abstracted away; on data far from ImageNet (solar cells, handwriting) they
@@ -13,7 +13,10 @@ for families without a chain (ViT), the largest module that holds only that stag
 
 The statistics of a stage's feature map (B, C, H, W), or of a token sequence (B, N, C), are
 taken over space / tokens per channel: the average and the maximum (``avg+max``), or the
-average and the standard deviation (``avg+std``). Stages are normalised downstream, per
+average and the standard deviation (``avg+std``). The last feature map gets the same
+statistics, plus the ``--pooling`` one when they lack it: the average matters where the
+maximum is noisy (solar-cell defects: a tuned probe scored 87.0% on average-pooled and 81.5%
+on max-pooled last features, BENCHMARKS.md). Stages are normalised downstream, per
 feature, by the head's first layer (the lesson head's BatchNorm; the linear head's
 BatchNorm without affine parameters, the linear-probe protocol of MAE).
 """

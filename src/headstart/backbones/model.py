@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.aliases import resolve_name
-from headstart.backbones.depth import FeatureSpec, StageTaps
+from headstart.backbones.depth import FeatureSpec, StageTaps, pooled_stats
 from headstart.backbones.weights import WeightSource, load_pretrained
 from headstart.choices import POOLINGS, RESIZE_MODES
 from headstart.errors import BackboneError, ConfigError
@@ -83,7 +83,7 @@ class Backbone(nn.Module):
     """timm ``forward_features`` + spatial pooling, with classifier-only modules removed.
 
     With ``features=FeatureSpec("multi")`` the output is the chosen stages' pooled statistics
-    followed by the pooled last features, from the same single forward pass
+    followed by the last feature map's, from the same single forward pass
     (:mod:`headstart.backbones.depth`).
     """
 
@@ -146,10 +146,15 @@ class Backbone(nn.Module):
         return features.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = self.pool(self.model.forward_features(x))
+        final = self.model.forward_features(x)
         if self.taps is None:
-            return last
-        return torch.cat([*self.taps.collect(self.model), last.float()], dim=1)
+            return self.pool(final)
+        # every depth: the chosen stages' statistics, then the last feature map's, plus the
+        # --pooling statistic when those do not include it (avg+std with max pooling; tokens)
+        parts = [*self.taps.collect(self.model), pooled_stats(final.float(), self.features.pooling)]
+        if self.tokens or (self.pooling == "max" and self.features.pooling != "avg+max"):
+            parts.append(self.pool(final).float())
+        return torch.cat(parts, dim=1)
 
 
 @dataclass
