@@ -48,7 +48,7 @@ def test_the_ladder_respects_a_tiny_budget_and_says_why(tmp_path):
     assert rows[0]["status"] == "kept" and rows[0]["candidate"] == "last features, lesson head"
     assert rows[0]["out_of_time"] and run.metrics["epochs_run"] == 1
     skipped = [r for r in rows if r["status"] == "skipped"]
-    assert {r["rung"] for r in skipped} >= {2, 3}
+    assert {r["rung"] for r in skipped} >= {2, 3, 4}
     assert any("budget is spent" in r["reason"] for r in skipped)
     assert any("skipped" in n and "budget is spent" in n for n in notes)
     assert run.metrics["auto"]["auto"]["kept"] == rows[0]["candidate"]
@@ -74,7 +74,18 @@ def test_auto_selects_on_validation_and_reports_on_test(tmp_path):
         "every-depth features, linear head",
         "every-depth features, lesson head",
     ]
+    assert auto["candidates"][-1]["rung"] == 4  # the kept model with TTA, tried last
+    assert auto["candidates"][-1]["candidate"].endswith("with TTA")
     # a later candidate replaced the incumbent only beyond the noise of the difference
     for r in tried[1:]:
         if r["status"] == "kept":
             assert r["difference"] > r["noise"]
+
+
+def test_no_flip_skips_the_mirror_image_candidate():
+    source = from_arrays(*make_images(30, size=24, seed=9))
+    cfg = TrainConfig(**TINY, strategy="auto", flip=False)
+    run = train_auto(cfg, data=source, save=False, progress=False, say=lambda _: None)
+    last = run.metrics["auto"]["auto"]["candidates"][-1]
+    assert last["status"] == "skipped" and "--no-flip" in last["reason"]
+    assert not run.model.tta

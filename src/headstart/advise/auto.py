@@ -11,7 +11,9 @@ Each rung costs more than the one before and is climbed only while it pays:
    epoch costs the top stage alone;
 3. **deeper fine-tuning** at a resolution chosen from the data's native size, continuing the
    same run: the four-scenario advice's ``--layers K`` when it says freeze-first, else the
-   whole network; tried only when the budget allows several epochs and rung 2 paid.
+   whole network; tried only when the budget allows several epochs and rung 2 paid;
+4. **test-time augmentation** of the kept model (each image averaged with its mirror image;
+   not with ``--no-flip``): the same training, so only the predictions change.
 
 A candidate replaces the incumbent only when its validation accuracy is higher by more than the
 noise of that difference: one standard error of the paired difference on the same validation
@@ -123,6 +125,8 @@ def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
         parts.append(f"--head {cfg.head}")
     if cfg.image_size != asked.image_size:
         parts.append(f"--image-size {cfg.image_size}")
+    if cfg.tta:
+        parts.append("--tta")
     return " ".join(parts) or "(the defaults)"
 
 
@@ -281,6 +285,18 @@ def ladder(
             share = (3 * len(splits.train) + len(splits.val)) / n  # backward ~ 2 forwards
             per_epoch = climb.pass_seconds * (size / own) ** 2 * share
             climb.attempt(Candidate(name, deep, 3), MIN_FULL_EPOCHS * per_epoch)
+        # last: the kept model with test-time augmentation (each image averaged with its
+        # mirror image), when flips are allowed; retraining is deterministic, so only the
+        # prediction changes
+        kept = climb.best[2]
+        name = f"{kept.name}, with TTA"
+        if not config.flip:
+            climb.skip(
+                Candidate(name, kept.config, 4), "--no-flip: a mirror image may be another class"
+            )
+        else:
+            mirror = Candidate(name, replace(kept.config, tta=True), 4)
+            climb.attempt(mirror, climb.best[1]["seconds"] + 0.5 * climb.pass_seconds)
         run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
             shutil.copytree(cand.config.parent, keep_dir, dirs_exist_ok=False)
