@@ -29,6 +29,25 @@ def source():
     return from_arrays(*make_images(12, size=32, seed=4))
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+@pytest.mark.parametrize("stats", ["avg+max", "avg+std"])
+def test_last_columns_are_the_last_features(pooling, stats):
+    torch.manual_seed(0)
+    last = create_backbone("test_resnet", weights="none", image_size=48, pooling=pooling)
+    torch.manual_seed(0)
+    multi = create_backbone(
+        "test_resnet",
+        weights="none",
+        image_size=48,
+        pooling=pooling,
+        features=FeatureSpec("multi", "auto", stats),
+    )
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        got = multi.backbone.eval()(x)[:, multi.backbone.last_columns()]
+        torch.testing.assert_close(got, last.backbone.eval()(x))
+
+
 @pytest.mark.parametrize("name", ["test_efficientnet", "test_resnet"])
 def test_every_depth_shapes_follow_the_stage_map(name):
     torch.manual_seed(0)
@@ -127,6 +146,12 @@ def test_every_depth_cache_is_keyed_by_stages_and_statistics(source, monkeypatch
     assert len(keys) == 3 and last.key(images) not in keys
     # the last features' key has no trace of the new options: earlier cache entries stay valid
     assert "features" not in last.model_key()
+    # the every-depth pass stored the last features too: no second forward pass, same values
+    clear_memory_cache()
+    reused = last.extract(images)
+    assert reused.hit == "disk"
+    direct = FeatureExtractor(last.loaded, progress=False, cache=False).extract(images)
+    np.testing.assert_allclose(reused.features, direct.features, rtol=1e-5, atol=1e-5)
 
 
 def test_linear_head_on_wide_features_is_deterministic_and_reloads(source, tmp_path):

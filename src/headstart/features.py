@@ -134,7 +134,9 @@ class FeatureExtractor:
             self.module = self.module.to(memory_format=torch.channels_last)
         self._shape: tuple[int, ...] | None = None
 
-    def model_key(self) -> dict:
+    def model_key(self, *, last_only: bool = False) -> dict:
+        """What the outputs depend on; ``last_only``: the key of the last features alone (the
+        slice of every-depth features that a ``--features last`` backbone gives)."""
         lb = self.loaded
         depth = lb.backbone.features
         return {
@@ -144,7 +146,11 @@ class FeatureExtractor:
             "pooling": lb.backbone.pooling,
             # every-depth features: which stages and statistics (absent for the last features,
             # so their cache entries stay valid)
-            **({"features": depth.to_dict()} if depth.multi and self.cut == "pooled" else {}),
+            **(
+                {"features": depth.to_dict()}
+                if depth.multi and self.cut == "pooled" and not last_only
+                else {}
+            ),
             "preprocessing": lb.preprocessing.to_dict(),
             "cut": self.cut,
             "dtype": self.dtype.name,
@@ -169,9 +175,9 @@ class FeatureExtractor:
         key = self.key(images, view, seed)
         return key in _MEMORY or self._paths(key)[1].is_file()
 
-    def key(self, images: ImageSet, view: int = 0, seed: int = 0) -> str:
+    def key(self, images: ImageSet, view: int = 0, seed: int = 0, *, last_only=False) -> str:
         spec = {
-            **self.model_key(),
+            **self.model_key(last_only=last_only),
             "view": {"mirror": True}
             if view == MIRROR
             else {
@@ -221,11 +227,31 @@ class FeatureExtractor:
             fs = self._compute(images, view, seed, key, np.empty(shape, self.dtype))
             self._remember(fs)
             return fs
+        fs = self._store(key, shape, lambda out: self._compute(images, view, seed, key, out))
+        last = self.loaded.backbone.last_columns()
+        if last is not None and self.cut == "pooled":
+            # every-depth features hold the last features: store them under the last
+            # features' key too, so a later --features last run needs no forward pass
+            last_key = self.key(images, view, seed, last_only=True)
+            if not self._paths(last_key)[1].is_file():
+
+                def copy(out: np.ndarray) -> FeatureSet:
+                    out[:] = fs.features[:, last]
+                    return FeatureSet(out, fs.valid, last_key, "", 0.0, fs.bad)
+
+                n_last = len(range(*last.indices(fs.features.shape[1])))
+                self._store(last_key, (len(images), n_last), copy, last_only=True)
+        return fs
+
+    def _store(self, key: str, shape: tuple, fill, *, last_only: bool = False) -> FeatureSet:
+        """Write the rows ``fill(out)`` puts in a memory map, then the JSON that marks the
+        entry complete (written last: an interrupted write is never trusted)."""
+        npy, meta = self._paths(key)
         npy.parent.mkdir(parents=True, exist_ok=True)
         tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
         try:  # rows go straight to disk: a large prefix cache never has to fit in memory
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=shape)
-            fs = self._compute(images, view, seed, key, out)
+            fs = fill(out)
             out.flush()
             del out
             os.replace(tmp, npy)
@@ -237,16 +263,17 @@ class FeatureExtractor:
             {
                 "valid": fs.valid.tolist(),
                 "bad": fs.bad,
-                "n": len(images),
+                "n": shape[0],
                 "shape": list(shape),
-                "model": self.model_key(),
+                "model": self.model_key(last_only=last_only),
                 "bytes": npy.stat().st_size,
             },
         )
         fs = FeatureSet(
             np.load(npy, mmap_mode="r", allow_pickle=False), fs.valid, key, "", fs.seconds, fs.bad
         )
-        self._remember(fs)
+        if not last_only:
+            self._remember(fs)
         return fs
 
     def _remember(self, fs: FeatureSet) -> None:

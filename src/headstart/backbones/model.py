@@ -145,6 +145,21 @@ class Backbone(nn.Module):
             return features.amax(dim=(2, 3))
         return features.mean(dim=(2, 3))
 
+    def _appends_pool(self) -> bool:
+        return self.tokens or (self.pooling == "max" and self.features.pooling != "avg+max")
+
+    def last_columns(self) -> slice | None:
+        """Where, in every-depth features, the last features (the ``--pooling`` statistic of
+        the last feature map, what ``--features last`` gives) sit; None for last features."""
+        if self.taps is None:
+            return None
+        width = int(getattr(self.model, "num_features", 0))
+        if not width:
+            return None
+        if self._appends_pool() or self.pooling == "max":
+            return slice(self.num_features - width, None)
+        return slice(self.num_features - 2 * width, self.num_features - width)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         final = self.model.forward_features(x)
         if self.taps is None:
@@ -152,7 +167,7 @@ class Backbone(nn.Module):
         # every depth: the chosen stages' statistics, then the last feature map's, plus the
         # --pooling statistic when those do not include it (avg+std with max pooling; tokens)
         parts = [*self.taps.collect(self.model), pooled_stats(final.float(), self.features.pooling)]
-        if self.tokens or (self.pooling == "max" and self.features.pooling != "avg+max"):
+        if self._appends_pool():
             parts.append(self.pool(final).float())
         return torch.cat(parts, dim=1)
 
