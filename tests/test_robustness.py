@@ -248,12 +248,19 @@ def test_run_directory_with_unexpected_or_swapped_files_is_refused(image_folder,
 # --------------------------------------------------------------------------- interruption
 
 
+def _default_sigint() -> None:
+    # a test runner started in the background (CI scripts, `cmd &`) inherits SIGINT ignored,
+    # and Python then never raises KeyboardInterrupt: give the child a user's Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args, **kw):
     return subprocess.Popen(
         [sys.executable, "-m", "headstart.cli", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
         **kw,
     )
 
