@@ -181,3 +181,24 @@ def test_auto_keeps_the_earlier_run_whole_when_the_new_one_cannot_move_in(tmp_pa
     with pytest.raises(RuntimeError, match="disk gone"):
         train_auto(cfg, data=source, out=out, progress=False, say=lambda _: None, overwrite=True)
     assert _snapshot(out) == before
+
+
+def test_a_run_stopped_before_its_first_epoch_is_still_headstarts(tmp_path):
+    """A start that failed after writing config.json and split.json (a crash while extracting)
+    is replaceable with --overwrite; the same names beside a stranger's file are not."""
+    import json as _json
+
+    from headstart.pipeline import check_out
+    from headstart.runs import is_run_dir
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(_json.dumps({"config": TrainConfig().to_dict()}))
+    (out / "split.json").write_text("{}")
+    assert is_run_dir(out) and check_out(out, overwrite=True) == "run"
+    (out / "notes.txt").write_text("mine")
+    assert not is_run_dir(out)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"learning_rate": 1}')  # someone else's config
+    assert not is_run_dir(other)

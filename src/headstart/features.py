@@ -35,8 +35,10 @@ from headstart.preprocess import augmenter, prepare_batch
 from headstart.progress import progress_bar
 
 #: 2: augmented views gained colour jitter and the flip switch; 3: an augmented view is seeded
-#: per image, no longer per extraction batch, so it no longer depends on the batch size.
-CACHE_VERSION = 3
+#: per image, no longer per extraction batch, so it no longer depends on the batch size;
+#: 4: every-depth features gained the last feature map's average (entries of earlier builds
+#: had the same spec and another shape). Entries are also checked against the output shape.
+CACHE_VERSION = 4
 _MEMORY: OrderedDict[str, FeatureSet] = OrderedDict()
 _MEMORY_ITEMS = 16
 
@@ -209,7 +211,8 @@ class FeatureExtractor:
             try:
                 info = json.loads(meta.read_text())
                 feats = np.load(npy, mmap_mode="r", allow_pickle=False)
-                if feats.shape[0] == len(images) and feats.dtype == self.dtype:
+                expected = (len(images), *self.output_shape())
+                if feats.shape == expected and feats.dtype == self.dtype:
                     fs = FeatureSet(
                         feats,
                         np.asarray(info["valid"], bool),

@@ -468,6 +468,9 @@ def train(
                 p.requires_grad_(False)
         metrics, scored = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
         metrics["weight_decay"] = decay
+        # with TTA the held-out scores average each image with its mirror image; the epochs'
+        # validation scores in the history (which chose the best epoch) do not
+        metrics["tta"] = config.tta
         metrics["features"] = _features_record(loaded)
         run = Run(
             model=model,

@@ -354,7 +354,7 @@ def configuration_rows(run) -> list[list[str]]:
         shown["feature_stages"] = f"{cfg.feature_stages} (not used: --features last)"
         shown["stage_pooling"] = f"{cfg.stage_pooling} (not used: --features last)"
     if m.get("chosen_by") == "auto":
-        for key in ("strategy", "features", "head", "image_size"):
+        for key in ("strategy", "features", "head"):
             shown[key] = f"{shown.get(key, getattr(cfg, key))} (chosen by --strategy auto)"
         shown["budget"] = f"{cfg.budget:g} minutes (--strategy auto)"
     decay = m.get("weight_decay") or {}

@@ -217,12 +217,20 @@ def _refuse_unexpected_files(path: Path) -> None:
 
 def is_run_dir(path: Path) -> bool:
     """True when ``path`` holds a headstart run, finished (model.json of our format, as
-    :func:`load_run` requires) or interrupted (checkpoint/state.json): the only folders
-    headstart replaces."""
+    :func:`load_run` requires), interrupted (checkpoint/state.json) or stopped before its first
+    epoch (only headstart's config.json and split.json): the only folders headstart replaces."""
     if (path / "checkpoint" / "state.json").is_file():
         return True
     try:
         return json.loads((path / "model.json").read_text()).get("format") == RUN_FORMAT
+    except (OSError, ValueError, AttributeError):
+        pass
+    # a run that stopped before its first epoch: headstart's config.json and split.json only
+    names = {p.name for p in path.iterdir()}
+    if not names or not names <= {"config.json", "split.json"} or "config.json" not in names:
+        return False
+    try:
+        return isinstance(json.loads((path / "config.json").read_text()).get("config"), dict)
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -152,7 +152,7 @@ def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
         parts.append(f"--image-size {cfg.image_size}")
     if cfg.tta:
         parts.append("--tta")
-    return " ".join(parts) or "(the defaults)"
+    return " ".join(parts) or "no flags: the defaults"
 
 
 class _Climb:
