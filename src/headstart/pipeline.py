@@ -545,6 +545,20 @@ def _features_record(loaded: LoadedBackbone) -> dict:
     return record
 
 
+def backbone_for(config: TrainConfig) -> LoadedBackbone:
+    """The backbone a run of ``config`` starts from (random weights for scratch): the one
+    place its settings become a network, so anything that warms the feature cache for a run
+    (``--strategy auto``) computes under the same key."""
+    return create_backbone(
+        config.backbone,
+        weights="none" if config.strategy == "scratch" else config.weights,
+        pooling=config.pooling,
+        image_size=config.image_size,
+        resize=config.resize,
+        features=config.feature_spec(),
+    )
+
+
 def _starting_model(
     config: TrainConfig, class_names, parent: Run | None
 ) -> tuple[LoadedBackbone, nn.Module, StrategyPlan]:
@@ -553,14 +567,7 @@ def _starting_model(
     run both build the model here, so they cannot drift apart."""
     strategy = config.strategy_spec()
     torch.manual_seed(config.seed)
-    loaded = create_backbone(
-        config.backbone,
-        weights="none" if strategy.kind == "scratch" else config.weights,
-        pooling=config.pooling,
-        image_size=config.image_size,
-        resize=config.resize,
-        features=config.feature_spec(),
-    )
+    loaded = backbone_for(config)
     head = build_head(config.head_spec(), loaded.backbone.num_features, len(class_names))
     if parent is not None:
         _start_from_parent(parent, loaded, head, class_names)

@@ -113,18 +113,11 @@ def paired_noise(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float
 def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> None:
     """Cache every-depth features of every split; the last features are a slice of them and
     are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass."""
-    from headstart.backbones.model import create_backbone
     from headstart.config import resolve_device
     from headstart.features import FeatureExtractor
+    from headstart.pipeline import backbone_for
 
-    loaded = create_backbone(
-        config.backbone,
-        weights=config.weights,
-        pooling=config.pooling,
-        image_size=config.image_size,
-        resize=config.resize,
-        features=replace(config, features="multi").feature_spec(),
-    )
+    loaded = backbone_for(replace(config, strategy="feature-extraction", features="multi"))
     ex = FeatureExtractor(
         loaded,
         device=resolve_device(config.device),
