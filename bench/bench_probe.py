@@ -192,7 +192,9 @@ def make_row(recipe: str, splits, pred: np.ndarray, seconds: float, **extra) -> 
     }
 
 
-def run_probe(splits, pooling: str = "max") -> tuple[np.ndarray, float, dict]:
+def run_probe(
+    splits, pooling: str = "max", image_size: int | None = None
+) -> tuple[np.ndarray, float, dict]:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -201,7 +203,9 @@ def run_probe(splits, pooling: str = "max") -> tuple[np.ndarray, float, dict]:
     from headstart.features import FeatureExtractor
 
     t = time.perf_counter()
-    ex = FeatureExtractor(create_backbone(BACKBONE, pooling=pooling), progress=False)
+    ex = FeatureExtractor(
+        create_backbone(BACKBONE, pooling=pooling, image_size=image_size), progress=False
+    )
     x = np.concatenate([ex.extract(splits.train).features, ex.extract(splits.val).features])
     x_test = ex.extract(splits.test).features
     y = np.concatenate([splits.train.labels, splits.val.labels])
@@ -223,7 +227,12 @@ def run_probe(splits, pooling: str = "max") -> tuple[np.ndarray, float, dict]:
 
 
 def bench_dataset(
-    name: str, recipes: list[str], tmp: Path, budget: float | None, emit
+    name: str,
+    recipes: list[str],
+    tmp: Path,
+    budget: float | None,
+    emit,
+    image_size: int | None = None,
 ) -> list[dict]:
     from headstart.advise import train_auto
     from headstart.config import TrainConfig
@@ -249,11 +258,16 @@ def bench_dataset(
             continue
         if recipe in ("probe", "probe-avg"):
             with cold_cache(tmp):
-                pred, seconds, extra = run_probe(splits, "avg" if recipe == "probe-avg" else "max")
+                pooling = "avg" if recipe == "probe-avg" else "max"
+                pred, seconds, extra = run_probe(splits, pooling, image_size)
             add(make_row(recipe, splits, pred, seconds, **extra))
             continue
         if recipe == "auto":
-            config = TrainConfig(strategy="auto", **({} if budget is None else {"budget": budget}))
+            config = TrainConfig(
+                strategy="auto",
+                image_size=image_size,
+                **({} if budget is None else {"budget": budget}),
+            )
             defaults = TrainConfig().to_dict()
             with cold_cache(tmp):
                 t = time.perf_counter()
@@ -280,7 +294,7 @@ def bench_dataset(
         if recipe == "lp-ft":
             config = TrainConfig(strategy="fine-tune", unfreeze=1, parent=str(default_dir))
         else:
-            config = TrainConfig(**overrides)
+            config = TrainConfig(**{"image_size": image_size, **overrides})
         key = json.dumps(config.to_dict(), sort_keys=True)
         if key in by_config:
             same = by_config[key]
@@ -381,6 +395,13 @@ def main() -> None:
     ap.add_argument(
         "--budget", type=float, default=None, help="auto's budget in minutes (default: its own)"
     )
+    ap.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="input size in pixels for every recipe, the probe included (default: the "
+        "backbone's own)",
+    )
     args = ap.parse_args()
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     recipes = (
@@ -402,7 +423,7 @@ def main() -> None:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="hs-probe-") as tmp:
         for name in datasets:
-            rows += bench_dataset(name, recipes, Path(tmp), args.budget, emit)
+            rows += bench_dataset(name, recipes, Path(tmp), args.budget, emit, args.image_size)
     print(
         json.dumps(
             {
@@ -410,6 +431,7 @@ def main() -> None:
                 "machine": machine(),
                 "backbone": f"{BACKBONE} (ImageNet, packaged weights)",
                 "split": "stratified 60/20/20, seed 0",
+                "image_size": args.image_size or "the backbone's own",
                 "rows": rows,
             },
             indent=2,
