@@ -66,11 +66,11 @@ def bench_dataset(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from headstart.api import train
     from headstart.backbones import create_backbone
     from headstart.config import TrainConfig
     from headstart.data import load_data
     from headstart.features import FeatureExtractor
-    from headstart.pipeline import train
 
     splits = load_data(f"demo:{name}", val_split=0.2, test_split=0.2, seed=0)
     y_test = splits.test.labels

@@ -83,7 +83,7 @@ def headstart_loop(
     from headstart.heads import HeadSpec, build_head
     from headstart.inputs import ArrayInputs, ImageInputs
     from headstart.loop import FitSettings, fit
-    from headstart.runs import TransferModel
+    from headstart.model import TransferModel
     from headstart.strategies import Strategy, plan_strategy
 
     lb = create_backbone(backbone, weights=weights, image_size=size)
@@ -131,8 +131,8 @@ def part_a(n_images: int, batch: int, rounds: int = 3) -> list[dict]:
 
 
 def _train(data: Path, backbone: str, size: int, weights: str, epochs: int, **kw):
+    from headstart.api import train
     from headstart.config import TrainConfig
-    from headstart.pipeline import train
 
     cfg = TrainConfig(
         data=str(data),

@@ -128,9 +128,9 @@ def headstart_train(data: Path, backbone: str, image_size: int, epochs: int) -> 
 
 def headstart_in_process(data: Path, backbone: str, image_size: int, epochs: int) -> float:
     """(b') the same training called from Python: (b) minus interpreter start and imports."""
+    from headstart.api import train
     from headstart.config import TrainConfig
     from headstart.features import clear_memory_cache
-    from headstart.pipeline import train
 
     clear_memory_cache()
     os.environ["HEADSTART_CACHE_DIR"] = tempfile.mkdtemp(prefix="hs-bench-cache-")

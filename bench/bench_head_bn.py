@@ -28,9 +28,9 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from headstart import heads
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data import from_arrays
-from headstart.pipeline import train
 
 
 def _digits(n: int, rng: np.random.Generator, size: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -50,8 +50,8 @@ def _row(name: str, run, splits, seconds: float, **extra) -> dict:
 
 
 def bench(name: str, part: str, tmp: Path, backbone_lr: float, emit) -> list[dict]:
+    from headstart.api import train
     from headstart.config import TrainConfig
-    from headstart.pipeline import train
 
     splits = load_splits(name)
     parent_dir = tmp / f"{name}-parent"

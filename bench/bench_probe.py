@@ -235,8 +235,8 @@ def bench_dataset(
     image_size: int | None = None,
 ) -> list[dict]:
     from headstart.advise import train_auto
+    from headstart.api import train
     from headstart.config import TrainConfig
-    from headstart.pipeline import train
 
     splits = load_splits(name)
     emit(describe_splits(name, splits))

@@ -56,9 +56,9 @@ def _control_rank(ranking: list[dict], score: str) -> int:
 
 def bench(name: str) -> dict:
     from headstart.advise import rank_backbones
+    from headstart.api import train
     from headstart.config import TrainConfig
     from headstart.features import clear_memory_cache
-    from headstart.pipeline import train
 
     os.environ["HEADSTART_CACHE_DIR"] = tempfile.mkdtemp(prefix="hs-rank-")
     clear_memory_cache()

@@ -168,7 +168,7 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
         epochs=2,
     )
     # an earlier run at --out is replaced atomically: it stays whole until the new one moves in
-    from headstart.pipeline import train
+    from headstart.api import train
 
     out = tmp_path / "auto"
     earlier = TrainConfig(backbone="test_resnet", weights="none", image_size=48, hidden=8)

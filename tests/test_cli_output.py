@@ -178,9 +178,10 @@ def test_advise_counts_only_the_images_that_decode(tmp_path):
 def test_ctrl_c_during_feature_extraction_names_the_resume_command(
     image_folder, tmp_path, monkeypatch
 ):
+    from headstart.api import train
     from headstart.config import TrainConfig
     from headstart.features import FeatureExtractor
-    from headstart.pipeline import TrainingInterrupted, train
+    from headstart.pipeline import TrainingInterrupted
 
     cfg = TrainConfig(backbone="test_resnet", weights="none", image_size=48, epochs=2)
     out = tmp_path / "run"

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import make_images, run_cli
+from headstart.api import train
 from headstart.backbones.depth import FeatureSpec, pooled_stats, stage_ends
 from headstart.backbones.model import create_backbone
 from headstart.backbones.stages import stage_map
@@ -18,7 +19,6 @@ from headstart.config import TrainConfig
 from headstart.data import from_arrays
 from headstart.errors import ConfigError
 from headstart.features import FeatureExtractor, clear_memory_cache
-from headstart.pipeline import train
 from headstart.runs import load_run
 
 TINY = {"backbone": "test_efficientnet", "weights": "none", "image_size": 48, "epochs": 3}

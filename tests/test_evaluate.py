@@ -12,10 +12,10 @@ from PIL import Image
 from sklearn import metrics as skm
 
 from conftest import make_images
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.errors import DataError
 from headstart.evaluate import bootstrap_intervals, classification_metrics, evaluate_run
-from headstart.pipeline import train
 from headstart.runs import load_run
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 4}

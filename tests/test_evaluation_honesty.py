@@ -17,10 +17,10 @@ from rich.console import Console
 from scipy import stats
 
 from conftest import CLASS_NAMES, make_images
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.console import render_evaluation
 from headstart.evaluate import evaluate_run, paired_comparison
-from headstart.pipeline import train
 from headstart.report import render_html
 from headstart.runs import load_run
 

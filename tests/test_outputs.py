@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_images
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data import from_arrays
 from headstart.errors import HeadstartError, RunError
@@ -21,7 +22,6 @@ from headstart.io import (
     make_temp_dir,
     replace_dir,
 )
-from headstart.pipeline import train
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 1}
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from conftest import make_images
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data import from_arrays
 from headstart.features import FeatureExtractor, cache_root, clear_memory_cache
-from headstart.pipeline import train
 
 FT = {"weights": "none", "image_size": 48, "epochs": 2, "strategy": "fine-tune", "unfreeze": 1}
 

@@ -16,10 +16,10 @@ from rich.console import Console
 from conftest import make_images
 from conftest import run_cli as _cli
 from headstart import plots
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.features import cache_root
 from headstart.loop import History
-from headstart.pipeline import train
 from headstart.preprocess import normalise
 from headstart.runs import load_run
 

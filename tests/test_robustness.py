@@ -23,10 +23,10 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from conftest import CLASS_NAMES, make_images
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data import from_arrays, inspect_source, load_source, make_splits
 from headstart.errors import BackboneError, DataError, HeadstartError, RunError
-from headstart.pipeline import train
 from headstart.predict import predict_inputs
 from headstart.runs import load_run
 

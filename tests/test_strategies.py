@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from conftest import make_images
+from headstart.api import train
 from headstart.backbones import create_backbone, create_timm_model
 from headstart.backbones.model import Backbone
 from headstart.backbones.stages import stage_map
 from headstart.config import TrainConfig
 from headstart.data import from_arrays
 from headstart.errors import ConfigError
-from headstart.pipeline import train
 from headstart.runs import load_run
 from headstart.strategies import Strategy, plan_strategy
 
@@ -133,7 +133,7 @@ def test_head_batchnorm_learns_under_bn_auto_with_a_frozen_backbone(source):
 def test_learning_rates_per_parameter_group():
     from headstart.heads import HeadSpec, build_head
     from headstart.loop import FitSettings, param_groups
-    from headstart.runs import TransferModel
+    from headstart.model import TransferModel
 
     bb = Backbone(create_timm_model("test_resnet"))
     plan_strategy(bb, Strategy("fine-tune", unfreeze=1))

@@ -12,10 +12,10 @@ import torch
 
 import headstart
 from conftest import make_images
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data import from_arrays, load_data
 from headstart.features import clear_memory_cache
-from headstart.pipeline import train
 from headstart.runs import load_run
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 4}

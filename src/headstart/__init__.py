@@ -18,7 +18,7 @@ _LAZY = {  # heavy parts (numpy, scikit-learn, torch, timm) load on first use, s
     "load_source": ("headstart.data", "load_source"),
     "ImageClassifier": ("headstart.estimator", "ImageClassifier"),
     "TrainConfig": ("headstart.config", "TrainConfig"),
-    "train": ("headstart.pipeline", "train"),
+    "train": ("headstart.api", "train"),
     "load_run": ("headstart.runs", "load_run"),
     "Run": ("headstart.runs", "Run"),
     "create_backbone": ("headstart.backbones", "create_backbone"),

@@ -85,7 +85,8 @@ def model_summary(
     """Total / trainable / frozen parameters of backbone + head with the backbone frozen."""
     from headstart.backbones.model import Backbone, create_timm_model
     from headstart.heads import HeadSpec, build_head
-    from headstart.runs import TransferModel, load_run, parameter_counts
+    from headstart.model import TransferModel, parameter_counts
+    from headstart.runs import load_run
 
     if run_dir is not None:
         run = load_run(run_dir)

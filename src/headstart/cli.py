@@ -439,7 +439,7 @@ def train(
         settings["data"] = _data_location(data, demo)
         cfg = TrainConfig(**settings)
     # heavy imports only now: a mistyped option has been answered without loading torch
-    from headstart.pipeline import train as train_run
+    from headstart.api import train as train_run
 
     if cfg.backbone == "auto" or cfg.strategy == "auto":
         from headstart.advise import train_auto
@@ -521,7 +521,7 @@ def finetune(
     """
     from dataclasses import replace
 
-    from headstart.pipeline import train as train_run
+    from headstart.api import train as train_run
     from headstart.runs import load_run
 
     if strategy not in CONTINUATIONS:

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from headstart.api import train
 from headstart.config import TrainConfig
 from headstart.data import Splits, load_data
 from headstart.data.splits import OPTIMISTIC
 from headstart.evaluate import evaluate_run
 from headstart.io import atomic_write_json, atomic_write_text
-from headstart.pipeline import train
 from headstart.report import cache_status
 
 

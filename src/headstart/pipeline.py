@@ -12,7 +12,6 @@ every step instead.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -23,32 +22,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.backbones.model import Backbone, LoadedBackbone, create_backbone
+from headstart.backbones.model import LoadedBackbone
 from headstart.config import TrainConfig, parse_bytes, resolve_device
 from headstart.data import DataSource, Splits, load_data
 from headstart.data.splits import score_label
 from headstart.errors import ConfigError, RunError
 from headstart.evaluate import bootstrap_intervals
 from headstart.features import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
-from headstart.heads import build_head
 from headstart.inputs import ArrayInputs, ImageInputs
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
 from headstart.loop import Checkpoint, accuracy_of, fit, predict_labels
-from headstart.runs import Run, TransferModel, is_run_dir, load_run, reproducibility_record
-from headstart.strategies import StrategyPlan, plan_strategy
-
-
-class Suffix(nn.Module):
-    """The trainable part after the cut: remaining backbone units, pooling, head."""
-
-    def __init__(self, units: nn.Sequential, backbone: Backbone, head: nn.Module):
-        super().__init__()
-        self.units = units
-        self.head = head
-        object.__setattr__(self, "_backbone", backbone)  # for pooling; not a submodule
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self._backbone.pool(self.units(x)))
+from headstart.model import (
+    Suffix,
+    TransferModel,
+    features_record,
+    starting_model,
+    weights_record,
+)
+from headstart.runs import Run, is_run_dir, load_run, reproducibility_record
+from headstart.strategies import StrategyPlan
 
 
 @dataclass
@@ -109,15 +101,6 @@ def _fmt_bytes(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1000
     return f"{n:.1f} TB"
-
-
-def weights_fingerprint(module: nn.Module) -> str:
-    """Content hash of a module's weights: the cache key of a backbone that was trained."""
-    h = hashlib.sha256()
-    for k, v in module.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def _prepare(
@@ -390,7 +373,6 @@ def train(
     out: str | Path | None = None,
     progress: bool = True,
     save: bool = True,
-    report: bool = True,
     resume: bool = False,
     stop_after: int | None = None,
     overwrite: bool = False,
@@ -401,8 +383,9 @@ def train(
 
     ``data`` overrides ``config.data`` (a location, a :class:`DataSource` or ready
     :class:`Splits`). With ``save`` the run is written to ``out`` (a timestamped folder under
-    ``runs/`` by default) and reloads with :func:`headstart.load_run`; with ``report`` it also
-    gets inspection.json, evaluation.json, plots/ and a self-contained report.html. ``resume``
+    ``runs/`` by default) and reloads with :func:`headstart.load_run`; training writes no
+    report (:func:`headstart.train` and the commands do, with
+    :func:`headstart.report.write_run_report`; ``run.data`` holds the splits it used). ``resume``
     continues an interrupted run in ``out`` from its last checkpoint. Ctrl-C raises
     :class:`TrainingInterrupted`, which names the command that resumes.
 
@@ -438,7 +421,7 @@ def train(
         device = resolve_device(config.device)
         strategy = config.strategy_spec()
         parent = load_run(config.parent) if config.parent else None
-        loaded, head, plan = _starting_model(config, splits.class_names, parent)
+        loaded, head, plan = starting_model(config, splits.class_names, parent)
         if save:  # the run directory exists from the start: config and split first, for --resume
             n_params = sum(p.numel() for p in loaded.backbone.parameters())
             preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
@@ -471,7 +454,7 @@ def train(
         # with TTA the held-out scores average each image with its mirror image; the epochs'
         # validation scores in the history (which chose the best epoch) do not
         metrics["tta"] = config.tta
-        metrics["features"] = _features_record(loaded)
+        metrics["features"] = features_record(loaded)
         run = Run(
             model=model,
             class_names=splits.class_names,
@@ -485,10 +468,11 @@ def train(
                 device, {n: data_fingerprint(s) for n, s in splits.items().items()}, config.seed
             ),
             split=splits.record(),
-            weights=_weights_record(loaded, strategy, model),
+            weights=weights_record(loaded, strategy, model),
             strategy=strategy,
             parent=str(config.parent) if config.parent else None,
             predictions=scored,
+            data=splits,
         )
         run.metrics["parameters"] = run.parameter_counts()
         if save:
@@ -496,8 +480,6 @@ def train(
             if out != final:
                 replace_run(out, final)
                 run.path = out = final
-            if report:
-                write_run_report(run, splits, parent=parent, progress=progress)
             shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
         return run
 
@@ -532,78 +514,6 @@ def _weight_decay(config: TrainConfig, splits: Splits, prepared: Prepared, head,
         "chosen": "validation",
         "tried": tried,
     }
-
-
-def _features_record(loaded: LoadedBackbone) -> dict:
-    """What the head sees: the last pooled features, or which stages' statistics as well."""
-    bb = loaded.backbone
-    record = {"kind": bb.features.kind, "dimensions": bb.num_features, "pooling": bb.pooling}
-    if bb.taps is not None:
-        record.update(
-            stages=bb.taps.stages, modules=bb.taps.names, stage_pooling=bb.features.pooling
-        )
-    return record
-
-
-def backbone_for(config: TrainConfig) -> LoadedBackbone:
-    """The backbone a run of ``config`` starts from (random weights for scratch): the one
-    place its settings become a network, so anything that warms the feature cache for a run
-    (``--strategy auto``) computes under the same key."""
-    return create_backbone(
-        config.backbone,
-        weights="none" if config.strategy == "scratch" else config.weights,
-        pooling=config.pooling,
-        image_size=config.image_size,
-        resize=config.resize,
-        features=config.feature_spec(),
-    )
-
-
-def _starting_model(
-    config: TrainConfig, class_names, parent: Run | None
-) -> tuple[LoadedBackbone, nn.Module, StrategyPlan]:
-    """Backbone, head and strategy plan as training starts: seeded, pretrained (random for
-    scratch), continued from ``parent`` when given. Training and reloading an interrupted
-    run both build the model here, so they cannot drift apart."""
-    strategy = config.strategy_spec()
-    torch.manual_seed(config.seed)
-    loaded = backbone_for(config)
-    head = build_head(config.head_spec(), loaded.backbone.num_features, len(class_names))
-    if parent is not None:
-        _start_from_parent(parent, loaded, head, class_names)
-    return loaded, head, plan_strategy(loaded.backbone, strategy)
-
-
-def _weights_record(loaded: LoadedBackbone, strategy, model: TransferModel) -> dict:
-    """Where the backbone's weights came from; a trained backbone is keyed by its content."""
-    w = loaded.weights
-    if not strategy.trains_backbone:
-        return {"kind": w.kind, "detail": w.detail, "fingerprint": w.fingerprint}
-    return {
-        "kind": "trained",
-        "detail": f"{strategy.label()} from {w.describe()}",
-        "fingerprint": weights_fingerprint(model.backbone),
-    }
-
-
-def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, class_names):
-    """Continue a saved run: its backbone and head weights are the starting point."""
-    if tuple(parent.class_names) != tuple(class_names):
-        raise ConfigError(f"{parent.path}: its classes differ from the data's; cannot continue.")
-    if parent.backbone_name != loaded.timm_name:
-        raise ConfigError(f"{parent.path}: trained {parent.backbone_name}, not {loaded.timm_name}.")
-    if parent.model.backbone.features != loaded.backbone.features:
-        raise ConfigError(
-            f"{parent.path}: its head reads {parent.model.backbone.features.kind} features, "
-            f"this run's backbone gives {loaded.backbone.features.kind}; continue a run trained "
-            "on the same features (fine-tuning continues --features last runs)."
-        )
-    loaded.backbone.load_state_dict(parent.model.backbone.state_dict())
-    head.load_state_dict(parent.model.head.state_dict())
-    if parent.weights.get("kind") == "trained":
-        from headstart.backbones.weights import WeightSource
-
-        loaded.weights = WeightSource("trained", str(parent.path), parent.weights["fingerprint"])
 
 
 def used_labels(splits: Splits, prepared: Prepared) -> dict[str, np.ndarray]:
@@ -671,80 +581,3 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
     if history.out_of_time:
         metrics["out_of_time"] = True
     return metrics, scored
-
-
-def rebuild_interrupted(path: Path) -> Run:
-    """Load a run whose training was interrupted, from its config, split and checkpoint.
-
-    The best epoch so far is used (as the finished run would); ``metrics["interrupted"]`` says
-    so, and ``headstart train --resume`` finishes the run.
-    """
-    import json
-
-    from safetensors.torch import load_file
-
-    from headstart.loop import History
-
-    config = TrainConfig.from_file(path / "config.json")
-    split = json.loads((path / "split.json").read_text())
-    state = json.loads((path / "checkpoint" / "state.json").read_text())
-    strategy = config.strategy_spec()
-    class_names = tuple(split["class_names"])
-    parent = load_run(config.parent) if config.parent else None
-    loaded, head, plan = _starting_model(config, class_names, parent)
-    layout = state.get("layout") or {"module": "head"}
-    module = {
-        "head": lambda: head,
-        "suffix": lambda: Suffix(plan.plan.suffix(layout["cut"]), loaded.backbone, head),
-        "full": lambda: TransferModel(loaded.backbone, head),
-    }[layout["module"]]()
-    tensors = load_file(str(Checkpoint(path / "checkpoint").weights_file()))
-    which = "best." if state.get("has_best") else "model."
-    module.load_state_dict({k[len(which) :]: v for k, v in tensors.items() if k.startswith(which)})
-    model = TransferModel(loaded.backbone, head, tta=config.tta).eval()
-    history = History(**state["history"])
-    return Run(
-        model=model,
-        class_names=class_names,
-        preprocessing=loaded.preprocessing,
-        config=config,
-        backbone_name=loaded.timm_name,
-        head_spec=config.head_spec(),
-        history=history,
-        metrics={
-            "interrupted": True,
-            "epochs_run": len(history.epochs),
-            "best_epoch": history.best_epoch,
-        },
-        split=split,
-        strategy=strategy,
-        parent=config.parent,
-        path=path,
-        weights=_weights_record(loaded, strategy, model),
-    )
-
-
-def write_run_report(
-    run: Run, splits: Splits, *, parent: Run | None = None, progress: bool = False
-) -> Path:
-    """inspection.json, train_hashes.json, evaluation.json, figures and report.html for a
-    freshly trained run."""
-    from headstart.data import inspect_source
-    from headstart.evaluate import evaluate_run, write_train_hashes
-    from headstart.report import write_report
-
-    source = DataSource(
-        train=splits.train,
-        val=splits.val,
-        test=splits.test,
-        layout="split used by this run",
-        location=str(run.config.data or "<arrays>"),
-    )
-    inspection = inspect_source(source, progress=progress)
-    atomic_write_json(run.path / "inspection.json", inspection.to_dict())
-    write_train_hashes(run.path, inspection.item_hashes["train"])  # hashed once, by inspect
-    images = splits.test if splits.test is not None else splits.val
-    compare = [parent] if parent is not None else []
-    described = "test split" if splits.test is not None else score_label("val")
-    evaluation = evaluate_run(run, images, described=described, compare=compare)
-    return write_report(run, evaluation=evaluation, splits=splits, parent=parent)

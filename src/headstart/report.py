@@ -895,3 +895,31 @@ def advice_page(decisions: dict, data: str) -> str:
         f'<div class="sub">Data <code>{html.escape(data)}</code> &middot; {when}</div>'
         f"{advice_section(decisions)}</main></body></html>"
     )
+
+
+def write_run_report(run, splits=None, *, parent=None, progress: bool = False) -> Path:
+    """inspection.json, train_hashes.json, evaluation.json, figures and report.html for a
+    freshly trained, saved run. ``splits`` defaults to the ones it trained on (``run.data``);
+    ``parent``, the run it continued, is compared with it on the same images."""
+    from headstart.data import DataSource, inspect_source
+    from headstart.data.splits import score_label
+    from headstart.evaluate import evaluate_run, write_train_hashes
+
+    splits = splits if splits is not None else run.data
+    if run.path is None or splits is None:
+        raise ValueError("write_run_report needs a saved run and the splits it trained on")
+    source = DataSource(
+        train=splits.train,
+        val=splits.val,
+        test=splits.test,
+        layout="split used by this run",
+        location=str(run.config.data or "<arrays>"),
+    )
+    inspection = inspect_source(source, progress=progress)
+    atomic_write_json(run.path / "inspection.json", inspection.to_dict())
+    write_train_hashes(run.path, inspection.item_hashes["train"])  # hashed once, by inspect
+    images = splits.test if splits.test is not None else splits.val
+    compare = [parent] if parent is not None else []
+    described = "test split" if splits.test is not None else score_label("val")
+    evaluation = evaluate_run(run, images, described=described, compare=compare)
+    return write_report(run, evaluation=evaluation, splits=splits, parent=parent)

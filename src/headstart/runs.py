@@ -21,10 +21,10 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
 from headstart.backbones.depth import FeatureSpec
 from headstart.backbones.model import Backbone, Preprocessing, create_timm_model
@@ -32,48 +32,15 @@ from headstart.config import TrainConfig
 from headstart.errors import RunError
 from headstart.heads import HeadSpec, build_head
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
-from headstart.loop import History
+from headstart.loop import Checkpoint, History
+from headstart.model import TransferModel, parameter_counts, starting_model, weights_record
 from headstart.strategies import Strategy, plan_strategy
+
+if TYPE_CHECKING:
+    from headstart.data.splits import Splits
 
 RUN_FORMAT = "headstart-run"
 RUN_FORMAT_VERSION = 1
-
-
-class TransferModel(nn.Module):
-    """Backbone (pooled features) followed by the head: image batch in, logits out.
-
-    With ``tta`` (test-time augmentation), inference averages the logits of each image and its
-    mirror image; training always sees single images.
-    """
-
-    def __init__(self, backbone: Backbone, head: nn.Module, tta: bool = False):
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
-        self.tta = tta
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.head(self.backbone(x))
-        if self.tta and not self.training:
-            logits = (logits + self.head(self.backbone(x.flip(-1)))) / 2
-        return logits
-
-
-def parameter_counts(model: TransferModel) -> dict[str, int]:
-    """Total / trainable / frozen parameters, plus the Keras-style total (BN statistics too)."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    bn_stats = sum(
-        m.running_mean.numel() + m.running_var.numel()
-        for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
-    )
-    return {
-        "total": total,
-        "trainable": trainable,
-        "frozen": total - trainable,
-        "keras_style_total": total + bn_stats,
-    }
 
 
 def reproducibility_record(device: str, data_hashes: dict[str, str], seed: int) -> dict:
@@ -117,6 +84,8 @@ class Run:
     #: (true, predicted) labels of the held-out splits from training (in memory, not saved):
     #: what ``--strategy auto`` compares candidates with, paired, on the same images
     predictions: dict = field(default_factory=dict, repr=False)
+    #: the splits it was trained and scored on (in memory, not saved): what its report reads
+    data: Splits | None = field(default=None, repr=False)
 
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.model)
@@ -235,6 +204,55 @@ def is_run_dir(path: Path) -> bool:
         return False
 
 
+def _rebuild_interrupted(path: Path) -> Run:
+    """Load a run whose training was interrupted, from its config, split and checkpoint.
+
+    The best epoch so far is used (as the finished run would); ``metrics["interrupted"]`` says
+    so, and ``headstart train --resume`` finishes the run.
+    """
+    from safetensors.torch import load_file
+
+    from headstart.model import Suffix
+
+    config = TrainConfig.from_file(path / "config.json")
+    split = json.loads((path / "split.json").read_text())
+    state = json.loads((path / "checkpoint" / "state.json").read_text())
+    strategy = config.strategy_spec()
+    class_names = tuple(split["class_names"])
+    parent = load_run(config.parent) if config.parent else None
+    loaded, head, plan = starting_model(config, class_names, parent)
+    layout = state.get("layout") or {"module": "head"}
+    module = {
+        "head": lambda: head,
+        "suffix": lambda: Suffix(plan.plan.suffix(layout["cut"]), loaded.backbone, head),
+        "full": lambda: TransferModel(loaded.backbone, head),
+    }[layout["module"]]()
+    tensors = load_file(str(Checkpoint(path / "checkpoint").weights_file()))
+    which = "best." if state.get("has_best") else "model."
+    module.load_state_dict({k[len(which) :]: v for k, v in tensors.items() if k.startswith(which)})
+    model = TransferModel(loaded.backbone, head, tta=config.tta).eval()
+    history = History(**state["history"])
+    return Run(
+        model=model,
+        class_names=class_names,
+        preprocessing=loaded.preprocessing,
+        config=config,
+        backbone_name=loaded.timm_name,
+        head_spec=config.head_spec(),
+        history=history,
+        metrics={
+            "interrupted": True,
+            "epochs_run": len(history.epochs),
+            "best_epoch": history.best_epoch,
+        },
+        split=split,
+        strategy=strategy,
+        parent=config.parent,
+        path=path,
+        weights=weights_record(loaded, strategy, model),
+    )
+
+
 def load_run(path: str | Path) -> Run:
     """Rebuild a saved run from its directory alone (no network, no pickles)."""
     path = Path(path)
@@ -242,9 +260,7 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path}: no such run directory.")
     _refuse_unexpected_files(path)
     if not (path / "model.json").is_file() and (path / "checkpoint" / "state.json").is_file():
-        from headstart.pipeline import rebuild_interrupted
-
-        return rebuild_interrupted(path)
+        return _rebuild_interrupted(path)
     meta = _read_json(path / "model.json")
     if meta.get("format") != RUN_FORMAT:
         raise RunError(f"{path}/model.json: not a headstart run description.")

@@ -220,6 +220,10 @@ def train_auto(
     common = {"data": splits, "progress": progress, "overwrite": overwrite, "say": say}
     if config.strategy != "auto":
         run = train(config, out=out, save=save, **common)
+        if save:
+            from headstart.report import write_run_report
+
+            write_run_report(run, splits, progress=progress)
         return _record(run, decisions, splits) if decisions else run
     from headstart.advise.auto import Budget, ladder
 
@@ -246,7 +250,7 @@ def train_auto(
     if not save:
         return _record(run, decisions, splits)
     from headstart.io import make_temp_dir
-    from headstart.pipeline import write_run_report
+    from headstart.report import write_run_report
     from headstart.runs import load_run
 
     parent = None

@@ -115,7 +115,7 @@ def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> 
     are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass."""
     from headstart.config import resolve_device
     from headstart.features import FeatureExtractor
-    from headstart.pipeline import backbone_for
+    from headstart.model import backbone_for
 
     loaded = backbone_for(replace(config, strategy="feature-extraction", features="multi"))
     ex = FeatureExtractor(
@@ -198,7 +198,6 @@ class _Climb:
             data=self.splits,
             out=self.scratch / f"c{len(self.rows)}",
             save=True,  # a later rung may continue it
-            report=False,
             progress=self.progress,
             max_seconds=left,
             say=self.say,

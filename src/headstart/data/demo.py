@@ -3,6 +3,9 @@
 ``digits``: scikit-learn's 1,797 handwritten digits (8x8 greyscale, 10 classes), the default for
 the README's main command. ``lfw``: scikit-image's ``lfw_subset`` (200 25x25 greyscale crops,
 faces vs non-faces), when scikit-image is installed.
+
+Each gives its images as the training split and a note saying what they are;
+``headstart.data.load_source("demo:NAME")`` makes them a data source.
 """
 
 from __future__ import annotations
@@ -10,13 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from headstart.data.imageset import ImageSet
-from headstart.data.sources import DataSource
 from headstart.errors import DataError
 
 DEMO_NAMES = ("digits", "lfw")
 
 
-def digits() -> DataSource:
+def digits() -> tuple[ImageSet, str]:
     """scikit-learn's bundled digits as uint8 images (pixel values 0..16 scaled to 0..255)."""
     from sklearn.datasets import load_digits
 
@@ -29,15 +31,10 @@ def digits() -> DataSource:
         name="train",
         origin="digits",
     )
-    return DataSource(
-        train=train,
-        layout="demo",
-        location="demo:digits",
-        notes=["scikit-learn's bundled handwritten digits (8x8, greyscale)"],
-    )
+    return train, "scikit-learn's bundled handwritten digits (8x8, greyscale)"
 
 
-def lfw() -> DataSource:
+def lfw() -> tuple[ImageSet, str]:
     """scikit-image's ``lfw_subset``: 100 faces and 100 non-faces, 25x25 greyscale."""
     try:
         from skimage.data import lfw_subset
@@ -54,15 +51,10 @@ def lfw() -> DataSource:
         name="train",
         origin="lfw_subset",
     )
-    return DataSource(
-        train=train,
-        layout="demo",
-        location="demo:lfw",
-        notes=["scikit-image's lfw_subset (25x25 greyscale, faces vs non-faces)"],
-    )
+    return train, "scikit-image's lfw_subset (25x25 greyscale, faces vs non-faces)"
 
 
-def demo_source(name: str) -> DataSource:
+def demo_images(name: str) -> tuple[ImageSet, str]:
     if name == "digits":
         return digits()
     if name == "lfw":

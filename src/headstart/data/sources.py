@@ -410,9 +410,10 @@ def load_source(
         return location
     text = str(location)
     if text.startswith("demo:"):
-        from headstart.data.demo import demo_source
+        from headstart.data.demo import demo_images
 
-        return demo_source(text.removeprefix("demo:"))
+        train, note = demo_images(text.removeprefix("demo:"))
+        return DataSource(train=train, layout="demo", location=text, notes=[note])
     path = Path(location).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file or folder.")
