@@ -37,7 +37,7 @@ import numpy as np
 
 
 def _ci_row(name: str, y: np.ndarray, pred: np.ndarray, seconds: float, n_classes: int) -> dict:
-    from headstart.evaluate import bootstrap_intervals
+    from headstart.core.evaluate import bootstrap_intervals
 
     ci = bootstrap_intervals(y, pred, n_classes, n_boot=2000)
     return {
@@ -49,7 +49,7 @@ def _ci_row(name: str, y: np.ndarray, pred: np.ndarray, seconds: float, n_classe
 
 
 def _test_predictions(run, splits) -> np.ndarray:
-    from headstart.evaluate import run_probabilities
+    from headstart.core.evaluate import run_probabilities
 
     proba, valid, _ = run_probabilities(run, splits.test)
     assert valid.all()
@@ -67,10 +67,10 @@ def bench_dataset(
     from sklearn.preprocessing import StandardScaler
 
     from headstart.api import train
-    from headstart.backbones import create_backbone
-    from headstart.config import TrainConfig
-    from headstart.data import load_data
-    from headstart.features import FeatureExtractor
+    from headstart.core.cache import FeatureExtractor
+    from headstart.core.config import TrainConfig
+    from headstart.core.data import load_data
+    from headstart.modalities.image.backbones import create_backbone
 
     splits = load_data(f"demo:{name}", val_split=0.2, test_split=0.2, seed=0)
     y_test = splits.test.labels

@@ -39,7 +39,7 @@ CASES = [("densenet121", 160, "none"), ("tf_efficientnet_lite0", 224, "imagenet"
 
 
 def _source(n: int, seed: int = 0):
-    from headstart.data import from_arrays
+    from headstart.core.data import from_arrays
 
     rng = np.random.default_rng(seed)
     return from_arrays(rng.integers(0, 256, (n, 64, 64, 3), np.uint8), rng.integers(0, 10, n))
@@ -49,10 +49,10 @@ def reference_loop(
     backbone: str, size: int, weights: str, strategy: str, images, labels, batch: int
 ) -> float:
     """A plain hand-written PyTorch fine-tuning loop: the reference. Returns seconds."""
-    from headstart.backbones import create_backbone
-    from headstart.heads import HeadSpec, build_head
-    from headstart.preprocess import prepare_batch
-    from headstart.strategies import Strategy, plan_strategy
+    from headstart.core.heads import HeadSpec, build_head
+    from headstart.core.strategies import Strategy, plan_strategy
+    from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.preprocess import prepare_batch
 
     lb = create_backbone(backbone, weights=weights, image_size=size)
     plan_strategy(lb.backbone, Strategy(strategy, unfreeze=1))  # same trainable set
@@ -79,12 +79,12 @@ def headstart_loop(
     backbone: str, size: int, weights: str, strategy: str, source, batch: int
 ) -> float:
     """One epoch of headstart's fit() on the fly (no cache, no validation cost counted)."""
-    from headstart.backbones import create_backbone
-    from headstart.heads import HeadSpec, build_head
-    from headstart.inputs import ArrayInputs, ImageInputs
-    from headstart.loop import FitSettings, fit
-    from headstart.model import TransferModel
-    from headstart.strategies import Strategy, plan_strategy
+    from headstart.core.heads import HeadSpec, build_head
+    from headstart.core.inputs import ArrayInputs, ImageInputs
+    from headstart.core.loop import FitSettings, fit
+    from headstart.core.model import TransferModel
+    from headstart.core.strategies import Strategy, plan_strategy
+    from headstart.modalities.image.backbones import create_backbone
 
     lb = create_backbone(backbone, weights=weights, image_size=size)
     plan_strategy(lb.backbone, Strategy(strategy, unfreeze=1))
@@ -132,7 +132,7 @@ def part_a(n_images: int, batch: int, rounds: int = 3) -> list[dict]:
 
 def _train(data: Path, backbone: str, size: int, weights: str, epochs: int, **kw):
     from headstart.api import train
-    from headstart.config import TrainConfig
+    from headstart.core.config import TrainConfig
 
     cfg = TrainConfig(
         data=str(data),
@@ -157,7 +157,7 @@ def part_b(slow_epochs: int) -> list[dict]:
         for backbone, size, weights in CASES:
             for unfreeze in (1, 2):
                 os.environ["HEADSTART_CACHE_DIR"] = tempfile.mkdtemp(prefix="hs-bench-")
-                from headstart.features import clear_memory_cache
+                from headstart.core.cache import clear_memory_cache
 
                 clear_memory_cache()
                 cached, cached_total = _train(data, backbone, size, weights, 10, unfreeze=unfreeze)

@@ -83,9 +83,9 @@ def bare_forward(data: Path, backbone: str, image_size: int) -> float:
     """(a) the floor: one inference pass of the backbone over every image, batch 32."""
     import torch
 
-    from headstart.backbones import create_backbone
-    from headstart.data import load_source
-    from headstart.preprocess import prepare_batch
+    from headstart.core.data import load_source
+    from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.preprocess import prepare_batch
 
     src = load_source(data)
     lb = create_backbone(backbone, weights="none", image_size=image_size)
@@ -129,8 +129,8 @@ def headstart_train(data: Path, backbone: str, image_size: int, epochs: int) -> 
 def headstart_in_process(data: Path, backbone: str, image_size: int, epochs: int) -> float:
     """(b') the same training called from Python: (b) minus interpreter start and imports."""
     from headstart.api import train
-    from headstart.config import TrainConfig
-    from headstart.features import clear_memory_cache
+    from headstart.core.cache import clear_memory_cache
+    from headstart.core.config import TrainConfig
 
     clear_memory_cache()
     os.environ["HEADSTART_CACHE_DIR"] = tempfile.mkdtemp(prefix="hs-bench-cache-")
@@ -150,7 +150,9 @@ def headstart_in_process(data: Path, backbone: str, image_size: int, epochs: int
 def import_seconds() -> float:
     """What a fresh process pays before any work: starting Python and importing headstart."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import headstart.cli, headstart.pipeline"], check=True)
+    subprocess.run(
+        [sys.executable, "-c", "import headstart.cli, headstart.core.training"], check=True
+    )
     return time.perf_counter() - start
 
 

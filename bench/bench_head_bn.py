@@ -27,10 +27,10 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from headstart import heads
 from headstart.api import train
-from headstart.config import TrainConfig
-from headstart.data import from_arrays
+from headstart.core import heads
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays
 
 
 def _digits(n: int, rng: np.random.Generator, size: int | None) -> tuple[np.ndarray, np.ndarray]:

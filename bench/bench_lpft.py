@@ -32,7 +32,7 @@ from bench_probe import BACKBONE, load_splits, machine, test_predictions
 
 
 def _row(name: str, run, splits, seconds: float, **extra) -> dict:
-    from headstart.evaluate import bootstrap_intervals
+    from headstart.core.evaluate import bootstrap_intervals
 
     pred = test_predictions(run, splits)
     y = splits.test.labels
@@ -51,7 +51,7 @@ def _row(name: str, run, splits, seconds: float, **extra) -> dict:
 
 def bench(name: str, part: str, tmp: Path, backbone_lr: float, emit) -> list[dict]:
     from headstart.api import train
-    from headstart.config import TrainConfig
+    from headstart.core.config import TrainConfig
 
     splits = load_splits(name)
     parent_dir = tmp / f"{name}-parent"

@@ -40,7 +40,7 @@ Every recipe that runs the network starts from a cold feature cache (a fresh
 training (the probe: from building the backbone) to the test predictions, extraction included:
 the time a user's first run takes. The lp-ft row's seconds are the continuation's alone
 (``seconds_with_parent`` adds the default run it continues). Test predictions go through
-``headstart.evaluate.run_probabilities`` (so TTA counts). A recipe whose configuration equals
+``headstart.core.evaluate.run_probabilities`` (so TTA counts). A recipe whose configuration equals
 an earlier row's (a variant that is the default setting) reuses that row, marked ``same_as``.
 
 Output on stdout: a JSON line describing each data set's split, one JSON line per row as it
@@ -112,7 +112,7 @@ def elpv_source():
     """ELPV as a headstart DataSource (benchmark only: non-commercial licence, never shipped)."""
     from elpv_dataset.utils import load_dataset
 
-    from headstart.data import from_arrays
+    from headstart.core.data import from_arrays
 
     images, proba, _types = load_dataset()
     labels = (proba >= 0.5).astype(np.int64)  # 0 functional, 1 defective
@@ -120,7 +120,7 @@ def elpv_source():
 
 
 def load_splits(name: str):
-    from headstart.data import load_data
+    from headstart.core.data import load_data
 
     location = elpv_source() if name == "elpv" else f"demo:{name}"
     return load_data(location, val_split=0.2, test_split=0.2, seed=0)
@@ -147,7 +147,7 @@ def describe_splits(name: str, splits) -> dict:
 @contextlib.contextmanager
 def cold_cache(root: Path) -> Iterator[None]:
     """A fresh, empty feature cache (disk and memory) for one recipe; removed afterwards."""
-    from headstart.features import clear_memory_cache
+    from headstart.core.cache import clear_memory_cache
 
     folder = Path(tempfile.mkdtemp(prefix="cache-", dir=root))
     before = os.environ.get("HEADSTART_CACHE_DIR")
@@ -170,7 +170,7 @@ def say(message: str) -> None:
 
 
 def test_predictions(run, splits) -> np.ndarray:
-    from headstart.evaluate import run_probabilities
+    from headstart.core.evaluate import run_probabilities
 
     proba, valid, _ = run_probabilities(run, splits.test)
     assert valid.all(), "unreadable test images"
@@ -178,7 +178,7 @@ def test_predictions(run, splits) -> np.ndarray:
 
 
 def make_row(recipe: str, splits, pred: np.ndarray, seconds: float, **extra) -> dict:
-    from headstart.evaluate import bootstrap_intervals
+    from headstart.core.evaluate import bootstrap_intervals
 
     y = splits.test.labels
     ci = bootstrap_intervals(y, pred, len(splits.class_names), n_boot=2000)
@@ -199,8 +199,8 @@ def run_probe(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from headstart.backbones import create_backbone
-    from headstart.features import FeatureExtractor
+    from headstart.core.cache import FeatureExtractor
+    from headstart.modalities.image.backbones import create_backbone
 
     t = time.perf_counter()
     ex = FeatureExtractor(
@@ -234,9 +234,9 @@ def bench_dataset(
     emit,
     image_size: int | None = None,
 ) -> list[dict]:
-    from headstart.advise import train_auto
     from headstart.api import train
-    from headstart.config import TrainConfig
+    from headstart.core.advise import train_auto
+    from headstart.core.config import TrainConfig
 
     splits = load_splits(name)
     emit(describe_splits(name, splits))
@@ -366,7 +366,7 @@ def markdown_table(rows: list[dict], datasets: list[str]) -> str:
 def machine() -> dict:
     import torch
 
-    from headstart.config import resolve_device
+    from headstart.core.config import resolve_device
 
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -417,7 +417,7 @@ def main() -> None:
     def emit(obj: dict) -> None:
         print(json.dumps(obj, default=str), flush=True)
 
-    from headstart.backbones import create_backbone
+    from headstart.modalities.image.backbones import create_backbone
 
     create_backbone(BACKBONE)  # one-off import and weight-loading costs, outside every timing
     rows: list[dict] = []

@@ -37,7 +37,7 @@ CANDIDATES = [
 
 
 def _data(name: str):
-    from headstart.data import from_arrays, load_data
+    from headstart.core.data import from_arrays, load_data
 
     if name == "generated":
         sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
@@ -55,10 +55,10 @@ def _control_rank(ranking: list[dict], score: str) -> int:
 
 
 def bench(name: str) -> dict:
-    from headstart.advise import rank_backbones
     from headstart.api import train
-    from headstart.config import TrainConfig
-    from headstart.features import clear_memory_cache
+    from headstart.core.advise import rank_backbones
+    from headstart.core.cache import clear_memory_cache
+    from headstart.core.config import TrainConfig
 
     os.environ["HEADSTART_CACHE_DIR"] = tempfile.mkdtemp(prefix="hs-rank-")
     clear_memory_cache()

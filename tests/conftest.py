@@ -63,7 +63,7 @@ def make_images(n_per_class: int, size: int = 32, n_classes: int = 3, seed: int 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own feature cache so tests never see each other's files."""
-    from headstart.features import clear_memory_cache
+    from headstart.core.cache import clear_memory_cache
 
     clear_memory_cache()
     monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

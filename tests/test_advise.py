@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import make_images
-from headstart.advise import rank_backbones, train_auto
-from headstart.advise.scenarios import recommend, transfer_gain
-from headstart.advise.scores import knn_accuracy, logme, probe_accuracy
-from headstart.config import TrainConfig
-from headstart.data import from_arrays, load_data
+from headstart.core.advise import rank_backbones, train_auto
+from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays, load_data
+from headstart.core.scenarios import recommend, transfer_gain
 
 
 def _blobs(separable: bool, n: int = 300, d: int = 32, seed: int = 0):

@@ -1,4 +1,4 @@
-"""``--strategy auto``: the budgeted ladder of candidates (headstart.advise.auto)."""
+"""``--strategy auto``: the budgeted ladder of candidates (headstart.core.advise.auto)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import make_images
-from headstart.advise import train_auto
-from headstart.advise.auto import finetune_size, native_side, paired_noise
-from headstart.config import TrainConfig
-from headstart.data import from_arrays
+from headstart.core.advise import train_auto
+from headstart.core.advise.auto import finetune_size, native_side, paired_noise
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays
 
 TINY = {"backbone": "test_efficientnet", "weights": "none", "image_size": 48, "epochs": 2}
 

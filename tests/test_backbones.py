@@ -7,11 +7,16 @@ import pytest
 import timm
 import torch
 
-from headstart.backbones import Preprocessing, create_backbone, create_timm_model, resolve_name
-from headstart.backbones.weights import load_pretrained, packaged_weights_path
-from headstart.catalog import list_backbones, model_summary
+from headstart.core.catalog import list_backbones, model_summary
 from headstart.errors import BackboneError
-from headstart.preprocess import prepare_batch, resize_image
+from headstart.modalities.image.backbones import (
+    Preprocessing,
+    create_backbone,
+    create_timm_model,
+    resolve_name,
+)
+from headstart.modalities.image.backbones.weights import load_pretrained, packaged_weights_path
+from headstart.modalities.image.preprocess import prepare_batch, resize_image
 
 
 def test_keras_aliases_map_to_timm():
@@ -147,7 +152,7 @@ class _FailsOnReplay(torch.nn.Module):
 
 
 def test_sequential_plan_reports_a_bug_instead_of_no_cut():
-    from headstart.backbones.split import sequential_plan
+    from headstart.modalities.image.backbones.split import sequential_plan
 
     probe = torch.zeros(1, 3, 8, 8)
     assert [n for n, _ in sequential_plan(_Chain(None), probe).units] == ["a", "b"]

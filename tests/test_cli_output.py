@@ -164,8 +164,8 @@ def test_config_applies_given_flags_and_resume_refuses_changes(image_folder, tmp
 
 
 def test_advise_counts_only_the_images_that_decode(tmp_path):
-    from headstart.advise import advise
-    from headstart.data import load_data
+    from headstart.core.advise import advise
+    from headstart.core.data import load_data
 
     data = _folder(tmp_path / "data", 8, broken=2)
     splits = load_data(data, seed=0)
@@ -179,9 +179,9 @@ def test_ctrl_c_during_feature_extraction_names_the_resume_command(
     image_folder, tmp_path, monkeypatch
 ):
     from headstart.api import train
-    from headstart.config import TrainConfig
-    from headstart.features import FeatureExtractor
-    from headstart.pipeline import TrainingInterrupted
+    from headstart.core.cache import FeatureExtractor
+    from headstart.core.config import TrainConfig
+    from headstart.core.training import TrainingInterrupted
 
     cfg = TrainConfig(backbone="test_resnet", weights="none", image_size=48, epochs=2)
     out = tmp_path / "run"

@@ -12,14 +12,14 @@ import torch
 
 from conftest import make_images, run_cli
 from headstart.api import train
-from headstart.backbones.depth import FeatureSpec, pooled_stats, stage_ends
-from headstart.backbones.model import create_backbone
-from headstart.backbones.stages import stage_map
-from headstart.config import TrainConfig
-from headstart.data import from_arrays
+from headstart.core.cache import FeatureExtractor, clear_memory_cache
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays
+from headstart.core.runs import load_run
 from headstart.errors import ConfigError
-from headstart.features import FeatureExtractor, clear_memory_cache
-from headstart.runs import load_run
+from headstart.modalities.image.backbones.depth import FeatureSpec, pooled_stats, stage_ends
+from headstart.modalities.image.backbones.model import create_backbone
+from headstart.modalities.image.backbones.stages import stage_map
 
 TINY = {"backbone": "test_efficientnet", "weights": "none", "image_size": 48, "epochs": 3}
 
@@ -182,7 +182,7 @@ def test_linear_head_on_wide_features_is_deterministic_and_reloads(source, tmp_p
 
 
 def test_tta_averages_each_image_with_its_mirror(source, tmp_path):
-    from headstart.pipeline import split_data
+    from headstart.core.training import split_data
 
     cfg = TrainConfig(**TINY, tta=True)
     splits = split_data(cfg, source)
@@ -194,7 +194,7 @@ def test_tta_averages_each_image_with_its_mirror(source, tmp_path):
         mirror = model.head(model.backbone(x.flip(-1)))
         torch.testing.assert_close(model(x), (plain + mirror) / 2)
     # the metrics were measured the same way the saved model predicts
-    from headstart.evaluate import run_probabilities
+    from headstart.core.evaluate import run_probabilities
 
     run.save(tmp_path / "r")
     proba, valid, _ = run_probabilities(load_run(tmp_path / "r"), splits.val)

@@ -11,8 +11,8 @@ from sklearn.exceptions import NotFittedError
 
 from conftest import make_images
 from headstart import ImageClassifier
-from headstart.config import TrainConfig
-from headstart.estimator import ESTIMATOR_DEFAULTS
+from headstart.core.config import TrainConfig
+from headstart.core.estimator import ESTIMATOR_DEFAULTS
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 2}
 DATA_FIELDS = {"data", "filename_column", "label_column", "parent"}

@@ -13,10 +13,10 @@ from sklearn import metrics as skm
 
 from conftest import make_images
 from headstart.api import train
-from headstart.config import TrainConfig
+from headstart.core.config import TrainConfig
+from headstart.core.evaluate import bootstrap_intervals, classification_metrics, evaluate_run
+from headstart.core.runs import load_run
 from headstart.errors import DataError
-from headstart.evaluate import bootstrap_intervals, classification_metrics, evaluate_run
-from headstart.runs import load_run
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 4}
 
@@ -94,7 +94,7 @@ def test_train_writes_every_plot_and_a_self_contained_report(trained_run):
 
 
 def test_two_histories_plot(trained_run, tmp_path):
-    from headstart.plots import plot_histories
+    from headstart.core.plots import plot_histories
 
     out = plot_histories(
         {"Frozen": trained_run.history, "Finetuned": trained_run.history}, tmp_path / "two.png"
@@ -134,7 +134,7 @@ def test_compare_runs_in_one_table(trained_run, image_folder, tmp_path):
 
 
 def test_compare_backbones_leaderboard(image_folder, tmp_path):
-    from headstart.compare import compare_backbones
+    from headstart.core.compare import compare_backbones
 
     cfg = TrainConfig(**TINY, data=str(image_folder))
     result = compare_backbones(

@@ -18,11 +18,11 @@ from scipy import stats
 
 from conftest import CLASS_NAMES, make_images
 from headstart.api import train
-from headstart.config import TrainConfig
 from headstart.console import render_evaluation
-from headstart.evaluate import evaluate_run, paired_comparison
-from headstart.report import render_html
-from headstart.runs import load_run
+from headstart.core.config import TrainConfig
+from headstart.core.evaluate import evaluate_run, paired_comparison
+from headstart.core.report import render_html
+from headstart.core.runs import load_run
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 3}
 
@@ -257,7 +257,7 @@ def test_cli_evaluate_warns_about_overlap_and_writes_it(folder_runs, tmp_path):
 @pytest.fixture(scope="module")
 def memory_run(tmp_path_factory):
     """An ImageClassifier fitted on the arrays of an arrays/ folder, saved as a run."""
-    from headstart.estimator import ImageClassifier
+    from headstart.core.estimator import ImageClassifier
 
     root = tmp_path_factory.mktemp("mem")
     images, labels = make_images(12, seed=2)
@@ -308,7 +308,7 @@ def test_macro_f1_ignores_a_class_the_evaluation_never_shows():
     estimate and in every bootstrap resample, and scikit-learn stays quiet."""
     import warnings
 
-    from headstart.evaluate import bootstrap_intervals, classification_metrics
+    from headstart.core.evaluate import bootstrap_intervals, classification_metrics
 
     y = np.array([0, 0, 1, 1, 1, 0])
     proba = np.eye(3)[y]

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from conftest import make_images
-from headstart.data import from_arrays, inspect_source, load_source
-from headstart.data.decode import UnreadableImage, decode_image
+from headstart.core.data import from_arrays, inspect_source, load_source
+from headstart.modalities.image.data.decode import UnreadableImage, decode_image
 
 
 def test_counts_baseline_and_imbalance():

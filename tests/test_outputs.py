@@ -12,8 +12,8 @@ import pytest
 
 from conftest import make_images
 from headstart.api import train
-from headstart.config import TrainConfig
-from headstart.data import from_arrays
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays
 from headstart.errors import HeadstartError, RunError
 from headstart.io import (
     atomic_write_text,
@@ -53,7 +53,7 @@ def test_written_files_get_the_users_normal_permissions(tmp_path, umask, mask, f
 
 
 def test_a_saved_run_and_the_feature_cache_are_not_owner_only(tmp_path, umask):
-    from headstart.features import cache_root
+    from headstart.core.cache import cache_root
 
     umask(0o022)
     source = from_arrays(*make_images(6, seed=1))
@@ -117,7 +117,7 @@ def test_train_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
 
 
 def test_train_auto_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
-    from headstart.advise import train_auto
+    from headstart.core.advise import train_auto
 
     out = _foreign(tmp_path)
     before = _snapshot(out)
@@ -159,7 +159,7 @@ def test_train_replaces_an_earlier_run_as_a_whole(tmp_path):
 
 
 def test_auto_keeps_the_earlier_run_whole_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
-    from headstart.advise import train_auto
+    from headstart.core.advise import train_auto
 
     source = from_arrays(*make_images(35, size=24, seed=9))  # 21 validation images: checked
     out = tmp_path / "auto"
@@ -188,8 +188,8 @@ def test_a_run_stopped_before_its_first_epoch_is_still_headstarts(tmp_path):
     is replaceable with --overwrite; the same names beside a stranger's file are not."""
     import json as _json
 
-    from headstart.pipeline import check_out
-    from headstart.runs import is_run_dir
+    from headstart.core.runs import is_run_dir
+    from headstart.core.training import check_out
 
     out = tmp_path / "run"
     out.mkdir()

@@ -13,9 +13,9 @@ import torch
 
 from conftest import make_images
 from headstart.api import train
-from headstart.config import TrainConfig
-from headstart.data import from_arrays
-from headstart.features import FeatureExtractor, cache_root, clear_memory_cache
+from headstart.core.cache import FeatureExtractor, cache_root, clear_memory_cache
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays
 
 FT = {"weights": "none", "image_size": 48, "epochs": 2, "strategy": "fine-tune", "unfreeze": 1}
 
@@ -82,8 +82,8 @@ def _initial(family, source):
 
 
 def test_size_estimate_matches_the_file(source):
-    from headstart.backbones import create_backbone
-    from headstart.backbones.split import sequential_plan
+    from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.backbones.split import sequential_plan
 
     lb = create_backbone("test_resnet", weights="none", image_size=48)
     plan = sequential_plan(lb.backbone.model)
@@ -175,7 +175,7 @@ def test_interrupted_extraction_is_never_trusted(source, monkeypatch):
 
 def test_augmented_view_does_not_depend_on_the_extraction_batch_size(source):
     """The cache key has no batch size, so the cached view must not depend on it."""
-    from headstart.backbones import create_backbone
+    from headstart.modalities.image.backbones import create_backbone
 
     lb = create_backbone("test_resnet", weights="none", image_size=48)
     views = {}

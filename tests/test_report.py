@@ -15,13 +15,13 @@ from rich.console import Console
 
 from conftest import make_images
 from conftest import run_cli as _cli
-from headstart import plots
 from headstart.api import train
-from headstart.config import TrainConfig
-from headstart.features import cache_root
-from headstart.loop import History
-from headstart.preprocess import normalise
-from headstart.runs import load_run
+from headstart.core import plots
+from headstart.core.cache import cache_root
+from headstart.core.config import TrainConfig
+from headstart.core.loop import History
+from headstart.core.runs import load_run
+from headstart.modalities.image.preprocess import normalise
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 3}
 
@@ -108,11 +108,11 @@ def test_no_augmentation_panel_without_augmentation(image_folder, tmp_path):
 
 
 def test_cached_augmentation_panel_shows_the_cached_views(image_folder, tmp_path):
-    from headstart.report import augmentation_views
+    from headstart.core.report import augmentation_views
 
     cfg = TrainConfig(**TINY, data=str(image_folder), augment="cached", views=2, flip=False)
     run = load_run(train(cfg, out=tmp_path / "r", progress=False).path)
-    from headstart.data import load_data
+    from headstart.core.data import load_data
 
     splits = load_data(cfg.data, split_record=run.split)
     shown = augmentation_views(run, splits.train)
@@ -142,10 +142,10 @@ def test_cached_augmentation_panel_shows_the_cached_views(image_folder, tmp_path
 
 
 def test_on_the_fly_augmentation_panel_says_it_shows_samples(image_folder, tmp_path):
-    from headstart.report import augmentation_views
+    from headstart.core.report import augmentation_views
 
     run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
-    from headstart.data import load_data
+    from headstart.core.data import load_data
 
     splits = load_data(run.config.data, split_record=run.split)
     fly = dataclasses.replace(
@@ -163,7 +163,7 @@ def test_on_the_fly_augmentation_panel_says_it_shows_samples(image_folder, tmp_p
 
 
 def test_configuration_shows_resolved_values(image_folder, tmp_path):
-    from headstart.report import configuration_rows
+    from headstart.core.report import configuration_rows
 
     run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
     html = (run.path / "report.html").read_text()
@@ -230,7 +230,7 @@ def test_leaderboard_bars_carry_their_values(figures, tmp_path):
 
 
 def test_advice_page_has_a_title_and_says_what_and_when():
-    from headstart.report import advice_page
+    from headstart.core.report import advice_page
 
     page = advice_page({"ranking": []}, "data/flowers")
     assert re.search(r"<h1>[^<]+</h1>", page)
@@ -297,8 +297,8 @@ def test_terminal_tables_mark_cached_feature_times():
 
 
 def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_path):
-    from headstart.compare import compare_backbones
-    from headstart.report import advice_section
+    from headstart.core.compare import compare_backbones
+    from headstart.core.report import advice_section
 
     cfg = TrainConfig(**TINY, data=str(image_folder))
     first = compare_backbones(cfg, ["test_resnet"], tmp_path / "c1", progress=False)
@@ -333,7 +333,7 @@ def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_pat
 
 
 def test_run_timing_says_whether_features_were_computed_or_read():
-    from headstart.report import timing_sentence
+    from headstart.core.report import timing_sentence
 
     timing = {"feature_extraction_seconds": 0.6, "training_seconds": 3.0}
     read = {"timing": timing, "feature_cache": {"mode": "cached", "hits": ["disk", "memory"]}}

@@ -24,11 +24,11 @@ from PIL import Image
 
 from conftest import CLASS_NAMES, make_images
 from headstart.api import train
-from headstart.config import TrainConfig
-from headstart.data import from_arrays, inspect_source, load_source, make_splits
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays, inspect_source, load_source, make_splits
+from headstart.core.runs import load_run
 from headstart.errors import BackboneError, DataError, HeadstartError, RunError
-from headstart.predict import predict_inputs
-from headstart.runs import load_run
+from headstart.modalities.image.predict import predict_inputs
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 2}
 
@@ -211,7 +211,7 @@ def test_object_npy_is_refused_without_unpickling(tmp_path):
 
 
 def test_crafted_weights_file_is_refused_without_executing(tmp_path):
-    from headstart.backbones import create_backbone
+    from headstart.modalities.image.backbones import create_backbone
 
     marker = tmp_path / "executed"
     for name in ("w.pth", "w.bin", "w.pt"):
@@ -354,7 +354,7 @@ def test_read_only_output_is_refused_before_training(image_folder, tmp_path, mon
 def test_full_disk_is_refused_before_training(image_folder, tmp_path, monkeypatch):
     import shutil
 
-    from headstart import pipeline
+    from headstart.core import training as pipeline
 
     started = []
     monkeypatch.setattr(pipeline, "_prepare", lambda *a, **k: started.append(1))

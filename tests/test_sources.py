@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import CLASS_NAMES, make_images
-from headstart.data import from_arrays, load_data, load_source
+from headstart.core.data import from_arrays, load_data, load_source
 from headstart.errors import DataError
 
 

@@ -8,14 +8,14 @@ import torch
 
 from conftest import make_images
 from headstart.api import train
-from headstart.backbones import create_backbone, create_timm_model
-from headstart.backbones.model import Backbone
-from headstart.backbones.stages import stage_map
-from headstart.config import TrainConfig
-from headstart.data import from_arrays
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays
+from headstart.core.runs import load_run
+from headstart.core.strategies import Strategy, plan_strategy
 from headstart.errors import ConfigError
-from headstart.runs import load_run
-from headstart.strategies import Strategy, plan_strategy
+from headstart.modalities.image.backbones import create_backbone, create_timm_model
+from headstart.modalities.image.backbones.model import Backbone
+from headstart.modalities.image.backbones.stages import stage_map
 
 TINY = {"weights": "none", "image_size": 48, "epochs": 2}
 
@@ -131,9 +131,9 @@ def test_head_batchnorm_learns_under_bn_auto_with_a_frozen_backbone(source):
 
 
 def test_learning_rates_per_parameter_group():
-    from headstart.heads import HeadSpec, build_head
-    from headstart.loop import FitSettings, param_groups
-    from headstart.model import TransferModel
+    from headstart.core.heads import HeadSpec, build_head
+    from headstart.core.loop import FitSettings, param_groups
+    from headstart.core.model import TransferModel
 
     bb = Backbone(create_timm_model("test_resnet"))
     plan_strategy(bb, Strategy("fine-tune", unfreeze=1))
@@ -232,11 +232,11 @@ def test_resume_needs_a_started_run(source, tmp_path):
 
 
 def test_class_weights_auto(source):
-    from headstart.pipeline import _class_weights
+    from headstart.core.training import _class_weights
 
     images, labels = make_images(6)
     labels = np.array([0] * 12 + [1] * 4 + [2] * 2)
-    from headstart.data import make_splits
+    from headstart.core.data import make_splits
 
     splits = make_splits(from_arrays(images, labels), val_split=0.3)
     w = _class_weights(TrainConfig(class_weights="auto"), splits)

@@ -13,10 +13,10 @@ import torch
 import headstart
 from conftest import make_images
 from headstart.api import train
-from headstart.config import TrainConfig
-from headstart.data import from_arrays, load_data
-from headstart.features import clear_memory_cache
-from headstart.runs import load_run
+from headstart.core.cache import clear_memory_cache
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays, load_data
+from headstart.core.runs import load_run
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 4}
 
@@ -68,7 +68,7 @@ def test_feature_cache_invalidated_when_data_change(tiny_source):
 
 
 def test_frozen_backbone_batchnorm_never_moves(tiny_source):
-    from headstart.backbones import create_backbone
+    from headstart.modalities.image.backbones import create_backbone
 
     torch.manual_seed(0)  # train() seeds with config.seed (0) before building the backbone
     before = {
@@ -175,9 +175,9 @@ def test_unreadable_image_is_skipped_and_reported(image_folder, tmp_path):
 
 
 def test_flip_switch_changes_the_augmented_views_and_their_cache_key(tiny_source):
-    from headstart.backbones import create_backbone
-    from headstart.features import FeatureExtractor
-    from headstart.preprocess import augmenter
+    from headstart.core.cache import FeatureExtractor
+    from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.preprocess import augmenter
 
     assert any("Flip" in type(t).__name__ for t in augmenter().transforms)
     assert not any("Flip" in type(t).__name__ for t in augmenter(flip=False).transforms)
@@ -204,9 +204,9 @@ class _Seen(torch.nn.Module):
 
 @pytest.mark.parametrize("n", [4 * 3 + 1, 4 * 3, 4 * 3 + 2])
 def test_every_training_sample_is_seen_every_epoch(n):
-    from headstart.heads import HeadSpec, build_head
-    from headstart.inputs import ArrayInputs
-    from headstart.loop import FitSettings, fit
+    from headstart.core.heads import HeadSpec, build_head
+    from headstart.core.inputs import ArrayInputs
+    from headstart.core.loop import FitSettings, fit
 
     rng = np.random.default_rng(0)
     feats = rng.normal(size=(n, 6)).astype(np.float32)
@@ -238,8 +238,8 @@ def test_every_training_sample_is_seen_every_epoch(n):
 
 
 def test_batches_never_hold_a_single_sample_and_cover_the_epoch():
-    from headstart.backbones import create_backbone
-    from headstart.inputs import ImageInputs, batch_slices
+    from headstart.core.inputs import ImageInputs, batch_slices
+    from headstart.modalities.image.backbones import create_backbone
 
     assert [(b.start, b.stop) for b in batch_slices(9, 4)] == [(0, 4), (4, 9)]
     assert [(b.start, b.stop) for b in batch_slices(10, 4)] == [(0, 4), (4, 8), (8, 10)]
@@ -263,7 +263,7 @@ def test_headstart_train_stays_callable_after_other_parts_load(tiny_source):
     import importlib
 
     headstart.load_run  # noqa: B018 - loads runs and the training loop
-    importlib.import_module("headstart.pipeline")
+    importlib.import_module("headstart.core.training")
     for _ in range(2):
         run = headstart.train(TrainConfig(**TINY), data=tiny_source, save=False, progress=False)
         assert run.history is not None

@@ -12,16 +12,17 @@ __version__ = "0.1.0"
 
 _LAZY = {  # heavy parts (numpy, scikit-learn, torch, timm) load on first use, so the
     # command line answers `--help` and argument errors at once
-    "from_arrays": ("headstart.data", "from_arrays"),
-    "inspect_source": ("headstart.data", "inspect_source"),
-    "load_data": ("headstart.data", "load_data"),
-    "load_source": ("headstart.data", "load_source"),
-    "ImageClassifier": ("headstart.estimator", "ImageClassifier"),
-    "TrainConfig": ("headstart.config", "TrainConfig"),
+    "from_arrays": ("headstart.core.data", "from_arrays"),
+    "from_texts": ("headstart.core.data", "from_texts"),
+    "inspect_source": ("headstart.core.data", "inspect_source"),
+    "load_data": ("headstart.core.data", "load_data"),
+    "load_source": ("headstart.core.data", "load_source"),
+    "ImageClassifier": ("headstart.core.estimator", "ImageClassifier"),
+    "TrainConfig": ("headstart.core.config", "TrainConfig"),
     "train": ("headstart.api", "train"),
-    "load_run": ("headstart.runs", "load_run"),
-    "Run": ("headstart.runs", "Run"),
-    "create_backbone": ("headstart.backbones", "create_backbone"),
+    "load_run": ("headstart.core.runs", "load_run"),
+    "Run": ("headstart.core.runs", "Run"),
+    "create_backbone": ("headstart.modalities.image.backbones", "create_backbone"),
 }
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "__version__",
     "create_backbone",
     "from_arrays",
+    "from_texts",
     "inspect_source",
     "load_data",
     "load_run",

@@ -1,15 +1,15 @@
 """The Python entry points that do what the commands do: training followed by the run's
-report. The core's :func:`headstart.pipeline.train` only trains and saves; reports are
+report. The core's :func:`headstart.core.training.train` only trains and saves; reports are
 written here, by the caller of training, as the command line does."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from headstart.config import TrainConfig
-from headstart.pipeline import train as train_only
-from headstart.report import write_run_report
-from headstart.runs import Run, load_run
+from headstart.core.config import TrainConfig
+from headstart.core.report import write_run_report
+from headstart.core.runs import Run, load_run
+from headstart.core.training import train as train_only
 
 
 def train(
@@ -28,14 +28,14 @@ def train(
 ) -> Run:
     """Train with ``config`` (defaults: the lesson's frozen recipe) and return the run.
 
-    ``data`` overrides ``config.data`` (a folder, CSV, ``demo:NAME``, a
-    :class:`~headstart.data.DataSource` or ready splits). With ``save`` the run is written to
+    ``data`` overrides ``config.data`` (a folder, CSV, ``demo:NAME``, a data source from
+    :func:`headstart.load_source` or ready splits). With ``save`` the run is written to
     ``out`` (a timestamped folder under ``runs/`` by default) and reloads with
     :func:`headstart.load_run`; with ``report`` too it also gets inspection.json,
     evaluation.json, plots/ and a self-contained report.html. ``resume`` continues an
     interrupted run in ``out`` from its last checkpoint; an ``out`` holding an earlier run is
     replaced only with ``overwrite``. Other keyword arguments (``max_seconds``, ``stop_after``)
-    and the details: :func:`headstart.pipeline.train`.
+    and the details: :func:`headstart.core.training.train`.
     """
     run = train_only(
         config,

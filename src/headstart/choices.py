@@ -8,10 +8,12 @@ imports its tuple from here.
 #: feature-extraction (frozen backbone, head only), fine-tune (top N stages), freeze-first
 #: (all but the first K blocks), full (everything, pretrained start), scratch (random start).
 STRATEGIES = ("feature-extraction", "fine-tune", "freeze-first", "full", "scratch")
-#: ``auto`` is decided from the data by :mod:`headstart.advise`; valid for training commands.
+#: ``auto`` is decided from the data by :mod:`headstart.core.advise`; valid for training commands.
 STRATEGY_CHOICES = (*STRATEGIES, "auto")
 #: What continues a trained run (``headstart finetune``).
 CONTINUATIONS = ("fine-tune", "freeze-first", "full")
+#: The kinds of data headstart learns from; ``auto`` (the default) detects it from the data.
+MODALITIES = ("image", "text")
 POOLINGS = ("max", "avg")
 #: last: the pooled output of the last stage (the lesson's features); multi: pooled statistics
 #: of several stages' outputs as well (features from every depth, Head2Toe).

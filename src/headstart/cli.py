@@ -13,7 +13,6 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS, CONTINUATIONS
-from headstart.config import TrainConfig
 from headstart.console import (
     console,
     message,
@@ -27,6 +26,7 @@ from headstart.console import (
     render_run,
     render_summary,
 )
+from headstart.core.config import TrainConfig
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json, atomic_write_text
 
@@ -167,7 +167,7 @@ def inspect(
     workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 4,
 ) -> None:
     """Check a dataset before training: counts, sizes, baseline, corrupt files, duplicates."""
-    from headstart.data import inspect_source, load_source
+    from headstart.core.data import inspect_source, load_source
 
     source = load_source(
         _data_location(data, demo), filename_column=filename_column, label_column=label_column
@@ -442,7 +442,7 @@ def train(
     from headstart.api import train as train_run
 
     if cfg.backbone == "auto" or cfg.strategy == "auto":
-        from headstart.advise import train_auto
+        from headstart.core.advise import train_auto
 
         run = train_auto(cfg, out=out, progress=True, say=_note, overwrite=overwrite)
     else:
@@ -522,7 +522,7 @@ def finetune(
     from dataclasses import replace
 
     from headstart.api import train as train_run
-    from headstart.runs import load_run
+    from headstart.core.runs import load_run
 
     if strategy not in CONTINUATIONS:
         raise HeadstartError(
@@ -556,7 +556,7 @@ def finetune(
         parent=str(run_dir),
     )
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
-    from headstart.data import load_data
+    from headstart.core.data import load_data
 
     splits = load_data(
         cfg.data,
@@ -586,8 +586,8 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
-    from headstart.predict import predict_inputs, predictions_csv
-    from headstart.runs import load_run
+    from headstart.core.runs import load_run
+    from headstart.modalities.image.predict import predict_inputs, predictions_csv
 
     run = load_run(run_dir)
     preds = predict_inputs(run, inputs, batch_size=batch_size, progress=True)
@@ -613,7 +613,7 @@ def backbones(
     ] = None,
 ) -> None:
     """List backbones: Keras names, timm names, parameters, input size, weight source."""
-    from headstart.catalog import list_backbones
+    from headstart.core.catalog import list_backbones
 
     console().print(render_backbones(list_backbones(all_timm)))
 
@@ -635,7 +635,7 @@ def summary(
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""
-    from headstart.catalog import model_summary
+    from headstart.core.catalog import model_summary
 
     if run_dir is not None:
         ignored = sorted(_given(ctx) - {"run_dir"})
@@ -679,9 +679,9 @@ def evaluate(
     ] = 1000,
 ) -> None:
     """Metrics with 95% intervals, the majority baseline and other runs in one table."""
-    from headstart.evaluate import evaluate_run
-    from headstart.report import write_report
-    from headstart.runs import load_run
+    from headstart.core.evaluate import evaluate_run
+    from headstart.core.report import write_report
+    from headstart.core.runs import load_run
 
     run = load_run(run_dir)
     others = [load_run(p) for p in compare or []]
@@ -696,7 +696,7 @@ def evaluate(
 
 
 def _run_splits(run):
-    from headstart.data import load_data
+    from headstart.core.data import load_data
 
     if run.config.data is None:
         return None
@@ -714,9 +714,9 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     """(Re)write RUN_DIR/report.html: a self-contained page with every figure and table."""
     import json as _json
 
-    from headstart.evaluate import evaluate_run
-    from headstart.report import write_report
-    from headstart.runs import load_run
+    from headstart.core.evaluate import evaluate_run
+    from headstart.core.report import write_report
+    from headstart.core.runs import load_run
 
     run = load_run(run_dir)
     splits = _run_splits(run)
@@ -764,7 +764,7 @@ def compare(
     seed: SeedOpt = TrainConfig.seed,
 ) -> None:
     """Train the frozen model for each backbone on the same split and rank them."""
-    from headstart.compare import compare_backbones
+    from headstart.core.compare import compare_backbones
 
     names = [b.strip() for b in backbones.split(",") if b.strip()] if backbones else None
     if names is not None and len(names) < 1:
@@ -778,7 +778,7 @@ def compare(
         seed=seed,
     )
     if names is None:
-        from headstart.advise import available_backbones
+        from headstart.core.advise import available_backbones
 
         names = available_backbones()
         _note(f"comparing every backbone with offline weights: {', '.join(names)}")
@@ -810,10 +810,10 @@ def advise(
     seed: SeedOpt = TrainConfig.seed,
 ) -> None:
     """Which backbone, and how much of it to retrain, from your data, before training."""
-    from headstart.advise import advise as advise_strategy
-    from headstart.advise import rank_backbones
-    from headstart.data import load_data
-    from headstart.report import advice_page
+    from headstart.core.advise import advise as advise_strategy
+    from headstart.core.advise import rank_backbones
+    from headstart.core.data import load_data
+    from headstart.core.report import advice_page
 
     location = _data_location(data, demo)
     splits = load_data(location, val_split=val_split, seed=seed)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from headstart.data.inspect import Inspection
+    from headstart.modalities.image.data.inspect import Inspection
 
 
 def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
@@ -43,16 +43,8 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    sizes = insp.image_sizes
-    if sizes:
-        common = ", ".join(f"{h}x{w} ({n})" for h, w, n in sizes["most_common"][:3])
-        facts.add_row("image sizes (HxW)", f"{sizes['distinct']} distinct; most common {common}")
-        facts.add_row(
-            "",
-            f"min {sizes['min_hw'][0]}x{sizes['min_hw'][1]}, "
-            f"max {sizes['max_hw'][0]}x{sizes['max_hw'][1]}",
-        )
-    facts.add_row("modes", ", ".join(f"{m} ({n})" for m, n in insp.modes.items()) or "-")
+    for label, value in insp.facts():  # what is particular to the modality
+        facts.add_row(label, value)
     b = insp.majority_baseline
     facts.add_row(
         "majority-class baseline",
@@ -65,8 +57,6 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
         facts.add_row("split", f"val: {m.get('val')}; test: {m.get('test')}; seed {m.get('seed')}")
         for note in m.get("notes", []):
             facts.add_row("", note)
-    if insp.ignored_files:
-        facts.add_row("ignored", f"{insp.ignored_files} non-image file(s)")
     for note in insp.notes:
         facts.add_row("note", note)
 
@@ -147,7 +137,7 @@ def _device_words(device: str) -> str:
 
 def render_run(run) -> Group:
     """After training: where the run is, accuracy against the baseline, parameters, timing."""
-    from headstart.data.splits import score_label
+    from headstart.core.splits import score_label
 
     m = run.metrics
     grid = Table.grid(padding=(0, 2))
@@ -235,7 +225,7 @@ def _leaks(path) -> str:
     """The leakage warning of the run's inspection (the same sentence as ``inspect``), if any."""
     import json
 
-    from headstart.data.inspect import leakage_warning
+    from headstart.core.inspection import leakage_warning
 
     if path is None or not (path / "inspection.json").is_file():
         return ""
@@ -488,7 +478,7 @@ def _overlap_text(ov: dict) -> Text:
 
 
 def render_leaderboard(result: dict) -> Group:
-    from headstart.report import cache_footnote, seconds_cell
+    from headstart.core.report import cache_footnote, seconds_cell
 
     rows = result["leaderboard"]
     table = fitted_table(
@@ -528,7 +518,7 @@ def render_leaderboard(result: dict) -> Group:
 
 
 def render_advice(decisions: dict) -> Group:
-    from headstart.report import cache_footnote, seconds_cell
+    from headstart.core.report import cache_footnote, seconds_cell
 
     ranking = decisions.get("ranking", [])
     table = fitted_table(
@@ -569,7 +559,7 @@ def render_advice(decisions: dict) -> Group:
     parts: list = [table]
     advice = decisions.get("advice")
     if advice:
-        from headstart.advise.scenarios import advice_flags
+        from headstart.core.scenarios import advice_flags
 
         flags = advice_flags(advice)
         text = Text()

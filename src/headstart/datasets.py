@@ -1,7 +1,7 @@
 """Real data sets that ship inside installed packages, usable with no download."""
 
-from headstart.data.demo import DEMO_NAMES
-from headstart.data.sources import DataSource, load_source
+from headstart.core.data import DataSource, load_source
+from headstart.modalities.image.data.demo import DEMO_NAMES
 
 
 def digits() -> DataSource:

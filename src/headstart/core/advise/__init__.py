@@ -1,0 +1,301 @@
+"""Decide for the user: which backbone (ranked on their data before training) and how much of
+it to retrain (the four scenarios, computed). ``headstart advise`` reports; ``headstart train
+--backbone auto --strategy auto`` acts on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
+from headstart.core.cache import FeatureExtractor
+from headstart.core.data import Splits
+from headstart.core.scenarios import Advice, recommend, transfer_gain
+from headstart.errors import BackboneError, ConfigError
+from headstart.modalities.image.backbones import create_backbone
+from headstart.modalities.image.backbones.aliases import KERAS_ALIASES
+from headstart.modalities.image.backbones.weights import (
+    PACKAGED_WEIGHTS,
+    cached_hub_file,
+    packaged_weights_path,
+)
+
+RANK_BY = ("logme", "probe", "knn")
+
+
+def available_backbones() -> list[str]:
+    """Backbones whose ImageNet weights load without a network: packaged or in the hub cache."""
+    import timm
+
+    names = [n for n in PACKAGED_WEIGHTS if packaged_weights_path(n) is not None]
+    for timm_name in dict.fromkeys(KERAS_ALIASES.values()):
+        if timm_name in names:
+            continue
+        try:
+            hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id
+        except Exception:
+            continue
+        if hub_id and cached_hub_file(hub_id) is not None:
+            names.append(timm_name)
+    return names
+
+
+def _parse_candidate(text: str) -> tuple[str, int | None, bool]:
+    """``name[@size][:random]``: e.g. ``tf_efficientnet_lite0@160``, or a random-weight
+    control ``tf_efficientnet_lite0@96:random``."""
+    text = text.strip()
+    random = text.endswith(":random")
+    name, _, size = text.removesuffix(":random").partition("@")
+    try:
+        return name.strip(), int(size) if size else None, random
+    except ValueError:
+        raise ConfigError(
+            f"candidate {text!r}: write NAME, NAME@SIZE or NAME@SIZE:random."
+        ) from None
+
+
+def rank_backbones(
+    splits: Splits,
+    candidates: Sequence[str] | None = None,
+    *,
+    image_size: int | None = None,
+    weights: str = "imagenet",
+    pooling: str = "max",
+    resize: str = "pad",
+    rank_by: str = "logme",
+    progress: bool = False,
+) -> list[dict]:
+    """Score each candidate's frozen features on the training split; best first.
+
+    Features go through the same cache as training, so training the winner afterwards costs
+    no extra forward pass.
+    """
+    if rank_by not in RANK_BY:
+        raise ConfigError(f"rank_by must be one of {', '.join(RANK_BY)}; got {rank_by!r}.")
+    names = list(candidates) if candidates else available_backbones()
+    if not names:
+        raise BackboneError("no backbone with offline weights found; pass --candidates.")
+    rows = []
+    y = splits.train.labels
+    for text in names:
+        name, size, random = _parse_candidate(text)
+        start = time.perf_counter()
+        w = "none" if random else weights
+        torch.manual_seed(0)  # a random-weight control is the same network every time
+        loaded = create_backbone(
+            name, weights=w, pooling=pooling, image_size=size or image_size, resize=resize
+        )
+        fs = FeatureExtractor(loaded, progress=progress).extract(splits.train)
+        feats = np.asarray(fs.features[fs.valid], dtype=np.float64)
+        labels = y[fs.valid]
+        extract_s = time.perf_counter() - start
+        score_start = time.perf_counter()
+        row = {
+            "name": text,
+            "timm_name": loaded.timm_name,
+            "weights": loaded.weights.describe(),
+            "image_size": list(loaded.preprocessing.input_size),
+            "parameters": sum(p.numel() for p in loaded.backbone.parameters()),
+            "num_features": int(feats.shape[1]),
+            "logme": logme(feats, labels),
+            "probe": probe_accuracy(feats, labels),
+            "knn": knn_accuracy(feats, labels),
+            "feature_seconds": round(extract_s, 2),
+            "feature_cache": fs.hit or "computed",
+        }
+        row["score_seconds"] = round(time.perf_counter() - score_start, 2)
+        rows.append(row)
+    rows.sort(key=lambda r: -np.nan_to_num(r[rank_by], nan=-np.inf))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    return rows
+
+
+def measure_similarity(
+    splits: Splits,
+    backbone: str,
+    *,
+    image_size: int | None = None,
+    pooling: str = "max",
+    resize: str = "pad",
+    weights: str = "imagenet",
+    progress: bool = False,
+) -> dict:
+    """Probe accuracy on pretrained vs random-weight features of the same backbone."""
+    accs, used = {}, None
+    for kind, w in (("pretrained", weights), ("random", "none")):
+        torch.manual_seed(0)
+        loaded = create_backbone(
+            backbone, weights=w, pooling=pooling, image_size=image_size, resize=resize
+        )
+        fs = FeatureExtractor(loaded, progress=progress).extract(splits.train)
+        accs[kind] = probe_accuracy(
+            np.asarray(fs.features[fs.valid]), splits.train.labels[fs.valid]
+        )
+        used = fs.valid
+    return {
+        # the training images that decoded: what the advice counts (unreadable files do not)
+        "train_class_counts": np.bincount(
+            splits.train.labels[used], minlength=len(splits.class_names)
+        ).tolist(),
+        "probe_pretrained": accs["pretrained"],
+        "probe_random": accs["random"],
+        "transfer_gain": transfer_gain(accs["pretrained"], accs["random"]),
+    }
+
+
+def advise(
+    splits: Splits,
+    backbone: str,
+    *,
+    image_size: int | None = None,
+    pooling: str = "max",
+    resize: str = "pad",
+    weights: str = "imagenet",
+    progress: bool = False,
+) -> Advice:
+    """The four-scenario recommendation for ``backbone`` on this data."""
+    from headstart.modalities.image.backbones.model import create_timm_model
+    from headstart.modalities.image.backbones.stages import stage_map
+
+    sim = measure_similarity(
+        splits,
+        backbone,
+        image_size=image_size,
+        pooling=pooling,
+        resize=resize,
+        weights=weights,
+        progress=progress,
+    )
+    smap = stage_map(create_timm_model(create_backbone(backbone, weights="none").timm_name))
+    advice = recommend(
+        np.asarray(sim["train_class_counts"]), sim["transfer_gain"], len(smap.blocks)
+    )
+    advice.measurements = {"backbone": backbone, **sim}
+    return advice
+
+
+def train_auto(
+    config,
+    *,
+    data=None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    save: bool = True,
+    overwrite: bool = False,
+    say=print,
+):
+    """``--backbone auto`` and/or ``--strategy auto``: rank, advise, climb the ladder of
+    candidates within ``config.budget`` minutes, keep the best on validation
+    (:mod:`headstart.core.advise.auto`).
+
+    With ``save`` the kept run ends in ``out`` (an earlier headstart run there is replaced
+    atomically, only with ``overwrite``; a folder that is not a headstart run is refused and
+    never touched); when it continues a frozen run, that run is saved beside it as
+    ``OUT-frozen``. Without ``save`` nothing is kept on disk and the decisions are in
+    ``run.metrics["auto"]``.
+    """
+    from headstart.core.training import check_out, default_run_dir, replace_run, split_data, train
+
+    if save:
+        out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
+        check_out(out, overwrite=overwrite)  # before any work
+    splits = split_data(config, data)
+    decisions: dict = {}
+    if config.backbone == "auto":
+        names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None
+        ranking = rank_backbones(
+            splits,
+            names,
+            image_size=config.image_size,
+            weights=config.weights,
+            pooling=config.pooling,
+            resize=config.resize,
+            progress=progress,
+        )
+        config = replace(config, backbone=ranking[0]["timm_name"])
+        decisions["ranking"] = ranking
+        say(f"backbone auto: {ranking[0]['name']} ranks first of {len(ranking)} by LogME")
+    common = {"data": splits, "progress": progress, "overwrite": overwrite, "say": say}
+    if config.strategy != "auto":
+        run = train(config, out=out, save=save, **common)
+        if save:
+            from headstart.core.report import write_run_report
+
+            write_run_report(run, splits, progress=progress)
+        return _record(run, decisions, splits) if decisions else run
+    from headstart.core.advise.auto import Budget, ladder
+
+    budget = Budget(config.budget)
+    advice = advise(
+        splits,
+        config.backbone,
+        image_size=config.image_size,
+        pooling=config.pooling,
+        resize=config.resize,
+        weights=config.weights,
+        progress=progress,
+    )
+    decisions["advice"] = advice.to_dict()
+    say(f"strategy auto: {advice.scenario} (advice: {advice.command_line()})")
+
+    parent_dir = out.with_name(out.name + "-frozen") if save else None
+    if parent_dir is not None:
+        check_out(parent_dir, overwrite=overwrite)
+    keep = _staging(parent_dir) if parent_dir is not None else None
+    run, decisions["auto"] = ladder(
+        config, splits, advice, budget=budget, keep_dir=keep, progress=progress, say=say
+    )
+    if not save:
+        return _record(run, decisions, splits)
+    from headstart.core.report import write_run_report
+    from headstart.core.runs import load_run
+    from headstart.io import make_temp_dir
+
+    parent = None
+    if run.parent:  # a continuation: its frozen parent run goes beside it
+        replace_run(run.parent, parent_dir)
+        run.config = replace(run.config, parent=str(parent_dir))
+        run.parent = str(parent_dir)
+        parent = load_run(parent_dir)
+        decisions["auto"]["parent_run"] = str(parent_dir)
+    staged = make_temp_dir(f".{out.name}.new-", out.parent)
+    run.save(staged)
+    replace_run(staged, out)  # an earlier run there: replaced atomically
+    run.path = out
+    write_run_report(run, splits, parent=parent, progress=progress)
+    return _record(run, decisions, splits)
+
+
+def _staging(final: Path) -> Path:
+    """A fresh temporary sibling of ``final`` (same file system, renamed into place later)."""
+    from headstart.io import make_temp_dir
+
+    staged = make_temp_dir(f".{final.name}.new-", final.parent)
+    staged.rmdir()  # the ladder copies the parent run here
+    return staged
+
+
+def _record(run, decisions: dict, splits: Splits):
+    """The ranking and advice: for a saved run advice.json beside it and a section in its
+    report; for one kept only in memory, ``run.metrics["auto"]``. Returns ``run``."""
+    import json
+
+    from headstart.core.report import advice_section, write_report
+    from headstart.io import atomic_write_json
+
+    if run.path is None:
+        run.metrics["auto"] = decisions
+        return run
+    atomic_write_json(run.path / "advice.json", decisions)
+    ev_path = run.path / "evaluation.json"
+    evaluation = json.loads(ev_path.read_text()) if ev_path.is_file() else None
+    write_report(
+        run, evaluation=evaluation, splits=splits, extra_sections=advice_section(decisions)
+    )
+    return run

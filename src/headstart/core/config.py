@@ -1,0 +1,229 @@
+"""One serialisable object describes a training run. The CLI builds it, the run stores it,
+``headstart train --config RUN_DIR/config.json`` replays it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from headstart.choices import (
+    AUGMENT_MODES,
+    AUTO_BUDGET_MINUTES,
+    BN_MODES,
+    CLASS_WEIGHTS,
+    FEATURE_KINDS,
+    HEADS,
+    POOLINGS,
+    RESIZE_MODES,
+    SCHEDULES,
+    STAGE_POOLINGS,
+    STRATEGY_CHOICES,
+)
+from headstart.errors import ConfigError
+from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
+
+if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used, so that
+    # `headstart --help` and argument errors answer without importing torch
+    from headstart.core.heads import HeadSpec
+    from headstart.core.loop import FitSettings
+    from headstart.core.strategies import Strategy
+    from headstart.modalities.image.backbones.depth import FeatureSpec
+
+
+def parse_bytes(text: str | int | None) -> int | None:
+    """'2GB', '500MB', '1.5G', 123 -> bytes; 'auto' or None -> None (decided from free space)."""
+    if text is None or (isinstance(text, str) and text.strip().lower() == "auto"):
+        return None
+    if isinstance(text, int):
+        return text
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(float(t))
+    except ValueError:
+        raise ConfigError(f"cache budget {text!r} is not a size like 500MB or 4GB.") from None
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. Defaults are the founding lesson's recipe."""
+
+    data: str | None = None
+    val_split: float = 0.2
+    test_split: float | None = None  # None: auto (headstart.core.splits.auto_test_split)
+    seed: int = 0
+    filename_column: str = "filename"
+    label_column: str = "label"
+    backbone: str = DEFAULT_BACKBONE
+    weights: str = "imagenet"
+    pooling: str = "max"
+    features: str = "last"
+    feature_stages: str = "auto"
+    stage_pooling: str = "avg+max"
+    image_size: int | None = None
+    resize: str = "pad"
+    head: str = "lesson"
+    hidden: int = 50
+    dropout: float = 0.5
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float | None = None  # None: auto (chosen on validation for the linear head)
+    patience: int = 5
+    strategy: str = "feature-extraction"
+    unfreeze: int = 1
+    layers: int = 0
+    backbone_lr: float = 1e-5
+    bn: str = "auto"
+    schedule: str = "none"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: str = "none"
+    augment: str = "none"
+    views: int = 8
+    flip: bool = True
+    cache: bool = True
+    cache_budget: str = "auto"
+    cache_dtype: str = "float16"
+    workers: int = -1
+    tta: bool = False
+    device: str = "auto"
+    parent: str | None = None
+    candidates: str | None = None
+    budget: float = AUTO_BUDGET_MINUTES
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, bool):  # older configs and the Python API accept booleans
+            self.augment = "cached" if self.augment else "none"
+        for name, valid in (
+            ("strategy", STRATEGY_CHOICES),
+            ("pooling", POOLINGS),
+            ("resize", RESIZE_MODES),
+            ("head", HEADS),
+            ("augment", AUGMENT_MODES),
+            ("schedule", SCHEDULES),
+            ("bn", BN_MODES),
+            ("class_weights", CLASS_WEIGHTS),
+            ("cache_dtype", ("float16", "float32")),
+            ("features", FEATURE_KINDS),
+            ("stage_pooling", STAGE_POOLINGS),
+        ):
+            value = getattr(self, name)
+            if value not in valid:
+                flag = name.replace("_", "-")
+                raise ConfigError(f"--{flag} must be one of {', '.join(valid)}; got {value!r}.")
+        if self.views < 1:
+            raise ConfigError(f"--views must be at least 1; got {self.views}.")
+        if self.workers < -1:
+            raise ConfigError(f"--workers must be -1 (auto), 0 or more; got {self.workers}.")
+        parse_bytes(self.cache_budget)
+        if self.weight_decay is not None and not self.weight_decay >= 0:
+            raise ConfigError(f"--weight-decay must be auto or 0 or more; got {self.weight_decay}.")
+        if not self.budget > 0:
+            raise ConfigError(f"--budget must be a positive number of minutes; got {self.budget}.")
+        self.feature_spec()
+        if self.tta and not self.flip:
+            raise ConfigError(
+                "--tta averages each image with its mirror image, and --no-flip says mirror "
+                "images may be another class; drop one of them."
+            )
+        if self.features == "multi" and self.strategy not in ("feature-extraction", "auto"):
+            raise ConfigError(
+                f"--features multi trains a head on a frozen backbone; --strategy "
+                f"{self.strategy} trains the backbone. Use --features last to fine-tune "
+                "(headstart finetune RUN_DIR continues a frozen run)."
+            )
+        # the numeric checks live with the specs that use them (heads, strategies, training)
+        self.head_spec()
+        self.fit_settings()
+        if self.strategy != "auto":  # "auto" is decided from the data by headstart.core.advise
+            self.strategy_spec()
+
+    def strategy_spec(self) -> Strategy:
+        from headstart.core.strategies import Strategy
+
+        if self.strategy == "auto":
+            raise ConfigError(
+                "strategy auto is decided from the data: train it with headstart.core.advise."
+                "train_auto (the command line does)."
+            )
+        return Strategy(self.strategy, self.unfreeze, self.layers)
+
+    def resolved_bn(self, n_train: int) -> str:
+        """``auto``: BatchNorm statistics stay frozen for small data (under 10,000 images),
+        except when training from scratch, where they must learn."""
+        if self.bn != "auto":
+            return self.bn
+        if self.strategy == "scratch" or n_train >= 10_000:
+            return "train"
+        return "frozen"
+
+    def head_spec(self) -> HeadSpec:
+        from headstart.core.heads import HeadSpec
+
+        return HeadSpec(self.head, self.hidden, self.dropout, standardize=self.head == "linear")
+
+    def feature_spec(self) -> FeatureSpec:
+        from headstart.modalities.image.backbones.depth import FeatureSpec
+
+        return FeatureSpec(self.features, str(self.feature_stages), self.stage_pooling)
+
+    def fit_settings(self, n_train: int = 0) -> FitSettings:
+        from headstart.core.loop import FitSettings
+
+        backbone_lr = self.lr if self.strategy == "scratch" else self.backbone_lr
+        return FitSettings(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience,
+            seed=self.seed,
+            backbone_lr=backbone_lr,
+            bn=self.resolved_bn(n_train),
+            schedule=self.schedule,
+            warmup_epochs=self.warmup_epochs,
+            label_smoothing=self.label_smoothing,
+            weight_decay=self.weight_decay or 0.0,
+        )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}.")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        if path.is_dir():
+            path = path / "config.json"
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read configuration ({e}).") from None
+        return cls.from_dict(payload.get("config", payload))
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> cuda if available, else mps, else cpu."""
+    import torch
+
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but no CUDA GPU is available.")
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"

@@ -1,0 +1,57 @@
+"""``DataSource``: what a location holds, whatever the modality: its train / val / test sets
+(``ImageSet`` or ``TextSet``, which share one protocol) and what was noticed on the way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from headstart.errors import DataError
+
+SPLIT_NAMES = ("train", "val", "test")
+#: Names of split folders and split-column values, and the split each means.
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
+
+
+@dataclass
+class DataSource:
+    """What was found at a location: the splits it provides (sets of one modality, e.g.
+    ``ImageSet`` or ``TextSet``) and what was noticed on the way."""
+
+    train: object
+    val: object | None = None
+    test: object | None = None
+    layout: str = "in-memory"
+    location: str = "<arrays>"
+    notes: list[str] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.train) == 0:
+            raise DataError(f"{self.location}: the training split holds no examples.")
+        n_classes = len(self.class_names)
+        present = np.flatnonzero(self.train.class_counts())
+        if n_classes < 2 or len(present) < 2:
+            only = self.class_names[int(present[0])] if len(present) else "?"
+            raise DataError(
+                f"{self.location}: only one class ({only!r}) has training examples; a "
+                "classifier needs at least two classes."
+            )
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.train.class_names
+
+    def splits(self) -> dict:
+        return {
+            n: s for n, s in zip(SPLIT_NAMES, (self.train, self.val, self.test)) if s is not None
+        }

@@ -1,0 +1,572 @@
+"""Honest evaluation: scikit-learn's metrics, bootstrap intervals, baselines in the same table.
+
+With a few hundred evaluation images, two models 3 points apart are often indistinguishable;
+every accuracy and macro F1 here therefore comes with a 95% bootstrap interval and the number
+of images it rests on. The majority-class baseline is always scored on the same images.
+Compared runs are judged *paired*, on the same images: a paired-bootstrap interval of the
+accuracy difference and McNemar's exact test, said in a sentence. External evaluation data is
+checked, by image content, for the run's own training images, and scored without them too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+from sklearn import metrics as skm
+
+from headstart.core.splits import OPTIMISTIC
+from headstart.errors import DataError, HeadstartError, RunError
+from headstart.io import atomic_write_json
+from headstart.modalities.image.data.imageset import ImageSet
+
+#: The scale of each number in evaluation.json (the screens show the same units).
+UNITS = {
+    "accuracy": "fraction of images classified right, 0-1 (shown as %)",
+    "accuracy_ci95": "95% bootstrap interval of accuracy, fraction 0-1 (shown as %)",
+    "balanced_accuracy": "mean per-class recall, fraction 0-1 (shown as %)",
+    "macro_f1": "mean per-class F1, 0-1 (shown on the 0-1 scale)",
+    "macro_f1_ci95": "95% bootstrap interval of macro F1, 0-1 (shown on the 0-1 scale)",
+    "per_class": "precision, recall and F1 on the 0-1 scale; support is a count of images",
+    "accuracy_difference": "this run's accuracy minus the compared run's, on the same images, "
+    "fraction -1..1 (shown as percentage points)",
+    "mcnemar_p": "two-sided p-value of McNemar's exact test, 0-1",
+    "log_loss": "mean negative log-likelihood per image, nats",
+    "macro_auc": "mean one-vs-rest ROC AUC, 0-1",
+}
+
+#: Written beside a run at training time: content hashes of its training images.
+TRAIN_HASHES = "train_hashes.json"
+
+
+def _resampled_confusions(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: int, seed: int
+) -> np.ndarray:
+    """(n_boot, C, C) confusion matrices of bootstrap resamples, in one ``bincount``."""
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    cell = (np.arange(n_boot)[:, None] * n_classes + y_true[idx]) * n_classes + y_pred[idx]
+    counts = np.bincount(cell.ravel(), minlength=n_boot * n_classes * n_classes)
+    return counts.reshape(n_boot, n_classes, n_classes)
+
+
+def _accuracy_from(cms: np.ndarray) -> np.ndarray:
+    return np.trace(cms, axis1=1, axis2=2) / cms.sum(axis=(1, 2))
+
+
+def _macro_f1_from(cms: np.ndarray) -> np.ndarray:
+    """Macro F1 over the classes each resample has (true or predicted), as :func:`_macro_f1`:
+    a class of the run that the evaluation images never show nor the model predicts is no
+    class of this evaluation, and averaging in its undefined F1 as 0 would understate."""
+    tp = np.diagonal(cms, axis1=1, axis2=2).astype(float)
+    denom = cms.sum(axis=1) + cms.sum(axis=2)  # (tp + fn) + (tp + fp)
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return f1.sum(axis=1) / np.maximum((denom > 0).sum(axis=1), 1)
+
+
+def bootstrap_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_classes: int,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of accuracy and macro F1 over resampled images.
+
+    Each resample's metrics are read off its confusion matrix, all resamples at once, so
+    1,000 resamples cost milliseconds (the point estimates come from scikit-learn).
+    """
+    if len(y_true) == 0:
+        nan = (float("nan"), float("nan"))
+        return {"accuracy": nan, "macro_f1": nan}
+    cms = _resampled_confusions(np.asarray(y_true), np.asarray(y_pred), n_classes, n_boot, seed)
+    alpha = (1 - level) / 2
+    out = {}
+    for name, values in (("accuracy", _accuracy_from(cms)), ("macro_f1", _macro_f1_from(cms))):
+        out[name] = (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha)))
+    return out
+
+
+def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro F1 over the classes present in ``y_true`` or ``y_pred`` (see _macro_f1_from)."""
+    labels = np.union1d(y_true, y_pred)
+    return float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+
+
+def _quiet(fn):
+    """scikit-learn warns (with its own file paths) when the evaluation images lack a class
+    the model knows; the metrics here handle that case on purpose, so the warning is noise."""
+    import functools
+    import warnings
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet
+def classification_metrics(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Accuracy, balanced accuracy, per-class P/R/F1, confusion, ROC/AUC, log loss, intervals."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    labels = list(range(len(class_names)))
+    y_pred = proba.argmax(axis=1)
+    p, r, f, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    acc = float(skm.accuracy_score(y_true, y_pred))
+    f1 = _macro_f1(y_true, y_pred)
+    ci = bootstrap_intervals(y_true, y_pred, len(class_names), n_boot=n_boot, seed=seed)
+    present = sorted(set(y_true.tolist()))
+    roc: dict[str, dict] = {}
+    for k in present:
+        positives = y_true == k
+        if positives.all() or not positives.any():
+            continue
+        fpr, tpr, _ = skm.roc_curve(positives, proba[:, k])
+        roc[class_names[k]] = {
+            "auc": float(skm.auc(fpr, tpr)),
+            "fpr": np.round(fpr, 5).tolist(),
+            "tpr": np.round(tpr, 5).tolist(),
+        }
+    clipped = np.clip(proba, 1e-15, 1.0)
+    clipped /= clipped.sum(axis=1, keepdims=True)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": acc,
+        "accuracy_ci95": ci["accuracy"],
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred))
+        if len(present) > 1
+        else acc,
+        "macro_precision": float(np.mean(p)),
+        "macro_recall": float(np.mean(r)),
+        "macro_f1": f1,
+        "macro_f1_ci95": ci["macro_f1"],
+        "log_loss": float(skm.log_loss(y_true, clipped, labels=labels)),
+        "per_class": {
+            name: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(class_names)
+        },
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "roc": roc,
+        "macro_auc": float(np.mean([v["auc"] for v in roc.values()])) if roc else float("nan"),
+    }
+
+
+@_quiet
+def majority_metrics(
+    y_true: np.ndarray, majority: int, n_classes: int, *, n_boot: int = 1000, seed: int = 0
+) -> dict:
+    """The baseline every model must beat: always predict the training set's largest class."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.full_like(y_true, majority)
+    ci = bootstrap_intervals(y_true, y_pred, n_classes, n_boot=n_boot, seed=seed)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(np.mean(y_true == majority)),
+        "accuracy_ci95": ci["accuracy"],
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "macro_f1": _macro_f1(y_true, y_pred),
+        "macro_f1_ci95": ci["macro_f1"],
+    }
+
+
+def paired_comparison(
+    y_true: np.ndarray,
+    pred_this: np.ndarray,
+    pred_other: np.ndarray,
+    *,
+    this_name: str = "this run",
+    other_name: str = "the compared run",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """Two models' predictions on the *same* images, compared pair by pair.
+
+    The accuracy difference (this minus other) gets a paired percentile-bootstrap interval
+    (each resample draws images, the same images for both models), and McNemar's exact test
+    (a two-sided binomial test on the images exactly one model gets right; p = 1 when there
+    are none) says whether the models differ. ``verdict`` says it in words.
+    """
+    y = np.asarray(y_true)
+    right_this = np.asarray(pred_this) == y
+    right_other = np.asarray(pred_other) == y
+    n = len(y)
+    b = int(np.sum(right_this & ~right_other))
+    c = int(np.sum(~right_this & right_other))
+    p = float(stats.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+    if n == 0:
+        nan = float("nan")
+        diff, lo, hi = nan, nan, nan
+    else:
+        diff = (b - c) / n
+        d = right_this.astype(np.int8) - right_other.astype(np.int8)
+        rng = np.random.default_rng(seed)
+        boots = np.empty(n_boot)
+        rows = max(1, 4_000_000 // n)  # resample in blocks: bounded memory for large sets
+        for start in range(0, n_boot, rows):
+            k = min(rows, n_boot - start)
+            boots[start : start + k] = d[rng.integers(0, n, size=(k, n))].mean(axis=1)
+        alpha = (1 - level) / 2
+        lo, hi = float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    distinguishable = n > 0 and not (lo <= 0 <= hi) and p < 0.05
+    return {
+        "this": this_name,
+        "other": other_name,
+        "n": int(n),
+        "accuracy_this": float(np.mean(right_this)) if n else float("nan"),
+        "accuracy_other": float(np.mean(right_other)) if n else float("nan"),
+        "this_right_other_wrong": b,
+        "other_right_this_wrong": c,
+        "accuracy_difference": diff,
+        "accuracy_difference_ci95": (lo, hi),
+        "mcnemar_p": p,
+        "distinguishable": bool(distinguishable),
+        "verdict": _verdict(this_name, other_name, n, diff, (lo, hi), p, distinguishable),
+    }
+
+
+def _verdict(a: str, b: str, n: int, diff: float, ci, p: float, distinguishable: bool) -> str:
+    if n == 0:
+        return f"No image could be read by both {a} and {b}: nothing to compare."
+    if not distinguishable:
+        return (
+            f"The data cannot tell {a} and {b} apart on these {n:,} images: accuracy "
+            f"difference {100 * diff:+.1f} percentage points (first minus second; 95% interval "
+            f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}), McNemar p = {p:.2g}."
+        )
+    better, worse, lo, hi = (a, b, ci[0], ci[1]) if diff > 0 else (b, a, -ci[1], -ci[0])
+    return (
+        f"{better} is better than {worse} by {100 * abs(diff):.1f} percentage points of "
+        f"accuracy (95% interval {100 * lo:.1f} to {100 * hi:.1f}) on the same {n:,} images; "
+        f"McNemar p = {p:.2g}."
+    )
+
+
+# --------------------------------------------------------------------------- overlap with train
+
+
+def write_train_hashes(run_dir: str | Path, hashes: Sequence[str | None]) -> Path:
+    """Record the training images' content hashes beside a run (``train_hashes.json``)."""
+    out = Path(run_dir) / TRAIN_HASHES
+    atomic_write_json(
+        out,
+        {
+            "method": "sha1 of each decoded image's RGB pixels and shape (not its path)",
+            "n_images": len(hashes),
+            "hashes": sorted({h for h in hashes if h}),
+        },
+    )
+    return out
+
+
+def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
+    """(content hashes of ``run``'s training images, where they came from), or (None, why not).
+
+    Read from the run's ``train_hashes.json``; for a run without one, its recorded training
+    split is re-read and hashed. An in-memory run without the file cannot be checked.
+    """
+    from headstart.core.data import load_data
+    from headstart.modalities.image.data.inspect import hash_images
+
+    if run.path is not None and (Path(run.path) / TRAIN_HASHES).is_file():
+        try:
+            payload = json.loads((Path(run.path) / TRAIN_HASHES).read_text())
+            return set(payload["hashes"]), TRAIN_HASHES
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # damaged: re-read the data below
+    if run.config.data is None:
+        return None, (
+            "this run was trained on in-memory arrays and recorded no hashes of its training images"
+        )
+    try:
+        splits = load_data(
+            run.config.data,
+            split_record=run.split,
+            filename_column=run.config.filename_column,
+            label_column=run.config.label_column,
+        )
+    except HeadstartError as e:
+        return None, f"the run's training data could not be re-read ({e})"
+    hashes = hash_images(splits.train, progress=progress)
+    return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
+
+
+def _overlap(run, images: ImageSet, valid, y, proba, majority: int, n_boot, progress) -> dict:
+    """How many scored images are training images (by content), and the score without them."""
+    from headstart.modalities.image.data.inspect import hash_images
+
+    known, source = train_hashes(run, progress=progress)
+    if known is None:
+        return {"checked": False, "reason": source}
+    hashes = hash_images(images, progress=progress)
+    scored = np.flatnonzero(valid)
+    dup = np.array([hashes[i] in known for i in scored], dtype=bool)
+    out = {
+        "checked": True,
+        "hashes_from": source,
+        "n_images": int(len(scored)),
+        "n_overlap": int(dup.sum()),
+        "ids": [images.ids[i] for i in scored[dup][:50]],
+        "without_overlap": None,  # set when some, not all, scored images are training images
+    }
+    if dup.any() and not dup.all():
+        keep = ~dup
+        m = classification_metrics(y[keep], proba[keep], run.class_names, n_boot=n_boot)
+        out["without_overlap"] = {
+            **_summary(m),
+            "majority_accuracy": float(np.mean(y[keep] == majority)),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_probabilities(
+    run, images: ImageSet, *, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(probabilities, valid mask, unreadable) for ``images`` through ``run``'s model.
+
+    A frozen-backbone run reuses the feature cache (same backbone, weights and preprocessing
+    as at training time), so evaluating right after training costs no forward pass.
+    """
+    from headstart.core.cache import MIRROR, FeatureExtractor
+    from headstart.modalities.image.backbones.model import LoadedBackbone
+    from headstart.modalities.image.backbones.weights import WeightSource
+
+    w = run.weights or {}
+    loaded = LoadedBackbone(
+        run.backbone_name,
+        run.backbone_name,
+        run.model.backbone,
+        run.preprocessing,
+        WeightSource(w.get("kind", "run"), w.get("detail", ""), w.get("fingerprint", "run")),
+    )
+    extractor = FeatureExtractor(
+        loaded, batch_size=32, progress=progress, cache=bool(run.config.cache)
+    )
+    fs = extractor.extract(images)
+    views = [fs, extractor.extract(images, view=MIRROR)] if run.model.tta else [fs]
+    proba = np.zeros((len(images), len(run.class_names)), dtype=np.float32)
+    if fs.valid.any():
+        head = run.model.head.eval()
+        with torch.no_grad():  # with test-time augmentation: logits averaged, as the model does
+            logits = sum(
+                head(torch.from_numpy(np.asarray(v.features[fs.valid], dtype=np.float32)))
+                for v in views
+            ) / len(views)
+        proba[fs.valid] = torch.softmax(logits, dim=1).numpy()
+    run.model.backbone.cpu()
+    return proba, fs.valid, fs.bad
+
+
+def align_classes(images: ImageSet, run_classes: Sequence[str], where: str) -> ImageSet:
+    """Re-index an external data set's labels onto the run's classes, matching by name."""
+    lookup = {name: i for i, name in enumerate(run_classes)}
+    unknown = [c for c in images.class_names if c not in lookup]
+    counts = images.class_counts()
+    unknown = [c for c in unknown if counts[images.class_names.index(c)] > 0]
+    if unknown:
+        raise DataError(
+            f"{where}: class(es) {', '.join(map(repr, unknown))} are not classes of this run "
+            f"({', '.join(run_classes)}); the model cannot predict them. Remove those images or "
+            "train a run that knows them."
+        )
+    mapping = np.array([lookup.get(c, -1) for c in images.class_names])
+    out = images.subset(np.arange(len(images)))
+    out.labels = mapping[images.labels]
+    out.class_names = tuple(run_classes)
+    return out
+
+
+def evaluation_images(run, data: str | Path | None = None) -> tuple[ImageSet, str]:
+    """The run's own test split (else validation), or an external labelled data set."""
+    images, described, _ = select_evaluation_images(run, data)
+    return images, described
+
+
+def select_evaluation_images(run, data: str | Path | None = None) -> tuple[ImageSet, str, dict]:
+    """(images, what they are in words, which splits of which data were used and their counts).
+
+    External data is used whole where its splits can be joined (image files; one array); the
+    separate arrays of an arrays/ folder cannot be, so its last split (test, else val) is
+    used and the others are listed as not used.
+    """
+    from headstart.core.data import load_data, load_source
+    from headstart.modalities.image.data.imageset import concat
+
+    if data is not None:
+        sets = load_source(data).splits()
+        first = next(iter(sets.values()))
+        joinable = all(s.paths is not None for s in sets.values()) or all(
+            s.array is first.array for s in sets.values()
+        )
+        used = list(sets) if joinable else list(sets)[-1:]
+        label = {n: (s.origin if s.is_array and not joinable else n) for n, s in sets.items()}
+        merged = sets[used[0]] if len(used) == 1 else concat([sets[n] for n in used], "eval")
+        counts = {label[n]: len(sets[n]) for n in used}
+        if len(sets) == 1:
+            described = str(data)
+        elif len(used) == 1:
+            described = f"{data}: {label[used[0]]}"
+        else:
+            described = f"{data}: " + " + ".join(f"{k} ({v:,})" for k, v in counts.items())
+        detail = {
+            "location": str(data),
+            "used": counts,
+            "not_used": {label[n]: len(s) for n, s in sets.items() if n not in used},
+        }
+        return align_classes(merged, run.class_names, str(data)), described, detail
+    if run.config.data is None:
+        raise RunError(
+            "this run was trained on in-memory arrays; pass the labelled DATA to evaluate on."
+        )
+    splits = load_data(
+        run.config.data,
+        split_record=run.split,
+        filename_column=run.config.filename_column,
+        label_column=run.config.label_column,
+    )
+    images, described = (
+        (splits.test, "test split") if splits.test is not None else (splits.val, OPTIMISTIC)
+    )
+    detail = {"location": str(run.config.data), "used": {images.name: len(images)}, "not_used": {}}
+    return images, described, detail
+
+
+def evaluate_run(
+    run,
+    data: str | Path | ImageSet | None = None,
+    *,
+    compare: Sequence = (),
+    n_boot: int = 1000,
+    progress: bool = False,
+    described: str = "",
+) -> dict:
+    """Metrics of ``run`` and every run in ``compare`` on the same images, plus the baseline.
+
+    ``data`` is an external labelled data set (any layout), ready images, or None for the
+    run's own test split (else its validation split). Each compared run is also judged
+    against this run pair by pair on the images both could read (``paired``, see
+    :func:`paired_comparison`). External data is checked for the run's training images by
+    content (``overlap``) and, where some are found, scored without them as well.
+    """
+    if isinstance(data, ImageSet):
+        images, described = data, described or f"{data.name} split"
+        detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}
+    else:
+        images, described, detail = select_evaluation_images(run, data)
+    if len(images) == 0:
+        raise DataError(f"no images to evaluate on in the {described}.")
+    proba, valid, bad = run_probabilities(run, images, progress=progress)
+    y = images.labels[valid]
+    result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
+    majority = int(np.argmax(np.bincount(_train_labels(run), minlength=len(run.class_names))))
+    paired = []
+    rows = [
+        {"name": _run_name(run), "kind": "this run", **_summary(result)},
+        {
+            "name": f"majority class ('{run.class_names[majority]}')",
+            "kind": "baseline",
+            **majority_metrics(y, majority, len(run.class_names), n_boot=n_boot),
+        },
+    ]
+    for other in compare:
+        if tuple(other.class_names) != tuple(run.class_names):
+            raise DataError(
+                f"{other.path}: classes ({', '.join(other.class_names)}) differ from this run's; "
+                "compared runs must predict the same classes."
+            )
+        op, ov, _ = run_probabilities(other, images, progress=progress)
+        keep = valid & ov
+        om = classification_metrics(images.labels[keep], op[keep], run.class_names, n_boot=n_boot)
+        rows.append(
+            {
+                "name": _run_name(other),
+                "kind": "compared run",
+                "run_dir": str(other.path) if other.path else None,
+                **_summary(om),
+            }
+        )
+        paired.append(
+            paired_comparison(
+                images.labels[keep],
+                proba[keep].argmax(axis=1),
+                op[keep].argmax(axis=1),
+                this_name=_run_name(run),
+                other_name=_run_name(other),
+                n_boot=n_boot,
+            )
+        )
+    if data is not None and not isinstance(data, ImageSet):
+        result["overlap"] = _overlap(
+            run, images, valid, y, proba[valid], majority, n_boot, progress
+        )
+    # keep predictions so plots and the report can show confident mistakes
+    result.update(
+        {
+            "evaluated_on": described,
+            "evaluation_data": detail,
+            "units": UNITS,
+            "unreadable": bad,
+            "table": rows,
+            "paired": paired,
+            "predictions": {
+                "ids": [images.ids[i] for i in np.flatnonzero(valid)],
+                "y_true": y.tolist(),
+                "proba": np.round(proba[valid], 5).tolist(),
+            },
+        }
+    )
+    return result
+
+
+def _summary(m: dict) -> dict:
+    keys = (
+        "n",
+        "accuracy",
+        "accuracy_ci95",
+        "balanced_accuracy",
+        "macro_f1",
+        "macro_f1_ci95",
+        "log_loss",
+        "macro_auc",
+    )
+    return {k: m[k] for k in keys if k in m}
+
+
+def _run_name(run) -> str:
+    name = Path(run.path).name if run.path else "run"
+    return f"{name} ({run.backbone_name}, {run.strategy.label()})"
+
+
+def _train_labels(run) -> np.ndarray:
+    counts = run.metrics.get("train_class_counts")
+    if counts:
+        return np.repeat(np.arange(len(counts)), counts)
+    return np.zeros(1, dtype=np.int64)

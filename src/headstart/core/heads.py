@@ -1,0 +1,67 @@
+"""Classifier heads that sit on the pooled backbone features.
+
+``lesson`` is the founding lesson's head, layer for layer: Flatten -> BatchNorm -> Dense(50,
+ReLU) -> Dropout(0.5) -> Dense(n_classes), producing logits; with 1024 DenseNet121 features and
+10 classes it has exactly the lesson's 53,808 trainable parameters. Its BatchNorm keeps Keras'
+epsilon (1e-3) but not Keras' momentum (0.99): at that rate the running statistics need
+hundreds of steps to settle, and on a small data set (a few steps an epoch) early stopping
+ended runs while evaluation still normalised with statistics near their 0/1 start. PyTorch's
+default momentum (0.1, Keras' 0.9) settles within a few epochs and measured better on small
+data (``BENCHMARKS.md``, head BatchNorm momentum).
+``linear`` is a linear probe: a BatchNorm without affine parameters standardises each feature
+(MAE's linear-probing protocol, He et al. 2022: features from different depths come on very
+different scales), then a single Dense layer; its weight decay is chosen on validation
+(``headstart.core.loop.select_weight_decay``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from torch import nn
+
+from headstart.choices import HEADS
+from headstart.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    kind: str = "lesson"
+    hidden: int = 50
+    dropout: float = 0.5
+    #: the linear head's standardising layer; False in runs saved before it existed, which
+    #: load as they were trained (TrainConfig.head_spec sets it for every new linear head)
+    standardize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in HEADS:
+            raise ConfigError(f"head must be one of {', '.join(HEADS)}; got {self.kind!r}.")
+        if self.hidden < 1:
+            raise ConfigError(f"head hidden size must be at least 1; got {self.hidden}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1); got {self.dropout}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: PyTorch's default (Keras' momentum 0.9); see the module docstring for why not Keras' 0.99.
+HEAD_BN_MOMENTUM = 0.1
+
+
+def build_head(spec: HeadSpec, in_features: int, n_classes: int) -> nn.Sequential:
+    if spec.kind == "linear":
+        scale = (
+            [nn.BatchNorm1d(in_features, affine=False, momentum=HEAD_BN_MOMENTUM)]
+            if spec.standardize
+            else []
+        )
+        return nn.Sequential(nn.Flatten(), *scale, nn.Linear(in_features, n_classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.BatchNorm1d(in_features, eps=1e-3, momentum=HEAD_BN_MOMENTUM),
+        nn.Linear(in_features, spec.hidden),
+        nn.ReLU(),
+        nn.Dropout(spec.dropout),
+        nn.Linear(spec.hidden, n_classes),
+    )

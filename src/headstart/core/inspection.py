@@ -1,0 +1,96 @@
+"""What every modality's inspection shares: the split a training run would carve, the
+majority-class baseline scored where a model is scored, and duplicates grouped by content
+within and across splits (leakage)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from headstart.core.datasource import DataSource
+from headstart.core.splits import make_splits
+from headstart.errors import HeadstartError
+
+
+def leakage_warning(duplicates_across: list[dict], noun: str = "image") -> str:
+    """The sentence for examples found in more than one split (``duplicates_across``, as in
+    inspection.json), naming the scores they inflate; "" when there are none."""
+    if not duplicates_across:
+        return ""
+    n_items = sum(len(d["ids"]) for d in duplicates_across)
+    inflated = sorted({s for d in duplicates_across for s in d["splits"]} - {"train"})
+    where = "files" if noun == "image" else f"{noun}s"
+    return (
+        f"{len(duplicates_across)} {noun}(s) appear in more than one split ({n_items} {where}): "
+        f"scores on {' and '.join(inflated)} will be optimistic"
+    )
+
+
+def group_duplicates(
+    by_hash: dict[str, list[tuple[str, str]]],
+) -> tuple[dict[str, list[list[str]]], list[dict[str, object]]]:
+    """(duplicates within each split, duplicates across splits) from content hash -> [(split,
+    id)]."""
+    within: dict[str, list[list[str]]] = defaultdict(list)
+    across: list[dict[str, object]] = []
+    for members in by_hash.values():
+        if len(members) < 2:
+            continue
+        split_set = sorted({sp for sp, _ in members})
+        if len(split_set) > 1:
+            across.append({"splits": split_set, "ids": [f"{sp}:{i}" for sp, i in members]})
+        for sp in split_set:
+            ids = [i for s2, i in members if s2 == sp]
+            if len(ids) > 1:
+                within[sp].append(ids)
+    return dict(within), across
+
+
+def plan_and_baseline(
+    source: DataSource,
+    counts: dict[str, list[int]],
+    skipped_ids: set[str],
+    *,
+    val_split: float,
+    test_split: float | None,
+    seed: int,
+) -> tuple[dict[str, list[int]], dict, dict]:
+    """(planned per-class counts per split, how the split is made or why it cannot be, the
+    majority-class baseline). Planned counts leave out ``skipped_ids`` (unreadable examples),
+    as training will; the baseline is train's largest class scored on validation."""
+    names = list(source.class_names)
+    try:
+        planned = make_splits(source, val_split=val_split, test_split=test_split, seed=seed)
+        planned_counts = {
+            n: np.bincount(
+                np.asarray(
+                    [lab for lab, i in zip(s.labels, s.ids) if i not in skipped_ids],
+                    dtype=np.int64,
+                ),
+                minlength=len(names),
+            ).tolist()
+            for n, s in planned.items().items()
+        }
+        split_method = dict(planned.method)
+    except HeadstartError as e:
+        planned_counts, split_method = {}, {"error": str(e)}
+    train_counts = np.asarray(counts["train"])
+    majority = int(np.argmax(planned_counts.get("train", counts["train"])))
+    if "val" in counts:
+        eval_split, eval_counts = "val", np.asarray(counts["val"])
+    elif "val" in planned_counts:
+        eval_split, eval_counts = "val (planned)", np.asarray(planned_counts["val"])
+    else:
+        eval_split, eval_counts = "train", train_counts
+    baseline = {
+        "class": names[majority],
+        "accuracy": float(eval_counts[majority] / max(1, eval_counts.sum())),
+        "evaluated_on": eval_split,
+    }
+    return planned_counts, split_method, baseline
+
+
+def imbalance_ratio(train_counts) -> float:
+    nonzero = np.asarray(train_counts)[np.asarray(train_counts) > 0]
+    return float(nonzero.max() / nonzero.min()) if len(nonzero) else 1.0

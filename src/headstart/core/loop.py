@@ -1,0 +1,463 @@
+"""One training loop for every strategy: a head on cached features, a suffix on a cached
+prefix, or a whole network on images decoded on the fly.
+
+The lesson's settings are the defaults: Adam, cross-entropy on logits, batch 32, up to 30
+epochs, early stopping on validation accuracy with patience 5, best weights restored.
+Pretrained layers get their own, lower learning rate (1e-5, the tutorials' fine-tuning rate).
+Every epoch ends with an atomic checkpoint (weights, optimizer, random-number state, history),
+so an interrupted run resumes exactly where it stopped and finishes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.choices import SCHEDULES
+from headstart.core.inputs import batch_slices
+from headstart.core.strategies import frozen_modules_to_eval
+from headstart.errors import ConfigError
+from headstart.io import atomic_write_json, atomic_write_with
+from headstart.progress import progress_bar
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 5
+    seed: int = 0
+    backbone_lr: float = 1e-5
+    bn: str = "frozen"
+    schedule: str = "none"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1; got {self.epochs}.")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1; got {self.batch_size}.")
+        if not self.lr > 0 or not self.backbone_lr > 0:
+            raise ConfigError(
+                f"learning rates must be positive; got {self.lr}, {self.backbone_lr}."
+            )
+        if self.patience < 0:
+            raise ConfigError(
+                f"patience must be 0 (no early stopping) or more; got {self.patience}."
+            )
+        if self.bn not in ("frozen", "train"):
+            raise ConfigError(f"bn must be frozen or train; got {self.bn!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}."
+            )
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"weight decay must be 0 or more; got {self.weight_decay}.")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label smoothing must be in [0, 1); got {self.label_smoothing}.")
+
+
+@dataclass
+class History:
+    """Per-epoch loss / accuracy / val_loss / val_accuracy, as Keras' ``History.history``."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+    #: training samples left out of an epoch's step, summed over epochs: a batch of one with
+    #: BatchNorm training cannot step. The batching never forms one (a single last sample
+    #: joins the batch before); it happens only when unreadable images shrink a batch to one.
+    skipped_samples: int = 0
+    #: training ended early because its time budget (``fit(max_seconds=...)``) would have run out
+    out_of_time: bool = False
+
+    def column(self, name: str) -> list[float]:
+        return [row[name] for row in self.epochs]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def param_groups(module: nn.Module, head: nn.Module, settings: FitSettings) -> list[dict]:
+    """The head learns at ``lr``; any trainable pretrained layer at ``backbone_lr``. Weight
+    decay (an L2 penalty, as in logistic regression) applies to the head's weight matrices,
+    not to biases or normalisation parameters."""
+    head_ids = {id(p) for p in head.parameters()}
+    head_params = [p for p in head.parameters() if p.requires_grad]
+    decayed = [p for p in head_params if p.ndim > 1]
+    rest = [p for p in head_params if p.ndim <= 1]
+    groups = [{"params": rest, "lr": settings.lr, "name": "head"}]
+    if decayed:
+        groups.append(
+            {
+                "params": decayed,
+                "lr": settings.lr,
+                "weight_decay": settings.weight_decay,
+                "name": "head-weights",
+            }
+        )
+    body = [p for p in module.parameters() if p.requires_grad and id(p) not in head_ids]
+    if body:
+        groups.append({"params": body, "lr": settings.backbone_lr, "name": "backbone"})
+    return groups
+
+
+def _scheduler(optimizer, settings: FitSettings, steps_per_epoch: int):
+    total = max(1, settings.epochs * steps_per_epoch)
+    warm = int(settings.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if warm and step < warm:
+            return (step + 1) / warm
+        if settings.schedule == "cosine":
+            progress = (step - warm) / max(1, total - warm)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        if settings.schedule == "onecycle":  # linear warm-up (above) then linear decay
+            return max(0.0, 1 - (step - warm) / max(1, total - warm))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def predict_logits(
+    module: nn.Module, inputs, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true labels, logits as float32) of ``module`` over ``inputs``, in inference mode."""
+    module.eval()
+    ys, out = [], []
+    with torch.no_grad(), _autocast(device):
+        for x, y in inputs.epoch(None, 256):
+            out.append(module(x.to(device)).float().cpu().numpy())
+            ys.append(y.numpy())
+    if not ys:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+    return np.concatenate(ys), np.concatenate(out)
+
+
+def predict_labels(
+    module: nn.Module, inputs, device: torch.device, *, mirrored=None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(true labels, predicted labels, summed cross-entropy) of ``module`` over ``inputs``, in
+    inference mode: one pass serves the loss, the accuracy and any interval drawn from them.
+    ``mirrored`` (the same rows' mirror-image inputs) averages in their logits: test-time
+    augmentation on cached inputs."""
+    y, logits = predict_logits(module, inputs, device)
+    if not len(y):
+        return y, np.zeros(0, np.int64), 0.0
+    if mirrored is not None:
+        logits = (logits + predict_logits(module, mirrored, device)[1]) / 2
+    t = torch.from_numpy(logits)
+    loss = float(nn.functional.cross_entropy(t, torch.from_numpy(y), reduction="sum"))
+    return y, logits.argmax(1), loss
+
+
+def accuracy_of(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return int((y_true == y_pred).sum()) / max(1, len(y_true))
+
+
+def evaluate_inputs(module: nn.Module, inputs, device: torch.device) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode."""
+    y_true, y_pred, total = predict_labels(module, inputs, device)
+    return total / max(1, len(y_true)), accuracy_of(y_true, y_pred)
+
+
+class Checkpoint:
+    """``checkpoint/`` in the run directory: written atomically after every epoch.
+
+    ``layout`` says which module the weights belong to (``head``, ``suffix`` with its cut, or
+    ``full``), so an interrupted run can be rebuilt and loaded from the checkpoint alone.
+    """
+
+    def __init__(self, folder: str | Path, layout: dict | None = None):
+        self.folder = Path(folder)
+        self.layout = layout or {}
+
+    def exists(self) -> bool:
+        return (self.folder / "state.json").is_file()
+
+    def weights_file(self) -> Path:
+        """The weights that go with state.json. Each epoch's weights get a file of their own,
+        named in state.json, which is written after them: a kill between the two writes
+        leaves the previous, matching pair (one shared file name once paired epoch k's state
+        with epoch k+1's weights)."""
+        state = json.loads((self.folder / "state.json").read_text())
+        return self.folder / state.get("weights_file", "weights.safetensors")
+
+    def save(self, module, optimizer, scheduler, best_state, history, rng, counters) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {
+            f"model.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()
+        }
+        if best_state is not None:
+            tensors.update(
+                {f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()}
+            )
+        opt = optimizer.state_dict()
+        for idx, st in opt["state"].items():
+            for name, v in st.items():
+                t = v if isinstance(v, torch.Tensor) else torch.tensor(v)
+                tensors[f"opt.{idx}.{name}"] = t.detach().cpu().contiguous()
+        tensors["torch_rng"] = torch.get_rng_state()
+        name = f"weights-{len(history.epochs)}.safetensors"
+        atomic_write_with(self.folder / name, lambda tmp: save_file(tensors, str(tmp)))
+        atomic_write_json(
+            self.folder / "state.json",
+            {
+                "history": history.to_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "param_groups": [
+                    {k: v for k, v in g.items() if k != "params"} for g in opt["param_groups"]
+                ],
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "has_best": best_state is not None,
+                "layout": self.layout,
+                "weights_file": name,
+                **counters,
+            },
+        )
+        for old in self.folder.glob("weights*.safetensors"):  # earlier epochs' weights
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def load(self, module, optimizer, scheduler, rng):
+        from safetensors.torch import load_file
+
+        state = json.loads((self.folder / "state.json").read_text())
+        tensors = load_file(str(self.weights_file()))
+        module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        best = (
+            {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+            if state["has_best"]
+            else None
+        )
+        opt_state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, idx, name = k.split(".", 2)
+                opt_state.setdefault(int(idx), {})[name] = v
+        optimizer.load_state_dict(
+            {
+                "state": opt_state,
+                "param_groups": [
+                    {**g, "params": og["params"]}
+                    for g, og in zip(state["param_groups"], optimizer.state_dict()["param_groups"])
+                ],
+            }
+        )
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(tensors["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+        history = History(**state["history"])
+        return history, best, state
+
+
+def fit(
+    module: nn.Module,
+    head: nn.Module,
+    train_inputs,
+    val_inputs,
+    settings: FitSettings,
+    *,
+    device: str | torch.device = "cpu",
+    class_weights: np.ndarray | None = None,
+    checkpoint: Checkpoint | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+    max_seconds: float | None = None,
+) -> History:
+    """Train ``module`` (whose last part is ``head``) in place; it ends with the best weights.
+
+    ``stop_after`` ends after that many epochs of this call without finishing, as an
+    interruption would (used to test resuming). ``max_seconds`` ends training, with the best
+    weights so far, before an epoch that would not finish in time (judged from the slowest
+    epoch so far); ``history.out_of_time`` says so.
+    """
+    device = torch.device(device)
+    module.to(device)
+    channels_last = device.type == "cuda"  # faster convolutions with tensor cores
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    optimizer = torch.optim.Adam(param_groups(module, head, settings), eps=1e-7)
+    steps = max(1, len(batch_slices(len(train_inputs), settings.batch_size)))
+    scheduler = (
+        _scheduler(optimizer, settings, steps)
+        if settings.schedule != "none" or settings.warmup_epochs
+        else None
+    )
+    weight = (
+        torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+        if class_weights is not None
+        else None
+    )
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=settings.label_smoothing)
+    history, best_state = History(), None
+    best_acc, since_best, start_epoch, elapsed = -1.0, 0, 0, 0.0
+    if resume and checkpoint is not None and checkpoint.exists():
+        history, best_state, state = checkpoint.load(module, optimizer, scheduler, rng)
+        best_acc, since_best = state["best_acc"], state["since_best"]
+        start_epoch, elapsed = len(history.epochs), history.seconds
+        module.to(device)
+    start = time.perf_counter() - elapsed
+    finished = history.stopped_early
+    bar = progress_bar(
+        range(start_epoch, settings.epochs),
+        desc="training",
+        unit="epoch",
+        enabled=progress,
+        initial=start_epoch,
+        total=settings.epochs,
+    )
+    ran, slowest = 0, 0.0
+    for epoch in [] if finished else bar:
+        epoch_start = time.perf_counter()
+        module.train()
+        frozen_modules_to_eval(module, settings.bn, new=head)
+        batchnorm_trains = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
+        )
+        total_loss, correct, seen = 0.0, 0, 0
+        for x, y in train_inputs.epoch(rng, settings.batch_size):
+            if len(y) < 2 and batchnorm_trains:
+                history.skipped_samples += len(y)  # BatchNorm cannot train on one sample
+                continue
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device):
+                logits = module(x)
+            loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        val_loss, val_acc = evaluate_inputs(module, val_inputs, device)
+        row = {
+            "epoch": epoch + 1,
+            "loss": total_loss / max(1, seen),
+            "accuracy": correct / max(1, seen),
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+        }
+        history.epochs.append(row)
+        if val_acc > best_acc:
+            best_acc, since_best = val_acc, 0
+            best_state = copy.deepcopy(module.state_dict())
+            history.best_epoch = epoch + 1
+        else:
+            since_best += 1
+            if settings.patience and since_best >= settings.patience:
+                history.stopped_early = True
+        history.seconds = time.perf_counter() - start
+        bar.set_postfix(
+            acc=f"{row['accuracy']:.3f}",
+            val_acc=f"{val_acc:.3f}",
+            best=f"{best_acc:.3f} (epoch {history.best_epoch})",
+        )
+        if checkpoint is not None:
+            checkpoint.save(
+                module,
+                optimizer,
+                scheduler,
+                best_state,
+                history,
+                rng,
+                {"best_acc": best_acc, "since_best": since_best},
+            )
+        ran += 1
+        if history.stopped_early:
+            break
+        slowest = max(slowest, time.perf_counter() - epoch_start)
+        if max_seconds is not None and time.perf_counter() - start + slowest > max_seconds:
+            history.out_of_time = epoch + 1 < settings.epochs
+            break
+        if stop_after is not None and ran >= stop_after:
+            bar.close()
+            raise KeyboardInterrupt(f"stopped after {ran} epoch(s) as asked")
+    bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+#: Weight decays the linear head tries, choosing on validation. An L2 penalty on standardised
+#: features, as logistic regression's C (about 1 / (weight decay x training images)); the span
+#: covers C from 10 to 0.01 on a thousand images.
+WEIGHT_DECAY_GRID = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def select_weight_decay(
+    module: nn.Module,
+    head: nn.Module,
+    train_inputs,
+    val_inputs,
+    settings: FitSettings,
+    *,
+    device: str | torch.device = "cpu",
+    class_weights: np.ndarray | None = None,
+    grid: tuple[float, ...] = WEIGHT_DECAY_GRID,
+) -> tuple[float, list[dict]]:
+    """Train from the same start with each weight decay; the one with the best validation
+    accuracy (then the lowest validation loss) wins. ``module`` is left as it started.
+
+    Cheap on cached features (seconds per value); the validation score of the winner is
+    optimistic, which is why the headline is the test split's.
+    """
+    from dataclasses import replace
+
+    start = copy.deepcopy(module.state_dict())
+    rows = []
+    for wd in grid:
+        module.load_state_dict(start)
+        h = fit(
+            module,
+            head,
+            train_inputs,
+            val_inputs,
+            replace(settings, weight_decay=wd),
+            device=device,
+            class_weights=class_weights,
+            progress=False,
+        )
+        best = h.epochs[h.best_epoch - 1]
+        rows.append(
+            {
+                "weight_decay": wd,
+                "val_accuracy": best["val_accuracy"],
+                "val_loss": best["val_loss"],
+                "epochs": len(h.epochs),
+                "seconds": round(h.seconds, 3),
+            }
+        )
+    module.load_state_dict(start)
+    chosen = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+    return chosen["weight_decay"], rows

@@ -1,0 +1,925 @@
+"""``report.html``: one self-contained page (figures embedded, no network) per run.
+
+Sections: data (sample images, and the augmentation as training applied it when it used
+any), configuration as resolved, parameters, training history (and the parent's, for a continued
+run), metrics with intervals and baselines, confusion matrix, ROC, the most confident mistakes.
+A section with nothing to show (no evaluation, images not recorded) is left out or says why.
+Written at the end of ``headstart train`` and by ``headstart report RUN_DIR``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from headstart.core import plots
+from headstart.io import atomic_write_json, atomic_write_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2433;
+background:#f6f7f9}
+main{max-width:1100px;margin:0 auto;padding:24px 32px 64px}
+h1{font-size:1.6rem;margin:.2em 0}h2{font-size:1.2rem;margin-top:2em;border-bottom:1px solid
+#dde1e7;padding-bottom:.3em}
+.sub{color:#5b6475}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+.card{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:12px 16px;min-width:150px}
+.card b{display:block;font-size:1.5rem}.card span{color:#5b6475;font-size:.85rem}
+table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:.9rem}
+td,th{border:1px solid #dde1e7;padding:4px 10px;text-align:right}
+th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:6px 0}
+.warn{background:#fff7e6;border:1px solid #f0c36d;border-radius:6px;padding:8px 12px}
+code{background:#eef1f5;padding:1px 4px;border-radius:3px}
+table.kv td,table.kv th{text-align:left}
+.row{display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start}.row img{max-width:49%}
+"""
+
+
+def img_tag(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def pct(v: float) -> str:
+    return "-" if v is None or v != v else f"{v:.1%}"
+
+
+def ci_text(ci) -> str:
+    return f"{ci[0]:.1%} - {ci[1]:.1%}" if ci else "-"
+
+
+def html_table(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
+    """A table of escaped text; ``css_class="kv"`` aligns every column left (text tables)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    attr = f' class="{css_class}"' if css_class else ""
+    return f"<table{attr}><tr>{head}</tr>{body}</table>"
+
+
+def make_figures(
+    run, evaluation: dict | None, splits=None, captions: dict[str, str] | None = None
+) -> dict[str, Path]:
+    """Write the run's figures under RUN_DIR/plots and return them by name; ``captions`` (if
+    given) receives the HTML caption of figures that need one."""
+    out = Path(run.path) / "plots"
+    captions = {} if captions is None else captions
+    figs: dict[str, Path] = {}
+    if run.history is not None and run.history.epochs:
+        figs["history"] = plots.plot_history(
+            run.history, out / "history.png", f"Training history: {run.backbone_name}"
+        )
+    if evaluation is not None:
+        figs["confusion"] = plots.plot_confusion(
+            evaluation["confusion_matrix"], run.class_names, out / "confusion.png"
+        )
+        if evaluation["roc"]:
+            figs["roc"] = plots.plot_roc(evaluation["roc"], out / "roc.png")
+    if splits is not None:
+        figs.update(_image_figures(run, evaluation, splits, out, captions))
+    return figs
+
+
+#: Augmented views shown in the report (the grid has room for the original and eight).
+SHOWN_VIEWS = 8
+
+
+def describe_augmenter(aug) -> list[str]:
+    """The transforms of an augmenter (a torchvision ``Compose``), in words, with the ranges
+    it actually draws from; read from the transform objects so the words cannot drift."""
+    words: list[str] = []
+    for t in getattr(aug, "transforms", [aug]):
+        kind = type(t).__name__
+        if kind == "RandomHorizontalFlip":
+            words.append(f"horizontal flip ({t.p:.0%} of views)")
+        elif kind == "RandomAffine":
+            degrees = max(abs(float(d)) for d in t.degrees)
+            if degrees:
+                words.append(f"rotation up to \u00b1{degrees:g}\u00b0")
+            if t.translate and any(t.translate):
+                words.append(f"shift up to \u00b1{max(t.translate):.0%}")
+            if t.scale and tuple(t.scale) != (1, 1):
+                words.append(f"zoom {t.scale[0]:.0%}-{t.scale[1]:.0%}")
+            if t.shear:
+                words.append("shear")
+        elif kind == "ColorJitter":
+            amounts: dict[str, list[str]] = {}
+            for k in ("brightness", "contrast", "saturation", "hue"):
+                v = getattr(t, k)
+                centre = 0.0 if k == "hue" else 1.0
+                if v is not None and max(abs(float(b) - centre) for b in v) > 0:
+                    amount = f"{max(abs(float(b) - centre) for b in v):.0%}"
+                    amounts.setdefault(amount, []).append(k)
+            for amount, names in amounts.items():
+                joined = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+                words.append(f"{joined} \u00b1{amount}")
+        else:
+            words.append(kind)
+    return words
+
+
+def augmentation_views(run, images) -> dict | None:
+    """One training image and augmented views of it, made as training made them.
+
+    ``None`` when the run used no augmentation. With ``augment="cached"`` (and the cache
+    really used) the views are the ones the feature cache computed for that image: the same
+    augmenter and the same per-image seeds (:func:`headstart.core.cache.view_seed`), for the first
+    readable training image. Otherwise (on the fly) they are samples from the same
+    augmenter, since each epoch drew fresh ones. Returns ``images`` (H x W x 3 floats in
+    [0, 1]), ``titles``, ``position`` (the image's index in ``images``), ``exact``, ``transforms``
+    (words) and ``caption`` (HTML-safe text).
+    """
+    from headstart.core.cache import view_seed
+    from headstart.modalities.image.data.decode import UnreadableImage
+    from headstart.modalities.image.preprocess import augmenter, prepare_batch
+
+    cfg = run.config
+    if cfg.augment == "none":
+        return None
+    aug = augmenter(flip=cfg.flip)
+    position = img = None
+    for i in range(min(len(images), 32)):  # seeds are per image: any readable one will do
+        try:
+            img, position = images.image(i), i
+            break
+        except UnreadableImage:
+            continue
+    if img is None:
+        return None
+    prep = run.preprocessing
+    mean = np.asarray(prep.mean, np.float32)
+    std = np.asarray(prep.std, np.float32)
+
+    def shown(seed=None, augment=None):
+        x = prepare_batch([img], prep, augment, seed=seed)[0].permute(1, 2, 0).numpy()
+        return np.clip(x * std + mean, 0.0, 1.0)
+
+    cache = run.metrics.get("feature_cache") or {}
+    exact = cfg.augment == "cached" and cache.get("mode") == "cached"
+    views, titles = [shown()], ["original (resized)"]
+    words = describe_augmenter(aug)
+    if exact:
+        total = int(cache.get("train_views") or cfg.views)
+        k_max = min(total, SHOWN_VIEWS)
+        for k in range(1, k_max + 1):
+            views.append(shown([view_seed(cfg.seed, k, position)], aug))
+            titles.append(f"cached view {k}")
+        how = (
+            f"views 1-{k_max} of the {total} augmented views the feature cache computed for "
+            "this image (same augmenter, same seeds): exactly what training used"
+        )
+    else:
+        for k in range(SHOWN_VIEWS):
+            views.append(shown(k, aug))
+            titles.append(f"sample {k + 1}")
+        why = (
+            "augmentation on the fly"
+            if cfg.augment == "on-the-fly"
+            else f"augmentation on the fly ({cache.get('reason') or 'no cache'})"
+        )
+        how = (
+            f"{SHOWN_VIEWS} samples from the augmenter training used ({why}: every epoch drew "
+            "fresh views, so these show the kind of views, not the exact ones)"
+        )
+    where = images.describe(position)
+    if images.paths is not None:
+        where = "/".join(Path(where).parts[-2:])
+    label = images.class_names[int(images.labels[position])]
+    caption = (
+        f"Augmentation ({cfg.augment}): the training image {where} (class {label}) and {how}. "
+        f"Transforms applied: {', '.join(words)}."
+    )
+    return {
+        "images": views,
+        "titles": titles,
+        "position": position,
+        "exact": exact,
+        "transforms": words,
+        "caption": caption,
+    }
+
+
+def _image_figures(
+    run, evaluation: dict | None, splits, out: Path, captions: dict[str, str]
+) -> dict[str, Path]:
+    import textwrap
+
+    from headstart.modalities.image.data.decode import UnreadableImage
+
+    figs: dict[str, Path] = {}
+    train = splits.train
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(train), size=min(9, len(train)), replace=False)
+    imgs, titles = [], []
+    for i in picks:
+        try:
+            imgs.append(train.image(int(i)))
+            titles.append(train.class_names[int(train.labels[i])])
+        except UnreadableImage:
+            continue
+    if imgs:
+        figs["samples"] = plots.plot_image_grid(
+            imgs, titles, out / "samples.png", "Sample training images"
+        )
+    views = augmentation_views(run, train)
+    if views is not None:
+        what = "its cached augmented views" if views["exact"] else "samples of its augmentation"
+        figs["augmented"] = plots.plot_image_grid(
+            views["images"],
+            views["titles"],
+            out / "augmented.png",
+            f"One training image and {what}\n" + textwrap.fill(", ".join(views["transforms"]), 70),
+        )
+        captions["augmented"] = views["caption"]
+    if evaluation is not None:
+        mistakes = confident_mistakes(evaluation, k=9)
+        if mistakes:
+            where = {}
+            for s in splits.items().values():
+                for pos, item_id in enumerate(s.ids):
+                    where[item_id] = (s, pos)
+            mimgs, mtitles = [], []
+            for m in mistakes:
+                if m["id"] in where:
+                    s, pos = where[m["id"]]
+                    mimgs.append(s.image(pos))
+                    mtitles.append(f"true {m['true']}\npred {m['predicted']} ({m['p']:.0%})")
+            if mimgs:
+                figs["mistakes"] = plots.plot_image_grid(
+                    mimgs,
+                    mtitles,
+                    out / "mistakes.png",
+                    "Most confident mistakes",
+                    title_colors=["#b00020"] * len(mimgs),
+                )
+    return figs
+
+
+def confident_mistakes(evaluation: dict, k: int = 9) -> list[dict]:
+    """Wrong predictions, most confident first (fastai's top losses)."""
+    pred = evaluation.get("predictions") or {}
+    if not pred:
+        return []
+    proba = np.asarray(pred["proba"])
+    y = np.asarray(pred["y_true"])
+    names = list(evaluation["per_class"])
+    guess = proba.argmax(1)
+    wrong = np.flatnonzero(guess != y)
+    order = wrong[np.argsort(-proba[wrong, guess[wrong]])][:k]
+    return [
+        {
+            "id": pred["ids"][i],
+            "true": names[y[i]],
+            "predicted": names[guess[i]],
+            "p": float(proba[i, guess[i]]),
+        }
+        for i in order
+    ]
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def configuration_rows(run) -> list[list[str]]:
+    """The run's settings as they were used: ``auto`` and backbone defaults resolved, the
+    setting as asked kept in brackets; settings the run did not use say so."""
+    cfg = run.config
+    m = run.metrics
+    cache = m.get("feature_cache") or {}
+    n_train = (m.get("n_images") or {}).get("train")
+    trains_backbone = run.strategy.trains_backbone
+    h, w = run.preprocessing.input_size
+    size = f"{h}" if h == w else f"{h}x{w}"
+    shown: dict[str, str] = {}
+    shown["data"] = cfg.data if cfg.data else "in-memory arrays (not recorded)"
+    if cfg.backbone != run.backbone_name:
+        shown["backbone"] = f"{run.backbone_name} ({cfg.backbone})"
+    if cfg.test_split is None:
+        carved = (run.split.get("method") or {}).get("test", "none")
+        shown["test_split"] = f"auto: {carved}" if carved != "none" else "auto: none carved"
+    if cfg.image_size is None:
+        shown["image_size"] = f"{size} (backbone default)"
+    elif str(cfg.image_size) != size:
+        shown["image_size"] = f"{size} (asked {cfg.image_size})"
+    if n_train is not None:
+        bn = cfg.resolved_bn(n_train)
+        note = f"auto, {n_train:,} training images" if cfg.bn == "auto" else ""
+        if not trains_backbone:
+            note = ", ".join(filter(None, [note, "no effect: the backbone is frozen"]))
+        shown["bn"] = f"{bn} ({note})" if note else bn
+    if not trains_backbone:
+        shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the backbone is frozen)"
+    elif cfg.strategy == "scratch":
+        shown["backbone_lr"] = f"{cfg.lr:g} (scratch: the whole network learns at lr)"
+    kind = run.strategy.kind
+    if kind != "fine-tune":
+        shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
+    if kind != "freeze-first":
+        shown["layers"] = f"{cfg.layers} (not used by {kind})"
+    device = run.record.get("device")
+    if device and cfg.device == "auto":
+        shown["device"] = f"{device} (auto)"
+    elif device and device != cfg.device:
+        shown["device"] = f"{device} (asked {cfg.device})"
+    if "epochs_run" in m:
+        stop = ", stopped early" if m.get("stopped_early") else ""
+        shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
+    if cfg.augment == "cached" and cache.get("mode") == "on-the-fly":
+        shown["augment"] = f"cached (ran on the fly: {cache.get('reason')})"
+    if cfg.augment != "cached" or cache.get("mode") != "cached":
+        shown["views"] = f"{cfg.views} (not used: no cached augmentation)"
+    if cfg.augment == "none":
+        shown["flip"] = f"{cfg.flip} (not used: no augmentation)"
+    if cfg.cache_budget == "auto" and cache.get("budget_bytes"):
+        shown["cache_budget"] = f"{_bytes(cache['budget_bytes'])} (auto)"
+    if cfg.workers == -1:
+        shown["workers"] = "-1 (auto)"
+    feats = m.get("features") or {}
+    if feats.get("kind") == "multi":
+        shown["feature_stages"] = (
+            f"{', '.join(map(str, feats['stages']))} + the last features, "
+            f"{feats['dimensions']:,} dimensions ({cfg.feature_stages})"
+        )
+    elif "features" in m:
+        shown["feature_stages"] = f"{cfg.feature_stages} (not used: --features last)"
+        shown["stage_pooling"] = f"{cfg.stage_pooling} (not used: --features last)"
+    if m.get("chosen_by") == "auto":
+        for key in ("strategy", "features", "head"):
+            shown[key] = f"{shown.get(key, getattr(cfg, key))} (chosen by --strategy auto)"
+        shown["budget"] = f"{cfg.budget:g} minutes (--strategy auto)"
+    decay = m.get("weight_decay") or {}
+    if decay.get("chosen") == "validation":
+        shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
+    elif decay.get("chosen") == "default":
+        shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
+    return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
+
+
+def cache_status(hits) -> str:
+    """``computed``, ``cached`` (every part read from the feature cache) or ``partly cached``,
+    from a run's or a ranking row's feature-cache hits ("computed", "memory", "disk")."""
+    hits = {hits} if isinstance(hits, str) else set(hits or ())
+    if not hits - {"computed"}:
+        return "computed"
+    return "partly cached" if "computed" in hits else "cached"
+
+
+def seconds_cell(seconds: float, hits) -> str:
+    """Seconds, marked when the figure is a cache read rather than a computation."""
+    status = cache_status(hits)
+    return f"{seconds:.1f}" + ("" if status == "computed" else f" ({status})")
+
+
+def cache_footnote(hits_per_row) -> str:
+    """The footnote for a table whose feature times may be cache reads ("" when none is)."""
+    statuses = {cache_status(h) for h in hits_per_row}
+    notes = []
+    if "cached" in statuses:
+        notes.append(
+            "(cached): the features were read from headstart's feature cache (an earlier run "
+            "computed them), so the figure is not what computing them costs"
+        )
+    if "partly cached" in statuses:
+        notes.append("(partly cached): some of them were read from the cache, the rest computed")
+    return "; ".join(notes) + "." if notes else ""
+
+
+def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
+    """Where the run's time went, saying whether the frozen outputs were computed or read
+    (``cache_kept``: the run's ``cache`` setting, whether computed outputs stay on disk)."""
+    t = metrics.get("timing") or {}
+    cache = metrics.get("feature_cache") or {}
+    train_s = f"training {t.get('training_seconds', 0):.1f} s"
+    extract = t.get("feature_extraction_seconds", 0)
+    if cache.get("mode") == "on-the-fly":
+        return (
+            f"No feature cache ({cache.get('reason')}): the network ran on every image each "
+            f"epoch; {train_s}."
+        )
+    status = cache_status(cache.get("hits", ["computed"]))
+    how = {
+        "computed": "computed once and cached for later runs"
+        if cache_kept
+        else "computed for this run only (--no-cache)",
+        "cached": "read from the feature cache: an earlier run computed them",
+        "partly cached": "partly read from the feature cache",
+    }[status]
+    return f"Frozen outputs: {extract:.1f} s ({how}); {train_s}."
+
+
+def _no_evaluation(run) -> str:
+    where = html.escape(str(run.path)) if run.path else "RUN_DIR"
+    if run.config.data:
+        return (
+            f"<p>No evaluation yet: run <code>headstart evaluate {where}</code> to score it "
+            "on its held-out images.</p>"
+        )
+    return (
+        "<p>No evaluation: this run was fitted on in-memory arrays, which the run does not keep, "
+        f"so there is nothing here to score it on. Run <code>headstart evaluate {where} "
+        "DATA</code> with labelled data (a folder, CSV or arrays with the same classes): it "
+        "writes <code>evaluation_external.json</code>, which <code>headstart report</code> "
+        "then shows here.</p>"
+    )
+
+
+def render_html(
+    run,
+    evaluation: dict | None,
+    figures: dict[str, Path],
+    inspection: dict | None = None,
+    extra_sections: str = "",
+    captions: dict[str, str] | None = None,
+) -> str:
+    m = run.metrics
+    captions = captions or {}
+    params = m.get("parameters", {})
+    name = Path(run.path).name if run.path else "run"
+    from headstart.core.splits import score_label
+
+    if evaluation is not None:
+        # the headline: accuracy, its interval and the baseline, all on the same images
+        baseline = next((r for r in evaluation["table"] if r["kind"] == "baseline"), None)
+        cards = [
+            (
+                f"accuracy on the {evaluation['evaluated_on']} ({evaluation['n']:,} images), "
+                f"95% interval {ci_text(evaluation.get('accuracy_ci95'))}",
+                pct(evaluation["accuracy"]),
+            ),
+            (
+                "majority-class baseline on the same images",
+                pct(baseline["accuracy"]) if baseline else "-",
+            ),
+        ]
+        if not evaluation["evaluated_on"].startswith("val"):
+            cards.append((score_label("val"), pct(m.get("val_accuracy"))))
+    else:
+        cards = [
+            (score_label("val"), pct(m.get("val_accuracy"))),
+            ("majority-class baseline", pct(m.get("majority_baseline_val_accuracy"))),
+        ]
+    if params:
+        cards.append(
+            ("trainable / total parameters", f"{params['trainable']:,} / {params['total']:,}")
+        )
+    parts = [
+        f"<h1>headstart run: {html.escape(name)}</h1>",
+        f'<div class="sub">{html.escape(run.backbone_name)} &middot; '
+        f"{html.escape(run.strategy.label())} &middot; "
+        f"{len(run.class_names)} classes &middot; created "
+        f"{html.escape(str(run.record.get('created', '')))}</div>",
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>'
+            for k, v in cards
+        )
+        + "</div>",
+    ]
+    parts.append('<h2 id="data">Data</h2>')
+    if inspection:
+        counts = inspection.get("counts", {})
+        header = ["class", *counts]
+        rows = [
+            [c, *[counts[s][i] for s in counts]]
+            for i, c in enumerate(inspection.get("class_names", []))
+        ]
+        parts.append(html_table(header, rows))
+        b = inspection.get("majority_baseline", {})
+        parts.append(
+            f"<p>Source: <code>{html.escape(str(inspection.get('location')))}</code> "
+            f"({html.escape(str(inspection.get('layout')))}). Imbalance "
+            f"{inspection.get('imbalance_ratio', 1):.2f}x; majority class "
+            f"'{html.escape(str(b.get('class')))}'.</p>"
+        )
+        warnings = []
+        if inspection.get("unreadable"):
+            warnings.append(
+                f"{len(inspection['unreadable'])} unreadable image(s) skipped: "
+                + ", ".join(u["path"] for u in inspection["unreadable"][:10])
+            )
+        if inspection.get("duplicates_across"):
+            warnings.append(
+                f"{len(inspection['duplicates_across'])} image(s) appear in more "
+                "than one split (leakage)"
+            )
+        for w in warnings:
+            parts.append(f'<p class="warn">{html.escape(w)}</p>')
+    n = m.get("n_images", {})
+    parts.append(
+        "<p>Images used: " + html.escape(", ".join(f"{k} {v}" for k, v in n.items())) + "</p>"
+    )
+    if not inspection:
+        source = run.config.data
+        parts.append(
+            f"<p>Source: <code>{html.escape(source)}</code>.</p>"
+            if source
+            else "<p>Source: in-memory arrays (not recorded): the model was fitted from "
+            "Python on arrays, so this report cannot show or re-read the images.</p>"
+        )
+    grids = [img_tag(figures[k], k) for k in ("samples", "augmented") if k in figures]
+    if grids:
+        parts.append(f'<div class="row">{"".join(grids)}</div>')
+    if "augmented" in captions:
+        parts.append(f"<p>{html.escape(captions['augmented'])}</p>")
+    elif run.config.augment == "none":
+        parts.append("<p>No augmentation: training saw each image as it is (resized).</p>")
+    parts.append('<h2 id="config">Configuration</h2>')
+    parts.append(
+        "<p>Values as used: where the setting was <code>auto</code> or left to the backbone, "
+        "the resolved value is shown with the setting in brackets.</p>"
+    )
+    parts.append(
+        html_table(["setting", "value"], configuration_rows(run)).replace(
+            "<table>", '<table class="kv">', 1
+        )
+    )
+    parts.append(
+        f"<p>Weights: {html.escape(str(run.weights.get('kind')))} "
+        f"({html.escape(str(run.weights.get('detail')))}). Reproducibility record: "
+        + html.escape(
+            ", ".join(
+                f"{k} {v}"
+                for k, v in run.record.items()
+                if k in ("seed", "torch", "timm", "headstart", "device", "python")
+            )
+        )
+        + "</p>"
+    )
+    parts.append('<h2 id="parameters">Parameters</h2>')
+    if params:
+        parts.append(
+            html_table(["parameters", "count"], [[k, f"{v:,}"] for k, v in params.items()])
+        )
+    parts.append('<h2 id="history">Training history</h2>')
+    if "history" in figures:
+        parts.append(img_tag(figures["history"], "training history"))
+    if m.get("timing"):
+        parts.append(f"<p>{html.escape(timing_sentence(m, run.config.cache))}</p>")
+    if "parent" in figures:
+        parts.append(f"<p>{html.escape(captions.get('parent', ''))}</p>")
+        parts.append(img_tag(figures["parent"], "parent, then this run"))
+    parts.append(extra_sections)
+    parts.append('<h2 id="metrics">Metrics</h2>')
+    if evaluation is not None:
+        parts.append(_metrics_section(evaluation))
+    else:
+        parts.append(_no_evaluation(run))
+    if "confusion" in figures:
+        parts.append('<h2 id="confusion">Confusion matrix</h2>')
+        parts.append(img_tag(figures["confusion"], "confusion matrix"))
+    if "roc" in figures:
+        parts.append('<h2 id="roc">ROC curves</h2>')
+        parts.append(img_tag(figures["roc"], "ROC curves"))
+    if evaluation is not None:
+        parts.append('<h2 id="mistakes">Most confident mistakes</h2>')
+        if "mistakes" in figures:
+            parts.append(img_tag(figures["mistakes"], "most confident mistakes"))
+        elif confident_mistakes(evaluation, k=1):
+            parts.append(
+                "<p>There are misclassified images, but their files are not available to "
+                "this report (the run's data was not recorded or has moved).</p>"
+            )
+        else:
+            parts.append(f"<p>No misclassified images on the {evaluation['evaluated_on']}.</p>")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>headstart: {html.escape(name)}</title><style>{CSS}</style></head>"
+        f"<body><main>{''.join(parts)}</main></body></html>"
+    )
+
+
+def _f1_ci(ci) -> str:
+    return f"{ci[0]:.3f} - {ci[1]:.3f}" if ci else "-"
+
+
+def _points(v: float) -> str:
+    return "-" if v is None or v != v else f"{100 * v:+.1f}%"
+
+
+def _metrics_section(evaluation: dict) -> str:
+    """The Metrics section: accuracy-like numbers in %, F1 on 0-1, the paired comparison of
+    compared runs, and any overlap of the evaluation images with the training images."""
+    parts = [
+        f"<p>Evaluated on {html.escape(evaluation['evaluated_on'])}: "
+        f"{evaluation['n']:,} images. Intervals are 95% bootstrap intervals. Overlapping "
+        "intervals do not settle whether two models differ; compared runs are judged pair by "
+        "pair on the same images below.</p>"
+    ]
+    not_used = (evaluation.get("evaluation_data") or {}).get("not_used")
+    if not_used:
+        parts.append(
+            "<p>Not used: "
+            + html.escape(", ".join(f"{k} ({v:,} images)" for k, v in not_used.items()))
+            + "</p>"
+        )
+    rows = [
+        [
+            r["name"],
+            r["n"],
+            pct(r["accuracy"]),
+            ci_text(r.get("accuracy_ci95")),
+            pct(r.get("balanced_accuracy")),
+            f"{r.get('macro_f1', float('nan')):.3f}",
+            _f1_ci(r.get("macro_f1_ci95")),
+        ]
+        for r in evaluation["table"]
+    ]
+    header = [
+        "model",
+        "images",
+        "accuracy (%)",
+        "95% interval (%)",
+        "balanced acc. (%)",
+        "macro F1 (0-1)",
+        "F1 95% interval (0-1)",
+    ]
+    parts.append(html_table(header, rows))
+    paired = evaluation.get("paired") or []
+    if paired:
+        parts.append(
+            "<p>Paired comparison on the same images: the accuracy difference (this run minus "
+            "the compared run, in percentage points) with its paired-bootstrap 95% interval, "
+            "and McNemar's exact test on the images only one of the two gets right.</p>"
+        )
+        parts.append(
+            html_table(
+                [
+                    "compared run",
+                    "images",
+                    "only this run right",
+                    "only compared run right",
+                    "accuracy difference",
+                    "95% interval",
+                    "McNemar p",
+                ],
+                [
+                    [
+                        p["other"],
+                        f"{p['n']:,}",
+                        p["this_right_other_wrong"],
+                        p["other_right_this_wrong"],
+                        _points(p["accuracy_difference"]),
+                        f"{_points(p['accuracy_difference_ci95'][0])} to "
+                        f"{_points(p['accuracy_difference_ci95'][1])}",
+                        f"{p['mcnemar_p']:.2g}",
+                    ]
+                    for p in paired
+                ],
+            )
+        )
+        parts.extend(f"<p>{html.escape(p['verdict'])}</p>" for p in paired)
+    ov = evaluation.get("overlap")
+    if ov is not None and not ov.get("checked"):
+        parts.append(
+            '<p class="warn">Overlap with the training images could not be checked: '
+            f"{html.escape(str(ov.get('reason')))}.</p>"
+        )
+    elif ov is not None and ov["n_overlap"]:
+        clean = ov.get("without_overlap")
+        rest = (
+            f" On the other {clean['n']:,} images: accuracy {pct(clean['accuracy'])} "
+            f"({ci_text(clean['accuracy_ci95'])}), macro F1 {clean['macro_f1']:.3f} "
+            f"({_f1_ci(clean['macro_f1_ci95'])})."
+            if clean
+            else " No image is left once they are set aside."
+        )
+        parts.append(
+            f'<p class="warn">{ov["n_overlap"]:,} of the {ov["n_images"]:,} evaluation images '
+            "are training images of this run (same pixels): the scores above are optimistic."
+            f"{html.escape(rest)}</p>"
+        )
+    per = evaluation["per_class"]
+    parts.append(
+        html_table(
+            ["class", "precision (0-1)", "recall (0-1)", "F1 (0-1)", "support"],
+            [
+                [c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]]
+                for c, v in per.items()
+            ],
+        )
+    )
+    parts.append(
+        f"<p>Log loss {evaluation['log_loss']:.3f}; macro ROC AUC "
+        f"{evaluation['macro_auc']:.3f}.</p>"
+    )
+    return "".join(parts)
+
+
+def write_report(
+    run, *, evaluation: dict | None = None, splits=None, parent=None, extra_sections: str = ""
+) -> Path:
+    """Figures + report.html (+ evaluation.json when given) in the run directory.
+
+    Without ``evaluation``, an ``evaluation_external.json`` the run holds (from ``headstart
+    evaluate RUN_DIR DATA``) is shown instead, if there is one."""
+    path = Path(run.path)
+    if evaluation is not None:
+        atomic_write_json(path / "evaluation.json", evaluation)
+    shown = evaluation
+    if shown is None and (path / "evaluation_external.json").is_file():
+        shown = json.loads((path / "evaluation_external.json").read_text())
+    inspection = None
+    if (path / "inspection.json").is_file():
+        inspection = json.loads((path / "inspection.json").read_text())
+    captions: dict[str, str] = {}
+    figures = make_figures(run, shown, splits, captions)
+    if parent is None and run.parent:
+        from headstart.core.runs import load_run
+
+        try:
+            parent = load_run(run.parent)
+        except Exception:  # the parent moved or was deleted: the report goes on without it
+            parent = None
+    if (
+        parent is not None
+        and parent.history is not None
+        and parent.history.epochs
+        and run.history is not None
+        and run.history.epochs
+    ):
+        figures["parent"] = plots.plot_histories(
+            {
+                f"{parent.strategy.label()} (parent)": parent.history,
+                f"{run.strategy.label()} (this run)": run.history,
+            },
+            path / "plots" / "parent_vs_this.png",
+            title=(f"Validation accuracy: {parent.strategy.label()}, then {run.strategy.label()}"),
+        )
+        captions["parent"] = continuation_caption(run, parent)
+    out = path / "report.html"
+    atomic_write_text(out, render_html(run, shown, figures, inspection, extra_sections, captions))
+    return out
+
+
+def continuation_caption(run, parent) -> str:
+    """What the parent-then-this-run plot draws, in words (see plots.continuation_layout)."""
+    n, k = len(parent.history.epochs), len(run.history.epochs)
+    best = parent.history.best_epoch or n
+    which = (
+        f"its best epoch ({best}), which was also its last"
+        if best == n
+        else f"its best epoch ({best}), not its last ({n})"
+    )
+    return (
+        f"Continued from {run.parent}. Validation accuracy per epoch: the parent's training on "
+        f"epochs 1-{n}, then this run's on epochs {n + 1}-{n + k}, after the dotted line. "
+        f"This run started from the parent's weights of {which}; the dashed line joins that "
+        "epoch (circled) to this run's first epoch."
+    )
+
+
+def advice_section(decisions: dict) -> str:
+    """HTML for ``headstart advise`` results: the backbone ranking and the four-scenario advice."""
+    from headstart.core.scenarios import advice_flags
+
+    parts = []
+    ranking = decisions.get("ranking")
+    if ranking:
+        parts.append('<h2 id="ranking">Backbones ranked on your data (before training)</h2>')
+        parts.append(
+            "<p>Scored on frozen features of the training images: LogME evidence "
+            "(higher is better), a 5-fold logistic-regression probe and a cosine kNN. "
+            "No backbone was fine-tuned to produce this table.</p>"
+        )
+        rows = [
+            [
+                r["rank"],
+                r["name"],
+                f"{r['logme']:.3f}",
+                pct(r["probe"]),
+                pct(r["knn"]),
+                f"{r['parameters'] / 1e6:.1f}M",
+                "x".join(map(str, r["image_size"])),
+                seconds_cell(r["feature_seconds"], r.get("feature_cache")),
+            ]
+            for r in ranking
+        ]
+        parts.append(
+            html_table(
+                [
+                    "rank",
+                    "backbone",
+                    "LogME",
+                    "probe acc.",
+                    "kNN acc.",
+                    "params",
+                    "input",
+                    "seconds",
+                ],
+                rows,
+            )
+        )
+        note = "seconds: loading the backbone and extracting its features. " + cache_footnote(
+            r.get("feature_cache") for r in ranking
+        )
+        parts.append(f'<p class="sub">{html.escape(note.strip())}</p>')
+    advice = decisions.get("advice")
+    if advice:
+        parts.append('<h2 id="advice">How much to retrain: the four scenarios</h2>')
+        parts.append(
+            f"<p><b>{html.escape(advice['scenario'])}</b> &rarr; "
+            f"<code>{html.escape(advice_flags(advice))}</code></p><ul>"
+            + "".join(f"<li>{html.escape(r)}</li>" for r in advice["reasons"])
+            + "</ul>"
+        )
+    auto = decisions.get("auto")
+    if auto:
+        parts.append(auto_section(auto))
+    return "".join(parts)
+
+
+def auto_section(auto: dict) -> str:
+    """HTML for ``--strategy auto``'s ladder: every candidate, its validation accuracy, cost
+    and fate, and the rule that chose."""
+    budget = auto["budget"]
+    rows = []
+    for r in auto["candidates"]:
+        if r["status"] == "skipped":
+            acc, diff, secs = "", "", ""
+            fate = f"skipped: {r['reason']}"
+        else:
+            acc = pct(r["val_accuracy"])
+            diff = (
+                f"{r['difference'] * 100:+.1f} ± {r['noise'] * 100:.1f}"
+                if "difference" in r
+                else "first"
+            )
+            secs = f"{r['seconds']:.0f}"
+            fate = r["status"] + (" (stopped by the budget)" if r.get("out_of_time") else "")
+        rows.append([r["candidate"], r["rung"], r["flags"], acc, diff, secs, fate])
+    table = html_table(
+        [
+            "candidate",
+            "rung",
+            "flags",
+            "val. acc.",
+            "vs best so far (points ± noise)",
+            "seconds",
+            "outcome",
+        ],
+        rows,
+        css_class="kv",
+    )
+    return (
+        '<h2 id="auto">Strategy auto: the candidates tried</h2>'
+        f"<p>Cheapest first, within a budget of {budget['minutes']:g} minutes "
+        f"({budget['spent_seconds']:.0f} s spent). A candidate replaces the best so far only "
+        "when its validation accuracy is higher by more than one standard error of the paired "
+        "difference on the same validation images; costlier rungs are climbed only while the "
+        f"last one paid. Kept: <b>{html.escape(auto['kept'])}</b> "
+        f"(<code>{html.escape(auto['kept_flags'])}</code>). Validation chose it, so its "
+        "validation score is optimistic: the headline above is the test split's.</p>" + table
+    )
+
+
+def advice_page(decisions: dict, data: str) -> str:
+    """``advice.html`` of ``headstart advise --out``: a title, what was advised on and when,
+    then :func:`advice_section`."""
+    from datetime import datetime
+
+    when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>headstart advise: {html.escape(data)}</title><style>{CSS}</style></head>"
+        "<body><main><h1>headstart advise: which backbone, and how much to retrain</h1>"
+        f'<div class="sub">Data <code>{html.escape(data)}</code> &middot; {when}</div>'
+        f"{advice_section(decisions)}</main></body></html>"
+    )
+
+
+def write_run_report(run, splits=None, *, parent=None, progress: bool = False) -> Path:
+    """inspection.json, train_hashes.json, evaluation.json, figures and report.html for a
+    freshly trained, saved run. ``splits`` defaults to the ones it trained on (``run.data``);
+    ``parent``, the run it continued, is compared with it on the same images."""
+    from headstart.core.data import DataSource, inspect_source
+    from headstart.core.evaluate import evaluate_run, write_train_hashes
+    from headstart.core.splits import score_label
+
+    splits = splits if splits is not None else run.data
+    if run.path is None or splits is None:
+        raise ValueError("write_run_report needs a saved run and the splits it trained on")
+    source = DataSource(
+        train=splits.train,
+        val=splits.val,
+        test=splits.test,
+        layout="split used by this run",
+        location=str(run.config.data or "<arrays>"),
+    )
+    inspection = inspect_source(source, progress=progress)
+    atomic_write_json(run.path / "inspection.json", inspection.to_dict())
+    write_train_hashes(run.path, inspection.item_hashes["train"])  # hashed once, by inspect
+    images = splits.test if splits.test is not None else splits.val
+    compare = [parent] if parent is not None else []
+    described = "test split" if splits.test is not None else score_label("val")
+    evaluation = evaluate_run(run, images, described=described, compare=compare)
+    return write_report(run, evaluation=evaluation, splits=splits, parent=parent)

@@ -1,0 +1,323 @@
+"""The run directory: everything a later command needs, as safetensors + JSON + CSV. No pickles.
+
+    RUN_DIR/
+      model.safetensors   backbone + head weights (the run predicts from this folder alone)
+      model.json          architecture, class names, preprocessing: how to rebuild the model
+      config.json         the resolved TrainConfig and the reproducibility record
+      split.json          the exact items of each split
+      history.csv         per-epoch loss / accuracy / val_loss / val_accuracy
+      metrics.json        final metrics and baselines
+
+Every file is written atomically; loading reads only these names and validates them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from headstart.core.config import TrainConfig
+from headstart.core.heads import HeadSpec, build_head
+from headstart.core.loop import Checkpoint, History
+from headstart.core.model import TransferModel, parameter_counts, starting_model, weights_record
+from headstart.core.strategies import Strategy, plan_strategy
+from headstart.errors import RunError
+from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
+from headstart.modalities.image.backbones.depth import FeatureSpec
+from headstart.modalities.image.backbones.model import Backbone, Preprocessing, create_timm_model
+
+if TYPE_CHECKING:
+    from headstart.core.splits import Splits
+
+RUN_FORMAT = "headstart-run"
+RUN_FORMAT_VERSION = 1
+
+
+def reproducibility_record(device: str, data_hashes: dict[str, str], seed: int) -> dict:
+    import timm
+
+    import headstart
+
+    return {
+        "seed": seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "numpy": np.__version__,
+        "headstart": headstart.__version__,
+        "device": device,
+        "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("headstart") else None,
+        "data_hash": data_hashes,
+    }
+
+
+@dataclass
+class Run:
+    """A trained model with everything needed to use, evaluate or continue it."""
+
+    model: TransferModel
+    class_names: tuple[str, ...]
+    preprocessing: Preprocessing
+    config: TrainConfig
+    backbone_name: str
+    head_spec: HeadSpec
+    history: History | None = None
+    metrics: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)
+    split: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    strategy: Strategy = field(default_factory=Strategy)
+    parent: str | None = None
+    path: Path | None = None
+    #: (true, predicted) labels of the held-out splits from training (in memory, not saved):
+    #: what ``--strategy auto`` compares candidates with, paired, on the same images
+    predictions: dict = field(default_factory=dict, repr=False)
+    #: the splits it was trained and scored on (in memory, not saved): what its report reads
+    data: Splits | None = field(default=None, repr=False)
+
+    def parameter_counts(self) -> dict[str, int]:
+        return parameter_counts(self.model)
+
+    def predict_proba(self, images, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Class probabilities for decoded images (a sequence of HxWx3 uint8 arrays)."""
+        from headstart.modalities.image.predict import predict_proba
+
+        return predict_proba(self, images, batch_size=batch_size, progress=progress)
+
+    def save(self, out: str | Path) -> Path:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        from safetensors.torch import save_file
+
+        atomic_write_with(out / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+        atomic_write_json(
+            out / "model.json",
+            {
+                "format": RUN_FORMAT,
+                "format_version": RUN_FORMAT_VERSION,
+                "backbone": self.backbone_name,
+                "pooling": self.model.backbone.pooling,
+                "features": self.model.backbone.features.to_dict(),
+                "num_features": self.model.backbone.num_features,
+                "tta": self.model.tta,
+                "head": self.head_spec.to_dict(),
+                "class_names": list(self.class_names),
+                "preprocessing": self.preprocessing.to_dict(),
+                "weights": self.weights,
+                "strategy": self.strategy.to_dict(),
+                "parent": self.parent,
+            },
+        )
+        atomic_write_json(
+            out / "config.json", {"config": self.config.to_dict(), "record": self.record}
+        )
+        if self.split:
+            atomic_write_json(out / "split.json", self.split)
+        if self.history is not None:
+            atomic_write_text(out / "history.csv", history_csv(self.history))
+        atomic_write_json(out / "metrics.json", self.metrics)
+        self.path = out
+        return out
+
+
+def history_csv(history: History) -> str:
+    buf = io.StringIO()
+    cols = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in history.epochs:
+        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path.parent}: not a headstart run ({path.name} is missing).") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunError(f"{path}: unreadable ({e}).") from None
+
+
+#: Files that could carry executable code (pickles and friends): never read, and a run
+#: directory holding one is refused, since it is not what headstart wrote.
+_CODE_CARRYING = {
+    ".pkl",
+    ".pickle",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".joblib",
+    ".ckpt",
+    ".h5",
+    ".keras",
+    ".npz",
+    ".py",
+    ".pyc",
+    ".so",
+    ".sh",
+    ".exe",
+    ".dll",
+}
+
+
+def _refuse_unexpected_files(path: Path) -> None:
+    suspicious = sorted(p.name for p in path.iterdir() if p.suffix.lower() in _CODE_CARRYING)
+    if suspicious:
+        raise RunError(
+            f"{path}: holds {', '.join(suspicious)}, which headstart never writes (runs are "
+            "safetensors, JSON and CSV only); refusing to load it. Remove the file if you "
+            "trust it."
+        )
+
+
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` holds a headstart run, finished (model.json of our format, as
+    :func:`load_run` requires), interrupted (checkpoint/state.json) or stopped before its first
+    epoch (only headstart's config.json and split.json): the only folders headstart replaces."""
+    if (path / "checkpoint" / "state.json").is_file():
+        return True
+    try:
+        return json.loads((path / "model.json").read_text()).get("format") == RUN_FORMAT
+    except (OSError, ValueError, AttributeError):
+        pass
+    # a run that stopped before its first epoch: headstart's config.json and split.json only
+    names = {p.name for p in path.iterdir()}
+    if not names or not names <= {"config.json", "split.json"} or "config.json" not in names:
+        return False
+    try:
+        return isinstance(json.loads((path / "config.json").read_text()).get("config"), dict)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _rebuild_interrupted(path: Path) -> Run:
+    """Load a run whose training was interrupted, from its config, split and checkpoint.
+
+    The best epoch so far is used (as the finished run would); ``metrics["interrupted"]`` says
+    so, and ``headstart train --resume`` finishes the run.
+    """
+    from safetensors.torch import load_file
+
+    from headstart.core.model import Suffix
+
+    config = TrainConfig.from_file(path / "config.json")
+    split = json.loads((path / "split.json").read_text())
+    state = json.loads((path / "checkpoint" / "state.json").read_text())
+    strategy = config.strategy_spec()
+    class_names = tuple(split["class_names"])
+    parent = load_run(config.parent) if config.parent else None
+    loaded, head, plan = starting_model(config, class_names, parent)
+    layout = state.get("layout") or {"module": "head"}
+    module = {
+        "head": lambda: head,
+        "suffix": lambda: Suffix(plan.plan.suffix(layout["cut"]), loaded.backbone, head),
+        "full": lambda: TransferModel(loaded.backbone, head),
+    }[layout["module"]]()
+    tensors = load_file(str(Checkpoint(path / "checkpoint").weights_file()))
+    which = "best." if state.get("has_best") else "model."
+    module.load_state_dict({k[len(which) :]: v for k, v in tensors.items() if k.startswith(which)})
+    model = TransferModel(loaded.backbone, head, tta=config.tta).eval()
+    history = History(**state["history"])
+    return Run(
+        model=model,
+        class_names=class_names,
+        preprocessing=loaded.preprocessing,
+        config=config,
+        backbone_name=loaded.timm_name,
+        head_spec=config.head_spec(),
+        history=history,
+        metrics={
+            "interrupted": True,
+            "epochs_run": len(history.epochs),
+            "best_epoch": history.best_epoch,
+        },
+        split=split,
+        strategy=strategy,
+        parent=config.parent,
+        path=path,
+        weights=weights_record(loaded, strategy, model),
+    )
+
+
+def load_run(path: str | Path) -> Run:
+    """Rebuild a saved run from its directory alone (no network, no pickles)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory.")
+    _refuse_unexpected_files(path)
+    if not (path / "model.json").is_file() and (path / "checkpoint" / "state.json").is_file():
+        return _rebuild_interrupted(path)
+    meta = _read_json(path / "model.json")
+    if meta.get("format") != RUN_FORMAT:
+        raise RunError(f"{path}/model.json: not a headstart run description.")
+    if meta.get("format_version", 0) > RUN_FORMAT_VERSION:
+        raise RunError(f"{path}: written by a newer headstart; upgrade to load it.")
+    cfg_payload = _read_json(path / "config.json")
+    config = TrainConfig.from_dict(cfg_payload.get("config", {}))
+    timm_model = create_timm_model(meta["backbone"])
+    backbone = Backbone(
+        timm_model, pooling=meta["pooling"], features=FeatureSpec(**meta.get("features", {}))
+    )
+    spec = HeadSpec(**meta["head"])
+    class_names = tuple(meta["class_names"])
+    head = build_head(spec, int(meta["num_features"]), len(class_names))
+    model = TransferModel(backbone, head, tta=bool(meta.get("tta", False)))
+    weights_file = path / "model.safetensors"
+    if not weights_file.is_file():
+        raise RunError(f"{path}: model.safetensors is missing; the run did not finish saving.")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights_file))
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as e:
+        raise RunError(
+            f"{weights_file}: weights do not match model.json ({str(e)[:200]})."
+        ) from None
+    model.eval()
+    strategy = Strategy(**meta.get("strategy", {}))
+    plan_strategy(model.backbone, strategy)  # marks what this run trained, for summaries
+    history = None
+    if (path / "history.csv").is_file():
+        with open(path / "history.csv", newline="") as f:
+            rows = [
+                {k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()}
+                for r in csv.DictReader(f)
+            ]
+        history = History(epochs=rows)
+    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
+    split = _read_json(path / "split.json") if (path / "split.json").is_file() else {}
+    if history is not None:
+        history.best_epoch = int(metrics.get("best_epoch", 0))
+        history.stopped_early = bool(metrics.get("stopped_early", False))
+    return Run(
+        model=model,
+        class_names=class_names,
+        preprocessing=Preprocessing.from_dict(meta["preprocessing"]),
+        config=config,
+        backbone_name=meta["backbone"],
+        head_spec=spec,
+        history=history,
+        metrics=metrics,
+        record=cfg_payload.get("record", {}),
+        split=split,
+        weights=meta.get("weights", {}),
+        strategy=strategy,
+        parent=meta.get("parent"),
+        path=path,
+    )

@@ -1,0 +1,219 @@
+"""Stratified, seeded, *recorded* splits.
+
+When the data brings no validation split, a stratified one is carved from train with a seed
+(``val_split`` of the images, Keras' ``validation_split`` meaning); a test set may be carved the
+same way. The result records every item's id per split, so a run can be replayed on exactly the
+same images even if files are added to the folder later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS
+from headstart.core.datasource import SPLIT_NAMES, DataSource
+from headstart.errors import ConfigError, DataError
+
+#: One split's examples: an ``ImageSet`` or a ``TextSet`` (``labels``, ``class_names``, ``ids``,
+#: ``subset``, ``class_counts``, ``concat``).
+ExampleSet = Any
+
+#: How a score measured on the validation split is labelled wherever it is shown: that split
+#: chose the best epoch (and, under ``--strategy auto``, the strategy).
+OPTIMISTIC = "validation, used for model selection: optimistic"
+
+
+def example_noun(examples: ExampleSet) -> str:
+    """What one example is called in messages: "image", "text"."""
+    return getattr(examples, "noun", "image")
+
+
+def score_label(split: str) -> str:
+    """What a score on ``split`` (train / val / test) means, in the words every screen uses."""
+    if split == "test":
+        return "test split, not used for model selection"
+    if split == "val":
+        return OPTIMISTIC
+    return f"{split} split"
+
+
+def auto_test_split(pool: ExampleSet) -> float:
+    """The test fraction ``test_split=None`` means for ``pool``: see ``AUTO_TEST_FRACTION``."""
+    counts = pool.class_counts()
+    present = counts[counts > 0]
+    if len(present) and present.min() >= AUTO_TEST_MIN_PER_CLASS:
+        return AUTO_TEST_FRACTION
+    return 0.0
+
+
+@dataclass
+class Splits:
+    """The train / val / (test) sets a run uses, plus how they were made."""
+
+    train: ExampleSet
+    val: ExampleSet
+    test: ExampleSet | None = None
+    method: dict = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.train.class_names
+
+    def items(self) -> dict[str, ExampleSet]:
+        return {
+            n: s for n, s in zip(SPLIT_NAMES, (self.train, self.val, self.test)) if s is not None
+        }
+
+    def record(self) -> dict:
+        """JSON-ready: class names, how the split was made and the ids in each split."""
+        return {
+            "class_names": list(self.class_names),
+            "method": self.method,
+            **{name: list(s.ids) for name, s in self.items().items()},
+        }
+
+
+def too_few_to_split(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
+    """Classes with fewer than 2 images: they cannot appear in both train and validation."""
+    counts = np.bincount(labels, minlength=len(class_names))
+    return {class_names[i]: int(c) for i, c in enumerate(counts) if 0 < c < 2}
+
+
+def _stratified_carve(
+    pool: ExampleSet, fraction: float, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Positions (keep, carved) of ``pool`` with ``fraction`` carved out, stratified by class."""
+    noun = example_noun(pool)
+    small = too_few_to_split(pool.labels, pool.class_names)
+    if small:
+        listed = ", ".join(f"{c!r} ({n} {noun})" for c, n in small.items())
+        raise DataError(
+            f"class(es) {listed} have too few {noun}s to split into train and {what}: add "
+            f"{noun}s, remove the class, or provide a {what} split."
+        )
+    n = len(pool)
+    present = int((pool.class_counts() > 0).sum())
+    n_carve = int(round(fraction * n))
+    note = None
+    if n_carve < present:
+        n_carve = present
+        note = f"{what} split raised to {present} {noun}s so every class appears once"
+    if n - n_carve < present:
+        raise DataError(
+            f"{n} {noun}s are too few to hold out {n_carve} for {what} and still train on "
+            f"every one of {present} classes; lower the split fraction or add {noun}s."
+        )
+    keep, carved = train_test_split(
+        np.arange(n), test_size=n_carve, stratify=pool.labels, random_state=seed, shuffle=True
+    )
+    return np.sort(keep), np.sort(carved), note
+
+
+def make_splits(
+    source: DataSource, *, val_split: float = 0.2, test_split: float | None = None, seed: int = 0
+) -> Splits:
+    """Use the source's own splits where given; carve the missing ones stratified from train.
+
+    ``test_split=None`` carves a test set by the rule of :func:`auto_test_split` when the data
+    has none; ``0`` carves none (the validation split is then the only score, and optimistic).
+    """
+    noun = example_noun(source.train)
+    method: dict = {"seed": seed, "val": "given", "test": "none", "notes": []}
+    auto = test_split is None
+    if auto:
+        test_split = auto_test_split(source.train) if source.test is None else 0.0
+        method["test_rule"] = (
+            f"auto: {AUTO_TEST_FRACTION:g} of train when every class has at least "
+            f"{AUTO_TEST_MIN_PER_CLASS} {noun}s"
+        )
+    if not 0.0 < val_split < 1.0:
+        raise ConfigError(f"val_split must be between 0 and 1 (exclusive); got {val_split}.")
+    if not 0.0 <= test_split < 1.0 or val_split + test_split >= 1.0:
+        raise ConfigError(
+            f"test_split must be in [0, 1) and val_split + test_split < 1; got {test_split}."
+        )
+    pool = source.train
+    n_pool = len(pool)
+    test = source.test
+    if test is not None:
+        method["test"] = "given"
+        if test_split > 0:
+            method["notes"].append("test_split ignored: the data brings its own test set")
+    elif test_split > 0:
+        keep, carved, note = _stratified_carve(pool, test_split, seed, "test")
+        test, pool = pool.subset(carved, "test"), pool.subset(keep, "train")
+        method["test"] = f"stratified {test_split:g} of train"
+        if note:
+            method["notes"].append(note)
+        if auto:
+            method["notes"].append(
+                f"carved a stratified {test_split:.0%} test split from train ({len(test)} "
+                f"{noun}s) to report an unbiased score; --test-split 0 keeps none"
+            )
+    elif auto and source.test is None:
+        method["notes"].append(
+            f"no test split: a class has fewer than {AUTO_TEST_MIN_PER_CLASS} {noun}s, so the "
+            "score is measured on validation, which chose the model (optimistic)"
+        )
+    val = source.val
+    if val is None:
+        fraction = val_split * n_pool / len(pool)
+        keep, carved, note = _stratified_carve(pool, min(fraction, 0.95), seed + 1, "validation")
+        val, pool = pool.subset(carved, "val"), pool.subset(keep, "train")
+        method["val"] = f"stratified {val_split:g} of train"
+        if note:
+            method["notes"].append(note)
+    return Splits(
+        train=pool.subset(np.arange(len(pool)), "train"), val=val, test=test, method=method
+    )
+
+
+def splits_from_record(source: DataSource, record: dict) -> Splits:
+    """Rebuild the exact split a run used; missing items are a clear error, not a silent change."""
+    noun = example_noun(source.train)
+    if list(record.get("class_names", [])) != list(source.class_names):
+        raise DataError(
+            "the recorded split's classes "
+            f"({', '.join(record.get('class_names', []))}) differ from the data's "
+            f"({', '.join(source.class_names)}); is this the same data set?"
+        )
+    where: dict[str, tuple[ExampleSet, int]] = {}
+    for s in source.splits().values():
+        for pos, item_id in enumerate(s.ids):
+            where[item_id] = (s, pos)
+    sets: dict[str, ExampleSet] = {}
+    for name in SPLIT_NAMES:
+        ids = record.get(name)
+        if ids is None:
+            continue
+        missing = [i for i in ids if i not in where]
+        if missing:
+            raise DataError(
+                f"{len(missing)} {noun}(s) of the recorded {name} split are no longer in the "
+                f"data (first: {missing[0]}); the run cannot be reproduced on this data."
+            )
+        parts: list[ExampleSet] = []
+        group: list[int] = []
+        current = None
+        for item_id in ids:  # keep recorded order; group consecutive items of one source set
+            s, pos = where[item_id]
+            if s is not current and group:
+                parts.append(current.subset(group, name))
+                group = []
+            current = s
+            group.append(pos)
+        if group:
+            parts.append(current.subset(group, name))
+        sets[name] = parts[0] if len(parts) == 1 else type(parts[0]).concat(parts, name)
+    if "train" not in sets or "val" not in sets:
+        raise DataError("the split record lacks a train or val list; it is not a headstart split.")
+    return Splits(
+        train=sets["train"],
+        val=sets["val"],
+        test=sets.get("test"),
+        method=dict(record.get("method", {}), replayed=True),
+    )

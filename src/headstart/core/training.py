@@ -1,0 +1,583 @@
+"""``train``: data -> backbone -> strategy (where the cut sits) -> cached frozen part ->
+training loop -> saved run. The CLI, ``finetune`` and the estimator all call this.
+
+The frozen part of the network runs once per image and view and is cached (see
+``cache.py``): the whole pooled backbone for feature extraction, the prefix below the first
+unfrozen stage for fine-tuning. Each epoch then runs only what trains. When there is nothing
+to cache (full, scratch), when fresh augmentation is asked for (``augment="on-the-fly"``), or
+when the cache would exceed its budget, images are decoded and run through the whole network
+every step instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
+from headstart.core.config import TrainConfig, parse_bytes, resolve_device
+from headstart.core.data import DataSource, Splits, load_data
+from headstart.core.evaluate import bootstrap_intervals
+from headstart.core.inputs import ArrayInputs, ImageInputs
+from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_labels
+from headstart.core.model import (
+    Suffix,
+    TransferModel,
+    features_record,
+    starting_model,
+    weights_record,
+)
+from headstart.core.runs import Run, is_run_dir, load_run, reproducibility_record
+from headstart.core.splits import score_label
+from headstart.core.strategies import StrategyPlan
+from headstart.errors import ConfigError, RunError
+from headstart.io import atomic_write_json, make_temp_dir, replace_dir
+from headstart.modalities.image.backbones.model import LoadedBackbone
+
+
+@dataclass
+class Prepared:
+    """Everything the loop needs: the module that trains, its inputs, and how they were made."""
+
+    module: nn.Module
+    train: object
+    val: object
+    test: object | None
+    record: dict
+    feature_sets: list[FeatureSet]
+    #: positions of each split's items that decoded and were used, and the ones that did not
+    used: dict[str, np.ndarray]
+    unreadable: list[dict]
+    #: with --tta on cached inputs: the mirror images' cached outputs of val and test
+    mirrored: dict[str, ArrayInputs] = field(default_factory=dict)
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{config.backbone.replace('/', '_')}-{config.strategy}"
+
+
+def split_data(
+    config: TrainConfig,
+    data: DataSource | Splits | str | Path | None,
+    split_record: dict | None = None,
+) -> Splits:
+    if isinstance(data, Splits):
+        return data
+    location = data if data is not None else config.data
+    if location is None:
+        raise ConfigError("no data given: pass a data location (or --demo).")
+    return load_data(
+        location,
+        val_split=config.val_split,
+        test_split=config.test_split,
+        seed=config.seed,
+        split_record=split_record,
+        filename_column=config.filename_column,
+        label_column=config.label_column,
+    )
+
+
+def cache_budget_bytes(config: TrainConfig, folder: Path) -> int:
+    """The explicit --cache-budget, else half the free disk under the cache, capped at 64 GB."""
+    explicit = parse_bytes(config.cache_budget)
+    if explicit is not None:
+        return explicit
+    folder.mkdir(parents=True, exist_ok=True)
+    return min(shutil.disk_usage(folder).free // 2, 64 << 30)
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _prepare(
+    config: TrainConfig,
+    splits: Splits,
+    loaded: LoadedBackbone,
+    plan: StrategyPlan,
+    head: nn.Module,
+    device: str,
+    progress: bool,
+    say,
+) -> Prepared:
+    views = list(range(1, config.views + 1)) if config.augment == "cached" else [0]
+    strategy = config.strategy_spec()
+    from headstart.core.cache import cache_root
+
+    if not strategy.trains_backbone:
+        ex = FeatureExtractor(
+            loaded,
+            device=device,
+            batch_size=max(config.batch_size, 32),
+            cache=config.cache,
+            progress=progress,
+            augment_flip=config.flip,
+        )
+        if config.augment == "on-the-fly":
+            say(
+                "feature extraction with --augment on-the-fly: the frozen backbone runs every "
+                "epoch (use --augment cached to compute views once)"
+            )
+            return _on_the_fly(config, splits, loaded, head, "on-the-fly augmentation", progress)
+        train_sets = [ex.extract(splits.train, view=v, seed=config.seed) for v in views]
+        return _cached(config, splits, ex, train_sets, head, head, "pooled")
+    reason = None
+    if not plan.cached_prefix:
+        reason = plan.describe() if plan.plan is None else "nothing frozen to cache"
+    elif not config.cache:
+        reason = "--no-cache"
+    elif config.augment == "on-the-fly":
+        reason = "--augment on-the-fly"
+    if reason is None:
+        prefix = plan.plan.prefix(plan.cut)
+        cut = f"unit {plan.cut}: {plan.plan.cut_name(plan.cut)}"
+        ex = FeatureExtractor(
+            loaded,
+            module=prefix,
+            cut=cut,
+            dtype=config.cache_dtype,
+            device=device,
+            batch_size=max(config.batch_size, 32),
+            cache=True,
+            progress=progress,
+            augment_flip=config.flip,
+        )
+        n_rows = len(splits.train) * len(views) + len(splits.val) + len(splits.test or [])
+        need = ex.estimate_bytes(n_rows)
+        budget = cache_budget_bytes(config, cache_root())
+        already = all(ex.cached(splits.train, v, config.seed) for v in views)
+        if need > budget and not already:
+            say(
+                f"prefix cache would need {_fmt_bytes(need)}, over the {_fmt_bytes(budget)} "
+                "budget: training on the fly instead (raise it with --cache-budget)"
+            )
+            reason = "over the cache budget"
+        else:
+            train_sets = [ex.extract(splits.train, view=v, seed=config.seed) for v in views]
+            suffix = Suffix(plan.plan.suffix(plan.cut), loaded.backbone, head)
+            prep = _cached(config, splits, ex, train_sets, suffix, head, cut)
+            prep.record.update(estimated_bytes=need, budget_bytes=budget)
+            return prep
+    return _on_the_fly(config, splits, loaded, head, reason, progress)
+
+
+def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut) -> Prepared:
+    val_set = ex.extract(splits.val)
+    test_set = ex.extract(splits.test) if splits.test is not None else None
+    ok = np.logical_and.reduce([fs.valid for fs in train_sets])
+    sets = [*train_sets, val_set, *([test_set] if test_set else [])]
+    record = {
+        "mode": "cached",
+        "cut": cut,
+        "dtype": ex.dtype.name,
+        "shape_per_image": list(ex.output_shape()),
+        "keys": [fs.key for fs in sets],
+        "hits": [fs.hit or "computed" for fs in sets],
+        "train_views": len(train_sets),
+        "bytes_on_disk": int(sum(np.asarray(fs.features).nbytes for fs in sets)),
+        "extraction_seconds": round(sum(fs.seconds for fs in sets), 3),
+    }
+    return Prepared(
+        module=module,
+        train=ArrayInputs(
+            [fs.features for fs in train_sets], splits.train.labels, np.flatnonzero(ok)
+        ),
+        val=ArrayInputs([val_set.features], splits.val.labels, np.flatnonzero(val_set.valid)),
+        test=(
+            ArrayInputs([test_set.features], splits.test.labels, np.flatnonzero(test_set.valid))
+            if test_set
+            else None
+        ),
+        record=record,
+        feature_sets=sets,
+        used={
+            "train": np.flatnonzero(ok),
+            "val": np.flatnonzero(val_set.valid),
+            **({"test": np.flatnonzero(test_set.valid)} if test_set else {}),
+        },
+        unreadable=_unique_by_path(b for fs in sets for b in fs.bad),
+        mirrored=_mirrored(config, splits, ex, {"val": val_set, "test": test_set}),
+    )
+
+
+def _mirrored(config, splits, ex: FeatureExtractor, plain: dict) -> dict[str, ArrayInputs]:
+    """Test-time augmentation on cached inputs: the mirror images' outputs, same rows."""
+    if not config.tta:
+        return {}
+    out = {}
+    for name, fs in plain.items():
+        if fs is not None:
+            images = getattr(splits, name)
+            m = ex.extract(images, view=MIRROR)
+            out[name] = ArrayInputs([m.features], images.labels, np.flatnonzero(fs.valid))
+    return out
+
+
+def _unique_by_path(items) -> list[dict]:
+    seen: set[str] = set()
+    out = []
+    for b in items:
+        if b["path"] not in seen:
+            seen.add(b["path"])
+            out.append(b)
+    return out
+
+
+def _on_the_fly(config, splits, loaded, head, reason: str, progress: bool) -> Prepared:
+    """Images decoded every step. Broken files are found first, in one decoding pass, so
+    they are left out of training and of every count (as the feature cache does)."""
+    from headstart.modalities.image.data.inspect import scan_unreadable
+
+    prep = loaded.preprocessing
+    augment = config.augment != "none"
+    used, unreadable, readable = {}, [], {}
+    for name, images in splits.items().items():
+        used[name], bad = scan_unreadable(images, progress=progress)
+        unreadable += bad
+        readable[name] = images.subset(used[name]) if bad else images
+    return Prepared(
+        module=TransferModel(loaded.backbone, head),
+        train=ImageInputs(
+            readable["train"],
+            prep,
+            augment=augment,
+            seed=config.seed,
+            workers=config.workers,
+            flip=config.flip,
+        ),
+        val=ImageInputs(readable["val"], prep, workers=config.workers),
+        test=ImageInputs(readable["test"], prep, workers=config.workers) if splits.test else None,
+        record={"mode": "on-the-fly", "reason": reason, "augment": config.augment},
+        feature_sets=[],
+        used=used,
+        unreadable=unreadable,
+    )
+
+
+def _layout(prepared: Prepared, plan: StrategyPlan) -> dict:
+    if isinstance(prepared.module, Suffix):
+        return {"module": "suffix", "cut": plan.cut}
+    if isinstance(prepared.module, TransferModel):
+        return {"module": "full", "cut": None}
+    return {"module": "head", "cut": None}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped (Ctrl-C); the last completed epoch is saved in ``out/checkpoint``."""
+
+    def __init__(self, out: Path | None):
+        super().__init__(f"interrupted; resume with: headstart train --resume {out}")
+        self.out = out
+
+
+def check_out(out: Path, *, overwrite: bool = False) -> str:
+    """What ``out`` is: ``"new"`` (missing or empty) or ``"run"`` (an earlier headstart run,
+    which a new run replaces atomically, only with ``overwrite``). Anything else is refused:
+    headstart never writes over or deletes what it did not create."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return "new"
+    if not out.is_dir():
+        raise RunError(f"{out}: is a file, not a folder; choose another --out.")
+    if not is_run_dir(out):
+        raise RunError(
+            f"{out}: this folder holds files headstart did not write, and headstart never "
+            "writes over or deletes them. Choose a new or empty folder for --out "
+            "(--overwrite replaces only an earlier headstart run)."
+        )
+    if not overwrite:
+        raise RunError(
+            f"{out}: holds an earlier headstart run. Pass --overwrite to replace it (the new "
+            "run takes its place once complete), or choose another --out."
+        )
+    return "run"
+
+
+def replace_run(new: Path, out: Path) -> None:
+    """Move the complete run ``new`` to ``out``; an earlier run there is replaced atomically
+    and then removed. ``out`` was checked with :func:`check_out` before any work."""
+    replace_dir(new, out, remove_old=True)  # nothing, an empty folder, or a headstart run
+
+
+def preflight(out: Path, need_bytes: int) -> None:
+    """Fail before any work when the run directory cannot be written or the disk is full."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as e:
+        raise RunError(
+            f"{out}: cannot write the run directory ({e.strerror or e}); choose another --out."
+        ) from None
+    free = shutil.disk_usage(out).free
+    if free < need_bytes:
+        raise RunError(
+            f"{out}: only {_fmt_bytes(free)} free, and this run needs about "
+            f"{_fmt_bytes(need_bytes)} (model, checkpoints, report); free some space or "
+            "choose another --out."
+        )
+
+
+def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
+    if config.class_weights != "auto":
+        return None
+    counts = splits.train.class_counts().astype(float)
+    return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+
+
+@contextlib.contextmanager
+def _resumable_interruption(out: Path | None):
+    """Turn Ctrl-C into :class:`TrainingInterrupted`, naming the resume command once the run
+    directory holds its configuration and split (from the first second of work)."""
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        # config.json and split.json are written before any work (extraction included), and
+        # finished cache entries are reused, so a run interrupted at any point can be resumed
+        resumable = out is not None and (out / "split.json").is_file()
+        raise TrainingInterrupted(out if resumable else None) from None
+
+
+@contextlib.contextmanager
+def _discard_on_failure(work: Path | None):
+    """A run that replaces another trains in a temporary sibling; if it fails with nothing to
+    resume, the sibling goes (headstart made it)."""
+    try:
+        yield
+    except BaseException:
+        if work is not None and not (work / "checkpoint" / "state.json").is_file():
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def train(
+    config: TrainConfig | None = None,
+    /,
+    *,
+    data: DataSource | Splits | str | Path | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    save: bool = True,
+    resume: bool = False,
+    stop_after: int | None = None,
+    overwrite: bool = False,
+    max_seconds: float | None = None,
+    say=print,
+) -> Run:
+    """Train with ``config`` (defaults: the lesson's frozen recipe) and return the run.
+
+    ``data`` overrides ``config.data`` (a location, a :class:`DataSource` or ready
+    :class:`Splits`). With ``save`` the run is written to ``out`` (a timestamped folder under
+    ``runs/`` by default) and reloads with :func:`headstart.load_run`; training writes no
+    report (:func:`headstart.train` and the commands do, with ``report.write_run_report``;
+    ``run.data`` holds the splits it used). ``resume``
+    continues an interrupted run in ``out`` from its last checkpoint. Ctrl-C raises
+    :class:`TrainingInterrupted`, which names the command that resumes.
+
+    An ``out`` that holds an earlier headstart run is refused unless ``overwrite``; then it is
+    replaced atomically once the new run is complete (it trains beside it meanwhile). A
+    non-empty ``out`` that is not a headstart run is always refused.
+
+    ``max_seconds`` bounds the training epochs (not the extraction): training ends, with the
+    best weights so far, before an epoch that would not finish in time.
+    """
+    config = config or TrainConfig()
+    out = Path(out) if out is not None else (default_run_dir(config) if save else None)
+    final = out
+    if save and not resume and check_out(out, overwrite=overwrite) == "run":
+        out = make_temp_dir(f".{final.name}.new-", final.parent)  # swapped in when complete
+    with (
+        _resumable_interruption(out if save else None),
+        _discard_on_failure(out if out != final else None),
+    ):
+        split_record = None
+        if resume:
+            if out is None or not (out / "split.json").is_file():
+                raise RunError(f"{out}: nothing to resume (no split.json from an earlier start).")
+            if (out / "model.safetensors").is_file() and not (out / "checkpoint").is_dir():
+                raise RunError(f"{out}: this run already finished; nothing to resume.")
+            import json
+
+            split_record = json.loads((out / "split.json").read_text())
+        splits = split_data(config, data, split_record)
+        if not splits.method.get("replayed"):
+            for note in splits.method.get("notes", []):
+                say(note)
+        device = resolve_device(config.device)
+        strategy = config.strategy_spec()
+        parent = load_run(config.parent) if config.parent else None
+        loaded, head, plan = starting_model(config, splits.class_names, parent)
+        if save:  # the run directory exists from the start: config and split first, for --resume
+            n_params = sum(p.numel() for p in loaded.backbone.parameters())
+            preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
+            atomic_write_json(out / "split.json", splits.record())
+            atomic_write_json(out / "config.json", {"config": config.to_dict()})
+        t0 = time.perf_counter()
+        prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
+        extract_seconds = time.perf_counter() - t0
+        settings, decay = _weight_decay(config, splits, prepared, head, device, say)
+        history = fit(
+            prepared.module,
+            head,
+            prepared.train,
+            prepared.val,
+            settings,
+            device=device,
+            class_weights=_class_weights(config, splits),
+            checkpoint=Checkpoint(out / "checkpoint", _layout(prepared, plan)) if save else None,
+            resume=resume,
+            progress=progress,
+            stop_after=stop_after,
+            max_seconds=max_seconds,
+        )
+        model = TransferModel(loaded.backbone, head, tta=config.tta).cpu().eval()
+        if not strategy.trains_backbone:
+            for p in model.backbone.parameters():
+                p.requires_grad_(False)
+        metrics, scored = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
+        metrics["weight_decay"] = decay
+        # with TTA the held-out scores average each image with its mirror image; the epochs'
+        # validation scores in the history (which chose the best epoch) do not
+        metrics["tta"] = config.tta
+        metrics["features"] = features_record(loaded)
+        run = Run(
+            model=model,
+            class_names=splits.class_names,
+            preprocessing=loaded.preprocessing,
+            config=config,
+            backbone_name=loaded.timm_name,
+            head_spec=config.head_spec(),
+            history=history,
+            metrics=metrics,
+            record=reproducibility_record(
+                device, {n: data_fingerprint(s) for n, s in splits.items().items()}, config.seed
+            ),
+            split=splits.record(),
+            weights=weights_record(loaded, strategy, model),
+            strategy=strategy,
+            parent=str(config.parent) if config.parent else None,
+            predictions=scored,
+            data=splits,
+        )
+        run.metrics["parameters"] = run.parameter_counts()
+        if save:
+            run.save(out)
+            if out != final:
+                replace_run(out, final)
+                run.path = out = final
+            shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
+        return run
+
+
+def _weight_decay(config: TrainConfig, splits: Splits, prepared: Prepared, head, device, say):
+    """The fit settings, with ``weight_decay=None`` (auto) resolved: chosen on validation for
+    a linear head on cached features (seconds), 0 otherwise (the lesson's recipe)."""
+    settings = config.fit_settings(len(splits.train))
+    if config.weight_decay is not None:
+        return settings, {"value": config.weight_decay, "chosen": "given"}
+    if config.head != "linear" or prepared.module is not head:
+        return settings, {"value": 0.0, "chosen": "default"}
+    from dataclasses import replace
+
+    from headstart.core.loop import select_weight_decay
+
+    value, tried = select_weight_decay(
+        prepared.module,
+        head,
+        prepared.train,
+        prepared.val,
+        settings,
+        device=device,
+        class_weights=_class_weights(config, splits),
+    )
+    say(
+        f"weight decay {value:g}, chosen on validation from "
+        + ", ".join(f"{r['weight_decay']:g}" for r in tried)
+    )
+    return replace(settings, weight_decay=value), {
+        "value": value,
+        "chosen": "validation",
+        "tried": tried,
+    }
+
+
+def used_labels(splits: Splits, prepared: Prepared) -> dict[str, np.ndarray]:
+    """The labels of the images each split actually used: every count shown comes from here."""
+    return {n: s.labels[prepared.used[n]] for n, s in splits.items().items()}
+
+
+def _metrics(config, splits, history, prepared: Prepared, device, extract_seconds, plan) -> dict:
+    labels = used_labels(splits, prepared)
+    train_counts = np.bincount(labels["train"], minlength=len(splits.class_names))
+    majority = int(np.argmax(train_counts))
+    # one inference pass per held-out split gives its accuracy and the headline's interval;
+    # with --tta, as the saved model predicts: each image averaged with its mirror image
+    if isinstance(prepared.module, TransferModel):
+        prepared.module.tta = config.tta
+    held_out = {"val": prepared.val, "test": prepared.test}
+    scored = {
+        name: predict_labels(
+            prepared.module, inputs, torch.device(device), mirrored=prepared.mirrored.get(name)
+        )[:2]
+        for name, inputs in held_out.items()
+        if inputs is not None
+    }
+    val_acc = accuracy_of(*scored["val"])
+    metrics = {
+        "val_accuracy": val_acc,
+        "train_class_counts": train_counts.tolist(),
+        "best_epoch": history.best_epoch,
+        "epochs_run": len(history.epochs),
+        "stopped_early": history.stopped_early,
+        "majority_class": splits.class_names[majority],
+        "majority_baseline_val_accuracy": float(np.mean(labels["val"] == majority)),
+        "n_images": {n: len(v) for n, v in labels.items()},
+        "n_unreadable": {n: len(s) - len(labels[n]) for n, s in splits.items().items()},
+        "unreadable_images": prepared.unreadable,
+        "strategy": {
+            **config.strategy_spec().to_dict(),
+            "trainable_modules": len(plan.trainable),
+            "cut": prepared.record.get("cut") or prepared.record.get("reason"),
+        },
+        # samples left out of a step because their batch held one (a training BatchNorm
+        # cannot normalise a single sample); batching avoids it unless unreadable files
+        # shrink a batch to one
+        "skipped_training_samples": history.skipped_samples,
+        "timing": {
+            "feature_extraction_seconds": round(extract_seconds, 3),
+            "training_seconds": round(history.seconds, 3),
+            "seconds_per_epoch": round(history.seconds / max(1, len(history.epochs)), 3),
+        },
+        "feature_cache": prepared.record,
+    }
+    if "test" in scored:
+        metrics["test_accuracy"] = accuracy_of(*scored["test"])
+        metrics["majority_baseline_test_accuracy"] = float(np.mean(labels["test"] == majority))
+    headline = "test" if "test" in scored else "val"
+    y_true, y_pred = scored[headline]
+    metrics["headline"] = {
+        "split": headline,
+        "accuracy": metrics[f"{headline}_accuracy"],
+        "accuracy_ci95": bootstrap_intervals(y_true, y_pred, len(splits.class_names))["accuracy"],
+        "n": int(len(y_true)),
+        "optimistic": headline == "val",
+        "label": score_label(headline),
+    }
+    if history.out_of_time:
+        metrics["out_of_time"] = True
+    return metrics, scored

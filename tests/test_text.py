@@ -1,0 +1,176 @@
+"""Text data and encoders: every layout, bad text input, detection, tokenisation, pooling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from headstart.core.data import detect_modality, load_data, load_source
+from headstart.errors import DataError
+
+pytest.importorskip("transformers")
+
+POSITIVE = ["works well", "great relief", "no side effects", "helped a lot", "very good"]
+NEGATIVE = ["made me sick", "terrible headache", "did not help", "awful nausea", "stopped it"]
+
+
+def write_table(path, rows, delimiter=","):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(rows[0])
+        w.writerows(rows[1:])
+    return path
+
+
+def reviews(n: int = 5) -> list[list[str]]:
+    rows = [["text", "label"]]
+    for i in range(n):
+        rows.append([f"{POSITIVE[i % 5]} {i}", "positive"])
+        rows.append([f"{NEGATIVE[i % 5]} {i}", "negative"])
+    return rows
+
+
+def test_csv_tsv_and_jsonl_tables_load_the_same_texts(tmp_path):
+    rows = reviews()
+    csv_path = write_table(tmp_path / "r.csv", rows)
+    tsv_path = write_table(tmp_path / "r.tsv", rows, delimiter="\t")
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text("\n".join(json.dumps(dict(zip(rows[0], r))) for r in rows[1:]) + "\n")
+    sources = [load_source(p) for p in (csv_path, tsv_path, jsonl)]
+    for s in sources:
+        assert s.train.modality == "text"
+        assert s.class_names == ("negative", "positive")
+        assert s.train.texts == sources[0].train.texts
+        assert list(s.train.labels) == list(sources[0].train.labels)
+    assert sources[0].train.ids[0] == "r.csv:2"  # file and line: a message can point at it
+
+
+def test_split_column_and_custom_column_names(tmp_path):
+    rows = [["review", "rating", "split"]]
+    for i in range(6):
+        rows.append([f"good {i}", "pos", "train"])
+        rows.append([f"bad {i}", "neg", "train"])
+    rows += [["good val", "pos", "validation"], ["bad val", "neg", "val"]]
+    rows += [["good test", "pos", "test"], ["bad test", "neg", "test"]]
+    path = write_table(tmp_path / "d.csv", rows)
+    assert detect_modality(path, text_column="review") == "text"
+    s = load_source(path, text_column="review", label_column="rating")
+    assert (len(s.train), len(s.val), len(s.test)) == (12, 2, 2)
+    assert s.test.texts == ["good test", "bad test"]
+
+
+def test_text_folder_with_split_folders_skips_bad_files(tmp_path):
+    for split in ("train", "test"):
+        for label, words in (("pos", POSITIVE), ("neg", NEGATIVE)):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i, w in enumerate(words):
+                (folder / f"{i}.txt").write_text(w, encoding="utf-8")
+    (tmp_path / "train" / "pos" / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (tmp_path / "train" / "neg" / "empty.txt").write_bytes(b"")
+    (tmp_path / "train" / "neg" / "blank.txt").write_text("  \n\t")
+    assert detect_modality(tmp_path) == "text"
+    s = load_source(tmp_path)
+    assert s.layout == "text-folder"
+    assert (len(s.train), len(s.test)) == (10, 10)
+    skipped = "\n".join(s.ignored_files)
+    assert "train/pos/latin1.txt (not UTF-8)" in skipped
+    assert "train/neg/empty.txt (empty)" in skipped and "train/neg/blank.txt (empty)" in skipped
+    assert any("3 text(s) skipped" in n for n in s.notes)
+
+
+def test_empty_cell_is_skipped_and_listed_missing_column_is_named(tmp_path):
+    rows = reviews() + [["", "positive"]]
+    s = load_source(write_table(tmp_path / "r.csv", rows))
+    assert len(s.train) == 10 and s.ignored_files == ["r.csv:12 (empty 'text' cell)"]
+    bad = write_table(tmp_path / "bad.csv", [["body", "label"], ["x", "a"], ["y", "b"]])
+    with pytest.raises(DataError, match=r"'text'.*not found.*'body'.*--text-column"):
+        load_source(bad, modality="text")
+
+
+def test_one_class_and_a_class_with_one_text_are_clear_errors(tmp_path):
+    one = write_table(tmp_path / "one.csv", [["text", "label"], ["a", "x"], ["b", "x"]])
+    with pytest.raises(DataError, match="only one class"):
+        load_source(one)
+    single = write_table(tmp_path / "single.csv", reviews() + [["lonely", "rare"]])
+    with pytest.raises(DataError, match=r"'rare' \(1 image\)|too few"):
+        load_data(single)
+
+
+def test_not_utf8_table_and_unknown_file_are_named(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("text,label\ncaf\xe9,a\n".encode("latin-1"))
+    with pytest.raises(DataError, match="r.csv: not UTF-8"):
+        load_source(path, modality="text")
+    other = tmp_path / "notes.md"
+    other.write_text("hello")
+    with pytest.raises(DataError, match="unknown text layout"):
+        load_source(other, modality="text")
+
+
+def test_in_memory_texts_split_and_replay(tmp_path):
+    from headstart.core.data import from_texts
+
+    texts = [f"{w} {i}" for i in range(10) for w in (POSITIVE[i % 5], NEGATIVE[i % 5])]
+    labels = ["pos", "neg"] * 10
+    splits = load_data(from_texts(texts, labels), val_split=0.2, test_split=0.2, seed=1)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 20
+    again = load_data(from_texts(texts, labels), split_record=splits.record())
+    assert again.val.texts == splits.val.texts and again.test.texts == splits.test.texts
+    with pytest.raises(DataError, match="not a string"):
+        from_texts(["ok", 3], ["a", "b"])
+
+
+def test_image_folders_are_not_taken_for_text(image_folder, csv_data):
+    assert detect_modality(image_folder) == "image"
+    assert detect_modality(csv_data) == "image"
+    assert detect_modality("demo:digits") == "image"
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+def test_tiny_encoder_pools_and_counts_truncation():
+    import torch
+
+    from headstart.modalities.text.encoder import load_text_encoder
+
+    enc = load_text_encoder("test_bert", max_length=8)
+    batch, truncated = enc.tokenize(["short", "a much longer text " * 5])
+    assert batch["input_ids"].shape[1] == 8 and truncated == [False, True]
+    with torch.no_grad():
+        z = enc.encoder((batch["input_ids"], batch["attention_mask"]))
+    assert z.shape == (2, enc.encoder.num_features) == (2, 32)
+    # padding does not change a text's mean-pooled vector
+    alone, _ = enc.tokenize(["short"])
+    with torch.no_grad():
+        z1 = enc.encoder((alone["input_ids"], alone["attention_mask"]))
+    assert torch.allclose(z[0], z1[0], atol=1e-5)
+
+
+def test_real_minilm_loads_offline_with_its_own_pooling_and_separates_sentiment():
+    """The packaged all-MiniLM-L6-v2: real weights, its sentence-transformers pooling (mean,
+    normalised), and embeddings a linear probe can use to tell praise from complaint."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from headstart.modalities.text.encoder import load_text_encoder
+
+    enc = load_text_encoder("minilm")
+    assert enc.source.kind == "package" and enc.encoder.pooling == "mean"
+    assert enc.encoder.normalise and enc.max_length == 256
+    texts = POSITIVE + NEGATIVE
+    batch, _ = enc.tokenize(texts)
+    with torch.no_grad():
+        z = enc.encoder((batch["input_ids"], batch["attention_mask"])).numpy()
+    assert np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-4)
+    y = np.array([1] * 5 + [0] * 5)
+    probe = LogisticRegression(C=10.0).fit(z, y)
+    held_out, _ = enc.tokenize(["this medicine works wonderfully", "it made me very ill"])
+    with torch.no_grad():
+        zt = enc.encoder((held_out["input_ids"], held_out["attention_mask"])).numpy()
+    assert list(probe.predict(zt)) == [1, 0]
