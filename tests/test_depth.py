@@ -15,9 +15,10 @@ from headstart.api import train
 from headstart.core.cache import FeatureExtractor, clear_memory_cache
 from headstart.core.config import TrainConfig
 from headstart.core.data import from_arrays
+from headstart.core.featurespec import FeatureSpec
 from headstart.core.runs import load_run
 from headstart.errors import ConfigError
-from headstart.modalities.image.backbones.depth import FeatureSpec, pooled_stats, stage_ends
+from headstart.modalities.image.backbones.depth import pooled_stats, stage_ends
 from headstart.modalities.image.backbones.model import create_backbone
 from headstart.modalities.image.backbones.stages import stage_map
 

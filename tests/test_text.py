@@ -143,12 +143,12 @@ def test_tiny_encoder_pools_and_counts_truncation():
     batch, truncated = enc.tokenize(["short", "a much longer text " * 5])
     assert batch["input_ids"].shape[1] == 8 and truncated == [False, True]
     with torch.no_grad():
-        z = enc.encoder((batch["input_ids"], batch["attention_mask"]))
-    assert z.shape == (2, enc.encoder.num_features) == (2, 32)
+        z = enc.backbone((batch["input_ids"], batch["attention_mask"]))
+    assert z.shape == (2, enc.backbone.num_features) == (2, 32)
     # padding does not change a text's mean-pooled vector
     alone, _ = enc.tokenize(["short"])
     with torch.no_grad():
-        z1 = enc.encoder((alone["input_ids"], alone["attention_mask"]))
+        z1 = enc.backbone((alone["input_ids"], alone["attention_mask"]))
     assert torch.allclose(z[0], z1[0], atol=1e-5)
 
 
@@ -161,16 +161,142 @@ def test_real_minilm_loads_offline_with_its_own_pooling_and_separates_sentiment(
     from headstart.modalities.text.encoder import load_text_encoder
 
     enc = load_text_encoder("minilm")
-    assert enc.source.kind == "package" and enc.encoder.pooling == "mean"
-    assert enc.encoder.normalise and enc.max_length == 256
+    assert enc.weights.kind == "package" and enc.backbone.pooling == "mean"
+    assert enc.backbone.normalise and enc.max_length == 256
     texts = POSITIVE + NEGATIVE
     batch, _ = enc.tokenize(texts)
     with torch.no_grad():
-        z = enc.encoder((batch["input_ids"], batch["attention_mask"])).numpy()
+        z = enc.backbone((batch["input_ids"], batch["attention_mask"])).numpy()
     assert np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-4)
     y = np.array([1] * 5 + [0] * 5)
     probe = LogisticRegression(C=10.0).fit(z, y)
     held_out, _ = enc.tokenize(["this medicine works wonderfully", "it made me very ill"])
     with torch.no_grad():
-        zt = enc.encoder((held_out["input_ids"], held_out["attention_mask"])).numpy()
+        zt = enc.backbone((held_out["input_ids"], held_out["attention_mask"])).numpy()
     assert list(probe.predict(zt)) == [1, 0]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
+    """What a user with a CSV of reviews does: inspect, train (tiny random BERT), evaluate,
+    predict from standard input and from a table; the report shows texts escaped."""
+    import subprocess
+    import sys
+
+    from conftest import run_cli
+
+    rows = reviews(24) + [["<script>alert('x')</script> did not help 99", "negative"]]
+    data = write_table(tmp_path / "reviews.csv", rows)
+    r = run_cli("inspect", str(data))
+    assert "length in tokens" in r.stdout and "majority-class baseline" in r.stdout
+    out = tmp_path / "run"
+    r = run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "3", "--out", str(out))
+    assert "texts used" in r.stdout and "test accuracy" in r.stdout
+    assert (out / "encoder" / "config.json").is_file()
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["modality"] == "text" and meta["backbone"] == "test_bert"
+    page = (out / "report.html").read_text()
+    assert "<script>alert" not in page and "Sample training texts" in page
+    assert "Texts used: train" in page and "(images only)" in page
+    r = run_cli("evaluate", str(out))
+    assert "majority class" in r.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "headstart.cli", "predict", str(out), "-"],
+        input="works well and helped a lot\n\nawful nausea\n",
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "80"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "<stdin>:1" in proc.stdout and "<stdin>:3" in proc.stdout
+    csv_out = tmp_path / "preds.csv"
+    run_cli("predict", str(out), str(data), "--out", str(csv_out))
+    lines = csv_out.read_text().splitlines()
+    assert lines[0].startswith("input,predicted,confidence,p_negative,p_positive")
+    assert len(lines) == 1 + 49
+
+
+def test_text_run_reloads_in_a_fresh_process_with_identical_predictions(tmp_path):
+    import subprocess
+    import sys
+
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+
+    data = write_table(tmp_path / "reviews.csv", reviews(10))
+    cfg = TrainConfig(data=str(data), backbone="test_bert", epochs=2)
+    run = train(cfg, out=tmp_path / "run", progress=False, report=False, say=lambda *_: None)
+    texts = ["works well 1", "terrible headache 2", "a new text never seen"]
+    here = run.predict_proba(texts)
+    code = (
+        "import json, sys; from headstart import load_run; "
+        f"p = load_run({str(tmp_path / 'run')!r}).predict_proba({texts!r}); "
+        "print(json.dumps(p.tolist()))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    there = np.array(json.loads(proc.stdout))
+    assert np.allclose(here, there, atol=1e-6)
+
+
+def test_text_refuses_image_only_settings_and_image_backbones(tmp_path):
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+    from headstart.errors import ConfigError
+
+    data = write_table(tmp_path / "reviews.csv", reviews(5))
+    for bad, match in (
+        ({"backbone": "ResNet50"}, "image network"),
+        ({"backbone": "test_bert", "tta": True}, "--tta"),
+        ({"backbone": "test_bert", "strategy": "fine-tune"}, "not available yet"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            train(TrainConfig(data=str(data), **bad), save=False, progress=False)
+
+
+def test_text_features_are_cached_and_keyed_by_the_texts(tmp_path):
+    from headstart.core.cache import clear_memory_cache
+    from headstart.core.extractors import extractor_for
+    from headstart.modalities.text.encoder import load_text_encoder
+    from headstart.modalities.text.textset import TextSet
+
+    enc = load_text_encoder("test_bert")
+    texts = TextSet(["a b c", "d e f g", "h"], np.array([0, 1, 0]), ("x", "y"))
+    ex = extractor_for(enc, progress=False)
+    first = ex.extract(texts)
+    assert first.hit == "" and first.features.shape == (3, 32)
+    clear_memory_cache()
+    again = extractor_for(enc, progress=False).extract(texts)
+    assert again.hit == "disk" and np.array_equal(first.features, again.features)
+    other = TextSet(["a b c", "d e f g", "i"], np.array([0, 1, 0]), ("x", "y"))
+    assert ex.key(other) != ex.key(texts)
+    # rows come back in the texts' order whatever the length-sorted batching did
+    alone = extractor_for(enc, progress=False, cache=False).extract(texts.subset([1]))
+    assert np.allclose(alone.features[0], first.features[1], atol=1e-5)
+
+
+def test_report_shows_texts_escaped_and_cut():
+    """A text is data: markup in it is shown as text, never rendered, and long texts are cut."""
+    from types import SimpleNamespace
+
+    from headstart.core.report import SNIPPET_CHARS, snippet, text_examples
+    from headstart.core.splits import Splits
+    from headstart.modalities.text.textset import TextSet
+
+    assert snippet("<b>bold</b> &amp;") == "&lt;b&gt;bold&lt;/b&gt; &amp;amp;"
+    long = snippet("word " * 200)
+    assert len(long) <= SNIPPET_CHARS and long.endswith("\u2026")
+    names = ("neg", "pos")
+    train = TextSet(["<i>fine</i>", "bad"], np.array([1, 0]), names, ids=["t:1", "t:2"])
+    test = TextSet(["<script>x()</script> great"], np.array([1]), names, name="test", ids=["s:1"])
+    evaluation = {
+        "per_class": {"neg": {}, "pos": {}},
+        "predictions": {"ids": ["s:1"], "y_true": [1], "proba": [[0.9, 0.1]]},
+    }
+    run = SimpleNamespace(modality="text")
+    html = text_examples(run, evaluation, Splits(train=train, val=train, test=test))
+    assert "&lt;script&gt;x()&lt;/script&gt; great" in html["mistakes"]
+    assert "<script>" not in html["mistakes"] and "&lt;i&gt;fine&lt;/i&gt;" in html["samples"]
+    assert "90%" in html["mistakes"]

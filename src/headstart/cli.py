@@ -86,6 +86,21 @@ TestSplitOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option(help="Seed for splits (and, in training, everything else).")]
 FilenameColOpt = Annotated[str, typer.Option(help="CSV column holding image paths.")]
 LabelColOpt = Annotated[str, typer.Option(help="CSV column holding labels.")]
+TextColOpt = Annotated[str, typer.Option(help="Text data: the table column holding the texts.")]
+ModalityOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto (detected: images, or a table with a text column / folders of .txt "
+        "files), image or text."
+    ),
+]
+MaxLengthOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Text: tokens per text; longer ones are truncated (default: the encoder's, "
+        "at most 256)."
+    ),
+]
 
 
 def _friendly(fn):
@@ -164,21 +179,40 @@ def inspect(
     seed: SeedOpt = 0,
     filename_column: FilenameColOpt = "filename",
     label_column: LabelColOpt = "label",
+    text_column: TextColOpt = TrainConfig.text_column,
+    modality: ModalityOpt = TrainConfig.modality,
+    backbone: Annotated[
+        str | None,
+        typer.Option(help="Text: the encoder whose tokens are counted (default: minilm)."),
+    ] = None,
+    max_length: MaxLengthOpt = TrainConfig.max_length,
     workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 4,
 ) -> None:
-    """Check a dataset before training: counts, sizes, baseline, corrupt files, duplicates."""
+    """Check a dataset before training: counts, sizes or lengths, baseline, unreadable files,
+    duplicates."""
     from headstart.core.data import inspect_source, load_source
 
     source = load_source(
-        _data_location(data, demo), filename_column=filename_column, label_column=label_column
+        _data_location(data, demo),
+        modality=modality,
+        filename_column=filename_column,
+        label_column=label_column,
+        text_column=text_column,
     )
+    options = {"workers": workers}
+    if getattr(source.train, "modality", "image") == "text":
+        from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER
+
+        options = {"encoder": backbone or DEFAULT_TEXT_ENCODER, "max_length": max_length}
+    elif backbone is not None or max_length is not None:
+        raise HeadstartError("--backbone and --max-length: inspect uses them for text data only.")
     report = inspect_source(
         source,
         val_split=val_split,
         test_split=test_split,
         seed=seed,
-        workers=workers,
         progress=True,
+        **options,
     )
     console().print(render_inspection(report))
     if json_out is not None:
@@ -406,6 +440,9 @@ def train(
     seed: SeedOpt = TrainConfig.seed,
     filename_column: FilenameColOpt = TrainConfig.filename_column,
     label_column: LabelColOpt = TrainConfig.label_column,
+    text_column: TextColOpt = TrainConfig.text_column,
+    modality: ModalityOpt = TrainConfig.modality,
+    max_length: MaxLengthOpt = TrainConfig.max_length,
 ) -> None:
     """Train a classifier on a pretrained backbone: frozen (default) or fine-tuned.
 
@@ -580,17 +617,38 @@ def finetune(
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by headstart train.")],
     inputs: Annotated[
-        list[Path], typer.Argument(help="Image files, folders of images, or .npy arrays.")
+        list[Path],
+        typer.Argument(
+            help="Image files, folders of images, or .npy arrays; for a text run, .txt "
+            "files, folders of them, a CSV/TSV/JSONL table (its text column), or - "
+            "(standard input, one text per line)."
+        ),
     ],
     out: Annotated[Path | None, typer.Option(help="Write predictions as CSV here.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 32,
+    text_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Text run, table input: the column holding the texts (default: the run's)."
+        ),
+    ] = None,
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
+    from headstart.core.predictions import predictions_csv
     from headstart.core.runs import load_run
-    from headstart.modalities.image.predict import predict_inputs, predictions_csv
 
     run = load_run(run_dir)
-    preds = predict_inputs(run, inputs, batch_size=batch_size, progress=True)
+    if run.modality == "text":
+        from headstart.modalities.text.predict import predict_text_inputs
+
+        column = text_column or run.config.text_column
+        preds = predict_text_inputs(
+            run, [str(i) for i in inputs], text_column=column, batch_size=batch_size, progress=True
+        )
+    else:
+        from headstart.modalities.image.predict import predict_inputs
+
+        preds = predict_inputs(run, inputs, batch_size=batch_size, progress=True)
     text = predictions_csv(preds, run.class_names)
     if out is not None:
         atomic_write_text(out, text)

@@ -147,10 +147,10 @@ def render_run(run) -> Group:
     grid.add_row(
         "backbone", f"{run.backbone_name} ({run.weights.get('kind')}: {run.weights.get('detail')})"
     )
-    h, w = run.preprocessing.input_size
+    noun = "text" if run.modality == "text" else "image"
     grid.add_row(
         "input",
-        f"{h}x{w}, resize={run.preprocessing.resize}, "
+        f"{run.preprocessing.describe()}, "
         f"pooling={run.model.backbone.pooling}, head={run.head_spec.kind}"
         + (", every-depth features" if run.model.backbone.features.multi else "")
         + (", TTA" if run.model.tta else ""),
@@ -158,7 +158,7 @@ def render_run(run) -> Group:
     n = m.get("n_images", {})
     skipped = sum(m.get("n_unreadable", {}).values())
     grid.add_row(
-        "images used",
+        f"{noun}s used",
         ", ".join(f"{k} {v:,}" for k, v in n.items())
         + (f" ({skipped} unreadable skipped, listed below)" if skipped else ""),
     )

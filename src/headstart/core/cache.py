@@ -56,7 +56,10 @@ def cache_root() -> Path:
 
 
 def data_fingerprint(images: ImageSet) -> str:
-    """Hash of the items' identities and contents (file size + mtime, or array bytes)."""
+    """Hash of the items' identities and contents (file size + mtime, or array bytes; a
+    modality's own ``fingerprint()`` where it has one, as texts do)."""
+    if hasattr(images, "fingerprint"):
+        return images.fingerprint()
     cached = getattr(images, "_fingerprint", None)
     if cached:
         return cached

@@ -16,6 +16,7 @@ from headstart.choices import (
     CLASS_WEIGHTS,
     FEATURE_KINDS,
     HEADS,
+    MODALITIES,
     POOLINGS,
     RESIZE_MODES,
     SCHEDULES,
@@ -27,10 +28,10 @@ from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used, so that
     # `headstart --help` and argument errors answer without importing torch
+    from headstart.core.featurespec import FeatureSpec
     from headstart.core.heads import HeadSpec
     from headstart.core.loop import FitSettings
     from headstart.core.strategies import Strategy
-    from headstart.modalities.image.backbones.depth import FeatureSpec
 
 
 def parse_bytes(text: str | int | None) -> int | None:
@@ -54,11 +55,13 @@ class TrainConfig:
     """Everything a run depends on. Defaults are the founding lesson's recipe."""
 
     data: str | None = None
+    modality: str = "auto"  # auto: detected from the data (headstart.core.data)
     val_split: float = 0.2
     test_split: float | None = None  # None: auto (headstart.core.splits.auto_test_split)
     seed: int = 0
     filename_column: str = "filename"
     label_column: str = "label"
+    text_column: str = "text"
     backbone: str = DEFAULT_BACKBONE
     weights: str = "imagenet"
     pooling: str = "max"
@@ -67,6 +70,7 @@ class TrainConfig:
     stage_pooling: str = "avg+max"
     image_size: int | None = None
     resize: str = "pad"
+    max_length: int | None = None  # text: tokens per text (None: the encoder's, capped at 256)
     head: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5
@@ -117,6 +121,12 @@ class TrainConfig:
             if value not in valid:
                 flag = name.replace("_", "-")
                 raise ConfigError(f"--{flag} must be one of {', '.join(valid)}; got {value!r}.")
+        if self.modality not in ("auto", *MODALITIES):
+            raise ConfigError(
+                f"--modality must be one of auto, {', '.join(MODALITIES)}; got {self.modality!r}."
+            )
+        if self.max_length is not None and self.max_length < 2:
+            raise ConfigError(f"--max-length must be at least 2 tokens; got {self.max_length}.")
         if self.views < 1:
             raise ConfigError(f"--views must be at least 1; got {self.views}.")
         if self.workers < -1:
@@ -144,6 +154,45 @@ class TrainConfig:
         if self.strategy != "auto":  # "auto" is decided from the data by headstart.core.advise
             self.strategy_spec()
 
+    def for_modality(self, modality: str) -> TrainConfig:
+        """This configuration for data of ``modality`` (what the data turned out to be): for
+        text, the image default backbone becomes the text default encoder, and what only
+        images have (augmentation, mirror TTA, every-depth image features) is refused."""
+        if self.modality not in ("auto", modality):
+            raise ConfigError(f"--modality {self.modality}, but the data holds {modality}s.")
+        if modality != "text":
+            return dataclasses.replace(self, modality=modality)
+        from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER, is_text_encoder_name
+
+        backbone = self.backbone
+        if backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
+            backbone = DEFAULT_TEXT_ENCODER
+        elif not is_text_encoder_name(backbone):
+            raise ConfigError(
+                f"--backbone {backbone} is an image network; text needs a text encoder: "
+                "minilm (the default, offline), bert-base-uncased, distilbert, roberta, a "
+                "Hugging Face hub name or a local folder."
+            )
+        image_only = [
+            flag
+            for flag, used in (
+                ("--augment", self.augment != "none"),
+                ("--tta", self.tta),
+                ("--features multi", self.features != "last"),
+                ("--image-size", self.image_size is not None),
+            )
+            if used
+        ]
+        if image_only:
+            raise ConfigError(f"{', '.join(image_only)}: for images only; this data is text.")
+        if self.strategy != "feature-extraction" or backbone == "auto":
+            what = "--backbone auto" if backbone == "auto" else f"--strategy {self.strategy}"
+            raise ConfigError(
+                f"{what} on text is not available yet: text trains a head on the frozen "
+                "encoder (--strategy feature-extraction) with the encoder you name."
+            )
+        return dataclasses.replace(self, modality="text", backbone=backbone)
+
     def strategy_spec(self) -> Strategy:
         from headstart.core.strategies import Strategy
 
@@ -169,7 +218,7 @@ class TrainConfig:
         return HeadSpec(self.head, self.hidden, self.dropout, standardize=self.head == "linear")
 
     def feature_spec(self) -> FeatureSpec:
-        from headstart.modalities.image.backbones.depth import FeatureSpec
+        from headstart.core.featurespec import FeatureSpec
 
         return FeatureSpec(self.features, str(self.feature_stages), self.stage_pooling)
 

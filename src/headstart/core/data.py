@@ -18,11 +18,12 @@ from headstart.errors import ConfigError
 
 
 def detect_modality(location, *, text_column: str = "text", sample: int = 2000) -> str:
-    """``"text"`` or ``"image"`` for ``location`` (a path, ``demo:NAME`` or a DataSource): a
+    """``"text"`` or ``"image"`` for ``location`` (a path, ``demo:NAME``, a DataSource or
+    Splits): a
     text table (TSV, JSON Lines, or a CSV with the text column), or a folder whose class
     subfolders hold ``.txt`` files and no images, is text; everything else is images (whose
     loader explains what it expected)."""
-    if isinstance(location, DataSource):
+    if isinstance(location, DataSource | Splits):
         return getattr(location.train, "modality", "image")
     if str(location).startswith("demo:"):
         return "image"
@@ -107,6 +108,18 @@ def inspect_source(source: DataSource, *, progress: bool = True, **options):
     return inspect_images(source, progress=progress, **options)
 
 
+def content_hashes(examples, *, progress: bool = False) -> list[str | None]:
+    """A content hash per example (None where unreadable): decoded pixels for images, the
+    normalised text for texts. What finds training examples in evaluation data."""
+    if getattr(examples, "modality", "image") == "text":
+        from headstart.modalities.text.inspect import text_hash
+
+        return [text_hash(t) for t in examples.texts]
+    from headstart.modalities.image.data.inspect import hash_images
+
+    return hash_images(examples, progress=progress)
+
+
 def from_arrays(*args, **kwargs) -> DataSource:
     """Images in memory: see :func:`headstart.modalities.image.data.sources.from_arrays`."""
     from headstart.modalities.image.data.sources import from_arrays as images
@@ -124,6 +137,7 @@ def from_texts(*args, **kwargs) -> DataSource:
 __all__ = [
     "DataSource",
     "Splits",
+    "content_hashes",
     "detect_modality",
     "from_arrays",
     "from_texts",

@@ -290,8 +290,7 @@ def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
     Read from the run's ``train_hashes.json``; for a run without one, its recorded training
     split is re-read and hashed. An in-memory run without the file cannot be checked.
     """
-    from headstart.core.data import load_data
-    from headstart.modalities.image.data.inspect import hash_images
+    from headstart.core.data import content_hashes, load_data
 
     if run.path is not None and (Path(run.path) / TRAIN_HASHES).is_file():
         try:
@@ -307,23 +306,25 @@ def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
         splits = load_data(
             run.config.data,
             split_record=run.split,
+            modality=run.modality,
             filename_column=run.config.filename_column,
             label_column=run.config.label_column,
+            text_column=run.config.text_column,
         )
     except HeadstartError as e:
         return None, f"the run's training data could not be re-read ({e})"
-    hashes = hash_images(splits.train, progress=progress)
+    hashes = content_hashes(splits.train, progress=progress)
     return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
 
 
 def _overlap(run, images: ImageSet, valid, y, proba, majority: int, n_boot, progress) -> dict:
     """How many scored images are training images (by content), and the score without them."""
-    from headstart.modalities.image.data.inspect import hash_images
+    from headstart.core.data import content_hashes
 
     known, source = train_hashes(run, progress=progress)
     if known is None:
         return {"checked": False, "reason": source}
-    hashes = hash_images(images, progress=progress)
+    hashes = content_hashes(images, progress=progress)
     scored = np.flatnonzero(valid)
     dup = np.array([hashes[i] in known for i in scored], dtype=bool)
     out = {
@@ -355,20 +356,12 @@ def run_probabilities(
     A frozen-backbone run reuses the feature cache (same backbone, weights and preprocessing
     as at training time), so evaluating right after training costs no forward pass.
     """
-    from headstart.core.cache import MIRROR, FeatureExtractor
-    from headstart.modalities.image.backbones.model import LoadedBackbone
-    from headstart.modalities.image.backbones.weights import WeightSource
+    from headstart.core.cache import MIRROR
+    from headstart.core.extractors import extractor_for
+    from headstart.core.model import loaded_from_run
 
-    w = run.weights or {}
-    loaded = LoadedBackbone(
-        run.backbone_name,
-        run.backbone_name,
-        run.model.backbone,
-        run.preprocessing,
-        WeightSource(w.get("kind", "run"), w.get("detail", ""), w.get("fingerprint", "run")),
-    )
-    extractor = FeatureExtractor(
-        loaded, batch_size=32, progress=progress, cache=bool(run.config.cache)
+    extractor = extractor_for(
+        loaded_from_run(run), batch_size=32, progress=progress, cache=bool(run.config.cache)
     )
     fs = extractor.extract(images)
     views = [fs, extractor.extract(images, view=MIRROR)] if run.model.tta else [fs]
@@ -418,17 +411,24 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Image
     used and the others are listed as not used.
     """
     from headstart.core.data import load_data, load_source
-    from headstart.modalities.image.data.imageset import concat
 
     if data is not None:
-        sets = load_source(data).splits()
+        sets = load_source(
+            data,
+            modality=run.modality,
+            filename_column=run.config.filename_column,
+            label_column=run.config.label_column,
+            text_column=run.config.text_column,
+        ).splits()
         first = next(iter(sets.values()))
-        joinable = all(s.paths is not None for s in sets.values()) or all(
+        joinable = all(getattr(s, "array", None) is None for s in sets.values()) or all(
             s.array is first.array for s in sets.values()
         )
         used = list(sets) if joinable else list(sets)[-1:]
-        label = {n: (s.origin if s.is_array and not joinable else n) for n, s in sets.items()}
-        merged = sets[used[0]] if len(used) == 1 else concat([sets[n] for n in used], "eval")
+        label = {n: (s.origin if not joinable else n) for n, s in sets.items()}
+        merged = (
+            sets[used[0]] if len(used) == 1 else type(first).concat([sets[n] for n in used], "eval")
+        )
         counts = {label[n]: len(sets[n]) for n in used}
         if len(sets) == 1:
             described = str(data)
@@ -449,8 +449,10 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Image
     splits = load_data(
         run.config.data,
         split_record=run.split,
+        modality=run.modality,
         filename_column=run.config.filename_column,
         label_column=run.config.label_column,
+        text_column=run.config.text_column,
     )
     images, described = (
         (splits.test, "test split") if splits.test is not None else (splits.val, OPTIMISTIC)
@@ -476,7 +478,8 @@ def evaluate_run(
     :func:`paired_comparison`). External data is checked for the run's training images by
     content (``overlap``) and, where some are found, scored without them as well.
     """
-    if isinstance(data, ImageSet):
+    ready = hasattr(data, "labels") and hasattr(data, "ids")  # an ImageSet or a TextSet
+    if ready:
         images, described = data, described or f"{data.name} split"
         detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}
     else:
@@ -523,7 +526,7 @@ def evaluate_run(
                 n_boot=n_boot,
             )
         )
-    if data is not None and not isinstance(data, ImageSet):
+    if data is not None and not ready:
         result["overlap"] = _overlap(
             run, images, valid, y, proba[valid], majority, n_boot, progress
         )

@@ -99,14 +99,39 @@ def features_record(loaded: LoadedBackbone) -> dict:
 def backbone_for(config: TrainConfig) -> LoadedBackbone:
     """The backbone a run of ``config`` starts from (random weights for scratch): the one
     place its settings become a network, so anything that warms the feature cache for a run
-    (``--strategy auto``) computes under the same key."""
+    (``--strategy auto``) computes under the same key. Text runs get their encoder."""
+    weights = "none" if config.strategy == "scratch" else config.weights
+    if config.modality == "text":
+        from headstart.modalities.text.encoder import load_text_encoder
+
+        return load_text_encoder(config.backbone, weights=weights, max_length=config.max_length)
     return create_backbone(
         config.backbone,
-        weights="none" if config.strategy == "scratch" else config.weights,
+        weights=weights,
         pooling=config.pooling,
         image_size=config.image_size,
         resize=config.resize,
         features=config.feature_spec(),
+    )
+
+
+def loaded_from_run(run: Run):
+    """The run's network as a loaded backbone (or text encoder), keyed for the feature cache
+    by the run's weights: what evaluating and predicting extract features with."""
+    w = run.weights or {}
+    kind, detail, fingerprint = w.get("kind", "run"), w.get("detail", ""), w.get("fingerprint")
+    if getattr(run.preprocessing, "modality", "image") == "text":
+        from headstart.modalities.text.encoder import loaded_encoder
+
+        return loaded_encoder(
+            run.backbone_name, run.model.backbone, run.preprocessing, kind, detail, fingerprint
+        )
+    return LoadedBackbone(
+        run.backbone_name,
+        run.backbone_name,
+        run.model.backbone,
+        run.preprocessing,
+        WeightSource(kind, detail, fingerprint or "run"),
     )
 
 

@@ -35,6 +35,7 @@ img{max-width:100%;background:#fff;border:1px solid #dde1e7;border-radius:6px;ma
 .warn{background:#fff7e6;border:1px solid #f0c36d;border-radius:6px;padding:8px 12px}
 code{background:#eef1f5;padding:1px 4px;border-radius:3px}
 table.kv td,table.kv th{text-align:left}
+td.text{text-align:left;max-width:640px}
 .row{display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start}.row img{max-width:49%}
 """
 
@@ -80,9 +81,58 @@ def make_figures(
         )
         if evaluation["roc"]:
             figs["roc"] = plots.plot_roc(evaluation["roc"], out / "roc.png")
-    if splits is not None:
+    if splits is not None and run.modality == "image":
         figs.update(_image_figures(run, evaluation, splits, out, captions))
     return figs
+
+
+#: Characters of a text shown in the report's tables (the rest is cut, with an ellipsis).
+SNIPPET_CHARS = 240
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of ``text`` on one line, escaped for HTML: a text is data, never markup."""
+    flat = " ".join(text.split())
+    cut = flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
+    return html.escape(cut)
+
+
+def text_examples(run, evaluation: dict | None, splits) -> dict[str, str]:
+    """For a text run: HTML tables of sample training texts and of the most confident
+    mistakes (escaped snippets with their labels), by section name."""
+    out: dict[str, str] = {}
+    if splits is None or run.modality != "text":
+        return out
+    train = splits.train
+    picks = np.random.default_rng(0).choice(len(train), size=min(6, len(train)), replace=False)
+    rows = [
+        f"<tr><td>{html.escape(train.class_names[int(train.labels[i])])}</td>"
+        f"<td class=text>{snippet(train.texts[int(i)])}</td></tr>"
+        for i in picks
+    ]
+    out["samples"] = (
+        "<p>Sample training texts (the first " + str(SNIPPET_CHARS) + " characters):</p>"
+        "<table><tr><th>label</th><th>text</th></tr>" + "".join(rows) + "</table>"
+    )
+    mistakes = confident_mistakes(evaluation, k=9) if evaluation is not None else []
+    where = {
+        item_id: (s, pos) for s in splits.items().values() for pos, item_id in enumerate(s.ids)
+    }
+    rows = []
+    for m in mistakes:
+        if m["id"] in where:
+            s, pos = where[m["id"]]
+            rows.append(
+                f"<tr><td>{html.escape(m['true'])}</td><td>{html.escape(m['predicted'])} "
+                f"({m['p']:.0%})</td><td class=text>{snippet(s.texts[pos])}</td>"
+                f"<td><code>{html.escape(m['id'])}</code></td></tr>"
+            )
+    if rows:
+        out["mistakes"] = (
+            "<table><tr><th>true</th><th>predicted (probability)</th><th>text</th>"
+            "<th>where</th></tr>" + "".join(rows) + "</table>"
+        )
+    return out
 
 
 #: Augmented views shown in the report (the grid has room for the original and eight).
@@ -298,6 +348,8 @@ def configuration_rows(run) -> list[list[str]]:
     cache = m.get("feature_cache") or {}
     n_train = (m.get("n_images") or {}).get("train")
     trains_backbone = run.strategy.trains_backbone
+    if run.modality == "text":
+        return _text_configuration_rows(run)
     h, w = run.preprocessing.input_size
     size = f"{h}" if h == w else f"{h}x{w}"
     shown: dict[str, str] = {}
@@ -362,6 +414,62 @@ def configuration_rows(run) -> list[list[str]]:
         shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
     elif decay.get("chosen") == "default":
         shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
+    return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
+
+
+#: Settings that only images use: a text run's configuration shows them as unused.
+IMAGE_ONLY_SETTINGS = (
+    "filename_column",
+    "pooling",
+    "features",
+    "feature_stages",
+    "stage_pooling",
+    "image_size",
+    "resize",
+    "augment",
+    "views",
+    "flip",
+    "tta",
+)
+
+
+def _text_configuration_rows(run) -> list[list[str]]:
+    """A text run's settings as used: the encoder, its pooling and maximum length resolved;
+    the image-only settings marked as unused."""
+    cfg = run.config
+    m = run.metrics
+    enc = run.model.backbone
+    shown: dict[str, str] = {key: "(images only)" for key in IMAGE_ONLY_SETTINGS}
+    shown["data"] = cfg.data if cfg.data else "in-memory texts (not recorded)"
+    shown["modality"] = "text" if cfg.modality == "text" else f"text ({cfg.modality})"
+    shown["backbone"] = run.backbone_name
+    limit = run.preprocessing.max_length
+    shown["max_length"] = (
+        f"{limit} tokens (the encoder's, capped at 256)"
+        if cfg.max_length is None
+        else f"{limit} tokens"
+    )
+    shown["pooling"] = f"{enc.pooling}{', normalised' if enc.normalise else ''} (the encoder's)"
+    shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the encoder is frozen)"
+    shown["bn"] = f"{cfg.bn} (no effect: the encoder is frozen)"
+    shown["unfreeze"] = f"{cfg.unfreeze} (not used by {run.strategy.kind})"
+    shown["layers"] = f"{cfg.layers} (not used by {run.strategy.kind})"
+    if cfg.test_split is None:
+        carved = (run.split.get("method") or {}).get("test", "none")
+        shown["test_split"] = f"auto: {carved}" if carved != "none" else "auto: none carved"
+    if "epochs_run" in m:
+        stop = ", stopped early" if m.get("stopped_early") else ""
+        shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
+    device = run.record.get("device")
+    if device and cfg.device == "auto":
+        shown["device"] = f"{device} (auto)"
+    decay = m.get("weight_decay") or {}
+    if decay.get("chosen") == "validation":
+        shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
+    elif decay.get("chosen") == "default":
+        shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
+    if cfg.workers == -1:
+        shown["workers"] = "-1 (auto)"
     return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
 
 
@@ -440,8 +548,13 @@ def render_html(
     inspection: dict | None = None,
     extra_sections: str = "",
     captions: dict[str, str] | None = None,
+    examples: dict[str, str] | None = None,
 ) -> str:
+    """The report page. ``examples``: ready HTML showing a text run's examples by section
+    (``samples``, ``mistakes``; from :func:`text_examples`)."""
     m = run.metrics
+    examples = examples or {}
+    noun = "text" if run.modality == "text" else "image"
     captions = captions or {}
     params = m.get("parameters", {})
     name = Path(run.path).name if run.path else "run"
@@ -452,7 +565,7 @@ def render_html(
         baseline = next((r for r in evaluation["table"] if r["kind"] == "baseline"), None)
         cards = [
             (
-                f"accuracy on the {evaluation['evaluated_on']} ({evaluation['n']:,} images), "
+                f"accuracy on the {evaluation['evaluated_on']} ({evaluation['n']:,} {noun}s), "
                 f"95% interval {ci_text(evaluation.get('accuracy_ci95'))}",
                 pct(evaluation["accuracy"]),
             ),
@@ -507,16 +620,23 @@ def render_html(
                 f"{len(inspection['unreadable'])} unreadable image(s) skipped: "
                 + ", ".join(u["path"] for u in inspection["unreadable"][:10])
             )
+        if inspection.get("skipped"):
+            warnings.append(
+                f"{len(inspection['skipped'])} text(s) skipped (empty or not UTF-8): "
+                + ", ".join(inspection["skipped"][:10])
+            )
         if inspection.get("duplicates_across"):
             warnings.append(
-                f"{len(inspection['duplicates_across'])} image(s) appear in more "
+                f"{len(inspection['duplicates_across'])} {noun}(s) appear in more "
                 "than one split (leakage)"
             )
         for w in warnings:
             parts.append(f'<p class="warn">{html.escape(w)}</p>')
     n = m.get("n_images", {})
     parts.append(
-        "<p>Images used: " + html.escape(", ".join(f"{k} {v}" for k, v in n.items())) + "</p>"
+        f"<p>{noun.capitalize()}s used: "
+        + html.escape(", ".join(f"{k} {v}" for k, v in n.items()))
+        + "</p>"
     )
     if not inspection:
         source = run.config.data
@@ -526,12 +646,14 @@ def render_html(
             else "<p>Source: in-memory arrays (not recorded): the model was fitted from "
             "Python on arrays, so this report cannot show or re-read the images.</p>"
         )
+    if "samples" in examples:
+        parts.append(examples["samples"])
     grids = [img_tag(figures[k], k) for k in ("samples", "augmented") if k in figures]
     if grids:
         parts.append(f'<div class="row">{"".join(grids)}</div>')
     if "augmented" in captions:
         parts.append(f"<p>{html.escape(captions['augmented'])}</p>")
-    elif run.config.augment == "none":
+    elif run.config.augment == "none" and noun == "image":
         parts.append("<p>No augmentation: training saw each image as it is (resized).</p>")
     parts.append('<h2 id="config">Configuration</h2>')
     parts.append(
@@ -584,13 +706,15 @@ def render_html(
         parts.append('<h2 id="mistakes">Most confident mistakes</h2>')
         if "mistakes" in figures:
             parts.append(img_tag(figures["mistakes"], "most confident mistakes"))
+        elif "mistakes" in examples:
+            parts.append(examples["mistakes"])
         elif confident_mistakes(evaluation, k=1):
             parts.append(
-                "<p>There are misclassified images, but their files are not available to "
+                f"<p>There are misclassified {noun}s, but their data is not available to "
                 "this report (the run's data was not recorded or has moved).</p>"
             )
         else:
-            parts.append(f"<p>No misclassified images on the {evaluation['evaluated_on']}.</p>")
+            parts.append(f"<p>No misclassified {noun}s on the {evaluation['evaluated_on']}.</p>")
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>headstart: {html.escape(name)}</title><style>{CSS}</style></head>"
@@ -757,7 +881,9 @@ def write_report(
         )
         captions["parent"] = continuation_caption(run, parent)
     out = path / "report.html"
-    atomic_write_text(out, render_html(run, shown, figures, inspection, extra_sections, captions))
+    examples = text_examples(run, shown, splits)
+    page = render_html(run, shown, figures, inspection, extra_sections, captions, examples)
+    atomic_write_text(out, page)
     return out
 
 

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import platform
+import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,19 +28,21 @@ import numpy as np
 import torch
 
 from headstart.core.config import TrainConfig
+from headstart.core.featurespec import FeatureSpec
 from headstart.core.heads import HeadSpec, build_head
 from headstart.core.loop import Checkpoint, History
 from headstart.core.model import TransferModel, parameter_counts, starting_model, weights_record
 from headstart.core.strategies import Strategy, plan_strategy
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
-from headstart.modalities.image.backbones.depth import FeatureSpec
 from headstart.modalities.image.backbones.model import Backbone, Preprocessing, create_timm_model
 
 if TYPE_CHECKING:
     from headstart.core.splits import Splits
 
 RUN_FORMAT = "headstart-run"
+#: A text run's encoder architecture (config.json) and tokenizer files, beside its weights.
+ENCODER_FOLDER = "encoder"
 RUN_FORMAT_VERSION = 1
 
 
@@ -90,11 +93,37 @@ class Run:
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.model)
 
-    def predict_proba(self, images, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Class probabilities for decoded images (a sequence of HxWx3 uint8 arrays)."""
+    @property
+    def modality(self) -> str:
+        """``"image"`` or ``"text"``: what this run's model reads."""
+        return getattr(self.preprocessing, "modality", "image")
+
+    def _save_encoder_files(self, out: Path) -> None:
+        from headstart.modalities.text.encoder import loaded_encoder
+
+        folder = out / ENCODER_FOLDER
+        if Path(self.preprocessing.folder).resolve() == folder.resolve():
+            return  # saved there already (this run was loaded from ``out``)
+        tokenizer = loaded_encoder(self.backbone_name, self.model.backbone, self.preprocessing)
+        staged = out / f".{ENCODER_FOLDER}.new"
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        self.model.backbone.model.config.save_pretrained(str(staged))
+        tokenizer.tokenizer.save_pretrained(str(staged))
+        if folder.exists():
+            shutil.rmtree(folder)
+        staged.rename(folder)
+
+    def predict_proba(self, inputs, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Class probabilities: for an image run, decoded images (a sequence of HxWx3 uint8
+        arrays); for a text run, a sequence of strings."""
+        if self.modality == "text":
+            from headstart.modalities.text.predict import predict_text_proba
+
+            return predict_text_proba(self, inputs, batch_size=batch_size, progress=progress)
         from headstart.modalities.image.predict import predict_proba
 
-        return predict_proba(self, images, batch_size=batch_size, progress=progress)
+        return predict_proba(self, inputs, batch_size=batch_size, progress=progress)
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)
@@ -103,13 +132,18 @@ class Run:
         from safetensors.torch import save_file
 
         atomic_write_with(out / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+        text = self.modality == "text"
+        if text:  # architecture and tokenizer: the run rebuilds its encoder offline
+            self._save_encoder_files(out)
         atomic_write_json(
             out / "model.json",
             {
                 "format": RUN_FORMAT,
                 "format_version": RUN_FORMAT_VERSION,
+                "modality": self.modality,
                 "backbone": self.backbone_name,
                 "pooling": self.model.backbone.pooling,
+                **({"normalise": self.model.backbone.normalise} if text else {}),
                 "features": self.model.backbone.features.to_dict(),
                 "num_features": self.model.backbone.num_features,
                 "tta": self.model.tta,
@@ -175,7 +209,14 @@ _CODE_CARRYING = {
 
 
 def _refuse_unexpected_files(path: Path) -> None:
-    suspicious = sorted(p.name for p in path.iterdir() if p.suffix.lower() in _CODE_CARRYING)
+    folders = [path, path / ENCODER_FOLDER]
+    suspicious = sorted(
+        p.relative_to(path).as_posix()
+        for folder in folders
+        if folder.is_dir()
+        for p in folder.iterdir()
+        if p.suffix.lower() in _CODE_CARRYING
+    )
     if suspicious:
         raise RunError(
             f"{path}: holds {', '.join(suspicious)}, which headstart never writes (runs are "
@@ -253,6 +294,23 @@ def _rebuild_interrupted(path: Path) -> Run:
     )
 
 
+def _text_encoder(path: Path, meta: dict, state: dict):
+    """(encoder, tokenization) of a text run, from its encoder folder and weights."""
+    from headstart.modalities.text.encoder import Tokenization, rebuild_encoder
+
+    folder = path / ENCODER_FOLDER
+    if not (folder / "config.json").is_file():
+        raise RunError(f"{path}: {ENCODER_FOLDER}/config.json is missing; not a whole text run.")
+    pooler = any(k.startswith("backbone.model.pooler.") for k in state)
+    try:
+        encoder, _tokenizer = rebuild_encoder(
+            folder, meta["pooling"], bool(meta.get("normalise")), pooler=pooler
+        )
+    except (OSError, ValueError) as e:
+        raise RunError(f"{folder}: cannot rebuild the text encoder ({str(e)[:200]}).") from None
+    return encoder, Tokenization(int(meta["preprocessing"]["max_length"]), str(folder))
+
+
 def load_run(path: str | Path) -> Run:
     """Rebuild a saved run from its directory alone (no network, no pickles)."""
     path = Path(path)
@@ -268,14 +326,6 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{path}: written by a newer headstart; upgrade to load it.")
     cfg_payload = _read_json(path / "config.json")
     config = TrainConfig.from_dict(cfg_payload.get("config", {}))
-    timm_model = create_timm_model(meta["backbone"])
-    backbone = Backbone(
-        timm_model, pooling=meta["pooling"], features=FeatureSpec(**meta.get("features", {}))
-    )
-    spec = HeadSpec(**meta["head"])
-    class_names = tuple(meta["class_names"])
-    head = build_head(spec, int(meta["num_features"]), len(class_names))
-    model = TransferModel(backbone, head, tta=bool(meta.get("tta", False)))
     weights_file = path / "model.safetensors"
     if not weights_file.is_file():
         raise RunError(f"{path}: model.safetensors is missing; the run did not finish saving.")
@@ -284,6 +334,21 @@ def load_run(path: str | Path) -> Run:
 
     try:
         state = load_file(str(weights_file))
+    except (SafetensorError, OSError) as e:
+        raise RunError(f"{weights_file}: unreadable ({str(e)[:200]}).") from None
+    if meta.get("modality", "image") == "text":
+        backbone, preprocessing = _text_encoder(path, meta, state)
+    else:
+        timm_model = create_timm_model(meta["backbone"])
+        backbone = Backbone(
+            timm_model, pooling=meta["pooling"], features=FeatureSpec(**meta.get("features", {}))
+        )
+        preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+    spec = HeadSpec(**meta["head"])
+    class_names = tuple(meta["class_names"])
+    head = build_head(spec, int(meta["num_features"]), len(class_names))
+    model = TransferModel(backbone, head, tta=bool(meta.get("tta", False)))
+    try:
         model.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as e:
         raise RunError(
@@ -308,7 +373,7 @@ def load_run(path: str | Path) -> Run:
     return Run(
         model=model,
         class_names=class_names,
-        preprocessing=Preprocessing.from_dict(meta["preprocessing"]),
+        preprocessing=preprocessing,
         config=config,
         backbone_name=meta["backbone"],
         head_spec=spec,

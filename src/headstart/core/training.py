@@ -24,8 +24,9 @@ from torch import nn
 
 from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
-from headstart.core.data import DataSource, Splits, load_data
+from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import bootstrap_intervals
+from headstart.core.extractors import extractor_for
 from headstart.core.inputs import ArrayInputs, ImageInputs
 from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_labels
 from headstart.core.model import (
@@ -81,8 +82,10 @@ def split_data(
         test_split=config.test_split,
         seed=config.seed,
         split_record=split_record,
+        modality=config.modality,
         filename_column=config.filename_column,
         label_column=config.label_column,
+        text_column=config.text_column,
     )
 
 
@@ -118,7 +121,7 @@ def _prepare(
     from headstart.core.cache import cache_root
 
     if not strategy.trains_backbone:
-        ex = FeatureExtractor(
+        ex = extractor_for(
             loaded,
             device=device,
             batch_size=max(config.batch_size, 32),
@@ -397,6 +400,14 @@ def train(
     best weights so far, before an epoch that would not finish in time.
     """
     config = config or TrainConfig()
+    if config.modality == "auto" or data is not None:  # what the data is decides a few defaults
+        location = data if data is not None else config.data
+        if location is None:
+            raise ConfigError("no data given: pass a data location (or --demo).")
+        modality = config.modality
+        if modality == "auto":
+            modality = detect_modality(location, text_column=config.text_column)
+        config = config.for_modality(modality)
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
     final = out
     if save and not resume and check_out(out, overwrite=overwrite) == "run":

@@ -7,16 +7,14 @@ inputs are reported in the output rather than stopping the batch.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from headstart.core.predictions import Prediction
 from headstart.errors import DataError
 from headstart.modalities.image.data.decode import UnreadableImage, decode_image, is_image_path
 from headstart.modalities.image.data.imageset import ImageSet, array_item_to_rgb
@@ -43,16 +41,6 @@ def predict_proba(
             bar.update(len(batch))
         bar.close()
     return out
-
-
-@dataclass
-class Prediction:
-    """One input's prediction, or the reason it has none."""
-
-    input: str
-    label: str | None
-    probabilities: np.ndarray | None
-    error: str | None = None
 
 
 def _expand(inputs: Iterable[str | Path]) -> list[tuple[str, object]]:
@@ -100,23 +88,3 @@ def predict_inputs(
         results.append(Prediction(name, run.class_names[int(p.argmax())], p))
     order = {name: i for i, (name, _) in enumerate(items)}
     return sorted(results, key=lambda r: order[r.input])
-
-
-def predictions_csv(predictions: list[Prediction], class_names: Sequence[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["input", "predicted", "confidence", *[f"p_{c}" for c in class_names], "error"])
-    for r in predictions:
-        if r.probabilities is None:
-            w.writerow([r.input, "", "", *[""] * len(class_names), r.error])
-        else:
-            w.writerow(
-                [
-                    r.input,
-                    r.label,
-                    f"{r.probabilities.max():.4f}",
-                    *[f"{v:.6f}" for v in r.probabilities],
-                    "",
-                ]
-            )
-    return buf.getvalue()

@@ -14,6 +14,7 @@ with MiniLM's packaged tokenizer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from headstart.core.featurespec import FeatureSpec
 from headstart.errors import BackboneError
 
 #: Familiar names -> Hugging Face hub names.
@@ -88,14 +90,25 @@ def packaged_path(hub_name: str) -> Path | None:
 
 @dataclass
 class TextSource:
-    """Where an encoder's weights (and tokenizer) came from."""
+    """Where an encoder's weights (and tokenizer) came from; ``fingerprint`` keys the cache."""
 
-    kind: str  # "local", "package", "hub", "random"
+    kind: str  # "local", "package", "hub cache", "hub", "random", "trained", "run"
     detail: str
-    folder: str | None  # the folder that holds config, tokenizer (and weights)
+    folder: str | None  # the folder that holds config and tokenizer (and weights)
+    fingerprint: str = ""
 
     def describe(self) -> str:
         return f"{self.kind}: {self.detail}"
+
+
+def folder_fingerprint(folder: Path, extra: str = "") -> str:
+    """A cheap identity of the weights in ``folder``: names, sizes and times of its weight
+    files (hashing 90 MB on every run would cost more than the cache saves)."""
+    h = hashlib.sha256(extra.encode())
+    for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
 
 
 def _sentence_transformers_pooling(folder: Path) -> tuple[str | None, bool]:
@@ -131,6 +144,8 @@ class TextEncoder(nn.Module):
     """A transformers encoder with pooling: ``(input_ids, attention_mask)`` -> (B, hidden)."""
 
     tokens = True  # the image backbone's flag: outputs are not channels-last feature maps
+    taps = None  # every-depth features: not yet for text
+    features = FeatureSpec()  # the pooled last hidden state
 
     def __init__(self, model: nn.Module, pooling: str = "mean", normalise: bool = False):
         super().__init__()
@@ -153,6 +168,9 @@ class TextEncoder(nn.Module):
             out = nn.functional.normalize(out, dim=-1)
         return out
 
+    def last_columns(self) -> None:
+        return None
+
     def forward(self, batch) -> torch.Tensor:
         input_ids, attention_mask = batch
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -166,20 +184,32 @@ class Tokenization:
     max_length: int
     folder: str
 
+    modality = "text"
+
+    def describe(self) -> str:
+        return f"up to {self.max_length} tokens per text"
+
     def to_dict(self) -> dict:
-        return {"max_length": self.max_length, "tokenizer": "tokenizer files beside the model"}
+        return {"max_length": self.max_length}
 
 
 @dataclass
 class LoadedEncoder:
-    """A text encoder ready to use: its names, module, tokenizer and weight source."""
+    """A text encoder ready to use, with the attributes of an image ``LoadedBackbone`` that
+    the core reads (``timm_name`` holds the Hugging Face name)."""
 
     name: str
-    hub_name: str
-    encoder: TextEncoder
+    timm_name: str
+    backbone: TextEncoder
     tokenizer: object
-    max_length: int
-    source: TextSource
+    preprocessing: Tokenization
+    weights: TextSource
+
+    modality = "text"
+
+    @property
+    def max_length(self) -> int:
+        return self.preprocessing.max_length
 
     def tokenize(self, texts: list[str]) -> tuple[dict, list[bool]]:
         """Token ids of ``texts`` (padded to the longest in the batch) and which ones were
@@ -195,8 +225,21 @@ class LoadedEncoder:
         )
         return enc, truncated
 
-    def token_lengths(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+def loaded_encoder(
+    name: str,
+    encoder: TextEncoder,
+    tokenization: Tokenization,
+    kind: str = "run",
+    detail: str = "",
+    fingerprint: str | None = None,
+) -> LoadedEncoder:
+    """A :class:`LoadedEncoder` around an encoder already built (a saved run's), with the
+    tokenizer from ``tokenization.folder``."""
+    source = TextSource(kind, detail, tokenization.folder, fingerprint or f"run:{name}")
+    return LoadedEncoder(
+        name, name, encoder, _tokenizer(Path(tokenization.folder)), tokenization, source
+    )
 
 
 def _tokenizer(folder: Path):
@@ -252,6 +295,11 @@ def load_text_encoder(
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     hub = resolve_text_name(name)
+    if weights not in ("imagenet", "pretrained", "none"):
+        raise BackboneError(
+            f"--weights {weights}: a text encoder's weights come with it; give a local folder "
+            "as --backbone, or --weights none for random weights."
+        )
     if hub in TEST_ENCODERS:
         folder = packaged_path(DEFAULT_TEXT_ENCODER)
         if folder is None:
@@ -262,7 +310,9 @@ def load_text_encoder(
         torch.manual_seed(0)
         config = transformers.BertConfig(vocab_size=tok.vocab_size, **TEST_ENCODERS[hub])
         model = transformers.BertModel(config, add_pooling_layer=False)
-        source = TextSource("random", f"{hub} (tiny random BERT for tests)", str(folder))
+        source = TextSource(
+            "random", f"{hub} (tiny random BERT for tests)", str(folder), f"random:{hub}:seed0"
+        )
         st_pool, normalise = None, False
     else:
         folder, kind = _find_folder(hub)
@@ -270,10 +320,10 @@ def load_text_encoder(
         st_pool, normalise = _sentence_transformers_pooling(folder)
         if weights == "none":
             config = transformers.AutoConfig.from_pretrained(str(folder))
+            torch.manual_seed(0)
             model = transformers.AutoModel.from_config(config)
-            source = TextSource(
-                "random", f"{hub} architecture, random weights (--weights none)", str(folder)
-            )
+            what = f"{hub} architecture, random weights (--weights none)"
+            source = TextSource("random", what, str(folder), f"random:{hub}:seed0")
         else:
             try:
                 model = transformers.AutoModel.from_pretrained(str(folder))
@@ -281,11 +331,12 @@ def load_text_encoder(
                 raise BackboneError(
                     f"{hub}: could not load its weights from {folder} ({e})."
                 ) from None
-            source = TextSource(kind, f"{hub} from {folder}", str(folder))
+            detail = PACKAGED[hub][0] if kind == "package" else str(folder)
+            source = TextSource(kind, detail, str(folder), folder_fingerprint(folder, hub))
     model.eval()
     length = _length_limit(model.config, max_length)
     encoder = TextEncoder(model, pooling or st_pool or "mean", normalise)
-    return LoadedEncoder(name, hub, encoder, tok, length, source)
+    return LoadedEncoder(name, hub, encoder, tok, Tokenization(length, str(folder)), source)
 
 
 def _find_folder(hub: str) -> tuple[Path, str]:
@@ -309,3 +360,31 @@ def _find_folder(hub: str) -> tuple[Path, str]:
             f"not be downloaded ({type(e).__name__}). Use 'minilm' (ships with headstart[text]), "
             "a local folder, or go online once."
         ) from None
+
+
+#: The run directory's folder holding a text run's encoder config and tokenizer files.
+ENCODER_FOLDER = "encoder"
+
+
+def save_encoder_files(loaded_folder: str, encoder: TextEncoder, tokenizer, out: Path) -> None:
+    """The encoder's architecture (config.json) and tokenizer files under ``out``: with the
+    run's weights they rebuild the encoder offline, from the run directory alone."""
+    out.mkdir(parents=True, exist_ok=True)
+    encoder.model.config.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+
+
+def rebuild_encoder(
+    folder: Path, pooling: str, normalise: bool, *, pooler: bool
+) -> tuple[TextEncoder, object]:
+    """(encoder with random weights, tokenizer) from a run's encoder folder; the caller loads
+    the run's weights into it. ``pooler``: whether the saved weights hold a pooler layer (BERT
+    builds one by default; the pooled vector headstart uses does not need it)."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    config = transformers.AutoConfig.from_pretrained(str(folder))
+    model = transformers.AutoModel.from_config(config)
+    if not pooler and getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return TextEncoder(model, pooling, normalise), _tokenizer(folder)

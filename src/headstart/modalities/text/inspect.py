@@ -77,8 +77,9 @@ class TextInspection:
         if t:
             rows.append(
                 (
-                    f"length in tokens ({t['encoder']})",
-                    f"median {t['median']:.0f}, 95th percentile {t['p95']:.0f}, max {t['max']}",
+                    "length in tokens",
+                    f"median {t['median']:.0f}, 95th percentile {t['p95']:.0f}, "
+                    f"max {t['max']} ({t['encoder']}'s tokenizer)",
                 )
             )
             rows.append(

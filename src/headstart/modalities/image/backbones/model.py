@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from headstart.choices import POOLINGS, RESIZE_MODES
+from headstart.core.featurespec import FeatureSpec
 from headstart.errors import BackboneError, ConfigError
 from headstart.modalities.image.backbones.aliases import resolve_name
-from headstart.modalities.image.backbones.depth import FeatureSpec, StageTaps, pooled_stats
+from headstart.modalities.image.backbones.depth import StageTaps, pooled_stats
 from headstart.modalities.image.backbones.weights import WeightSource, load_pretrained
 
 
@@ -32,6 +33,13 @@ class Preprocessing:
     interpolation: str
     resize: str = "pad"
     crop_pct: float = 0.875
+
+    modality = "image"
+
+    def describe(self) -> str:
+        """The input in words, for the terminal."""
+        h, w = self.input_size
+        return f"{h}x{w}, resize={self.resize}"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,121 @@
+"""Predicting with a text run: strings in (a list, ``.txt`` files, a folder of them, a table's
+text column, or standard input, one text per line), class probabilities out."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart.core.predictions import Prediction
+from headstart.errors import DataError
+from headstart.modalities.text.sources import TABLE_SUFFIXES, TEXT_SUFFIX
+from headstart.modalities.text.textset import TextSet
+
+
+def predict_text_proba(
+    run, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
+) -> np.ndarray:
+    """(N, classes) probabilities for ``texts`` through ``run``'s encoder and head."""
+    from headstart.core.extractors import extractor_for
+    from headstart.core.model import loaded_from_run
+
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise DataError(f"input #{bad[0]} is a {type(texts[bad[0]]).__name__}, not a string.")
+    if not texts:
+        return np.zeros((0, len(run.class_names)), dtype=np.float32)
+    items = TextSet(texts, np.zeros(len(texts)), tuple(run.class_names), name="predict")
+    extractor = extractor_for(
+        loaded_from_run(run), batch_size=batch_size, progress=progress, cache=False
+    )
+    features = extractor.extract(items).features
+    with torch.no_grad():
+        logits = run.model.head.eval()(torch.from_numpy(np.asarray(features, np.float32)))
+    return torch.softmax(logits, dim=1).numpy()
+
+
+def predict_text_inputs(
+    run,
+    inputs: Sequence[str],
+    *,
+    text_column: str = "text",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> list[Prediction]:
+    """Predict on ``.txt`` files, folders of them, tables (their text column) and ``-``
+    (standard input, one text per line); an empty or non-UTF-8 file becomes an error row."""
+    items = read_text_inputs([str(i) for i in inputs], text_column=text_column)
+    good = [(where, text) for where, text in items if text.strip()]
+    probs = predict_text_proba(run, [t for _, t in good], batch_size=batch_size, progress=progress)
+    by_where = {where: p for (where, _), p in zip(good, probs)}
+    out = []
+    for where, _text in items:
+        if where in by_where:
+            p = by_where[where]
+            out.append(Prediction(where, run.class_names[int(p.argmax())], p))
+        else:
+            out.append(Prediction(where, None, None, "empty or not UTF-8 text"))
+    return out
+
+
+def read_text_inputs(inputs: Sequence[str], *, text_column: str = "text") -> list[tuple[str, str]]:
+    """(where, text) for every input: ``-`` (standard input, one text per line), a ``.txt``
+    file, a folder (its ``.txt`` files, sorted), or a table (its text column). Files that are
+    not UTF-8 or are empty become (where, "") and are reported by the caller."""
+    out: list[tuple[str, str]] = []
+    for item in inputs:
+        if item == "-":
+            for n, line in enumerate(sys.stdin.read().splitlines(), start=1):
+                if line.strip():
+                    out.append((f"<stdin>:{n}", line))
+            continue
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob(f"*{TEXT_SUFFIX}") if p.is_file())
+            if not files:
+                raise DataError(f"{path}: holds no .txt files to predict.")
+            out += [(str(f), _read(f)) for f in files]
+        elif path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
+            table = _table_texts(path, text_column)
+            out += table
+        elif path.is_file():
+            out.append((str(path), _read(path)))
+        else:
+            raise DataError(f"{path}: no such file or folder.")
+    return out
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except (UnicodeDecodeError, OSError):
+        return ""
+
+
+def _table_texts(path: Path, text_column: str) -> list[tuple[str, str]]:
+    """The text column of a table (a label column, if any, is ignored)."""
+    import csv
+    import json
+
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        rows = []
+        with open(path, encoding="utf-8-sig") as f:
+            for n, line in enumerate(f, start=1):
+                if line.strip():
+                    row = json.loads(line)
+                    rows.append((f"{path}:{n}", str(row.get(text_column, ""))))
+        return rows
+    delimiter = TABLE_SUFFIXES[path.suffix.lower()]
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        if text_column not in (reader.fieldnames or []):
+            raise DataError(
+                f"{path}: no {text_column!r} column to predict (it has "
+                f"{', '.join(map(repr, reader.fieldnames or []))}); use --text-column."
+            )
+        return [(f"{path}:{n}", row.get(text_column) or "") for n, row in enumerate(reader, 2)]
