@@ -15,7 +15,7 @@ from headstart.core.config import TrainConfig
 from headstart.core.estimator import ESTIMATOR_DEFAULTS
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 2}
-DATA_FIELDS = {"data", "filename_column", "label_column", "parent"}
+DATA_FIELDS = {"data", "filename_column", "label_column", "text_column", "parent"}
 
 
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "score", "save"])

@@ -257,7 +257,7 @@ def test_cli_evaluate_warns_about_overlap_and_writes_it(folder_runs, tmp_path):
 @pytest.fixture(scope="module")
 def memory_run(tmp_path_factory):
     """An ImageClassifier fitted on the arrays of an arrays/ folder, saved as a run."""
-    from headstart.core.estimator import ImageClassifier
+    from headstart.modalities.image.estimator import ImageClassifier
 
     root = tmp_path_factory.mktemp("mem")
     images, labels = make_images(12, seed=2)

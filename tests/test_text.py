@@ -300,3 +300,43 @@ def test_report_shows_texts_escaped_and_cut():
     assert "&lt;script&gt;x()&lt;/script&gt; great" in html["mistakes"]
     assert "<script>" not in html["mistakes"] and "&lt;i&gt;fine&lt;/i&gt;" in html["samples"]
     assert "90%" in html["mistakes"]
+
+
+# --------------------------------------------------------------------------- estimator
+
+TINY_TEXT = {"backbone": "test_bert", "epochs": 2}
+
+
+def labelled_texts(n: int = 12):
+    texts = [f"{POSITIVE[i % 5]} {i}" for i in range(n)] + [
+        f"{NEGATIVE[i % 5]} {i}" for i in range(n)
+    ]
+    return texts, np.array(["pos"] * n + ["neg"] * n)
+
+
+def test_text_classifier_follows_the_scikit_learn_contract():
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from headstart import TextClassifier
+
+    texts, y = labelled_texts()
+    for method, args in (("predict", (texts,)), ("predict_proba", (texts,)), ("score", (texts, y))):
+        with pytest.raises(NotFittedError):
+            getattr(TextClassifier(**TINY_TEXT), method)(*args)
+    clf = TextClassifier(**TINY_TEXT, head="linear")
+    assert clone(clf).get_params() == clf.get_params()
+    scores = cross_val_score(clf, texts, y, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    grid = GridSearchCV(clf, {"lr": [1e-3, 1e-2]}, cv=2).fit(texts, y)
+    assert grid.best_params_["lr"] in (1e-3, 1e-2)
+    lower = FunctionTransformer(lambda X: [t.lower() for t in X])
+    pipe = Pipeline([("lower", lower), ("clf", TextClassifier(**TINY_TEXT))]).fit(texts, y)
+    assert set(pipe.predict(["WORKS WELL", "AWFUL NAUSEA"])) <= {"pos", "neg"}
+    fitted = TextClassifier(**TINY_TEXT).fit(texts, y)
+    assert fitted.predict_proba(texts[:3]).shape == (3, 2)
+    with pytest.raises(DataError, match="one string"):
+        fitted.predict("a single string")

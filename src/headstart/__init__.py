@@ -1,8 +1,10 @@
-"""headstart: adapt a pretrained network to your own labelled images, honestly evaluated.
+"""headstart: adapt a pretrained network to your own labelled images or texts, honestly
+evaluated.
 
 import headstart
 run = headstart.train(headstart.TrainConfig(data="path/to/images"))    # frozen backbone
 clf = headstart.ImageClassifier(backbone="DenseNet121").fit(X, y)      # scikit-learn style
+clf = headstart.TextClassifier().fit(texts, y)                          # on lists of strings
 run = headstart.load_run("runs/...")                                    # predict later
 """
 
@@ -17,7 +19,8 @@ _LAZY = {  # heavy parts (numpy, scikit-learn, torch, timm) load on first use, s
     "inspect_source": ("headstart.core.data", "inspect_source"),
     "load_data": ("headstart.core.data", "load_data"),
     "load_source": ("headstart.core.data", "load_source"),
-    "ImageClassifier": ("headstart.core.estimator", "ImageClassifier"),
+    "ImageClassifier": ("headstart.modalities.image.estimator", "ImageClassifier"),
+    "TextClassifier": ("headstart.modalities.text.estimator", "TextClassifier"),
     "TrainConfig": ("headstart.core.config", "TrainConfig"),
     "train": ("headstart.api", "train"),
     "load_run": ("headstart.core.runs", "load_run"),
@@ -43,6 +46,7 @@ __all__ = [
     "ImageClassifier",
     "Run",
     "RunError",
+    "TextClassifier",
     "TrainConfig",
     "__version__",
     "create_backbone",

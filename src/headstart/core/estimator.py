@@ -1,9 +1,11 @@
-"""``ImageClassifier``: headstart as a scikit-learn estimator on image arrays.
+"""The scikit-learn estimator base: headstart's training behind ``fit`` / ``predict``, for
+every modality (``ImageClassifier`` on image arrays, ``TextClassifier`` on lists of strings).
 
 Follows the estimator contract (``__init__`` only stores parameters; ``fit`` returns self;
-learned attributes end in ``_``), so ``sklearn.base.clone``, ``cross_val_score`` and
-``GridSearchCV`` work on the lesson's ``train_images`` arrays. Backbone features are cached by
-content, so a grid search over head settings pays for each fold's forward pass once.
+learned attributes end in ``_``; every method but ``fit`` raises ``NotFittedError`` before it),
+so ``sklearn.base.clone``, ``cross_val_score``, ``GridSearchCV`` and ``Pipeline`` work. Encoder
+features are cached by content, so a grid search over head settings pays for each fold's
+forward pass once.
 """
 
 from __future__ import annotations
@@ -19,15 +21,14 @@ from sklearn.utils.validation import check_is_fitted
 from headstart.core.config import TrainConfig
 from headstart.core.datasource import DataSource
 from headstart.errors import DataError
-from headstart.modalities.image.data.sources import from_arrays
 
 #: TrainConfig fields that say where the data is: ``fit`` takes the data, so they are not
 #: estimator parameters (``parent`` names a saved run to continue, not a setting to search).
-DATA_FIELDS = ("data", "filename_column", "label_column", "parent")
+DATA_FIELDS = ("data", "filename_column", "label_column", "text_column", "parent")
 
 #: Where the estimator departs from TrainConfig's defaults, and why: scikit-learn scores an
 #: estimator on data it holds out itself (``score``, ``cross_val_score``), so ``fit`` keeps
-#: every image for training and validation instead of carving a test split of its own.
+#: every example for training and validation instead of carving a test split of its own.
 ESTIMATOR_DEFAULTS = {"test_split": 0.0}
 
 #: The estimator's parameters: every other TrainConfig field with TrainConfig's default (the
@@ -46,21 +47,16 @@ PARAMS: tuple[inspect.Parameter, ...] = (
 )
 
 
-class ImageClassifier(ClassifierMixin, BaseEstimator):
-    """A pretrained backbone with a trained head: frozen by default, or fine-tuned
-    (``strategy="fine-tune", unfreeze=1``, ``"freeze-first"``, ``"full"``, ``"scratch"``), or
-    decided from the data (``strategy="auto"``, ``backbone="auto"``, as the CLI does).
-
-    Parameters are TrainConfig's fields (all but where the data is), with its defaults, and
-    ``verbose``; all keyword-only. ``X`` is an image array (N, H, W[, C]), uint8 or float in
-    [0, 1]; ``y`` any labels. ``fit`` holds out ``val_split`` of X (stratified) for early
-    stopping, as the CLI does.
-    """
+class TransferClassifier(ClassifierMixin, BaseEstimator):
+    """A pretrained encoder with a trained head, as a scikit-learn classifier. Subclasses say
+    how ``X`` becomes a data source (:meth:`_source`) and model inputs (:meth:`_inputs`)."""
 
     def __init__(self, **params):
         unknown = sorted(set(params) - {p.name for p in PARAMS})
         if unknown:
-            raise TypeError(f"ImageClassifier got unexpected parameter(s): {', '.join(unknown)}")
+            raise TypeError(
+                f"{type(self).__name__} got unexpected parameter(s): {', '.join(unknown)}"
+            )
         for p in PARAMS:
             setattr(self, p.name, params.get(p.name, p.default))
 
@@ -73,8 +69,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         params.pop("verbose")
         return TrainConfig(**params)
 
+    def _source(self, X, y) -> DataSource:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def _inputs(self, X):  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
     def fit(self, X, y=None):
-        """Fit on an image array and labels, or on a data location / DataSource (``y=None``)."""
+        """Fit on ``X`` and labels ``y``, or on a data location / DataSource (``y=None``)."""
         from headstart.core.advise import train_auto
         from headstart.core.training import train
 
@@ -84,8 +86,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             source = X
         else:
             if y is None:
-                raise DataError("fit(X, y) needs labels y for an image array X.")
-            source = from_arrays(np.asarray(X), np.asarray(y))
+                raise DataError(f"fit(X, y) needs labels y for {type(self).__name__} inputs X.")
+            source = self._source(X, y)
         config = self._config()
         if "auto" in (config.strategy, config.backbone):  # decided from the data, as the CLI
             self.run_ = train_auto(
@@ -108,16 +110,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if self.verbose:
             print(message)
 
-    def _images(self, X):
-        from headstart.modalities.image.data.imageset import array_item_to_rgb
-        from headstart.modalities.image.data.sources import check_image_array
-
-        arr = check_image_array(np.asarray(X), "X")
-        return [array_item_to_rgb(a) for a in arr]
-
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "run_")
-        return self.run_.predict_proba(self._images(X), batch_size=max(self.batch_size, 32))
+        return self.run_.predict_proba(self._inputs(X), batch_size=max(self.batch_size, 32))
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "run_")
@@ -134,7 +129,5 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
         tags.non_deterministic = False
         return tags
