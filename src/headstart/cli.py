@@ -593,14 +593,9 @@ def finetune(
         parent=str(run_dir),
     )
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
-    from headstart.core.data import load_data
+    from headstart.core.evaluate import run_splits
 
-    splits = load_data(
-        cfg.data,
-        split_record=parent.split,
-        filename_column=cfg.filename_column,
-        label_column=cfg.label_column,
-    )
+    splits = run_splits(parent)  # exactly the parent's images: the comparison is paired
     run = train_run(
         cfg,
         data=splits,
@@ -754,16 +749,9 @@ def evaluate(
 
 
 def _run_splits(run):
-    from headstart.core.data import load_data
+    from headstart.core.evaluate import run_splits
 
-    if run.config.data is None:
-        return None
-    return load_data(
-        run.config.data,
-        split_record=run.split,
-        filename_column=run.config.filename_column,
-        label_column=run.config.label_column,
-    )
+    return None if run.config.data is None else run_splits(run)
 
 
 @app.command(cls=_Command)

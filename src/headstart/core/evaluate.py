@@ -284,13 +284,27 @@ def write_train_hashes(run_dir: str | Path, hashes: Sequence[str | None]) -> Pat
     return out
 
 
+def run_splits(run):
+    """The exact splits ``run`` trained on, re-read from its recorded data and split."""
+    from headstart.core.data import load_data
+
+    return load_data(
+        run.config.data,
+        split_record=run.split,
+        modality=run.modality,
+        filename_column=run.config.filename_column,
+        label_column=run.config.label_column,
+        text_column=run.config.text_column,
+    )
+
+
 def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
     """(content hashes of ``run``'s training images, where they came from), or (None, why not).
 
     Read from the run's ``train_hashes.json``; for a run without one, its recorded training
     split is re-read and hashed. An in-memory run without the file cannot be checked.
     """
-    from headstart.core.data import content_hashes, load_data
+    from headstart.core.data import content_hashes
 
     if run.path is not None and (Path(run.path) / TRAIN_HASHES).is_file():
         try:
@@ -303,14 +317,7 @@ def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
             "this run was trained on in-memory arrays and recorded no hashes of its training images"
         )
     try:
-        splits = load_data(
-            run.config.data,
-            split_record=run.split,
-            modality=run.modality,
-            filename_column=run.config.filename_column,
-            label_column=run.config.label_column,
-            text_column=run.config.text_column,
-        )
+        splits = run_splits(run)
     except HeadstartError as e:
         return None, f"the run's training data could not be re-read ({e})"
     hashes = content_hashes(splits.train, progress=progress)
@@ -410,7 +417,7 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Image
     separate arrays of an arrays/ folder cannot be, so its last split (test, else val) is
     used and the others are listed as not used.
     """
-    from headstart.core.data import load_data, load_source
+    from headstart.core.data import load_source
 
     if data is not None:
         sets = load_source(
@@ -446,14 +453,7 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Image
         raise RunError(
             "this run was trained on in-memory arrays; pass the labelled DATA to evaluate on."
         )
-    splits = load_data(
-        run.config.data,
-        split_record=run.split,
-        modality=run.modality,
-        filename_column=run.config.filename_column,
-        label_column=run.config.label_column,
-        text_column=run.config.text_column,
-    )
+    splits = run_splits(run)
     images, described = (
         (splits.test, "test split") if splits.test is not None else (splits.val, OPTIMISTIC)
     )

@@ -94,3 +94,29 @@ def plan_and_baseline(
 def imbalance_ratio(train_counts) -> float:
     nonzero = np.asarray(train_counts)[np.asarray(train_counts) > 0]
     return float(nonzero.max() / nonzero.min()) if len(nonzero) else 1.0
+
+
+def split_warnings(insp, noun: str, few: int) -> tuple[list[str], list[str]]:
+    """(first, last) warnings every modality's inspection gives: a split that cannot be made;
+    then classes too small to split, classes with fewer than ``few`` training examples, and
+    imbalance. The modality's own findings go between them."""
+    first = (
+        [f"cannot split: {insp.split_method['error']}"] if insp.split_method.get("error") else []
+    )
+    last = []
+    if insp.too_few_to_split:
+        last.append(
+            f"too few {noun}s to split: "
+            + ", ".join(f"{c} ({n})" for c, n in insp.too_few_to_split.items())
+        )
+    if insp.few_images:
+        last.append(
+            f"classes with fewer than {few} training {noun}s: "
+            + ", ".join(f"{c} ({n})" for c, n in insp.few_images.items())
+        )
+    if insp.imbalance_ratio >= 3:
+        last.append(
+            f"classes are imbalanced ({insp.imbalance_ratio:.1f}x between the largest and "
+            "smallest): consider --class-weights auto and read balanced accuracy"
+        )
+    return first, last

@@ -356,9 +356,6 @@ def configuration_rows(run) -> list[list[str]]:
     shown["data"] = cfg.data if cfg.data else "in-memory arrays (not recorded)"
     if cfg.backbone != run.backbone_name:
         shown["backbone"] = f"{run.backbone_name} ({cfg.backbone})"
-    if cfg.test_split is None:
-        carved = (run.split.get("method") or {}).get("test", "none")
-        shown["test_split"] = f"auto: {carved}" if carved != "none" else "auto: none carved"
     if cfg.image_size is None:
         shown["image_size"] = f"{size} (backbone default)"
     elif str(cfg.image_size) != size:
@@ -378,14 +375,6 @@ def configuration_rows(run) -> list[list[str]]:
         shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
     if kind != "freeze-first":
         shown["layers"] = f"{cfg.layers} (not used by {kind})"
-    device = run.record.get("device")
-    if device and cfg.device == "auto":
-        shown["device"] = f"{device} (auto)"
-    elif device and device != cfg.device:
-        shown["device"] = f"{device} (asked {cfg.device})"
-    if "epochs_run" in m:
-        stop = ", stopped early" if m.get("stopped_early") else ""
-        shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
     if cfg.augment == "cached" and cache.get("mode") == "on-the-fly":
         shown["augment"] = f"cached (ran on the fly: {cache.get('reason')})"
     if cfg.augment != "cached" or cache.get("mode") != "cached":
@@ -394,8 +383,6 @@ def configuration_rows(run) -> list[list[str]]:
         shown["flip"] = f"{cfg.flip} (not used: no augmentation)"
     if cfg.cache_budget == "auto" and cache.get("budget_bytes"):
         shown["cache_budget"] = f"{_bytes(cache['budget_bytes'])} (auto)"
-    if cfg.workers == -1:
-        shown["workers"] = "-1 (auto)"
     feats = m.get("features") or {}
     if feats.get("kind") == "multi":
         shown["feature_stages"] = (
@@ -409,11 +396,36 @@ def configuration_rows(run) -> list[list[str]]:
         for key in ("strategy", "features", "head"):
             shown[key] = f"{shown.get(key, getattr(cfg, key))} (chosen by --strategy auto)"
         shown["budget"] = f"{cfg.budget:g} minutes (--strategy auto)"
+    return _rows(cfg, {**shown, **_shared_settings(run)})
+
+
+def _shared_settings(run) -> dict[str, str]:
+    """The settings every modality resolves the same way: test split, device, epochs, weight
+    decay, workers."""
+    cfg, m = run.config, run.metrics
+    shown: dict[str, str] = {}
+    if cfg.test_split is None:
+        carved = (run.split.get("method") or {}).get("test", "none")
+        shown["test_split"] = f"auto: {carved}" if carved != "none" else "auto: none carved"
+    device = run.record.get("device")
+    if device and cfg.device == "auto":
+        shown["device"] = f"{device} (auto)"
+    elif device and device != cfg.device:
+        shown["device"] = f"{device} (asked {cfg.device})"
+    if "epochs_run" in m:
+        stop = ", stopped early" if m.get("stopped_early") else ""
+        shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
     decay = m.get("weight_decay") or {}
     if decay.get("chosen") == "validation":
         shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
     elif decay.get("chosen") == "default":
         shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
+    if cfg.workers == -1:
+        shown["workers"] = "-1 (auto)"
+    return shown
+
+
+def _rows(cfg, shown: dict[str, str]) -> list[list[str]]:
     return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
 
 
@@ -437,7 +449,6 @@ def _text_configuration_rows(run) -> list[list[str]]:
     """A text run's settings as used: the encoder, its pooling and maximum length resolved;
     the image-only settings marked as unused."""
     cfg = run.config
-    m = run.metrics
     enc = run.model.backbone
     shown: dict[str, str] = {key: "(images only)" for key in IMAGE_ONLY_SETTINGS}
     shown["data"] = cfg.data if cfg.data else "in-memory texts (not recorded)"
@@ -454,23 +465,7 @@ def _text_configuration_rows(run) -> list[list[str]]:
     shown["bn"] = f"{cfg.bn} (no effect: the encoder is frozen)"
     shown["unfreeze"] = f"{cfg.unfreeze} (not used by {run.strategy.kind})"
     shown["layers"] = f"{cfg.layers} (not used by {run.strategy.kind})"
-    if cfg.test_split is None:
-        carved = (run.split.get("method") or {}).get("test", "none")
-        shown["test_split"] = f"auto: {carved}" if carved != "none" else "auto: none carved"
-    if "epochs_run" in m:
-        stop = ", stopped early" if m.get("stopped_early") else ""
-        shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
-    device = run.record.get("device")
-    if device and cfg.device == "auto":
-        shown["device"] = f"{device} (auto)"
-    decay = m.get("weight_decay") or {}
-    if decay.get("chosen") == "validation":
-        shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
-    elif decay.get("chosen") == "default":
-        shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
-    if cfg.workers == -1:
-        shown["workers"] = "-1 (auto)"
-    return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
+    return _rows(cfg, {**shown, **_shared_settings(run)})
 
 
 def cache_status(hits) -> str:

@@ -17,6 +17,7 @@ from headstart.core.inspection import (
     imbalance_ratio,
     leakage_warning,
     plan_and_baseline,
+    split_warnings,
 )
 from headstart.core.splits import too_few_to_split
 from headstart.modalities.text.textset import normalised
@@ -92,9 +93,9 @@ class TextInspection:
         return rows
 
     def warnings(self) -> list[str]:
-        out = []
-        if self.split_method.get("error"):
-            out.append(f"cannot split: {self.split_method['error']}")
+        """The findings that should change what the user does next, in plain words."""
+        first, last = split_warnings(self, "text", FEW_TEXTS)
+        out = first
         if self.skipped:
             out.append(f"{len(self.skipped)} text(s) skipped (empty or not UTF-8)")
         leak = leakage_warning(self.duplicates_across, "text")
@@ -111,22 +112,7 @@ class TextInspection:
                 f"{share:.0%} of texts will be truncated at {self.token_lengths['max_length']} "
                 "tokens: the end of each is not seen"
             )
-        if self.too_few_to_split:
-            out.append(
-                "too few texts to split: "
-                + ", ".join(f"{c} ({n})" for c, n in self.too_few_to_split.items())
-            )
-        if self.few_images:
-            out.append(
-                f"classes with fewer than {FEW_TEXTS} training texts: "
-                + ", ".join(f"{c} ({n})" for c, n in self.few_images.items())
-            )
-        if self.imbalance_ratio >= 3:
-            out.append(
-                f"classes are imbalanced ({self.imbalance_ratio:.1f}x between the largest and "
-                "smallest): consider --class-weights auto and read balanced accuracy"
-            )
-        return out
+        return out + last
 
 
 def text_hash(text: str) -> str:

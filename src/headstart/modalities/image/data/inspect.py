@@ -23,6 +23,7 @@ from headstart.core.inspection import (
     imbalance_ratio,
     leakage_warning,
     plan_and_baseline,
+    split_warnings,
 )
 from headstart.core.splits import too_few_to_split
 from headstart.modalities.image.data.decode import UnreadableImage, decode_image
@@ -91,9 +92,8 @@ class Inspection:
 
     def warnings(self) -> list[str]:
         """The findings that should change what the user does next, in plain words."""
-        out = []
-        if self.split_method.get("error"):
-            out.append(f"cannot split: {self.split_method['error']}")
+        first, last = split_warnings(self, "image", FEW_IMAGES)
+        out = first
         if self.unreadable:
             out.append(f"{len(self.unreadable)} unreadable image(s) will be skipped")
         leak = leakage_warning(self.duplicates_across)
@@ -102,22 +102,7 @@ class Inspection:
         n_dup = sum(len(g) - 1 for groups in self.duplicates_within.values() for g in groups)
         if n_dup:
             out.append(f"{n_dup} exact duplicate image(s) within splits")
-        if self.too_few_to_split:
-            out.append(
-                "too few images to split: "
-                + ", ".join(f"{c} ({n})" for c, n in self.too_few_to_split.items())
-            )
-        if self.few_images:
-            out.append(
-                f"classes with fewer than {FEW_IMAGES} training images: "
-                + ", ".join(f"{c} ({n})" for c, n in self.few_images.items())
-            )
-        if self.imbalance_ratio >= 3:
-            out.append(
-                f"classes are imbalanced ({self.imbalance_ratio:.1f}x between the largest and "
-                "smallest): consider --class-weights auto and read balanced accuracy"
-            )
-        return out
+        return out + last
 
 
 def image_hash(img: np.ndarray) -> str:
