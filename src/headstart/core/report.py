@@ -35,7 +35,7 @@ img{max-width:100%;background:#fff;border:1px solid #dde1e7;border-radius:6px;ma
 .warn{background:#fff7e6;border:1px solid #f0c36d;border-radius:6px;padding:8px 12px}
 code{background:#eef1f5;padding:1px 4px;border-radius:3px}
 table.kv td,table.kv th{text-align:left}
-td.text{text-align:left;max-width:640px}
+table.texts td,table.texts th{text-align:left}td.text{max-width:640px}
 .row{display:flex;gap:12px;flex-wrap:wrap;align-items:flex-start}.row img{max-width:49%}
 """
 
@@ -112,7 +112,7 @@ def text_examples(run, evaluation: dict | None, splits) -> dict[str, str]:
     ]
     out["samples"] = (
         "<p>Sample training texts (the first " + str(SNIPPET_CHARS) + " characters):</p>"
-        "<table><tr><th>label</th><th>text</th></tr>" + "".join(rows) + "</table>"
+        "<table class=texts><tr><th>label</th><th>text</th></tr>" + "".join(rows) + "</table>"
     )
     mistakes = confident_mistakes(evaluation, k=9) if evaluation is not None else []
     where = {
@@ -129,7 +129,7 @@ def text_examples(run, evaluation: dict | None, splits) -> dict[str, str]:
             )
     if rows:
         out["mistakes"] = (
-            "<table><tr><th>true</th><th>predicted (probability)</th><th>text</th>"
+            "<table class=texts><tr><th>true</th><th>predicted (probability)</th><th>text</th>"
             "<th>where</th></tr>" + "".join(rows) + "</table>"
         )
     return out
@@ -454,6 +454,8 @@ def _text_configuration_rows(run) -> list[list[str]]:
     shown["data"] = cfg.data if cfg.data else "in-memory texts (not recorded)"
     shown["modality"] = "text" if cfg.modality == "text" else f"text ({cfg.modality})"
     shown["backbone"] = run.backbone_name
+    if cfg.weights == "imagenet":  # the one default: for an encoder it means its own weights
+        shown["weights"] = "pretrained (the encoder's own)"
     limit = run.preprocessing.max_length
     shown["max_length"] = (
         f"{limit} tokens (the encoder's, capped at 256)"
@@ -667,7 +669,7 @@ def render_html(
             ", ".join(
                 f"{k} {v}"
                 for k, v in run.record.items()
-                if k in ("seed", "torch", "timm", "headstart", "device", "python")
+                if k in ("seed", "torch", "timm", "transformers", "headstart", "device", "python")
             )
         )
         + "</p>"

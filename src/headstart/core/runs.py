@@ -58,6 +58,12 @@ def reproducibility_record(device: str, data_hashes: dict[str, str], seed: int) 
         "platform": platform.platform(),
         "torch": torch.__version__,
         "timm": timm.__version__,
+        # text runs: the library that built the encoder and tokenizer
+        **(
+            {"transformers": sys.modules["transformers"].__version__}
+            if "transformers" in sys.modules
+            else {}
+        ),
         "numpy": np.__version__,
         "headstart": headstart.__version__,
         "device": device,
