@@ -227,8 +227,10 @@ def test_npy_pair_incomplete(array_folder):
 
 
 def test_csv_missing_columns(csv_data):
-    with pytest.raises(DataError, match="column\\(s\\) 'path' not found"):
+    with pytest.raises(DataError, match="neither a 'path' column .* it has 'filename', 'label'"):
         load_source(csv_data, filename_column="path")
+    with pytest.raises(DataError, match="column\\(s\\) 'path' not found"):
+        load_source(csv_data, filename_column="path", modality="image")
 
 
 def test_csv_missing_files(csv_data):

@@ -92,6 +92,13 @@ def test_empty_cell_is_skipped_and_listed_missing_column_is_named(tmp_path):
         load_source(bad, modality="text")
 
 
+def test_a_table_that_is_neither_images_nor_text_names_both_options(tmp_path):
+    bad = write_table(tmp_path / "bad.csv", [["body", "label"], ["x", "a"], ["y", "b"]])
+    with pytest.raises(DataError, match="neither a 'filename' column .* nor a 'text' column"):
+        load_source(bad)
+    assert len(load_source(bad, text_column="body").train) == 2
+
+
 def test_one_class_and_a_class_with_one_text_are_clear_errors(tmp_path):
     one = write_table(tmp_path / "one.csv", [["text", "label"], ["a", "x"], ["b", "x"]])
     with pytest.raises(DataError, match="only one class"):

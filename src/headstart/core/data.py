@@ -17,7 +17,13 @@ from headstart.core.splits import Splits, make_splits, splits_from_record
 from headstart.errors import ConfigError
 
 
-def detect_modality(location, *, text_column: str = "text", sample: int = 2000) -> str:
+def detect_modality(
+    location,
+    *,
+    text_column: str = "text",
+    filename_column: str = "filename",
+    sample: int = 2000,
+) -> str:
     """``"text"`` or ``"image"`` for ``location`` (a path, ``demo:NAME``, a DataSource or
     Splits): a
     text table (TSV, JSON Lines, or a CSV with the text column), or a folder whose class
@@ -32,7 +38,10 @@ def detect_modality(location, *, text_column: str = "text", sample: int = 2000) 
 
     path = Path(location).expanduser()
     if path.is_file():
-        return "text" if is_text_table(path, text_column=text_column) else "image"
+        if is_text_table(path, text_column=text_column):
+            return "text"
+        _refuse_unknown_table(path, filename_column, text_column)
+        return "image"
     if not path.is_dir():
         return "image"
     tables = [
@@ -62,7 +71,9 @@ def load_source(
     if modality not in ("auto", *MODALITIES):
         raise ConfigError(f"modality must be auto, {', '.join(MODALITIES)}; got {modality!r}.")
     if modality == "auto":
-        modality = detect_modality(location, text_column=text_column)
+        modality = detect_modality(
+            location, text_column=text_column, filename_column=filename_column
+        )
     if modality == "text":
         from headstart.modalities.text.sources import load_text_source
 
@@ -70,6 +81,28 @@ def load_source(
     from headstart.modalities.image.data.sources import load_image_source
 
     return load_image_source(location, filename_column=filename_column, label_column=label_column)
+
+
+def _refuse_unknown_table(path: Path, filename_column: str, text_column: str) -> None:
+    """A CSV with neither an image-path column nor a text column: say both ways to read it
+    (detection could not tell images from text)."""
+    if not (path.is_file() and path.suffix.lower() == ".csv"):
+        return
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None) or []
+    except (OSError, UnicodeDecodeError):
+        return  # the loader names the problem
+    if filename_column not in header and text_column not in header:
+        from headstart.errors import DataError
+
+        raise DataError(
+            f"{path}: neither a {filename_column!r} column (image paths) nor a "
+            f"{text_column!r} column (texts); it has {', '.join(map(repr, header)) or 'none'}. "
+            "Name yours with --filename-column or --text-column (and --label-column)."
+        )
 
 
 def load_data(

@@ -406,7 +406,9 @@ def train(
             raise ConfigError("no data given: pass a data location (or --demo).")
         modality = config.modality
         if modality == "auto":
-            modality = detect_modality(location, text_column=config.text_column)
+            modality = detect_modality(
+                location, text_column=config.text_column, filename_column=config.filename_column
+            )
         config = config.for_modality(modality)
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
     final = out
