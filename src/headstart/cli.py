@@ -224,7 +224,9 @@ BackboneOpt = Annotated[
     str,
     typer.Option(
         help="A Keras name (DenseNet121, MobileNetV2, ResNet50, ...), any timm model, "
-        "or auto (rank the offline-available backbones on your data, take the best)."
+        "or auto (rank the offline-available backbones on your data, take the best). "
+        "Text: minilm (the default, offline), bert-base-uncased, distilbert, roberta, a "
+        "Hugging Face name or folder."
     ),
 ]
 WeightsOpt = Annotated[
