@@ -105,17 +105,16 @@ class Run:
         return getattr(self.preprocessing, "modality", "image")
 
     def _save_encoder_files(self, out: Path) -> None:
-        from headstart.modalities.text.encoder import loaded_encoder
+        from headstart.modalities.text.encoder import loaded_encoder, save_encoder_files
 
         folder = out / ENCODER_FOLDER
         if Path(self.preprocessing.folder).resolve() == folder.resolve():
             return  # saved there already (this run was loaded from ``out``)
-        tokenizer = loaded_encoder(self.backbone_name, self.model.backbone, self.preprocessing)
+        loaded = loaded_encoder(self.backbone_name, self.model.backbone, self.preprocessing)
         staged = out / f".{ENCODER_FOLDER}.new"
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir()
-        self.model.backbone.model.config.save_pretrained(str(staged))
-        tokenizer.tokenizer.save_pretrained(str(staged))
+        save_encoder_files(self.model.backbone, loaded.tokenizer, staged)
         if folder.exists():
             shutil.rmtree(folder)
         staged.rename(folder)

@@ -362,14 +362,9 @@ def _find_folder(hub: str) -> tuple[Path, str]:
         ) from None
 
 
-#: The run directory's folder holding a text run's encoder config and tokenizer files.
-ENCODER_FOLDER = "encoder"
-
-
-def save_encoder_files(loaded_folder: str, encoder: TextEncoder, tokenizer, out: Path) -> None:
-    """The encoder's architecture (config.json) and tokenizer files under ``out``: with the
-    run's weights they rebuild the encoder offline, from the run directory alone."""
-    out.mkdir(parents=True, exist_ok=True)
+def save_encoder_files(encoder: TextEncoder, tokenizer, out: Path) -> None:
+    """The encoder's architecture (config.json) and tokenizer files in ``out``: with a run's
+    weights they rebuild the encoder offline (:func:`rebuild_encoder`)."""
     encoder.model.config.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
 

@@ -144,13 +144,13 @@ def from_table(
     return _source(by_split, path, "table", skipped)
 
 
-def _read_text(path: Path) -> str | None:
-    """The file's text, or None when it is not UTF-8 or is empty (the caller lists it)."""
+def _read_text(path: Path) -> tuple[str | None, str]:
+    """(the file's text, "") or (None, why it is skipped: "empty" or "not UTF-8")."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except (UnicodeDecodeError, OSError):
-        return None
-    return text if text.strip() else None
+        return None, "not UTF-8"
+    return (text, "") if text.strip() else (None, "empty")
 
 
 def from_text_folder(root: str | Path) -> DataSource:
@@ -172,9 +172,8 @@ def from_text_folder(root: str | Path) -> DataSource:
         ):
             for f in sorted(class_dir.rglob(f"*{TEXT_SUFFIX}")):
                 rel = f.relative_to(root).as_posix()
-                text = _read_text(f)
+                text, reason = _read_text(f)
                 if text is None:
-                    reason = "empty" if f.stat().st_size == 0 or _is_blank(f) else "not UTF-8"
                     skipped.append(f"{rel} ({reason})")
                     continue
                 texts, labels, ids = by_split.setdefault(split, ([], [], []))
@@ -191,13 +190,6 @@ def from_text_folder(root: str | Path) -> DataSource:
 
 def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _is_blank(path: Path) -> bool:
-    try:
-        return not path.read_bytes().decode("utf-8-sig").strip()
-    except (UnicodeDecodeError, OSError):
-        return False
 
 
 def _source(by_split: dict, where: Path, layout: str, skipped: list[str]) -> DataSource:
