@@ -90,7 +90,7 @@ def test_size_estimate_matches_the_file(source):
     ex = FeatureExtractor(
         lb, module=plan.prefix(10), cut="unit 10", dtype=np.float16, progress=False
     )
-    estimate = ex.estimate_bytes(len(source.train))
+    estimate = ex.estimate_bytes(source.train)
     fs = ex.extract(source.train)
     files = list((cache_root() / "features").rglob(f"{fs.key}.npy"))
     assert len(files) == 1

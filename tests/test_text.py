@@ -148,14 +148,19 @@ def test_tiny_encoder_pools_and_counts_truncation():
 
     enc = load_text_encoder("test_bert", max_length=8)
     batch, truncated = enc.tokenize(["short", "a much longer text " * 5])
-    assert batch["input_ids"].shape[1] == 8 and truncated == [False, True]
+    assert batch[0].shape[1] == 8 and truncated == [False, True]
+    # one pass at the limit + 1 finds the long texts; they are cut exactly as the tokenizer cuts
+    assert (
+        batch[0][1].tolist()
+        == enc.tokenizer("a much longer text " * 5, truncation=True, max_length=8)["input_ids"]
+    )
     with torch.no_grad():
-        z = enc.backbone((batch["input_ids"], batch["attention_mask"]))
+        z = enc.backbone(batch)
     assert z.shape == (2, enc.backbone.num_features) == (2, 32)
     # padding does not change a text's mean-pooled vector
     alone, _ = enc.tokenize(["short"])
     with torch.no_grad():
-        z1 = enc.backbone((alone["input_ids"], alone["attention_mask"]))
+        z1 = enc.backbone(alone)
     assert torch.allclose(z[0], z1[0], atol=1e-5)
 
 
@@ -173,13 +178,13 @@ def test_real_minilm_loads_offline_with_its_own_pooling_and_separates_sentiment(
     texts = POSITIVE + NEGATIVE
     batch, _ = enc.tokenize(texts)
     with torch.no_grad():
-        z = enc.backbone((batch["input_ids"], batch["attention_mask"])).numpy()
+        z = enc.backbone(batch).numpy()
     assert np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-4)
     y = np.array([1] * 5 + [0] * 5)
     probe = LogisticRegression(C=10.0).fit(z, y)
     held_out, _ = enc.tokenize(["this medicine works wonderfully", "it made me very ill"])
     with torch.no_grad():
-        zt = enc.backbone((held_out["input_ids"], held_out["attention_mask"])).numpy()
+        zt = enc.backbone(held_out).numpy()
     assert list(probe.predict(zt)) == [1, 0]
 
 
@@ -257,7 +262,8 @@ def test_text_refuses_image_only_settings_and_image_backbones(tmp_path):
     for bad, match in (
         ({"backbone": "ResNet50"}, "image network"),
         ({"backbone": "test_bert", "tta": True}, "--tta"),
-        ({"backbone": "test_bert", "strategy": "fine-tune"}, "not available yet"),
+        ({"backbone": "auto"}, "not available yet"),
+        ({"backbone": "test_bert", "augment": "cached"}, "--augment"),
     ):
         with pytest.raises(ConfigError, match=match):
             train(TrainConfig(data=str(data), **bad), save=False, progress=False)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headstart.core.inputs import ArrayInputs
 from headstart.io import atomic_write_json
 from headstart.modalities.image.backbones.model import LoadedBackbone
 from headstart.modalities.image.data.decode import UnreadableImage
@@ -269,9 +270,16 @@ class FeatureExtractor:
             self._shape = tuple(self.module(x).shape[1:])
         return self._shape
 
-    def estimate_bytes(self, n_images: int, views: int = 1) -> int:
-        """Disk (and page cache) the outputs of ``n_images`` x ``views`` will take."""
-        return int(n_images * views * np.prod(self.output_shape()) * self.dtype.itemsize)
+    def estimate_bytes(self, images: ImageSet, views: int = 1) -> int:
+        """Disk (and page cache) the outputs of ``images`` x ``views`` will take."""
+        return int(len(images) * views * np.prod(self.output_shape()) * self.dtype.itemsize)
+
+    def shape_per_example(self) -> list[int]:
+        return list(self.output_shape())
+
+    def inputs(self, sets: list[FeatureSet], labels: np.ndarray, rows: np.ndarray) -> ArrayInputs:
+        """Training inputs over extracted outputs: one array per view of the same images."""
+        return ArrayInputs([fs.features for fs in sets], labels, rows)
 
     def cached(self, images: ImageSet, view: int = 0, seed: int = 0) -> bool:
         return self.store.has(self.key(images, view, seed))

@@ -165,6 +165,11 @@ class TrainConfig:
         from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER, is_text_encoder_name
 
         backbone = self.backbone
+        if backbone == "auto":
+            raise ConfigError(
+                "--backbone auto on text is not available yet: name the encoder (minilm, the "
+                "default, or another); headstart advise ranks the ones you have."
+            )
         if backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
             backbone = DEFAULT_TEXT_ENCODER
         elif not is_text_encoder_name(backbone):
@@ -185,12 +190,6 @@ class TrainConfig:
         ]
         if image_only:
             raise ConfigError(f"{', '.join(image_only)}: for images only; this data is text.")
-        if self.strategy != "feature-extraction" or backbone == "auto":
-            what = "--backbone auto" if backbone == "auto" else f"--strategy {self.strategy}"
-            raise ConfigError(
-                f"{what} on text is not available yet: text trains a head on the frozen "
-                "encoder (--strategy feature-extraction) with the encoder you name."
-            )
         return dataclasses.replace(self, modality="text", backbone=backbone)
 
     def strategy_spec(self) -> Strategy:
@@ -201,7 +200,8 @@ class TrainConfig:
                 "strategy auto is decided from the data: train it with headstart.core.advise."
                 "train_auto (the command line does)."
             )
-        return Strategy(self.strategy, self.unfreeze, self.layers)
+        unit = "layer" if self.modality == "text" else "stage"
+        return Strategy(self.strategy, self.unfreeze, self.layers, unit)
 
     def resolved_bn(self, n_train: int) -> str:
         """``auto``: BatchNorm statistics stay frozen for small data (under 10,000 images),

@@ -132,6 +132,13 @@ def _scheduler(optimizer, settings: FitSettings, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def to_device(x, device: torch.device):
+    """A batch's inputs on ``device``: a tensor, or a tuple of them (text: ids and mask)."""
+    if isinstance(x, tuple | list):
+        return tuple(t.to(device, non_blocking=True) for t in x)
+    return x.to(device, non_blocking=True)
+
+
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -146,7 +153,7 @@ def predict_logits(
     ys, out = [], []
     with torch.no_grad(), _autocast(device):
         for x, y in inputs.epoch(None, 256):
-            out.append(module(x.to(device)).float().cpu().numpy())
+            out.append(module(to_device(x, device)).float().cpu().numpy())
             ys.append(y.numpy())
     if not ys:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
@@ -344,8 +351,8 @@ def fit(
             if len(y) < 2 and batchnorm_trains:
                 history.skipped_samples += len(y)  # BatchNorm cannot train on one sample
                 continue
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last and x.ndim == 4:
+            x, y = to_device(x, device), y.to(device, non_blocking=True)
+            if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = module(x)

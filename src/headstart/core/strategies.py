@@ -20,10 +20,8 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from headstart.choices import STRATEGIES
+from headstart.core.stages import SequentialPlan
 from headstart.errors import ConfigError
-from headstart.modalities.image.backbones.model import Backbone
-from headstart.modalities.image.backbones.split import SequentialPlan, sequential_plan
-from headstart.modalities.image.backbones.stages import stage_map
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,8 @@ class Strategy:
     kind: str = "feature-extraction"
     unfreeze: int = 1
     layers: int = 0
+    #: what the network's stages are called in words: image stages, a text encoder's layers
+    unit: str = "stage"
 
     def __post_init__(self) -> None:
         if self.kind not in STRATEGIES:
@@ -46,9 +46,14 @@ class Strategy:
         return self.kind != "feature-extraction"
 
     def label(self) -> str:
+        unit = self.unit
         return {
-            "fine-tune": f"fine-tune (last {self.unfreeze} stage{'s' * (self.unfreeze != 1)})",
-            "freeze-first": f"freeze-first ({self.layers} blocks frozen)",
+            "fine-tune": f"fine-tune (last {self.unfreeze} {unit}{'s' * (self.unfreeze != 1)})",
+            "freeze-first": (
+                f"freeze-first (embeddings and {self.layers} layers frozen)"
+                if unit == "layer"
+                else f"freeze-first ({self.layers} blocks frozen)"
+            ),
         }.get(self.kind, self.kind)
 
 
@@ -72,8 +77,10 @@ class StrategyPlan:
         return self.plan.cut_name(self.cut)
 
 
-def plan_strategy(backbone: Backbone, strategy: Strategy) -> StrategyPlan:
-    """Freeze / unfreeze ``backbone`` for ``strategy`` and locate the cut."""
+def plan_strategy(backbone: nn.Module, strategy: Strategy) -> StrategyPlan:
+    """Freeze / unfreeze ``backbone`` (an image backbone or a text encoder: anything with a
+    ``model``, a ``stage_map()`` and a ``sequential_plan()``) for ``strategy`` and locate the
+    cut."""
     model = backbone.model
     if strategy.kind in ("full", "scratch"):
         names = [
@@ -84,7 +91,7 @@ def plan_strategy(backbone: Backbone, strategy: Strategy) -> StrategyPlan:
     elif strategy.kind == "feature-extraction":
         names = []
     else:
-        smap = stage_map(model)
+        smap = backbone.stage_map()
         names = (
             smap.unfreeze_last(strategy.unfreeze)
             if strategy.kind == "fine-tune"
@@ -100,7 +107,7 @@ def plan_strategy(backbone: Backbone, strategy: Strategy) -> StrategyPlan:
             p.requires_grad_(True)
     if strategy.kind == "feature-extraction":
         return StrategyPlan(strategy, [], None, None)
-    plan = sequential_plan(model)
+    plan = backbone.sequential_plan()
     cut = plan.cut_for(trainable) if plan is not None else None
     return StrategyPlan(strategy, sorted(trainable), plan, cut)
 

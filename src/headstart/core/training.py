@@ -26,8 +26,8 @@ from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fing
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import bootstrap_intervals
-from headstart.core.extractors import extractor_for
-from headstart.core.inputs import ArrayInputs, ImageInputs
+from headstart.core.extractors import extractor_for, streaming_inputs
+from headstart.core.inputs import ArrayInputs
 from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_labels
 from headstart.core.model import (
     Suffix,
@@ -147,7 +147,7 @@ def _prepare(
     if reason is None:
         prefix = plan.plan.prefix(plan.cut)
         cut = f"unit {plan.cut}: {plan.plan.cut_name(plan.cut)}"
-        ex = FeatureExtractor(
+        ex = extractor_for(
             loaded,
             module=prefix,
             cut=cut,
@@ -158,8 +158,9 @@ def _prepare(
             progress=progress,
             augment_flip=config.flip,
         )
-        n_rows = len(splits.train) * len(views) + len(splits.val) + len(splits.test or [])
-        need = ex.estimate_bytes(n_rows)
+        need = ex.estimate_bytes(splits.train, len(views)) + sum(
+            ex.estimate_bytes(s) for s in (splits.val, splits.test) if s is not None
+        )
         budget = cache_budget_bytes(config, cache_root())
         already = all(ex.cached(splits.train, v, config.seed) for v in views)
         if need > budget and not already:
@@ -186,7 +187,7 @@ def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut)
         "mode": "cached",
         "cut": cut,
         "dtype": ex.dtype.name,
-        "shape_per_image": list(ex.output_shape()),
+        "shape_per_example": ex.shape_per_example(),
         "keys": [fs.key for fs in sets],
         "hits": [fs.hit or "computed" for fs in sets],
         "train_views": len(train_sets),
@@ -195,12 +196,10 @@ def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut)
     }
     return Prepared(
         module=module,
-        train=ArrayInputs(
-            [fs.features for fs in train_sets], splits.train.labels, np.flatnonzero(ok)
-        ),
-        val=ArrayInputs([val_set.features], splits.val.labels, np.flatnonzero(val_set.valid)),
+        train=ex.inputs(train_sets, splits.train.labels, np.flatnonzero(ok)),
+        val=ex.inputs([val_set], splits.val.labels, np.flatnonzero(val_set.valid)),
         test=(
-            ArrayInputs([test_set.features], splits.test.labels, np.flatnonzero(test_set.valid))
+            ex.inputs([test_set], splits.test.labels, np.flatnonzero(test_set.valid))
             if test_set
             else None
         ),
@@ -240,29 +239,23 @@ def _unique_by_path(items) -> list[dict]:
 
 
 def _on_the_fly(config, splits, loaded, head, reason: str, progress: bool) -> Prepared:
-    """Images decoded every step. Broken files are found first, in one decoding pass, so
-    they are left out of training and of every count (as the feature cache does)."""
-    from headstart.modalities.image.data.inspect import scan_unreadable
-
-    prep = loaded.preprocessing
-    augment = config.augment != "none"
-    used, unreadable, readable = {}, [], {}
-    for name, images in splits.items().items():
-        used[name], bad = scan_unreadable(images, progress=progress)
-        unreadable += bad
-        readable[name] = images.subset(used[name]) if bad else images
+    """Examples decoded (or tokenised) every step, through the whole network. Broken files
+    are found first, so they are left out of training and of every count (as the feature
+    cache does)."""
+    inputs, used, unreadable = streaming_inputs(
+        loaded,
+        splits,
+        augment=config.augment != "none",
+        seed=config.seed,
+        workers=config.workers,
+        flip=config.flip,
+        progress=progress,
+    )
     return Prepared(
         module=TransferModel(loaded.backbone, head),
-        train=ImageInputs(
-            readable["train"],
-            prep,
-            augment=augment,
-            seed=config.seed,
-            workers=config.workers,
-            flip=config.flip,
-        ),
-        val=ImageInputs(readable["val"], prep, workers=config.workers),
-        test=ImageInputs(readable["test"], prep, workers=config.workers) if splits.test else None,
+        train=inputs["train"],
+        val=inputs["val"],
+        test=inputs.get("test"),
         record={"mode": "on-the-fly", "reason": reason, "augment": config.augment},
         feature_sets=[],
         used=used,

@@ -23,7 +23,9 @@ import torch
 from torch import nn
 
 from headstart.core.featurespec import FeatureSpec
+from headstart.core.stages import SequentialPlan, StageMap
 from headstart.errors import BackboneError
+from headstart.modalities.text.stages import text_sequential_plan, text_stage_map
 
 #: Familiar names -> Hugging Face hub names.
 TEXT_ALIASES = {
@@ -144,6 +146,7 @@ class TextEncoder(nn.Module):
     """A transformers encoder with pooling: ``(input_ids, attention_mask)`` -> (B, hidden)."""
 
     tokens = True  # the image backbone's flag: outputs are not channels-last feature maps
+    unit = "layer"  # what a stage is called, in messages
     taps = None  # every-depth features: not yet for text
     features = FeatureSpec()  # the pooled last hidden state
 
@@ -156,7 +159,9 @@ class TextEncoder(nn.Module):
         self.normalise = normalise
         self.num_features = int(model.config.hidden_size)
 
-    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def pool(self, states: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """One vector per text from ``(hidden states, attention_mask)``, padding left out."""
+        hidden, mask = states
         m = mask.unsqueeze(-1).to(hidden.dtype)
         if self.pooling == "cls":
             out = hidden[:, 0]
@@ -168,13 +173,21 @@ class TextEncoder(nn.Module):
             out = nn.functional.normalize(out, dim=-1)
         return out
 
+    def stage_map(self) -> StageMap:
+        """Embeddings, one stage per encoder layer (:mod:`headstart.modalities.text.stages`)."""
+        return text_stage_map(self.model)
+
+    def sequential_plan(self) -> SequentialPlan | None:
+        """The verified chain embeddings -> layers; None: this family trains on the fly."""
+        return text_sequential_plan(self.model)
+
     def last_columns(self) -> None:
         return None
 
     def forward(self, batch) -> torch.Tensor:
         input_ids, attention_mask = batch
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.pool(hidden, attention_mask)
+        return self.pool((hidden, attention_mask))
 
 
 @dataclass
@@ -211,19 +224,32 @@ class LoadedEncoder:
     def max_length(self) -> int:
         return self.preprocessing.max_length
 
-    def tokenize(self, texts: list[str]) -> tuple[dict, list[bool]]:
-        """Token ids of ``texts`` (padded to the longest in the batch) and which ones were
-        truncated at ``max_length``."""
-        full = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        truncated = [len(ids) > self.max_length for ids in full]
-        enc = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
-        return enc, truncated
+    def encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
+        """Token ids of each text, truncated to ``max_length`` (special tokens included), and
+        which texts were truncated. One tokenizer pass at one token more than the limit tells
+        which texts are longer; only those are tokenised again, at the limit."""
+        texts = list(texts)
+        limit = self.max_length
+        ids = self.tokenizer(texts, truncation=True, max_length=limit + 1)["input_ids"]
+        truncated = [len(i) > limit for i in ids]
+        longer = [k for k, t in enumerate(truncated) if t]
+        if longer:
+            again = [texts[k] for k in longer]
+            cut = self.tokenizer(again, truncation=True, max_length=limit)["input_ids"]
+            for k, row in zip(longer, cut):
+                ids[k] = row
+        return ids, truncated
+
+    def pad(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input_ids, attention_mask) of a batch, padded to its longest text."""
+        enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+    def tokenize(self, texts: list[str]) -> tuple[tuple[torch.Tensor, torch.Tensor], list[bool]]:
+        """The encoder's input for ``texts`` (ids and mask, padded to the longest) and which
+        texts were truncated at ``max_length``."""
+        ids, truncated = self.encode(texts)
+        return self.pad(ids), truncated
 
 
 def loaded_encoder(

@@ -27,9 +27,10 @@ import torch
 from torch import nn
 
 from headstart.core.featurespec import FeatureSpec
+from headstart.core.stages import StageMap
 from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.split import sequential_plan
-from headstart.modalities.image.backbones.stages import StageMap, stage_map
+from headstart.modalities.image.backbones.stages import stage_map
 
 
 def stage_ends(model: nn.Module, smap: StageMap | None = None) -> list[str]:

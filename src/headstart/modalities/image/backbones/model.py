@@ -17,9 +17,12 @@ from torch import nn
 
 from headstart.choices import POOLINGS, RESIZE_MODES
 from headstart.core.featurespec import FeatureSpec
+from headstart.core.stages import SequentialPlan, StageMap
 from headstart.errors import BackboneError, ConfigError
 from headstart.modalities.image.backbones.aliases import resolve_name
 from headstart.modalities.image.backbones.depth import StageTaps, pooled_stats
+from headstart.modalities.image.backbones.split import sequential_plan
+from headstart.modalities.image.backbones.stages import stage_map
 from headstart.modalities.image.backbones.weights import WeightSource, load_pretrained
 
 
@@ -145,6 +148,14 @@ class Backbone(nn.Module):
             width = int(self(self._probe_input()).shape[1])
         self.train(was_training)
         return width
+
+    def stage_map(self) -> StageMap:
+        """What "the last N stages" and "the first K blocks" mean for this network."""
+        return stage_map(self.model)
+
+    def sequential_plan(self) -> SequentialPlan | None:
+        """The verified chain of units behind the features (None: no cut, train on the fly)."""
+        return sequential_plan(self.model)
 
     def pool(self, features: torch.Tensor) -> torch.Tensor:
         if self.tokens:

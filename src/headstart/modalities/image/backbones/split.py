@@ -10,40 +10,10 @@ chain (ViT adds position embeddings in a method) get no plan; they still train, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-
-@dataclass
-class SequentialPlan:
-    """``units`` applied in order equal ``forward_features``; a cut is a unit index."""
-
-    units: list[tuple[str, nn.Module]]
-
-    def cut_for(self, trainable: set[str] | list[str]) -> int:
-        """Index of the first unit holding a trainable module (len(units) if none)."""
-        trainable = list(trainable)
-        for i, (name, _) in enumerate(self.units):
-            prefix = name + "."
-            if any(t == name or t.startswith(prefix) for t in trainable):
-                return i
-        return len(self.units)
-
-    def prefix(self, cut: int) -> nn.Sequential:
-        return nn.Sequential(*[m for _, m in self.units[:cut]])
-
-    def suffix(self, cut: int) -> nn.Sequential:
-        return nn.Sequential(*[m for _, m in self.units[cut:]])
-
-    def cut_name(self, cut: int) -> str:
-        """Where the cut sits, in words: the output of the last frozen unit."""
-        if cut == 0:
-            return "input (nothing frozen before the first unit)"
-        if cut >= len(self.units):
-            return "top (pooled features)"
-        return f"after {self.units[cut - 1][0]} (before {self.units[cut][0]})"
+from headstart.core.stages import SequentialPlan
 
 
 def _is_plain_sequential(m: nn.Module) -> bool:

@@ -18,56 +18,14 @@ Derived from timm's own metadata, never from per-family layer names:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from timm.models._manipulate import group_modules
 from torch import nn
 
+from headstart.core.stages import StageMap
 from headstart.errors import ConfigError
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
-
-
-@dataclass
-class StageMap:
-    """Module names (those holding parameters) of the stem, each stage, the top, each block."""
-
-    stem: list[str]
-    stages: list[list[str]]
-    top: list[str]
-    blocks: list[list[str]] = field(default_factory=list)
-
-    def unfreeze_last(self, n: int) -> list[str]:
-        """Modules trainable with ``--unfreeze n``: the last n stages and the top."""
-        if n < 0:
-            raise ConfigError(f"--unfreeze must be 0 or more; got {n}.")
-        if n > len(self.stages):
-            raise ConfigError(
-                f"--unfreeze {n}: this backbone has {len(self.stages)} stages; use at most "
-                f"{len(self.stages)}, or --strategy full."
-            )
-        if n == 0:
-            return []
-        return [m for stage in self.stages[len(self.stages) - n :] for m in stage] + self.top
-
-    def freeze_first(self, k: int) -> list[str]:
-        """Modules trainable with ``--layers k``: everything after the first k blocks."""
-        if not 0 <= k <= len(self.blocks):
-            raise ConfigError(
-                f"--layers {k}: this backbone has {len(self.blocks)} blocks; choose 0 to "
-                f"{len(self.blocks)}."
-            )
-        return [m for block in self.blocks[k:] for m in block] + self.top
-
-    def describe(self) -> list[str]:
-        return [f"stage {i + 1}: {_span(s)}" for i, s in enumerate(self.stages)] + (
-            [f"top: {_span(self.top)}"] if self.top else []
-        )
-
-
-def _span(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} modules)"
 
 
 def _param_modules(model: nn.Module) -> list[str]:
