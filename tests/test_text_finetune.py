@@ -181,3 +181,24 @@ def test_cli_finetune_continues_a_frozen_text_run_and_reloads_in_a_fresh_process
     assert np.allclose(here, np.array(json.loads(proc.stdout)), atol=1e-6)
     frozen_p = load_run(frozen).predict_proba(texts)
     assert not np.allclose(frozen_p, here)  # the encoder did change
+
+
+def test_length_grouped_batches_cover_every_text_once_with_little_padding():
+    from headstart.core.inputs import batch_slices, length_grouped_batches
+
+    rng_lengths = np.random.default_rng(1)
+    lengths = rng_lengths.integers(5, 250, size=1000)
+    batches = length_grouped_batches(np.random.default_rng(0), lengths, 32)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert len(batches) == len(batch_slices(1000, 32))
+    again = length_grouped_batches(np.random.default_rng(0), lengths, 32)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+    def padded(bs):
+        return sum(len(b) * lengths[b].max() for b in bs) / lengths.sum()
+
+    shuffled = np.random.default_rng(0).permutation(1000)
+    random_batches = [shuffled[b] for b in batch_slices(1000, 32)]
+    assert padded(batches) < 1.1 < 1.5 < padded(random_batches)
+    inference = length_grouped_batches(None, lengths, 32)
+    assert all(lengths[a].max() <= lengths[b].min() for a, b in zip(inference, inference[1:]))

@@ -32,6 +32,33 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     return [slice(s, e) for s, e in zip(starts, [*starts[1:], n])]
 
 
+#: Batches are formed within groups of this many batches' worth of examples (see below).
+LENGTH_GROUP_BATCHES = 50
+
+
+def length_grouped_batches(
+    rng: np.random.Generator | None, lengths: np.ndarray, batch_size: int
+) -> list[np.ndarray]:
+    """An epoch's batches (positions) for examples of varying length (texts): shuffled, then
+    sorted by length within groups of ``LENGTH_GROUP_BATCHES`` batches, so a batch holds
+    texts of similar length and little time goes to padding; the batches' order is shuffled
+    again. This is Hugging Face's ``group_by_length`` sampler. Without ``rng`` (inference),
+    batches follow length order. Every example is in exactly one batch, as with
+    :func:`batch_slices`."""
+    n = len(lengths)
+    lengths = np.asarray(lengths)
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[b] for b in batch_slices(n, batch_size)]
+    order = rng.permutation(n)
+    group = batch_size * LENGTH_GROUP_BATCHES
+    for start in range(0, n, group):
+        chunk = order[start : start + group]
+        order[start : start + group] = chunk[np.argsort(-lengths[chunk], kind="stable")]
+    batches = [order[b] for b in batch_slices(n, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 class ArrayInputs:
     """Cached inputs: pooled features or prefix outputs, one array per view (memory-mapped ok).
 

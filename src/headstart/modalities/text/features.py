@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from headstart.core.cache import CACHE_VERSION, FeatureSet, FeatureStore
-from headstart.core.inputs import ArrayInputs, batch_slices
+from headstart.core.inputs import ArrayInputs, length_grouped_batches
 from headstart.errors import ConfigError
 from headstart.modalities.text.encoder import LoadedEncoder
 from headstart.modalities.text.textset import TextSet
@@ -168,8 +168,9 @@ class TextFeatureExtractor:
 class RaggedInputs:
     """A cached prefix of texts as training inputs: each text's hidden states (unpadded rows
     of ``flat``, between its offsets), padded per batch to the batch's longest text and given
-    with the attention mask. Shuffles exactly as :class:`ArrayInputs` and :class:`TextInputs`
-    do, so cached and uncached runs see the same batches."""
+    with the attention mask. Batches group texts of similar length (less padding) and are
+    drawn exactly as :class:`TextInputs` draws them, so cached and uncached runs see the same
+    batches."""
 
     def __init__(self, flat: np.ndarray, offsets: np.ndarray, labels, rows=None):
         self.flat = flat
@@ -191,10 +192,9 @@ class RaggedInputs:
         return torch.from_numpy(x), torch.from_numpy(mask)
 
     def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
-        n = len(self.rows)
-        order = rng.permutation(n) if rng is not None else np.arange(n)
-        for batch in batch_slices(n, batch_size):
-            rows = self.rows[order[batch]]
+        lengths = np.diff(self.offsets)[self.rows]
+        for batch in length_grouped_batches(rng, lengths, batch_size):
+            rows = self.rows[batch]
             yield self._gather(rows), torch.from_numpy(self.labels[rows])
 
 
@@ -211,8 +211,6 @@ class TextInputs:
         return len(self.labels)
 
     def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
-        n = len(self.labels)
-        order = rng.permutation(n) if rng is not None else np.arange(n)
-        for batch in batch_slices(n, batch_size):
-            rows = order[batch]
+        lengths = np.array([len(i) for i in self.ids])
+        for rows in length_grouped_batches(rng, lengths, batch_size):
             yield self.loaded.pad([self.ids[i] for i in rows]), torch.from_numpy(self.labels[rows])
