@@ -353,3 +353,25 @@ def test_text_classifier_follows_the_scikit_learn_contract():
     assert fitted.predict_proba(texts[:3]).shape == (3, 2)
     with pytest.raises(DataError, match="one string"):
         fitted.predict("a single string")
+
+
+def test_pooling_override_for_plain_encoders_and_per_modality_choices(tmp_path):
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+    from headstart.errors import ConfigError
+
+    data = write_table(tmp_path / "reviews.csv", reviews(5))
+    runs = {}
+    for pooling in ("auto", "cls", "max"):
+        cfg = TrainConfig(data=str(data), backbone="test_bert", epochs=1, pooling=pooling)
+        runs[pooling] = train(cfg, save=False, progress=False, say=lambda *_: None)
+    assert runs["auto"].metrics["features"]["pooling"] == "mean"  # a plain encoder: mean
+    assert runs["cls"].metrics["features"]["pooling"] == "cls"
+    keys = [set(r.metrics["feature_cache"]["keys"]) for r in runs.values()]
+    assert keys[0].isdisjoint(keys[1]) and keys[1].isdisjoint(keys[2])
+    with pytest.raises(ConfigError, match="for images"):
+        train(TrainConfig(data=str(data), backbone="test_bert", pooling="avg"), save=False)
+    images = TrainConfig(pooling="cls")
+    with pytest.raises(ConfigError, match="for text encoders"):
+        images.for_modality("image")
+    assert TrainConfig().for_modality("image").pooling == "max"  # the lesson's

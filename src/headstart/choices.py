@@ -14,7 +14,12 @@ STRATEGY_CHOICES = (*STRATEGIES, "auto")
 CONTINUATIONS = ("fine-tune", "freeze-first", "full")
 #: The kinds of data headstart learns from; ``auto`` (the default) detects it from the data.
 MODALITIES = ("image", "text")
+#: Pooling of an image backbone's last feature map; the lesson's (Keras ``pooling="max"``) first.
 POOLINGS = ("max", "avg")
+#: Pooling of a text encoder's token states (sentence-transformers models bring their own).
+TEXT_POOLINGS = ("mean", "cls", "max")
+#: ``auto``: the modality's default (images: max; text: the encoder's own, else mean).
+POOLING_CHOICES = ("auto", "max", "avg", "mean", "cls")
 #: last: the pooled output of the last stage (the lesson's features); multi: pooled statistics
 #: of several stages' outputs as well (features from every depth, Head2Toe).
 FEATURE_KINDS = ("last", "multi")

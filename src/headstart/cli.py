@@ -367,7 +367,11 @@ def train(
     unfreeze: UnfreezeOpt = TrainConfig.unfreeze,
     layers: LayersOpt = TrainConfig.layers,
     pooling: Annotated[
-        str, typer.Option(help="Pooling of the last feature map: max or avg.")
+        str,
+        typer.Option(
+            help="Pooling of the last features. Images: max (auto, the lesson's) or avg. "
+            "Text: mean, cls or max (auto: the encoder's own, else mean)."
+        ),
     ] = TrainConfig.pooling,
     features: Annotated[
         str,
@@ -686,7 +690,7 @@ def summary(
     hidden: Annotated[
         int, typer.Option(help="Hidden units of the lesson head.")
     ] = TrainConfig.hidden,
-    pooling: Annotated[str, typer.Option(help="max or avg.")] = TrainConfig.pooling,
+    pooling: Annotated[str, typer.Option(help="max (auto) or avg.")] = TrainConfig.pooling,
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""

