@@ -262,7 +262,7 @@ def test_text_refuses_image_only_settings_and_image_backbones(tmp_path):
     for bad, match in (
         ({"backbone": "ResNet50"}, "image network"),
         ({"backbone": "test_bert", "tta": True}, "--tta"),
-        ({"backbone": "auto"}, "not available yet"),
+        ({"backbone": "auto"}, "train_auto"),
         ({"backbone": "test_bert", "augment": "cached"}, "--augment"),
     ):
         with pytest.raises(ConfigError, match=match):

@@ -12,7 +12,12 @@ import typer
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
-from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS, CONTINUATIONS
+from headstart.choices import (
+    AUTO_TEST_FRACTION,
+    AUTO_TEST_MIN_PER_CLASS,
+    CONTINUATIONS,
+    POOLINGS,
+)
 from headstart.console import (
     console,
     message,
@@ -690,7 +695,7 @@ def summary(
     hidden: Annotated[
         int, typer.Option(help="Hidden units of the lesson head.")
     ] = TrainConfig.hidden,
-    pooling: Annotated[str, typer.Option(help="max (auto) or avg.")] = TrainConfig.pooling,
+    pooling: Annotated[str, typer.Option(help="max or avg.")] = POOLINGS[0],
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""
@@ -800,8 +805,9 @@ def compare(
         str | None,
         typer.Option(
             help="Comma-separated backbones, e.g. MobileNetV2,DenseNet121 (those two need "
-            "the internet once). Default: every backbone whose ImageNet weights are available "
-            "offline (EfficientNet-Lite0/1/2 in the base install).",
+            "the internet once), or text encoders, e.g. minilm,bert-base-uncased. Default: "
+            "every network whose weights are available offline (EfficientNet-Lite0/1/2 and "
+            "MiniLM in the base install).",
             show_default=False,
         ),
     ] = None,
@@ -814,26 +820,38 @@ def compare(
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TrainConfig.epochs,
     val_split: ValSplitOpt = TrainConfig.val_split,
     seed: SeedOpt = TrainConfig.seed,
+    label_column: LabelColOpt = TrainConfig.label_column,
+    text_column: TextColOpt = TrainConfig.text_column,
+    modality: ModalityOpt = TrainConfig.modality,
+    max_length: MaxLengthOpt = TrainConfig.max_length,
 ) -> None:
     """Train the frozen model for each backbone on the same split and rank them."""
     from headstart.core.compare import compare_backbones
+    from headstart.core.data import detect_modality
 
     names = [b.strip() for b in backbones.split(",") if b.strip()] if backbones else None
     if names is not None and len(names) < 1:
         raise HeadstartError("give at least one backbone with --backbones A,B,C.")
+    location = _data_location(data, demo)
+    if modality == "auto":
+        modality = detect_modality(location, text_column=text_column)
     cfg = TrainConfig(
-        data=_data_location(data, demo),
+        data=location,
         weights=weights,
         image_size=image_size,
         epochs=epochs,
         val_split=val_split,
         seed=seed,
+        label_column=label_column,
+        text_column=text_column,
+        modality=modality,
+        max_length=max_length,
     )
     if names is None:
         from headstart.core.advise import available_backbones
 
-        names = available_backbones()
-        _note(f"comparing every backbone with offline weights: {', '.join(names)}")
+        names = available_backbones(modality)
+        _note(f"comparing every {modality} network with offline weights: {', '.join(names)}")
     result = compare_backbones(cfg, names, out, progress=True, overwrite=overwrite)
     console().print(render_leaderboard(result))
     console().print(path_line(f"wrote {out}/leaderboard.json and {result['report']}"))
@@ -860,30 +878,52 @@ def advise(
     ] = None,
     val_split: ValSplitOpt = TrainConfig.val_split,
     seed: SeedOpt = TrainConfig.seed,
+    label_column: LabelColOpt = TrainConfig.label_column,
+    text_column: TextColOpt = TrainConfig.text_column,
+    modality: ModalityOpt = TrainConfig.modality,
+    max_length: MaxLengthOpt = TrainConfig.max_length,
 ) -> None:
-    """Which backbone, and how much of it to retrain, from your data, before training."""
+    """Which backbone, and how much of it to retrain, from your data, before training.
+
+    Without --candidates: every network of the data's kind with offline weights, and the
+    first one with random weights as a control (what the pretrained weights are worth)."""
     from headstart.core.advise import advise as advise_strategy
-    from headstart.core.advise import rank_backbones
+    from headstart.core.advise import available_backbones, rank_backbones
     from headstart.core.data import load_data
     from headstart.core.report import advice_page
 
     location = _data_location(data, demo)
-    splits = load_data(location, val_split=val_split, seed=seed)
-    names = [c.strip() for c in candidates.split(",")] if candidates else None
+    splits = load_data(
+        location,
+        val_split=val_split,
+        seed=seed,
+        modality=modality,
+        label_column=label_column,
+        text_column=text_column,
+    )
+    if candidates:
+        names = [c.strip() for c in candidates.split(",")]
+    else:
+        names = available_backbones(splits.train.modality)
+        names += [f"{names[0]}:random"] if names else []
     ranking = rank_backbones(
         splits,
         names,
         image_size=image_size,
         rank_by=rank_by,
         weights=weights,
+        max_length=max_length,
         progress=True,
     )
-    best = ranking[0]
+    best = next((r for r in ranking if not r["random"]), None)
+    if best is None:
+        raise HeadstartError("--candidates: every candidate is a random-weight control.")
     advice = advise_strategy(
         splits,
         best["timm_name"],
         image_size=image_size,
         weights=weights,
+        max_length=max_length,
         progress=True,
     )
     decisions = {"ranking": ranking, "advice": advice.to_dict()}

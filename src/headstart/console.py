@@ -541,7 +541,7 @@ def render_advice(decisions: dict) -> Group:
                 f"{r['probe']:.1%}",
                 f"{r['knn']:.1%}",
                 f"{r['parameters'] / 1e6:.1f}M",
-                "x".join(map(str, r["image_size"])),
+                r.get("input") or "x".join(map(str, r["image_size"])),
                 seconds_cell(r["feature_seconds"], r.get("feature_cache")),
             ]
             for r in ranking

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from headstart.api import train
 from headstart.core.config import TrainConfig
-from headstart.core.data import Splits, load_data
+from headstart.core.data import Splits
 from headstart.core.evaluate import evaluate_run
 from headstart.core.report import cache_status
 from headstart.core.splits import OPTIMISTIC
+from headstart.core.training import split_data
 from headstart.io import atomic_write_json, atomic_write_text
 
 
@@ -33,14 +34,7 @@ def compare_backbones(
 
     Each run goes to ``out/NAME``; an earlier run there is replaced only with ``overwrite``."""
     out = Path(out)
-    splits: Splits = load_data(
-        config.data,
-        val_split=config.val_split,
-        test_split=config.test_split,
-        seed=config.seed,
-        filename_column=config.filename_column,
-        label_column=config.label_column,
-    )
+    splits: Splits = split_data(config, None)
     rows = []
     baseline = None
     for name in backbones:
@@ -70,7 +64,7 @@ def compare_backbones(
                 "accuracy_ci95": ev["accuracy_ci95"],
                 "macro_f1": ev["macro_f1"],
                 "parameters": run.metrics["parameters"]["total"],
-                "input_size": list(run.preprocessing.input_size),
+                "input": run.preprocessing.short(),
                 "feature_extraction_seconds": t["feature_extraction_seconds"],
                 "training_seconds": t["training_seconds"],
                 "feature_cache": sorted(set(run.metrics["feature_cache"].get("hits", []))),
@@ -118,7 +112,7 @@ def _html(result: dict, chart: Path) -> str:
             ci_text(r["accuracy_ci95"]),
             f"{r['macro_f1']:.3f}",
             f"{r['parameters'] / 1e6:.1f}M",
-            "x".join(map(str, r["input_size"])),
+            r.get("input") or "x".join(map(str, r["input_size"])),
             seconds_cell(r["feature_extraction_seconds"], r.get("feature_cache")),
             f"{r['training_seconds']:.1f}",
         ]

@@ -178,12 +178,9 @@ class TrainConfig:
         from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER, is_text_encoder_name
 
         backbone = self.backbone
-        if backbone == "auto":
-            raise ConfigError(
-                "--backbone auto on text is not available yet: name the encoder (minilm, the "
-                "default, or another); headstart advise ranks the ones you have."
-            )
-        if backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
+        if backbone == "auto":  # ranked among the text encoders by advise.train_auto
+            pass
+        elif backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
             backbone = DEFAULT_TEXT_ENCODER
         elif not is_text_encoder_name(backbone):
             raise ConfigError(

@@ -1,7 +1,9 @@
-"""Which feature extractor, and which on-the-fly inputs, serve a loaded encoder: the image
-ones (:mod:`headstart.core.cache`, :mod:`headstart.core.inputs`) or a modality's own, all
-writing to the same cache store. Training, evaluation and prediction ask here, so none of them
-needs to know which modality they run."""
+"""The one place that maps a modality to its implementation: which pretrained networks it
+has (:func:`available_encoders`), how one is loaded (:func:`load_encoder`), which feature
+extractor and which on-the-fly inputs serve it -- the image ones (:mod:`headstart.core.cache`,
+:mod:`headstart.core.inputs`) or a modality's own, all writing to the same cache store.
+Training, advice, evaluation and prediction ask here, so none of them needs to know which
+modality they run."""
 
 from __future__ import annotations
 
@@ -12,6 +14,52 @@ from headstart.core.cache import FeatureExtractor
 
 def _is_text(loaded) -> bool:
     return getattr(loaded, "modality", "image") == "text"
+
+
+def load_encoder(
+    modality: str,
+    name: str,
+    *,
+    weights: str = "imagenet",
+    pooling: str = "auto",
+    image_size: int | None = None,
+    resize: str = "pad",
+    features=None,
+    max_length: int | None = None,
+):
+    """The pretrained network ``name`` of ``modality`` ready to extract features (an image
+    ``LoadedBackbone`` or a text ``LoadedEncoder``). Settings of the other modality are
+    ignored; ``pooling="auto"`` is the modality's default."""
+    if modality == "text":
+        from headstart.modalities.text.encoder import load_text_encoder
+
+        return load_text_encoder(
+            name,
+            weights=weights,
+            pooling=None if pooling == "auto" else pooling,
+            max_length=max_length,
+        )
+    from headstart.modalities.image.backbones import create_backbone
+
+    return create_backbone(
+        name,
+        weights=weights,
+        pooling=pooling,
+        image_size=image_size,
+        resize=resize,
+        features=features,
+    )
+
+
+def available_encoders(modality: str) -> list[str]:
+    """Networks of ``modality`` whose pretrained weights load without a network."""
+    if modality == "text":
+        from headstart.modalities.text.encoder import available_text_encoders
+
+        return available_text_encoders()
+    from headstart.modalities.image.backbones.weights import available_image_backbones
+
+    return available_image_backbones()
 
 
 def extractor_for(loaded, **options):

@@ -922,7 +922,7 @@ def advice_section(decisions: dict) -> str:
                 pct(r["probe"]),
                 pct(r["knn"]),
                 f"{r['parameters'] / 1e6:.1f}M",
-                "x".join(map(str, r["image_size"])),
+                r.get("input") or "x".join(map(str, r["image_size"])),
                 seconds_cell(r["feature_seconds"], r.get("feature_cache")),
             ]
             for r in ranking

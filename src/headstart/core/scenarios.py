@@ -77,17 +77,27 @@ def transfer_gain(acc_pretrained: float, acc_random: float) -> float:
     return float((acc_pretrained - acc_random) / (1.0 - acc_random))
 
 
-def recommend(class_counts: np.ndarray, gain: float, n_blocks: int) -> Advice:
-    """Place the data in one of the four scenarios and say what to do, in plain words."""
+def recommend(
+    class_counts: np.ndarray,
+    gain: float,
+    n_blocks: int,
+    *,
+    noun: str = "image",
+    block: str = "block",
+    stage: str = "stage",
+) -> Advice:
+    """Place the data in one of the four scenarios and say what to do, in plain words.
+    ``noun``, ``block`` and ``stage`` name an example, a freezable block and an unfreezable
+    stage of this kind of data and network (text: text, layer, layer)."""
     counts = np.asarray(class_counts)
     counts = counts[counts > 0]
     n, median = int(counts.sum()), float(np.median(counts))
     large = n >= LARGE_TOTAL and median >= LARGE_PER_CLASS
     similar = gain >= SIMILAR_GAIN
     size_words = (
-        f"{n:,} training images, a median of {median:.0f} per class: "
+        f"{n:,} training {noun}s, a median of {median:.0f} per class: "
         + ("large" if large else "small")
-        + f" (large means >= {LARGE_TOTAL:,} images and >= {LARGE_PER_CLASS} per class)"
+        + f" (large means >= {LARGE_TOTAL:,} {noun}s and >= {LARGE_PER_CLASS} per class)"
     )
     sim_words = (
         f"pretrained features remove {gain:.0%} of the errors a random-weight copy of "
@@ -101,14 +111,14 @@ def recommend(class_counts: np.ndarray, gain: float, n_blocks: int) -> Advice:
         reasons.append(
             "the pretrained features already fit and there is little data to adapt "
             "them: train only the head (the lesson's first stage); --strategy auto "
-            "then checks whether unfreezing the top stage helps on validation"
+            f"then checks whether unfreezing the top {stage} helps on validation"
         )
     elif not large and not similar:
         scenario, strategy = "small data, dissimilar", "freeze-first"
         layers = max(1, n_blocks // 2)
         reasons.append(
-            f"the generic early filters still help but the late, ImageNet-specific "
-            f"ones do not: keep the first {layers} of {n_blocks} blocks frozen and "
+            f"the generic early {block}s still help but the late, pretraining-specific "
+            f"ones do not: keep the first {layers} of {n_blocks} {block}s frozen and "
             "retrain the rest at a low learning rate"
         )
     elif large and similar:

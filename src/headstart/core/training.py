@@ -403,6 +403,11 @@ def train(
                 location, text_column=config.text_column, filename_column=config.filename_column
             )
         config = config.for_modality(modality)
+    if config.backbone == "auto":
+        raise ConfigError(
+            "backbone auto is decided from the data: train it with "
+            "headstart.core.advise.train_auto (the command line does)."
+        )
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
     final = out
     if save and not resume and check_out(out, overwrite=overwrite) == "run":

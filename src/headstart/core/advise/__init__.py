@@ -13,36 +13,17 @@ import numpy as np
 import torch
 
 from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
-from headstart.core.cache import FeatureExtractor
 from headstart.core.data import Splits
+from headstart.core.extractors import available_encoders, extractor_for, load_encoder
 from headstart.core.scenarios import Advice, recommend, transfer_gain
 from headstart.errors import BackboneError, ConfigError
-from headstart.modalities.image.backbones import create_backbone
-from headstart.modalities.image.backbones.aliases import KERAS_ALIASES
-from headstart.modalities.image.backbones.weights import (
-    PACKAGED_WEIGHTS,
-    cached_hub_file,
-    packaged_weights_path,
-)
 
 RANK_BY = ("logme", "probe", "knn")
 
 
-def available_backbones() -> list[str]:
-    """Backbones whose ImageNet weights load without a network: packaged or in the hub cache."""
-    import timm
-
-    names = [n for n in PACKAGED_WEIGHTS if packaged_weights_path(n) is not None]
-    for timm_name in dict.fromkeys(KERAS_ALIASES.values()):
-        if timm_name in names:
-            continue
-        try:
-            hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id
-        except Exception:
-            continue
-        if hub_id and cached_hub_file(hub_id) is not None:
-            names.append(timm_name)
-    return names
+def available_backbones(modality: str = "image") -> list[str]:
+    """Networks of ``modality`` whose pretrained weights load without a network."""
+    return available_encoders(modality)
 
 
 def _parse_candidate(text: str) -> tuple[str, int | None, bool]:
@@ -65,9 +46,10 @@ def rank_backbones(
     *,
     image_size: int | None = None,
     weights: str = "imagenet",
-    pooling: str = "max",
+    pooling: str = "auto",
     resize: str = "pad",
     rank_by: str = "logme",
+    max_length: int | None = None,
     progress: bool = False,
 ) -> list[dict]:
     """Score each candidate's frozen features on the training split; best first.
@@ -77,9 +59,10 @@ def rank_backbones(
     """
     if rank_by not in RANK_BY:
         raise ConfigError(f"rank_by must be one of {', '.join(RANK_BY)}; got {rank_by!r}.")
-    names = list(candidates) if candidates else available_backbones()
+    modality = splits.train.modality
+    names = list(candidates) if candidates else available_encoders(modality)
     if not names:
-        raise BackboneError("no backbone with offline weights found; pass --candidates.")
+        raise BackboneError(f"no {modality} network with offline weights found; pass --candidates.")
     rows = []
     y = splits.train.labels
     for text in names:
@@ -87,10 +70,16 @@ def rank_backbones(
         start = time.perf_counter()
         w = "none" if random else weights
         torch.manual_seed(0)  # a random-weight control is the same network every time
-        loaded = create_backbone(
-            name, weights=w, pooling=pooling, image_size=size or image_size, resize=resize
+        loaded = load_encoder(
+            modality,
+            name,
+            weights=w,
+            pooling=pooling,
+            image_size=size or image_size,
+            resize=resize,
+            max_length=max_length,
         )
-        fs = FeatureExtractor(loaded, progress=progress).extract(splits.train)
+        fs = extractor_for(loaded, progress=progress).extract(splits.train)
         feats = np.asarray(fs.features[fs.valid], dtype=np.float64)
         labels = y[fs.valid]
         extract_s = time.perf_counter() - start
@@ -98,8 +87,9 @@ def rank_backbones(
         row = {
             "name": text,
             "timm_name": loaded.timm_name,
+            "random": random,
             "weights": loaded.weights.describe(),
-            "image_size": list(loaded.preprocessing.input_size),
+            "input": loaded.preprocessing.short(),
             "parameters": sum(p.numel() for p in loaded.backbone.parameters()),
             "num_features": int(feats.shape[1]),
             "logme": logme(feats, labels),
@@ -121,19 +111,26 @@ def measure_similarity(
     backbone: str,
     *,
     image_size: int | None = None,
-    pooling: str = "max",
+    pooling: str = "auto",
     resize: str = "pad",
     weights: str = "imagenet",
+    max_length: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Probe accuracy on pretrained vs random-weight features of the same backbone."""
     accs, used = {}, None
     for kind, w in (("pretrained", weights), ("random", "none")):
         torch.manual_seed(0)
-        loaded = create_backbone(
-            backbone, weights=w, pooling=pooling, image_size=image_size, resize=resize
+        loaded = load_encoder(
+            splits.train.modality,
+            backbone,
+            weights=w,
+            pooling=pooling,
+            image_size=image_size,
+            resize=resize,
+            max_length=max_length,
         )
-        fs = FeatureExtractor(loaded, progress=progress).extract(splits.train)
+        fs = extractor_for(loaded, progress=progress).extract(splits.train)
         accs[kind] = probe_accuracy(
             np.asarray(fs.features[fs.valid]), splits.train.labels[fs.valid]
         )
@@ -154,15 +151,13 @@ def advise(
     backbone: str,
     *,
     image_size: int | None = None,
-    pooling: str = "max",
+    pooling: str = "auto",
     resize: str = "pad",
     weights: str = "imagenet",
+    max_length: int | None = None,
     progress: bool = False,
 ) -> Advice:
     """The four-scenario recommendation for ``backbone`` on this data."""
-    from headstart.modalities.image.backbones.model import create_timm_model
-    from headstart.modalities.image.backbones.stages import stage_map
-
     sim = measure_similarity(
         splits,
         backbone,
@@ -170,11 +165,20 @@ def advise(
         pooling=pooling,
         resize=resize,
         weights=weights,
+        max_length=max_length,
         progress=progress,
     )
-    smap = stage_map(create_timm_model(create_backbone(backbone, weights="none").timm_name))
+    torch.manual_seed(0)
+    network = load_encoder(splits.train.modality, backbone, weights="none").backbone
+    smap = network.stage_map()
+    unit = network.unit  # what a stage of this network is called: stage, or layer
     advice = recommend(
-        np.asarray(sim["train_class_counts"]), sim["transfer_gain"], len(smap.blocks)
+        np.asarray(sim["train_class_counts"]),
+        sim["transfer_gain"],
+        len(smap.blocks),
+        noun=splits.train.noun,
+        block="block" if unit == "stage" else unit,
+        stage=unit,
     )
     advice.measurements = {"backbone": backbone, **sim}
     return advice
@@ -206,6 +210,7 @@ def train_auto(
         out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
         check_out(out, overwrite=overwrite)  # before any work
     splits = split_data(config, data)
+    config = config.for_modality(splits.train.modality)
     decisions: dict = {}
     if config.backbone == "auto":
         names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None
@@ -216,11 +221,15 @@ def train_auto(
             weights=config.weights,
             pooling=config.pooling,
             resize=config.resize,
+            max_length=config.max_length,
             progress=progress,
         )
-        config = replace(config, backbone=ranking[0]["timm_name"])
+        best = next((r for r in ranking if not r["random"]), None)
+        if best is None:
+            raise ConfigError("--candidates: every candidate is a random-weight control.")
+        config = replace(config, backbone=best["timm_name"])
         decisions["ranking"] = ranking
-        say(f"backbone auto: {ranking[0]['name']} ranks first of {len(ranking)} by LogME")
+        say(f"backbone auto: {best['name']} ranks first of {len(ranking)} by LogME")
     common = {"data": splits, "progress": progress, "overwrite": overwrite, "say": say}
     if config.strategy != "auto":
         run = train(config, out=out, save=save, **common)
@@ -239,6 +248,7 @@ def train_auto(
         pooling=config.pooling,
         resize=config.resize,
         weights=config.weights,
+        max_length=config.max_length,
         progress=progress,
     )
     decisions["advice"] = advice.to_dict()

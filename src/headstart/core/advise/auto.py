@@ -112,13 +112,16 @@ def paired_noise(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float
 
 def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> None:
     """Cache every-depth features of every split; the last features are a slice of them and
-    are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass."""
-    from headstart.core.cache import FeatureExtractor
+    are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass.
+    Data without every-depth features (text) gets its last features cached."""
     from headstart.core.config import resolve_device
+    from headstart.core.extractors import extractor_for
     from headstart.core.model import backbone_for
 
-    loaded = backbone_for(replace(config, strategy="feature-extraction", features="multi"))
-    ex = FeatureExtractor(
+    multi = "every-depth" in splits.train.capabilities
+    features = "multi" if multi else config.features
+    loaded = backbone_for(replace(config, strategy="feature-extraction", features=features))
+    ex = extractor_for(
         loaded,
         device=resolve_device(config.device),
         batch_size=max(config.batch_size, 32),
@@ -247,10 +250,16 @@ def ladder(
     continuation (``None``: nothing is written outside a temporary folder)."""
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
     climb = _Climb(config, splits, budget, progress, say)
+    can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
+    unit = base.strategy_spec().unit  # what an unfrozen stage is called: stage, or layer
     try:
         if config.cache:  # one forward pass serves the last and the every-depth features
             start = time.perf_counter()
-            climb.say("auto: one frozen forward pass for every-depth and last features")
+            climb.say(
+                "auto: one frozen forward pass for every-depth and last features"
+                if "every-depth" in can
+                else "auto: one frozen forward pass for the features"
+            )
             warm_every_depth(config, splits, progress=progress)
             climb.pass_seconds = time.perf_counter() - start
         # rung 1: cheap candidates on cached features; the first one always trains (there
@@ -260,15 +269,16 @@ def ladder(
         search = 1 + len(WEIGHT_DECAY_GRID)  # the linear head trains once per weight decay
         linear = Candidate("last features, linear head", replace(base, head="linear"), 1)
         last_runs = [first, climb.attempt(linear, search * fit_seconds)]
-        multi = replace(base, features="multi")
-        deep_linear = climb.attempt(
-            Candidate("every-depth features, linear head", replace(multi, head="linear"), 1),
-            climb.pass_seconds + search * fit_seconds,
-        )
-        climb.attempt(  # on the every-depth features just cached, if they were
-            Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
-            fit_seconds if deep_linear is not None else climb.pass_seconds + fit_seconds,
-        )
+        if "every-depth" in can:
+            multi = replace(base, features="multi")
+            deep_linear = climb.attempt(
+                Candidate("every-depth features, linear head", replace(multi, head="linear"), 1),
+                climb.pass_seconds + search * fit_seconds,
+            )
+            climb.attempt(  # on the every-depth features just cached, if they were
+                Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
+                fit_seconds if deep_linear is not None else climb.pass_seconds + fit_seconds,
+            )
         # rung 2: the top stage on the cached prefix, continuing the best last-features run
         parent = max(
             (r for r in last_runs if r is not None), key=lambda r: r.metrics["val_accuracy"]
@@ -282,20 +292,24 @@ def ladder(
             parent=str(parent.path),
         )
         incumbent = climb.best[1]
-        name = f"top stage on the cached prefix, continuing the {parent.config.head} head"
+        name = f"top {unit} on the cached prefix, continuing the {parent.config.head} head"
         top_run = climb.attempt(Candidate(name, top, 2), 1.5 * climb.pass_seconds)
         # rung 3: deeper fine-tuning at the data's resolution (the advised freeze-first K,
         # else everything), only while the last rung paid
-        native = native_side(splits.train)
-        own = parent.preprocessing.input_size[0]
-        size = finetune_size(native, own)
-        deep = replace(top, image_size=size, augment="none")
+        deep, scale, where = replace(top, augment="none"), 1.0, ""
+        if "resolution" in can:  # images train at their own resolution (less compute)
+            native = native_side(splits.train)
+            own = parent.preprocessing.input_size[0]
+            size = finetune_size(native, own)
+            deep, scale = replace(deep, image_size=size), (size / own) ** 2
+            where = f" at {size} px (images are {native} px)"
         if advice.strategy == "freeze-first":
             deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
-            name = f"freeze the first {deep.layers} blocks at {size} px (images are {native} px)"
+            frozen = "blocks" if unit == "stage" else "layers"
+            name = f"freeze the first {deep.layers} {frozen}{where}"
         else:
             deep = replace(deep, strategy="full")
-            name = f"full fine-tuning at {size} px (images are {native} px)"
+            name = f"full fine-tuning{where}"
         if top_run is None:
             climb.skip(Candidate(name, deep, 3), "the top stage was skipped")
         elif climb.best[1] is incumbent:
@@ -306,14 +320,16 @@ def ladder(
         else:
             n = len(splits.train) + len(splits.val) + len(splits.test or [])
             share = (3 * len(splits.train) + len(splits.val)) / n  # backward ~ 2 forwards
-            per_epoch = climb.pass_seconds * (size / own) ** 2 * share
+            per_epoch = climb.pass_seconds * scale * share
             climb.attempt(Candidate(name, deep, 3), MIN_FULL_EPOCHS * per_epoch)
         # last: the kept model with test-time augmentation (each image averaged with its
         # mirror image), when flips are allowed; retraining is deterministic, so only the
         # prediction changes
         kept = climb.best[2]
         name = f"{kept.name}, with TTA"
-        if not config.flip:
+        if "mirror" not in can:
+            climb.skip(Candidate(name, kept.config, 4), "this data has no mirror image")
+        elif not config.flip:
             climb.skip(
                 Candidate(name, kept.config, 4), "--no-flip: a mirror image may be another class"
             )

@@ -202,6 +202,10 @@ class Tokenization:
     def describe(self) -> str:
         return f"up to {self.max_length} tokens per text"
 
+    def short(self) -> str:
+        """The input in a table cell."""
+        return f"{self.max_length} tokens"
+
     def to_dict(self) -> dict:
         return {"max_length": self.max_length}
 
@@ -363,6 +367,25 @@ def load_text_encoder(
     length = _length_limit(model.config, max_length)
     encoder = TextEncoder(model, pooling or st_pool or "mean", normalise)
     return LoadedEncoder(name, hub, encoder, tok, Tokenization(length, str(folder)), source)
+
+
+def available_text_encoders() -> list[str]:
+    """Text encoders whose weights load without a network (shipped in an installed package or
+    already in the Hugging Face cache), each by its shortest alias (``minilm``)."""
+    found = [hub for hub in PACKAGED if packaged_path(hub) is not None]
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        snapshot_download = None
+    for hub in dict.fromkeys(TEXT_ALIASES.values()):
+        if hub in found or snapshot_download is None:
+            continue
+        try:
+            snapshot_download(hub, local_files_only=True)
+        except Exception:  # not in the cache
+            continue
+        found.append(hub)
+    return [min((a for a, h in TEXT_ALIASES.items() if h == hub), key=len) for hub in found]
 
 
 def _find_folder(hub: str) -> tuple[Path, str]:

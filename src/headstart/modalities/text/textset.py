@@ -30,6 +30,9 @@ class TextSet:
 
     modality = "text"
     noun = "text"  # one example, in messages
+    #: what ``--strategy auto`` may try beyond the last features and fine-tuning: nothing
+    #: (no every-depth features, no mirror image, no resolution) for text yet
+    capabilities = frozenset()
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)

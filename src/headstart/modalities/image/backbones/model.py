@@ -44,6 +44,10 @@ class Preprocessing:
         h, w = self.input_size
         return f"{h}x{w}, resize={self.resize}"
 
+    def short(self) -> str:
+        """The input in a table cell."""
+        return "x".join(map(str, self.input_size))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -97,6 +101,8 @@ class Backbone(nn.Module):
     followed by the last feature map's, from the same single forward pass
     (:mod:`headstart.modalities.image.backbones.depth`).
     """
+
+    unit = "stage"  # what a stage is called, in messages (a text encoder's are layers)
 
     def __init__(self, model: nn.Module, pooling: str = "max", features: FeatureSpec | None = None):
         super().__init__()

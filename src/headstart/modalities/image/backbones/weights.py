@@ -222,3 +222,22 @@ def _load_from_hub(model: torch.nn.Module, timm_name: str) -> WeightSource:
         "(a .safetensors / .pth state dict), use an offline backbone such as "
         "tf_efficientnet_lite0, or --weights none for random initialisation."
     )
+
+
+def available_image_backbones() -> list[str]:
+    """Backbones whose ImageNet weights load without a network: packaged or in the hub cache."""
+    import timm
+
+    from headstart.modalities.image.backbones.aliases import KERAS_ALIASES
+
+    names = [n for n in PACKAGED_WEIGHTS if packaged_weights_path(n) is not None]
+    for timm_name in dict.fromkeys(KERAS_ALIASES.values()):
+        if timm_name in names:
+            continue
+        try:
+            hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id
+        except Exception:
+            continue
+        if hub_id and cached_hub_file(hub_id) is not None:
+            names.append(timm_name)
+    return names

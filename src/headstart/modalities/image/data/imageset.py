@@ -56,6 +56,9 @@ class ImageSet:
 
     modality = "image"
     noun = "image"  # one example, in messages
+    #: what ``--strategy auto`` may try on images: features from every depth, the mirror image
+    #: (test-time augmentation), fine-tuning at the data's own resolution
+    capabilities = frozenset({"every-depth", "mirror", "resolution"})
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)

@@ -1,0 +1,63 @@
+"""Deciding for a text user: encoders ranked with a random-weight control, the four scenarios
+in text's words, ``--strategy auto`` climbing text's ladder, ``compare`` over encoders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from conftest import run_cli  # noqa: E402
+from test_text import reviews, write_table  # noqa: E402
+
+
+def test_advise_ranks_text_encoders_with_a_random_control(tmp_path):
+    data = write_table(tmp_path / "reviews.csv", reviews(12))
+    out = tmp_path / "advice"
+    r = run_cli("advise", str(data), "--out", str(out))  # default: offline encoders + control
+    decisions = json.loads((out / "advice.json").read_text())
+    names = [row["name"] for row in decisions["ranking"]]
+    assert sorted(names) == ["minilm", "minilm:random"]
+    control = next(row for row in decisions["ranking"] if row["random"])
+    assert control["weights"].startswith("random")
+    assert all(row["input"] == "256 tokens" for row in decisions["ranking"])
+    reasons = " ".join(decisions["advice"]["reasons"])
+    assert "training texts" in reasons and "image" not in reasons
+    assert decisions["advice"]["measurements"]["backbone"].endswith("all-MiniLM-L6-v2")
+    assert "training texts" in r.stdout
+    assert "advice.html" in r.stdout and (out / "advice.html").is_file()
+
+
+def test_strategy_auto_on_text_climbs_to_the_top_layer_and_skips_image_rungs(tmp_path):
+    from headstart.core.advise import train_auto
+    from headstart.core.config import TrainConfig
+
+    data = write_table(tmp_path / "reviews.csv", reviews(12))
+    cfg = TrainConfig(data=str(data), backbone="test_bert", strategy="auto", epochs=2, budget=5)
+    notes: list[str] = []
+    run = train_auto(cfg, save=False, progress=False, say=notes.append)
+    rows = run.metrics["auto"]["auto"]["candidates"]
+    names = [r["candidate"] for r in rows]
+    assert not any("every-depth" in n or " px" in n for n in names)
+    assert any(n.startswith("top layer on the cached prefix") for n in names)
+    tta = next(r for r in rows if r["candidate"].endswith("with TTA"))
+    assert tta["status"] == "skipped" and "no mirror image" in tta["reason"]
+    assert run.config.modality == "text" and run.metrics["chosen_by"] == "auto"
+
+
+def test_compare_trains_each_text_encoder_on_one_split(tmp_path):
+    data = write_table(tmp_path / "reviews.csv", reviews(12))
+    out = tmp_path / "cmp"
+    run_cli(
+        "compare", str(data), "--backbones", "test_bert,minilm", "--epochs", "2", "--out", str(out)
+    )
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert {r["name"] for r in board["leaderboard"]} == {"test_bert", "minilm"}
+    assert all(r["input"] == "256 tokens" for r in board["leaderboard"])
+    splits = {
+        json.dumps(json.loads((out / n / "split.json").read_text()))
+        for n in ("test_bert", "minilm")
+    }
+    assert len(splits) == 1  # the same texts in the same splits
