@@ -20,6 +20,7 @@ Rows (``--recipes`` picks a subset):
   unfreeze1  the lesson's second stage: the default run continued with ``--unfreeze 1``
   unfreeze2  ... with ``--unfreeze 2``      (``--finetune-epochs``, ``--backbone-lr``; the
   full       ... with ``--strategy full``    seconds include the frozen first stage)
+  auto       ``--strategy auto`` (``--budget`` minutes): the ladder picks on validation
   speed      seconds per epoch of ``--unfreeze 1`` and ``--unfreeze 2`` on the cached prefix
              against ``--no-cache`` (the whole encoder every step), in the same run, and the
              prefix cache's bytes per text (float16, unpadded)
@@ -47,7 +48,17 @@ from pathlib import Path
 
 import numpy as np
 
-RECIPES = ("majority", "tfidf", "probe", "default", "linear", "unfreeze1", "unfreeze2", "full")
+RECIPES = (
+    "majority",
+    "tfidf",
+    "probe",
+    "default",
+    "linear",
+    "unfreeze1",
+    "unfreeze2",
+    "full",
+    "auto",
+)
 EXTRA = ("speed",)  # run only when named
 
 
@@ -139,6 +150,7 @@ def main() -> None:
     ap.add_argument("--finetune-epochs", type=int, default=10)
     ap.add_argument("--backbone-lr", type=float, default=None, help="default: headstart's")
     ap.add_argument("--speed-epochs", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=10.0, help="auto: minutes")
     args = ap.parse_args()
     recipes = [r for r in (*RECIPES, *EXTRA) if r in args.recipes.split(",")]
 
@@ -210,6 +222,20 @@ def main() -> None:
             elif recipe == "speed":
                 for r in speed_rows(splits, args.speed_epochs):
                     emit(r)
+            elif recipe == "auto":
+                from headstart.core.advise import train_auto
+
+                config = TrainConfig(strategy="auto", budget=args.budget)
+                run = train_auto(config, data=splits, save=False, progress=False, say=print)
+                emit(
+                    scored(
+                        recipe,
+                        run,
+                        splits,
+                        time.perf_counter() - t,
+                        kept=run.metrics["auto"]["auto"]["kept"],
+                    )
+                )
             elif recipe in ("default", "linear"):
                 config = TrainConfig(head="linear" if recipe == "linear" else "lesson")
                 run = train(config, data=splits, save=False, progress=False, say=lambda *_: None)
