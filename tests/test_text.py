@@ -264,6 +264,7 @@ def test_text_refuses_image_only_settings_and_image_backbones(tmp_path):
         ({"backbone": "test_bert", "tta": True}, "--tta"),
         ({"backbone": "auto"}, "train_auto"),
         ({"backbone": "test_bert", "augment": "cached"}, "--augment"),
+        ({"backbone": "test_bert", "views": 3}, "--views"),
     ):
         with pytest.raises(ConfigError, match=match):
             train(TrainConfig(data=str(data), **bad), save=False, progress=False)

@@ -192,14 +192,20 @@ class TrainConfig:
             flag
             for flag, used in (
                 ("--augment", self.augment != "none"),
+                ("--views", self.views != TrainConfig.views),
+                ("--no-flip", not self.flip),
                 ("--tta", self.tta),
                 ("--features multi", self.features != "last"),
                 ("--image-size", self.image_size is not None),
+                ("--resize", self.resize != TrainConfig.resize),
             )
             if used
         ]
         if image_only:
-            raise ConfigError(f"{', '.join(image_only)}: for images only; this data is text.")
+            raise ConfigError(
+                f"{', '.join(image_only)}: for images only (text has no augmented views or "
+                "mirror images); this data is text."
+            )
         return dataclasses.replace(self, modality="text", backbone=backbone)
 
     def strategy_spec(self) -> Strategy:
