@@ -174,7 +174,7 @@ def part_b(slow_epochs: int) -> list[dict]:
                         "backbone": f"{backbone}@{size}",
                         "unfreeze": unfreeze,
                         "cut": fc["cut"],
-                        "shape_per_image": fc["shape_per_image"],
+                        "shape_per_image": fc["shape_per_example"],
                         "cache_bytes": fc["bytes_on_disk"],
                         "extraction_s": round(
                             cached.metrics["timing"]["feature_extraction_seconds"], 1
