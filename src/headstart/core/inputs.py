@@ -43,13 +43,12 @@ def length_grouped_batches(
     sorted by length within groups of ``LENGTH_GROUP_BATCHES`` batches, so a batch holds
     texts of similar length and little time goes to padding; the batches' order is shuffled
     again. This is Hugging Face's ``group_by_length`` sampler. Without ``rng`` (inference),
-    batches follow length order. Every example is in exactly one batch, as with
-    :func:`batch_slices`."""
+    batches keep the examples' order: predictions line up with the examples they belong to.
+    Every example is in exactly one batch, as with :func:`batch_slices`."""
     n = len(lengths)
     lengths = np.asarray(lengths)
     if rng is None:
-        order = np.argsort(lengths, kind="stable")
-        return [order[b] for b in batch_slices(n, batch_size)]
+        return [np.arange(n)[b] for b in batch_slices(n, batch_size)]
     order = rng.permutation(n)
     group = batch_size * LENGTH_GROUP_BATCHES
     for start in range(0, n, group):
