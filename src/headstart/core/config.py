@@ -18,12 +18,10 @@ from headstart.choices import (
     HEADS,
     MODALITIES,
     POOLING_CHOICES,
-    POOLINGS,
     RESIZE_MODES,
     SCHEDULES,
     STAGE_POOLINGS,
     STRATEGY_CHOICES,
-    TEXT_POOLINGS,
 )
 from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
@@ -162,51 +160,9 @@ class TrainConfig:
         images have (augmentation, mirror TTA, every-depth image features) is refused."""
         if self.modality not in ("auto", modality):
             raise ConfigError(f"--modality {self.modality}, but the data holds {modality}s.")
-        if modality != "text":
-            if self.pooling not in ("auto", *POOLINGS):
-                raise ConfigError(
-                    f"--pooling {self.pooling} is for text encoders; images pool with "
-                    f"{' or '.join(POOLINGS)}."
-                )
-            pooling = POOLINGS[0] if self.pooling == "auto" else self.pooling
-            return dataclasses.replace(self, modality=modality, pooling=pooling)
-        if self.pooling not in ("auto", *TEXT_POOLINGS):
-            raise ConfigError(
-                f"--pooling {self.pooling} is for images; text encoders pool with "
-                f"{', '.join(TEXT_POOLINGS)} (default: the encoder's own, else mean)."
-            )
-        from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER, is_text_encoder_name
+        from headstart.core.modality import modality as named
 
-        backbone = self.backbone
-        if backbone == "auto":  # ranked among the text encoders by advise.train_auto
-            pass
-        elif backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
-            backbone = DEFAULT_TEXT_ENCODER
-        elif not is_text_encoder_name(backbone):
-            raise ConfigError(
-                f"--backbone {backbone} is an image network; text needs a text encoder: "
-                "minilm (the default, offline), bert-base-uncased, distilbert, roberta, a "
-                "Hugging Face hub name or a local folder."
-            )
-        image_only = [
-            flag
-            for flag, used in (
-                ("--augment", self.augment != "none"),
-                ("--views", self.views != TrainConfig.views),
-                ("--no-flip", not self.flip),
-                ("--tta", self.tta),
-                ("--features multi", self.features != "last"),
-                ("--image-size", self.image_size is not None),
-                ("--resize", self.resize != TrainConfig.resize),
-            )
-            if used
-        ]
-        if image_only:
-            raise ConfigError(
-                f"{', '.join(image_only)}: for images only (text has no augmented views or "
-                "mirror images); this data is text."
-            )
-        return dataclasses.replace(self, modality="text", backbone=backbone)
+        return named(modality).configure(self)
 
     def strategy_spec(self) -> Strategy:
         from headstart.core.strategies import Strategy
@@ -216,7 +172,9 @@ class TrainConfig:
                 "strategy auto is decided from the data: train it with headstart.core.advise."
                 "train_auto (the command line does)."
             )
-        unit = "layer" if self.modality == "text" else "stage"
+        from headstart.core.modality import modality_of
+
+        unit = modality_of(self).stage_word  # what a stage is called: stage, or layer
         return Strategy(self.strategy, self.unfreeze, self.layers, unit)
 
     def resolved_bn(self, n_train: int) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from headstart.choices import MODALITIES
 from headstart.core.datasource import DataSource
+from headstart.core.modality import FALLBACK, modality_of
+from headstart.core.modality import modality as named
 from headstart.core.splits import Splits, make_splits, splits_from_record
 from headstart.errors import ConfigError
 
@@ -30,31 +32,32 @@ def detect_modality(
     subfolders hold ``.txt`` files and no images, is text; everything else is images (whose
     loader explains what it expected)."""
     if isinstance(location, DataSource | Splits):
-        return getattr(location.train, "modality", "image")
+        return modality_of(location.train).name
     if str(location).startswith("demo:"):
-        return "image"
-    from headstart.modalities.image.data.decode import is_image_path
-    from headstart.modalities.text.sources import TEXT_SUFFIX, is_text_table
-
+        return FALLBACK
+    others = [named(name) for name in MODALITIES if name != FALLBACK]
     path = Path(location).expanduser()
     if path.is_file():
-        if is_text_table(path, text_column=text_column):
-            return "text"
+        for m in others:
+            if m.claims_table(path, text_column=text_column):
+                return m.name
         _refuse_unknown_table(path, filename_column, text_column)
-        return "image"
+        return FALLBACK
     if not path.is_dir():
-        return "image"
-    tables = [
-        p for p in path.iterdir() if p.is_file() and is_text_table(p, text_column=text_column)
-    ]
-    if tables and not any(p.is_dir() for p in path.iterdir() if not p.name.startswith(".")):
-        return "text"
-    texts = images = 0
-    for f in itertools.islice(path.glob("*/**/*"), sample):  # files inside subfolders
+        return FALLBACK
+    entries = list(path.iterdir())
+    for m in others:  # tables of texts side by side (train.csv, test.csv), and no folders
+        tables = [p for p in entries if p.is_file() and m.claims_table(p, text_column=text_column)]
+        if tables and not any(p.is_dir() for p in entries if not p.name.startswith(".")):
+            return m.name
+    found = dict.fromkeys(MODALITIES, 0)  # files of each kind inside the class folders
+    for f in itertools.islice(path.glob("*/**/*"), sample):
         if f.is_file():
-            texts += f.suffix.lower() == TEXT_SUFFIX
-            images += is_image_path(f)
-    return "text" if texts and not images else "image"
+            for name in MODALITIES:
+                found[name] += named(name).recognises(f)
+    if found[FALLBACK]:
+        return FALLBACK
+    return next((name for name in MODALITIES if found[name]), FALLBACK)
 
 
 def load_source(
@@ -74,13 +77,12 @@ def load_source(
         modality = detect_modality(
             location, text_column=text_column, filename_column=filename_column
         )
-    if modality == "text":
-        from headstart.modalities.text.sources import load_text_source
-
-        return load_text_source(location, text_column=text_column, label_column=label_column)
-    from headstart.modalities.image.data.sources import load_image_source
-
-    return load_image_source(location, filename_column=filename_column, label_column=label_column)
+    return named(modality).load_source(
+        location,
+        filename_column=filename_column,
+        label_column=label_column,
+        text_column=text_column,
+    )
 
 
 def _refuse_unknown_table(path: Path, filename_column: str, text_column: str) -> None:
@@ -132,25 +134,13 @@ def load_data(
 
 def inspect_source(source: DataSource, *, progress: bool = True, **options):
     """The modality's inspection of ``source`` (counts, baselines, duplicates, leakage...)."""
-    if getattr(source.train, "modality", "image") == "text":
-        from headstart.modalities.text.inspect import inspect_texts
-
-        return inspect_texts(source, progress=progress, **options)
-    from headstart.modalities.image.data.inspect import inspect_source as inspect_images
-
-    return inspect_images(source, progress=progress, **options)
+    return modality_of(source.train).inspect(source, progress=progress, **options)
 
 
 def content_hashes(examples, *, progress: bool = False) -> list[str | None]:
     """A content hash per example (None where unreadable): decoded pixels for images, the
     normalised text for texts. What finds training examples in evaluation data."""
-    if getattr(examples, "modality", "image") == "text":
-        from headstart.modalities.text.inspect import text_hash
-
-        return [text_hash(t) for t in examples.texts]
-    from headstart.modalities.image.data.inspect import hash_images
-
-    return hash_images(examples, progress=progress)
+    return modality_of(examples).content_hashes(examples, progress=progress)
 
 
 def from_arrays(*args, **kwargs) -> DataSource:

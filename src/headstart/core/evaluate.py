@@ -19,10 +19,9 @@ import torch
 from scipy import stats
 from sklearn import metrics as skm
 
-from headstart.core.splits import OPTIMISTIC
+from headstart.core.splits import OPTIMISTIC, ExampleSet
 from headstart.errors import DataError, HeadstartError, RunError
 from headstart.io import atomic_write_json
-from headstart.modalities.image.data.imageset import ImageSet
 
 #: The scale of each number in evaluation.json (the screens show the same units).
 UNITS = {
@@ -324,7 +323,7 @@ def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
     return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
 
 
-def _overlap(run, images: ImageSet, valid, y, proba, majority: int, n_boot, progress) -> dict:
+def _overlap(run, images: ExampleSet, valid, y, proba, majority: int, n_boot, progress) -> dict:
     """How many scored images are training images (by content), and the score without them."""
     from headstart.core.data import content_hashes
 
@@ -356,7 +355,7 @@ def _overlap(run, images: ImageSet, valid, y, proba, majority: int, n_boot, prog
 
 
 def run_probabilities(
-    run, images: ImageSet, *, progress: bool = False
+    run, images: ExampleSet, *, progress: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(probabilities, valid mask, unreadable) for ``images`` through ``run``'s model.
 
@@ -385,7 +384,7 @@ def run_probabilities(
     return proba, fs.valid, fs.bad
 
 
-def align_classes(images: ImageSet, run_classes: Sequence[str], where: str) -> ImageSet:
+def align_classes(images: ExampleSet, run_classes: Sequence[str], where: str) -> ExampleSet:
     """Re-index an external data set's labels onto the run's classes, matching by name."""
     lookup = {name: i for i, name in enumerate(run_classes)}
     unknown = [c for c in images.class_names if c not in lookup]
@@ -404,13 +403,13 @@ def align_classes(images: ImageSet, run_classes: Sequence[str], where: str) -> I
     return out
 
 
-def evaluation_images(run, data: str | Path | None = None) -> tuple[ImageSet, str]:
+def evaluation_images(run, data: str | Path | None = None) -> tuple[ExampleSet, str]:
     """The run's own test split (else validation), or an external labelled data set."""
     images, described, _ = select_evaluation_images(run, data)
     return images, described
 
 
-def select_evaluation_images(run, data: str | Path | None = None) -> tuple[ImageSet, str, dict]:
+def select_evaluation_images(run, data: str | Path | None = None) -> tuple[ExampleSet, str, dict]:
     """(images, what they are in words, which splits of which data were used and their counts).
 
     External data is used whole where its splits can be joined (image files; one array); the
@@ -463,7 +462,7 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Image
 
 def evaluate_run(
     run,
-    data: str | Path | ImageSet | None = None,
+    data: str | Path | ExampleSet | None = None,
     *,
     compare: Sequence = (),
     n_boot: int = 1000,
@@ -478,7 +477,7 @@ def evaluate_run(
     :func:`paired_comparison`). External data is checked for the run's training images by
     content (``overlap``) and, where some are found, scored without them as well.
     """
-    ready = hasattr(data, "labels") and hasattr(data, "ids")  # an ImageSet or a TextSet
+    ready = hasattr(data, "labels") and hasattr(data, "ids")  # examples (images or texts)
     if ready:
         images, described = data, described or f"{data.name} split"
         detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}

@@ -9,6 +9,7 @@ under the same key (``backbone_for``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,9 @@ from torch import nn
 
 from headstart.core.config import TrainConfig
 from headstart.core.heads import build_head
+from headstart.core.modality import modality_of
 from headstart.core.strategies import StrategyPlan, plan_strategy
 from headstart.errors import ConfigError
-from headstart.modalities.image.backbones.model import Backbone, LoadedBackbone, create_backbone
-from headstart.modalities.image.backbones.weights import WeightSource
 
 if TYPE_CHECKING:  # a saved run, duck-typed: this module sits below the run directory's
     from headstart.core.runs import Run
@@ -33,7 +33,7 @@ class TransferModel(nn.Module):
     mirror image; training always sees single images.
     """
 
-    def __init__(self, backbone: Backbone, head: nn.Module, tta: bool = False):
+    def __init__(self, backbone: nn.Module, head: nn.Module, tta: bool = False):
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -49,7 +49,7 @@ class TransferModel(nn.Module):
 class Suffix(nn.Module):
     """The trainable part after the cut: remaining backbone units, pooling, head."""
 
-    def __init__(self, units: nn.Sequential, backbone: Backbone, head: nn.Module):
+    def __init__(self, units: nn.Sequential, backbone: nn.Module, head: nn.Module):
         super().__init__()
         self.units = units
         self.head = head
@@ -85,7 +85,7 @@ def weights_fingerprint(module: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def features_record(loaded: LoadedBackbone) -> dict:
+def features_record(loaded) -> dict:
     """What the head sees: the last pooled features, or which stages' statistics as well."""
     bb = loaded.backbone
     record = {"kind": bb.features.kind, "dimensions": bb.num_features, "pooling": bb.pooling}
@@ -96,53 +96,30 @@ def features_record(loaded: LoadedBackbone) -> dict:
     return record
 
 
-def backbone_for(config: TrainConfig) -> LoadedBackbone:
-    """The backbone a run of ``config`` starts from (random weights for scratch): the one
+def backbone_for(config: TrainConfig):
+    """The network a run of ``config`` starts from (random weights for scratch): the one
     place its settings become a network, so anything that warms the feature cache for a run
-    (``--strategy auto``) computes under the same key. Text runs get their encoder."""
-    weights = "none" if config.strategy == "scratch" else config.weights
-    if config.modality == "text":
-        from headstart.modalities.text.encoder import load_text_encoder
-
-        return load_text_encoder(
-            config.backbone,
-            weights=weights,
-            pooling=None if config.pooling == "auto" else config.pooling,
-            max_length=config.max_length,
-        )
-    return create_backbone(
+    (``--strategy auto``) computes under the same key. Each modality reads its settings."""
+    return modality_of(config).load_encoder(
         config.backbone,
-        weights=weights,
+        weights="none" if config.strategy == "scratch" else config.weights,
         pooling=config.pooling,
         image_size=config.image_size,
         resize=config.resize,
         features=config.feature_spec(),
+        max_length=config.max_length,
     )
 
 
 def loaded_from_run(run: Run):
-    """The run's network as a loaded backbone (or text encoder), keyed for the feature cache
-    by the run's weights: what evaluating and predicting extract features with."""
-    w = run.weights or {}
-    kind, detail, fingerprint = w.get("kind", "run"), w.get("detail", ""), w.get("fingerprint")
-    if getattr(run.preprocessing, "modality", "image") == "text":
-        from headstart.modalities.text.encoder import loaded_encoder
-
-        return loaded_encoder(
-            run.backbone_name, run.model.backbone, run.preprocessing, kind, detail, fingerprint
-        )
-    return LoadedBackbone(
-        run.backbone_name,
-        run.backbone_name,
-        run.model.backbone,
-        run.preprocessing,
-        WeightSource(kind, detail, fingerprint or "run"),
-    )
+    """The run's network as a loaded encoder, keyed for the feature cache by the run's
+    weights: what evaluating and predicting extract features with."""
+    return modality_of(run).network_of(run)
 
 
 def starting_model(
     config: TrainConfig, class_names, parent: Run | None
-) -> tuple[LoadedBackbone, nn.Module, StrategyPlan]:
+) -> tuple[object, nn.Module, StrategyPlan]:
     """Backbone, head and strategy plan as training starts: seeded, pretrained (random for
     scratch), continued from ``parent`` when given."""
     strategy = config.strategy_spec()
@@ -154,7 +131,7 @@ def starting_model(
     return loaded, head, plan_strategy(loaded.backbone, strategy)
 
 
-def weights_record(loaded: LoadedBackbone, strategy, model: TransferModel) -> dict:
+def weights_record(loaded, strategy, model: TransferModel) -> dict:
     """Where the backbone's weights came from; a trained backbone is keyed by its content."""
     w = loaded.weights
     if not strategy.trains_backbone:
@@ -166,7 +143,7 @@ def weights_record(loaded: LoadedBackbone, strategy, model: TransferModel) -> di
     }
 
 
-def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, class_names):
+def _start_from_parent(parent: Run, loaded, head: nn.Module, class_names):
     """Continue a saved run: its backbone and head weights are the starting point."""
     if tuple(parent.class_names) != tuple(class_names):
         raise ConfigError(f"{parent.path}: its classes differ from the data's; cannot continue.")
@@ -181,4 +158,9 @@ def _start_from_parent(parent: Run, loaded: LoadedBackbone, head: nn.Module, cla
     loaded.backbone.load_state_dict(parent.model.backbone.state_dict())
     head.load_state_dict(parent.model.head.state_dict())
     if parent.weights.get("kind") == "trained":
-        loaded.weights = WeightSource("trained", str(parent.path), parent.weights["fingerprint"])
+        loaded.weights = dataclasses.replace(  # an image WeightSource or a text TextSource
+            loaded.weights,
+            kind="trained",
+            detail=str(parent.path),
+            fingerprint=parent.weights["fingerprint"],
+        )

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.core import plots
+from headstart.core.modality import modality_of
 from headstart.io import atomic_write_json, atomic_write_text
 
 CSS = """
@@ -551,7 +552,7 @@ def render_html(
     (``samples``, ``mistakes``; from :func:`text_examples`)."""
     m = run.metrics
     examples = examples or {}
-    noun = "text" if run.modality == "text" else "image"
+    noun = modality_of(run).noun
     captions = captions or {}
     params = m.get("parameters", {})
     name = Path(run.path).name if run.path else "run"

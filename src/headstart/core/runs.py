@@ -17,7 +17,6 @@ import csv
 import io
 import json
 import platform
-import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,14 +27,13 @@ import numpy as np
 import torch
 
 from headstart.core.config import TrainConfig
-from headstart.core.featurespec import FeatureSpec
 from headstart.core.heads import HeadSpec, build_head
 from headstart.core.loop import Checkpoint, History
+from headstart.core.modality import FALLBACK, modality, modality_of
 from headstart.core.model import TransferModel, parameter_counts, starting_model, weights_record
 from headstart.core.strategies import Strategy, plan_strategy
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
-from headstart.modalities.image.backbones.model import Backbone, Preprocessing, create_timm_model
 
 if TYPE_CHECKING:
     from headstart.core.splits import Splits
@@ -78,7 +76,7 @@ class Run:
 
     model: TransferModel
     class_names: tuple[str, ...]
-    preprocessing: Preprocessing
+    preprocessing: object  # the modality's: image Preprocessing, text Tokenization
     config: TrainConfig
     backbone_name: str
     head_spec: HeadSpec
@@ -102,33 +100,14 @@ class Run:
     @property
     def modality(self) -> str:
         """``"image"`` or ``"text"``: what this run's model reads."""
-        return getattr(self.preprocessing, "modality", "image")
-
-    def _save_encoder_files(self, out: Path) -> None:
-        from headstart.modalities.text.encoder import loaded_encoder, save_encoder_files
-
-        folder = out / ENCODER_FOLDER
-        if Path(self.preprocessing.folder).resolve() == folder.resolve():
-            return  # saved there already (this run was loaded from ``out``)
-        loaded = loaded_encoder(self.backbone_name, self.model.backbone, self.preprocessing)
-        staged = out / f".{ENCODER_FOLDER}.new"
-        shutil.rmtree(staged, ignore_errors=True)
-        staged.mkdir()
-        save_encoder_files(self.model.backbone, loaded.tokenizer, staged)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staged.rename(folder)
+        return getattr(self.preprocessing, "modality", FALLBACK)
 
     def predict_proba(self, inputs, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Class probabilities: for an image run, decoded images (a sequence of HxWx3 uint8
         arrays); for a text run, a sequence of strings."""
-        if self.modality == "text":
-            from headstart.modalities.text.predict import predict_text_proba
-
-            return predict_text_proba(self, inputs, batch_size=batch_size, progress=progress)
-        from headstart.modalities.image.predict import predict_proba
-
-        return predict_proba(self, inputs, batch_size=batch_size, progress=progress)
+        return modality_of(self).predict_proba(
+            self, inputs, batch_size=batch_size, progress=progress
+        )
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)
@@ -137,9 +116,8 @@ class Run:
         from safetensors.torch import save_file
 
         atomic_write_with(out / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
-        text = self.modality == "text"
-        if text:  # architecture and tokenizer: the run rebuilds its encoder offline
-            self._save_encoder_files(out)
+        kind = modality_of(self)
+        kind.save_network(self, out / ENCODER_FOLDER)  # what rebuilds the network offline
         atomic_write_json(
             out / "model.json",
             {
@@ -148,7 +126,7 @@ class Run:
                 "modality": self.modality,
                 "backbone": self.backbone_name,
                 "pooling": self.model.backbone.pooling,
-                **({"normalise": self.model.backbone.normalise} if text else {}),
+                **kind.network_meta(self.model.backbone),
                 "features": self.model.backbone.features.to_dict(),
                 "num_features": self.model.backbone.num_features,
                 "tta": self.model.tta,
@@ -299,23 +277,6 @@ def _rebuild_interrupted(path: Path) -> Run:
     )
 
 
-def _text_encoder(path: Path, meta: dict, state: dict):
-    """(encoder, tokenization) of a text run, from its encoder folder and weights."""
-    from headstart.modalities.text.encoder import Tokenization, rebuild_encoder
-
-    folder = path / ENCODER_FOLDER
-    if not (folder / "config.json").is_file():
-        raise RunError(f"{path}: {ENCODER_FOLDER}/config.json is missing; not a whole text run.")
-    pooler = any(k.startswith("backbone.model.pooler.") for k in state)
-    try:
-        encoder, _tokenizer = rebuild_encoder(
-            folder, meta["pooling"], bool(meta.get("normalise")), pooler=pooler
-        )
-    except (OSError, ValueError) as e:
-        raise RunError(f"{folder}: cannot rebuild the text encoder ({str(e)[:200]}).") from None
-    return encoder, Tokenization(int(meta["preprocessing"]["max_length"]), str(folder))
-
-
 def load_run(path: str | Path) -> Run:
     """Rebuild a saved run from its directory alone (no network, no pickles)."""
     path = Path(path)
@@ -341,14 +302,8 @@ def load_run(path: str | Path) -> Run:
         state = load_file(str(weights_file))
     except (SafetensorError, OSError) as e:
         raise RunError(f"{weights_file}: unreadable ({str(e)[:200]}).") from None
-    if meta.get("modality", "image") == "text":
-        backbone, preprocessing = _text_encoder(path, meta, state)
-    else:
-        timm_model = create_timm_model(meta["backbone"])
-        backbone = Backbone(
-            timm_model, pooling=meta["pooling"], features=FeatureSpec(**meta.get("features", {}))
-        )
-        preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+    kind = modality(meta.get("modality", FALLBACK))
+    backbone, preprocessing = kind.load_network(meta, state, path / ENCODER_FOLDER, path)
     spec = HeadSpec(**meta["head"])
     class_names = tuple(meta["class_names"])
     head = build_head(spec, int(meta["num_features"]), len(class_names))

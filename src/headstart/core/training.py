@@ -41,7 +41,6 @@ from headstart.core.splits import score_label
 from headstart.core.strategies import StrategyPlan
 from headstart.errors import ConfigError, RunError
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
-from headstart.modalities.image.backbones.model import LoadedBackbone
 
 
 @dataclass
@@ -109,7 +108,7 @@ def _fmt_bytes(n: float) -> str:
 def _prepare(
     config: TrainConfig,
     splits: Splits,
-    loaded: LoadedBackbone,
+    loaded,
     plan: StrategyPlan,
     head: nn.Module,
     device: str,

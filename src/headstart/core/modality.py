@@ -1,0 +1,93 @@
+"""A kind of data (images, text) as the core sees it.
+
+Each modality package exposes ``MODALITY`` in ``headstart.modalities.<name>.modality``: one
+object with the operations that differ between kinds of data (reading and checking examples,
+the pretrained networks and how they are loaded, extracted, fed on the fly, saved in a run
+and used to predict). The core looks a modality up here, by name or from an object that says
+which it belongs to, and never branches on the name itself. Adding a modality: its folder
+under ``modalities/`` with a ``modality.py``, and its name in
+:data:`headstart.choices.MODALITIES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Protocol
+
+from headstart.choices import MODALITIES
+from headstart.errors import ConfigError
+
+#: The modality of data that no other modality claims, and of objects that do not say.
+FALLBACK = MODALITIES[0]
+
+
+class Modality(Protocol):
+    """What differs between kinds of data. Implementations import their heavy parts lazily:
+    looking a modality up costs nothing."""
+
+    name: str
+    #: one example, in messages ("image", "text"); what a stage of its networks is called
+    noun: str
+    stage_word: str
+
+    def recognises(self, path: Path) -> bool:
+        """Whether ``path`` is a file of this kind (detecting a folder's modality)."""
+
+    def claims_table(self, path: Path, *, text_column: str) -> bool:
+        """Whether the table at ``path`` holds this kind of data."""
+
+    def load_source(self, location, *, filename_column: str, label_column: str, text_column: str):
+        """The :class:`~headstart.core.datasource.DataSource` at ``location``."""
+
+    def inspect(self, source, *, progress: bool, **options):
+        """The inspection report of ``source``."""
+
+    def content_hashes(self, examples, *, progress: bool) -> list[str | None]:
+        """One content hash per example (None where unreadable)."""
+
+    def configure(self, config):
+        """``config`` with this modality's defaults, refusing settings it does not have."""
+
+    def load_encoder(self, name: str, **settings):
+        """A pretrained network ready to extract features (``settings``: weights, pooling,
+        image_size, resize, features, max_length; each modality reads its own)."""
+
+    def available_encoders(self) -> list[str]:
+        """Networks whose pretrained weights load without a network."""
+
+    def extractor(self, loaded, **options):
+        """The cached feature extractor of ``loaded``."""
+
+    def streaming_inputs(self, loaded, splits, **options) -> tuple[dict, dict, list]:
+        """(inputs by split, positions used by split, unreadable examples) for training
+        through the whole network."""
+
+    def network_of(self, run):
+        """A saved run's network as a loaded encoder (what evaluation extracts with)."""
+
+    def network_meta(self, backbone) -> dict[str, Any]:
+        """What ``model.json`` records beside the common fields to rebuild ``backbone``."""
+
+    def save_network(self, run, folder: Path) -> None:
+        """Files beside the weights that rebuild the network offline (``folder``)."""
+
+    def load_network(self, meta: dict, state: dict, folder: Path, where: Path):
+        """(backbone with random weights, preprocessing) of a saved run."""
+
+    def predict_proba(self, run, inputs, *, batch_size: int, progress: bool):
+        """Class probabilities of in-memory examples."""
+
+
+def modality(name: str) -> Modality:
+    """The modality called ``name``."""
+    if name not in MODALITIES:
+        raise ConfigError(f"modality must be one of {', '.join(MODALITIES)}; got {name!r}.")
+    return importlib.import_module(f"headstart.modalities.{name}.modality").MODALITY
+
+
+def modality_of(obj) -> Modality:
+    """The modality of examples, a loaded encoder, preprocessing or a run (what their
+    ``modality`` attribute says; objects without one are of the fallback modality)."""
+    name = getattr(obj, "modality", FALLBACK)
+    return modality(FALLBACK if name == "auto" else name)

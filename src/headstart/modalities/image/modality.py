@@ -1,0 +1,152 @@
+"""Images as the core sees them (:mod:`headstart.core.modality`): folders, CSVs and arrays of
+pictures, timm backbones, the image feature extractor and decoding on the fly."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from headstart.choices import POOLINGS
+
+
+class ImageModality:
+    name = "image"
+    noun = "image"
+    stage_word = "stage"
+
+    def recognises(self, path: Path) -> bool:
+        from headstart.modalities.image.data.decode import is_image_path
+
+        return is_image_path(path)
+
+    def claims_table(self, path: Path, *, text_column: str) -> bool:
+        return False  # images are what a table is when no other modality claims it
+
+    def load_source(self, location, *, filename_column: str, label_column: str, text_column: str):
+        from headstart.modalities.image.data.sources import load_image_source
+
+        return load_image_source(
+            location, filename_column=filename_column, label_column=label_column
+        )
+
+    def inspect(self, source, *, progress: bool, **options):
+        from headstart.modalities.image.data.inspect import inspect_source
+
+        return inspect_source(source, progress=progress, **options)
+
+    def content_hashes(self, examples, *, progress: bool) -> list[str | None]:
+        from headstart.modalities.image.data.inspect import hash_images
+
+        return hash_images(examples, progress=progress)
+
+    def configure(self, config):
+        """Images pool with max (the lesson's, for ``auto``) or avg."""
+        from headstart.errors import ConfigError
+
+        if config.pooling not in ("auto", *POOLINGS):
+            raise ConfigError(
+                f"--pooling {config.pooling} is for text encoders; images pool with "
+                f"{' or '.join(POOLINGS)}."
+            )
+        pooling = POOLINGS[0] if config.pooling == "auto" else config.pooling
+        return dataclasses.replace(config, modality=self.name, pooling=pooling)
+
+    def load_encoder(
+        self,
+        name: str,
+        *,
+        weights: str = "imagenet",
+        pooling: str = "auto",
+        image_size: int | None = None,
+        resize: str = "pad",
+        features=None,
+        max_length: int | None = None,
+    ):
+        from headstart.modalities.image.backbones import create_backbone
+
+        return create_backbone(
+            name,
+            weights=weights,
+            pooling=pooling,
+            image_size=image_size,
+            resize=resize,
+            features=features,
+        )
+
+    def available_encoders(self) -> list[str]:
+        from headstart.modalities.image.backbones.weights import available_image_backbones
+
+        return available_image_backbones()
+
+    def extractor(self, loaded, **options):
+        from headstart.core.cache import FeatureExtractor
+
+        return FeatureExtractor(loaded, **options)
+
+    def streaming_inputs(
+        self, loaded, splits, *, augment: bool, seed: int, workers, flip: bool, progress: bool
+    ):
+        """Images decoded (and augmented) in worker processes every step; broken files are
+        found first, in one decoding pass, and left out of training and of every count."""
+        from headstart.core.inputs import ImageInputs
+        from headstart.modalities.image.data.inspect import scan_unreadable
+
+        inputs, used, unreadable = {}, {}, []
+        for name, images in splits.items().items():
+            used[name], bad = scan_unreadable(images, progress=progress)
+            unreadable += bad
+            readable = images.subset(used[name]) if bad else images
+            train = name == "train"
+            inputs[name] = ImageInputs(
+                readable,
+                loaded.preprocessing,
+                augment=augment and train,
+                seed=seed,
+                workers=workers,
+                flip=flip if train else True,
+            )
+        return inputs, used, unreadable
+
+    def network_of(self, run):
+        from headstart.modalities.image.backbones.model import LoadedBackbone
+        from headstart.modalities.image.backbones.weights import WeightSource
+
+        w = run.weights or {}
+        return LoadedBackbone(
+            run.backbone_name,
+            run.backbone_name,
+            run.model.backbone,
+            run.preprocessing,
+            WeightSource(w.get("kind", "run"), w.get("detail", ""), w.get("fingerprint") or "run"),
+        )
+
+    def network_meta(self, backbone) -> dict:
+        return {}
+
+    def save_network(self, run, folder: Path) -> None:
+        """Nothing: timm builds the architecture from its name in ``model.json``."""
+
+    def load_network(self, meta: dict, state: dict, folder: Path, where: Path):
+        from headstart.core.featurespec import FeatureSpec
+        from headstart.modalities.image.backbones.model import (
+            Backbone,
+            Preprocessing,
+            create_timm_model,
+        )
+
+        backbone = Backbone(
+            create_timm_model(meta["backbone"]),
+            pooling=meta["pooling"],
+            features=FeatureSpec(**meta.get("features", {})),
+        )
+        return backbone, Preprocessing.from_dict(meta["preprocessing"])
+
+    def predict_proba(self, run, inputs, *, batch_size: int, progress: bool) -> np.ndarray:
+        from headstart.modalities.image.predict import predict_proba
+
+        return predict_proba(run, inputs, batch_size=batch_size, progress=progress)
+
+
+MODALITY = ImageModality()

@@ -1,0 +1,180 @@
+"""Text as the core sees it (:mod:`headstart.core.modality`): tables and folders of texts,
+transformers encoders, cached embeddings or prefixes, and tokenised texts on the fly."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from headstart.choices import TEXT_POOLINGS
+
+#: Settings only images have, with the value that means "not used".
+_IMAGE_ONLY = (
+    ("--augment", "augment", "none"),
+    ("--views", "views", None),  # None: the configuration's default
+    ("--no-flip", "flip", True),
+    ("--tta", "tta", False),
+    ("--features multi", "features", "last"),
+    ("--image-size", "image_size", None),
+    ("--resize", "resize", None),
+)
+
+
+class TextModality:
+    name = "text"
+    noun = "text"
+    stage_word = "layer"
+
+    def recognises(self, path: Path) -> bool:
+        from headstart.modalities.text.sources import TEXT_SUFFIX
+
+        return path.suffix.lower() == TEXT_SUFFIX
+
+    def claims_table(self, path: Path, *, text_column: str) -> bool:
+        from headstart.modalities.text.sources import is_text_table
+
+        return is_text_table(path, text_column=text_column)
+
+    def load_source(self, location, *, filename_column: str, label_column: str, text_column: str):
+        from headstart.modalities.text.sources import load_text_source
+
+        return load_text_source(location, text_column=text_column, label_column=label_column)
+
+    def inspect(self, source, *, progress: bool, **options):
+        from headstart.modalities.text.inspect import inspect_texts
+
+        return inspect_texts(source, progress=progress, **options)
+
+    def content_hashes(self, examples, *, progress: bool) -> list[str | None]:
+        from headstart.modalities.text.inspect import text_hash
+
+        return [text_hash(t) for t in examples.texts]
+
+    def configure(self, config):
+        """The image default backbone becomes the text default encoder; image networks,
+        image-only settings and image poolings are refused by name."""
+        from headstart.errors import ConfigError
+        from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
+        from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER, is_text_encoder_name
+
+        if config.pooling not in ("auto", *TEXT_POOLINGS):
+            raise ConfigError(
+                f"--pooling {config.pooling} is for images; text encoders pool with "
+                f"{', '.join(TEXT_POOLINGS)} (default: the encoder's own, else mean)."
+            )
+        backbone = config.backbone
+        if backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
+            backbone = DEFAULT_TEXT_ENCODER
+        elif backbone != "auto" and not is_text_encoder_name(backbone):  # auto: ranked later
+            raise ConfigError(
+                f"--backbone {backbone} is an image network; text needs a text encoder: "
+                "minilm (the default, offline), bert-base-uncased, distilbert, roberta, a "
+                "Hugging Face hub name or a local folder."
+            )
+        defaults = type(config)()
+        used = [
+            flag
+            for flag, field, unused in _IMAGE_ONLY
+            if getattr(config, field) != (getattr(defaults, field) if unused is None else unused)
+        ]
+        if used:
+            raise ConfigError(
+                f"{', '.join(used)}: for images only (text has no augmented views or "
+                "mirror images); this data is text."
+            )
+        return dataclasses.replace(config, modality=self.name, backbone=backbone)
+
+    def load_encoder(
+        self,
+        name: str,
+        *,
+        weights: str = "pretrained",
+        pooling: str = "auto",
+        max_length: int | None = None,
+        **image_settings,
+    ):
+        from headstart.modalities.text.encoder import load_text_encoder
+
+        return load_text_encoder(
+            name,
+            weights=weights,
+            pooling=None if pooling == "auto" else pooling,
+            max_length=max_length,
+        )
+
+    def available_encoders(self) -> list[str]:
+        from headstart.modalities.text.encoder import available_text_encoders
+
+        return available_text_encoders()
+
+    def extractor(self, loaded, **options):
+        from headstart.modalities.text.features import TextFeatureExtractor
+
+        allowed = {"module", "cut", "device", "batch_size", "cache", "progress", "dtype"}
+        return TextFeatureExtractor(loaded, **{k: v for k, v in options.items() if k in allowed})
+
+    def streaming_inputs(self, loaded, splits, **options):
+        """Texts tokenised once and run through the whole encoder every step."""
+        from headstart.modalities.text.features import TextInputs
+
+        inputs = {name: TextInputs(texts, loaded) for name, texts in splits.items().items()}
+        used = {name: np.arange(len(texts)) for name, texts in splits.items().items()}
+        return inputs, used, []
+
+    def network_of(self, run):
+        from headstart.modalities.text.encoder import loaded_encoder
+
+        w = run.weights or {}
+        return loaded_encoder(
+            run.backbone_name,
+            run.model.backbone,
+            run.preprocessing,
+            w.get("kind", "run"),
+            w.get("detail", ""),
+            w.get("fingerprint"),
+        )
+
+    def network_meta(self, backbone) -> dict:
+        return {"normalise": backbone.normalise}
+
+    def save_network(self, run, folder: Path) -> None:
+        """The encoder's architecture (config.json) and tokenizer files: with the run's
+        weights they rebuild the encoder offline."""
+        from headstart.modalities.text.encoder import loaded_encoder, save_encoder_files
+
+        if Path(run.preprocessing.folder).resolve() == folder.resolve():
+            return  # saved there already (this run was loaded from it)
+        loaded = loaded_encoder(run.backbone_name, run.model.backbone, run.preprocessing)
+        staged = folder.with_name(f".{folder.name}.new")
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        save_encoder_files(run.model.backbone, loaded.tokenizer, staged)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staged.rename(folder)
+
+    def load_network(self, meta: dict, state: dict, folder: Path, where: Path):
+        from headstart.errors import RunError
+        from headstart.modalities.text.encoder import Tokenization, rebuild_encoder
+
+        if not (folder / "config.json").is_file():
+            raise RunError(f"{where}: {folder.name}/config.json is missing; not a whole text run.")
+        pooler = any(k.startswith("backbone.model.pooler.") for k in state)
+        try:
+            encoder, _tokenizer = rebuild_encoder(
+                folder, meta["pooling"], bool(meta.get("normalise")), pooler=pooler
+            )
+        except (OSError, ValueError) as e:
+            raise RunError(f"{folder}: cannot rebuild the text encoder ({str(e)[:200]}).") from None
+        return encoder, Tokenization(int(meta["preprocessing"]["max_length"]), str(folder))
+
+    def predict_proba(self, run, inputs, *, batch_size: int, progress: bool) -> np.ndarray:
+        from headstart.modalities.text.predict import predict_text_proba
+
+        return predict_text_proba(run, inputs, batch_size=batch_size, progress=progress)
+
+
+MODALITY = TextModality()
