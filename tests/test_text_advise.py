@@ -28,6 +28,7 @@ def test_advise_ranks_text_encoders_with_a_random_control(tmp_path):
     assert decisions["advice"]["measurements"]["backbone"].endswith("all-MiniLM-L6-v2")
     assert "training texts" in r.stdout
     assert "advice.html" in r.stdout and (out / "advice.html").is_file()
+    assert "features of the training texts" in (out / "advice.html").read_text()
 
 
 def test_strategy_auto_on_text_climbs_to_the_top_layer_and_skips_image_rungs(tmp_path):

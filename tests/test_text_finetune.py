@@ -172,6 +172,10 @@ def test_cli_finetune_continues_a_frozen_text_run_and_reloads_in_a_fresh_process
     assert meta["parent"] == str(frozen) and meta["weights"]["kind"] == "trained"
     page = (tuned / "report.html").read_text()
     assert 'alt="parent, then this run"' in page and "fine-tune (last 1 layer)" in page
+    # the configuration says what this fine-tuning used, and the page speaks of texts
+    assert "(not used by fine-tune)" not in page.split("<td>layers</td>")[0]
+    assert "not used: the encoder is frozen" not in page
+    assert "same images" not in page and "texts. Intervals" in page
     from headstart import load_run
 
     texts = ["works well 1", "terrible headache 2", "a text never seen"]

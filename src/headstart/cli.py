@@ -926,7 +926,7 @@ def advise(
         max_length=max_length,
         progress=True,
     )
-    decisions = {"ranking": ranking, "advice": advice.to_dict()}
+    decisions = {"ranking": ranking, "advice": advice.to_dict(), "noun": splits.train.noun}
     console().print(render_advice(decisions))
     if out is not None:
         atomic_write_json(out / "advice.json", decisions)

@@ -463,11 +463,16 @@ def _text_configuration_rows(run) -> list[list[str]]:
         if cfg.max_length is None
         else f"{limit} tokens"
     )
-    shown["pooling"] = f"{enc.pooling}{', normalised' if enc.normalise else ''} (the encoder's)"
-    shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the encoder is frozen)"
-    shown["bn"] = f"{cfg.bn} (no effect: the encoder is frozen)"
-    shown["unfreeze"] = f"{cfg.unfreeze} (not used by {run.strategy.kind})"
-    shown["layers"] = f"{cfg.layers} (not used by {run.strategy.kind})"
+    own = "the encoder's" if cfg.pooling == "auto" else "asked"
+    shown["pooling"] = f"{enc.pooling}{', normalised' if enc.normalise else ''} ({own})"
+    kind = run.strategy.kind
+    if not run.strategy.trains_backbone:
+        shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the encoder is frozen)"
+    shown["bn"] = f"{cfg.bn} (no effect: a transformer encoder has no BatchNorm)"
+    if kind != "fine-tune":
+        shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
+    if kind != "freeze-first":
+        shown["layers"] = f"{cfg.layers} (not used by {kind})"
     return _rows(cfg, {**shown, **_shared_settings(run)})
 
 
@@ -568,7 +573,7 @@ def render_html(
                 pct(evaluation["accuracy"]),
             ),
             (
-                "majority-class baseline on the same images",
+                f"majority-class baseline on the same {noun}s",
                 pct(baseline["accuracy"]) if baseline else "-",
             ),
         ]
@@ -691,7 +696,7 @@ def render_html(
     parts.append(extra_sections)
     parts.append('<h2 id="metrics">Metrics</h2>')
     if evaluation is not None:
-        parts.append(_metrics_section(evaluation))
+        parts.append(_metrics_section(evaluation, noun))
     else:
         parts.append(_no_evaluation(run))
     if "confusion" in figures:
@@ -728,20 +733,20 @@ def _points(v: float) -> str:
     return "-" if v is None or v != v else f"{100 * v:+.1f}%"
 
 
-def _metrics_section(evaluation: dict) -> str:
+def _metrics_section(evaluation: dict, noun: str = "image") -> str:
     """The Metrics section: accuracy-like numbers in %, F1 on 0-1, the paired comparison of
     compared runs, and any overlap of the evaluation images with the training images."""
     parts = [
         f"<p>Evaluated on {html.escape(evaluation['evaluated_on'])}: "
-        f"{evaluation['n']:,} images. Intervals are 95% bootstrap intervals. Overlapping "
+        f"{evaluation['n']:,} {noun}s. Intervals are 95% bootstrap intervals. Overlapping "
         "intervals do not settle whether two models differ; compared runs are judged pair by "
-        "pair on the same images below.</p>"
+        f"pair on the same {noun}s below.</p>"
     ]
     not_used = (evaluation.get("evaluation_data") or {}).get("not_used")
     if not_used:
         parts.append(
             "<p>Not used: "
-            + html.escape(", ".join(f"{k} ({v:,} images)" for k, v in not_used.items()))
+            + html.escape(", ".join(f"{k} ({v:,} {noun}s)" for k, v in not_used.items()))
             + "</p>"
         )
     rows = [
@@ -758,7 +763,7 @@ def _metrics_section(evaluation: dict) -> str:
     ]
     header = [
         "model",
-        "images",
+        f"{noun}s",
         "accuracy (%)",
         "95% interval (%)",
         "balanced acc. (%)",
@@ -769,15 +774,15 @@ def _metrics_section(evaluation: dict) -> str:
     paired = evaluation.get("paired") or []
     if paired:
         parts.append(
-            "<p>Paired comparison on the same images: the accuracy difference (this run minus "
+            f"<p>Paired comparison on the same {noun}s: the accuracy difference (this run minus "
             "the compared run, in percentage points) with its paired-bootstrap 95% interval, "
-            "and McNemar's exact test on the images only one of the two gets right.</p>"
+            f"and McNemar's exact test on the {noun}s only one of the two gets right.</p>"
         )
         parts.append(
             html_table(
                 [
                     "compared run",
-                    "images",
+                    f"{noun}s",
                     "only this run right",
                     "only compared run right",
                     "accuracy difference",
@@ -803,21 +808,21 @@ def _metrics_section(evaluation: dict) -> str:
     ov = evaluation.get("overlap")
     if ov is not None and not ov.get("checked"):
         parts.append(
-            '<p class="warn">Overlap with the training images could not be checked: '
+            f'<p class="warn">Overlap with the training {noun}s could not be checked: '
             f"{html.escape(str(ov.get('reason')))}.</p>"
         )
     elif ov is not None and ov["n_overlap"]:
         clean = ov.get("without_overlap")
         rest = (
-            f" On the other {clean['n']:,} images: accuracy {pct(clean['accuracy'])} "
+            f" On the other {clean['n']:,} {noun}s: accuracy {pct(clean['accuracy'])} "
             f"({ci_text(clean['accuracy_ci95'])}), macro F1 {clean['macro_f1']:.3f} "
             f"({_f1_ci(clean['macro_f1_ci95'])})."
             if clean
-            else " No image is left once they are set aside."
+            else f" No {noun} is left once they are set aside."
         )
         parts.append(
-            f'<p class="warn">{ov["n_overlap"]:,} of the {ov["n_images"]:,} evaluation images '
-            "are training images of this run (same pixels): the scores above are optimistic."
+            f'<p class="warn">{ov["n_overlap"]:,} of the {ov["n_images"]:,} evaluation {noun}s '
+            f"are training {noun}s of this run (the same content): the scores above are optimistic."
             f"{html.escape(rest)}</p>"
         )
     per = evaluation["per_class"]
@@ -908,10 +913,11 @@ def advice_section(decisions: dict) -> str:
 
     parts = []
     ranking = decisions.get("ranking")
+    noun = decisions.get("noun", "image")
     if ranking:
         parts.append('<h2 id="ranking">Backbones ranked on your data (before training)</h2>')
         parts.append(
-            "<p>Scored on frozen features of the training images: LogME evidence "
+            f"<p>Scored on frozen features of the training {noun}s: LogME evidence "
             "(higher is better), a 5-fold logistic-regression probe and a cosine kNN. "
             "No backbone was fine-tuned to produce this table.</p>"
         )
@@ -958,11 +964,11 @@ def advice_section(decisions: dict) -> str:
         )
     auto = decisions.get("auto")
     if auto:
-        parts.append(auto_section(auto))
+        parts.append(auto_section(auto, noun))
     return "".join(parts)
 
 
-def auto_section(auto: dict) -> str:
+def auto_section(auto: dict, noun: str = "image") -> str:
     """HTML for ``--strategy auto``'s ladder: every candidate, its validation accuracy, cost
     and fate, and the rule that chose."""
     budget = auto["budget"]
@@ -999,7 +1005,8 @@ def auto_section(auto: dict) -> str:
         f"<p>Cheapest first, within a budget of {budget['minutes']:g} minutes "
         f"({budget['spent_seconds']:.0f} s spent). A candidate replaces the best so far only "
         "when its validation accuracy is higher by more than one standard error of the paired "
-        "difference on the same validation images; costlier rungs are climbed only while the "
+        f"difference on the same validation {noun}s; costlier rungs "
+        "are climbed only while the "
         f"last one paid. Kept: <b>{html.escape(auto['kept'])}</b> "
         f"(<code>{html.escape(auto['kept_flags'])}</code>). Validation chose it, so its "
         "validation score is optimistic: the headline above is the test split's.</p>" + table

@@ -211,7 +211,7 @@ def train_auto(
         check_out(out, overwrite=overwrite)  # before any work
     splits = split_data(config, data)
     config = config.for_modality(splits.train.modality)
-    decisions: dict = {}
+    decisions: dict = {"noun": splits.train.noun}  # how the pages name an example
     if config.backbone == "auto":
         names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None
         ranking = rank_backbones(
