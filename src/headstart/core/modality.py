@@ -28,8 +28,10 @@ class Modality(Protocol):
 
     name: str
     #: one example, in messages ("image", "text"); what a stage of its networks is called
+    #: (``--unfreeze``), and a block (``--layers``)
     noun: str
     stage_word: str
+    block_word: str
 
     def recognises(self, path: Path) -> bool:
         """Whether ``path`` is a file of this kind (detecting a folder's modality)."""

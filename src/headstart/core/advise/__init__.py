@@ -15,6 +15,7 @@ import torch
 from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
 from headstart.core.data import Splits
 from headstart.core.extractors import available_encoders, extractor_for, load_encoder
+from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice, recommend, transfer_gain
 from headstart.errors import BackboneError, ConfigError
 
@@ -171,14 +172,14 @@ def advise(
     torch.manual_seed(0)
     network = load_encoder(splits.train.modality, backbone, weights="none").backbone
     smap = network.stage_map()
-    unit = network.unit  # what a stage of this network is called: stage, or layer
+    kind = modality_of(splits.train)  # how its examples, stages and blocks are called
     advice = recommend(
         np.asarray(sim["train_class_counts"]),
         sim["transfer_gain"],
         len(smap.blocks),
-        noun=splits.train.noun,
-        block="block" if unit == "stage" else unit,
-        stage=unit,
+        noun=kind.noun,
+        block=kind.block_word,
+        stage=kind.stage_word,
     )
     advice.measurements = {"backbone": backbone, **sim}
     return advice

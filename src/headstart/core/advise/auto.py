@@ -40,6 +40,7 @@ import numpy as np
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
 from headstart.core.loop import WEIGHT_DECAY_GRID
+from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice
 from headstart.io import make_temp_dir
 
@@ -251,7 +252,7 @@ def ladder(
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
     climb = _Climb(config, splits, budget, progress, say)
     can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
-    unit = base.strategy_spec().unit  # what an unfrozen stage is called: stage, or layer
+    kind = modality_of(splits.train)  # what its stages and blocks are called
     try:
         if config.cache:  # one forward pass serves the last and the every-depth features
             start = time.perf_counter()
@@ -292,7 +293,9 @@ def ladder(
             parent=str(parent.path),
         )
         incumbent = climb.best[1]
-        name = f"top {unit} on the cached prefix, continuing the {parent.config.head} head"
+        name = (
+            f"top {kind.stage_word} on the cached prefix, continuing the {parent.config.head} head"
+        )
         top_run = climb.attempt(Candidate(name, top, 2), 1.5 * climb.pass_seconds)
         # rung 3: deeper fine-tuning at the data's resolution (the advised freeze-first K,
         # else everything), only while the last rung paid
@@ -305,8 +308,7 @@ def ladder(
             where = f" at {size} px (images are {native} px)"
         if advice.strategy == "freeze-first":
             deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
-            frozen = "blocks" if unit == "stage" else "layers"
-            name = f"freeze the first {deep.layers} {frozen}{where}"
+            name = f"freeze the first {deep.layers} {kind.block_word}s{where}"
         else:
             deep = replace(deep, strategy="full")
             name = f"full fine-tuning{where}"

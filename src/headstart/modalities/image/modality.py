@@ -15,6 +15,7 @@ class ImageModality:
     name = "image"
     noun = "image"
     stage_word = "stage"
+    block_word = "block"
 
     def recognises(self, path: Path) -> bool:
         from headstart.modalities.image.data.decode import is_image_path

@@ -146,7 +146,6 @@ class TextEncoder(nn.Module):
     """A transformers encoder with pooling: ``(input_ids, attention_mask)`` -> (B, hidden)."""
 
     tokens = True  # the image backbone's flag: outputs are not channels-last feature maps
-    unit = "layer"  # what a stage is called, in messages
     taps = None  # every-depth features: not yet for text
     features = FeatureSpec()  # the pooled last hidden state
 

@@ -27,6 +27,7 @@ class TextModality:
     name = "text"
     noun = "text"
     stage_word = "layer"
+    block_word = "layer"
 
     def recognises(self, path: Path) -> bool:
         from headstart.modalities.text.sources import TEXT_SUFFIX

@@ -102,8 +102,6 @@ class Backbone(nn.Module):
     (:mod:`headstart.modalities.image.backbones.depth`).
     """
 
-    unit = "stage"  # what a stage is called, in messages (a text encoder's are layers)
-
     def __init__(self, model: nn.Module, pooling: str = "max", features: FeatureSpec | None = None):
         super().__init__()
         if pooling == "auto":  # the configuration's "this modality's default": the lesson's
