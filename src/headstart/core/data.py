@@ -50,11 +50,12 @@ def detect_modality(
         tables = [p for p in entries if p.is_file() and m.claims_table(p, text_column=text_column)]
         if tables and not any(p.is_dir() for p in entries if not p.name.startswith(".")):
             return m.name
+    kinds = [named(name) for name in MODALITIES]
     found = dict.fromkeys(MODALITIES, 0)  # files of each kind inside the class folders
     for f in itertools.islice(path.glob("*/**/*"), sample):
         if f.is_file():
-            for name in MODALITIES:
-                found[name] += named(name).recognises(f)
+            for kind in kinds:
+                found[kind.name] += kind.recognises(f)
     if found[FALLBACK]:
         return FALLBACK
     return next((name for name in MODALITIES if found[name]), FALLBACK)

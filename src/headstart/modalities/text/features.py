@@ -204,6 +204,7 @@ class TextInputs:
 
     def __init__(self, texts: TextSet, loaded: LoadedEncoder):
         self.ids, _ = loaded.encode(texts.texts)
+        self.lengths = np.array([len(i) for i in self.ids], dtype=np.int64)
         self.loaded = loaded
         self.labels = np.asarray(texts.labels, dtype=np.int64)
 
@@ -211,6 +212,5 @@ class TextInputs:
         return len(self.labels)
 
     def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
-        lengths = np.array([len(i) for i in self.ids])
-        for rows in length_grouped_batches(rng, lengths, batch_size):
+        for rows in length_grouped_batches(rng, self.lengths, batch_size):
             yield self.loaded.pad([self.ids[i] for i in rows]), torch.from_numpy(self.labels[rows])
