@@ -848,9 +848,9 @@ def compare(
         max_length=max_length,
     )
     if names is None:
-        from headstart.core.advise import available_backbones
+        from headstart.core.extractors import available_encoders
 
-        names = available_backbones(modality)
+        names = available_encoders(modality)
         _note(f"comparing every {modality} network with offline weights: {', '.join(names)}")
     result = compare_backbones(cfg, names, out, progress=True, overwrite=overwrite)
     console().print(render_leaderboard(result))
@@ -888,8 +888,9 @@ def advise(
     Without --candidates: every network of the data's kind with offline weights, and the
     first one with random weights as a control (what the pretrained weights are worth)."""
     from headstart.core.advise import advise as advise_strategy
-    from headstart.core.advise import available_backbones, rank_backbones
+    from headstart.core.advise import rank_backbones
     from headstart.core.data import load_data
+    from headstart.core.extractors import available_encoders
     from headstart.core.report import advice_page
 
     location = _data_location(data, demo)
@@ -904,7 +905,7 @@ def advise(
     if candidates:
         names = [c.strip() for c in candidates.split(",")]
     else:
-        names = available_backbones(splits.train.modality)
+        names = available_encoders(splits.train.modality)
         names += [f"{names[0]}:random"] if names else []
     ranking = rank_backbones(
         splits,

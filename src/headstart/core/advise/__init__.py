@@ -22,11 +22,6 @@ from headstart.errors import BackboneError, ConfigError
 RANK_BY = ("logme", "probe", "knn")
 
 
-def available_backbones(modality: str = "image") -> list[str]:
-    """Networks of ``modality`` whose pretrained weights load without a network."""
-    return available_encoders(modality)
-
-
 def _parse_candidate(text: str) -> tuple[str, int | None, bool]:
     """``name[@size][:random]``: e.g. ``tf_efficientnet_lite0@160``, or a random-weight
     control ``tf_efficientnet_lite0@96:random``."""
