@@ -65,7 +65,7 @@ def test_auto_selects_on_validation_and_reports_on_test(tmp_path):
     head = run.metrics["headline"]
     assert head["split"] == "test" and not head["optimistic"]
     # the test split is not among the images any candidate was chosen on
-    assert run.metrics["n_images"]["test"] > 0
+    assert run.metrics["n_examples"]["test"] > 0
     tried = [r for r in auto["candidates"] if r["status"] != "skipped"]
     names = [r["candidate"] for r in tried]
     assert names[:4] == [

@@ -4,6 +4,7 @@ answers to --help and mistakes, counts that agree everywhere, and honest labels.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,24 +94,26 @@ def test_train_counts_agree_everywhere_and_the_log_shows_each_step(tmp_path):
     run = tmp_path / LONG / "run"
     r = headstart("train", data, "--out", run, *TINY)
     m = json.loads((run / "metrics.json").read_text())
-    assert m["n_images"] == planned_total  # what inspect planned is what train used
+    assert m["n_examples"] == planned_total  # what inspect planned is what train used
     assert sum(m["n_unreadable"].values()) == 2
-    assert sum(m["train_class_counts"]) == m["n_images"]["train"]
-    used = ", ".join(f"{k} {v}" for k, v in m["n_images"].items())
+    assert sum(m["train_class_counts"]) == m["n_examples"]["train"]
+    used = ", ".join(f"{k} {v}" for k, v in m["n_examples"].items())
     assert used in r.stdout
     assert f"Images used: {used}" in (run / "report.html").read_text()
     inspection = json.loads((run / "inspection.json").read_text())
-    assert {s: sum(c) for s, c in inspection["counts"].items()} == m["n_images"]
+    assert {s: sum(c) for s, c in inspection["counts"].items()} == m["n_examples"]
     assert "2 unreadable image(s) will be skipped" in insp.stdout
 
     # a test split was carved (every class has 40 images): the headline is on it
-    assert "test" in m["n_images"] and m["headline"]["split"] == "test"
+    assert "test" in m["n_examples"] and m["headline"]["split"] == "test"
     assert not m["headline"]["optimistic"]
     assert "carved a stratified 15% test split" in r.stderr
     # no terminal: one line per step, no carriage-return bars
     assert "\r" not in r.stderr
     assert any(line.startswith("features train: ") for line in r.stderr.splitlines())
-    assert any(line.startswith("training: ") for line in r.stderr.splitlines())
+    training = [line for line in r.stderr.splitlines() if line.startswith("training: ")]
+    assert training and re.match(r"training: \d+ epochs? in ", training[0])
+    assert not re.search(r"\b([02-9]|\d\d+) epoch in ", training[0])  # "5 epochs", not "5 epoch"
     # where the report is, whole on its line
     assert f"report  {run / 'report.html'}" in r.stdout.splitlines()
 
@@ -142,12 +145,12 @@ def test_the_lessons_arrays_get_a_test_split_and_a_note(tmp_path):
     run = tmp_path / "run"
     r = headstart("train", root, "--out", run, *TINY)
     m = json.loads((run / "metrics.json").read_text())
-    assert m["n_images"] == {"train": 76, "val": 18, "test": 14}
+    assert m["n_examples"] == {"train": 76, "val": 18, "test": 14}
     assert "test_accuracy" in m
     assert "carved a stratified 15% test split from train (14 images)" in r.stderr
     r = headstart("train", root, "--out", tmp_path / "lesson", "--test-split", "0", *TINY)
     m = json.loads((tmp_path / "lesson" / "metrics.json").read_text())
-    assert m["n_images"] == {"train": 90, "val": 18}
+    assert m["n_examples"] == {"train": 90, "val": 18}
 
 
 @pytest.mark.slow

@@ -168,7 +168,7 @@ def test_configuration_shows_resolved_values(image_folder, tmp_path):
     run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
     html = (run.path / "report.html").read_text()
     assert f"<td>device</td><td>{run.record['device']} (auto)</td>" in html
-    n_train = run.metrics["n_images"]["train"]
+    n_train = run.metrics["n_examples"]["train"]
     assert f"<td>bn</td><td>frozen (auto, {n_train} training images" in html
     assert "<td>views</td><td>8 (not used: no cached augmentation)</td>" in html
     default_size = dataclasses.replace(run, config=dataclasses.replace(run.config, image_size=None))

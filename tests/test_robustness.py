@@ -104,8 +104,8 @@ def test_messy_folder_inspect_train_predict_complete(messy_folder, tmp_path):
     assert insp.counts["train"] == [8, 8 + len(ODD_GOOD), 8]  # good files counted only
 
     run = train(TrainConfig(**TINY, data=str(messy_folder)), out=tmp_path / "run", progress=False)
-    assert _bad_names(run.metrics["unreadable_images"]) <= set(BAD_FILES)
-    assert run.metrics["unreadable_images"]  # those in train/val were reported
+    assert _bad_names(run.skipped_examples) <= set(BAD_FILES)
+    assert run.skipped_examples  # those in train/val were reported
     report = (tmp_path / "run" / "report.html").read_text()
     assert "unreadable image(s) skipped" in report
     for name in BAD_FILES:

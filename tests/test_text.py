@@ -77,7 +77,7 @@ def test_text_folder_with_split_folders_skips_bad_files(tmp_path):
     s = load_source(tmp_path)
     assert s.layout == "text-folder"
     assert (len(s.train), len(s.test)) == (10, 10)
-    skipped = "\n".join(s.ignored_files)
+    skipped = "\n".join(f"{b['path']} ({b['reason']})" for b in s.skipped)
     assert "train/pos/latin1.txt (not UTF-8)" in skipped
     assert "train/neg/empty.txt (empty)" in skipped and "train/neg/blank.txt (empty)" in skipped
     assert any("3 text(s) skipped" in n for n in s.notes)
@@ -86,7 +86,7 @@ def test_text_folder_with_split_folders_skips_bad_files(tmp_path):
 def test_empty_cell_is_skipped_and_listed_missing_column_is_named(tmp_path):
     rows = reviews() + [["", "positive"]]
     s = load_source(write_table(tmp_path / "r.csv", rows))
-    assert len(s.train) == 10 and s.ignored_files == ["r.csv:12 (empty 'text' cell)"]
+    assert len(s.train) == 10 and s.skipped == [{"path": "r.csv:12", "reason": "empty 'text' cell"}]
     bad = write_table(tmp_path / "bad.csv", [["body", "label"], ["x", "a"], ["y", "b"]])
     with pytest.raises(DataError, match=r"'text'.*not found.*'body'.*--text-column"):
         load_source(bad, modality="text")
@@ -130,6 +130,31 @@ def test_in_memory_texts_split_and_replay(tmp_path):
     assert again.val.texts == splits.val.texts and again.test.texts == splits.test.texts
     with pytest.raises(DataError, match="not a string"):
         from_texts(["ok", 3], ["a", "b"])
+
+
+def test_carved_splits_keep_copies_of_a_text_together():
+    """Reviews posted twice (case and spacing aside) must not be trained on and scored on."""
+    from headstart.core.data import from_texts
+    from headstart.modalities.text.inspect import text_hash
+
+    texts, labels = [], []
+    for i in range(40):
+        text = f"{POSITIVE[i % 5] if i % 2 else NEGATIVE[i % 5]} number {i}"
+        copies = 3 if i % 4 == 0 else 1  # every fourth review appears three times
+        for c in range(copies):
+            texts.append(text.upper() if c == 1 else text + "  " * c)
+            labels.append("pos" if i % 2 else "neg")
+    for seed in range(5):
+        splits = load_data(from_texts(texts, labels), val_split=0.25, test_split=0.25, seed=seed)
+        where: dict[str, set[str]] = {}
+        for name, part in splits.items().items():
+            for t in part.texts:
+                where.setdefault(text_hash(t), set()).add(name)
+        assert all(len(s) == 1 for s in where.values()), seed
+        assert sum(len(p) for p in splits.items().values()) == len(texts)
+        assert all(set(p.labels) == {0, 1} for p in splits.items().values())
+    moved = [n for n in splits.method["notes"] if "copies stay in one split" in n]
+    assert moved, splits.method["notes"]
 
 
 def test_image_folders_are_not_taken_for_text(image_folder, csv_data):
@@ -223,6 +248,18 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "<stdin>:1" in proc.stdout and "<stdin>:3" in proc.stdout
+    summary = run_cli("summary", "--run", str(out)).stdout
+    assert "layers, as --unfreeze counts them" in summary and "layer 1: " in summary
+    named = run_cli("summary", "--backbone", "test_bert", "--classes", "2").stdout
+    assert "trainable" in named and "layer 2: " in named and "stage 1" not in named
+    empty = subprocess.run(
+        [sys.executable, "-m", "headstart.cli", "predict", str(out), "-"],
+        input="\n  \n",
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "80"},
+    )
+    assert empty.returncode == 2 and "standard input (-) held no text" in empty.stderr
     csv_out = tmp_path / "preds.csv"
     run_cli("predict", str(out), str(data), "--out", str(csv_out))
     lines = csv_out.read_text().splitlines()
@@ -265,6 +302,10 @@ def test_text_refuses_image_only_settings_and_image_backbones(tmp_path):
         ({"backbone": "auto"}, "train_auto"),
         ({"backbone": "test_bert", "augment": "cached"}, "--augment"),
         ({"backbone": "test_bert", "views": 3}, "--views"),
+        ({"backbone": "test_bert", "image_size": 300}, r"--image-size \(.*--max-length"),
+        ({"backbone": "test_bert", "resize": "crop"}, r"--resize \(.*--max-length"),
+        ({"backbone": "test_bert", "features": "multi"}, r"--features multi \(.*last layer"),
+        ({"backbone": "test_bert", "tta": True, "image_size": 300}, r"--tta .*; --image-size"),
     ):
         with pytest.raises(ConfigError, match=match):
             train(TrainConfig(data=str(data), **bad), save=False, progress=False)

@@ -170,7 +170,7 @@ def test_sklearn_clone_and_cross_val_score():
 def test_unreadable_image_is_skipped_and_reported(image_folder, tmp_path):
     (image_folder / "square" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     run = train(TrainConfig(**TINY, data=str(image_folder)), save=False, progress=False)
-    bad = run.metrics["unreadable_images"]
+    bad = run.skipped_examples
     assert len(bad) == 1 and bad[0]["path"].endswith("broken.png")
 
 

@@ -58,7 +58,8 @@ class _Group(_QuietFlags, TyperGroup):
 app = typer.Typer(
     name="headstart",
     cls=_Group,
-    help="Adapt a pretrained network to your own labelled images, fast and honestly evaluated.",
+    help="Adapt a pretrained network to your own labelled images or texts, fast and honestly "
+    "evaluated.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -193,8 +194,7 @@ def inspect(
     max_length: MaxLengthOpt = TrainConfig.max_length,
     workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 4,
 ) -> None:
-    """Check a dataset before training: counts, sizes or lengths, baseline, unreadable files,
-    duplicates."""
+    """Check a dataset before training: counts, sizes or lengths, baseline, duplicates."""
     from headstart.core.data import inspect_source, load_source
 
     source = load_source(
@@ -287,8 +287,8 @@ ViewsOpt = Annotated[int, typer.Option(help="Augmented views per training image 
 FlipOpt = Annotated[
     bool,
     typer.Option(
-        help="Random horizontal flips in augmentation; --no-flip for data whose "
-        "mirror image is another class (digits, text)."
+        help="Images only: random horizontal flips in augmentation; --no-flip for images "
+        "whose mirror image is another class (digits, written words, road signs)."
     ),
 ]
 CacheOpt = Annotated[
@@ -688,14 +688,19 @@ def summary(
     ctx: typer.Context,
     backbone: Annotated[
         str,
-        typer.Option(help="A Keras name (DenseNet121, MobileNetV2, ...) or any timm model."),
+        typer.Option(
+            help="A Keras name (DenseNet121, MobileNetV2, ...), any timm model, or a text "
+            "encoder (minilm, bert-base-uncased, a Hugging Face name or folder)."
+        ),
     ] = TrainConfig.backbone,
     classes: Annotated[int, typer.Option(help="Number of classes of your data.")] = 10,
     head: Annotated[str, typer.Option(help="lesson or linear.")] = TrainConfig.head,
     hidden: Annotated[
         int, typer.Option(help="Hidden units of the lesson head.")
     ] = TrainConfig.hidden,
-    pooling: Annotated[str, typer.Option(help="max or avg.")] = POOLINGS[0],
+    pooling: Annotated[
+        str, typer.Option(help="Images: max or avg (a text encoder pools its own way).")
+    ] = POOLINGS[0],
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""
@@ -736,7 +741,8 @@ def evaluate(
         ),
     ] = None,
     compare: Annotated[
-        list[Path] | None, typer.Option(help="Other runs to score on the same images (repeat).")
+        list[Path] | None,
+        typer.Option(help="Other runs to score on the same examples (repeat)."),
     ] = None,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples for the 95% intervals.")
@@ -744,13 +750,14 @@ def evaluate(
 ) -> None:
     """Metrics with 95% intervals, the majority baseline and other runs in one table."""
     from headstart.core.evaluate import evaluate_run
+    from headstart.core.modality import modality_of
     from headstart.core.report import write_report
     from headstart.core.runs import load_run
 
     run = load_run(run_dir)
     others = [load_run(p) for p in compare or []]
     result = evaluate_run(run, data, compare=others, n_boot=bootstrap, progress=True)
-    console().print(render_evaluation(result))
+    console().print(render_evaluation(result, modality_of(run).noun))
     if data is None:
         report = write_report(run, evaluation=result, splits=_run_splits(run))
         console().print(path_line(f"wrote {run_dir}/evaluation.json and {report}"))

@@ -13,6 +13,24 @@ if TYPE_CHECKING:
     from headstart.modalities.image.data.inspect import Inspection
 
 
+def _time_text(timing: dict, cache: dict) -> str:
+    """Where a run's time went; a frozen part read from the cache or run every epoch says so
+    (its extraction time is then not what computing it costs)."""
+    from headstart.core.report import cache_status
+
+    training = (
+        f"training {timing.get('training_seconds', 0):.1f}s "
+        f"({timing.get('seconds_per_epoch', 0):.2f}s per epoch)"
+    )
+    if cache.get("mode") != "cached":
+        return f"frozen part run every epoch, {training}"
+    extract = timing.get("feature_extraction_seconds", 0)
+    status = cache_status(cache.get("hits", ["computed"]))
+    if status == "computed":
+        return f"frozen part {extract:.1f}s once, {training}"
+    return f"frozen part {status} ({extract:.1f}s to read), {training}"
+
+
 def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
     """Counts per class and split, sizes, baseline, and the findings worth acting on."""
     splits = list(insp.counts)
@@ -69,9 +87,7 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
             lines.append("! ", style="bold yellow").append(w + "\n")
         lines.rstrip()  # in place
         parts.append(Panel(lines, title="worth a look", border_style="yellow"))
-        parts += _path_lines(
-            "unreadable", [f"{u['path']}  ({u['reason']})" for u in insp.unreadable]
-        )
+        parts += _path_lines("skipped", [f"{u['path']}  ({u['reason']})" for u in insp.unreadable])
         parts += _path_lines(
             "in more than one split", ["  ".join(d["ids"]) for d in insp.duplicates_across]
         )
@@ -137,6 +153,7 @@ def _device_words(device: str) -> str:
 
 def render_run(run) -> Group:
     """After training: where the run is, accuracy against the baseline, parameters, timing."""
+    from headstart.core.modality import modality_of
     from headstart.core.splits import score_label
 
     m = run.metrics
@@ -147,7 +164,7 @@ def render_run(run) -> Group:
     grid.add_row(
         "backbone", f"{run.backbone_name} ({run.weights.get('kind')}: {run.weights.get('detail')})"
     )
-    noun = "text" if run.modality == "text" else "image"
+    noun = modality_of(run).noun
     grid.add_row(
         "input",
         f"{run.preprocessing.describe()}, "
@@ -155,12 +172,11 @@ def render_run(run) -> Group:
         + (", every-depth features" if run.model.backbone.features.multi else "")
         + (", TTA" if run.model.tta else ""),
     )
-    n = m.get("n_images", {})
-    skipped = sum(m.get("n_unreadable", {}).values())
+    skipped = len(run.skipped_examples)
     grid.add_row(
         f"{noun}s used",
-        ", ".join(f"{k} {v:,}" for k, v in n.items())
-        + (f" ({skipped} unreadable skipped, listed below)" if skipped else ""),
+        ", ".join(f"{k} {v:,}" for k, v in run.n_examples.items())
+        + (f" ({skipped} skipped, listed below)" if skipped else ""),
     )
     head = m.get("headline") or {}
     for split, name in (("test", "test accuracy"), ("val", "val accuracy")):
@@ -191,17 +207,12 @@ def render_run(run) -> Group:
     else:
         where = f"on the fly ({cache.get('reason')})"
     grid.add_row("strategy", f"{run.strategy.label()}; frozen part {where}")
-    grid.add_row(
-        "time",
-        f"frozen part {t.get('feature_extraction_seconds', 0):.1f}s once, "
-        f"training {t.get('training_seconds', 0):.1f}s "
-        f"({t.get('seconds_per_epoch', 0):.2f}s per epoch)",
-    )
+    grid.add_row("time", _time_text(t, cache))
     if m.get("skipped_training_samples"):
         grid.add_row(
             "note",
             f"{m['skipped_training_samples']} training sample-steps skipped: their batch held "
-            "one image, on which BatchNorm cannot train",
+            f"one {noun}, on which BatchNorm cannot train",
         )
     parts: list = [grid]
     leaks = _leaks(run.path)
@@ -210,8 +221,8 @@ def render_run(run) -> Group:
 
         parts.append(message("warning", leaks, "bold yellow", stream=sys.stdout))
     parts += _path_lines(
-        "unreadable images skipped",
-        [f"{b['path']}  ({b['reason']})" for b in m.get("unreadable_images", [])],
+        f"{noun}s skipped",
+        [f"{b['path']}  ({b['reason']})" for b in run.skipped_examples],
     )
     # where things are, last and unwrapped, so they can be copied whole
     parts.append(path_line(f"run     {run.path}" if run.path else "run     (not saved)"))
@@ -338,7 +349,12 @@ def render_summary(s: dict) -> Group:
         Text(_fmt_count(s["keras_style_total"]), style="dim"),
     )
     stages = s.get("stages") or []
-    lines = [Text("stages, as --unfreeze and --feature-stages count them:", style="bold")]
+    counted = (
+        "--unfreeze and --feature-stages count them"
+        if s.get("modality", "image") == "image"
+        else "--unfreeze counts them"
+    )
+    lines = [Text(f"{s.get('stage_word', 'stage')}s, as {counted}:", style="bold")]
     lines += [Text(f"  {line}") for line in stages]
     return Group(table, *lines) if stages else Group(table)
 
@@ -366,11 +382,12 @@ def _name_width(names, headers: list[str], rows: list[list[str]]) -> int:
     return min(longest, max(12, console().width - numbers))
 
 
-def render_evaluation(ev: dict) -> Group:
+def render_evaluation(ev: dict, noun: str = "image") -> Group:
     """Metrics against the baseline (accuracy-like in %, F1 on 0-1), the paired comparison of
-    compared runs, any overlap with the training images, and which images were used."""
+    compared runs, any overlap with the training examples, and which examples were used.
+    ``noun`` names an example (the run's modality's: image, text)."""
     table = Table(
-        title=f"evaluated on {ev['evaluated_on']} ({ev['n']:,} images)", title_justify="left"
+        title=f"evaluated on {ev['evaluated_on']} ({ev['n']:,} {noun}s)", title_justify="left"
     )
     # numbers never wrap or get cut short (a truncated "21.7%-45.…" is no number)
     headers = [
@@ -399,17 +416,17 @@ def render_evaluation(ev: dict) -> Group:
     parts: list = [table]
     not_used = (ev.get("evaluation_data") or {}).get("not_used")
     if not_used:
-        listed = ", ".join(f"{k} ({v:,} images)" for k, v in not_used.items())
+        listed = ", ".join(f"{k} ({v:,} {noun}s)" for k, v in not_used.items())
         parts.append(Text(f"not used from {ev['evaluation_data']['location']}: {listed}"))
     paired = ev.get("paired") or []
     if paired:
         pt = Table(
-            title="paired comparison on the same images (this run minus the compared run, "
+            title=f"paired comparison on the same {noun}s (this run minus the compared run, "
             "in percentage points)",
             title_justify="left",
         )
         headers = [
-            "images",
+            f"{noun}s",
             "only\nthis\nright",
             "only\nother\nright",
             "acc.\ndiff.",
@@ -437,7 +454,7 @@ def render_evaluation(ev: dict) -> Group:
         parts.append(Text("\n".join(p["verdict"] for p in paired)))
     ov = ev.get("overlap")
     if ov is not None:
-        parts.append(_overlap_text(ov))
+        parts.append(_overlap_text(ov, noun))
     per = Table(title="per class (precision, recall, F1 on the 0-1 scale)", title_justify="left")
     for col in ("class", "precision", "recall", "F1", "support"):
         per.add_column(col, justify="left" if col == "class" else "right")
@@ -449,31 +466,32 @@ def render_evaluation(ev: dict) -> Group:
     return Group(*parts, per, facts)
 
 
-def _overlap_text(ov: dict) -> Text:
+def _overlap_text(ov: dict, noun: str = "image") -> Text:
     if not ov.get("checked"):
         return Text(
-            f"overlap with the training images could not be checked: {ov.get('reason')}",
+            f"overlap with the training {noun}s could not be checked: {ov.get('reason')}",
             style="yellow",
         )
     k, n = ov["n_overlap"], ov["n_images"]
+    same = "same pixels" if noun == "image" else "same content"
     if k == 0:
-        return Text(f"none of the {n:,} images is a training image of this run (same pixels)")
+        return Text(f"none of the {n:,} {noun}s is a training {noun} of this run ({same})")
     text = Text()
     text.append("! ", style="bold yellow").append(
-        f"{k:,} of the {n:,} evaluation images are training images of this run (same pixels): "
+        f"{k:,} of the {n:,} evaluation {noun}s are training {noun}s of this run ({same}): "
         "the scores above are optimistic.",
         style="yellow",
     )
     clean = ov.get("without_overlap")
     if clean:
         text.append(
-            f"\n  On the other {clean['n']:,} images: accuracy {clean['accuracy']:.1%} "
+            f"\n  On the other {clean['n']:,} {noun}s: accuracy {clean['accuracy']:.1%} "
             f"(95% interval {_ci(clean['accuracy_ci95'])}), macro F1 {clean['macro_f1']:.3f} "
             f"({_f1_ci(clean['macro_f1_ci95'])}); majority-class baseline "
             f"{clean['majority_accuracy']:.1%}."
         )
     else:
-        text.append("\n  Every evaluation image is a training image: no honest score is left.")
+        text.append(f"\n  Every evaluation {noun} is a training {noun}: no honest score is left.")
     return text
 
 

@@ -84,8 +84,15 @@ class LineProgress:
         done = self.n - self.initial
         rate = f" ({done / seconds:,.1f} {self.unit}/s)" if seconds > 0 and done else ""
         extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
-        line = f"{self.desc}: {self.n:,} {self.unit} in {seconds:.1f}s{rate}{extra}"
+        count = f"{self.n:,} {plural(self.unit, self.n)}"
+        line = f"{self.desc}: {count} in {seconds:.1f}s{rate}{extra}"
         print(line, file=self.file or sys.stderr, flush=True)
+
+
+def plural(unit: str, n: int) -> str:
+    """``"epoch"`` -> ``"epochs"`` for a count other than one; abbreviations (``img``, ``it``)
+    and rates keep their form."""
+    return unit + "s" if n != 1 and len(unit) > 3 and not unit.endswith("s") else unit
 
 
 def _len(iterable) -> int | None:

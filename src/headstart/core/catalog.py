@@ -14,7 +14,6 @@ import torch
 from headstart.modalities.image.backbones.aliases import (
     DEFAULT_BACKBONE,
     KERAS_ALIASES,
-    resolve_name,
 )
 from headstart.modalities.image.backbones.weights import (
     PACKAGED_WEIGHTS,
@@ -90,29 +89,35 @@ def model_summary(
     pooling: str = "max",
     run_dir: str | Path | None = None,
 ) -> dict:
-    """Total / trainable / frozen parameters of backbone + head with the backbone frozen."""
+    """Total / trainable / frozen parameters of backbone (an image network or a text encoder)
+    + head with the backbone frozen, and its stages as ``--unfreeze`` counts them. A named
+    backbone is built with random weights: counting needs no download."""
     from headstart.core.heads import HeadSpec, build_head
+    from headstart.core.modality import modality_of, modality_of_encoder
     from headstart.core.model import TransferModel, parameter_counts
     from headstart.core.runs import load_run
-    from headstart.modalities.image.backbones.model import Backbone, create_timm_model
 
     if run_dir is not None:
         run = load_run(run_dir)
         model, name, n_classes = run.model, run.backbone_name, len(run.class_names)
+        kind = modality_of(run)
     else:
-        name = resolve_name(backbone)
-        bb = Backbone(create_timm_model(name), pooling=pooling)
+        kind = modality_of_encoder(backbone)
+        loaded = kind.load_encoder(
+            backbone, weights="none", pooling=pooling if kind.name == "image" else "auto"
+        )
+        bb, name = loaded.backbone, loaded.timm_name
         for p in bb.parameters():
             p.requires_grad_(False)
         model = TransferModel(bb, build_head(HeadSpec(head, hidden), bb.num_features, n_classes))
     counts = parameter_counts(model)
-    from headstart.modalities.image.backbones.stages import stage_map
-
     return {
         "backbone": name,
+        "modality": kind.name,
+        "stage_word": kind.stage_word,
         "n_classes": n_classes,
         "num_features": model.backbone.num_features,
-        # what --unfreeze N and --feature-stages count
-        "stages": stage_map(model.backbone.model).describe(),
+        # what --unfreeze N (and, for images, --feature-stages) count
+        "stages": model.backbone.stage_map().describe(kind.stage_word),
         **counts,
     }

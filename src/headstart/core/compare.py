@@ -17,7 +17,7 @@ from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
 from headstart.core.evaluate import evaluate_run
 from headstart.core.report import cache_status
-from headstart.core.splits import OPTIMISTIC
+from headstart.core.splits import OPTIMISTIC, example_noun
 from headstart.core.training import split_data
 from headstart.io import atomic_write_json, atomic_write_text
 
@@ -79,6 +79,8 @@ def compare_backbones(
         "split_seed": config.seed,
         "ranked_by": "validation accuracy",
         "evaluated_on": described,
+        "n": len(held_out),
+        "noun": example_noun(splits.train),  # what one example is: image, text
         "majority_baseline_accuracy": baseline,
         "leaderboard": rows,
     }
@@ -118,6 +120,7 @@ def _html(result: dict, chart: Path) -> str:
         ]
         for r in result["leaderboard"]
     ]
+    noun, n = result.get("noun", "image"), result.get("n")
     footnote = cache_footnote(r.get("feature_cache") for r in result["leaderboard"])
     note = f'<p class="sub">{html.escape(footnote)}</p>' if footnote else ""
     table = html_table(
@@ -140,9 +143,10 @@ def _html(result: dict, chart: Path) -> str:
         f"<p>Data <code>{html.escape(result['data'])}</code>; every backbone frozen, same "
         f"split (seed {result['split_seed']}); majority-class baseline "
         f"{pct(result['majority_baseline_accuracy'])}. Ranked by validation accuracy; accuracy "
-        f"and its 95% interval on the {html.escape(result.get('evaluated_on', 'test split'))}. "
+        f"and its 95% interval on the {html.escape(result.get('evaluated_on', 'test split'))}"
+        f"{f' ({n:,} {noun}s)' if n else ''}. "
         "Intervals that do not overlap separate two backbones; overlapping ones alone do not "
         "settle it (<code>headstart evaluate RUN --compare OTHER</code> compares two runs "
-        f"pair by pair on the same images).</p>{table}{note}{img_tag(chart, 'leaderboard')}"
+        f"pair by pair on the same {noun}s).</p>{table}{note}{img_tag(chart, 'leaderboard')}"
         "</main></body></html>"
     )

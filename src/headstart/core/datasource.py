@@ -33,7 +33,11 @@ class DataSource:
     layout: str = "in-memory"
     location: str = "<arrays>"
     notes: list[str] = field(default_factory=list)
+    #: files that are not examples of this modality (a README beside the images)
     ignored_files: list[str] = field(default_factory=list)
+    #: examples found but unusable, left out of every split: {"path", "reason"} each (an empty
+    #: or non-UTF-8 text file, an empty text cell)
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.train) == 0:

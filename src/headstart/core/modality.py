@@ -58,6 +58,10 @@ class Modality(Protocol):
     def available_encoders(self) -> list[str]:
         """Networks whose pretrained weights load without a network."""
 
+    def names_encoder(self, name: str) -> bool:
+        """Whether ``name`` (an alias, hub name or folder) is one of this modality's networks
+        (asked of every modality but the fallback, which takes the rest)."""
+
     def extractor(self, loaded, **options):
         """The cached feature extractor of ``loaded``."""
 
@@ -86,6 +90,14 @@ def modality(name: str) -> Modality:
     if name not in MODALITIES:
         raise ConfigError(f"modality must be one of {', '.join(MODALITIES)}; got {name!r}.")
     return importlib.import_module(f"headstart.modalities.{name}.modality").MODALITY
+
+
+def modality_of_encoder(name: str) -> Modality:
+    """The modality whose network ``name`` is (the fallback's when no other claims it)."""
+    for other in MODALITIES:
+        if other != FALLBACK and modality(other).names_encoder(name):
+            return modality(other)
+    return modality(FALLBACK)
 
 
 def modality_of(obj) -> Modality:

@@ -146,7 +146,8 @@ def plot_confusion(
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
     size = max(4.5, 0.45 * n + 2)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    # constrained layout keeps the right panel's class names clear of the left colour bar
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), layout="constrained")
     for ax, data, title, fmt in (
         (axes[0], cm, "Confusion matrix (counts)", "{:.0f}"),
         (axes[1], norm, "Row-normalised (recall)", "{:.2f}"),

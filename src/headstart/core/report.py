@@ -347,7 +347,7 @@ def configuration_rows(run) -> list[list[str]]:
     cfg = run.config
     m = run.metrics
     cache = m.get("feature_cache") or {}
-    n_train = (m.get("n_images") or {}).get("train")
+    n_train = run.n_examples.get("train")
     trains_backbone = run.strategy.trains_backbone
     if run.modality == "text":
         return _text_configuration_rows(run)
@@ -635,12 +635,18 @@ def render_html(
             )
         for w in warnings:
             parts.append(f'<p class="warn">{html.escape(w)}</p>')
-    n = m.get("n_images", {})
     parts.append(
         f"<p>{noun.capitalize()}s used: "
-        + html.escape(", ".join(f"{k} {v}" for k, v in n.items()))
+        + html.escape(", ".join(f"{k} {v:,}" for k, v in run.n_examples.items()))
         + "</p>"
     )
+    if run.skipped_examples:
+        listed = [f"{b['path']} ({b['reason']})" for b in run.skipped_examples]
+        parts.append(
+            f'<p class="warn">{len(listed)} {noun}(s) skipped: '
+            + html.escape(", ".join(listed[:20]) + (", ..." if len(listed) > 20 else ""))
+            + "</p>"
+        )
     if not inspection:
         source = run.config.data
         parts.append(
@@ -907,8 +913,10 @@ def continuation_caption(run, parent) -> str:
     )
 
 
-def advice_section(decisions: dict) -> str:
-    """HTML for ``headstart advise`` results: the backbone ranking and the four-scenario advice."""
+def advice_section(decisions: dict, headline: dict | None = None) -> str:
+    """HTML for ``headstart advise`` results: the backbone ranking and the four-scenario advice
+    (and, for ``--strategy auto``, the candidates tried; ``headline``: the run's
+    ``metrics["headline"]``, which split its headline score is on)."""
     from headstart.core.scenarios import advice_flags
 
     parts = []
@@ -964,14 +972,22 @@ def advice_section(decisions: dict) -> str:
         )
     auto = decisions.get("auto")
     if auto:
-        parts.append(auto_section(auto, noun))
+        parts.append(auto_section(auto, noun, headline))
     return "".join(parts)
 
 
-def auto_section(auto: dict, noun: str = "image") -> str:
+def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) -> str:
     """HTML for ``--strategy auto``'s ladder: every candidate, its validation accuracy, cost
     and fate, and the rule that chose."""
     budget = auto["budget"]
+    on_test = (headline or {}).get("split") == "test"
+    after = (
+        "the headline above is the test split's."
+        if on_test
+        else f"this data has no test split, so the headline above is that optimistic "
+        f"validation score too: score it on {noun}s it has not seen "
+        "(<code>headstart evaluate RUN NEW_DATA</code>)."
+    )
     rows = []
     for r in auto["candidates"]:
         if r["status"] == "skipped":
@@ -1009,7 +1025,7 @@ def auto_section(auto: dict, noun: str = "image") -> str:
         "are climbed only while the "
         f"last one paid. Kept: <b>{html.escape(auto['kept'])}</b> "
         f"(<code>{html.escape(auto['kept_flags'])}</code>). Validation chose it, so its "
-        "validation score is optimistic: the headline above is the test split's.</p>" + table
+        f"validation score is optimistic: {after}</p>" + table
     )
 
 

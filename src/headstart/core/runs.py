@@ -102,6 +102,17 @@ class Run:
         """``"image"`` or ``"text"``: what this run's model reads."""
         return getattr(self.preprocessing, "modality", FALLBACK)
 
+    @property
+    def n_examples(self) -> dict[str, int]:
+        """Examples used per split (runs saved before text existed call it ``n_images``)."""
+        return self.metrics.get("n_examples") or self.metrics.get("n_images") or {}
+
+    @property
+    def skipped_examples(self) -> list[dict[str, str]]:
+        """Examples left out, each {"path", "reason"}: unreadable images, empty texts..."""
+        m = self.metrics
+        return m.get("skipped_examples", m.get("unreadable_images", []))
+
     def predict_proba(self, inputs, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Class probabilities: for an image run, decoded images (a sequence of HxWx3 uint8
         arrays); for a text run, a sequence of strings."""

@@ -110,7 +110,44 @@ def _stratified_carve(
     keep, carved = train_test_split(
         np.arange(n), test_size=n_carve, stratify=pool.labels, random_state=seed, shuffle=True
     )
+    if "group-duplicates" in getattr(pool, "capabilities", ()):
+        keep, carved, moved = _keep_duplicates_together(pool, keep, carved)
+        if moved:
+            together = f"{moved} duplicate {noun}(s) moved so that copies stay in one split"
+            note = f"{note}; {together}" if note else together
     return np.sort(keep), np.sort(carved), note
+
+
+def _keep_duplicates_together(
+    pool: ExampleSet, keep: np.ndarray, carved: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Move copies of one example (same content hash) to the side most of them landed on
+    (the kept side on a tie), so a carved split never scores a model on what it trained on.
+    Only for examples hashed without decoding (texts). Returns (keep, carved, moved)."""
+    from headstart.core.modality import modality_of
+
+    hashes = modality_of(pool).content_hashes(pool, progress=False)
+    side = np.zeros(len(pool), dtype=bool)  # True: carved
+    side[carved] = True
+    groups: dict[str, list[int]] = {}
+    for i, h in enumerate(hashes):
+        if h is not None:
+            groups.setdefault(h, []).append(i)
+    moved = 0
+    for members in groups.values():
+        sides = side[members]
+        if len(members) < 2 or sides.all() or not sides.any():
+            continue
+        to_carved = bool(sides.sum() * 2 > len(members))
+        leaving = [i for i in members if side[i] != to_carved]
+        after = side.copy()
+        after[leaving] = to_carved
+        labels = pool.labels
+        if any(not (after[labels == labels[i]] != to_carved).any() for i in leaving):
+            continue  # the move would empty a class on one side: leave these copies apart
+        moved += len(leaving)
+        side = after
+    return np.flatnonzero(~side), np.flatnonzero(side), moved
 
 
 def make_splits(
@@ -123,6 +160,8 @@ def make_splits(
     """
     noun = example_noun(source.train)
     method: dict = {"seed": seed, "val": "given", "test": "none", "notes": []}
+    if source.skipped:
+        method["skipped"] = list(source.skipped)  # in no split: listed with the run
     auto = test_split is None
     if auto:
         test_split = auto_test_split(source.train) if source.test is None else 0.0
@@ -215,5 +254,5 @@ def splits_from_record(source: DataSource, record: dict) -> Splits:
         train=sets["train"],
         val=sets["val"],
         test=sets.get("test"),
-        method=dict(record.get("method", {}), replayed=True),
+        method=dict(record.get("method", {}), replayed=True, skipped=list(source.skipped)),
     )

@@ -45,14 +45,26 @@ class StageMap:
             )
         return [m for block in self.blocks[k:] for m in block] + self.top
 
-    def describe(self) -> list[str]:
-        return [f"stage {i + 1}: {_span(s)}" for i, s in enumerate(self.stages)] + (
+    def describe(self, word: str = "stage") -> list[str]:
+        """One line per stage (``word``: what the modality calls one), then the top."""
+        return [f"{word} {i + 1}: {_span(s)}" for i, s in enumerate(self.stages)] + (
             [f"top: {_span(self.top)}"] if self.top else []
         )
 
 
 def _span(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} modules)"
+    """``blocks.1 (12 modules)`` for modules under one parent, else first .. last."""
+    if len(names) == 1:
+        return names[0]
+    parts = [n.split(".") for n in names]
+    common = []
+    for pieces in zip(*parts):
+        if len(set(pieces)) > 1:
+            break
+        common.append(pieces[0])
+    if common and all(len(p) > len(common) for p in parts):
+        return f"{'.'.join(common)} ({len(names)} modules)"
+    return f"{names[0]} .. {names[-1]} ({len(names)} modules)"
 
 
 @dataclass

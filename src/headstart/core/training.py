@@ -556,9 +556,11 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
         "stopped_early": history.stopped_early,
         "majority_class": splits.class_names[majority],
         "majority_baseline_val_accuracy": float(np.mean(labels["val"] == majority)),
-        "n_images": {n: len(v) for n, v in labels.items()},
+        "n_examples": {n: len(v) for n, v in labels.items()},
         "n_unreadable": {n: len(s) - len(labels[n]) for n, s in splits.items().items()},
-        "unreadable_images": prepared.unreadable,
+        # read but unusable (an empty text file: in no split) or unreadable when used (a
+        # corrupt image: dropped from its split), each {"path", "reason"}
+        "skipped_examples": [*splits.method.get("skipped", []), *prepared.unreadable],
         "strategy": {
             **config.strategy_spec().to_dict(),
             "trainable_modules": len(plan.trainable),

@@ -302,6 +302,9 @@ def _record(run, decisions: dict, splits: Splits):
     ev_path = run.path / "evaluation.json"
     evaluation = json.loads(ev_path.read_text()) if ev_path.is_file() else None
     write_report(
-        run, evaluation=evaluation, splits=splits, extra_sections=advice_section(decisions)
+        run,
+        evaluation=evaluation,
+        splits=splits,
+        extra_sections=advice_section(decisions, run.metrics.get("headline")),
     )
     return run

@@ -358,6 +358,6 @@ def ladder(
     }
     say(
         f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%}) after "
-        f"{budget.spent:.0f} s of a {config.budget:g}-minute budget"
+        f"{budget.spent:.0f} s of a budget of {config.budget:g} minutes"
     )
     return run, decisions

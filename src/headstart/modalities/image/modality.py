@@ -76,6 +76,9 @@ class ImageModality:
             features=features,
         )
 
+    def names_encoder(self, name: str) -> bool:
+        return True  # the fallback: any timm name or Keras alias, checked when it loads
+
     def available_encoders(self) -> list[str]:
         from headstart.modalities.image.backbones.weights import available_image_backbones
 

@@ -45,7 +45,7 @@ class TextInspection:
     duplicates_across: list[dict[str, object]] = field(default_factory=list)
     too_few_to_split: dict[str, int] = field(default_factory=dict)
     few_images: dict[str, int] = field(default_factory=dict)  # the name image runs use
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"} each
     notes: list[str] = field(default_factory=list)
     planned_split: dict[str, list[int]] = field(default_factory=dict)
     split_method: dict[str, object] = field(default_factory=dict)
@@ -58,7 +58,7 @@ class TextInspection:
 
     @property
     def unreadable(self) -> list[dict[str, str]]:
-        return [{"path": s.rsplit(" (", 1)[0], "reason": "skipped"} for s in self.skipped]
+        return list(self.skipped)
 
     @property
     def ignored_files(self) -> int:
@@ -191,7 +191,7 @@ def inspect_texts(
         if source.val is None
         else {},
         few_images={names[i]: int(c) for i, c in enumerate(train_counts) if 0 < c < FEW_TEXTS},
-        skipped=list(source.ignored_files),
+        skipped=list(source.skipped),
         notes=list(source.notes),
         planned_split=planned_counts,
         split_method=split_method,

@@ -12,14 +12,14 @@ import numpy as np
 from headstart.choices import TEXT_POOLINGS
 
 #: Settings only images have, with the value that means "not used".
-_IMAGE_ONLY = (
-    ("--augment", "augment", "none"),
-    ("--views", "views", None),  # None: the configuration's default
-    ("--no-flip", "flip", True),
-    ("--tta", "tta", False),
-    ("--features multi", "features", "last"),
-    ("--image-size", "image_size", None),
-    ("--resize", "resize", None),
+_IMAGE_ONLY = (  # (flag, configuration field, its unused value or None: the default, why)
+    ("--augment", "augment", "none", "text has no augmented views"),
+    ("--views", "views", None, "text has no augmented views"),
+    ("--no-flip", "flip", True, "text has no mirror image"),
+    ("--tta", "tta", False, "text has no mirror image to average over"),
+    ("--features multi", "features", "last", "text encoders give their last layer's features"),
+    ("--image-size", "image_size", None, "a text's length is set by --max-length"),
+    ("--resize", "resize", None, "a text's length is set by --max-length"),
 )
 
 
@@ -77,14 +77,14 @@ class TextModality:
             )
         defaults = type(config)()
         used = [
-            flag
-            for flag, field, unused in _IMAGE_ONLY
+            f"{flag} ({why})"
+            for flag, field, unused, why in _IMAGE_ONLY
             if getattr(config, field) != (getattr(defaults, field) if unused is None else unused)
         ]
         if used:
             raise ConfigError(
-                f"{', '.join(used)}: for images only (text has no augmented views or "
-                "mirror images); this data is text."
+                f"for images only, and this data is text: {'; '.join(used)}. Leave "
+                f"{'it' if len(used) == 1 else 'them'} out."
             )
         return dataclasses.replace(config, modality=self.name, backbone=backbone)
 
@@ -105,6 +105,11 @@ class TextModality:
             pooling=None if pooling == "auto" else pooling,
             max_length=max_length,
         )
+
+    def names_encoder(self, name: str) -> bool:
+        from headstart.modalities.text.encoder import is_text_encoder_name
+
+        return is_text_encoder_name(name)
 
     def available_encoders(self) -> list[str]:
         from headstart.modalities.text.encoder import available_text_encoders

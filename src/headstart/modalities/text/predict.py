@@ -70,9 +70,17 @@ def read_text_inputs(inputs: Sequence[str], *, text_column: str = "text") -> lis
     out: list[tuple[str, str]] = []
     for item in inputs:
         if item == "-":
-            for n, line in enumerate(sys.stdin.read().splitlines(), start=1):
-                if line.strip():
-                    out.append((f"<stdin>:{n}", line))
+            lines = [
+                (f"<stdin>:{n}", line)
+                for n, line in enumerate(sys.stdin.read().splitlines(), start=1)
+                if line.strip()
+            ]
+            if not lines:
+                raise DataError(
+                    "standard input (-) held no text: give one text per line, for example "
+                    '`echo "great drug" | headstart predict RUN -`.'
+                )
+            out += lines
             continue
         path = Path(item)
         if path.is_dir():

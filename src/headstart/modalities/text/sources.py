@@ -121,13 +121,13 @@ def from_table(
     if not rows:
         raise DataError(f"{path}: has a header but no rows.")
     by_split: dict[str, tuple[list[str], list[str], list[str]]] = {}
-    skipped: list[str] = []
+    skipped: list[dict[str, str]] = []
     for line, row in rows:
         text, label = _cell(row.get(text_column)), _cell(row.get(label_column)).strip()
         if not label:
             raise DataError(f"{path}, line {line}: empty {label_column!r} cell.")
         if not text.strip():
-            skipped.append(f"{path.name}:{line} (empty {text_column!r} cell)")
+            skipped.append({"path": f"{path.name}:{line}", "reason": f"empty {text_column!r} cell"})
             continue
         split = "train"
         raw = _cell(row.get(split_column)).strip().lower() if split_column in columns else ""
@@ -162,7 +162,7 @@ def from_text_folder(root: str | Path) -> DataSource:
     }
     tops = split_dirs if "train" in split_dirs else {"train": root}
     by_split: dict[str, tuple[list[str], list[str], list[str]]] = {}
-    skipped: list[str] = []
+    skipped: list[dict[str, str]] = []
     for split in SPLIT_NAMES:
         top = tops.get(split)
         if top is None:
@@ -174,7 +174,7 @@ def from_text_folder(root: str | Path) -> DataSource:
                 rel = f.relative_to(root).as_posix()
                 text, reason = _read_text(f)
                 if text is None:
-                    skipped.append(f"{rel} ({reason})")
+                    skipped.append({"path": rel, "reason": reason})
                     continue
                 texts, labels, ids = by_split.setdefault(split, ([], [], []))
                 texts.append(text)
@@ -192,7 +192,7 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _source(by_split: dict, where: Path, layout: str, skipped: list[str]) -> DataSource:
+def _source(by_split: dict, where: Path, layout: str, skipped: list[dict[str, str]]) -> DataSource:
     if "train" not in by_split:
         raise DataError(f"{where}: no texts belong to the train split.")
     keys = {s: f"{where} ({s} labels)" for s in by_split}
@@ -209,9 +209,7 @@ def _source(by_split: dict, where: Path, layout: str, skipped: list[str]) -> Dat
         for s, (texts, _, ids) in by_split.items()
     }
     notes = [f"{len(skipped)} text(s) skipped (empty or not UTF-8)"] if skipped else []
-    return DataSource(
-        **sets, layout=layout, location=str(where), notes=notes, ignored_files=skipped
-    )
+    return DataSource(**sets, layout=layout, location=str(where), notes=notes, skipped=skipped)
 
 
 def is_text_table(path: Path, *, text_column: str = "text") -> bool:
