@@ -28,7 +28,14 @@ Rows (``--recipes`` picks a subset):
 Each row: test accuracy with a 95% bootstrap interval (2,000 resamples), macro F1 and wall
 seconds from a cold feature cache (the encoder's forward pass included).
 
+``--subsample N --repeats K`` asks what a user with only N labelled reviews gets: K stratified
+draws of N reviews from the training file (80% train, 20% validation, seeded by the draw),
+each scored on the whole test file; the summary gives each recipe's mean and spread of test
+accuracy over the draws.
+
     python bench/bench_text.py
+    python bench/bench_text.py --subsample 100 --repeats 5 \
+        --recipes majority,tfidf,probe,default,linear
 """
 
 from __future__ import annotations
@@ -144,16 +151,8 @@ def speed_rows(splits, epochs: int) -> list[dict]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--recipes", default=",".join(RECIPES))
-    ap.add_argument("--finetune-epochs", type=int, default=10)
-    ap.add_argument("--backbone-lr", type=float, default=None, help="default: headstart's")
-    ap.add_argument("--speed-epochs", type=int, default=2)
-    ap.add_argument("--budget", type=float, default=10.0, help="auto: minutes")
-    args = ap.parse_args()
-    recipes = [r for r in (*RECIPES, *EXTRA) if r in args.recipes.split(",")]
-
+def run_recipes(recipes, splits, tmp: Path, args, emit) -> None:
+    """Train and score each recipe on ``splits``; ``emit`` receives each row."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
@@ -162,8 +161,124 @@ def main() -> None:
     from headstart.api import train
     from headstart.core.cache import clear_memory_cache
     from headstart.core.config import TrainConfig
-    from headstart.core.data import load_data
     from headstart.core.extractors import extractor_for
+    from headstart.modalities.text.encoder import load_text_encoder
+
+    names = splits.class_names
+    y_test = splits.test.labels
+    fit_texts = splits.train.texts + splits.val.texts
+    fit_y = np.concatenate([splits.train.labels, splits.val.labels])
+    for recipe in recipes:
+        os.environ["HEADSTART_CACHE_DIR"] = str(tmp / f"cache-{recipe}")
+        clear_memory_cache()
+        t = time.perf_counter()
+        if recipe == "majority":
+            majority = int(np.argmax(splits.train.class_counts()))
+            emit(row(recipe, y_test, np.full_like(y_test, majority), len(names), 0.0))
+        elif recipe == "tfidf":
+            model = make_pipeline(
+                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
+                LogisticRegressionCV(Cs=10, cv=5, max_iter=3000),
+            )
+            model.fit(fit_texts, fit_y)
+            pred = model.predict(splits.test.texts)
+            emit(row(recipe, y_test, pred, len(names), time.perf_counter() - t))
+        elif recipe == "probe":
+            ex = extractor_for(load_text_encoder("minilm"), progress=False)
+            x = np.concatenate([ex.extract(splits.train).features, ex.extract(splits.val).features])
+            x_test = ex.extract(splits.test).features
+            probe = make_pipeline(
+                StandardScaler(), LogisticRegressionCV(Cs=10, cv=5, max_iter=3000)
+            )
+            probe.fit(x, fit_y)
+            emit(row(recipe, y_test, probe.predict(x_test), len(names), time.perf_counter() - t))
+        elif recipe == "speed":
+            for r in speed_rows(splits, args.speed_epochs):
+                emit(r)
+        elif recipe == "auto":
+            from headstart.core.advise import train_auto
+
+            config = TrainConfig(strategy="auto", budget=args.budget)
+            run = train_auto(config, data=splits, save=False, progress=False, say=print)
+            emit(
+                scored(
+                    recipe,
+                    run,
+                    splits,
+                    time.perf_counter() - t,
+                    kept=run.metrics["auto"]["auto"]["kept"],
+                )
+            )
+        elif recipe in ("default", "linear"):
+            config = TrainConfig(head="linear" if recipe == "linear" else "lesson")
+            run = train(config, data=splits, save=False, progress=False, say=lambda *_: None)
+            emit(scored(recipe, run, splits, time.perf_counter() - t))
+        else:
+            frozen = train(
+                TrainConfig(),
+                data=splits,
+                out=tmp / recipe,
+                progress=False,
+                say=lambda *_: None,
+            )
+            continued = {
+                "unfreeze1": {"strategy": "fine-tune", "unfreeze": 1},
+                "unfreeze2": {"strategy": "fine-tune", "unfreeze": 2},
+                "full": {"strategy": "full"},
+            }[recipe]
+            if args.backbone_lr is not None:
+                continued["backbone_lr"] = args.backbone_lr
+            config = TrainConfig(**continued, epochs=args.finetune_epochs, parent=str(tmp / recipe))
+            run = train(config, data=splits, save=False, progress=False, say=lambda *_: None)
+            emit(
+                scored(
+                    recipe,
+                    run,
+                    splits,
+                    time.perf_counter() - t,
+                    frozen_val_accuracy=round(frozen.metrics["val_accuracy"], 4),
+                    backbone_lr=run.config.backbone_lr,
+                    seconds_per_epoch=run.metrics["timing"]["seconds_per_epoch"],
+                )
+            )
+
+
+def subsets(data: Path, n: int, repeats: int, folder: Path):
+    """``repeats`` files of ``n`` stratified training reviews (80/20 train/val) + all test."""
+    from sklearn.model_selection import train_test_split
+
+    with open(data, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))[1:]
+    pool = [r for r in rows if r[2] == "train"]
+    test = [r for r in rows if r[2] == "test"]
+    labels = [r[1] for r in pool]
+    for k in range(repeats):
+        drawn, _ = train_test_split(pool, train_size=n, stratify=labels, random_state=k)
+        tr, va = train_test_split(
+            drawn, test_size=0.2, stratify=[r[1] for r in drawn], random_state=k
+        )
+        out = folder / f"subset{k}.tsv"
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, delimiter="\t")
+            w.writerow(["text", "label", "split"])
+            for part, name in ((tr, "train"), (va, "val"), (test, "test")):
+                w.writerows([r[0], r[1], name] for r in part)
+        yield k, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--finetune-epochs", type=int, default=10)
+    ap.add_argument("--backbone-lr", type=float, default=None, help="default: headstart's")
+    ap.add_argument("--speed-epochs", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=10.0, help="auto: minutes")
+    ap.add_argument("--subsample", type=int, default=0, help="reviews per draw (0: all)")
+    ap.add_argument("--repeats", type=int, default=5, help="draws, with --subsample")
+    args = ap.parse_args()
+    recipes = [r for r in (*RECIPES, *EXTRA) if r in args.recipes.split(",")]
+
+    from headstart.core.data import load_data
     from headstart.modalities.text.encoder import load_text_encoder
 
     load_text_encoder("minilm")  # one-off import and loading costs, outside every timing
@@ -171,110 +286,48 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hs-text-") as tmp:
         tmp = Path(tmp)
         data = drug_reviews(tmp)
-        splits = load_data(data, seed=0)
-        names = splits.class_names
-        y_test = splits.test.labels
-        fit_texts = splits.train.texts + splits.val.texts
-        fit_y = np.concatenate([splits.train.labels, splits.val.labels])
-        print(
-            json.dumps(
-                {
-                    "classes": names,
-                    "n": {k: len(v) for k, v in splits.items().items()},
-                    "test_counts": splits.test.class_counts().tolist(),
-                }
-            ),
-            flush=True,
+        draws = (
+            subsets(data, args.subsample, args.repeats, tmp) if args.subsample else [(None, data)]
         )
+        for draw, path in draws:
+            splits = load_data(path, seed=0)
+            print(
+                json.dumps(
+                    {
+                        "draw": draw,
+                        "classes": splits.class_names,
+                        "n": {k: len(v) for k, v in splits.items().items()},
+                        "test_counts": splits.test.class_counts().tolist(),
+                    }
+                ),
+                flush=True,
+            )
 
-        def emit(r):
-            rows.append(r)
-            print(json.dumps(r), flush=True)
+            def emit(r, draw=draw):
+                r = {**r, "draw": draw} if draw is not None else r
+                rows.append(r)
+                print(json.dumps(r), flush=True)
 
-        for recipe in recipes:
-            os.environ["HEADSTART_CACHE_DIR"] = str(tmp / f"cache-{recipe}")
-            clear_memory_cache()
-            t = time.perf_counter()
-            if recipe == "majority":
-                majority = int(np.argmax(splits.train.class_counts()))
-                emit(row(recipe, y_test, np.full_like(y_test, majority), len(names), 0.0))
-            elif recipe == "tfidf":
-                model = make_pipeline(
-                    TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
-                    LogisticRegressionCV(Cs=10, cv=5, max_iter=3000),
-                )
-                model.fit(fit_texts, fit_y)
-                pred = model.predict(splits.test.texts)
-                emit(row(recipe, y_test, pred, len(names), time.perf_counter() - t))
-            elif recipe == "probe":
-                ex = extractor_for(load_text_encoder("minilm"), progress=False)
-                x = np.concatenate(
-                    [ex.extract(splits.train).features, ex.extract(splits.val).features]
-                )
-                x_test = ex.extract(splits.test).features
-                probe = make_pipeline(
-                    StandardScaler(), LogisticRegressionCV(Cs=10, cv=5, max_iter=3000)
-                )
-                probe.fit(x, fit_y)
-                emit(
-                    row(recipe, y_test, probe.predict(x_test), len(names), time.perf_counter() - t)
-                )
-            elif recipe == "speed":
-                for r in speed_rows(splits, args.speed_epochs):
-                    emit(r)
-            elif recipe == "auto":
-                from headstart.core.advise import train_auto
-
-                config = TrainConfig(strategy="auto", budget=args.budget)
-                run = train_auto(config, data=splits, save=False, progress=False, say=print)
-                emit(
-                    scored(
-                        recipe,
-                        run,
-                        splits,
-                        time.perf_counter() - t,
-                        kept=run.metrics["auto"]["auto"]["kept"],
-                    )
-                )
-            elif recipe in ("default", "linear"):
-                config = TrainConfig(head="linear" if recipe == "linear" else "lesson")
-                run = train(config, data=splits, save=False, progress=False, say=lambda *_: None)
-                emit(scored(recipe, run, splits, time.perf_counter() - t))
-            else:
-                frozen = train(
-                    TrainConfig(),
-                    data=splits,
-                    out=tmp / recipe,
-                    progress=False,
-                    say=lambda *_: None,
-                )
-                continued = {
-                    "unfreeze1": {"strategy": "fine-tune", "unfreeze": 1},
-                    "unfreeze2": {"strategy": "fine-tune", "unfreeze": 2},
-                    "full": {"strategy": "full"},
-                }[recipe]
-                if args.backbone_lr is not None:
-                    continued["backbone_lr"] = args.backbone_lr
-                config = TrainConfig(
-                    **continued, epochs=args.finetune_epochs, parent=str(tmp / recipe)
-                )
-                run = train(config, data=splits, save=False, progress=False, say=lambda *_: None)
-                emit(
-                    scored(
-                        recipe,
-                        run,
-                        splits,
-                        time.perf_counter() - t,
-                        frozen_val_accuracy=round(frozen.metrics["val_accuracy"], 4),
-                        backbone_lr=run.config.backbone_lr,
-                        seconds_per_epoch=run.metrics["timing"]["seconds_per_epoch"],
-                    )
-                )
+            run_recipes(recipes, splits, tmp, args, emit)
     print(
         json.dumps(
             {"date": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows}, indent=2
         )
     )
+    if args.subsample:
+        print(
+            f"\n| recipe | mean test accuracy over {args.repeats} draws of {args.subsample} "
+            "(min-max) | mean macro F1 |\n|---|---|---|"
+        )
+        for recipe in recipes:
+            acc = [r["test_accuracy"] for r in rows if r["recipe"] == recipe]
+            f1 = [r["macro_f1"] for r in rows if r["recipe"] == recipe]
+            if acc:
+                print(
+                    f"| {recipe} | {100 * np.mean(acc):.1f} ({100 * min(acc):.1f}-"
+                    f"{100 * max(acc):.1f}) | {np.mean(f1):.3f} |"
+                )
+        return
     print("\n| recipe | test accuracy [95% CI] | macro F1 | seconds |\n|---|---|---|---|")
     for r in rows:
         if "ci95" not in r:

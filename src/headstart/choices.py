@@ -26,6 +26,8 @@ FEATURE_KINDS = ("last", "multi")
 #: statistics of each stage's output with ``--features multi``.
 STAGE_POOLINGS = ("avg+max", "avg+std")
 RESIZE_MODES = ("pad", "resize", "crop")
+#: what runs a saved model for predict and serve: the run itself, or its ONNX export
+ENGINES = ("torch", "onnx")
 HEADS = ("lesson", "linear")
 SCHEDULES = ("none", "cosine", "onecycle")
 #: none; cached (K views per image computed once, sampled per epoch); on-the-fly (fresh views

@@ -16,6 +16,7 @@ from headstart.choices import (
     AUTO_TEST_FRACTION,
     AUTO_TEST_MIN_PER_CLASS,
     CONTINUATIONS,
+    ENGINES,
     POOLINGS,
 )
 from headstart.console import (
@@ -25,6 +26,7 @@ from headstart.console import (
     render_advice,
     render_backbones,
     render_evaluation,
+    render_export,
     render_inspection,
     render_leaderboard,
     render_predictions,
@@ -621,7 +623,13 @@ def finetune(
 @app.command(cls=_Command)
 @_friendly
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by headstart train.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory written by headstart train (or, with --engine onnx, a "
+            "model.onnx written by headstart export)."
+        ),
+    ],
     inputs: Annotated[
         list[Path],
         typer.Argument(
@@ -638,16 +646,33 @@ def predict(
             help="Text run, table input: the column holding the texts (default: the run's)."
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="torch: the saved run; onnx: its export (headstart export) through ONNX "
+            "Runtime, without PyTorch (pip install 'headstart[onnx]')."
+        ),
+    ] = ENGINES[0],
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
     from headstart.core.predictions import predictions_csv
-    from headstart.core.runs import load_run
 
-    run = load_run(run_dir)
-    if run.modality == "text":
+    if engine not in ENGINES:
+        raise HeadstartError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+    if engine == "onnx":
+        from headstart.deploy.onnx_model import OnnxModel
+
+        run = OnnxModel(run_dir)
+        modality, default_column = run.modality, run.meta["client"].get("text_column", "text")
+    else:
+        from headstart.core.runs import load_run
+
+        run = load_run(run_dir)
+        modality, default_column = run.modality, run.config.text_column
+    if modality == "text":
         from headstart.modalities.text.predict import predict_text_inputs
 
-        column = text_column or run.config.text_column
+        column = text_column or default_column
         preds = predict_text_inputs(
             run, [str(i) for i in inputs], text_column=column, batch_size=batch_size, progress=True
         )
@@ -667,6 +692,30 @@ def predict(
         err.print(Text(f"{len(failed)} input(s) could not be read:", style="yellow"))
         for p in failed[:20]:
             err.print(path_line(f"  {p.input}  ({p.error})"))
+
+
+@app.command(cls=_Command)
+@_friendly
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by headstart train.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="The .onnx file to write (default: RUN_DIR/onnx/model.onnx)."),
+    ] = None,
+    format: Annotated[str, typer.Option(help="onnx (the only format).")] = "onnx",
+) -> None:
+    """Export a run to ONNX, checked by ONNX Runtime against PyTorch before it is written."""
+    if format != "onnx":
+        raise HeadstartError(f"--format {format}: only onnx is supported.")
+    from headstart.deploy.export import export_onnx
+
+    err = console(stderr=True)
+    err.print(Text("exporting (torch.onnx, dynamo) and checking with ONNX Runtime...", "dim"))
+    meta = export_onnx(run_dir, out)
+    console().print(render_export(meta))
+    target = out if out is not None else run_dir / "onnx" / "model.onnx"
+    console().print(path_line(f"model   {target}"))
+    console().print(path_line(f"meta    {target.with_suffix('.json')}"))
 
 
 @app.command(cls=_Command)

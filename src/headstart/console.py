@@ -333,6 +333,25 @@ def render_backbones(rows: list[dict]) -> Group:
     return Group(*parts)
 
 
+def render_export(meta: dict) -> Table:
+    """What ``headstart export`` wrote and how it was checked."""
+    check = meta["check"]
+    e2e = check["end_to_end"]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("model", f"{meta['backbone']} ({meta['modality']}, {meta['strategy']})")
+    grid.add_row("classes", ", ".join(meta["class_names"]))
+    grid.add_row("inputs", ", ".join(meta["inputs"]) + f" -> {meta['output']}")
+    grid.add_row("checked", f"{check['checker']}; ONNX Runtime on {check['examples']}")
+    grid.add_row(
+        "agreement",
+        f"largest probability difference {check['max_abs_difference']:.1e} from PyTorch on the "
+        f"same input (tolerance {check['tolerance']:g}); with the client's own preprocessing "
+        f"{e2e['max_abs_difference']:.1e}, same class on {e2e['same_class']} of {e2e['of']}",
+    )
+    grid.add_row("time", f"export {check['export_seconds']:.1f}s")
+    return grid
+
+
 def render_summary(s: dict) -> Group:
     table = Table(
         title=f"{s['backbone']} + head, {s['n_classes']} classes "

@@ -58,6 +58,14 @@ class Modality(Protocol):
     def available_encoders(self) -> list[str]:
         """Networks whose pretrained weights load without a network."""
 
+    def export_parts(self):
+        """The module exporting this modality's runs to ONNX (``graph``, ``samples``,
+        ``client_meta``, ``copy_files``, ``INPUT_NAMES``: see ``modalities/image/export.py``)."""
+
+    def onnx_feed(self, meta: dict, folder: Path):
+        """A function from examples to an exported graph's input arrays, importing no torch
+        (``meta``: the export's metadata; ``folder``: where its files are)."""
+
     def names_encoder(self, name: str) -> bool:
         """Whether ``name`` (an alias, hub name or folder) is one of this modality's networks
         (asked of every modality but the fallback, which takes the rest)."""

@@ -79,6 +79,18 @@ class ImageModality:
     def names_encoder(self, name: str) -> bool:
         return True  # the fallback: any timm name or Keras alias, checked when it loads
 
+    def export_parts(self):
+        """The module that exports this modality's runs to ONNX and feeds the graph."""
+        from headstart.modalities.image import export
+
+        return export
+
+    def onnx_feed(self, meta: dict, folder):
+        """Decoded images -> an exported graph's input, without torch."""
+        from headstart.modalities.image.preprocess_np import pixel_batch
+
+        return lambda images: {"pixels": pixel_batch(images, meta["preprocessing"])}
+
     def available_encoders(self) -> list[str]:
         from headstart.modalities.image.backbones.weights import available_image_backbones
 

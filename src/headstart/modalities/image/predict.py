@@ -12,14 +12,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from headstart.core.predictions import Prediction
 from headstart.errors import DataError
 from headstart.modalities.image.data.decode import UnreadableImage, decode_image, is_image_path
 from headstart.modalities.image.data.imageset import ImageSet, array_item_to_rgb
 from headstart.modalities.image.data.sources import check_image_array, load_npy
-from headstart.modalities.image.preprocess import prepare_batch
 from headstart.progress import progress_bar
 
 
@@ -27,6 +25,10 @@ def predict_proba(
     run, images: Sequence[np.ndarray] | ImageSet, *, batch_size: int = 32, progress: bool = False
 ) -> np.ndarray:
     """Softmax probabilities, one row per decoded image, in ``run.class_names`` order."""
+    import torch
+
+    from headstart.modalities.image.preprocess import prepare_batch
+
     model = run.model.eval()
     device = next(model.parameters()).device
     n = len(images)
@@ -71,9 +73,11 @@ def _expand(inputs: Iterable[str | Path]) -> list[tuple[str, object]]:
 
 
 def predict_inputs(
-    run, inputs: Iterable[str | Path], *, batch_size: int = 32, progress: bool = False
+    model, inputs: Iterable[str | Path], *, batch_size: int = 32, progress: bool = False
 ) -> list[Prediction]:
-    """Predict on files, folders (recursively) and ``.npy`` arrays; bad files become errors."""
+    """Predict on files, folders (recursively) and ``.npy`` arrays; bad files become errors.
+    ``model``: a loaded run, or an exported one (:class:`~headstart.deploy.onnx_model.OnnxModel`):
+    anything with ``class_names`` and ``predict_proba``."""
     items = _expand(inputs)
     results: list[Prediction] = []
     good_names, good_images = [], []
@@ -83,8 +87,8 @@ def predict_inputs(
             good_names.append(name)
         except UnreadableImage as e:
             results.append(Prediction(name, None, None, e.reason))
-    probs = predict_proba(run, good_images, batch_size=batch_size, progress=progress)
+    probs = model.predict_proba(good_images, batch_size=batch_size, progress=progress)
     for name, p in zip(good_names, probs):
-        results.append(Prediction(name, run.class_names[int(p.argmax())], p))
+        results.append(Prediction(name, model.class_names[int(p.argmax())], p))
     order = {name: i for i, (name, _) in enumerate(items)}
     return sorted(results, key=lambda r: order[r.input])

@@ -111,6 +111,24 @@ class TextModality:
 
         return is_text_encoder_name(name)
 
+    def export_parts(self):
+        """The module that exports this modality's runs to ONNX and feeds the graph."""
+        from headstart.modalities.text import export
+
+        return export
+
+    def onnx_feed(self, meta: dict, folder):
+        """Texts -> an exported graph's token ids and mask, without torch or transformers."""
+        from headstart.modalities.text.tokens_np import TokenizerFile
+
+        client = meta["client"]
+        tokenizer = TokenizerFile(
+            Path(folder) / client["tokenizer"],
+            max_length=client["max_length"],
+            pad_id=client["pad_id"],
+        )
+        return tokenizer.batch
+
     def available_encoders(self) -> list[str]:
         from headstart.modalities.text.encoder import available_text_encoders
 

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from headstart.core.predictions import Prediction
 from headstart.errors import DataError
@@ -20,6 +19,8 @@ def predict_text_proba(
     run, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
 ) -> np.ndarray:
     """(N, classes) probabilities for ``texts`` through ``run``'s encoder and head."""
+    import torch
+
     from headstart.core.extractors import extractor_for
     from headstart.core.model import loaded_from_run
 
@@ -40,7 +41,7 @@ def predict_text_proba(
 
 
 def predict_text_inputs(
-    run,
+    model,
     inputs: Sequence[str],
     *,
     text_column: str = "text",
@@ -48,16 +49,19 @@ def predict_text_inputs(
     progress: bool = False,
 ) -> list[Prediction]:
     """Predict on ``.txt`` files, folders of them, tables (their text column) and ``-``
-    (standard input, one text per line); an empty or non-UTF-8 file becomes an error row."""
+    (standard input, one text per line); an empty or non-UTF-8 file becomes an error row.
+    ``model``: a loaded run, or an exported one (anything with ``class_names`` and
+    ``predict_proba`` on strings)."""
     items = read_text_inputs([str(i) for i in inputs], text_column=text_column)
     good = [(where, text) for where, text in items if text.strip()]
-    probs = predict_text_proba(run, [t for _, t in good], batch_size=batch_size, progress=progress)
+    texts = [t for _, t in good]
+    probs = model.predict_proba(texts, batch_size=batch_size, progress=progress)
     by_where = {where: p for (where, _), p in zip(good, probs)}
     out = []
     for where, _text in items:
         if where in by_where:
             p = by_where[where]
-            out.append(Prediction(where, run.class_names[int(p.argmax())], p))
+            out.append(Prediction(where, model.class_names[int(p.argmax())], p))
         else:
             out.append(Prediction(where, None, None, "empty or not UTF-8 text"))
     return out

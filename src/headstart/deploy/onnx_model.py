@@ -1,0 +1,113 @@
+"""Predicting with an exported run through ONNX Runtime, without PyTorch.
+
+``OnnxModel(path)`` reads ``model.onnx`` (or a run directory holding ``onnx/model.onnx``) and
+the metadata beside it, and offers what a loaded run offers for prediction: ``class_names``,
+``modality`` and ``predict_proba(examples)``. Examples become the graph's input through the
+modality's torch-free preprocessing (Pillow resizing for images, ``tokenizers`` for texts), so
+this module and everything it imports run where torch is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from headstart.errors import ConfigError, RunError
+
+#: the metadata's format name, in ``metadata_props`` and the JSON beside the model
+EXPORT_FORMAT = "headstart-onnx"
+EXPORT_FORMAT_VERSION = 1
+#: where ``headstart export RUN_DIR`` writes by default, inside the run
+DEFAULT_EXPORT = Path("onnx") / "model.onnx"
+
+
+def metadata_path(model_path: Path) -> Path:
+    """The JSON beside ``model.onnx``: ``model.json``... named after the model file."""
+    return model_path.with_suffix(".json")
+
+
+def read_metadata(model_path: Path) -> dict | None:
+    """The export's metadata, or None when ``model_path`` is not a headstart export."""
+    side = metadata_path(model_path)
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT else None
+
+
+def find_export(path: str | Path) -> Path:
+    """``path`` itself when it is an ``.onnx`` file, else the run directory's default export."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        if not path.is_file():
+            raise RunError(f"{path}: no such ONNX model.")
+        return path
+    candidate = path / DEFAULT_EXPORT
+    if path.is_dir() and candidate.is_file():
+        return candidate
+    if path.is_dir():
+        raise RunError(
+            f"{path}: has no {DEFAULT_EXPORT.as_posix()}; run `headstart export {path}` first "
+            "(or give the .onnx file)."
+        )
+    raise RunError(f"{path}: no such run directory or ONNX model.")
+
+
+class OnnxModel:
+    """An exported run, predicting through ONNX Runtime."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ConfigError(
+                "the ONNX engine needs ONNX Runtime: pip install 'headstart[onnx]'."
+            ) from None
+        from headstart.core.modality import modality
+
+        self.path = find_export(path)
+        meta = read_metadata(self.path)
+        if meta is None:
+            raise RunError(
+                f"{metadata_path(self.path)}: missing or not headstart's; this ONNX model was "
+                "not written by `headstart export`."
+            )
+        if meta.get("format_version", 0) > EXPORT_FORMAT_VERSION:
+            raise RunError(f"{self.path}: exported by a newer headstart; upgrade to load it.")
+        self.meta = meta
+        self.class_names: tuple[str, ...] = tuple(meta["class_names"])
+        self.modality: str = meta["modality"]
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # a corrupt or truncated file
+            raise RunError(f"{self.path}: ONNX Runtime cannot load it ({str(e)[:200]}).") from None
+        kind = modality(self.modality)
+        self.noun = kind.noun
+        self.feed = kind.onnx_feed(meta, self.path.parent)
+
+    def predict_proba(
+        self, examples: Sequence, *, batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        """(N, classes) probabilities: decoded images (HxWx3 uint8) or strings, as the
+        exported run's modality takes them."""
+        from headstart.progress import progress_bar
+
+        n = len(examples)
+        out = np.zeros((n, len(self.class_names)), dtype=np.float32)
+        with progress_bar(
+            total=n, desc="predicting (onnx)", unit=self.noun, enabled=progress
+        ) as bar:
+            for s in range(0, n, batch_size):
+                batch = list(examples[s : s + batch_size])
+                out[s : s + len(batch)] = self.session.run(None, self.feed(batch))[0]
+                bar.update(len(batch))
+        return out

@@ -1,0 +1,76 @@
+"""What an exported text run looks like: one graph from token ids and attention mask (dynamic
+batch and length) through the encoder, its pooling and the head to class probabilities; the
+tokenizer's ``tokenizer.json`` beside it (:mod:`.tokens_np` reads it without torch)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from headstart.errors import RunError
+
+INPUT_NAMES = ("input_ids", "attention_mask")
+TOKENIZER_FILE = "tokenizer.json"
+SAMPLE_TEXTS = (
+    "It worked well and I had no side effects at all.",
+    "Terrible. Nausea every day and it did nothing for the pain, so I stopped after a week.",
+    "ok",
+    "The first month was hard, headaches and no sleep, but after that it has been fine and I "
+    "would recommend it to anyone who can push through the start.",
+)
+
+
+class TextGraph(nn.Module):
+    """(input_ids, attention_mask) int64 (N, L) -> class probabilities (N, classes)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model((input_ids, attention_mask)), dim=1)
+
+
+def graph(run) -> tuple[nn.Module, dict]:
+    axes = {0: "batch", 1: "length"}
+    return TextGraph(run.model.eval()).eval(), {"input_ids": axes, "attention_mask": axes}
+
+
+def client_meta(run, stem: str) -> dict:
+    """What the client needs beside the graph: maximum length, padding id and the name of the
+    tokenizer file beside the model (``STEM.tokenizer.json``)."""
+    from headstart.core.model import loaded_from_run
+
+    tokenizer = loaded_from_run(run).tokenizer
+    pad = tokenizer.pad_token_id
+    return {
+        "max_length": int(run.preprocessing.max_length),
+        "pad_id": int(pad if pad is not None else 0),
+        "tokenizer": f"{stem}.{TOKENIZER_FILE}",
+        "text_column": run.config.text_column,  # what predict reads from a table by default
+    }
+
+
+def copy_files(run, folder: Path, stem: str) -> None:
+    """``tokenizer.json`` of the run into ``folder`` as ``STEM.tokenizer.json`` (a slow
+    tokenizer without one cannot be used by the ONNX client: say so)."""
+    source = Path(run.preprocessing.folder) / TOKENIZER_FILE
+    if not source.is_file():
+        raise RunError(
+            f"{source.parent}: no {TOKENIZER_FILE} (the encoder has no fast tokenizer), so an "
+            "ONNX client could not tokenise; export needs an encoder with a fast tokenizer."
+        )
+    shutil.copyfile(source, folder / f"{stem}.{TOKENIZER_FILE}")
+
+
+def samples(run, val, n: int, seed: int = 0) -> tuple[list, str]:
+    """Up to ``n`` of ``val`` (the run's validation texts, None when its data is gone), else
+    fixed sample texts of different lengths (one longer than the maximum length)."""
+    texts = [t for t in (val.texts[:n] if val is not None else []) if t.strip()]
+    if texts:
+        return texts, f"{len(texts)} of the run's validation texts"
+    pool = [*SAMPLE_TEXTS, " ".join(SAMPLE_TEXTS) * 40]
+    return [pool[i % len(pool)] for i in range(n)], f"{n} sample texts"
