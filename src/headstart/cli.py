@@ -720,6 +720,71 @@ def export(
 
 @app.command(cls=_Command)
 @_friendly
+def serve(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory (or, with --engine onnx, a model.onnx from headstart export)."
+        ),
+    ],
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. 127.0.0.1: this machine only; 0.0.0.0 opens it to "
+            "the network (put a reverse proxy with TLS in front)."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    engine: Annotated[
+        str, typer.Option(help="torch: the saved run; onnx: its ONNX export (no PyTorch).")
+    ] = ENGINES[0],
+    max_batch: Annotated[
+        int, typer.Option(help="Most examples in one forward pass (requests share passes).")
+    ] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="How long a forward pass waits for more requests to join.")
+    ] = 5.0,
+    batching: Annotated[
+        bool,
+        typer.Option(help="Batch concurrent requests together (--no-batching: one pass each)."),
+    ] = True,
+    max_bytes: Annotated[
+        str, typer.Option(help="Largest image or text accepted, e.g. 8MB.")
+    ] = "8MB",
+    max_files: Annotated[int, typer.Option(help="Most inputs in one request.")] = 64,
+) -> None:
+    """Serve a run over HTTP: POST /predict, GET /health, GET /metadata (FastAPI + uvicorn)."""
+    from headstart.core.config import parse_bytes
+    from headstart.deploy.serve import Limits
+    from headstart.deploy.serve import serve as run_server
+
+    if engine not in ENGINES:
+        raise HeadstartError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+    if max_batch < 1 or max_files < 1 or max_wait_ms < 0:
+        raise HeadstartError("--max-batch and --max-files must be at least 1, --max-wait-ms >= 0.")
+    size = parse_bytes(max_bytes, "--max-bytes")
+    if not size or size < 1:
+        raise HeadstartError(f"--max-bytes {max_bytes!r}: give a size like 8MB.")
+    limits = Limits(
+        max_bytes=size,
+        max_files=max_files,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        batching=batching,
+    )
+    err = console(stderr=True)
+    run_server(
+        run_dir,
+        host=host,
+        port=port,
+        engine=engine,
+        limits=limits,
+        say=lambda m: err.print(path_line(m)),
+    )
+
+
+@app.command(cls=_Command)
+@_friendly
 def backbones(
     all_timm: Annotated[
         str | None, typer.Option("--search", help="Also list timm models matching a pattern.")

@@ -34,8 +34,9 @@ if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used,
     from headstart.core.strategies import Strategy
 
 
-def parse_bytes(text: str | int | None) -> int | None:
-    """'2GB', '500MB', '1.5G', 123 -> bytes; 'auto' or None -> None (decided from free space)."""
+def parse_bytes(text: str | int | None, what: str = "cache budget") -> int | None:
+    """'2GB', '500MB', '1.5G', 123 -> bytes; 'auto' or None -> None (decided from free space).
+    ``what`` names the setting in the error."""
     if text is None or (isinstance(text, str) and text.strip().lower() == "auto"):
         return None
     if isinstance(text, int):
@@ -47,7 +48,7 @@ def parse_bytes(text: str | int | None) -> int | None:
             return int(float(t[:-1]) * units[t[-1]])
         return int(float(t))
     except ValueError:
-        raise ConfigError(f"cache budget {text!r} is not a size like 500MB or 4GB.") from None
+        raise ConfigError(f"{what} {text!r} is not a size like 500MB or 4GB.") from None
 
 
 @dataclass

@@ -66,6 +66,10 @@ class Modality(Protocol):
         """A function from examples to an exported graph's input arrays, importing no torch
         (``meta``: the export's metadata; ``folder``: where its files are)."""
 
+    def serving(self):
+        """The module reading examples from a request to ``headstart serve`` (``REQUEST``:
+        "multipart" or "json", ``HOW``: what to send, ``read_request``)."""
+
     def names_encoder(self, name: str) -> bool:
         """Whether ``name`` (an alias, hub name or folder) is one of this modality's networks
         (asked of every modality but the fallback, which takes the rest)."""

@@ -91,6 +91,12 @@ class ImageModality:
 
         return lambda images: {"pixels": pixel_batch(images, meta["preprocessing"])}
 
+    def serving(self):
+        """How ``headstart serve`` reads this modality's examples from a request."""
+        from headstart.modalities.image import serving
+
+        return serving
+
     def available_encoders(self) -> list[str]:
         from headstart.modalities.image.backbones.weights import available_image_backbones
 

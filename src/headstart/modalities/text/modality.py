@@ -129,6 +129,12 @@ class TextModality:
         )
         return tokenizer.batch
 
+    def serving(self):
+        """How ``headstart serve`` reads this modality's examples from a request."""
+        from headstart.modalities.text import serving
+
+        return serving
+
     def available_encoders(self) -> list[str]:
         from headstart.modalities.text.encoder import available_text_encoders
 

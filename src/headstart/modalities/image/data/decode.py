@@ -9,6 +9,7 @@ single pixel (decompression bombs).
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -66,20 +67,33 @@ def decode_image(
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise UnreadableImage(path, "empty file (0 bytes)")
+        size = path.stat().st_size
+    except OSError as e:
+        raise UnreadableImage(path, e.strerror or type(e).__name__) from None
+    return _decode(path, path, size, max_pixels, info)
+
+
+def decode_image_bytes(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`decode_image` for bytes in memory (an upload), named ``name`` in errors."""
+    return _decode(io.BytesIO(data), name, len(data), max_pixels, None)
+
+
+def _decode(source, name, size: int, max_pixels: int, info: dict | None) -> np.ndarray:
+    try:
+        if size == 0:
+            raise UnreadableImage(name, "empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's bomb *warning*; our own guard is below
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 w, h = img.size
                 if w * h > max_pixels:
                     raise UnreadableImage(
-                        path,
+                        name,
                         f"declared size {w}x{h} exceeds the {max_pixels:,}-pixel safety limit "
                         "(possible decompression bomb)",
                     )
                 if w == 0 or h == 0:
-                    raise UnreadableImage(path, f"image has zero size ({w}x{h})")
+                    raise UnreadableImage(name, f"image has zero size ({w}x{h})")
                 img.load()
                 if info is not None:
                     info.update(mode=img.mode, format=img.format)
@@ -88,11 +102,11 @@ def decode_image(
     except UnreadableImage:
         raise
     except UnidentifiedImageError:
-        raise UnreadableImage(path, "not an image (unrecognised format)") from None
+        raise UnreadableImage(name, "not an image (unrecognised format)") from None
     except Image.DecompressionBombError as e:
-        raise UnreadableImage(path, f"decompression bomb guard: {e}") from None
+        raise UnreadableImage(name, f"decompression bomb guard: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         reason = str(e) or type(e).__name__
         if "truncated" in reason.lower():
             reason = "truncated file"
-        raise UnreadableImage(path, reason) from None
+        raise UnreadableImage(name, reason) from None

@@ -1,0 +1,32 @@
+"""Texts in an HTTP request to ``headstart serve``: a JSON body ``{"texts": [...]}`` (or
+``{"text": "..."}``), UTF-8. Text is data only: never executed, evaluated or used as a path."""
+
+from __future__ import annotations
+
+REQUEST = "json"
+HOW = 'send JSON: {"texts": ["first text", "second text"]} (or {"text": "one text"})'
+
+
+def read_request(body, limits) -> list[tuple[str, object, str | None]]:
+    """(name, text or None, error or None) for each text of a parsed JSON ``body``; a body of
+    the wrong shape raises ValueError with what to send instead."""
+    if isinstance(body, dict) and "texts" in body:
+        texts = body["texts"]
+    elif isinstance(body, dict) and "text" in body:
+        texts = [body["text"]]
+    else:
+        raise ValueError(f"no 'texts' in the JSON body: {HOW}.")
+    if not isinstance(texts, list):
+        raise ValueError(f"'texts' must be a list of strings: {HOW}.")
+    out = []
+    for i, text in enumerate(texts):
+        name = f"texts[{i}]"
+        if not isinstance(text, str):
+            out.append((name, None, f"a {type(text).__name__}, not a string"))
+        elif not text.strip():
+            out.append((name, None, "empty text"))
+        elif len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+            out.append((name, None, f"over the {limits.max_bytes:,}-byte limit (--max-bytes)"))
+        else:
+            out.append((name, text, None))
+    return out
