@@ -12,9 +12,10 @@ includes preprocessing (resize to 224, normalisation) as a user's call does.
              and off; an asyncio load generator (httpx) with C clients each posting one image
              at a time, bounded by --requests per setting and --seconds
 
-Rows: single-image latency p50 / p99 (one image per call, sequential), batched throughput
-(images/s with batches of 32), and for the server: requests/s, latency p50 / p99 per request,
-failed requests and the server's peak resident memory (VmHWM). The load generator shares the
+Rows: single-image latency p50 / p99 (one image per call, sequential), throughput in images/s
+with batches of 1, 8 and 32, and decoding PNG bytes + predicting in batches of 8 (the server's
+work without HTTP: the reference for the server's throughput), and for the server:
+requests/s, latency p50 / p99 per request, failed requests and the server's peak resident memory (VmHWM). The load generator shares the
 machine's cores with the server, as a client on the same host would.
 
     python bench/bench_deploy.py
@@ -94,11 +95,24 @@ def latency(predict, images, repeats: int) -> dict:
     }
 
 
-def throughput(predict, images, n: int) -> float:
+def throughput(predict, images, n: int, batch_size: int) -> float:
     batch = [images[k % len(images)] for k in range(n)]
-    predict(batch[:32])
+    predict(batch[:batch_size], batch_size)
     t = time.perf_counter()
-    predict(batch)
+    predict(batch, batch_size)
+    return round(n / (time.perf_counter() - t), 1)
+
+
+def from_png(predict, bodies, n: int, batch_size: int) -> float:
+    """Images/s decoding PNG bytes and predicting in batches: the server's work minus HTTP."""
+    from headstart.modalities.image.data.decode import decode_image_bytes
+
+    t = time.perf_counter()
+    for s in range(0, n, batch_size):
+        images = [
+            decode_image_bytes(bodies[k % len(bodies)], "p.png") for k in range(s, s + batch_size)
+        ]
+        predict(images, batch_size)
     return round(n / (time.perf_counter() - t), 1)
 
 
@@ -221,14 +235,18 @@ def main() -> None:
         export_onnx(run_dir)
         run, ort_model = load_run(run_dir), OnnxModel(run_dir)
         for name, predict in (
-            ("torch", lambda xs: run.predict_proba(xs, batch_size=32)),
-            ("onnx", lambda xs: ort_model.predict_proba(xs, batch_size=32)),
+            ("torch", lambda xs, b=1: run.predict_proba(xs, batch_size=b)),
+            ("onnx", lambda xs, b=1: ort_model.predict_proba(xs, batch_size=b)),
         ):
             row = {
                 "engine": name,
                 "in_process": True,
                 **latency(predict, images, args.repeats),
-                "batched_images_per_s": throughput(predict, images, args.batch_images),
+                **{
+                    f"images_per_s_batch_{b}": throughput(predict, images, args.batch_images, b)
+                    for b in (1, 8, 32)
+                },
+                "from_png_images_per_s_batch_8": from_png(predict, bodies, args.batch_images, 8),
             }
             rows.append(row)
             print(json.dumps(row), flush=True)

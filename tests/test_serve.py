@@ -148,7 +148,7 @@ def test_image_server_answers_good_and_bad_input_and_stops_on_sigterm(image_run)
         assert by_name["good.png"]["label"] in run.class_names
         assert "error" in by_name["cut.png"]
         assert "not an image" in by_name["notes.txt"]["error"]
-        assert "decompression bomb" in by_name["bomb.png"]["error"]
+        assert "50,000,000-pixel safety limit" in by_name["bomb.png"]["error"]  # as /metadata says
 
         # requests with nothing usable: 4xx with a JSON message naming the problem
         def post(**kw):
@@ -244,7 +244,13 @@ def test_text_server_takes_json_and_refuses_what_is_not_text(tmp_path):
         r = httpx.post(url, json={"texts": ["it helped a lot", "", 7, "awful nausea"]})
         assert r.status_code == 200
         preds = r.json()["predictions"]
-        assert [p.get("error") for p in preds] == [None, "empty text", "a int, not a string", None]
+        assert [p.get("error") for p in preds] == [
+            None,
+            "empty text",
+            "a number, not a string",
+            None,
+        ]
+        assert "max_pixels" not in meta["limits"]  # an image limit, not shown for texts
         assert httpx.post(url, json={"text": "fine"}).json()["predictions"][0]["label"]
         headers = {"content-type": "application/json"}
         for body, status, words in (

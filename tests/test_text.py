@@ -224,19 +224,25 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
 
     from conftest import run_cli
 
-    rows = reviews(24) + [["<script>alert('x')</script> did not help 99", "negative"]]
+    rows = reviews(24) + [
+        ["<script>alert('x')</script> did not help 99", "negative"],
+        ["", "positive"],
+    ]
     data = write_table(tmp_path / "reviews.csv", rows)
     r = run_cli("inspect", str(data))
     assert "length in tokens" in r.stdout and "majority-class baseline" in r.stdout
     out = tmp_path / "run"
     r = run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "3", "--out", str(out))
     assert "texts used" in r.stdout and "test accuracy" in r.stdout
+    assert "(1 skipped, listed below)" in r.stdout  # the empty cell, on line 52 of the file
+    assert "reviews.csv:52  (empty 'text' cell)" in r.stdout
     assert (out / "encoder" / "config.json").is_file()
     meta = json.loads((out / "model.json").read_text())
     assert meta["modality"] == "text" and meta["backbone"] == "test_bert"
     page = (out / "report.html").read_text()
     assert "<script>alert" not in page and "Sample training texts" in page
     assert "Texts used: train" in page and "(images only)" in page
+    assert "1 text(s) skipped: reviews.csv:52 (empty &#x27;text&#x27; cell)" in page
     r = run_cli("evaluate", str(out))
     assert "majority class" in r.stdout
     proc = subprocess.run(

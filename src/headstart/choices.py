@@ -47,3 +47,14 @@ CLASS_WEIGHTS = ("none", "auto")
 #: ``--strategy auto`` spends at most this many minutes (``--budget``) trying candidates: a few
 #: thousand images finish within 10 minutes on 2 CPU cores (BENCHMARKS.md).
 AUTO_BUDGET_MINUTES = 8.0
+
+
+#: ``headstart serve``: the largest image or text accepted, inputs per request, declared pixels
+#: per image (about 7,000 x 7,000: a server holds several at once), and request batching. On a
+#: CPU a forward pass of Lite0 costs more per image at 32 than at 1-8 (BENCHMARKS.md, serving),
+#: so passes gather at most 8 examples; raise ``--max-batch`` on a GPU.
+SERVE_MAX_BYTES = "8MB"
+SERVE_MAX_FILES = 64
+SERVE_MAX_PIXELS = 50_000_000
+SERVE_MAX_BATCH = 8
+SERVE_MAX_WAIT_MS = 5.0

@@ -18,6 +18,10 @@ from headstart.choices import (
     CONTINUATIONS,
     ENGINES,
     POOLINGS,
+    SERVE_MAX_BATCH,
+    SERVE_MAX_BYTES,
+    SERVE_MAX_FILES,
+    SERVE_MAX_WAIT_MS,
 )
 from headstart.console import (
     console,
@@ -708,14 +712,15 @@ def export(
     if format != "onnx":
         raise HeadstartError(f"--format {format}: only onnx is supported.")
     from headstart.deploy.export import export_onnx
+    from headstart.deploy.onnx_model import DEFAULT_EXPORT
 
     err = console(stderr=True)
-    err.print(Text("exporting (torch.onnx, dynamo) and checking with ONNX Runtime...", "dim"))
-    meta = export_onnx(run_dir, out)
+    meta = export_onnx(run_dir, out, say=lambda m: err.print(Text(m, "dim")))
     console().print(render_export(meta))
-    target = out if out is not None else run_dir / "onnx" / "model.onnx"
-    console().print(path_line(f"model   {target}"))
-    console().print(path_line(f"meta    {target.with_suffix('.json')}"))
+    folder = (out if out is not None else run_dir / DEFAULT_EXPORT).parent
+    console().print(Text("files to ship together:"))
+    for name in meta["files"]:
+        console().print(path_line(f"  {folder / name}"))
 
 
 @app.command(cls=_Command)
@@ -739,19 +744,23 @@ def serve(
         str, typer.Option(help="torch: the saved run; onnx: its ONNX export (no PyTorch).")
     ] = ENGINES[0],
     max_batch: Annotated[
-        int, typer.Option(help="Most examples in one forward pass (requests share passes).")
-    ] = 32,
+        int,
+        typer.Option(
+            help="Most examples in one forward pass (requests share passes); 8 suits a CPU, "
+            "raise it on a GPU."
+        ),
+    ] = SERVE_MAX_BATCH,
     max_wait_ms: Annotated[
         float, typer.Option(help="How long a forward pass waits for more requests to join.")
-    ] = 5.0,
+    ] = SERVE_MAX_WAIT_MS,
     batching: Annotated[
         bool,
         typer.Option(help="Batch concurrent requests together (--no-batching: one pass each)."),
     ] = True,
     max_bytes: Annotated[
         str, typer.Option(help="Largest image or text accepted, e.g. 8MB.")
-    ] = "8MB",
-    max_files: Annotated[int, typer.Option(help="Most inputs in one request.")] = 64,
+    ] = SERVE_MAX_BYTES,
+    max_files: Annotated[int, typer.Option(help="Most inputs in one request.")] = SERVE_MAX_FILES,
 ) -> None:
     """Serve a run over HTTP: POST /predict, GET /health, GET /metadata (FastAPI + uvicorn)."""
     from headstart.core.config import parse_bytes

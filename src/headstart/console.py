@@ -368,12 +368,19 @@ def render_summary(s: dict) -> Group:
         Text(_fmt_count(s["keras_style_total"]), style="dim"),
     )
     stages = s.get("stages") or []
+    word = s.get("stage_word", "stage")
+    n = sum(1 for line in stages if not line.startswith("top:"))
     counted = (
         "--unfreeze and --feature-stages count them"
         if s.get("modality", "image") == "image"
         else "--unfreeze counts them"
     )
-    lines = [Text(f"{s.get('stage_word', 'stage')}s, as {counted}:", style="bold")]
+    lines = [
+        Text(
+            f"{word}s, as {counted} (--unfreeze N trains the last N: --unfreeze 1 is {word} {n}):",
+            style="bold",
+        )
+    ]
     lines += [Text(f"  {line}") for line in stages]
     return Group(table, *lines) if stages else Group(table)
 
@@ -427,11 +434,34 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
         for r in ev["table"]
     ]
     names = [r["name"] for r in ev["table"]]
-    table.add_column("model", min_width=_name_width(names, headers, rows), overflow="fold")
-    for col in headers:
-        table.add_column(col, justify="right", no_wrap=True)
+    # a model's name wraps between words, never inside one: on a narrow terminal the least
+    # important numbers make room first (F1 interval, balanced accuracy, macro F1)
+    longest = max([12, *(len(w) for t in names for w in str(t).split())])
+    keep = list(range(len(headers)))
+    for c in (4, 2, 3):
+        if (
+            _name_width(names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows])
+            >= longest
+        ):
+            break
+        keep.remove(c)
+    table.add_column(
+        "model",
+        min_width=_name_width(
+            names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows]
+        ),
+        overflow="fold",
+    )
+    for k in keep:
+        table.add_column(headers[k], justify="right", no_wrap=True)
     for r, name, cells in zip(ev["table"], names, rows):
-        table.add_row(name, *cells, style="dim" if r["kind"] == "baseline" else None)
+        table.add_row(
+            name, *[cells[k] for k in keep], style="dim" if r["kind"] == "baseline" else None
+        )
+    dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
+    if dropped:
+        table.caption = f"too narrow here for: {', '.join(dropped)} (a wider terminal shows them)"
+        table.caption_justify = "left"
     parts: list = [table]
     not_used = (ev.get("evaluation_data") or {}).get("not_used")
     if not_used:

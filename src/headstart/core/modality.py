@@ -68,7 +68,8 @@ class Modality(Protocol):
 
     def serving(self):
         """The module reading examples from a request to ``headstart serve`` (``REQUEST``:
-        "multipart" or "json", ``HOW``: what to send, ``read_request``)."""
+        "multipart" or "json", ``HOW``: what to send, ``LIMITS``: the limits that apply,
+        ``read_request``)."""
 
     def names_encoder(self, name: str) -> bool:
         """Whether ``name`` (an alias, hub name or folder) is one of this modality's networks

@@ -423,6 +423,12 @@ def _shared_settings(run) -> dict[str, str]:
         shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
     if cfg.workers == -1:
         shown["workers"] = "-1 (auto)"
+    cache = m.get("feature_cache") or {}
+    if cache.get("mode") == "on-the-fly":
+        shown["cache_dtype"] = f"{cfg.cache_dtype} (not used: nothing was cached)"
+    elif cache.get("dtype") and cache["dtype"] != cfg.cache_dtype:
+        # --cache-dtype sets the fine-tuning prefix cache; pooled features keep full precision
+        shown["cache_dtype"] = f"{cfg.cache_dtype} (not used: pooled features are {cache['dtype']})"
     return shown
 
 
@@ -618,15 +624,14 @@ def render_html(
             f"'{html.escape(str(b.get('class')))}'.</p>"
         )
         warnings = []
-        if inspection.get("unreadable"):
+        # what the run skipped is listed below; here only what else inspection found
+        # unreadable (a file in a split the run did not read)
+        listed = {b["path"] for b in run.skipped_examples}
+        extra = [u for u in inspection.get("unreadable", []) if u["path"] not in listed]
+        if extra:
             warnings.append(
-                f"{len(inspection['unreadable'])} unreadable image(s) skipped: "
-                + ", ".join(u["path"] for u in inspection["unreadable"][:10])
-            )
-        if inspection.get("skipped"):
-            warnings.append(
-                f"{len(inspection['skipped'])} text(s) skipped (empty or not UTF-8): "
-                + ", ".join(inspection["skipped"][:10])
+                f"{len(extra)} unreadable {noun}(s) found by inspection: "
+                + ", ".join(f"{u['path']} ({u['reason']})" for u in extra[:10])
             )
         if inspection.get("duplicates_across"):
             warnings.append(

@@ -54,9 +54,11 @@ def export_onnx(
     out: str | Path | None = None,
     *,
     check_examples: int = CHECK_EXAMPLES,
+    say=None,
 ) -> dict:
     """Export the run at ``run_dir`` to ``out`` (default ``RUN_DIR/onnx/model.onnx``) and
-    check it; returns the metadata written beside it."""
+    check it; returns the metadata written beside it, whose ``files`` lists every file written
+    (what to ship). ``say`` hears when the export starts, after the arguments are checked."""
     from headstart import __version__
     from headstart.core.modality import modality_of
     from headstart.core.runs import load_run
@@ -103,6 +105,9 @@ def export_onnx(
         }
         if run.modality == "image":
             meta["preprocessing"]["in_graph"] = "mean/std normalisation (input: pixels in 0-1)"
+        meta["files"] = sorted([out.name, side.name, *(f.name for f in staging.iterdir())])
+        if say is not None:
+            say("exporting (torch.onnx, dynamo) and checking with ONNX Runtime...")
         graph, axes = parts.graph(run)
         feed = kind.onnx_feed(meta, staging)
         samples, where = parts.samples(run, _validation(run), check_examples)

@@ -57,6 +57,15 @@ def find_export(path: str | Path) -> Path:
     raise RunError(f"{path}: no such run directory or ONNX model.")
 
 
+def _embedded(session) -> dict | None:
+    """The metadata ``headstart export`` wrote into the model's ``metadata_props``."""
+    try:
+        meta = json.loads(session.get_modelmeta().custom_metadata_map.get("headstart", ""))
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT else None
+
+
 class OnnxModel:
     """An exported run, predicting through ONNX Runtime."""
 
@@ -70,17 +79,6 @@ class OnnxModel:
         from headstart.core.modality import modality
 
         self.path = find_export(path)
-        meta = read_metadata(self.path)
-        if meta is None:
-            raise RunError(
-                f"{metadata_path(self.path)}: missing or not headstart's; this ONNX model was "
-                "not written by `headstart export`."
-            )
-        if meta.get("format_version", 0) > EXPORT_FORMAT_VERSION:
-            raise RunError(f"{self.path}: exported by a newer headstart; upgrade to load it.")
-        self.meta = meta
-        self.class_names: tuple[str, ...] = tuple(meta["class_names"])
-        self.modality: str = meta["modality"]
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -90,6 +88,18 @@ class OnnxModel:
             )
         except Exception as e:  # a corrupt or truncated file
             raise RunError(f"{self.path}: ONNX Runtime cannot load it ({str(e)[:200]}).") from None
+        # the JSON beside the model, else the copy inside it (a model shipped alone)
+        meta = read_metadata(self.path) or _embedded(self.session)
+        if meta is None:
+            raise RunError(
+                f"{self.path}: carries no headstart metadata (neither inside it nor in "
+                f"{metadata_path(self.path).name} beside it); export it with `headstart export`."
+            )
+        if meta.get("format_version", 0) > EXPORT_FORMAT_VERSION:
+            raise RunError(f"{self.path}: exported by a newer headstart; upgrade to load it.")
+        self.meta = meta
+        self.class_names: tuple[str, ...] = tuple(meta["class_names"])
+        self.modality: str = meta["modality"]
         kind = modality(self.modality)
         self.noun = kind.noun
         self.feed = kind.onnx_feed(meta, self.path.parent)

@@ -20,6 +20,7 @@ request.
 import asyncio
 import functools
 import json
+import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
@@ -28,15 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.choices import (
+    SERVE_MAX_BATCH,
+    SERVE_MAX_BYTES,
+    SERVE_MAX_FILES,
+    SERVE_MAX_PIXELS,
+    SERVE_MAX_WAIT_MS,
+)
+from headstart.core.config import parse_bytes
 from headstart.errors import ConfigError
 
-#: a few megabytes per image or text: a phone photo fits, a video does not
-DEFAULT_MAX_BYTES = 8 * 1024 * 1024
-DEFAULT_MAX_FILES = 64
-#: decoded pixels an upload may declare (about 7,000 x 7,000): a server holds several at once
-DEFAULT_MAX_PIXELS = 50_000_000
-DEFAULT_MAX_BATCH = 32
-DEFAULT_MAX_WAIT_MS = 5.0
+DEFAULT_MAX_BYTES = parse_bytes(SERVE_MAX_BYTES, "--max-bytes")
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,10 @@ class Limits:
     """What one request may hold, and how requests are batched."""
 
     max_bytes: int = DEFAULT_MAX_BYTES
-    max_files: int = DEFAULT_MAX_FILES
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_batch: int = DEFAULT_MAX_BATCH
-    max_wait_ms: float = DEFAULT_MAX_WAIT_MS
+    max_files: int = SERVE_MAX_FILES
+    max_pixels: int = SERVE_MAX_PIXELS
+    max_batch: int = SERVE_MAX_BATCH
+    max_wait_ms: float = SERVE_MAX_WAIT_MS
     batching: bool = True
 
     @property
@@ -262,6 +265,8 @@ def create_app(model, info: dict, limits: Limits | None = None):
 
     limits = limits or Limits()
     reader = modality(info["modality"]).serving()
+    # a malformed body is answered with a 400; the parser's own log line would only confuse
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     batcher = Batcher(model.predict_proba, limits)
     classes = [str(c) for c in info["class_names"]]
 
@@ -295,7 +300,8 @@ def create_app(model, info: dict, limits: Limits | None = None):
 
     @app.get("/metadata")
     async def metadata() -> dict:
-        return {**info, "limits": asdict(limits), "request": reader.HOW}
+        shown = {k: v for k, v in asdict(limits).items() if k in reader.LIMITS}
+        return {**info, "limits": shown, "request": reader.HOW}
 
     @app.post("/predict")
     async def predict(request: Request):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 #: how a request carries images: multipart/form-data, one or more ``files`` parts
 REQUEST = "multipart"
+#: the server limits that apply to images (shown by /metadata)
+LIMITS = ("max_bytes", "max_files", "max_pixels", "max_batch", "max_wait_ms", "batching")
 HOW = "send images as multipart/form-data file parts named 'files' (curl -F files=@cat.jpg)"
 
 

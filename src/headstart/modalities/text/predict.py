@@ -11,7 +11,12 @@ import numpy as np
 
 from headstart.core.predictions import Prediction
 from headstart.errors import DataError
-from headstart.modalities.text.sources import TABLE_SUFFIXES, TEXT_SUFFIX
+from headstart.modalities.text.sources import (
+    TABLE_SUFFIXES,
+    TEXT_SUFFIX,
+    cell_text,
+    read_table,
+)
 from headstart.modalities.text.textset import TextSet
 
 
@@ -110,24 +115,12 @@ def _read(path: Path) -> str:
 
 
 def _table_texts(path: Path, text_column: str) -> list[tuple[str, str]]:
-    """The text column of a table (a label column, if any, is ignored)."""
-    import csv
-    import json
-
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows = []
-        with open(path, encoding="utf-8-sig") as f:
-            for n, line in enumerate(f, start=1):
-                if line.strip():
-                    row = json.loads(line)
-                    rows.append((f"{path}:{n}", str(row.get(text_column, ""))))
-        return rows
-    delimiter = TABLE_SUFFIXES[path.suffix.lower()]
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        if text_column not in (reader.fieldnames or []):
-            raise DataError(
-                f"{path}: no {text_column!r} column to predict (it has "
-                f"{', '.join(map(repr, reader.fieldnames or []))}); use --text-column."
-            )
-        return [(f"{path}:{n}", row.get(text_column) or "") for n, row in enumerate(reader, 2)]
+    """The text column of a table (a label column, if any, is ignored), each text named by
+    the line where its row starts."""
+    columns, rows = read_table(path)
+    if text_column not in columns:
+        raise DataError(
+            f"{path}: no {text_column!r} column to predict (it has "
+            f"{', '.join(map(repr, columns))}); use --text-column."
+        )
+    return [(f"{path}:{n}", cell_text(row.get(text_column))) for n, row in rows]

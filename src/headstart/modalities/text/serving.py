@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 REQUEST = "json"
+#: the server limits that apply to texts (shown by /metadata)
+LIMITS = ("max_bytes", "max_files", "max_batch", "max_wait_ms", "batching")
+#: JSON's names for what json.loads returns
+_JSON_TYPES = {int: "number", float: "number", bool: "boolean", dict: "object", list: "list"}
 HOW = 'send JSON: {"texts": ["first text", "second text"]} (or {"text": "one text"})'
 
 
@@ -22,7 +26,8 @@ def read_request(body, limits) -> list[tuple[str, object, str | None]]:
     for i, text in enumerate(texts):
         name = f"texts[{i}]"
         if not isinstance(text, str):
-            out.append((name, None, f"a {type(text).__name__}, not a string"))
+            kind = "null" if text is None else _JSON_TYPES.get(type(text), type(text).__name__)
+            out.append((name, None, f"a {kind}, not a string"))
         elif not text.strip():
             out.append((name, None, "empty text"))
         elif len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:

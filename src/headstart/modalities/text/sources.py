@@ -61,16 +61,21 @@ def from_texts(
     return DataSource(train=train, layout="in-memory", location=f"<{name}>", notes=notes)
 
 
-def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
-    """(columns, [(line, row)]) of a CSV / TSV / JSON Lines file."""
+def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(columns, [(line, row)]) of a CSV / TSV / JSON Lines file; ``line`` is where the row
+    starts in the file (a quoted CSV cell may span lines)."""
     delimiter = TABLE_SUFFIXES[path.suffix.lower()]
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             if delimiter is not None:
                 csv.field_size_limit(_FIELD_LIMIT)
                 reader = csv.DictReader(f, delimiter=delimiter)
-                rows = [(n, row) for n, row in enumerate(reader, start=2)]
-                return list(reader.fieldnames or []), rows
+                columns = list(reader.fieldnames or [])  # reads the header
+                rows, end = [], reader.line_num
+                for row in reader:
+                    rows.append((end + 1, row))
+                    end = reader.line_num
+                return columns, rows
             rows, columns = [], {}
             for n, line in enumerate(f, start=1):
                 if not line.strip():
@@ -90,7 +95,7 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
         raise DataError(f"{path}: not a readable table ({e}).") from None
 
 
-def _cell(value) -> str:
+def cell_text(value) -> str:
     """A table cell as text: strings as they are, numbers and booleans as written in JSON."""
     if value is None:
         return ""
@@ -110,7 +115,7 @@ def from_table(
 ) -> DataSource:
     """A CSV / TSV / JSON Lines file of texts and labels (optional split column)."""
     path = Path(path)
-    columns, rows = _rows(path)
+    columns, rows = read_table(path)
     missing = [c for c in (text_column, label_column) if c not in columns]
     if missing:
         raise DataError(
@@ -123,14 +128,14 @@ def from_table(
     by_split: dict[str, tuple[list[str], list[str], list[str]]] = {}
     skipped: list[dict[str, str]] = []
     for line, row in rows:
-        text, label = _cell(row.get(text_column)), _cell(row.get(label_column)).strip()
+        text, label = cell_text(row.get(text_column)), cell_text(row.get(label_column)).strip()
         if not label:
             raise DataError(f"{path}, line {line}: empty {label_column!r} cell.")
         if not text.strip():
             skipped.append({"path": f"{path.name}:{line}", "reason": f"empty {text_column!r} cell"})
             continue
         split = "train"
-        raw = _cell(row.get(split_column)).strip().lower() if split_column in columns else ""
+        raw = cell_text(row.get(split_column)).strip().lower() if split_column in columns else ""
         if raw:
             if raw not in SPLIT_ALIASES:
                 raise DataError(

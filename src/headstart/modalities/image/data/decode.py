@@ -103,8 +103,12 @@ def _decode(source, name, size: int, max_pixels: int, info: dict | None) -> np.n
         raise
     except UnidentifiedImageError:
         raise UnreadableImage(name, "not an image (unrecognised format)") from None
-    except Image.DecompressionBombError as e:
-        raise UnreadableImage(name, f"decompression bomb guard: {e}") from None
+    except Image.DecompressionBombError:  # Pillow's own, far larger limit tripped first
+        raise UnreadableImage(
+            name,
+            f"declared size exceeds the {max_pixels:,}-pixel safety limit (possible "
+            "decompression bomb)",
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         reason = str(e) or type(e).__name__
         if "truncated" in reason.lower():
