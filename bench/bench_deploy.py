@@ -15,8 +15,9 @@ includes preprocessing (resize to 224, normalisation) as a user's call does.
 Rows: single-image latency p50 / p99 (one image per call, sequential), throughput in images/s
 with batches of 1, 8 and 32, and decoding PNG bytes + predicting in batches of 8 (the server's
 work without HTTP: the reference for the server's throughput), and for the server:
-requests/s, latency p50 / p99 per request, failed requests and the server's peak resident memory (VmHWM). The load generator shares the
-machine's cores with the server, as a client on the same host would.
+requests/s, latency p50 / p99 per request, failed requests and the server's peak resident
+memory (VmHWM). The load generator shares the machine's cores with the server, as a client on
+the same host would.
 
     python bench/bench_deploy.py
 """
