@@ -87,12 +87,20 @@ def test_empty_cell_is_skipped_and_listed_missing_column_is_named(tmp_path):
     rows = reviews() + [["", "positive"]]
     s = load_source(write_table(tmp_path / "r.csv", rows))
     assert len(s.train) == 10 and s.skipped == [{"path": "r.csv:12", "reason": "empty 'text' cell"}]
+    # a quoted cell spanning three lines: the rows after it are named by their real line
+    rows = reviews() + [["first line\nsecond line\nthird line", "positive"], ["", "negative"]]
+    s = load_source(write_table(tmp_path / "multi.csv", rows))
+    assert s.skipped == [{"path": "multi.csv:15", "reason": "empty 'text' cell"}]
     bad = write_table(tmp_path / "bad.csv", [["body", "label"], ["x", "a"], ["y", "b"]])
     with pytest.raises(DataError, match=r"'text'.*not found.*'body'.*--text-column"):
         load_source(bad, modality="text")
 
 
 def test_a_table_that_is_neither_images_nor_text_names_both_options(tmp_path):
+    # a quoted cell spanning three lines: the rows after it are named by their real line
+    rows = reviews() + [["first line\nsecond line\nthird line", "positive"], ["", "negative"]]
+    s = load_source(write_table(tmp_path / "multi.csv", rows))
+    assert s.skipped == [{"path": "multi.csv:15", "reason": "empty 'text' cell"}]
     bad = write_table(tmp_path / "bad.csv", [["body", "label"], ["x", "a"], ["y", "b"]])
     with pytest.raises(DataError, match="neither a 'filename' column .* nor a 'text' column"):
         load_source(bad)
@@ -234,15 +242,15 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     out = tmp_path / "run"
     r = run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "3", "--out", str(out))
     assert "texts used" in r.stdout and "test accuracy" in r.stdout
-    assert "(1 skipped, listed below)" in r.stdout  # the empty cell, on line 52 of the file
-    assert "reviews.csv:52  (empty 'text' cell)" in r.stdout
+    assert "(1 skipped, listed below)" in r.stdout  # the empty cell, on line 51 of the file
+    assert "reviews.csv:51  (empty 'text' cell)" in r.stdout
     assert (out / "encoder" / "config.json").is_file()
     meta = json.loads((out / "model.json").read_text())
     assert meta["modality"] == "text" and meta["backbone"] == "test_bert"
     page = (out / "report.html").read_text()
     assert "<script>alert" not in page and "Sample training texts" in page
     assert "Texts used: train" in page and "(images only)" in page
-    assert "1 text(s) skipped: reviews.csv:52 (empty &#x27;text&#x27; cell)" in page
+    assert "1 text(s) skipped: reviews.csv:51 (empty &#x27;text&#x27; cell)" in page
     r = run_cli("evaluate", str(out))
     assert "majority class" in r.stdout
     proc = subprocess.run(

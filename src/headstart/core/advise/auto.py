@@ -326,11 +326,11 @@ def ladder(
             climb.attempt(Candidate(name, deep, 3), MIN_FULL_EPOCHS * per_epoch)
         # last: the kept model with test-time augmentation (each image averaged with its
         # mirror image), when flips are allowed; retraining is deterministic, so only the
-        # prediction changes
+        # prediction changes. Data without a mirror image (text) has no such rung to list.
         kept = climb.best[2]
         name = f"{kept.name}, with TTA"
         if "mirror" not in can:
-            climb.skip(Candidate(name, kept.config, 4), "this data has no mirror image")
+            pass
         elif not config.flip:
             climb.skip(
                 Candidate(name, kept.config, 4), "--no-flip: a mirror image may be another class"
