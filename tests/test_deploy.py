@@ -147,6 +147,17 @@ def test_export_bad_inputs_are_one_clear_line(tmp_path, image_folder):
     assert r.returncode == 2 and "headstart export" in r.stderr  # not exported yet
     r = headstart("predict", run_dir, image_folder, "--engine", "tflite", check=False)
     assert r.returncode == 2 and "--engine must be one of torch, onnx" in r.stderr
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        cfg = TrainConfig(data=str(image_folder), **{**TINY, "epochs": 3, "patience": 0})
+        train(cfg, out=cut, progress=False, stop_after=1)
+    for command in ("export", "serve"):
+        r = headstart(command, cut, check=False)
+        assert r.returncode == 2 and "interrupted after 1 epoch(s)" in r.stderr, r.stderr
+        assert "train --resume" in r.stderr
     headstart("export", run_dir)
     again = headstart("export", run_dir)  # its own earlier export is replaced
     assert "full check passed" in again.stdout

@@ -253,32 +253,30 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     assert "1 text(s) skipped: reviews.csv:51 (empty &#x27;text&#x27; cell)" in page
     r = run_cli("evaluate", str(out))
     assert "majority class" in r.stdout
-    proc = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", "predict", str(out), "-"],
-        input="works well and helped a lot\n\nawful nausea\n",
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "COLUMNS": "80"},
-    )
+    def from_stdin(text: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "headstart.cli", "predict", str(out), "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "COLUMNS": "80"},
+        )
+
+    proc = from_stdin("works well and helped a lot\n\nawful nausea\n")
     assert proc.returncode == 0, proc.stderr
     assert "<stdin>:1" in proc.stdout and "<stdin>:3" in proc.stdout
     summary = run_cli("summary", "--run", str(out)).stdout
     assert "layers, as --unfreeze counts them" in summary and "layer 1: " in summary
     named = run_cli("summary", "--backbone", "test_bert", "--classes", "2").stdout
     assert "trainable" in named and "layer 2: " in named and "stage 1" not in named
-    empty = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", "predict", str(out), "-"],
-        input="\n  \n",
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "COLUMNS": "80"},
-    )
+    empty = from_stdin("\n  \n")
     assert empty.returncode == 2 and "standard input (-) held no text" in empty.stderr
     csv_out = tmp_path / "preds.csv"
     run_cli("predict", str(out), str(data), "--out", str(csv_out))
     lines = csv_out.read_text().splitlines()
     assert lines[0].startswith("input,predicted,confidence,p_negative,p_positive")
-    assert len(lines) == 1 + 49
+    assert len(lines) == 1 + 50  # every row, the empty one as an error row
+    assert lines[-1].startswith(f"{data}:51,,") and lines[-1].endswith("empty or not UTF-8 text")
 
 
 def test_text_run_reloads_in_a_fresh_process_with_identical_predictions(tmp_path):

@@ -64,6 +64,7 @@ def export_onnx(
     from headstart.core.runs import load_run
 
     run = load_run(run_dir)
+    refuse_interrupted(run, run_dir, "exporting")
     out = Path(out) if out is not None else Path(run_dir) / DEFAULT_EXPORT
     if out.suffix.lower() != ".onnx":
         raise ConfigError(f"--out {out}: give a file name ending in .onnx.")
@@ -125,6 +126,17 @@ def export_onnx(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
+
+
+def refuse_interrupted(run, run_dir, doing: str) -> None:
+    """An interrupted run has no final weights: shipping its best epoch so far would be a
+    model nobody chose."""
+    if run.metrics.get("interrupted"):
+        raise RunError(
+            f"{run_dir}: training was interrupted after {run.metrics.get('epochs_run', 0)} "
+            f"epoch(s) and has no final weights; finish it with `headstart train --resume "
+            f"{run_dir}` before {doing} it."
+        )
 
 
 def _validation(run):

@@ -85,8 +85,10 @@ def load_model(target: str | Path, engine: str):
         }
     elif engine == "torch":
         from headstart.core.runs import load_run
+        from headstart.deploy.export import refuse_interrupted
 
         model = load_run(target)
+        refuse_interrupted(model, target, "serving")
         info = {
             "engine": "torch",
             "run": str(Path(target)),
