@@ -253,6 +253,7 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     assert "1 text(s) skipped: reviews.csv:51 (empty &#x27;text&#x27; cell)" in page
     r = run_cli("evaluate", str(out))
     assert "majority class" in r.stdout
+
     def from_stdin(text: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "headstart.cli", "predict", str(out), "-"],
