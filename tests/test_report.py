@@ -179,6 +179,28 @@ def test_configuration_shows_resolved_values(image_folder, tmp_path):
     assert "None" not in rows.values()
 
 
+def test_a_model_no_better_than_the_majority_class_says_so(image_folder, tmp_path):
+    """Terminal and report both warn when always answering the largest class scores as well."""
+    from headstart.console import render_run
+    from headstart.core.report import write_report
+
+    run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
+    ev = json.loads((run.path / "evaluation.json").read_text())
+    base = next(r for r in ev["table"] if r["kind"] == "baseline")["accuracy"]
+    for equal in (False, True):
+        ev["accuracy"] = base if equal else min(1.0, base + 0.2)
+        run.metrics["val_accuracy"] = run.metrics["majority_baseline_val_accuracy"] + (
+            0.0 if equal else 0.2
+        )
+        write_report(run, evaluation=ev)
+        page = (run.path / "report.html").read_text()
+        out = io.StringIO()
+        Console(file=out, width=80).print(render_run(run))
+        words = "no better than always answering " + repr(run.metrics["majority_class"])
+        assert (words in " ".join(out.getvalue().split())) is equal
+        assert ("No better than the majority-class baseline" in page) is equal
+
+
 # --- 4. a run fitted from Python -----------------------------------------------------------
 
 

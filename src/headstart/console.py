@@ -189,6 +189,15 @@ def render_run(run) -> Group:
                 f"{m[f'majority_baseline_{split}_accuracy']:.1%})",
             )
             grid.add_row("", Text(score_label(split), style="dim"))
+            if m[f"{split}_accuracy"] <= m[f"majority_baseline_{split}_accuracy"]:
+                grid.add_row(
+                    "",
+                    Text(
+                        f"no better than always answering {m.get('majority_class')!r}: not "
+                        f"yet a useful model (more labelled {noun}s?)",
+                        style="yellow",
+                    ),
+                )
     stop = " (early stop)" if m.get("stopped_early") else ""
     grid.add_row("epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}")
     p = m.get("parameters", {})

@@ -607,6 +607,12 @@ def render_html(
         )
         + "</div>",
     ]
+    if evaluation is not None and baseline and evaluation["accuracy"] <= baseline["accuracy"]:
+        parts.append(
+            f'<p class="warn">No better than the majority-class baseline on the same {noun}s: '
+            f"always answering {html.escape(repr(str(m.get('majority_class'))))} scores as "
+            f"well. Not yet a useful model (more labelled {noun}s?).</p>"
+        )
     parts.append('<h2 id="data">Data</h2>')
     if inspection:
         counts = inspection.get("counts", {})
