@@ -625,8 +625,9 @@ def render_html(
         b = inspection.get("majority_baseline", {})
         parts.append(
             f"<p>Source: <code>{html.escape(str(inspection.get('location')))}</code> "
-            f"({html.escape(str(inspection.get('layout')))}). Imbalance "
-            f"{inspection.get('imbalance_ratio', 1):.2f}x; majority class "
+            f"({html.escape(str(inspection.get('layout')))}). Imbalance (largest/smallest "
+            f"class in this run's train split) {inspection.get('imbalance_ratio', 1):.2f}x; "
+            "majority class "
             f"'{html.escape(str(b.get('class')))}'.</p>"
         )
         warnings = []
