@@ -229,6 +229,11 @@ def test_every_command_at_80_columns_without_a_terminal(image_folder, tmp_path):
     out = _clean_at_80(headstart("predict", frozen, new))
     assert str(new / "an_unusually_long_file_name_for_a_photo_taken_last_summer.png") in out
 
+    out = _clean_at_80(headstart("export", frozen))
+    assert str(frozen / "onnx" / "model.onnx") in [line.strip() for line in out.splitlines()]
+    out = _clean_at_80(headstart("predict", frozen, new, "--engine", "onnx"))
+    assert str(new / "an_unusually_long_file_name_for_a_photo_taken_last_summer.png") in out
+
     out = _clean_at_80(headstart("evaluate", tuned, "--compare", frozen))
     assert "paired" in out
     _clean_at_80(headstart("report", frozen))
