@@ -69,7 +69,7 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
         f"{b['accuracy']:.1%} (always '{b['class']}', on {b['evaluated_on']}): every model must "
         "beat this",
     )
-    facts.add_row("imbalance (largest/smallest, train)", f"{insp.imbalance_ratio:.2f}x")
+    facts.add_row("imbalance (train)", f"{insp.imbalance_ratio:.2f}x largest/smallest class")
     if insp.split_method and not insp.split_method.get("error"):
         m = insp.split_method
         facts.add_row("split", f"val: {m.get('val')}; test: {m.get('test')}; seed {m.get('seed')}")
