@@ -146,6 +146,9 @@ def test_four_scenarios_rule(per_class, classes, gain, strategy):
     assert advice.strategy == strategy
     assert advice.large == (per_class * classes >= 10_000)
     assert len(advice.reasons) == 3 and all(isinstance(r, str) for r in advice.reasons)
+    tiny = recommend(np.full(3, 20), gain, n_blocks=18)  # 60 examples: a warning more
+    assert tiny.strategy in ("feature-extraction", "freeze-first") and len(tiny.reasons) == 4
+    assert "with only 60 training images every choice here is close to chance" in tiny.reasons[3]
     if strategy == "freeze-first":
         assert advice.layers == 9 and "--layers 9" in advice.command_line()
 

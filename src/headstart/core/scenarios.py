@@ -35,6 +35,9 @@ import numpy as np
 LARGE_TOTAL = 10_000
 LARGE_PER_CLASS = 500
 SIMILAR_GAIN = 0.5
+#: below this many training examples the advice warns that no choice is reliable: the
+#: validation split is a few dozen examples (BENCHMARKS.md, very small text sets)
+TINY_TOTAL = 250
 
 
 @dataclass
@@ -132,5 +135,12 @@ def recommend(
         reasons.append(
             "enough data to learn features of its own, and the pretrained ones do "
             "not transfer: train the architecture from scratch"
+        )
+    if n < TINY_TOTAL:
+        reasons.append(
+            f"with only {n:,} training {noun}s every choice here is close to chance: the "
+            "validation split that would tell strategies apart is a few dozen examples (on "
+            "100 labelled drug reviews no method beat the majority class beyond noise, "
+            f"BENCHMARKS.md); label more {noun}s before trusting any strategy"
         )
     return Advice(n, median, large, gain, similar, scenario, strategy, None, layers, reasons)
