@@ -158,7 +158,13 @@ def test_export_bad_inputs_are_one_clear_line(tmp_path, image_folder):
         r = headstart(command, cut, check=False)
         assert r.returncode == 2 and "interrupted after 1 epoch(s)" in r.stderr, r.stderr
         assert "train --resume" in r.stderr
+    r = headstart("serve", run_dir, "--port", "99999", check=False)
+    assert r.returncode == 2 and "between 1 and 65535" in r.stderr
     headstart("export", run_dir)
+    onnx_file = run_dir / "onnx" / "model.onnx"
+    for command in (["predict", onnx_file, image_folder], ["serve", onnx_file]):
+        r = headstart(*command, check=False)  # an .onnx without --engine onnx
+        assert r.returncode == 2 and "add --engine onnx" in r.stderr, r.stderr
     again = headstart("export", run_dir)  # its own earlier export is replaced
     assert "full check passed" in again.stdout
 

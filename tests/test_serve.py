@@ -168,7 +168,7 @@ def test_image_server_answers_good_and_bad_input_and_stops_on_sigterm(image_run)
                 "more than 4 files",
             ),
             (post(json={"texts": ["hi"]}), 415, "multipart/form-data"),
-            (post(content=b""), 415, "content type none"),
+            (post(content=b""), 400, "empty body"),
             (
                 post(data={"other": "x"}, files=[("files", ("a.png", _png(images[0])))]),
                 400,
@@ -260,6 +260,8 @@ def test_text_server_takes_json_and_refuses_what_is_not_text(tmp_path):
             (json.dumps({"words": ["x"]}).encode(), 422, "no 'texts'"),
             (json.dumps({"texts": "one"}).encode(), 422, "list of strings"),
             (json.dumps({"texts": [""]}).encode(), 422, "no input could be used"),
+            (b'{"texts":' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "not valid JSON"),  # deep
+            (json.dumps({"text": "a", "texts": ["b"]}).encode(), 422, "give one"),
         ):
             r = httpx.post(url, content=body, headers=headers)
             assert r.status_code == status and words in r.json()["error"], (body, r.text)

@@ -671,6 +671,8 @@ def predict(
     else:
         from headstart.core.runs import load_run
 
+        if run_dir.suffix.lower() == ".onnx":
+            raise HeadstartError(f"{run_dir} is an ONNX model: add --engine onnx to use it.")
         run = load_run(run_dir)
         modality, default_column = run.modality, run.config.text_column
     if modality == "text":
@@ -769,6 +771,8 @@ def serve(
 
     if engine not in ENGINES:
         raise HeadstartError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+    if not 0 < port < 65536:
+        raise HeadstartError(f"--port {port}: give a TCP port between 1 and 65535.")
     if max_batch < 1 or max_files < 1 or max_wait_ms < 0:
         raise HeadstartError("--max-batch and --max-files must be at least 1, --max-wait-ms >= 0.")
     size = parse_bytes(max_bytes, "--max-bytes")

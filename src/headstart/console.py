@@ -373,7 +373,7 @@ def render_summary(s: dict) -> Group:
     table.add_row("trainable", _fmt_count(s["trainable"]))
     table.add_row("frozen", _fmt_count(s["frozen"]))
     table.add_row(
-        Text("total as Keras counts it (+ BN statistics)", style="dim"),
+        Text("total as Keras counts it (+ buffers: BN statistics...)", style="dim"),
         Text(_fmt_count(s["keras_style_total"]), style="dim"),
     )
     stages = s.get("stages") or []

@@ -63,8 +63,9 @@ class Modality(Protocol):
         ``client_meta``, ``copy_files``, ``INPUT_NAMES``: see ``modalities/image/export.py``)."""
 
     def onnx_feed(self, meta: dict, folder: Path):
-        """A function from examples to an exported graph's input arrays, importing no torch
-        (``meta``: the export's metadata; ``folder``: where its files are)."""
+        """A callable from examples to an exported graph's input arrays, importing no torch
+        (``meta``: the export's metadata; ``folder``: where its files are); one with an
+        ``order(examples)`` method is fed in that order (texts: grouped by length)."""
 
     def serving(self):
         """The module reading examples from a request to ``headstart serve`` (``REQUEST``:

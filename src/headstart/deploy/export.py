@@ -81,7 +81,7 @@ def export_onnx(
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
     except OSError as e:
-        raise RunError(f"{out.parent}: cannot write there ({e.strerror or e}).") from None
+        raise RunError(f"{out}: cannot write there ({e.strerror or e}).") from None
     try:
         kind = modality_of(run)
         parts = kind.export_parts()

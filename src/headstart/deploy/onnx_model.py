@@ -113,11 +113,14 @@ class OnnxModel:
 
         n = len(examples)
         out = np.zeros((n, len(self.class_names)), dtype=np.float32)
+        order = getattr(self.feed, "order", None)
+        positions = order(examples) if order is not None else np.arange(n)
         with progress_bar(
             total=n, desc="predicting (onnx)", unit=self.noun, enabled=progress
         ) as bar:
             for s in range(0, n, batch_size):
-                batch = list(examples[s : s + batch_size])
-                out[s : s + len(batch)] = self.session.run(None, self.feed(batch))[0]
+                rows = positions[s : s + batch_size]
+                batch = [examples[int(k)] for k in rows]
+                out[rows] = self.session.run(None, self.feed(batch))[0]
                 bar.update(len(batch))
         return out

@@ -18,6 +18,7 @@ request.
 """
 
 import asyncio
+import errno
 import functools
 import json
 import logging
@@ -70,6 +71,9 @@ class RequestError(Exception):
 def load_model(target: str | Path, engine: str):
     """(model with ``class_names``, ``modality`` and ``predict_proba``, what /metadata says)."""
     from headstart import __version__
+
+    if engine == "torch" and Path(target).suffix.lower() == ".onnx":
+        raise ConfigError(f"{target} is an ONNX model: add --engine onnx to use it.")
 
     if engine == "onnx":
         from headstart.deploy.onnx_model import OnnxModel
@@ -309,6 +313,10 @@ def create_app(model, info: dict, limits: Limits | None = None):
     async def predict(request: Request):
         content_type = request.headers.get("content-type", "").lower()
         try:
+            if request.headers.get("content-length") == "0" or not (
+                content_type or request.headers.get("transfer-encoding")
+            ):
+                raise RequestError(400, f"empty body: {reader.HOW}.")
             if reader.REQUEST == "multipart":
                 if not content_type.startswith("multipart/form-data"):
                     raise RequestError(415, f"content type {content_type or 'none'}: {reader.HOW}.")
@@ -326,7 +334,7 @@ def create_app(model, info: dict, limits: Limits | None = None):
                     body = json.loads(raw.decode("utf-8"))
                 except UnicodeDecodeError:
                     raise RequestError(400, "the body is not UTF-8 text.") from None
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: nested too deep
                     raise RequestError(400, f"the body is not valid JSON: {reader.HOW}.") from None
                 try:
                     items = reader.read_request(body, limits)
@@ -398,8 +406,9 @@ def serve(
         try:  # before loading the model: a taken port is a one-line error, not a traceback
             probe.bind((host, port))
         except OSError as e:
+            what = "--port" if e.errno == errno.EADDRINUSE else "--host and --port"
             raise ConfigError(
-                f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port."
+                f"cannot listen on {host}:{port} ({e.strerror or e}); check {what}."
             ) from None
     model, info = load_model(target, engine)
     app = create_app(model, info, limits)

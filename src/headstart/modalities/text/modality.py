@@ -127,7 +127,7 @@ class TextModality:
             max_length=client["max_length"],
             pad_id=client["pad_id"],
         )
-        return tokenizer.batch
+        return tokenizer
 
     def serving(self):
         """How ``headstart serve`` reads this modality's examples from a request."""

@@ -14,6 +14,8 @@ HOW = 'send JSON: {"texts": ["first text", "second text"]} (or {"text": "one tex
 def read_request(body, limits) -> list[tuple[str, object, str | None]]:
     """(name, text or None, error or None) for each text of a parsed JSON ``body``; a body of
     the wrong shape raises ValueError with what to send instead."""
+    if isinstance(body, dict) and "texts" in body and "text" in body:
+        raise ValueError(f"both 'text' and 'texts' in the JSON body: give one. {HOW}.")
     if isinstance(body, dict) and "texts" in body:
         texts = body["texts"]
     elif isinstance(body, dict) and "text" in body:

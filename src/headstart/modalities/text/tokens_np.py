@@ -30,6 +30,14 @@ class TokenizerFile:
         self.tokenizer.enable_truncation(max_length=max_length)
         self.max_length, self.pad_id = max_length, pad_id
 
+    def order(self, texts: Sequence[str]) -> np.ndarray:
+        """Positions of ``texts`` shortest first: batches of similar length pad little (the
+        torch path groups by length the same way)."""
+        return np.argsort([len(t) for t in texts], kind="stable")
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.batch(texts)
+
     def batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """{"input_ids", "attention_mask"}: (N, longest) int64 arrays for ``texts``."""
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
