@@ -116,9 +116,9 @@ def export_onnx(
         onnx_file = staging / out.name
         _export(graph, feed(samples[:2]), axes, parts.INPUT_NAMES, onnx_file)
         seconds = time.perf_counter() - start
-        meta["check"] = _check(graph, onnx_file, feed, samples, where)
+        meta["check"], onnx_probs = _check(graph, onnx_file, feed, samples, where)
         meta["check"]["export_seconds"] = round(seconds, 1)
-        meta["check"]["end_to_end"] = _end_to_end(run, onnx_file, feed, samples)
+        meta["check"]["end_to_end"] = _end_to_end(run, onnx_probs, samples)
         _write_metadata(onnx_file, meta)
         (staging / side.name).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         for f in sorted(staging.iterdir(), key=lambda p: p.suffix == ".json"):  # JSON last
@@ -191,8 +191,9 @@ def _export(graph, example: dict, axes: dict, names, path: Path) -> None:
         raise ExportError(f"torch.onnx.export failed: {type(e).__name__}: {str(e)[:400]}") from None
 
 
-def _check(graph, path: Path, feed, samples: list, where: str) -> dict:
-    """onnx.checker, then ONNX Runtime against PyTorch on the same input arrays."""
+def _check(graph, path: Path, feed, samples: list, where: str) -> tuple[dict, np.ndarray]:
+    """onnx.checker, then ONNX Runtime against PyTorch on the same input arrays; returns the
+    result and ONNX Runtime's probabilities for ``samples``."""
     import onnx
     import onnxruntime as ort
     import torch
@@ -203,7 +204,7 @@ def _check(graph, path: Path, feed, samples: list, where: str) -> dict:
         raise ExportError(f"onnx.checker rejected the exported graph: {str(e)[:400]}") from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    worst, classes_differ, n = 0.0, 0, 0
+    worst, classes_differ, outputs = 0.0, 0, []
     for s in range(0, len(samples), 8):  # batches of different sizes and lengths
         arrays = feed(samples[s : s + 8])
         got = session.run(None, {k: arrays[k] for k in names})[0]
@@ -211,32 +212,28 @@ def _check(graph, path: Path, feed, samples: list, where: str) -> dict:
             want = graph(*_tensors(arrays, names)).numpy()
         worst = max(worst, float(np.abs(got - want).max()))
         classes_differ += int((got.argmax(1) != want.argmax(1)).sum())
-        n += len(got)
+        outputs.append(got)
+    n = len(samples)
     if worst > TOLERANCE or classes_differ:
         raise ExportError(
             f"ONNX Runtime disagrees with PyTorch on {where}: largest probability difference "
             f"{worst:.2e} (tolerance {TOLERANCE:g}), {classes_differ} of {n} predicted classes "
             "differ. Nothing was written."
         )
-    return {
+    result = {
         "checker": "onnx.checker full check passed",
         "examples": where,
         "max_abs_difference": worst,
         "tolerance": TOLERANCE,
         "onnxruntime": ort.__version__,
     }
+    return result, np.concatenate(outputs)
 
 
-def _end_to_end(run, path: Path, feed, samples: list) -> dict:
-    """How the whole ONNX client path (its torch-free preprocessing included) compares with
-    ``run.predict_proba``: recorded, not enforced (image resampling by Pillow differs from
-    torch's by about 1e-5 per pixel)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = np.concatenate(
-        [session.run(None, feed(samples[s : s + 8]))[0] for s in range(0, len(samples), 8)]
-    )
+def _end_to_end(run, got: np.ndarray, samples: list) -> dict:
+    """How the whole ONNX client path (``got``: ONNX Runtime on the client's torch-free
+    preprocessing of ``samples``) compares with ``run.predict_proba``: recorded, not enforced
+    (image resampling by Pillow differs from torch's by about 1e-5 per pixel)."""
     want = run.predict_proba(samples)
     return {
         "max_abs_difference": float(np.abs(got - want).max()),
