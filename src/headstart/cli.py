@@ -660,21 +660,14 @@ def predict(
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
     from headstart.core.predictions import predictions_csv
+    from headstart.deploy.onnx_model import load_engine
 
-    if engine not in ENGINES:
-        raise HeadstartError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+    run = load_engine(run_dir, engine)
+    modality = run.modality
     if engine == "onnx":
-        from headstart.deploy.onnx_model import OnnxModel
-
-        run = OnnxModel(run_dir)
-        modality, default_column = run.modality, run.meta["client"].get("text_column", "text")
+        default_column = run.meta["client"].get("text_column", "text")
     else:
-        from headstart.core.runs import load_run
-
-        if run_dir.suffix.lower() == ".onnx":
-            raise HeadstartError(f"{run_dir} is an ONNX model: add --engine onnx to use it.")
-        run = load_run(run_dir)
-        modality, default_column = run.modality, run.config.text_column
+        default_column = run.config.text_column
     if modality == "text":
         from headstart.modalities.text.predict import predict_text_inputs
 
@@ -769,8 +762,6 @@ def serve(
     from headstart.deploy.serve import Limits
     from headstart.deploy.serve import serve as run_server
 
-    if engine not in ENGINES:
-        raise HeadstartError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
     if not 0 < port < 65536:
         raise HeadstartError(f"--port {port}: give a TCP port between 1 and 65535.")
     if max_batch < 1 or max_files < 1 or max_wait_ms < 0:

@@ -124,3 +124,20 @@ class OnnxModel:
                 out[rows] = self.session.run(None, self.feed(batch))[0]
                 bar.update(len(batch))
         return out
+
+
+def load_engine(target: str | Path, engine: str):
+    """What ``predict`` and ``serve`` run: the saved run (``torch``) or its ONNX export
+    (``onnx``, through :class:`OnnxModel`, never importing torch); both have ``class_names``,
+    ``modality`` and ``predict_proba``."""
+    from headstart.choices import ENGINES
+
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+    if engine == "onnx":
+        return OnnxModel(target)
+    if Path(target).suffix.lower() == ".onnx":
+        raise ConfigError(f"{target} is an ONNX model: add --engine onnx to use it.")
+    from headstart.core.runs import load_run
+
+    return load_run(target)

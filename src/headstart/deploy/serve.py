@@ -71,14 +71,10 @@ class RequestError(Exception):
 def load_model(target: str | Path, engine: str):
     """(model with ``class_names``, ``modality`` and ``predict_proba``, what /metadata says)."""
     from headstart import __version__
+    from headstart.deploy.onnx_model import load_engine
 
-    if engine == "torch" and Path(target).suffix.lower() == ".onnx":
-        raise ConfigError(f"{target} is an ONNX model: add --engine onnx to use it.")
-
+    model = load_engine(target, engine)
     if engine == "onnx":
-        from headstart.deploy.onnx_model import OnnxModel
-
-        model = OnnxModel(target)
         meta = model.meta
         info = {
             "engine": "onnx",
@@ -87,11 +83,9 @@ def load_model(target: str | Path, engine: str):
             "preprocessing": meta.get("preprocessing"),
             "headline": meta.get("headline"),
         }
-    elif engine == "torch":
-        from headstart.core.runs import load_run
+    else:
         from headstart.deploy.export import refuse_interrupted
 
-        model = load_run(target)
         refuse_interrupted(model, target, "serving")
         info = {
             "engine": "torch",
@@ -103,8 +97,6 @@ def load_model(target: str | Path, engine: str):
             "preprocessing": model.preprocessing.to_dict(),
             "headline": model.metrics.get("headline"),
         }
-    else:
-        raise ConfigError(f"--engine must be torch or onnx; got {engine!r}.")
     info["headstart_version"] = __version__
     return model, info
 
