@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from headstart.core import distributed
 from headstart.core.config import TrainConfig
 from headstart.core.report import write_run_report
 from headstart.core.runs import Run, load_run
@@ -36,7 +37,12 @@ def train(
     interrupted run in ``out`` from its last checkpoint; an ``out`` holding an earlier run is
     replaced only with ``overwrite``. Other keyword arguments (``max_seconds``, ``stop_after``)
     and the details: :func:`headstart.core.training.train`.
+
+    Under ``torchrun`` (after :func:`headstart.core.distributed.init`), every process calls
+    this; they train together, rank 0 writes the run and the report, and the process group
+    ends with training.
     """
+    group = distributed.current()
     run = train_only(
         config,
         data=data,
@@ -48,6 +54,11 @@ def train(
         say=say,
         **options,
     )
+    if group.distributed:
+        # training is the distributed part; the report is rank 0's alone, in one process
+        distributed.shutdown()
+        if not group.is_main:
+            return run
     if save and report:
         parent = load_run(run.parent) if run.parent else None
         write_run_report(run, parent=parent, progress=progress)

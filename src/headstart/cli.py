@@ -125,22 +125,50 @@ def _friendly(fn):
         except HeadstartError as e:
             if os.environ.get("HEADSTART_DEBUG"):
                 raise
-            # plain Text: a message quoting a path like "img[1].png" is not markup
-            console(stderr=True).print(message("error", str(e), "bold red"))
+            # plain Text: a message quoting a path like "img[1].png" is not markup; in a
+            # distributed run rank 0 speaks (the ranks agree on errors before raising them)
+            if _main_process():
+                console(stderr=True).print(message("error", str(e), "bold red"))
             raise typer.Exit(2) from None
+        except Exception as e:
+            if "LOCAL_RANK" in os.environ and not os.environ.get("HEADSTART_DEBUG"):
+                from headstart.core.distributed import is_peer_failure
+
+                if is_peer_failure(e):  # another rank died; torchrun reports which
+                    console(stderr=True).print(
+                        message(
+                            "error",
+                            f"rank {os.environ.get('RANK')} lost contact with the other "
+                            "processes of this run (one of them stopped); the run directory "
+                            "keeps its last checkpoint for --resume.",
+                            "bold red",
+                        )
+                    )
+                    raise typer.Exit(1) from None
+            raise
         except KeyboardInterrupt as e:
+            if not _main_process():
+                raise typer.Exit(130) from None
             err = console(stderr=True)
             if sys.stderr.isatty():
                 sys.stderr.write("\n")  # below the progress bar the interrupt left behind
             out = getattr(e, "out", None)
             if out:
+                from headstart.core.distributed import resume_hint
+
                 err.print("[yellow]interrupted; resume with:[/]")
-                err.print(path_line(f"  headstart train --resume {out}"))
+                err.print(path_line(f"  {resume_hint(out)}"))
             else:
                 err.print(Text(str(e) or "interrupted", style="yellow"))
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _main_process() -> bool:
+    """False in a torchrun process of rank 1 or more (read from the environment, so the
+    command line need not import torch to know)."""
+    return os.environ.get("RANK", "0") == "0" or "LOCAL_RANK" not in os.environ
 
 
 def _data_location(data: str | None, demo: bool) -> str:
@@ -365,7 +393,7 @@ def train(
         Path | None,
         typer.Option(
             help="Finish an interrupted run (Ctrl-C, a crash) from its last checkpoint; "
-            "only --device and --workers may change."
+            "only --device, --workers and --nproc may change."
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
@@ -460,6 +488,14 @@ def train(
     text_column: TextColOpt = TrainConfig.text_column,
     modality: ModalityOpt = TrainConfig.modality,
     max_length: MaxLengthOpt = TrainConfig.max_length,
+    nproc: Annotated[
+        str | None,
+        typer.Option(
+            help="Train on N processes of this machine, started by torchrun (PyTorch's "
+            "launcher): CPU processes on gloo, GPUs on NCCL; auto: one per GPU. "
+            "--batch-size stays the global batch. Several machines: torchrun (README)."
+        ),
+    ] = None,
 ) -> None:
     """Train a classifier on a pretrained backbone: frozen (default) or fine-tuned.
 
@@ -472,7 +508,7 @@ def train(
     settings["data"] = _data_location(data, demo) if (data is not None or demo) else None
     if resume is not None:
         # a resumed run must finish as the uninterrupted one would: only where it runs may change
-        changed = sorted(given - {"resume", "device", "workers", "overwrite"})
+        changed = sorted(given - {"resume", "device", "workers", "overwrite", "nproc"})
         if changed:
             raise HeadstartError(
                 f"--resume finishes {resume} with its recorded configuration; "
@@ -494,7 +530,12 @@ def train(
         cfg = TrainConfig(**settings)
     # heavy imports only now: a mistyped option has been answered without loading torch
     from headstart.api import train as train_run
+    from headstart.core import distributed
 
+    if nproc is not None or distributed.launched():
+        group = _distributed_start(cfg, nproc, out if resume is None else resume)
+        if group is None:  # this process launched the others, which have finished
+            return
     if cfg.backbone == "auto" or cfg.strategy == "auto":
         from headstart.core.advise import train_auto
 
@@ -508,7 +549,103 @@ def train(
             say=_note,
             overwrite=overwrite,
         )
-    console().print(render_run(run))
+    if _main_process():
+        console().print(render_run(run))
+
+
+def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
+    """``--nproc N``: start N processes through torchrun and report how they ended (returns
+    None). In a process torchrun started: join the group and return it."""
+    from headstart.core import distributed
+    from headstart.core.config import resolve_device
+
+    auto = cfg.backbone == "auto" or cfg.strategy == "auto"
+    if distributed.launched():
+        if nproc is not None:
+            raise HeadstartError(
+                "--nproc starts torchrun itself; under torchrun leave it out "
+                "(torchrun's --nproc-per-node says how many processes)."
+            )
+        if auto:
+            raise HeadstartError(_AUTO_SINGLE)
+        return distributed.init(resolve_device(cfg.device))
+    n = _nproc_count(nproc, resolve_device(cfg.device))
+    if n == 1:
+        return distributed.SINGLE
+    if auto:
+        raise HeadstartError(_AUTO_SINGLE)
+    if out is None:  # every process and the final message must name the same folder
+        from headstart.core.training import default_run_dir
+
+        out = default_run_dir(cfg)
+    args = _without_nproc(sys.argv[1:])
+    named = {a.split("=", 1)[0] for a in args}
+    if not named & {"--out", "--resume"}:
+        args += ["--out", str(out)]
+    failure = distributed.launch(n, args)
+    if failure is None:
+        return None
+    if failure.exitcode in (2, 130):  # rank 0 has said what happened and what to do
+        raise typer.Exit(failure.exitcode)
+    err = console(stderr=True)
+    what = (
+        f"{failure.describe()}, and torchrun stopped its {n} processes."
+        if failure.rank < 0
+        else f"process {failure.rank} of {n} {failure.describe()}, and torchrun stopped the "
+        "others with it."
+    )
+    err.print(message("error", what, "bold red"))
+    if (out / "split.json").is_file():
+        err.print("[yellow]the run directory is resumable; resume with:[/]")
+        err.print(path_line(f"  headstart train --resume {out} --nproc {n}"))
+    raise typer.Exit(1)
+
+
+_AUTO_SINGLE = (
+    "--strategy auto and --backbone auto train their candidates in one process; drop "
+    "--nproc (or torchrun), or name a backbone and strategy to train on several."
+)
+
+
+def _nproc_count(text: str | None, device: str) -> int:
+    import torch
+
+    gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
+    if text is None:
+        return 1
+    if text.strip().lower() == "auto":
+        if not gpus:
+            raise HeadstartError(
+                "--nproc auto starts one process per GPU, and none is in use here; "
+                "give a number (--nproc 2) for CPU processes."
+            )
+        return gpus
+    try:
+        n = int(text)
+    except ValueError:
+        raise HeadstartError(
+            f"--nproc must be a number of processes or auto; got {text!r}."
+        ) from None
+    if n < 1:
+        raise HeadstartError(f"--nproc must be at least 1; got {n}.")
+    if gpus and n > gpus:
+        raise HeadstartError(
+            f"--nproc {n} on {gpus} GPU(s): each process trains on a GPU of its own; "
+            f"use --nproc {gpus} or fewer (or --device cpu)."
+        )
+    return n
+
+
+def _without_nproc(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 _CONFIG_FIELDS = frozenset(TrainConfig.__dataclass_fields__) - {"parent"}

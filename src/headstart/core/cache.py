@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headstart.core import distributed
 from headstart.core.inputs import ArrayInputs
+from headstart.errors import RunError
 from headstart.io import atomic_write_json
 from headstart.modalities.image.backbones.model import LoadedBackbone
 from headstart.modalities.image.data.decode import UnreadableImage
@@ -183,11 +186,128 @@ class FeatureStore:
             self.remember(fs)
         return fs
 
+    def load_shared(
+        self, key: str, shape: tuple[int, ...], group: distributed.Group
+    ) -> FeatureSet | None:
+        """:meth:`load` decided once for all ranks: rank 0 looks, every rank follows (a rank
+        that looked alone could see an entry another rank is still finishing). A rank that
+        cannot read what rank 0 found is told the cache folder must be shared."""
+        if not group.distributed:
+            return self.load(key, shape)
+        fs = self.load(key, shape) if group.is_main else None
+        if not group.broadcast(fs is not None):
+            return None
+        if fs is None:
+            fs = self.load(key, shape)
+        group.raise_together(None if fs else _not_shared(self.paths(key)[1], group.rank))
+        return fs
+
+    def save_sharded(
+        self,
+        key: str,
+        shape: tuple,
+        n_items: int,
+        rows_of,
+        compute,
+        model_key: dict,
+        group: distributed.Group,
+    ) -> FeatureSet:
+        """The entry ``key`` computed by every rank in parallel, as :meth:`save` writes it.
+
+        Each rank computes a contiguous shard of the ``n_items`` examples,
+        ``compute(lo, hi, out)``, into a part file of its own (rows ``rows_of(lo, hi)`` of the
+        entry: one per example, or a text's tokens). Rank 0 then joins the parts into the entry
+        (a temporary file renamed into place) and writes the marker last; the parts are
+        removed. An entry is therefore complete or absent whatever rank dies when, and it is
+        the entry a single process writes under the same key (the key has no process count).
+        ``FeatureSet.extra`` values that are counts (ints) add up over shards; the others are
+        the same on every rank.
+        """
+        npy, meta = self.paths(key)
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        token = group.broadcast(secrets.token_hex(6))  # two runs may build the same entry
+        lo, hi = group.shard(n_items)
+        r0, r1 = (int(r) for r in rows_of(lo, hi))  # plain ints: numpy writes them in the header
+        part = npy.with_name(f".{npy.stem}.{token}.part{group.rank}.npy")
+        out = np.lib.format.open_memmap(
+            part, mode="w+", dtype=self.dtype, shape=(r1 - r0, *map(int, shape[1:]))
+        )
+        fs = compute(lo, hi, out)
+        out.flush()
+        del out
+        shards = group.all_gather(
+            {"valid": fs.valid, "bad": fs.bad, "extra": fs.extra, "seconds": fs.seconds}
+        )
+        error = None
+        if group.is_main:
+            try:
+                self._join(npy, meta, shape, token, shards, model_key, group)
+            except RunError as e:
+                error = str(e)
+        group.raise_together(error)
+        done = self.load(key, shape)
+        group.raise_together(None if done else _not_shared(meta, group.rank))
+        done.hit, done.seconds = "", max(s["seconds"] for s in shards)
+        return done
+
+    def _join(self, npy: Path, meta: Path, shape, token, shards, model_key, group) -> None:
+        tmp = npy.with_name(f".{npy.name}.{token}.tmp")
+        parts = [npy.with_name(f".{npy.stem}.{token}.part{r}.npy") for r in range(len(shards))]
+        missing = [r for r, p in enumerate(parts) if not p.is_file()]
+        try:
+            if missing:
+                raise RunError(_not_shared(parts[missing[0]], missing[0], writer=True))
+            full = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=shape)
+            row = 0
+            for p in parts:  # in slices: a large prefix never has to fit in memory
+                piece = np.load(p, mmap_mode="r", allow_pickle=False)
+                for s in range(0, len(piece), 4096):
+                    chunk = piece[s : s + 4096]
+                    full[row + s : row + s + len(chunk)] = chunk
+                row += len(piece)
+            full.flush()
+            del full
+            os.replace(tmp, npy)
+        finally:
+            tmp.unlink(missing_ok=True)
+            for p in parts:
+                p.unlink(missing_ok=True)
+        extra: dict = {}
+        for s in shards:
+            for k, v in s["extra"].items():
+                extra[k] = extra.get(k, 0) + v if isinstance(v, int) else extra.get(k, v)
+        atomic_write_json(
+            meta,
+            {
+                "valid": np.concatenate([s["valid"] for s in shards]).tolist(),
+                "bad": [b for s in shards for b in s["bad"]],
+                "extra": extra,
+                "n": shape[0],
+                "shape": list(shape),
+                "model": model_key,
+                "bytes": npy.stat().st_size,
+                "written_by_processes": group.world_size,
+            },
+        )
+
     @staticmethod
     def remember(fs: FeatureSet) -> None:
         _MEMORY[fs.key] = fs
         while len(_MEMORY) > _MEMORY_ITEMS:
             _MEMORY.popitem(last=False)
+
+
+def _not_shared(path: Path, rank: int, *, writer: bool = False) -> str:
+    who = (
+        f"rank 0 cannot read what rank {rank} wrote"
+        if writer
+        else (f"rank {rank} cannot read what rank 0 wrote")
+    )
+    return (
+        f"{path}: {who}. A run on several machines needs the cache on a file system every "
+        "machine sees: set HEADSTART_CACHE_DIR to a shared folder (a network file system), "
+        "or run on one machine."
+    )
 
 
 def _decode_all(images: ImageSet, positions: range) -> list[np.ndarray | UnreadableImage]:
@@ -305,20 +425,35 @@ class FeatureExtractor:
         """Outputs for ``images`` (view 0 plain, view k >= 1 the k-th seeded augmentation,
         view ``MIRROR`` the mirror image)."""
         key = self.key(images, view, seed)
+        shape = (len(images), *self.output_shape())
+        group = distributed.current()
         if self.cache or key in _MEMORY:
-            hit = self.store.load(key, (len(images), *self.output_shape()))
+            hit = self.store.load_shared(key, shape, group)
             if hit is not None:
                 return hit
-        shape = (len(images), *self.output_shape())
-        if not self.cache:
+        if not self.cache:  # every rank computes what it needs itself
             fs = self._compute(images, view, seed, key, np.empty(shape, self.dtype))
             self.store.remember(fs)
             return fs
-        fs = self.store.save(
-            key, shape, lambda out: self._compute(images, view, seed, key, out), self.model_key()
-        )
+        if group.distributed:  # each rank its shard, joined into the same entry
+            fs = self.store.save_sharded(
+                key,
+                shape,
+                len(images),
+                lambda lo, hi: (lo, hi),
+                lambda lo, hi, out: self._compute(images, view, seed, key, out, range(lo, hi)),
+                self.model_key(),
+                group,
+            )
+        else:
+            fs = self.store.save(
+                key,
+                shape,
+                lambda out: self._compute(images, view, seed, key, out),
+                self.model_key(),
+            )
         last = self.loaded.backbone.last_columns()
-        if last is not None and self.cut == "pooled":
+        if last is not None and self.cut == "pooled" and group.is_main:
             # every-depth features hold the last features: store them under the last
             # features' key too, so a later --features last run needs no forward pass
             last_key = self.key(images, view, seed, last_only=True)
@@ -340,18 +475,29 @@ class FeatureExtractor:
 
     @torch.inference_mode()
     def _compute(
-        self, images: ImageSet, view: int, seed: int, key: str, out: np.ndarray
+        self,
+        images: ImageSet,
+        view: int,
+        seed: int,
+        key: str,
+        out: np.ndarray,
+        items: range | None = None,
     ) -> FeatureSet:
+        """Outputs of the examples ``items`` (all by default) into ``out``, whose row 0 is
+        the first of them."""
         start = time.perf_counter()
-        n, bs = len(images), self.batch_size
+        items = range(len(images)) if items is None else items
+        first, n, bs = items.start, len(items), self.batch_size
         valid = np.zeros(n, dtype=bool)
         bad: list[dict[str, str]] = []
         prep = self.loaded.preprocessing
         aug = augmenter(self.augment_strength, self.augment_flip) if view > 0 else None
-        batches = [range(s, min(s + bs, n)) for s in range(0, n, bs)]
+        batches = [range(s, min(s + bs, items.stop)) for s in range(first, items.stop, bs)]
         label = images.name + {0: "", MIRROR: " mirrored"}.get(view, f" view {view}")
         what = "features" if self.cut == "pooled" else "frozen prefix"
-        bar = progress_bar(total=n, desc=f"{what} {label}", unit="img", enabled=self.progress)
+        bar = progress_bar(
+            total=n, desc=f"{what} {label}{shard_note()}", unit="img", enabled=self.progress
+        )
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(_decode_all, images, batches[0]) if batches else None
             for b, positions in enumerate(batches):
@@ -362,7 +508,7 @@ class FeatureExtractor:
                 for p, d in zip(positions, decoded):
                     if isinstance(d, UnreadableImage):
                         bad.append({"path": images.describe(p), "reason": d.reason})
-                        out[p] = np.nan
+                        out[p - first] = np.nan
                 if ok:
                     imgs = [d for d in decoded if not isinstance(d, UnreadableImage)]
                     if view == MIRROR:
@@ -372,13 +518,20 @@ class FeatureExtractor:
                     x = x.to(self.device)
                     if self.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
-                    out[ok] = self.module(x).float().cpu().numpy().astype(self.dtype, copy=False)
-                    valid[ok] = True
+                    rows = np.asarray(ok) - first
+                    out[rows] = self.module(x).float().cpu().numpy().astype(self.dtype, copy=False)
+                    valid[rows] = True
                 bar.update(len(positions))
                 if bad:
                     bar.set_postfix(unreadable=len(bad))
         bar.close()
         return FeatureSet(out, valid, key, "", time.perf_counter() - start, bad)
+
+
+def shard_note() -> str:
+    """Beside a progress bar of a distributed extraction: whose shard it counts."""
+    group = distributed.current()
+    return f" (shard {group.rank + 1} of {group.world_size})" if group.distributed else ""
 
 
 def view_seed(seed: int, view: int, position: int) -> int:

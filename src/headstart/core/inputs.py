@@ -32,6 +32,25 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     return [slice(s, e) for s, e in zip(starts, [*starts[1:], n])]
 
 
+#: A distributed run's share of each batch: (rank, world size), or None for the whole batch.
+Part = tuple[int, int] | None
+
+
+def part_of(positions, part: Part):
+    """This rank's share of a global batch: every ``world size``-th example from its rank.
+    Every rank draws the same global batches (same seeded generator), so the shares are
+    disjoint and together the whole batch: ``--batch-size`` is the global batch."""
+    return positions if part is None else positions[part[0] :: part[1]]
+
+
+def inference_positions(n: int, batch_size: int, part: Part) -> np.ndarray:
+    """The positions a rank's ``epoch(None, batch_size, part)`` yields, in its order: to put
+    the ranks' predictions back in the examples' order."""
+    return np.concatenate(
+        [part_of(np.arange(n)[b], part) for b in batch_slices(n, batch_size)] or [[]]
+    ).astype(np.int64)
+
+
 #: Batches are formed within groups of this many batches' worth of examples (see below).
 LENGTH_GROUP_BATCHES = 50
 
@@ -83,14 +102,16 @@ class ArrayInputs:
             x = np.stack([np.asarray(self.views[v][r]) for v, r in zip(pick, rows)])
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
-    def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
+    def epoch(
+        self, rng: np.random.Generator | None, batch_size: int, part: Part = None
+    ) -> Iterator[Batch]:
         n = len(self.rows)
         order = rng.permutation(n) if rng is not None else np.arange(n)
         pick = None
         if rng is not None and len(self.views) > 1:
             pick = rng.integers(len(self.views), size=n)
         for batch in batch_slices(n, batch_size):
-            pos = order[batch]
+            pos = part_of(order[batch], part)
             x = self._gather(pos, None if pick is None else pick[pos])
             yield x, torch.from_numpy(self.labels[self.rows[pos]])
 
@@ -191,7 +212,9 @@ class ImageInputs:
             )
         return self._loader
 
-    def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
+    def epoch(
+        self, rng: np.random.Generator | None, batch_size: int, part: Part = None
+    ) -> Iterator[Batch]:
         n = len(self.dataset)
         order = rng.permutation(n) if rng is not None else np.arange(n)
         epoch_seed = 0
@@ -200,7 +223,7 @@ class ImageInputs:
             # resumed run sees exactly the views an uninterrupted one would
             epoch_seed = int(rng.integers(2**31))
         items = [(int(i), epoch_seed) for i in order]
-        self.batches.batches = [items[b] for b in batch_slices(n, batch_size)]
+        self.batches.batches = [part_of(items[b], part) for b in batch_slices(n, batch_size)]
         for batch in self._dataloader():
             if batch is not None:
                 yield batch

@@ -23,7 +23,9 @@ import torch
 from torch import nn
 
 from headstart.choices import SCHEDULES
-from headstart.core.inputs import batch_slices
+from headstart.core import distributed
+from headstart.core.distributed import SINGLE, Group
+from headstart.core.inputs import batch_slices, inference_positions
 from headstart.core.strategies import frozen_modules_to_eval
 from headstart.errors import ConfigError
 from headstart.io import atomic_write_json, atomic_write_with
@@ -145,33 +147,58 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def _batches(inputs, rng, batch_size: int, group: Group):
+    """``inputs.epoch``: this rank's share of each batch in a distributed run (inputs without
+    a ``part`` argument serve one process)."""
+    if group.distributed:
+        return inputs.epoch(rng, batch_size, group.part)
+    return inputs.epoch(rng, batch_size)
+
+
+#: Examples per inference batch.
+INFERENCE_BATCH = 256
+
+
 def predict_logits(
-    module: nn.Module, inputs, device: torch.device
+    module: nn.Module, inputs, device: torch.device, group: Group = SINGLE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(true labels, logits as float32) of ``module`` over ``inputs``, in inference mode."""
+    """(true labels, logits as float32) of ``module`` over ``inputs``, in inference mode and
+    in the examples' order. In a distributed run (``group``) each rank computes its share and
+    every rank gets all of them."""
     module.eval()
     ys, out = [], []
     with torch.no_grad(), _autocast(device):
-        for x, y in inputs.epoch(None, 256):
+        for x, y in _batches(inputs, None, INFERENCE_BATCH, group):
             out.append(module(to_device(x, device)).float().cpu().numpy())
             ys.append(y.numpy())
-    if not ys:
-        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-    return np.concatenate(ys), np.concatenate(out)
+    y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
+    logits = np.concatenate(out) if out else None
+    if not group.distributed:
+        return y, logits if logits is not None else np.zeros((0, 0), np.float32)
+    pieces = group.all_gather((y, logits))
+    n = len(inputs)
+    width = next((lg.shape[1] for _, lg in pieces if lg is not None), 0)
+    all_y, all_logits = np.zeros(n, np.int64), np.zeros((n, width), np.float32)
+    for rank, (yr, lr) in enumerate(pieces):
+        pos = inference_positions(n, INFERENCE_BATCH, (rank, group.world_size))
+        all_y[pos] = yr
+        if lr is not None:
+            all_logits[pos] = lr
+    return all_y, all_logits
 
 
 def predict_labels(
-    module: nn.Module, inputs, device: torch.device, *, mirrored=None
+    module: nn.Module, inputs, device: torch.device, *, mirrored=None, group: Group = SINGLE
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(true labels, predicted labels, summed cross-entropy) of ``module`` over ``inputs``, in
     inference mode: one pass serves the loss, the accuracy and any interval drawn from them.
     ``mirrored`` (the same rows' mirror-image inputs) averages in their logits: test-time
     augmentation on cached inputs."""
-    y, logits = predict_logits(module, inputs, device)
+    y, logits = predict_logits(module, inputs, device, group)
     if not len(y):
         return y, np.zeros(0, np.int64), 0.0
     if mirrored is not None:
-        logits = (logits + predict_logits(module, mirrored, device)[1]) / 2
+        logits = (logits + predict_logits(module, mirrored, device, group)[1]) / 2
     t = torch.from_numpy(logits)
     loss = float(nn.functional.cross_entropy(t, torch.from_numpy(y), reduction="sum"))
     return y, logits.argmax(1), loss
@@ -181,10 +208,22 @@ def accuracy_of(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return int((y_true == y_pred).sum()) / max(1, len(y_true))
 
 
-def evaluate_inputs(module: nn.Module, inputs, device: torch.device) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode."""
-    y_true, y_pred, total = predict_labels(module, inputs, device)
-    return total / max(1, len(y_true)), accuracy_of(y_true, y_pred)
+def evaluate_inputs(
+    module: nn.Module, inputs, device: torch.device, group: Group = SINGLE
+) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode. In a
+    distributed run each rank scores its share and the sums are added over ranks: every
+    example counted once, the same result on every rank."""
+    module.eval()
+    loss, correct, seen = 0.0, 0, 0
+    with torch.no_grad(), _autocast(device):
+        for x, y in _batches(inputs, None, INFERENCE_BATCH, group):
+            logits = module(to_device(x, device)).float().cpu()
+            loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+    loss, correct, seen = group.sum([loss, correct, seen])
+    return loss / max(1, seen), correct / max(1, seen)
 
 
 class Checkpoint:
@@ -209,7 +248,10 @@ class Checkpoint:
         state = json.loads((self.folder / "state.json").read_text())
         return self.folder / state.get("weights_file", "weights.safetensors")
 
-    def save(self, module, optimizer, scheduler, best_state, history, rng, counters) -> None:
+    def save(
+        self, module, optimizer, scheduler, best_state, history, rng, counters, rng_states
+    ) -> None:
+        """``rng_states``: torch's random state of each rank (one for a single process)."""
         from safetensors.torch import save_file
 
         tensors = {
@@ -224,7 +266,9 @@ class Checkpoint:
             for name, v in st.items():
                 t = v if isinstance(v, torch.Tensor) else torch.tensor(v)
                 tensors[f"opt.{idx}.{name}"] = t.detach().cpu().contiguous()
-        tensors["torch_rng"] = torch.get_rng_state()
+        tensors["torch_rng"] = rng_states[0]
+        for rank, state in enumerate(rng_states[1:], 1):  # a distributed run's other ranks
+            tensors[f"torch_rng.{rank}"] = state
         name = f"weights-{len(history.epochs)}.safetensors"
         atomic_write_with(self.folder / name, lambda tmp: save_file(tensors, str(tmp)))
         atomic_write_json(
@@ -273,7 +317,13 @@ class Checkpoint:
         )
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(tensors["torch_rng"])
+        # each rank continues its own dropout stream (a rank the checkpoint did not know,
+        # when resumed on more processes, continues rank 0's, offset by its rank)
+        rank = distributed.current().rank
+        own = tensors.get(f"torch_rng.{rank}" if rank else "torch_rng")
+        torch.set_rng_state(own if own is not None else tensors["torch_rng"])
+        if own is None:
+            torch.manual_seed(int(torch.randint(2**31, ())) + rank)
         rng.bit_generator.state = state["numpy_rng"]
         history = History(**state["history"])
         return history, best, state
@@ -296,18 +346,33 @@ def fit(
 ) -> History:
     """Train ``module`` (whose last part is ``head``) in place; it ends with the best weights.
 
+    In a distributed run (:mod:`headstart.core.distributed`) the module trains wrapped in
+    ``DistributedDataParallel``: every rank draws the same global batches and takes its share;
+    the loss is scaled so the gradient DDP averages is the whole batch's, as on one process.
+    Validation is reduced over ranks, so every rank decides early stopping alike; only rank 0
+    writes the checkpoint.
+
     ``stop_after`` ends after that many epochs of this call without finishing, as an
     interruption would (used to test resuming). ``max_seconds`` ends training, with the best
     weights so far, before an epoch that would not finish in time (judged from the slowest
     epoch so far); ``history.out_of_time`` says so.
     """
     device = torch.device(device)
+    group = distributed.current()
     module.to(device)
     channels_last = device.type == "cuda"  # faster convolutions with tensor cores
     if channels_last:
         module.to(memory_format=torch.channels_last)
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    # rank 0 draws as a single process does; the other ranks their own dropout masks
+    torch.manual_seed(settings.seed + 1_000_003 * group.rank)
+    rng = np.random.default_rng(settings.seed)  # the batches: the same on every rank
+    trainer = module
+    if group.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trainer = DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None
+        )
     optimizer = torch.optim.Adam(param_groups(module, head, settings), eps=1e-7)
     steps = max(1, len(batch_slices(len(train_inputs), settings.batch_size)))
     scheduler = (
@@ -320,7 +385,11 @@ def fit(
         if class_weights is not None
         else None
     )
-    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=settings.label_smoothing)
+    # summed, then divided by the whole batch's weight (its size without class weights):
+    # the mean cross-entropy, also when the batch is spread over ranks
+    loss_fn = nn.CrossEntropyLoss(
+        weight=weight, label_smoothing=settings.label_smoothing, reduction="sum"
+    )
     history, best_state = History(), None
     best_acc, since_best, start_epoch, elapsed = -1.0, 0, 0, 0.0
     if resume and checkpoint is not None and checkpoint.exists():
@@ -347,25 +416,31 @@ def fit(
             isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
         )
         total_loss, correct, seen = 0.0, 0, 0
-        for x, y in train_inputs.epoch(rng, settings.batch_size):
-            if len(y) < 2 and batchnorm_trains:
-                history.skipped_samples += len(y)  # BatchNorm cannot train on one sample
+        for x, y in _batches(train_inputs, rng, settings.batch_size, group):
+            denom = float(weight.cpu()[y].sum()) if weight is not None else float(len(y))
+            size = len(y)
+            if group.distributed:  # the whole batch's weight and size, over ranks
+                denom, size = group.sum([denom, len(y)])
+            if size // group.world_size < 2 and batchnorm_trains:
+                history.skipped_samples += int(size)  # BatchNorm cannot train on one sample
                 continue
             x, y = to_device(x, device), y.to(device, non_blocking=True)
             if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device):
-                logits = module(x)
-            loss = loss_fn(logits.float(), y)
+                logits = trainer(x)
+            batch_loss = loss_fn(logits.float(), y) / max(denom, 1e-12)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages the ranks' gradients: each rank's share of the sum, times ranks
+            (batch_loss * group.world_size).backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            total_loss += loss.item() * len(y)
+            total_loss += batch_loss.item() * size
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
-        val_loss, val_acc = evaluate_inputs(module, val_inputs, device)
+        total_loss, correct, seen = group.sum([total_loss, correct, seen])
+        val_loss, val_acc = evaluate_inputs(module, val_inputs, device, group)
         row = {
             "epoch": epoch + 1,
             "loss": total_loss / max(1, seen),
@@ -389,20 +464,26 @@ def fit(
             best=f"{best_acc:.3f} (epoch {history.best_epoch})",
         )
         if checkpoint is not None:
-            checkpoint.save(
-                module,
-                optimizer,
-                scheduler,
-                best_state,
-                history,
-                rng,
-                {"best_acc": best_acc, "since_best": since_best},
-            )
+            rng_states = group.all_gather(torch.get_rng_state())
+            if group.is_main:
+                checkpoint.save(
+                    module,
+                    optimizer,
+                    scheduler,
+                    best_state,
+                    history,
+                    rng,
+                    {"best_acc": best_acc, "since_best": since_best, **group.record()},
+                    rng_states,
+                )
+            group.barrier()  # a rank that died before this epoch's checkpoint is noticed here
         ran += 1
         if history.stopped_early:
             break
         slowest = max(slowest, time.perf_counter() - epoch_start)
-        if max_seconds is not None and time.perf_counter() - start + slowest > max_seconds:
+        if max_seconds is not None and group.broadcast(
+            time.perf_counter() - start + slowest > max_seconds
+        ):  # rank 0's clock decides for all
             history.out_of_time = epoch + 1 < settings.epochs
             break
         if stop_after is not None and ran >= stop_after:

@@ -31,6 +31,7 @@ from headstart.core.heads import HeadSpec, build_head
 from headstart.core.loop import Checkpoint, History
 from headstart.core.modality import FALLBACK, modality, modality_of
 from headstart.core.model import TransferModel, parameter_counts, starting_model, weights_record
+from headstart.core.runlock import LOCK_NAME
 from headstart.core.strategies import Strategy, plan_strategy
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
@@ -230,7 +231,7 @@ def is_run_dir(path: Path) -> bool:
     except (OSError, ValueError, AttributeError):
         pass
     # a run that stopped before its first epoch: headstart's config.json and split.json only
-    names = {p.name for p in path.iterdir()}
+    names = {p.name for p in path.iterdir()} - {LOCK_NAME}  # a run being written
     if not names or not names <= {"config.json", "split.json"} or "config.json" not in names:
         return False
     try:

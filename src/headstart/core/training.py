@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.core import distributed
 from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
@@ -36,6 +37,7 @@ from headstart.core.model import (
     starting_model,
     weights_record,
 )
+from headstart.core.runlock import LOCK_NAME, RunLock, holder, refusal
 from headstart.core.runs import Run, is_run_dir, load_run, reproducibility_record
 from headstart.core.splits import score_label
 from headstart.core.strategies import StrategyPlan
@@ -160,9 +162,10 @@ def _prepare(
         need = ex.estimate_bytes(splits.train, len(views)) + sum(
             ex.estimate_bytes(s) for s in (splits.val, splits.test) if s is not None
         )
-        budget = cache_budget_bytes(config, cache_root())
+        # rank 0's disk decides for every rank (free space may differ between machines)
+        budget = distributed.current().broadcast(cache_budget_bytes(config, cache_root()))
         already = all(ex.cached(splits.train, v, config.seed) for v in views)
-        if need > budget and not already:
+        if distributed.current().broadcast(need > budget and not already):
             say(
                 f"prefix cache would need {_fmt_bytes(need)}, over the {_fmt_bytes(budget)} "
                 "budget: training on the fly instead (raise it with --cache-budget)"
@@ -282,7 +285,7 @@ def check_out(out: Path, *, overwrite: bool = False) -> str:
     """What ``out`` is: ``"new"`` (missing or empty) or ``"run"`` (an earlier headstart run,
     which a new run replaces atomically, only with ``overwrite``). Anything else is refused:
     headstart never writes over or deletes what it did not create."""
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+    if not out.exists() or (out.is_dir() and not any(p.name != LOCK_NAME for p in out.iterdir())):
         return "new"
     if not out.is_dir():
         raise RunError(f"{out}: is a file, not a folder; choose another --out.")
@@ -407,13 +410,44 @@ def train(
             "backbone auto is decided from the data: train it with "
             "headstart.core.advise.train_auto (the command line does)."
         )
+    group = distributed.current()
+    if not group.is_main:  # rank 0 speaks for a distributed run
+        progress, say = False, _silent
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
-    final = out
-    if save and not resume and check_out(out, overwrite=overwrite) == "run":
-        out = make_temp_dir(f".{final.name}.new-", final.parent)  # swapped in when complete
+    out = final = group.broadcast(out)  # rank 0's default name, its timestamp
+    lock, error = None, None
+    if save and group.is_main:  # rank 0 checks, locks and writes the run directory
+        try:
+            other = holder(final) if final.is_dir() else None
+            if other is not None:
+                raise RunError(refusal(final, other))
+            if not resume and check_out(final, overwrite=overwrite) == "run":
+                out = make_temp_dir(f".{final.name}.new-", final.parent)  # swapped in at the end
+            lock = RunLock(final)
+            lock.acquire()
+        except RunError as e:
+            error = str(e)
+    group.raise_together(error)
+    out = group.broadcast(out)
+    try:
+        return _train_locked(
+            config, data, out, final, group, progress, save, resume, stop_after, max_seconds, say
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _silent(_text: str) -> None:
+    pass
+
+
+def _train_locked(
+    config, data, out, final, group, progress, save, resume, stop_after, max_seconds, say
+) -> Run:
     with (
         _resumable_interruption(out if save else None),
-        _discard_on_failure(out if out != final else None),
+        _discard_on_failure(out if out != final and group.is_main else None),
     ):
         split_record = None
         if resume:
@@ -425,18 +459,34 @@ def train(
 
             split_record = json.loads((out / "split.json").read_text())
         splits = split_data(config, data, split_record)
+        hashes = {n: data_fingerprint(s) for n, s in splits.items().items()}
+        if group.distributed:  # every rank must see the same files and split them alike
+            seen = group.all_gather(hashes)
+            group.raise_together(
+                None
+                if seen[group.rank] == seen[0]
+                else f"{config.data}: rank {group.rank} sees other data than rank 0 (its "
+                "files or their sizes and dates differ). Every machine of a distributed run "
+                "needs the same data, for example on a shared file system."
+            )
         if not splits.method.get("replayed"):
             for note in splits.method.get("notes", []):
                 say(note)
-        device = resolve_device(config.device)
+        device = distributed.rank_device(resolve_device(config.device), group)
         strategy = config.strategy_spec()
         parent = load_run(config.parent) if config.parent else None
         loaded, head, plan = starting_model(config, splits.class_names, parent)
         if save:  # the run directory exists from the start: config and split first, for --resume
-            n_params = sum(p.numel() for p in loaded.backbone.parameters())
-            preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
-            atomic_write_json(out / "split.json", splits.record())
-            atomic_write_json(out / "config.json", {"config": config.to_dict()})
+            error = None
+            if group.is_main:
+                try:
+                    n_params = sum(p.numel() for p in loaded.backbone.parameters())
+                    preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
+                    atomic_write_json(out / "split.json", splits.record())
+                    atomic_write_json(out / "config.json", {"config": config.to_dict()})
+                except RunError as e:
+                    error = str(e)
+            group.raise_together(error)
         t0 = time.perf_counter()
         prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
         extract_seconds = time.perf_counter() - t0
@@ -455,11 +505,13 @@ def train(
             stop_after=stop_after,
             max_seconds=max_seconds,
         )
+        metrics, scored = _metrics(  # on the training device, before the model moves
+            config, splits, history, prepared, device, extract_seconds, plan, group
+        )
         model = TransferModel(loaded.backbone, head, tta=config.tta).cpu().eval()
         if not strategy.trains_backbone:
             for p in model.backbone.parameters():
                 p.requires_grad_(False)
-        metrics, scored = _metrics(config, splits, history, prepared, device, extract_seconds, plan)
         metrics["weight_decay"] = decay
         # with TTA the held-out scores average each image with its mirror image; the epochs'
         # validation scores in the history (which chose the best epoch) do not
@@ -474,9 +526,10 @@ def train(
             head_spec=config.head_spec(),
             history=history,
             metrics=metrics,
-            record=reproducibility_record(
-                device, {n: data_fingerprint(s) for n, s in splits.items().items()}, config.seed
-            ),
+            record={
+                **reproducibility_record(device, hashes, config.seed),
+                "distributed": group.record(),
+            },
             split=splits.record(),
             weights=weights_record(loaded, strategy, model),
             strategy=strategy,
@@ -485,12 +538,15 @@ def train(
             data=splits,
         )
         run.metrics["parameters"] = run.parameter_counts()
-        if save:
+        if save and group.is_main:
             run.save(out)
             if out != final:
                 replace_run(out, final)
                 run.path = out = final
             shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
+        if save and group.distributed:
+            group.barrier()  # the others end once rank 0 has written the run
+            run.path = final
         return run
 
 
@@ -531,7 +587,9 @@ def used_labels(splits: Splits, prepared: Prepared) -> dict[str, np.ndarray]:
     return {n: s.labels[prepared.used[n]] for n, s in splits.items().items()}
 
 
-def _metrics(config, splits, history, prepared: Prepared, device, extract_seconds, plan) -> dict:
+def _metrics(
+    config, splits, history, prepared: Prepared, device, extract_seconds, plan, group
+) -> dict:
     labels = used_labels(splits, prepared)
     train_counts = np.bincount(labels["train"], minlength=len(splits.class_names))
     majority = int(np.argmax(train_counts))
@@ -542,7 +600,11 @@ def _metrics(config, splits, history, prepared: Prepared, device, extract_second
     held_out = {"val": prepared.val, "test": prepared.test}
     scored = {
         name: predict_labels(
-            prepared.module, inputs, torch.device(device), mirrored=prepared.mirrored.get(name)
+            prepared.module,
+            inputs,
+            torch.device(device),
+            mirrored=prepared.mirrored.get(name),
+            group=group,
         )[:2]
         for name, inputs in held_out.items()
         if inputs is not None

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from headstart.core.cache import CACHE_VERSION, FeatureSet, FeatureStore
-from headstart.core.inputs import ArrayInputs, length_grouped_batches
+from headstart.core import distributed
+from headstart.core.cache import CACHE_VERSION, FeatureSet, FeatureStore, shard_note
+from headstart.core.inputs import ArrayInputs, Part, length_grouped_batches, part_of
 from headstart.errors import ConfigError
 from headstart.modalities.text.encoder import LoadedEncoder
 from headstart.modalities.text.textset import TextSet
@@ -116,16 +117,35 @@ class TextFeatureExtractor:
             )
         key = self.key(texts)
         shape = (self._rows(texts), *self.output_shape())
-        hit = self.store.load(key, shape) if self.cache else None
+        group = distributed.current()
+        hit = self.store.load_shared(key, shape, group) if self.cache else None
         if hit is not None:
             return hit
-        if not self.cache:
+        if not self.cache:  # every rank computes what it needs itself
             fs = self._compute(texts, key, np.empty(shape, self.dtype))
             self.store.remember(fs)
             return fs
+        if group.distributed:  # each rank a shard of the texts (a prefix: their tokens' rows)
+            offsets = self._offsets(texts)
+            return self.store.save_sharded(
+                key,
+                shape,
+                len(texts),
+                (lambda lo, hi: (offsets[lo], offsets[hi]))
+                if self.ragged
+                else (lambda lo, hi: (lo, hi)),
+                lambda lo, hi, out: self._compute(texts, key, out, range(lo, hi)),
+                self.model_key(),
+                group,
+            )
         return self.store.save(
             key, shape, lambda out: self._compute(texts, key, out), self.model_key()
         )
+
+    def _offsets(self, texts: TextSet) -> np.ndarray:
+        """Where each text's rows start in a prefix entry (and, last, where the rows end)."""
+        lengths = np.array([len(i) for i in self.encoded(texts)[0]], dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(lengths)])
 
     def inputs(self, sets: list[FeatureSet], labels: np.ndarray, rows: np.ndarray):
         """Training inputs over extracted outputs (text has one view: ``sets`` holds one)."""
@@ -135,16 +155,24 @@ class TextFeatureExtractor:
         return ArrayInputs([fs.features], labels, rows)
 
     @torch.inference_mode()
-    def _compute(self, texts: TextSet, key: str, out: np.ndarray) -> FeatureSet:
-        """Batches of similar length (less padding), in order of length; rows land in place."""
+    def _compute(
+        self, texts: TextSet, key: str, out: np.ndarray, items: range | None = None
+    ) -> FeatureSet:
+        """Batches of similar length (less padding), in order of length; rows land in place.
+        ``items``: the texts to compute (all by default); ``out`` then starts at the first
+        one's row."""
         start = time.perf_counter()
         ids, truncated = self.encoded(texts)
-        n, bs = len(texts), self.batch_size
+        items = range(len(texts)) if items is None else items
+        n, bs = len(items), self.batch_size
         lengths = np.array([len(i) for i in ids], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        order = np.argsort(lengths, kind="stable")
+        base = offsets[items.start] if self.ragged else items.start
+        order = np.asarray(items)[np.argsort(lengths[items.start : items.stop], kind="stable")]
         what = "frozen prefix" if self.ragged else "features"
-        bar = progress_bar(total=n, desc=f"{what} {texts.name}", unit="text", enabled=self.progress)
+        bar = progress_bar(
+            total=n, desc=f"{what} {texts.name}{shard_note()}", unit="text", enabled=self.progress
+        )
         for s in range(0, n, bs):
             rows = order[s : s + bs]
             input_ids, mask = self.loaded.pad([ids[i] for i in rows])
@@ -153,13 +181,13 @@ class TextFeatureExtractor:
                 hidden, _ = self.module(batch)
                 hidden = hidden.float().cpu().numpy()
                 for j, r in enumerate(rows):
-                    out[offsets[r] : offsets[r + 1]] = hidden[j, : lengths[r]]
+                    out[offsets[r] - base : offsets[r + 1] - base] = hidden[j, : lengths[r]]
             else:
-                out[rows] = self.module(batch).float().cpu().numpy().astype(self.dtype)
+                out[rows - base] = self.module(batch).float().cpu().numpy().astype(self.dtype)
             bar.update(len(rows))
         bar.close()
         fs = FeatureSet(out, np.ones(n, dtype=bool), key, "", time.perf_counter() - start, [])
-        fs.extra["truncated"] = int(sum(truncated))
+        fs.extra["truncated"] = int(sum(truncated[i] for i in items))
         if self.ragged:
             fs.extra["offsets"] = offsets.tolist()
         return fs
@@ -191,10 +219,12 @@ class RaggedInputs:
             mask[j, : b - a] = 1
         return torch.from_numpy(x), torch.from_numpy(mask)
 
-    def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
+    def epoch(
+        self, rng: np.random.Generator | None, batch_size: int, part: Part = None
+    ) -> Iterator[Batch]:
         lengths = np.diff(self.offsets)[self.rows]
         for batch in length_grouped_batches(rng, lengths, batch_size):
-            rows = self.rows[batch]
+            rows = self.rows[part_of(batch, part)]
             yield self._gather(rows), torch.from_numpy(self.labels[rows])
 
 
@@ -211,6 +241,9 @@ class TextInputs:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def epoch(self, rng: np.random.Generator | None, batch_size: int) -> Iterator[Batch]:
-        for rows in length_grouped_batches(rng, self.lengths, batch_size):
+    def epoch(
+        self, rng: np.random.Generator | None, batch_size: int, part: Part = None
+    ) -> Iterator[Batch]:
+        for batch in length_grouped_batches(rng, self.lengths, batch_size):
+            rows = part_of(batch, part)
             yield self.loaded.pad([self.ids[i] for i in rows]), torch.from_numpy(self.labels[rows])

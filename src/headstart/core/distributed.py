@@ -1,0 +1,275 @@
+"""Several processes, one run: PyTorch's own distributed engine (``torch.distributed``),
+started by ``torchrun``, the launcher that ships with PyTorch.
+
+Each process (a *rank*) loads the same data and splits it the same way (same seed), then
+
+* computes the frozen part of the network for a disjoint shard of every split and view, and
+  writes its shard beside the cache entry; rank 0 joins the shards into the entry, marker last
+  (:mod:`headstart.core.cache`): the entry is the one a single process would write, under
+  the same key;
+* trains the trainable part wrapped in ``DistributedDataParallel``: every rank draws the same
+  global batches from the same seeded generator and takes its share of each (``--batch-size``
+  is the global batch, so the learning rate means what it means on one process), and the
+  losses are scaled so the averaged gradient is the one of the whole batch;
+* reduces validation over ranks (every example counted once), so early stopping decides the
+  same on every rank;
+* leaves the run directory, checkpoints and report to rank 0.
+
+**Where files live.** The cache (``$HEADSTART_CACHE_DIR``) and the run directory must be one
+folder that every rank sees: always true on one machine; across machines, a network or
+parallel file system. Each rank reads the finished cache entry and the checkpoint from there,
+and the run stops with a clear message when a rank cannot see what rank 0 wrote.
+
+Everything here is a no-op for one process (:data:`SINGLE`), so the rest of the code calls it
+unconditionally.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from headstart.errors import ConfigError, RunError
+
+#: Environment variables torchrun sets in every process it starts.
+_TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@dataclass(frozen=True)
+class Group:
+    """The processes of this run, and the few collective operations training needs."""
+
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+    backend: str | None = None
+    #: machines taking part (torchrun's ``--nnodes``), as far as this process knows
+    nodes: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def part(self) -> tuple[int, int] | None:
+        """(rank, world size) for the inputs' ``epoch(part=...)``; None on one process."""
+        return (self.rank, self.world_size) if self.distributed else None
+
+    def shard(self, n: int) -> tuple[int, int]:
+        """This rank's contiguous share [lo, hi) of ``n`` items (sizes differ by at most one)."""
+        return shard_bounds(n, self.rank, self.world_size)
+
+    def record(self) -> dict:
+        """What the run's record says about how it ran."""
+        return {"world_size": self.world_size, "backend": self.backend, "nodes": self.nodes}
+
+    # -- collectives (all ranks must call them, in the same order) -----------------------------
+
+    def barrier(self) -> None:
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if not self.distributed:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def all_gather(self, obj) -> list:
+        """Every rank's ``obj``, in rank order, on every rank."""
+        if not self.distributed:
+            return [obj]
+        import torch.distributed as dist
+
+        out: list = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def sum(self, values) -> np.ndarray:
+        """Element-wise sum over ranks of a few numbers (float64)."""
+        arr = np.asarray(values, dtype=np.float64)
+        if not self.distributed:
+            return arr
+        import torch
+        import torch.distributed as dist
+
+        t = torch.from_numpy(arr.copy())
+        if self.backend == "nccl":
+            t = t.cuda()
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t.cpu().numpy()
+
+    def raise_together(self, error: str | None) -> None:
+        """Every rank passes the error it found (or None); if any found one, all raise the
+        first rank's as :class:`RunError`, so rank 0 reports it and no rank is left waiting
+        in a collective for one that failed alone."""
+        errors = [e for e in self.all_gather(error) if e]
+        if errors:
+            raise RunError(errors[0])
+
+
+SINGLE = Group()
+
+
+def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Contiguous, balanced shards: the first ``n % world_size`` ranks get one item more."""
+    base, extra = divmod(n, world_size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+def launched() -> bool:
+    """True in a process that torchrun started as one of several."""
+    return all(v in os.environ for v in _TORCHRUN_VARS) and int(os.environ["WORLD_SIZE"]) > 1
+
+
+def current() -> Group:
+    """The group of this process: the one :func:`init` joined, else one process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return SINGLE
+    return _GROUP or SINGLE
+
+
+_GROUP: Group | None = None
+
+
+def init(device: str) -> Group:
+    """Join the process group torchrun set up: NCCL when this run trains on CUDA GPUs (one per
+    process, by ``LOCAL_RANK``), gloo otherwise. Returns the device this rank uses."""
+    global _GROUP
+    import torch
+    import torch.distributed as dist
+
+    if _GROUP is not None and dist.is_initialized():
+        return _GROUP
+    local_rank = int(os.environ["LOCAL_RANK"])
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    if backend == "nccl":
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(
+                f"process {local_rank} on this machine has no GPU of its own "
+                f"({torch.cuda.device_count()} visible): start at most one process per GPU."
+            )
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size()))
+    _GROUP = Group(
+        world_size=dist.get_world_size(),
+        rank=dist.get_rank(),
+        local_rank=local_rank,
+        backend=backend,
+        nodes=max(1, dist.get_world_size() // max(1, local)),
+    )
+    return _GROUP
+
+
+def rank_device(device: str, group: Group) -> str:
+    """The device of this rank: its own GPU (``cuda:LOCAL_RANK``) under NCCL."""
+    if group.backend == "nccl" and device in ("cuda", "auto"):
+        return f"cuda:{group.local_rank}"
+    return device
+
+
+def shutdown() -> None:
+    global _GROUP
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _GROUP = None
+
+
+def is_peer_failure(error: BaseException) -> bool:
+    """True for the error a collective raises when another rank went away."""
+    import torch.distributed as dist
+
+    if isinstance(error, getattr(dist, "DistError", ())):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        s in text for s in ("Connection closed by peer", "Connection reset", "gloo", "NCCL")
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The first process of a launch that failed: its rank and how it ended."""
+
+    rank: int
+    exitcode: int
+    signal: str | None = None
+
+    def describe(self) -> str:
+        if self.rank < 0:
+            return f"headstart was stopped ({self.signal})"
+        if self.signal:
+            return f"was killed ({self.signal})"
+        return f"ended with exit code {self.exitcode}"
+
+
+#: Set by :func:`launch` in the processes it starts, so their messages can name ``--nproc``.
+NPROC_VAR = "HEADSTART_NPROC"
+
+
+def launch(nproc: int, module_args: list[str]) -> Failure | None:
+    """Run ``python -m headstart MODULE_ARGS`` on ``nproc`` processes of this machine through
+    torchrun's own entry point (``torch.distributed.run``, standalone rendezvous on a free
+    local port), and wait. Returns None when every process succeeded, else the first failure
+    (torchrun has stopped the others by then). Each process gets ``cores / nproc`` threads
+    unless ``OMP_NUM_THREADS`` is set."""
+    import logging
+    import signal as signals
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    # headstart reports failures itself: quiet torchrun's own log lines (each of its loggers
+    # sets its level when created, so every one is set here, after the imports)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    os.environ[NPROC_VAR] = str(nproc)
+    args = parse_args(
+        ["--standalone", f"--nproc-per-node={nproc}", "--module", "headstart", *module_args]
+    )
+    try:
+        run(args)
+    except SignalException as e:  # Ctrl-C or a kill sent to the launcher: workers stopped
+        name = signals.Signals(e.sigval).name
+        return Failure(rank=-1, exitcode=130 if e.sigval == signals.SIGINT else 1, signal=name)
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        signal = failure.signal_name() if failure.exitcode < 0 else None
+        return Failure(rank=rank, exitcode=failure.exitcode, signal=signal)
+    return None
+
+
+def resume_hint(out) -> str:
+    """The command that resumes ``out`` the way this process was started."""
+    if not launched():
+        return f"headstart train --resume {out}"
+    if os.environ.get(NPROC_VAR):
+        return f"headstart train --resume {out} --nproc {os.environ[NPROC_VAR]}"
+    return f"torchrun ... -m headstart train --resume {out} (the same torchrun options)"
+
+
+def is_main_process() -> bool:
+    """False in a process torchrun started as a rank other than 0 (read from the
+    environment: true before the process group exists, and after it ends)."""
+    return not launched() or os.environ.get("RANK") == "0"
