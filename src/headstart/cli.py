@@ -567,13 +567,13 @@ def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
                 "(torchrun's --nproc-per-node says how many processes)."
             )
         if auto:
-            raise HeadstartError(_AUTO_SINGLE)
+            raise HeadstartError(distributed.AUTO_SINGLE_PROCESS)
         return distributed.init(resolve_device(cfg.device))
     n = _nproc_count(nproc, resolve_device(cfg.device))
     if n == 1:
         return distributed.SINGLE
     if auto:
-        raise HeadstartError(_AUTO_SINGLE)
+        raise HeadstartError(distributed.AUTO_SINGLE_PROCESS)
     if out is None:  # every process and the final message must name the same folder
         from headstart.core.training import default_run_dir
 
@@ -599,12 +599,6 @@ def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
         err.print("[yellow]the run directory is resumable; resume with:[/]")
         err.print(path_line(f"  headstart train --resume {out} --nproc {n}"))
     raise typer.Exit(1)
-
-
-_AUTO_SINGLE = (
-    "--strategy auto and --backbone auto train their candidates in one process; drop "
-    "--nproc (or torchrun), or name a backbone and strategy to train on several."
-)
 
 
 def _nproc_count(text: str | None, device: str) -> int:

@@ -153,6 +153,7 @@ def _device_words(device: str) -> str:
 
 def render_run(run) -> Group:
     """After training: where the run is, accuracy against the baseline, parameters, timing."""
+    from headstart.core.distributed import describe as describe_processes
     from headstart.core.modality import modality_of
     from headstart.core.splits import score_label
 
@@ -161,6 +162,9 @@ def render_run(run) -> Group:
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row("device", _device_words(run.record.get("device", "cpu")))
+    processes = describe_processes(run.record.get("distributed"))
+    if processes:
+        grid.add_row("processes", processes)
     grid.add_row(
         "backbone", f"{run.backbone_name} ({run.weights.get('kind')}: {run.weights.get('detail')})"
     )

@@ -33,6 +33,12 @@ import numpy as np
 
 from headstart.errors import ConfigError, RunError
 
+#: Why ``auto`` choices refuse to distribute (said by the command line and by ``train_auto``).
+AUTO_SINGLE_PROCESS = (
+    "--strategy auto and --backbone auto train their candidates in one process; drop "
+    "--nproc (or torchrun), or name a backbone and strategy to train on several."
+)
+
 #: Environment variables torchrun sets in every process it starts.
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -121,6 +127,17 @@ class Group:
 
 
 SINGLE = Group()
+
+
+def describe(record: dict | None) -> str | None:
+    """How a run ran, in words, from its record's ``distributed`` (None: one process)."""
+    if not record or record.get("world_size", 1) <= 1:
+        return None
+    nodes = record.get("nodes", 1)
+    where = f"{nodes} machines" if nodes > 1 else "1 machine"
+    return (
+        f"{record['world_size']} on {where} ({record.get('backend')}), each a share of every batch"
+    )
 
 
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:

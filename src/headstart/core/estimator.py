@@ -5,7 +5,8 @@ Follows the estimator contract (``__init__`` only stores parameters; ``fit`` ret
 learned attributes end in ``_``; every method but ``fit`` raises ``NotFittedError`` before it),
 so ``sklearn.base.clone``, ``cross_val_score``, ``GridSearchCV`` and ``Pipeline`` work. Encoder
 features are cached by content, so a grid search over head settings pays for each fold's
-forward pass once.
+forward pass once. The estimators train in one process (``headstart train --nproc`` or
+torchrun distributes a run; see :mod:`headstart.core.distributed`).
 """
 
 from __future__ import annotations

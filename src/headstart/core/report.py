@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.core import plots
+from headstart.core.distributed import describe as describe_processes
 from headstart.core.modality import modality_of
 from headstart.io import atomic_write_json, atomic_write_text
 
@@ -413,6 +414,9 @@ def _shared_settings(run) -> dict[str, str]:
         shown["device"] = f"{device} (auto)"
     elif device and device != cfg.device:
         shown["device"] = f"{device} (asked {cfg.device})"
+    processes = describe_processes(run.record.get("distributed"))
+    if processes:
+        shown["processes"] = processes
     if "epochs_run" in m:
         stop = ", stopped early" if m.get("stopped_early") else ""
         shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
@@ -433,7 +437,12 @@ def _shared_settings(run) -> dict[str, str]:
 
 
 def _rows(cfg, shown: dict[str, str]) -> list[list[str]]:
-    return [[k, shown.get(k, "none" if v is None else str(v))] for k, v in cfg.to_dict().items()]
+    rows = []
+    for k, v in cfg.to_dict().items():
+        rows.append([k, shown.get(k, "none" if v is None else str(v))])
+        if k == "device" and "processes" in shown:  # not a setting: how the run was started
+            rows.append(["processes", shown["processes"]])
+    return rows
 
 
 #: Settings that only images use: a text run's configuration shows them as unused.

@@ -199,9 +199,15 @@ def train_auto(
     never touched); when it continues a frozen run, that run is saved beside it as
     ``OUT-frozen``. Without ``save`` nothing is kept on disk and the decisions are in
     ``run.metrics["auto"]``.
+
+    Runs in one process: its candidates are small trainings chosen one after another, and a
+    distributed run (``headstart train --nproc``) names its backbone and strategy.
     """
+    from headstart.core import distributed
     from headstart.core.training import check_out, default_run_dir, replace_run, split_data, train
 
+    if distributed.current().distributed:
+        raise ConfigError(distributed.AUTO_SINGLE_PROCESS)
     if save:
         out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
         check_out(out, overwrite=overwrite)  # before any work
