@@ -328,3 +328,16 @@ def test_bad_nproc_is_one_clear_line(folder, tmp_path, flags, says):
     r = _cli(["train", folder, *TINY, *flags, "--out", tmp_path / "r"], tmp_path, check=False)
     assert r.returncode == 2 and says in r.stderr.replace("\n", " ")
     assert "Traceback" not in r.stderr and not (tmp_path / "r").exists()
+
+
+def test_other_commands_refuse_to_run_under_torchrun(folder, tmp_path):
+    """Only train distributes; inspect (or finetune, export...) under torchrun would run as
+    independent copies, so each refuses in one line (rank 0 says it)."""
+    torchrun_env = {"WORLD_SIZE": "2", "LOCAL_RANK": "0", "RANK": "0"}
+    r = _cli(["inspect", folder], tmp_path, check=False, **torchrun_env)
+    assert r.returncode == 2
+    assert "headstart inspect runs in one process; under torchrun only `headstart train`" in (
+        " ".join(r.stderr.split())
+    )
+    r = _cli(["inspect", folder], tmp_path, check=False, **{**torchrun_env, "RANK": "1"})
+    assert r.returncode == 2 and r.stderr == ""

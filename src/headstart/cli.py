@@ -194,6 +194,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
     version: Annotated[
         bool,
@@ -204,6 +205,18 @@ def _root(
 ) -> None:
     if debug:
         os.environ["HEADSTART_DEBUG"] = "1"
+    several = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "LOCAL_RANK" in os.environ
+    if several and ctx.invoked_subcommand != "train":
+        if _main_process():
+            console(stderr=True).print(
+                message(
+                    "error",
+                    f"headstart {ctx.invoked_subcommand} runs in one process; under torchrun "
+                    "only `headstart train` runs on several. Start it without torchrun.",
+                    "bold red",
+                )
+            )
+        raise typer.Exit(2)
 
 
 @app.command(cls=_Command)
@@ -450,7 +463,12 @@ def train(
         float, typer.Option(help="Dropout of the lesson head.")
     ] = TrainConfig.dropout,
     epochs: EpochsOpt = TrainConfig.epochs,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = TrainConfig.batch_size,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Batch size: the global batch (with --nproc each process takes a share)."
+        ),
+    ] = TrainConfig.batch_size,
     lr: Annotated[float, typer.Option(help="Adam learning rate of the head.")] = TrainConfig.lr,
     weight_decay: Annotated[
         str,
@@ -575,9 +593,9 @@ def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
     if auto:
         raise HeadstartError(distributed.AUTO_SINGLE_PROCESS)
     if out is None:  # every process and the final message must name the same folder
-        from headstart.core.training import default_run_dir
+        from headstart.core.training import default_run_dir, for_data
 
-        out = default_run_dir(cfg)
+        out = default_run_dir(for_data(cfg))  # named as one process would name it
     args = _without_nproc(sys.argv[1:])
     named = {a.split("=", 1)[0] for a in args}
     if not named & {"--out", "--resume"}:

@@ -152,8 +152,12 @@ def launched() -> bool:
     return all(v in os.environ for v in _TORCHRUN_VARS) and int(os.environ["WORLD_SIZE"]) > 1
 
 
+_GROUP: Group | None = None
+
+
 def current() -> Group:
-    """The group of this process: the one :func:`init` joined, else one process."""
+    """The group of this process: the one :func:`init` joined, else one process (a process
+    group the caller set up for its own purposes does not make headstart distributed)."""
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
@@ -161,12 +165,9 @@ def current() -> Group:
     return _GROUP or SINGLE
 
 
-_GROUP: Group | None = None
-
-
 def init(device: str) -> Group:
     """Join the process group torchrun set up: NCCL when this run trains on CUDA GPUs (one per
-    process, by ``LOCAL_RANK``), gloo otherwise. Returns the device this rank uses."""
+    process, by ``LOCAL_RANK``), gloo otherwise (``device`` is the run's resolved device)."""
     global _GROUP
     import torch
     import torch.distributed as dist
@@ -196,8 +197,8 @@ def init(device: str) -> Group:
 
 def rank_device(device: str, group: Group) -> str:
     """The device of this rank: its own GPU (``cuda:LOCAL_RANK``) under NCCL."""
-    if group.backend == "nccl" and device in ("cuda", "auto"):
-        return f"cuda:{group.local_rank}"
+    if group.backend == "nccl" and (device == "auto" or device.startswith("cuda")):
+        return f"cuda:{group.local_rank}"  # (--device cuda:0 too: each process has its own)
     return device
 
 
@@ -284,9 +285,3 @@ def resume_hint(out) -> str:
     if os.environ.get(NPROC_VAR):
         return f"headstart train --resume {out} --nproc {os.environ[NPROC_VAR]}"
     return f"torchrun ... -m headstart train --resume {out} (the same torchrun options)"
-
-
-def is_main_process() -> bool:
-    """False in a process torchrun started as a rank other than 0 (read from the
-    environment: true before the process group exists, and after it ends)."""
-    return not launched() or os.environ.get("RANK") == "0"

@@ -62,6 +62,22 @@ class Prepared:
     mirrored: dict[str, ArrayInputs] = field(default_factory=dict)
 
 
+def for_data(config: TrainConfig, data=None) -> TrainConfig:
+    """``config`` with the defaults that depend on what the data is (image or text) resolved;
+    ``data`` overrides ``config.data``."""
+    if config.modality == "auto" or data is not None:
+        location = data if data is not None else config.data
+        if location is None:
+            raise ConfigError("no data given: pass a data location (or --demo).")
+        modality = config.modality
+        if modality == "auto":
+            modality = detect_modality(
+                location, text_column=config.text_column, filename_column=config.filename_column
+            )
+        config = config.for_modality(modality)
+    return config
+
+
 def default_run_dir(config: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{stamp}-{config.backbone.replace('/', '_')}-{config.strategy}"
@@ -394,17 +410,7 @@ def train(
     ``max_seconds`` bounds the training epochs (not the extraction): training ends, with the
     best weights so far, before an epoch that would not finish in time.
     """
-    config = config or TrainConfig()
-    if config.modality == "auto" or data is not None:  # what the data is decides a few defaults
-        location = data if data is not None else config.data
-        if location is None:
-            raise ConfigError("no data given: pass a data location (or --demo).")
-        modality = config.modality
-        if modality == "auto":
-            modality = detect_modality(
-                location, text_column=config.text_column, filename_column=config.filename_column
-            )
-        config = config.for_modality(modality)
+    config = for_data(config or TrainConfig(), data)
     if config.backbone == "auto":
         raise ConfigError(
             "backbone auto is decided from the data: train it with "
