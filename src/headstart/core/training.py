@@ -325,8 +325,8 @@ def replace_run(new: Path, out: Path) -> None:
     replace_dir(new, out, remove_old=True)  # nothing, an empty folder, or a headstart run
 
 
-def preflight(out: Path, need_bytes: int) -> None:
-    """Fail before any work when the run directory cannot be written or the disk is full."""
+def check_writable(out: Path) -> None:
+    """Fail before any work when the run directory cannot be created or written."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -336,6 +336,11 @@ def preflight(out: Path, need_bytes: int) -> None:
         raise RunError(
             f"{out}: cannot write the run directory ({e.strerror or e}); choose another --out."
         ) from None
+
+
+def preflight(out: Path, need_bytes: int) -> None:
+    """Fail before any work when the run directory cannot be written or the disk is full."""
+    check_writable(out)
     free = shutil.disk_usage(out).free
     if free < need_bytes:
         raise RunError(
@@ -429,6 +434,7 @@ def train(
                 raise RunError(refusal(final, other))
             if not resume and check_out(final, overwrite=overwrite) == "run":
                 out = make_temp_dir(f".{final.name}.new-", final.parent)  # swapped in at the end
+            check_writable(final)  # (the lock goes there)
             lock = RunLock(final)
             lock.acquire()
         except RunError as e:
