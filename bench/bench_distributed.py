@@ -68,6 +68,32 @@ def _train(data: Path, tmp: Path, name: str, args: list[str], nproc: int) -> dic
     }
 
 
+def decode_seconds(repeats: int = 40) -> float:
+    """Seconds to read one ImageNet-sized JPEG (500x375, quality 90: ImageNet's typical size)
+    and make it a 224x224 input, on one core, through headstart's own decoding and
+    preprocessing: the per-image work a run without the cache repeats every epoch."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data as samples
+
+    from headstart.modalities.image.backbones.model import Preprocessing
+    from headstart.modalities.image.data.decode import decode_image_bytes
+    from headstart.modalities.image.preprocess import prepare_batch
+
+    buf = io.BytesIO()
+    Image.fromarray(samples.chelsea()).resize((500, 375)).save(buf, "JPEG", quality=90)
+    jpeg = buf.getvalue()
+    prep = Preprocessing((224, 224), (0.5,) * 3, (0.5,) * 3, "bilinear")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        prepare_batch([decode_image_bytes(jpeg, "sample.jpg")], prep)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--backbone", default="tf_efficientnet_lite0")
@@ -118,6 +144,7 @@ def main() -> None:
         return IMAGENET_TRAIN * passes * fraction_of_forward * per_gpu / gpus / 3600
 
     bytes_per_image = by["unfreeze1-1"]["cache_bytes"] / images
+    decode = decode_seconds()
     estimate = {
         "assumption": (
             "GPU costs in the same proportions as the measured CPU costs, anchored on timm's "
@@ -134,6 +161,13 @@ def main() -> None:
         ),
         "hours_without_cache": round(gpu_hours(whole_epoch / forward, epochs), 3),
         "cache_gb": round(bytes_per_image * IMAGENET_TRAIN / 1e9, 1),
+        # decoding and resizing, measured here on one core: done once with the cache, every
+        # epoch without it (CPU core-hours; the GPUs wait unless enough cores share it)
+        "decode_ms_per_image_one_core": round(decode * 1000, 2),
+        "decode_core_hours_per_epoch": round(decode * IMAGENET_TRAIN / 3600, 2),
+        "decode_img_per_s_needed_by_8_gpus_without_cache": round(
+            gpus * TIMM_LITE0_IMG_PER_S / (whole_epoch / forward)
+        ),
     }
     estimate["speedup"] = round(estimate["hours_without_cache"] / estimate["hours_with_cache"], 1)
     print(
