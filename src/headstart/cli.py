@@ -616,6 +616,8 @@ def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
     if (out / "split.json").is_file():
         err.print("[yellow]the run directory is resumable; resume with:[/]")
         err.print(path_line(f"  headstart train --resume {out} --nproc {n}"))
+    else:
+        err.print(Text("nothing to resume yet: run the same command again.", style="yellow"))
     raise typer.Exit(1)
 
 
