@@ -113,8 +113,10 @@ def test_ddp_fit_on_two_processes_equals_one_process(tmp_path):
     assert set(a) == set(b)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-6, err_msg=k)
-    h1 = json.loads(Path(f"{one}.json").read_text())
-    h2 = json.loads(Path(f"{two}.json").read_text())
+    r1 = json.loads(Path(f"{one}.json").read_text())
+    r2 = json.loads(Path(f"{two}.json").read_text())
+    assert r2["bn_model_same_on_every_rank"]  # BatchNorm statistics synced from rank 0
+    h1, h2 = r1["history"], r2["history"]
     assert len(h1) == len(h2) == 4
     for r1, r2 in zip(h1, h2):  # every example counted once in the reduced metrics
         assert r1["accuracy"] == r2["accuracy"] and r1["val_accuracy"] == r2["val_accuracy"]

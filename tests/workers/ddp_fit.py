@@ -3,8 +3,10 @@ one process or under torchrun, and let rank 0 write the final weights and the hi
 
 No layer here depends on how the batch is split (no BatchNorm in training mode, no dropout),
 so the same seed must give the same weights on any number of processes: what DDP, the shared
-batches and the loss scaling in ``fit`` promise. Class weights, label smoothing and a last
-batch that splits unevenly (69 examples, batch 16: four of 16, then 5 -> 3 + 2) are on purpose.
+batches and the loss scaling in ``fit`` promise. A second model, the lesson head with its
+BatchNorm, checks that every rank ends with rank 0's model (running statistics included).
+Class weights, label smoothing and a last batch that splits unevenly (69 examples, batch 16:
+four of 16, then 5 -> 3 + 2) are on purpose.
 
     python ddp_fit.py OUT.npz
     python -m torch.distributed.run --standalone --nproc-per-node 2 ddp_fit.py OUT.npz
@@ -43,10 +45,20 @@ def main(out: str) -> None:
     history = fit(
         module, head, train, val, settings, class_weights=np.array([1.0, 2.0, 0.5]), progress=False
     )
+    # a head whose BatchNorm trains: each rank updates the running statistics on its share,
+    # so after training every rank must still hold the same model (the one rank 0 saves and
+    # every rank scored validation with)
+    from headstart.core.heads import HeadSpec, build_head
+
+    torch.manual_seed(0)
+    bn_head = build_head(HeadSpec(), 8 * 6 * 6, 3)
+    fit(bn_head, bn_head, train, val, settings, progress=False)
+    states = group.all_gather({k: v.clone() for k, v in bn_head.state_dict().items()})
+    same = all(torch.equal(states[0][k], s[k]) for s in states for k in s)
     if group.is_main:
         np.savez(out, **{k: v.numpy() for k, v in module.state_dict().items()})
         with open(out + ".json", "w") as f:
-            json.dump(history.epochs, f)
+            json.dump({"history": history.epochs, "bn_model_same_on_every_rank": same}, f)
     distributed.shutdown()
 
 

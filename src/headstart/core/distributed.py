@@ -117,6 +117,18 @@ class Group:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t.cpu().numpy()
 
+    def sync_buffers(self, module) -> None:
+        """Rank 0's buffers (BatchNorm running statistics) on every rank. DDP broadcasts them
+        at the start of each training step, so after an epoch's last step each rank holds its
+        own update; syncing before evaluation makes every rank score with the model rank 0
+        saves."""
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)
+
     def raise_together(self, error: str | None) -> None:
         """Every rank passes the error it found (or None); if any found one, all raise the
         first rank's as :class:`RunError`, so rank 0 reports it and no rank is left waiting

@@ -440,6 +440,7 @@ def fit(
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
         total_loss, correct, seen = group.sum([total_loss, correct, seen])
+        group.sync_buffers(module)  # every rank validates, and keeps, rank 0's model
         val_loss, val_acc = evaluate_inputs(module, val_inputs, device, group)
         row = {
             "epoch": epoch + 1,
