@@ -132,18 +132,12 @@ def _friendly(fn):
             raise typer.Exit(2) from None
         except Exception as e:
             if "LOCAL_RANK" in os.environ and not os.environ.get("HEADSTART_DEBUG"):
-                from headstart.core.distributed import is_peer_failure
+                from headstart.core import distributed
 
-                if is_peer_failure(e):  # another rank died; torchrun reports which
-                    console(stderr=True).print(
-                        message(
-                            "error",
-                            f"rank {os.environ.get('RANK')} lost contact with the other "
-                            "processes of this run (one of them stopped); the run directory "
-                            "keeps its last checkpoint for --resume.",
-                            "bold red",
-                        )
-                    )
+                if distributed.is_peer_failure(e):  # another rank died
+                    said = distributed.lost_peer_message()
+                    if said:
+                        console(stderr=True).print(message("error", said, "bold red"))
                     raise typer.Exit(1) from None
             raise
         except KeyboardInterrupt as e:
@@ -519,6 +513,7 @@ def train(
 
     The frozen part runs once per image and is cached; each epoch runs only what trains.
     """
+    _nproc_asked(nproc)  # a mistyped --nproc is answered before torch loads
     params = dict(locals())
     given = _given(ctx)
     settings = {k: v for k, v in params.items() if k in _CONFIG_FIELDS}
@@ -600,7 +595,7 @@ def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
     named = {a.split("=", 1)[0] for a in args}
     if not named & {"--out", "--resume"}:
         args += ["--out", str(out)]
-    failure = distributed.launch(n, args)
+    failure = distributed.launch(n, args, command=" ".join(["headstart", *sys.argv[1:]]))
     if failure is None:
         return None
     if failure.exitcode in (2, 130):  # rank 0 has said what happened and what to do
@@ -621,19 +616,10 @@ def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
     raise typer.Exit(1)
 
 
-def _nproc_count(text: str | None, device: str) -> int:
-    import torch
-
-    gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
-    if text is None:
-        return 1
-    if text.strip().lower() == "auto":
-        if not gpus:
-            raise HeadstartError(
-                "--nproc auto starts one process per GPU, and none is in use here; "
-                "give a number (--nproc 2) for CPU processes."
-            )
-        return gpus
+def _nproc_asked(text: str | None) -> int | str | None:
+    """--nproc as given: a number of at least 1, "auto", or None; checked before torch loads."""
+    if text is None or text.strip().lower() == "auto":
+        return text and "auto"
     try:
         n = int(text)
     except ValueError:
@@ -642,12 +628,35 @@ def _nproc_count(text: str | None, device: str) -> int:
         ) from None
     if n < 1:
         raise HeadstartError(f"--nproc must be at least 1; got {n}.")
-    if gpus and n > gpus:
+    return n
+
+
+def _nproc_count(text: str | None, device: str) -> int:
+    import torch
+
+    asked = _nproc_asked(text)
+    gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
+    if asked is None:
+        return 1
+    if asked == "auto":
+        if not gpus:
+            raise HeadstartError(
+                "--nproc auto starts one process per GPU, and none is in use here; "
+                "give a number (--nproc 2) for CPU processes."
+            )
+        return gpus
+    if gpus and asked > gpus:
         raise HeadstartError(
-            f"--nproc {n} on {gpus} GPU(s): each process trains on a GPU of its own; "
+            f"--nproc {asked} on {gpus} GPU(s): each process trains on a GPU of its own; "
             f"use --nproc {gpus} or fewer (or --device cpu)."
         )
-    return n
+    cores = os.cpu_count() or 1
+    if not gpus and asked > cores:
+        _note(
+            f"{asked} processes on {cores} CPU cores: they share the cores, so expect no "
+            f"speed-up beyond --nproc {cores}."
+        )
+    return asked
 
 
 def _without_nproc(args: list[str]) -> list[str]:

@@ -85,6 +85,8 @@ class LineProgress:
         rate = f" ({done / seconds:,.1f} {self.unit}/s)" if seconds > 0 and done else ""
         extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
         count = f"{self.n:,} {plural(self.unit, self.n)}"
+        if self.initial:  # resumed: the time is this part's, so say which part it was
+            count = f"{plural(self.unit, 2)} {self.initial + 1:,}-{self.n:,} of {count}"
         line = f"{self.desc}: {count} in {seconds:.1f}s{rate}{extra}"
         print(line, file=self.file or sys.stderr, flush=True)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -143,13 +144,18 @@ SINGLE = Group()
 
 def describe(record: dict | None) -> str | None:
     """How a run ran, in words, from its record's ``distributed`` (None: one process)."""
-    if not record or record.get("world_size", 1) <= 1:
+    by = (record or {}).get("epochs_by_processes")
+    if not record or (record.get("world_size", 1) <= 1 and not by):
         return None
     nodes = record.get("nodes", 1)
     where = f"{nodes} machines" if nodes > 1 else "1 machine"
-    return (
-        f"{record['world_size']} on {where} ({record.get('backend')}), each a share of every batch"
-    )
+    text = f"{record['world_size']} on {where}"
+    if record.get("backend"):
+        text += f" ({record['backend']}), each a share of every batch"
+    if by:
+        parts = [f"{n} epoch{'s' if n != 1 else ''} on {k}" for k, n in by.items()]
+        text += f"; resumed on another number: {', '.join(parts)}"
+    return text
 
 
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -186,6 +192,7 @@ def init(device: str) -> Group:
 
     if _GROUP is not None and dist.is_initialized():
         return _GROUP
+    _end_with_launcher()
     local_rank = int(os.environ["LOCAL_RANK"])
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if backend == "nccl":
@@ -205,6 +212,26 @@ def init(device: str) -> Group:
         nodes=max(1, dist.get_world_size() // max(1, local)),
     )
     return _GROUP
+
+
+def _end_with_launcher() -> None:
+    """On Linux, ask the kernel to stop this process when its launcher dies, however it dies:
+    torchrun's workers run in sessions of their own, so a launcher killed with SIGKILL left
+    them training (and holding the run's lock) as orphans."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before the request was made
+        raise SystemExit(1)
 
 
 def rank_device(device: str, group: Group) -> str:
@@ -251,16 +278,34 @@ class Failure:
         return f"ended with exit code {self.exitcode}"
 
 
-#: Set by :func:`launch` in the processes it starts, so their messages can name ``--nproc``.
+#: Set by :func:`launch` in the processes it starts, so their messages can name ``--nproc``
+#: and their record the command the user typed.
 NPROC_VAR = "HEADSTART_NPROC"
+COMMAND_VAR = "HEADSTART_COMMAND"
 
 
-def launch(nproc: int, module_args: list[str]) -> Failure | None:
+def command_line() -> str | None:
+    """The command that started this run, as its record keeps it: what the user typed to
+    ``headstart`` (also through ``--nproc``), or the torchrun form; None from Python."""
+    import sys
+
+    if os.environ.get(COMMAND_VAR):
+        return os.environ[COMMAND_VAR]
+    first = sys.argv[0] if sys.argv else ""
+    args = " ".join(sys.argv[1:])
+    if first.endswith("headstart"):
+        return f"headstart {args}"
+    if launched() and first.endswith("__main__.py") and Path(first).parent.name == "headstart":
+        return f"torchrun ... -m headstart {args}"
+    return None
+
+
+def launch(nproc: int, module_args: list[str], command: str | None = None) -> Failure | None:
     """Run ``python -m headstart MODULE_ARGS`` on ``nproc`` processes of this machine through
     torchrun's own entry point (``torch.distributed.run``, standalone rendezvous on a free
     local port), and wait. Returns None when every process succeeded, else the first failure
     (torchrun has stopped the others by then). Each process gets ``cores / nproc`` threads
-    unless ``OMP_NUM_THREADS`` is set."""
+    unless ``OMP_NUM_THREADS`` is set. ``command``: what the user typed, for the runs' records."""
     import logging
     import signal as signals
 
@@ -275,6 +320,7 @@ def launch(nproc: int, module_args: list[str]) -> Failure | None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     os.environ[NPROC_VAR] = str(nproc)
+    os.environ.setdefault(COMMAND_VAR, command or "")
     args = parse_args(
         ["--standalone", f"--nproc-per-node={nproc}", "--module", "headstart", *module_args]
     )
@@ -288,6 +334,29 @@ def launch(nproc: int, module_args: list[str]) -> Failure | None:
         signal = failure.signal_name() if failure.exitcode < 0 else None
         return Failure(rank=rank, exitcode=failure.exitcode, signal=signal)
     return None
+
+
+_RUN_DIR: list = []
+
+
+def remember_run_dir(out) -> None:
+    """The run directory this process trains into, for :func:`lost_peer_message`."""
+    _RUN_DIR[:] = [out]
+
+
+def lost_peer_message() -> str | None:
+    """What a rank says when a collective failed because another rank went away, or None
+    when it should stay quiet: ``--nproc``'s launcher reports the failure itself, and only
+    rank 0 speaks under torchrun."""
+    if os.environ.get(NPROC_VAR) or os.environ.get("RANK", "0") != "0":
+        return None
+    text = (
+        "another process of this run stopped, so this one cannot go on (torchrun's report "
+        "below names it)."
+    )
+    if _RUN_DIR and (Path(_RUN_DIR[0]) / "split.json").is_file():
+        text += f" Resume with: {resume_hint(_RUN_DIR[0])}"
+    return text
 
 
 def resume_hint(out) -> str:

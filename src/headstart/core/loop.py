@@ -448,6 +448,7 @@ def fit(
             "accuracy": correct / max(1, seen),
             "val_loss": val_loss,
             "val_accuracy": val_acc,
+            "processes": group.world_size,  # (a resumed run may change it)
         }
         history.epochs.append(row)
         if val_acc > best_acc:

@@ -537,7 +537,8 @@ def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
         "computed": "computed once and cached for later runs"
         if cache_kept
         else "computed for this run only (--no-cache)",
-        "cached": "read from the feature cache: an earlier run computed them",
+        "cached": "read from the feature cache: computed by an earlier run, or by this one "
+        "before it was resumed",
         "partly cached": "partly read from the feature cache",
     }[status]
     return f"Frozen outputs: {extract:.1f} s ({how}); {train_s}."

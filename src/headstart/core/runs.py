@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from headstart.core.config import TrainConfig
+from headstart.core.distributed import command_line
 from headstart.core.heads import HeadSpec, build_head
 from headstart.core.loop import Checkpoint, History
 from headstart.core.modality import FALLBACK, modality, modality_of
@@ -66,7 +67,7 @@ def reproducibility_record(device: str, data_hashes: dict[str, str], seed: int) 
         "numpy": np.__version__,
         "headstart": headstart.__version__,
         "device": device,
-        "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("headstart") else None,
+        "command": command_line(),
         "data_hash": data_hashes,
     }
 

@@ -441,6 +441,7 @@ def train(
             error = str(e)
     group.raise_together(error)
     out = group.broadcast(out)
+    distributed.remember_run_dir(final)
     try:
         return _train_locked(
             config, data, out, final, group, progress, save, resume, stop_after, max_seconds, say
@@ -540,7 +541,7 @@ def _train_locked(
             metrics=metrics,
             record={
                 **reproducibility_record(device, hashes, config.seed),
-                "distributed": group.record(),
+                "distributed": _processes_record(group, history),
             },
             split=splits.record(),
             weights=weights_record(loaded, strategy, model),
@@ -560,6 +561,19 @@ def _train_locked(
             group.barrier()  # the others end once rank 0 has written the run
             run.path = final
         return run
+
+
+def _processes_record(group: distributed.Group, history) -> dict:
+    """How the run ran; a run resumed on another number of processes says how many epochs
+    each number trained."""
+    record = group.record()
+    counts: dict[str, int] = {}
+    for row in history.epochs:
+        key = str(row.get("processes", 1))
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) > 1:
+        record["epochs_by_processes"] = counts
+    return record
 
 
 def _weight_decay(config: TrainConfig, splits: Splits, prepared: Prepared, head, device, say):
