@@ -814,7 +814,7 @@ def predict(
         str,
         typer.Option(
             help="torch: the saved run; onnx: its export (headstart export) through ONNX "
-            "Runtime, without PyTorch (pip install 'headstart[onnx]')."
+            "Runtime, without PyTorch (pip install 'headstart\\[onnx]')."
         ),
     ] = ENGINES[0],
 ) -> None:

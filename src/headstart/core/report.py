@@ -417,6 +417,10 @@ def _shared_settings(run) -> dict[str, str]:
     processes = describe_processes(run.record.get("distributed"))
     if processes:
         shown["processes"] = processes
+    world = (run.record.get("distributed") or {}).get("world_size", 1)
+    if world > 1:
+        share = cfg.batch_size / world
+        shown["batch_size"] = f"{cfg.batch_size} (the global batch: {share:g} per process)"
     if "epochs_run" in m:
         stop = ", stopped early" if m.get("stopped_early") else ""
         shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
