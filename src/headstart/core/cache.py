@@ -298,11 +298,10 @@ class FeatureStore:
 
 
 def _not_shared(path: Path, rank: int, *, writer: bool = False) -> str:
-    who = (
-        f"rank 0 cannot read what rank {rank} wrote"
-        if writer
-        else (f"rank {rank} cannot read what rank 0 wrote")
-    )
+    if writer:
+        who = f"rank 0 cannot read what rank {rank} wrote"
+    else:
+        who = f"rank {rank} cannot read what rank 0 wrote"
     return (
         f"{path}: {who}. A run on several machines needs the cache on a file system every "
         "machine sees: set HEADSTART_CACHE_DIR to a shared folder (a network file system), "
