@@ -93,6 +93,32 @@ def test_shards_cover_every_item_once_and_balance():
             assert max(sizes) - min(sizes) <= 1
 
 
+def test_every_process_gets_two_examples_of_every_batch_and_none_is_left_out():
+    """A BatchNorm that trains needs two examples per process: a last batch smaller than that
+    joins the one before (195 texts, batch 32, 2 processes: a last batch of 3 once lost a
+    step on each epoch)."""
+    from headstart.core.inputs import batch_slices, inference_positions, part_of
+
+    for n in (2, 3, 4, 5, 33, 34, 35, 36, 195):
+        for processes in (1, 2, 3):
+            if n < 2 * processes:
+                continue
+            slices = batch_slices(n, 32, processes)
+            assert [i for s in slices for i in range(n)[s]] == list(range(n))
+            shares = [
+                len(part_of(np.arange(n)[s], (r, processes)))
+                for s in slices
+                for r in range(processes)
+            ]
+            assert min(shares) >= 2 or len(slices) == 1
+            order = np.concatenate(
+                [inference_positions(n, 32, (r, processes)) for r in range(processes)]
+            )
+            assert sorted(order) == list(range(n))
+    assert [len(range(195)[s]) for s in batch_slices(195, 32, 2)][-1] == 35
+    assert [len(range(195)[s]) for s in batch_slices(195, 32, 1)][-1] == 3
+
+
 def test_ddp_fit_on_two_processes_equals_one_process(tmp_path):
     """The training loop itself: shared global batches, each rank's share, the loss scaled so
     DDP's averaged gradient is the whole batch's, validation summed over ranks. With no layer

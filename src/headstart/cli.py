@@ -137,7 +137,12 @@ def _friendly(fn):
                 if distributed.is_peer_failure(e):  # another rank died
                     said = distributed.lost_peer_message()
                     if said:
-                        console(stderr=True).print(message("error", said, "bold red"))
+                        err = console(stderr=True)
+                        err.print(message("error", said, "bold red"))
+                        hint = distributed.run_resume_hint()
+                        if hint:
+                            err.print("[yellow]resume with:[/]")
+                            err.print(path_line(f"  {hint}"))
                     raise typer.Exit(1) from None
             raise
         except KeyboardInterrupt as e:

@@ -224,8 +224,8 @@ def render_run(run) -> Group:
     if m.get("skipped_training_samples"):
         grid.add_row(
             "note",
-            f"{m['skipped_training_samples']} training sample-steps skipped: their batch held "
-            f"one {noun}, on which BatchNorm cannot train",
+            f"{m['skipped_training_samples']} training sample-steps skipped: their batch (or a "
+            f"process's share of it) held one {noun}, on which BatchNorm cannot train",
         )
     parts: list = [grid]
     leaks = _leaks(run.path)

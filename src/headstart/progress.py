@@ -82,7 +82,12 @@ class LineProgress:
         self.closed = True
         seconds = time.perf_counter() - self.start
         done = self.n - self.initial
-        rate = f" ({done / seconds:,.1f} {self.unit}/s)" if seconds > 0 and done else ""
+        rate = ""
+        if seconds > 0 and done:  # slow work reads better as seconds per item
+            per = done / seconds
+            rate = (
+                f" ({per:,.1f} {self.unit}/s)" if per >= 1 else f" ({1 / per:,.1f} s/{self.unit})"
+            )
         extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
         count = f"{self.n:,} {plural(self.unit, self.n)}"
         if self.initial:  # resumed: the time is this part's, so say which part it was

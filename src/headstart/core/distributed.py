@@ -350,13 +350,18 @@ def lost_peer_message() -> str | None:
     rank 0 speaks under torchrun."""
     if os.environ.get(NPROC_VAR) or os.environ.get("RANK", "0") != "0":
         return None
-    text = (
+    return (
         "another process of this run stopped, so this one cannot go on (torchrun's report "
         "below names it)."
     )
+
+
+def run_resume_hint() -> str | None:
+    """The command that resumes the run this process trained into, once it can be resumed
+    (its split is written); None before."""
     if _RUN_DIR and (Path(_RUN_DIR[0]) / "split.json").is_file():
-        text += f" Resume with: {resume_hint(_RUN_DIR[0])}"
-    return text
+        return resume_hint(_RUN_DIR[0])
+    return None
 
 
 def resume_hint(out) -> str:
@@ -365,4 +370,13 @@ def resume_hint(out) -> str:
         return f"headstart train --resume {out}"
     if os.environ.get(NPROC_VAR):
         return f"headstart train --resume {out} --nproc {os.environ[NPROC_VAR]}"
-    return f"torchrun ... -m headstart train --resume {out} (the same torchrun options)"
+    per_node = os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1"))
+    nodes = int(os.environ.get("WORLD_SIZE", "1")) // max(1, int(per_node))
+    if nodes <= 1:
+        return (
+            f"torchrun --standalone --nproc-per-node {per_node} -m headstart train --resume {out}"
+        )
+    return (
+        f"torchrun --nnodes {nodes} --nproc-per-node {per_node} --rdzv-backend c10d "
+        f"--rdzv-endpoint HOST:PORT -m headstart train --resume {out}  (on every machine)"
+    )

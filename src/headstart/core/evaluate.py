@@ -25,16 +25,16 @@ from headstart.io import atomic_write_json
 
 #: The scale of each number in evaluation.json (the screens show the same units).
 UNITS = {
-    "accuracy": "fraction of images classified right, 0-1 (shown as %)",
+    "accuracy": "fraction of examples (images or texts) classified right, 0-1 (shown as %)",
     "accuracy_ci95": "95% bootstrap interval of accuracy, fraction 0-1 (shown as %)",
     "balanced_accuracy": "mean per-class recall, fraction 0-1 (shown as %)",
     "macro_f1": "mean per-class F1, 0-1 (shown on the 0-1 scale)",
     "macro_f1_ci95": "95% bootstrap interval of macro F1, 0-1 (shown on the 0-1 scale)",
-    "per_class": "precision, recall and F1 on the 0-1 scale; support is a count of images",
-    "accuracy_difference": "this run's accuracy minus the compared run's, on the same images, "
+    "per_class": "precision, recall and F1 on the 0-1 scale; support is a count of examples",
+    "accuracy_difference": "this run's accuracy minus the compared run's, on the same examples, "
     "fraction -1..1 (shown as percentage points)",
     "mcnemar_p": "two-sided p-value of McNemar's exact test, 0-1",
-    "log_loss": "mean negative log-likelihood per image, nats",
+    "log_loss": "mean negative log-likelihood per example, nats",
     "macro_auc": "mean one-vs-rest ROC AUC, 0-1",
 }
 

@@ -22,12 +22,14 @@ from headstart.modalities.image.preprocess import augmenter, prepare_batch
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def batch_slices(n: int, batch_size: int) -> list[slice]:
+def batch_slices(n: int, batch_size: int, processes: int = 1) -> list[slice]:
     """Consecutive batches of ``batch_size`` over ``n`` items, every item in one. A last batch
-    that would hold a single item joins the one before it: BatchNorm cannot train on one
-    sample, and skipping it would leave that item out of the epoch."""
+    too small to give each of ``processes`` at least two items (one process: a single item)
+    joins the one before it: BatchNorm cannot train on one sample, and skipping the batch
+    would leave its items out of the epoch. (So on several processes the last batch of an
+    epoch can be larger than on one, when it would hold fewer than two items per process.)"""
     starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] == 1:
+    if len(starts) > 1 and n - starts[-1] < 2 * processes:
         starts.pop()
     return [slice(s, e) for s, e in zip(starts, [*starts[1:], n])]
 
@@ -43,11 +45,17 @@ def part_of(positions, part: Part):
     return positions if part is None else positions[part[0] :: part[1]]
 
 
+def processes_of(part: Part) -> int:
+    """How many processes share each batch."""
+    return 1 if part is None else part[1]
+
+
 def inference_positions(n: int, batch_size: int, part: Part) -> np.ndarray:
     """The positions a rank's ``epoch(None, batch_size, part)`` yields, in its order: to put
     the ranks' predictions back in the examples' order."""
     return np.concatenate(
-        [part_of(np.arange(n)[b], part) for b in batch_slices(n, batch_size)] or [[]]
+        [part_of(np.arange(n)[b], part) for b in batch_slices(n, batch_size, processes_of(part))]
+        or [[]]
     ).astype(np.int64)
 
 
@@ -56,7 +64,7 @@ LENGTH_GROUP_BATCHES = 50
 
 
 def length_grouped_batches(
-    rng: np.random.Generator | None, lengths: np.ndarray, batch_size: int
+    rng: np.random.Generator | None, lengths: np.ndarray, batch_size: int, processes: int = 1
 ) -> list[np.ndarray]:
     """An epoch's batches (positions) for examples of varying length (texts): shuffled, then
     sorted by length within groups of ``LENGTH_GROUP_BATCHES`` batches, so a batch holds
@@ -67,13 +75,13 @@ def length_grouped_batches(
     n = len(lengths)
     lengths = np.asarray(lengths)
     if rng is None:
-        return [np.arange(n)[b] for b in batch_slices(n, batch_size)]
+        return [np.arange(n)[b] for b in batch_slices(n, batch_size, processes)]
     order = rng.permutation(n)
     group = batch_size * LENGTH_GROUP_BATCHES
     for start in range(0, n, group):
         chunk = order[start : start + group]
         order[start : start + group] = chunk[np.argsort(-lengths[chunk], kind="stable")]
-    batches = [order[b] for b in batch_slices(n, batch_size)]
+    batches = [order[b] for b in batch_slices(n, batch_size, processes)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -110,7 +118,7 @@ class ArrayInputs:
         pick = None
         if rng is not None and len(self.views) > 1:
             pick = rng.integers(len(self.views), size=n)
-        for batch in batch_slices(n, batch_size):
+        for batch in batch_slices(n, batch_size, processes_of(part)):
             pos = part_of(order[batch], part)
             x = self._gather(pos, None if pick is None else pick[pos])
             yield x, torch.from_numpy(self.labels[self.rows[pos]])
@@ -223,7 +231,9 @@ class ImageInputs:
             # resumed run sees exactly the views an uninterrupted one would
             epoch_seed = int(rng.integers(2**31))
         items = [(int(i), epoch_seed) for i in order]
-        self.batches.batches = [part_of(items[b], part) for b in batch_slices(n, batch_size)]
+        self.batches.batches = [
+            part_of(items[b], part) for b in batch_slices(n, batch_size, processes_of(part))
+        ]
         for batch in self._dataloader():
             if batch is not None:
                 yield batch

@@ -374,7 +374,7 @@ def fit(
             module, device_ids=[device.index] if device.type == "cuda" else None
         )
     optimizer = torch.optim.Adam(param_groups(module, head, settings), eps=1e-7)
-    steps = max(1, len(batch_slices(len(train_inputs), settings.batch_size)))
+    steps = max(1, len(batch_slices(len(train_inputs), settings.batch_size, group.world_size)))
     scheduler = (
         _scheduler(optimizer, settings, steps)
         if settings.schedule != "none" or settings.warmup_epochs

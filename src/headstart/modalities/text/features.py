@@ -23,7 +23,13 @@ import torch
 
 from headstart.core import distributed
 from headstart.core.cache import CACHE_VERSION, FeatureSet, FeatureStore, shard_note
-from headstart.core.inputs import ArrayInputs, Part, length_grouped_batches, part_of
+from headstart.core.inputs import (
+    ArrayInputs,
+    Part,
+    length_grouped_batches,
+    part_of,
+    processes_of,
+)
 from headstart.errors import ConfigError
 from headstart.modalities.text.encoder import LoadedEncoder
 from headstart.modalities.text.textset import TextSet
@@ -223,7 +229,7 @@ class RaggedInputs:
         self, rng: np.random.Generator | None, batch_size: int, part: Part = None
     ) -> Iterator[Batch]:
         lengths = np.diff(self.offsets)[self.rows]
-        for batch in length_grouped_batches(rng, lengths, batch_size):
+        for batch in length_grouped_batches(rng, lengths, batch_size, processes_of(part)):
             rows = self.rows[part_of(batch, part)]
             yield self._gather(rows), torch.from_numpy(self.labels[rows])
 
@@ -244,6 +250,6 @@ class TextInputs:
     def epoch(
         self, rng: np.random.Generator | None, batch_size: int, part: Part = None
     ) -> Iterator[Batch]:
-        for batch in length_grouped_batches(rng, self.lengths, batch_size):
+        for batch in length_grouped_batches(rng, self.lengths, batch_size, processes_of(part)):
             rows = part_of(batch, part)
             yield self.loaded.pad([self.ids[i] for i in rows]), torch.from_numpy(self.labels[rows])
