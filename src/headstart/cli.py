@@ -38,6 +38,7 @@ from headstart.console import (
     render_summary,
 )
 from headstart.core.config import TrainConfig
+from headstart.core.distributed import launched, speaks
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json, atomic_write_text
 
@@ -127,7 +128,7 @@ def _friendly(fn):
                 raise
             # plain Text: a message quoting a path like "img[1].png" is not markup; in a
             # distributed run rank 0 speaks (the ranks agree on errors before raising them)
-            if _main_process():
+            if speaks():
                 console(stderr=True).print(message("error", str(e), "bold red"))
             raise typer.Exit(2) from None
         except Exception as e:
@@ -146,7 +147,7 @@ def _friendly(fn):
                     raise typer.Exit(1) from None
             raise
         except KeyboardInterrupt as e:
-            if not _main_process():
+            if not speaks():
                 raise typer.Exit(130) from None
             err = console(stderr=True)
             if sys.stderr.isatty():
@@ -162,12 +163,6 @@ def _friendly(fn):
             raise typer.Exit(130) from None
 
     return wrapper
-
-
-def _main_process() -> bool:
-    """False in a torchrun process of rank 1 or more (read from the environment, so the
-    command line need not import torch to know)."""
-    return os.environ.get("RANK", "0") == "0" or "LOCAL_RANK" not in os.environ
 
 
 def _data_location(data: str | None, demo: bool) -> str:
@@ -204,9 +199,8 @@ def _root(
 ) -> None:
     if debug:
         os.environ["HEADSTART_DEBUG"] = "1"
-    several = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "LOCAL_RANK" in os.environ
-    if several and ctx.invoked_subcommand != "train":
-        if _main_process():
+    if launched() and ctx.invoked_subcommand != "train":
+        if speaks():
             console(stderr=True).print(
                 message(
                     "error",
@@ -567,7 +561,7 @@ def train(
             say=_note,
             overwrite=overwrite,
         )
-    if _main_process():
+    if speaks():
         console().print(render_run(run))
 
 

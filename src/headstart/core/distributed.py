@@ -30,8 +30,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from headstart.errors import ConfigError, RunError
 
 #: Why ``auto`` choices refuse to distribute (said by the command line and by ``train_auto``).
@@ -104,8 +102,10 @@ class Group:
         dist.all_gather_object(out, obj)
         return out
 
-    def sum(self, values) -> np.ndarray:
-        """Element-wise sum over ranks of a few numbers (float64)."""
+    def sum(self, values):
+        """Element-wise sum over ranks of a few numbers (a float64 array)."""
+        import numpy as np
+
         arr = np.asarray(values, dtype=np.float64)
         if not self.distributed:
             return arr
@@ -166,8 +166,14 @@ def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
 
 
 def launched() -> bool:
-    """True in a process that torchrun started as one of several."""
+    """True in a process that torchrun started as one of several (read from the environment:
+    this module imports nothing heavy, so the command line asks it before loading torch)."""
     return all(v in os.environ for v in _TORCHRUN_VARS) and int(os.environ["WORLD_SIZE"]) > 1
+
+
+def speaks() -> bool:
+    """True in the process that talks to the user: rank 0, or the only process."""
+    return not launched() or os.environ.get("RANK") == "0"
 
 
 _GROUP: Group | None = None
