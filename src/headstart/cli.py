@@ -37,6 +37,7 @@ from headstart.console import (
     render_run,
     render_summary,
 )
+from headstart.core import distributed
 from headstart.core.config import TrainConfig
 from headstart.core.distributed import launched, speaks
 from headstart.errors import HeadstartError
@@ -132,19 +133,17 @@ def _friendly(fn):
                 console(stderr=True).print(message("error", str(e), "bold red"))
             raise typer.Exit(2) from None
         except Exception as e:
-            if "LOCAL_RANK" in os.environ and not os.environ.get("HEADSTART_DEBUG"):
-                from headstart.core import distributed
-
-                if distributed.is_peer_failure(e):  # another rank died
-                    said = distributed.lost_peer_message()
-                    if said:
-                        err = console(stderr=True)
-                        err.print(message("error", said, "bold red"))
-                        hint = distributed.run_resume_hint()
-                        if hint:
-                            err.print("[yellow]resume with:[/]")
-                            err.print(path_line(f"  {hint}"))
-                    raise typer.Exit(1) from None
+            debug = os.environ.get("HEADSTART_DEBUG")
+            if launched() and not debug and distributed.is_peer_failure(e):  # a rank died
+                said = distributed.lost_peer_message()
+                if said:
+                    err = console(stderr=True)
+                    err.print(message("error", said, "bold red"))
+                    hint = distributed.run_resume_hint()
+                    if hint:
+                        err.print("[yellow]resume with:[/]")
+                        err.print(path_line(f"  {hint}"))
+                raise typer.Exit(1) from None
             raise
         except KeyboardInterrupt as e:
             if not speaks():
@@ -154,10 +153,8 @@ def _friendly(fn):
                 sys.stderr.write("\n")  # below the progress bar the interrupt left behind
             out = getattr(e, "out", None)
             if out:
-                from headstart.core.distributed import resume_hint
-
                 err.print("[yellow]interrupted; resume with:[/]")
-                err.print(path_line(f"  {resume_hint(out)}"))
+                err.print(path_line(f"  {distributed.resume_hint(out)}"))
             else:
                 err.print(Text(str(e) or "interrupted", style="yellow"))
             raise typer.Exit(130) from None
@@ -542,7 +539,6 @@ def train(
         cfg = TrainConfig(**settings)
     # heavy imports only now: a mistyped option has been answered without loading torch
     from headstart.api import train as train_run
-    from headstart.core import distributed
 
     if nproc is not None or distributed.launched():
         group = _distributed_start(cfg, nproc, out if resume is None else resume)
@@ -568,7 +564,6 @@ def train(
 def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
     """``--nproc N``: start N processes through torchrun and report how they ended (returns
     None). In a process torchrun started: join the group and return it."""
-    from headstart.core import distributed
     from headstart.core.config import resolve_device
 
     auto = cfg.backbone == "auto" or cfg.strategy == "auto"

@@ -209,15 +209,21 @@ def init(device: str) -> Group:
             )
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend)
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", dist.get_world_size()))
     _GROUP = Group(
         world_size=dist.get_world_size(),
         rank=dist.get_rank(),
         local_rank=local_rank,
         backend=backend,
-        nodes=max(1, dist.get_world_size() // max(1, local)),
+        nodes=_machines()[1],
     )
     return _GROUP
+
+
+def _machines() -> tuple[int, int]:
+    """(processes per machine, machines) of this torchrun launch, from its environment."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    return per_machine, max(1, world // max(1, per_machine))
 
 
 def _end_with_launcher() -> None:
@@ -354,7 +360,7 @@ def lost_peer_message() -> str | None:
     """What a rank says when a collective failed because another rank went away, or None
     when it should stay quiet: ``--nproc``'s launcher reports the failure itself, and only
     rank 0 speaks under torchrun."""
-    if os.environ.get(NPROC_VAR) or os.environ.get("RANK", "0") != "0":
+    if os.environ.get(NPROC_VAR) or not speaks():
         return None
     return (
         "another process of this run stopped, so this one cannot go on (torchrun's report "
@@ -376,8 +382,7 @@ def resume_hint(out) -> str:
         return f"headstart train --resume {out}"
     if os.environ.get(NPROC_VAR):
         return f"headstart train --resume {out} --nproc {os.environ[NPROC_VAR]}"
-    per_node = os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1"))
-    nodes = int(os.environ.get("WORLD_SIZE", "1")) // max(1, int(per_node))
+    per_node, nodes = _machines()
     if nodes <= 1:
         return (
             f"torchrun --standalone --nproc-per-node {per_node} -m headstart train --resume {out}"

@@ -159,12 +159,11 @@ def _batches(inputs, rng, batch_size: int, group: Group):
 INFERENCE_BATCH = 256
 
 
-def predict_logits(
-    module: nn.Module, inputs, device: torch.device, group: Group = SINGLE
-) -> tuple[np.ndarray, np.ndarray]:
-    """(true labels, logits as float32) of ``module`` over ``inputs``, in inference mode and
-    in the examples' order. In a distributed run (``group``) each rank computes its share and
-    every rank gets all of them."""
+def _share_logits(
+    module: nn.Module, inputs, device: torch.device, group: Group
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(labels, float32 logits or None when empty) of this rank's share of ``inputs``, in
+    inference mode (one process: all of them)."""
     module.eval()
     ys, out = [], []
     with torch.no_grad(), _autocast(device):
@@ -172,7 +171,16 @@ def predict_logits(
             out.append(module(to_device(x, device)).float().cpu().numpy())
             ys.append(y.numpy())
     y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
-    logits = np.concatenate(out) if out else None
+    return y, np.concatenate(out) if out else None
+
+
+def predict_logits(
+    module: nn.Module, inputs, device: torch.device, group: Group = SINGLE
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true labels, logits as float32) of ``module`` over ``inputs``, in inference mode and
+    in the examples' order. In a distributed run (``group``) each rank computes its share and
+    every rank gets all of them."""
+    y, logits = _share_logits(module, inputs, device, group)
     if not group.distributed:
         return y, logits if logits is not None else np.zeros((0, 0), np.float32)
     pieces = group.all_gather((y, logits))
@@ -214,15 +222,13 @@ def evaluate_inputs(
     """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode. In a
     distributed run each rank scores its share and the sums are added over ranks: every
     example counted once, the same result on every rank."""
-    module.eval()
-    loss, correct, seen = 0.0, 0, 0
-    with torch.no_grad(), _autocast(device):
-        for x, y in _batches(inputs, None, INFERENCE_BATCH, group):
-            logits = module(to_device(x, device)).float().cpu()
-            loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-    loss, correct, seen = group.sum([loss, correct, seen])
+    y, logits = _share_logits(module, inputs, device, group)
+    loss, correct = 0.0, 0
+    if logits is not None:
+        t = torch.from_numpy(logits)
+        loss = float(nn.functional.cross_entropy(t, torch.from_numpy(y), reduction="sum"))
+        correct = int((logits.argmax(1) == y).sum())
+    loss, correct, seen = group.sum([loss, correct, len(y)])
     return loss / max(1, seen), correct / max(1, seen)
 
 
@@ -380,11 +386,10 @@ def fit(
         if settings.schedule != "none" or settings.warmup_epochs
         else None
     )
-    weight = (
-        torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-        if class_weights is not None
-        else None
-    )
+    cpu_weight = (
+        torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
+    )  # on the CPU too: each batch's weight is summed from the labels, before they move
+    weight = cpu_weight.to(device) if cpu_weight is not None else None
     # summed, then divided by the whole batch's weight (its size without class weights):
     # the mean cross-entropy, also when the batch is spread over ranks
     loss_fn = nn.CrossEntropyLoss(
@@ -417,7 +422,7 @@ def fit(
         )
         total_loss, correct, seen = 0.0, 0, 0
         for x, y in _batches(train_inputs, rng, settings.batch_size, group):
-            denom = float(weight.cpu()[y].sum()) if weight is not None else float(len(y))
+            denom = float(cpu_weight[y].sum()) if cpu_weight is not None else float(len(y))
             size = len(y)
             if group.distributed:  # the whole batch's weight and size, over ranks
                 denom, size = group.sum([denom, len(y)])

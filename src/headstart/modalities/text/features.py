@@ -171,8 +171,8 @@ class TextFeatureExtractor:
         ids, truncated = self.encoded(texts)
         items = range(len(texts)) if items is None else items
         n, bs = len(items), self.batch_size
-        lengths = np.array([len(i) for i in ids], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        offsets = self._offsets(texts)
+        lengths = np.diff(offsets)
         base = offsets[items.start] if self.ragged else items.start
         order = np.asarray(items)[np.argsort(lengths[items.start : items.stop], kind="stable")]
         what = "frozen prefix" if self.ragged else "features"
