@@ -177,6 +177,10 @@ def test_configuration_shows_resolved_values(image_folder, tmp_path):
     assert rows["data"] == str(image_folder)
     assert rows["unfreeze"] == "1 (not used by feature-extraction)"
     assert "None" not in rows.values()
+    # only what images have: no text column or token length for an image run
+    assert "text_column" not in rows and "max_length" not in rows and "filename_column" in rows
+    assert "keras_style_total" not in html
+    assert "<td>total as Keras counts it (+ BatchNorm statistics)</td>" in html
 
 
 def test_a_model_no_better_than_the_majority_class_says_so(image_folder, tmp_path):
@@ -213,7 +217,7 @@ def test_report_of_an_estimator_run_shows_what_it_has(tmp_path):
     html = (tmp_path / "est" / "report.html").read_text()
     assert "Confusion matrix" not in html and "ROC curves" not in html
     assert "Most confident mistakes" not in html
-    assert "<td>data</td><td>in-memory arrays (not recorded)</td>" in html
+    assert "<td>data</td><td>in-memory images (not recorded)</td>" in html
     assert re.search(r"headstart evaluate \S+est DATA", html)
     assert "None</td>" not in html
     # the instruction works, and the report then shows that evaluation

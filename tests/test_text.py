@@ -46,7 +46,8 @@ def test_csv_tsv_and_jsonl_tables_load_the_same_texts(tmp_path):
         assert s.class_names == ("negative", "positive")
         assert s.train.texts == sources[0].train.texts
         assert list(s.train.labels) == list(sources[0].train.labels)
-    assert sources[0].train.ids[0] == "r.csv:2"  # file and line: a message can point at it
+    # file and data row (1: the first after the header), what pandas and a spreadsheet count
+    assert [s.train.ids[0] for s in sources] == ["r.csv row 1", "r.tsv row 1", "r.jsonl row 1"]
 
 
 def test_split_column_and_custom_column_names(tmp_path):
@@ -86,21 +87,22 @@ def test_text_folder_with_split_folders_skips_bad_files(tmp_path):
 def test_empty_cell_is_skipped_and_listed_missing_column_is_named(tmp_path):
     rows = reviews() + [["", "positive"]]
     s = load_source(write_table(tmp_path / "r.csv", rows))
-    assert len(s.train) == 10 and s.skipped == [{"path": "r.csv:12", "reason": "empty 'text' cell"}]
-    # a quoted cell spanning three lines: the rows after it are named by their real line
+    assert len(s.train) == 10 and s.skipped == [
+        {"path": "r.csv row 11", "reason": "empty 'text' cell"}
+    ]
+    # a quoted cell spanning three lines: the rows after it keep their row number
     rows = reviews() + [["first line\nsecond line\nthird line", "positive"], ["", "negative"]]
     s = load_source(write_table(tmp_path / "multi.csv", rows))
-    assert s.skipped == [{"path": "multi.csv:15", "reason": "empty 'text' cell"}]
+    assert s.skipped == [{"path": "multi.csv row 12", "reason": "empty 'text' cell"}]
     bad = write_table(tmp_path / "bad.csv", [["body", "label"], ["x", "a"], ["y", "b"]])
     with pytest.raises(DataError, match=r"'text'.*not found.*'body'.*--text-column"):
         load_source(bad, modality="text")
 
 
 def test_a_table_that_is_neither_images_nor_text_names_both_options(tmp_path):
-    # a quoted cell spanning three lines: the rows after it are named by their real line
     rows = reviews() + [["first line\nsecond line\nthird line", "positive"], ["", "negative"]]
     s = load_source(write_table(tmp_path / "multi.csv", rows))
-    assert s.skipped == [{"path": "multi.csv:15", "reason": "empty 'text' cell"}]
+    assert s.skipped == [{"path": "multi.csv row 12", "reason": "empty 'text' cell"}]
     bad = write_table(tmp_path / "bad.csv", [["body", "label"], ["x", "a"], ["y", "b"]])
     with pytest.raises(DataError, match="neither a 'filename' column .* nor a 'text' column"):
         load_source(bad)
@@ -138,6 +140,123 @@ def test_in_memory_texts_split_and_replay(tmp_path):
     assert again.val.texts == splits.val.texts and again.test.texts == splits.test.texts
     with pytest.raises(DataError, match="not a string"):
         from_texts(["ok", 3], ["a", "b"])
+
+
+def test_table_texts_are_named_by_data_row_and_old_line_names_still_replay(tmp_path):
+    """Ids count data rows (1: the first after the header), so a cell spanning lines does not
+    shift the rows after it; a split.json recorded under the old names (the line a row starts
+    on) still replays exactly, and keeps the names that run's files use."""
+    from headstart.core.splits import make_splits, splits_from_record
+
+    rows = reviews(6)
+    rows[2][0] = 'first paragraph\n\nsecond paragraph,\nquoted "and" long'  # row 2: lines 3-6
+    path = write_table(tmp_path / "r.csv", rows)
+    source = load_source(path)
+    assert source.train.ids[:4] == ["r.csv row 1", "r.csv row 2", "r.csv row 3", "r.csv row 4"]
+    assert source.former_ids["r.csv:2"] == "r.csv row 1"
+    assert source.former_ids["r.csv:7"] == "r.csv row 3"  # after the 4-line cell
+    # row N is the Nth record a CSV reader gives (pandas: df.iloc[N - 1])
+    import csv
+
+    with open(path, newline="") as f:
+        records = list(csv.DictReader(f))
+    assert source.train.texts[source.train.ids.index("r.csv row 2")] == records[1]["text"]
+
+    splits = make_splits(source, val_split=0.25, test_split=0.25, seed=3)
+    by_new = {new: old for old, new in source.former_ids.items()}
+    record = splits.record()
+    old = {
+        k: [by_new[i] for i in v] if k in ("train", "val", "test") else v for k, v in record.items()
+    }
+    again = splits_from_record(load_source(path), old)
+    for name, part in splits.items().items():
+        assert again.items()[name].texts == part.texts
+        assert again.items()[name].ids == old[name]  # as that run's files name them
+    assert splits_from_record(load_source(path), record).test.ids == splits.test.ids
+    gone = dict(record, test=["r.csv row 99"])
+    with pytest.raises(DataError, match="no longer in the data .first: r.csv row 99"):
+        splits_from_record(load_source(path), gone)
+    # a bad row is named by its row and the line it starts on (for an editor)
+    write_table(tmp_path / "bad.csv", rows[:3] + [["fine", ""]])
+    with pytest.raises(DataError, match=r"bad.csv, row 3 \(line 7\): empty 'label' cell"):
+        load_source(tmp_path / "bad.csv")
+
+
+def test_predictions_of_texts_carry_the_start_of_each_text(tmp_path):
+    """A prediction row says which text it scored: its first characters on one line."""
+    from types import SimpleNamespace
+
+    from headstart.core.predictions import TEXT_START_CHARS, predictions_csv, text_start
+    from headstart.modalities.text.predict import predict_text_inputs
+
+    long = "word " * 40
+    rows = [["text", "label"], ["two\nlines,  and\tspaces", "a"], [long, "b"], ["", "a"]]
+    path = write_table(tmp_path / "new.csv", rows)
+    model = SimpleNamespace(
+        class_names=("a", "b"),
+        predict_proba=lambda texts, **_: np.tile([0.25, 0.75], (len(texts), 1)),
+    )
+    preds = predict_text_inputs(model, [str(path)])
+    assert [p.input for p in preds] == [f"{path} row {n}" for n in (1, 2, 3)]
+    assert preds[0].text_start == "two lines, and spaces"
+    assert len(preds[1].text_start) == TEXT_START_CHARS and preds[1].text_start.endswith("\u2026")
+    assert preds[1].text_start == text_start(long)
+    assert preds[2].error and preds[2].text_start == ""
+    import csv
+    import io
+
+    table = list(csv.DictReader(io.StringIO(predictions_csv(preds, model.class_names))))
+    assert [r["text_start"] for r in table] == [p.text_start for p in preds]
+    assert table[0]["predicted"] == "b" and table[2]["error"] == "empty or not UTF-8 text"
+
+
+def test_duplicates_across_splits_are_counted_in_texts_and_rows(tmp_path):
+    """The leakage warning speaks of texts, and of rows for a table (files for a folder)."""
+    from types import SimpleNamespace
+
+    from headstart.core.inspection import recorded_leakage
+    from headstart.modalities.text.inspect import inspect_texts, item_word
+
+    rows = [["text", "label", "split"]]
+    for i in range(8):
+        rows += [
+            [f"{POSITIVE[i % 5]} {i}", "pos", "train"],
+            [f"{NEGATIVE[i % 5]} {i}", "neg", "train"],
+        ]
+    rows += [["works well 0", "pos", "test"], ["MADE ME  SICK 0", "neg", "test"]]  # copies
+    rows += [["fresh words", "pos", "test"], ["other words", "neg", "test"]]
+    path = write_table(tmp_path / "dup.csv", rows)
+    insp = inspect_texts(load_source(path), encoder="test_bert", progress=False)
+    said = "2 text(s) appear in more than one split (4 rows): scores on test will be optimistic"
+    assert said in insp.warnings()
+    assert recorded_leakage(json.loads(json.dumps(insp.to_dict()))) == said
+    assert not any("image" in w or "files" in w for w in insp.warnings())
+    # an image run's inspection.json (no modality recorded) keeps its wording
+    image = {"duplicates_across": [{"splits": ["train", "val"], "ids": ["train:a", "val:b"]}]}
+    assert recorded_leakage(image).startswith("1 image(s) appear in more than one split (2 files)")
+    (tmp_path / "folder" / "pos").mkdir(parents=True)
+    folder = SimpleNamespace(location=str(tmp_path / "folder"), train=SimpleNamespace(origin="x"))
+    assert item_word(folder) == "files"
+
+
+def test_settings_of_other_modalities_are_left_out_of_a_run_s_configuration():
+    """Each modality names the settings only its data has; a run shows the rest."""
+    from headstart.core.config import TrainConfig
+    from headstart.core.modality import modality, other_settings
+    from headstart.errors import ConfigError
+
+    text, image = modality("text"), modality("image")
+    assert {"image_size", "augment", "tta", "filename_column"} <= other_settings(text)
+    assert other_settings(image) == {"text_column", "max_length"}
+    shared = {"pooling", "backbone", "bn", "unfreeze", "cache_dtype"}
+    assert not shared & (other_settings(text) | other_settings(image))
+    fields = set(TrainConfig().to_dict())
+    assert text.own_settings <= fields and image.own_settings <= fields
+    # what a text run refuses is what it leaves out
+    for flag in ("augment", "views", "flip", "tta", "features", "image_size", "resize"):
+        assert flag in image.own_settings
+    with pytest.raises(ConfigError, match="--max-length 64 is for texts.*--image-size"):
+        TrainConfig(max_length=64).for_modality("image")
 
 
 def test_carved_splits_keep_copies_of_a_text_together():
@@ -242,15 +361,20 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     out = tmp_path / "run"
     r = run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "3", "--out", str(out))
     assert "texts used" in r.stdout and "test accuracy" in r.stdout
-    assert "(1 skipped, listed below)" in r.stdout  # the empty cell, on line 51 of the file
-    assert "reviews.csv:51  (empty 'text' cell)" in r.stdout
+    assert "(1 skipped, listed below)" in r.stdout  # the empty cell, data row 50 (line 51)
+    assert "reviews.csv row 50  (empty 'text' cell)" in r.stdout
     assert (out / "encoder" / "config.json").is_file()
     meta = json.loads((out / "model.json").read_text())
     assert meta["modality"] == "text" and meta["backbone"] == "test_bert"
     page = (out / "report.html").read_text()
     assert "<script>alert" not in page and "Sample training texts" in page
-    assert "Texts used: train" in page and "(images only)" in page
-    assert "1 text(s) skipped: reviews.csv:51 (empty &#x27;text&#x27; cell)" in page
+    assert "Texts used: train" in page and "1 text(s) skipped: reviews.csv row 50 (empty" in page
+    # the configuration shows the settings a text run has, and none that only images have
+    assert "<td>max_length</td><td>256 tokens (the encoder&#x27;s, capped at 256)</td>" in page
+    assert "<td>text_column</td><td>text</td>" in page and "images only" not in page
+    for image_only in ("image_size", "filename_column", "augment", "views", "tta"):
+        assert f"<td>{image_only}</td>" not in page
+    assert "keras_style_total" not in page and "total as Keras counts it" in page
     r = run_cli("evaluate", str(out))
     assert "majority class" in r.stdout
 
@@ -266,6 +390,7 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     proc = from_stdin("works well and helped a lot\n\nawful nausea\n")
     assert proc.returncode == 0, proc.stderr
     assert "<stdin>:1" in proc.stdout and "<stdin>:3" in proc.stdout
+    assert '"awful nausea"' in proc.stdout  # the start of each text, under its line
     summary = run_cli("summary", "--run", str(out)).stdout
     assert "layers, as --unfreeze counts them" in summary and "layer 1: " in summary
     named = run_cli("summary", "--backbone", "test_bert", "--classes", "2").stdout
@@ -275,9 +400,11 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     csv_out = tmp_path / "preds.csv"
     run_cli("predict", str(out), str(data), "--out", str(csv_out))
     lines = csv_out.read_text().splitlines()
-    assert lines[0].startswith("input,predicted,confidence,p_negative,p_positive")
+    assert lines[0] == "input,predicted,confidence,p_negative,p_positive,error,text_start"
     assert len(lines) == 1 + 50  # every row, the empty one as an error row
-    assert lines[-1].startswith(f"{data}:51,,") and lines[-1].endswith("empty or not UTF-8 text")
+    assert lines[1].startswith(f"{data} row 1,") and lines[1].endswith(",works well 0")
+    assert lines[-1].startswith(f"{data} row 50,,")
+    assert lines[-1].endswith(",empty or not UTF-8 text,")
 
 
 def test_text_run_reloads_in_a_fresh_process_with_identical_predictions(tmp_path):

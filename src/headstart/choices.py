@@ -49,12 +49,21 @@ CLASS_WEIGHTS = ("none", "auto")
 AUTO_BUDGET_MINUTES = 8.0
 
 
-#: ``headstart serve``: the largest image or text accepted, inputs per request, declared pixels
-#: per image (about 7,000 x 7,000: a server holds several at once), and request batching. On a
-#: CPU a forward pass of Lite0 costs more per image at 32 than at 1-8 (BENCHMARKS.md, serving),
-#: so passes gather at most 8 examples; raise ``--max-batch`` on a GPU.
+#: Decompression-bomb guard: an image declaring more pixels than this is refused before a pixel
+#: is decoded. Files given to the command line (train, inspect, evaluate, predict) are the
+#: user's own and decoded one at a time per worker, so large scans pass: about 16,000 x 16,000
+#: (768 MB decoded).
+MAX_PIXELS = 256_000_000
+#: The same guard in ``headstart serve``, 5x lower: uploads come from anyone, a request holds
+#: up to ``SERVE_MAX_FILES`` decoded images at once and several requests run together, so each
+#: stays under about 7,000 x 7,000 (150 MB decoded). The model sees a few hundred pixels a side:
+#: a client sends a larger photo resized.
+SERVE_MAX_PIXELS = 50_000_000
+
+#: ``headstart serve``: the largest image or text accepted, inputs per request, and request
+#: batching. On a CPU a forward pass of Lite0 costs more per image at 32 than at 1-8
+#: (BENCHMARKS.md, serving), so passes gather at most 8 examples; raise ``--max-batch`` on a GPU.
 SERVE_MAX_BYTES = "8MB"
 SERVE_MAX_FILES = 64
-SERVE_MAX_PIXELS = 50_000_000
 SERVE_MAX_BATCH = 8
 SERVE_MAX_WAIT_MS = 5.0

@@ -249,17 +249,19 @@ def _leaks(path) -> str:
     """The leakage warning of the run's inspection (the same sentence as ``inspect``), if any."""
     import json
 
-    from headstart.core.inspection import leakage_warning
+    from headstart.core.inspection import recorded_leakage
 
     if path is None or not (path / "inspection.json").is_file():
         return ""
-    inspection = json.loads((path / "inspection.json").read_text())
-    warning = leakage_warning(inspection.get("duplicates_across") or [])
+    warning = recorded_leakage(json.loads((path / "inspection.json").read_text()))
     return f"{warning} (see the report's Data section)" if warning else ""
 
 
 def render_predictions(preds, max_rows: int = 200) -> Group:
-    """One line per input: label, confidence, then the input's path last and unwrapped."""
+    """One line per input: label, confidence, then the input's path last and unwrapped; for a
+    text, the start of it on the next line (short enough for 80 columns)."""
+    from headstart.core.predictions import text_start
+
     labels = [p.label if not p.error else "unreadable" for p in preds[:max_rows]]
     w = max([len("predicted"), *map(len, labels)])
     lines = [Text(f"{'predicted':<{w}}  confidence  input", style="bold")]
@@ -268,6 +270,8 @@ def render_predictions(preds, max_rows: int = 200) -> Group:
             lines.append(path_line(f"{label:<{w}}  {'-':>10}  {p.input}  ({p.error})", "red"))
         else:
             lines.append(path_line(f"{label:<{w}}  {p.probabilities.max():>10.1%}  {p.input}"))
+        if p.text_start:
+            lines.append(path_line(f'  "{text_start(p.text_start, 60)}"', "dim"))
     if len(preds) > max_rows:
         lines.append(Text(f"... {len(preds) - max_rows} more (use --out FILE.csv)", style="dim"))
     return Group(*lines)

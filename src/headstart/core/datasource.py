@@ -38,6 +38,11 @@ class DataSource:
     #: examples found but unusable, left out of every split: {"path", "reason"} each (an empty
     #: or non-UTF-8 text file, an empty text cell)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: ids that runs recorded by an older naming, mapped to today's (a table's texts were
+    #: named by their line, ``reviews.csv:15``, now by their row, ``reviews.csv row 12``):
+    #: a split recorded under the old names still replays (:func:`~headstart.core.splits.
+    #: splits_from_record`)
+    former_ids: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.train) == 0:

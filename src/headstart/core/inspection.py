@@ -13,18 +13,29 @@ from headstart.core.splits import make_splits
 from headstart.errors import HeadstartError
 
 
-def leakage_warning(duplicates_across: list[dict], noun: str = "image") -> str:
+def leakage_warning(
+    duplicates_across: list[dict], noun: str = "image", items: str = "files"
+) -> str:
     """The sentence for examples found in more than one split (``duplicates_across``, as in
-    inspection.json), naming the scores they inflate; "" when there are none."""
+    inspection.json), naming the scores they inflate; "" when there are none. ``noun``: one
+    example ("image", "text"); ``items``: what holds each copy (an inspection's
+    ``item_word``: files, rows of a table, or copies for examples in memory)."""
     if not duplicates_across:
         return ""
     n_items = sum(len(d["ids"]) for d in duplicates_across)
     inflated = sorted({s for d in duplicates_across for s in d["splits"]} - {"train"})
-    where = "files" if noun == "image" else f"{noun}s"
     return (
-        f"{len(duplicates_across)} {noun}(s) appear in more than one split ({n_items} {where}): "
+        f"{len(duplicates_across)} {noun}(s) appear in more than one split ({n_items} {items}): "
         f"scores on {' and '.join(inflated)} will be optimistic"
     )
+
+
+def recorded_leakage(inspection: dict) -> str:
+    """:func:`leakage_warning` of an inspection as recorded in a run's inspection.json (one
+    written before it said its modality and ``item_word`` is an image inspection's)."""
+    noun = inspection.get("modality", "image")
+    items = inspection.get("item_word") or ("files" if noun == "image" else "copies")
+    return leakage_warning(inspection.get("duplicates_across") or [], noun, items)
 
 
 def group_duplicates(

@@ -32,6 +32,9 @@ class Modality(Protocol):
     noun: str
     stage_word: str
     block_word: str
+    #: the configuration fields that only this kind of data uses (an image size, a text
+    #: column): a run of another modality leaves them out of what it shows
+    own_settings: frozenset[str]
 
     def recognises(self, path: Path) -> bool:
         """Whether ``path`` is a file of this kind (detecting a folder's modality)."""
@@ -98,6 +101,11 @@ class Modality(Protocol):
     def predict_proba(self, run, inputs, *, batch_size: int, progress: bool):
         """Class probabilities of in-memory examples."""
 
+    def used_settings(self, run) -> dict[str, str]:
+        """How ``run`` used the settings this modality resolves (sizes, lengths, pooling,
+        augmentation), by configuration field, for the report's configuration table: the
+        value used, with the setting as asked or why it had no effect in brackets."""
+
 
 def modality(name: str) -> Modality:
     """The modality called ``name``."""
@@ -112,6 +120,13 @@ def modality_of_encoder(name: str) -> Modality:
         if other != FALLBACK and modality(other).names_encoder(name):
             return modality(other)
     return modality(FALLBACK)
+
+
+def other_settings(mod: Modality) -> frozenset[str]:
+    """The configuration fields only other modalities use: what a run of ``mod`` leaves out
+    when it shows its settings."""
+    others = (modality(name).own_settings for name in MODALITIES if name != mod.name)
+    return frozenset().union(*others) - mod.own_settings
 
 
 def modality_of(obj) -> Modality:

@@ -76,6 +76,23 @@ def parameter_counts(model: TransferModel) -> dict[str, int]:
     }
 
 
+def parameter_rows(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """(label, count) of :func:`parameter_counts` as the terminal and the report show them:
+    the Keras-style total (BatchNorm statistics counted too, the tutorials' ``model.summary()``
+    total) only where it differs from the total, as it does for a network with BatchNorm."""
+    labels = {
+        "total": "total",
+        "trainable": "trainable",
+        "frozen": "frozen",
+        "keras_style_total": "total as Keras counts it (+ BatchNorm statistics)",
+    }
+    return [
+        (labels.get(key, key.replace("_", " ")), n)
+        for key, n in counts.items()
+        if key != "keras_style_total" or n != counts.get("total")
+    ]
+
+
 def weights_fingerprint(module: nn.Module) -> str:
     """Content hash of a module's weights: the cache key of a backbone that was trained."""
     h = hashlib.sha256()

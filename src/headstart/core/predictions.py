@@ -1,5 +1,6 @@
 """Predictions as every modality reports them: one row per input (its label and class
-probabilities, or the reason it has none), and the CSV ``headstart predict`` writes."""
+probabilities, or the reason it has none, and for a text the start of it), and the CSV
+``headstart predict`` writes."""
 
 from __future__ import annotations
 
@@ -10,32 +11,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Characters of a text a prediction carries to show which text it scored.
+TEXT_START_CHARS = 80
+
+
+def text_start(text: str, limit: int = TEXT_START_CHARS) -> str:
+    """The start of ``text`` on one line: whitespace (newlines too) collapsed to single
+    spaces, cut to ``limit`` characters with an ellipsis when longer."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
+
 
 @dataclass
 class Prediction:
-    """One input's prediction, or the reason it has none."""
+    """One input's prediction, or the reason it has none. ``text_start``: for a text, its
+    first characters (:func:`text_start`), so a row says what it scored; None for images."""
 
     input: str
     label: str | None
     probabilities: np.ndarray | None
     error: str | None = None
+    text_start: str | None = None
 
 
 def predictions_csv(predictions: list[Prediction], class_names: Sequence[str]) -> str:
+    """One row per input: input, predicted, confidence, p_<class>..., error, and for texts a
+    last column ``text_start`` (the text's first characters, on one line)."""
+    texts = any(r.text_start is not None for r in predictions)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["input", "predicted", "confidence", *[f"p_{c}" for c in class_names], "error"])
+    header = ["input", "predicted", "confidence", *[f"p_{c}" for c in class_names], "error"]
+    w.writerow(header + ["text_start"] * texts)
     for r in predictions:
         if r.probabilities is None:
-            w.writerow([r.input, "", "", *[""] * len(class_names), r.error])
+            row = [r.input, "", "", *[""] * len(class_names), r.error]
         else:
-            w.writerow(
-                [
-                    r.input,
-                    r.label,
-                    f"{r.probabilities.max():.4f}",
-                    *[f"{v:.6f}" for v in r.probabilities],
-                    "",
-                ]
-            )
+            row = [
+                r.input,
+                r.label,
+                f"{r.probabilities.max():.4f}",
+                *[f"{v:.6f}" for v in r.probabilities],
+                "",
+            ]
+        w.writerow(row + [r.text_start or ""] * texts)
     return buf.getvalue()

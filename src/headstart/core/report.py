@@ -18,7 +18,9 @@ import numpy as np
 
 from headstart.core import plots
 from headstart.core.distributed import describe as describe_processes
-from headstart.core.modality import modality_of
+from headstart.core.inspection import recorded_leakage
+from headstart.core.modality import modality_of, other_settings
+from headstart.core.predictions import text_start
 from headstart.io import atomic_write_json, atomic_write_text
 
 CSS = """
@@ -94,9 +96,7 @@ SNIPPET_CHARS = 240
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     """The start of ``text`` on one line, escaped for HTML: a text is data, never markup."""
-    flat = " ".join(text.split())
-    cut = flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
-    return html.escape(cut)
+    return html.escape(text_start(text, limit))
 
 
 def text_examples(run, evaluation: dict | None, splits) -> dict[str, str]:
@@ -344,31 +344,20 @@ def _bytes(n: int) -> str:
 
 def configuration_rows(run) -> list[list[str]]:
     """The run's settings as they were used: ``auto`` and backbone defaults resolved, the
-    setting as asked kept in brackets; settings the run did not use say so."""
+    setting as asked kept in brackets; settings the run did not use say so. Settings for
+    another kind of data (an image size for a text run) are left out: the run's modality says
+    which are its own and how it resolved them."""
     cfg = run.config
+    mod = modality_of(run)
     m = run.metrics
     cache = m.get("feature_cache") or {}
-    n_train = run.n_examples.get("train")
-    trains_backbone = run.strategy.trains_backbone
-    if run.modality == "text":
-        return _text_configuration_rows(run)
-    h, w = run.preprocessing.input_size
-    size = f"{h}" if h == w else f"{h}x{w}"
     shown: dict[str, str] = {}
-    shown["data"] = cfg.data if cfg.data else "in-memory arrays (not recorded)"
+    shown["data"] = cfg.data if cfg.data else f"in-memory {mod.noun}s (not recorded)"
+    if cfg.modality != mod.name:
+        shown["modality"] = f"{mod.name} ({cfg.modality})"
     if cfg.backbone != run.backbone_name:
         shown["backbone"] = f"{run.backbone_name} ({cfg.backbone})"
-    if cfg.image_size is None:
-        shown["image_size"] = f"{size} (backbone default)"
-    elif str(cfg.image_size) != size:
-        shown["image_size"] = f"{size} (asked {cfg.image_size})"
-    if n_train is not None:
-        bn = cfg.resolved_bn(n_train)
-        note = f"auto, {n_train:,} training images" if cfg.bn == "auto" else ""
-        if not trains_backbone:
-            note = ", ".join(filter(None, [note, "no effect: the backbone is frozen"]))
-        shown["bn"] = f"{bn} ({note})" if note else bn
-    if not trains_backbone:
+    if not run.strategy.trains_backbone:
         shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the backbone is frozen)"
     elif cfg.strategy == "scratch":
         shown["backbone_lr"] = f"{cfg.lr:g} (scratch: the whole network learns at lr)"
@@ -377,28 +366,14 @@ def configuration_rows(run) -> list[list[str]]:
         shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
     if kind != "freeze-first":
         shown["layers"] = f"{cfg.layers} (not used by {kind})"
-    if cfg.augment == "cached" and cache.get("mode") == "on-the-fly":
-        shown["augment"] = f"cached (ran on the fly: {cache.get('reason')})"
-    if cfg.augment != "cached" or cache.get("mode") != "cached":
-        shown["views"] = f"{cfg.views} (not used: no cached augmentation)"
-    if cfg.augment == "none":
-        shown["flip"] = f"{cfg.flip} (not used: no augmentation)"
     if cfg.cache_budget == "auto" and cache.get("budget_bytes"):
         shown["cache_budget"] = f"{_bytes(cache['budget_bytes'])} (auto)"
-    feats = m.get("features") or {}
-    if feats.get("kind") == "multi":
-        shown["feature_stages"] = (
-            f"{', '.join(map(str, feats['stages']))} + the last features, "
-            f"{feats['dimensions']:,} dimensions ({cfg.feature_stages})"
-        )
-    elif "features" in m:
-        shown["feature_stages"] = f"{cfg.feature_stages} (not used: --features last)"
-        shown["stage_pooling"] = f"{cfg.stage_pooling} (not used: --features last)"
+    shown.update(mod.used_settings(run))
     if m.get("chosen_by") == "auto":
         for key in ("strategy", "features", "head"):
             shown[key] = f"{shown.get(key, getattr(cfg, key))} (chosen by --strategy auto)"
         shown["budget"] = f"{cfg.budget:g} minutes (--strategy auto)"
-    return _rows(cfg, {**shown, **_shared_settings(run)})
+    return _rows(cfg, {**shown, **_shared_settings(run)}, leave_out=other_settings(mod))
 
 
 def _shared_settings(run) -> dict[str, str]:
@@ -440,59 +415,15 @@ def _shared_settings(run) -> dict[str, str]:
     return shown
 
 
-def _rows(cfg, shown: dict[str, str]) -> list[list[str]]:
+def _rows(cfg, shown: dict[str, str], leave_out=frozenset()) -> list[list[str]]:
     rows = []
     for k, v in cfg.to_dict().items():
+        if k in leave_out:
+            continue
         rows.append([k, shown.get(k, "none" if v is None else str(v))])
         if k == "device" and "processes" in shown:  # not a setting: how the run was started
             rows.append(["processes", shown["processes"]])
     return rows
-
-
-#: Settings that only images use: a text run's configuration shows them as unused.
-IMAGE_ONLY_SETTINGS = (
-    "filename_column",
-    "pooling",
-    "features",
-    "feature_stages",
-    "stage_pooling",
-    "image_size",
-    "resize",
-    "augment",
-    "views",
-    "flip",
-    "tta",
-)
-
-
-def _text_configuration_rows(run) -> list[list[str]]:
-    """A text run's settings as used: the encoder, its pooling and maximum length resolved;
-    the image-only settings marked as unused."""
-    cfg = run.config
-    enc = run.model.backbone
-    shown: dict[str, str] = {key: "(images only)" for key in IMAGE_ONLY_SETTINGS}
-    shown["data"] = cfg.data if cfg.data else "in-memory texts (not recorded)"
-    shown["modality"] = "text" if cfg.modality == "text" else f"text ({cfg.modality})"
-    shown["backbone"] = run.backbone_name
-    if cfg.weights == "imagenet":  # the one default: for an encoder it means its own weights
-        shown["weights"] = "pretrained (the encoder's own)"
-    limit = run.preprocessing.max_length
-    shown["max_length"] = (
-        f"{limit} tokens (the encoder's, capped at 256)"
-        if cfg.max_length is None
-        else f"{limit} tokens"
-    )
-    own = "the encoder's" if cfg.pooling == "auto" else "asked"
-    shown["pooling"] = f"{enc.pooling}{', normalised' if enc.normalise else ''} ({own})"
-    kind = run.strategy.kind
-    if not run.strategy.trains_backbone:
-        shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the encoder is frozen)"
-    shown["bn"] = f"{cfg.bn} (no effect: a transformer encoder has no BatchNorm)"
-    if kind != "fine-tune":
-        shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
-    if kind != "freeze-first":
-        shown["layers"] = f"{cfg.layers} (not used by {kind})"
-    return _rows(cfg, {**shown, **_shared_settings(run)})
 
 
 def cache_status(hits) -> str:
@@ -654,11 +585,9 @@ def render_html(
                 f"{len(extra)} unreadable {noun}(s) found by inspection: "
                 + ", ".join(f"{u['path']} ({u['reason']})" for u in extra[:10])
             )
-        if inspection.get("duplicates_across"):
-            warnings.append(
-                f"{len(inspection['duplicates_across'])} {noun}(s) appear in more "
-                "than one split (leakage)"
-            )
+        leak = recorded_leakage(inspection)
+        if leak:
+            warnings.append(f"{leak} (leakage)")
         for w in warnings:
             parts.append(f'<p class="warn">{html.escape(w)}</p>')
     parts.append(
@@ -693,7 +622,9 @@ def render_html(
     parts.append('<h2 id="config">Configuration</h2>')
     parts.append(
         "<p>Values as used: where the setting was <code>auto</code> or left to the backbone, "
-        "the resolved value is shown with the setting in brackets.</p>"
+        "the resolved value is shown with the setting in brackets. Settings that only other "
+        f"kinds of data have are left out ({noun} runs use none of them; "
+        "<code>config.json</code> keeps every setting).</p>"
     )
     parts.append(
         html_table(["setting", "value"], configuration_rows(run)).replace(
@@ -714,9 +645,10 @@ def render_html(
     )
     parts.append('<h2 id="parameters">Parameters</h2>')
     if params:
-        parts.append(
-            html_table(["parameters", "count"], [[k, f"{v:,}"] for k, v in params.items()])
-        )
+        from headstart.core.model import parameter_rows
+
+        rows = [[label, f"{n:,}"] for label, n in parameter_rows(params)]
+        parts.append(html_table(["parameters", "count"], rows))
     parts.append('<h2 id="history">Training history</h2>')
     if "history" in figures:
         parts.append(img_tag(figures["history"], "training history"))

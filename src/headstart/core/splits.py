@@ -224,6 +224,11 @@ def splits_from_record(source: DataSource, record: dict) -> Splits:
     for s in source.splits().values():
         for pos, item_id in enumerate(s.ids):
             where[item_id] = (s, pos)
+    renamed = False
+    if not any(i in where for name in SPLIT_NAMES for i in record.get(name) or ()):
+        # recorded under the names of an older version: the rows keep the ids recorded
+        renamed = True
+        where = {old: where[new] for old, new in source.former_ids.items() if new in where}
     sets: dict[str, ExampleSet] = {}
     for name in SPLIT_NAMES:
         ids = record.get(name)
@@ -248,6 +253,8 @@ def splits_from_record(source: DataSource, record: dict) -> Splits:
         if group:
             parts.append(current.subset(group, name))
         sets[name] = parts[0] if len(parts) == 1 else type(parts[0]).concat(parts, name)
+        if renamed:
+            sets[name].ids = list(ids)  # as every file of that run names them
     if "train" not in sets or "val" not in sets:
         raise DataError("the split record lacks a train or val list; it is not a headstart split.")
     return Splits(

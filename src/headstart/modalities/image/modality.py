@@ -16,6 +16,20 @@ class ImageModality:
     noun = "image"
     stage_word = "stage"
     block_word = "block"
+    own_settings = frozenset(
+        {
+            "filename_column",
+            "features",
+            "feature_stages",
+            "stage_pooling",
+            "image_size",
+            "resize",
+            "augment",
+            "views",
+            "flip",
+            "tta",
+        }
+    )
 
     def recognises(self, path: Path) -> bool:
         from headstart.modalities.image.data.decode import is_image_path
@@ -43,9 +57,15 @@ class ImageModality:
         return hash_images(examples, progress=progress)
 
     def configure(self, config):
-        """Images pool with max (the lesson's, for ``auto``) or avg."""
+        """Images pool with max (the lesson's, for ``auto``) or avg; a text's maximum length
+        is refused by name."""
         from headstart.errors import ConfigError
 
+        if config.max_length is not None:
+            raise ConfigError(
+                f"--max-length {config.max_length} is for texts, and this data is images; "
+                "an image's size is set by --image-size. Leave it out."
+            )
         if config.pooling not in ("auto", *POOLINGS):
             raise ConfigError(
                 f"--pooling {config.pooling} is for text encoders; images pool with "
@@ -169,6 +189,42 @@ class ImageModality:
         from headstart.modalities.image.predict import predict_proba
 
         return predict_proba(run, inputs, batch_size=batch_size, progress=progress)
+
+    def used_settings(self, run) -> dict[str, str]:
+        """The input size (the backbone's, or as asked), BatchNorm's mode, what augmentation
+        and every-depth features ran."""
+        cfg, m = run.config, run.metrics
+        cache = m.get("feature_cache") or {}
+        shown: dict[str, str] = {}
+        h, w = run.preprocessing.input_size
+        size = f"{h}" if h == w else f"{h}x{w}"
+        if cfg.image_size is None:
+            shown["image_size"] = f"{size} (backbone default)"
+        elif str(cfg.image_size) != size:
+            shown["image_size"] = f"{size} (asked {cfg.image_size})"
+        n_train = run.n_examples.get("train")
+        if n_train is not None:
+            bn = cfg.resolved_bn(n_train)
+            note = f"auto, {n_train:,} training images" if cfg.bn == "auto" else ""
+            if not run.strategy.trains_backbone:
+                note = ", ".join(filter(None, [note, "no effect: the backbone is frozen"]))
+            shown["bn"] = f"{bn} ({note})" if note else bn
+        if cfg.augment == "cached" and cache.get("mode") == "on-the-fly":
+            shown["augment"] = f"cached (ran on the fly: {cache.get('reason')})"
+        if cfg.augment != "cached" or cache.get("mode") != "cached":
+            shown["views"] = f"{cfg.views} (not used: no cached augmentation)"
+        if cfg.augment == "none":
+            shown["flip"] = f"{cfg.flip} (not used: no augmentation)"
+        feats = m.get("features") or {}
+        if feats.get("kind") == "multi":
+            shown["feature_stages"] = (
+                f"{', '.join(map(str, feats['stages']))} + the last features, "
+                f"{feats['dimensions']:,} dimensions ({cfg.feature_stages})"
+            )
+        elif "features" in m:
+            shown["feature_stages"] = f"{cfg.feature_stages} (not used: --features last)"
+            shown["stage_pooling"] = f"{cfg.stage_pooling} (not used: --features last)"
+        return shown
 
 
 MODALITY = ImageModality()

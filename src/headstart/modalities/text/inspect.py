@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from headstart.core.inspection import (
     split_warnings,
 )
 from headstart.core.splits import too_few_to_split
+from headstart.modalities.text.sources import TABLE_SUFFIXES
 from headstart.modalities.text.textset import normalised
 from headstart.progress import progress_bar
 
@@ -50,6 +52,8 @@ class TextInspection:
     planned_split: dict[str, list[int]] = field(default_factory=dict)
     split_method: dict[str, object] = field(default_factory=dict)
     item_hashes: dict[str, list[str | None]] = field(default_factory=dict, repr=False)
+    #: what holds each text, in messages: rows (of a table), files, or copies (in memory)
+    item_word: str = "rows"
     modality = "text"
 
     @property
@@ -98,7 +102,7 @@ class TextInspection:
         out = first
         if self.skipped:
             out.append(f"{len(self.skipped)} text(s) skipped (empty or not UTF-8)")
-        leak = leakage_warning(self.duplicates_across, "text")
+        leak = leakage_warning(self.duplicates_across, "text", self.item_word)
         if leak:
             out.append(leak)
         n_dup = sum(len(g) - 1 for groups in self.duplicates_within.values() for g in groups)
@@ -196,4 +200,13 @@ def inspect_texts(
         planned_split=planned_counts,
         split_method=split_method,
         item_hashes=item_hashes,
+        item_word=item_word(source),
     )
+
+
+def item_word(source: DataSource) -> str:
+    """What holds each text of ``source``: rows (of a table, the texts' origin), files (a
+    folder), or copies (texts in memory)."""
+    if Path(source.train.origin).suffix.lower() in TABLE_SUFFIXES:
+        return "rows"
+    return "files" if Path(source.location).is_dir() else "copies"

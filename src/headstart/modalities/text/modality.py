@@ -28,6 +28,7 @@ class TextModality:
     noun = "text"
     stage_word = "layer"
     block_word = "layer"
+    own_settings = frozenset({"text_column", "max_length"})
 
     def recognises(self, path: Path) -> bool:
         from headstart.modalities.text.sources import TEXT_SUFFIX
@@ -205,6 +206,29 @@ class TextModality:
         from headstart.modalities.text.predict import predict_text_proba
 
         return predict_text_proba(run, inputs, batch_size=batch_size, progress=progress)
+
+    def used_settings(self, run) -> dict[str, str]:
+        """The encoder, its weights, pooling and maximum length resolved; BatchNorm and
+        the backbone learning rate as what they are for a transformer encoder."""
+        from headstart.modalities.text.encoder import MAX_LENGTH_CAP
+
+        cfg = run.config
+        enc = run.model.backbone
+        shown = {"backbone": run.backbone_name}
+        if cfg.weights == "imagenet":  # the one default: for an encoder it means its own weights
+            shown["weights"] = "pretrained (the encoder's own)"
+        limit = run.preprocessing.max_length
+        shown["max_length"] = (
+            f"{limit} tokens (the encoder's, capped at {MAX_LENGTH_CAP})"
+            if cfg.max_length is None
+            else f"{limit} tokens"
+        )
+        own = "the encoder's" if cfg.pooling == "auto" else "asked"
+        shown["pooling"] = f"{enc.pooling}{', normalised' if enc.normalise else ''} ({own})"
+        if not run.strategy.trains_backbone:
+            shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the encoder is frozen)"
+        shown["bn"] = f"{cfg.bn} (no effect: a transformer encoder has no BatchNorm)"
+        return shown
 
 
 MODALITY = TextModality()

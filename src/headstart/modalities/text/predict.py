@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.predictions import Prediction
+from headstart.core.predictions import Prediction, text_start
 from headstart.errors import DataError
 from headstart.modalities.text.sources import (
     TABLE_SUFFIXES,
     TEXT_SUFFIX,
     cell_text,
     read_table,
+    row_id,
 )
 from headstart.modalities.text.textset import TextSet
 
@@ -55,6 +56,7 @@ def predict_text_inputs(
 ) -> list[Prediction]:
     """Predict on ``.txt`` files, folders of them, tables (their text column) and ``-``
     (standard input, one text per line); an empty or non-UTF-8 file becomes an error row.
+    Each prediction carries the start of the text it scored (``text_start``).
     ``model``: a loaded run, or an exported one (anything with ``class_names`` and
     ``predict_proba`` on strings)."""
     items = read_text_inputs([str(i) for i in inputs], text_column=text_column)
@@ -63,12 +65,13 @@ def predict_text_inputs(
     probs = model.predict_proba(texts, batch_size=batch_size, progress=progress)
     by_where = {where: p for (where, _), p in zip(good, probs)}
     out = []
-    for where, _text in items:
+    for where, text in items:
+        start = text_start(text)
         if where in by_where:
             p = by_where[where]
-            out.append(Prediction(where, model.class_names[int(p.argmax())], p))
+            out.append(Prediction(where, model.class_names[int(p.argmax())], p, text_start=start))
         else:
-            out.append(Prediction(where, None, None, "empty or not UTF-8 text"))
+            out.append(Prediction(where, None, None, "empty or not UTF-8 text", text_start=start))
     return out
 
 
@@ -116,11 +119,11 @@ def _read(path: Path) -> str:
 
 def _table_texts(path: Path, text_column: str) -> list[tuple[str, str]]:
     """The text column of a table (a label column, if any, is ignored), each text named by
-    the line where its row starts."""
+    its data row (``reviews.csv row 12``: 1 is the first row after the header)."""
     columns, rows = read_table(path)
     if text_column not in columns:
         raise DataError(
             f"{path}: no {text_column!r} column to predict (it has "
             f"{', '.join(map(repr, columns))}); use --text-column."
         )
-    return [(f"{path}:{n}", cell_text(row.get(text_column))) for n, row in rows]
+    return [(row_id(str(path), n), cell_text(row.get(text_column))) for n, _line, row in rows]

@@ -8,7 +8,8 @@
   ``val/`` (or ``validation/``) and ``test/``.
 * **in memory**: lists of strings and labels (:func:`from_texts`).
 
-Text is decoded as UTF-8 (a byte-order mark is dropped). A file that is not valid UTF-8, or is
+A table's texts are named by data row (:func:`row_id`, :func:`read_table`). Text is decoded
+as UTF-8 (a byte-order mark is dropped). A file that is not valid UTF-8, or is
 empty, and a table row whose text cell is empty, is listed and skipped, never fatal. Text is
 data: it is never executed or evaluated.
 """
@@ -61,9 +62,19 @@ def from_texts(
     return DataSource(train=train, layout="in-memory", location=f"<{name}>", notes=notes)
 
 
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
-    """(columns, [(line, row)]) of a CSV / TSV / JSON Lines file; ``line`` is where the row
-    starts in the file (a quoted CSV cell may span lines)."""
+def row_id(name: str, row: int) -> str:
+    """The id of data row ``row`` of the table ``name``: ``reviews.csv row 12`` (see
+    :func:`read_table` for what a row number counts)."""
+    return f"{name} row {row}"
+
+
+def read_table(path: Path) -> tuple[list[str], list[tuple[int, int, dict]]]:
+    """(columns, [(row, line, cells)]) of a CSV / TSV / JSON Lines file. ``row`` is the data
+    row number: 1 is the first row after a CSV's header (the first object of a JSON Lines file),
+    counted in rows, not lines, so a quoted cell spanning lines does not shift it: it is
+    ``pandas.read_csv``'s ``df.iloc[row - 1]``, and a spreadsheet (which numbers the header 1)
+    shows it as row ``row + 1``. ``line`` is where the row starts in the file, for messages
+    pointing at it in an editor."""
     delimiter = TABLE_SUFFIXES[path.suffix.lower()]
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -73,7 +84,7 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
                 columns = list(reader.fieldnames or [])  # reads the header
                 rows, end = [], reader.line_num
                 for row in reader:
-                    rows.append((end + 1, row))
+                    rows.append((len(rows) + 1, end + 1, row))
                     end = reader.line_num
                 return columns, rows
             rows, columns = [], {}
@@ -87,12 +98,21 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
                 if not isinstance(row, dict):
                     raise DataError(f"{path}, line {n}: not a JSON object.")
                 columns.update(dict.fromkeys(row))
-                rows.append((n, {k: v for k, v in row.items()}))
+                rows.append((len(rows) + 1, n, {k: v for k, v in row.items()}))
             return list(columns), rows
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}).") from None
     except csv.Error as e:
         raise DataError(f"{path}: not a readable table ({e}).") from None
+
+
+def where_in_table(path: Path, row: int, line: int) -> str:
+    """A table row for messages: ``reviews.csv, row 12 (line 15)``; the line is left out when
+    it is the row's own (a JSON Lines file without blank lines)."""
+    is_csv = TABLE_SUFFIXES[path.suffix.lower()] is not None
+    if is_csv or line != row:
+        return f"{path}, row {row} (line {line})"
+    return f"{path}, row {row}"
 
 
 def cell_text(value) -> str:
@@ -127,26 +147,31 @@ def from_table(
         raise DataError(f"{path}: has a header but no rows.")
     by_split: dict[str, tuple[list[str], list[str], list[str]]] = {}
     skipped: list[dict[str, str]] = []
-    for line, row in rows:
+    former: dict[str, str] = {}
+    for number, line, row in rows:
         text, label = cell_text(row.get(text_column)), cell_text(row.get(label_column)).strip()
         if not label:
-            raise DataError(f"{path}, line {line}: empty {label_column!r} cell.")
+            where = where_in_table(path, number, line)
+            raise DataError(f"{where}: empty {label_column!r} cell.")
+        item_id = row_id(path.name, number)
         if not text.strip():
-            skipped.append({"path": f"{path.name}:{line}", "reason": f"empty {text_column!r} cell"})
+            skipped.append({"path": item_id, "reason": f"empty {text_column!r} cell"})
             continue
         split = "train"
         raw = cell_text(row.get(split_column)).strip().lower() if split_column in columns else ""
         if raw:
             if raw not in SPLIT_ALIASES:
-                raise DataError(
-                    f"{path}, line {line}: split {raw!r} is not one of train, val, test."
-                )
+                where = where_in_table(path, number, line)
+                raise DataError(f"{where}: split {raw!r} is not one of train, val, test.")
             split = SPLIT_ALIASES[raw]
         texts, labels, ids = by_split.setdefault(split, ([], [], []))
         texts.append(text)
         labels.append(label)
-        ids.append(f"{path.name}:{line}")
-    return _source(by_split, path, "table", skipped)
+        ids.append(item_id)
+        former[f"{path.name}:{line}"] = item_id  # its id in older runs' split.json: its line
+    source = _source(by_split, path, "table", skipped)
+    source.former_ids = former
+    return source
 
 
 def _read_text(path: Path) -> tuple[str | None, str]:

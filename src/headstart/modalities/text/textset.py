@@ -18,8 +18,8 @@ import numpy as np
 @dataclass
 class TextSet:
     """Labelled texts of one split. ``labels[i]`` indexes ``class_names``; ``ids`` names each
-    text stably (``file.csv:12`` for row 12, a path relative to the data root, ``#12`` for
-    in-memory lists) so splits can be recorded and replayed."""
+    text stably (``file.csv row 12`` for data row 12, a path relative to the data root,
+    ``texts#12`` for in-memory lists) so splits can be recorded and replayed."""
 
     texts: list[str]
     labels: np.ndarray
@@ -49,7 +49,7 @@ class TextSet:
         return self.texts[i]
 
     def describe(self, i: int) -> str:
-        """Where text ``i`` comes from, for messages: ``reviews.csv:12`` or a file path."""
+        """Where text ``i`` comes from, for messages: ``reviews.csv row 12`` or a file path."""
         return self.ids[i]
 
     def subset(self, positions: Sequence[int] | np.ndarray, name: str | None = None) -> TextSet:

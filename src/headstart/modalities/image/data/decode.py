@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from headstart.choices import MAX_PIXELS
+
 #: File extensions treated as images when scanning folders (lower case).
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
-
-#: Images declaring more pixels than this are refused unread (about 16k x 16k).
-MAX_PIXELS = 256_000_000
 
 
 class UnreadableImage(Exception):

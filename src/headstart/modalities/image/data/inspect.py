@@ -58,6 +58,8 @@ class Inspection:
     #: per split, each image's content hash (:func:`image_hash`; None if unreadable). Kept out
     #: of :meth:`to_dict`; the run directory records the training images' in train_hashes.json.
     item_hashes: dict[str, list[str | None]] = field(default_factory=dict, repr=False)
+    #: what holds each image, in messages: files, or copies (images in arrays)
+    item_word: str = "files"
 
     @property
     def n_images(self) -> dict[str, int]:
@@ -96,7 +98,7 @@ class Inspection:
         out = first
         if self.unreadable:
             out.append(f"{len(self.unreadable)} unreadable image(s) will be skipped")
-        leak = leakage_warning(self.duplicates_across)
+        leak = leakage_warning(self.duplicates_across, "image", self.item_word)
         if leak:
             out.append(leak)
         n_dup = sum(len(g) - 1 for groups in self.duplicates_within.values() for g in groups)
@@ -249,4 +251,5 @@ def inspect_source(
         ignored_files=len(source.ignored_files),
         notes=list(source.notes),
         item_hashes=item_hashes,
+        item_word="files" if all(s.paths is not None for s in splits.values()) else "copies",
     )
