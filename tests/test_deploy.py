@@ -52,9 +52,12 @@ def _no_torch_predict(target, inputs, out_csv) -> subprocess.CompletedProcess:
 
 
 def _csv_probs(path) -> tuple[list[str], np.ndarray]:
-    rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
-    labels = [r[1] for r in rows]
-    return labels, np.array([[float(v) for v in r[3:-1]] for r in rows])
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))  # a text run's rows end with the text's start
+    labels = [r["predicted"] for r in rows]
+    return labels, np.array([[float(r[k]) for k in r if k.startswith("p_")] for r in rows])
 
 
 def test_image_export_is_checked_and_predicts_without_torch(tmp_path, image_folder):
