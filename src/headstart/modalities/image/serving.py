@@ -22,6 +22,7 @@ def body_schema(limits) -> dict:
                     "type": "object",
                     "required": ["files"],
                     "properties": {"files": {**files, "minItems": 1, "maxItems": limits.max_files}},
+                    "additionalProperties": False,  # another field is answered 400
                 }
             }
         },
