@@ -126,3 +126,24 @@ def test_a_damaged_download_names_its_folder_and_the_fix(damaged_download):
     assert str(damaged_download) in message and "could not be read" in message
     assert f"hf cache verify {NAME}" in message
     assert info.value.__cause__ is not None
+
+
+def test_image_weights_from_the_hub_keep_their_cause(monkeypatch):
+    """An image backbone whose weights neither ship in a package nor sit in the cache: the
+    hub's answer (here: gated) is named, and chained."""
+    import timm
+
+    from headstart.modalities.image.backbones import weights
+
+    model = timm.create_model("resnet18", pretrained=False, num_classes=0)
+    cause = http_error(hub_errors.GatedRepoError, 401)
+
+    def gated(*_, **__):
+        raise cause
+
+    monkeypatch.setattr(weights, "cached_hub_file", lambda hub_id: None)
+    monkeypatch.setattr(weights, "_hub_reachable", lambda: True)
+    monkeypatch.setattr(timm.models, "load_pretrained", gated)
+    with pytest.raises(BackboneError, match="is gated on the hub") as info:
+        weights.load_pretrained(model, "resnet18", "imagenet")
+    assert info.value.__cause__ is cause
