@@ -3,7 +3,9 @@
 ``POST /predict`` takes images as multipart uploads (``files`` parts) or, for a text run, JSON
 ``{"texts": [...]}``, and answers with each input's label and class probabilities, in order.
 ``GET /health`` and ``GET /metadata`` (classes, preprocessing, backbone, the run's headline
-score) describe it; ``/docs`` is FastAPI's interactive page.
+score) describe it; ``/docs`` is FastAPI's interactive page, and ``/openapi.json`` describes
+``POST /predict``'s body (the modality's ``body_schema``) and every answer, errors included (the
+tests send requests generated from it, tests/schema_fuzz.py).
 
 Requests that arrive together are predicted together: a :class:`Batcher` collects examples
 for up to ``max_wait_ms`` or ``max_batch`` examples and runs one forward pass in a worker
