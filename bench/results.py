@@ -30,9 +30,13 @@ def loadavg() -> list[float] | None:
         return None
 
 
-#: The load when this module was imported: the start of the benchmark that imports it.
+#: The load, time and environment when this module was imported: the start of the benchmark
+#: that imports it, before it sets any variable of its own.
 LOAD_AT_START = loadavg()
 STARTED = datetime.now(UTC)
+ENV_AT_START = {
+    k: os.environ[k] for k in ("OMP_NUM_THREADS", "HEADSTART_CACHE_DIR") if k in os.environ
+}
 
 
 def processor() -> str:
@@ -65,12 +69,9 @@ def machine() -> dict:
 
 
 def command() -> str:
-    """The command that ran the script, as typed (relative to the repository root)."""
-    env = " ".join(
-        f"{k}={os.environ[k]}"
-        for k in ("OMP_NUM_THREADS", "HEADSTART_CACHE_DIR")
-        if k in os.environ
-    )
+    """The command that ran the script, as typed (relative to the repository root), with the
+    variables that change its numbers as they were when it started."""
+    env = " ".join(f"{k}={v}" for k, v in ENV_AT_START.items())
     argv = shlex.join(["python", *sys.argv])
     return f"{env} {argv}".strip()
 
