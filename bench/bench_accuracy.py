@@ -27,13 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import record
 
 
 def _ci_row(name: str, y: np.ndarray, pred: np.ndarray, seconds: float, n_classes: int) -> dict:
@@ -189,17 +188,9 @@ def main() -> None:
                 rows += bench_dataset(
                     name, size, args.ft_epochs, Path(tmp), not args.no_flip, args.recipes
                 )
-    print(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                "backbone": "tf_efficientnet_lite0 (ImageNet, packaged weights)",
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
+    result = {"backbone": "tf_efficientnet_lite0 (ImageNet, packaged weights)", "rows": rows}
+    print(json.dumps(result, indent=2))
+    record(__file__, result, name="accuracy" if args.recipes == "all" else "accuracy-frozen")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+
+from results import record
 
 COMMANDS = {
     "python -c pass (reference)": [sys.executable, "-c", "pass"],
@@ -60,19 +59,14 @@ def main() -> None:
     results = {name: seconds(cmd, args.repeat) for name, cmd in COMMANDS.items()}
     bare = results["python -c pass (reference)"]
     torch = results["python -c 'import torch' (reference)"]
-    print(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                "repeat": args.repeat,
-                "median_seconds": {k: round(v, 3) for k, v in results.items()},
-                "ratio_to_python_start": {k: round(v / bare, 2) for k, v in results.items()},
-                "ratio_to_importing_torch": {k: round(v / torch, 2) for k, v in results.items()},
-            },
-            indent=2,
-        )
-    )
+    result = {
+        "repeat": args.repeat,
+        "median_seconds": {k: round(v, 3) for k, v in results.items()},
+        "ratio_to_python_start": {k: round(v / bare, 2) for k, v in results.items()},
+        "ratio_to_importing_torch": {k: round(v / torch, 2) for k, v in results.items()},
+    }
+    print(json.dumps(result, indent=2))
+    record(__file__, result)
 
 
 if __name__ == "__main__":

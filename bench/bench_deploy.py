@@ -29,17 +29,16 @@ import asyncio
 import io
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import record
 
 
 def photos() -> list[np.ndarray]:
@@ -255,18 +254,9 @@ def main() -> None:
     import onnxruntime
     import torch
 
-    print(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-                "torch": torch.__version__,
-                "onnxruntime": onnxruntime.__version__,
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
+    result = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "rows": rows}
+    print(json.dumps(result, indent=2))
+    record(__file__, result)
 
 
 if __name__ == "__main__":

@@ -23,19 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_frozen import make_lesson_shaped_data  # noqa: E402
+from results import record
 
 #: timm's published inference throughput of tf_efficientnet_lite0 @224 (RTX 4090, AMP, batch
-#: 1024; shared/PERFORMANCE.md): the GPU anchor the ImageNet estimate scales from.
+#: 1024: 8,709.74 img/s in huggingface/pytorch-image-models,
+#: results/benchmark-infer-amp-nchw-pt240-cu124-rtx4090.csv): the GPU anchor the ImageNet
+#: estimate scales from.
 TIMM_LITE0_IMG_PER_S = 8710
 IMAGENET_TRAIN = 1_281_167
 
@@ -170,18 +171,14 @@ def main() -> None:
         ),
     }
     estimate["speedup"] = round(estimate["hours_without_cache"] / estimate["hours_with_cache"], 1)
-    print(
-        json.dumps(
-            {
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                "date": datetime.now(UTC).date().isoformat(),
-                "backbone": args.backbone,
-                "scaling_2_processes": scaling,
-                "imagenet_estimate": estimate,
-            },
-            indent=1,
-        )
-    )
+    result = {
+        "backbone": args.backbone,
+        "rows": rows,
+        "scaling_2_processes": scaling,
+        "imagenet_estimate": estimate,
+    }
+    print(json.dumps(result, indent=1))
+    record(__file__, result)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +32,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_frozen import make_lesson_shaped_data  # noqa: E402
+from results import record
 
 CASES = [("densenet121", 160, "none"), ("tf_efficientnet_lite0", 224, "imagenet")]
 
@@ -200,16 +199,13 @@ def main() -> None:
     ap.add_argument("--slow-epochs", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "torch": torch.__version__,
-    }
+    result = {}
     if args.part in ("a", "all"):
         result["step"] = part_a(args.step_images, args.batch)
     if args.part in ("b", "all"):
         result["prefix_cache"] = part_b(args.slow_epochs)
     print(json.dumps(result, indent=2))
+    record(__file__, result, name="finetune" if args.part == "all" else f"finetune-{args.part}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ this measures, in one run on one machine:
                measured per-epoch time to 30, which is exact for a frozen network (every epoch
                does the same work) and keeps the benchmark under the shell's time limit.
 
-Prints a JSON record with the three times and the ratios (b)/(a) and (c)/(b).
+Prints a JSON record with the three times and the ratios (b)/(a) and (c)/(b), and writes it to
+bench/results/frozen.json (bench/results.py adds the date, machine, load and command).
 
     python bench/bench_frozen.py --keras-python .bench-venv-tf/bin/python --keras-epochs 3
 """
@@ -25,15 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import record
 
 KERAS_SCRIPT = r"""
 import sys, time, json, numpy as np
@@ -190,8 +190,6 @@ def main() -> None:
         floors.append(bare_forward(data, args.backbone, args.image_size))
         floor = min(floors)  # the faster of two passes: the strictest reference
         result = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "backbone": f"{args.backbone}@{args.image_size}",
             "images": 878 + 293,
             "a_bare_forward_s": round(floor, 1),
@@ -217,6 +215,7 @@ def main() -> None:
                 }
             )
     print(json.dumps(result, indent=2))
+    record(__file__, result)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from results import record
 from sklearn.datasets import load_digits
 
 from headstart.api import train
@@ -83,6 +84,7 @@ def main() -> None:
             heads.nn.BatchNorm1d = real
         results[text] = row
     print(json.dumps(results, indent=2))
+    record(__file__, results)
 
 
 if __name__ == "__main__":

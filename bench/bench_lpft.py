@@ -24,11 +24,11 @@ import json
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from bench_probe import BACKBONE, load_splits, machine, test_predictions
+from results import record
 
 
 def _row(name: str, run, splits, seconds: float, **extra) -> dict:
@@ -104,18 +104,9 @@ def main() -> None:
         os.environ.setdefault("HEADSTART_CACHE_DIR", str(Path(tmp) / "cache"))
         for name in args.datasets.split(","):
             rows += bench(name.strip(), args.part, Path(tmp), args.backbone_lr, emit)
-    print(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": machine(),
-                "backbone": BACKBONE,
-                "part": args.part,
-                "rows": rows,
-            },
-            indent=2,
-        )
-    )
+    result = {"backbone": BACKBONE, "part": args.part, "device": machine()["device"], "rows": rows}
+    print(json.dumps(result, indent=2))
+    record(__file__, result, name=f"lpft-{args.part}")
     print()
     print("| data set | variant | val acc. | test acc. [95% CI] | seconds | epochs (best) |")
     print("|---|---|---|---|---|---|")

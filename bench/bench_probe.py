@@ -45,8 +45,8 @@ an earlier row's (a variant that is the default setting) reuses that row, marked
 
 Output on stdout: a JSON line describing each data set's split, one JSON line per row as it
 finishes, the default/probe time ratio per data set (target: at most 2), then a summary JSON
-(date, machine, rows) and a markdown table for BENCHMARKS.md. headstart's own messages go to
-stderr.
+(its rows; also written to bench/results/probe.json with the date, machine, load and command)
+and a markdown table for BENCHMARKS.md. headstart's own messages go to stderr.
 
     python bench/bench_probe.py --datasets digits,lfw,elpv
     python bench/bench_probe.py --datasets elpv --recipes majority,probe,default
@@ -64,10 +64,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import record
 
 BACKBONE = "tf_efficientnet_lite0"
 DATASETS = ("digits", "lfw", "elpv")
@@ -424,20 +424,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hs-probe-") as tmp:
         for name in datasets:
             rows += bench_dataset(name, recipes, Path(tmp), args.budget, emit, args.image_size)
-    print(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": machine(),
-                "backbone": f"{BACKBONE} (ImageNet, packaged weights)",
-                "split": "stratified 60/20/20, seed 0",
-                "image_size": args.image_size or "the backbone's own",
-                "rows": rows,
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    result = {
+        "backbone": f"{BACKBONE} (ImageNet, packaged weights)",
+        "device": machine()["device"],
+        "split": "stratified 60/20/20, seed 0",
+        "image_size": args.image_size or "the backbone's own",
+        "rows": rows,
+    }
+    print(json.dumps(result, indent=2, default=str))
+    record(__file__, result)
     print()
     print(markdown_table(rows, datasets))
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import record
 from scipy.stats import kendalltau
 
 CANDIDATES = [
@@ -108,16 +107,8 @@ def main() -> None:
     ap.add_argument("--datasets", default="digits,lfw,generated")
     args = ap.parse_args()
     results = [bench(n) for n in args.datasets.split(",")]
-    print(
-        json.dumps(
-            {
-                "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                "results": results,
-            },
-            indent=2,
-        )
-    )
+    print(json.dumps(results, indent=2))
+    record(__file__, results)
 
 
 if __name__ == "__main__":

@@ -50,10 +50,10 @@ import os
 import tempfile
 import time
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results import record
 
 RECIPES = (
     "majority",
@@ -309,11 +309,8 @@ def main() -> None:
                 print(json.dumps(r), flush=True)
 
             run_recipes(recipes, splits, tmp, args, emit)
-    print(
-        json.dumps(
-            {"date": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows}, indent=2
-        )
-    )
+    print(json.dumps({"rows": rows}, indent=2))
+    record(__file__, {"rows": rows}, name="text-subsample" if args.subsample else "text")
     if args.subsample:
         print(
             f"\n| recipe | mean test accuracy over {args.repeats} draws of {args.subsample} "

@@ -23,12 +23,13 @@ import pytest
 from PIL import Image
 
 from conftest import CLASS_NAMES, make_images, run_cli
-from headstart.core.distributed import shard_bounds
+from headstart.core.distributed import is_peer_failure, shard_bounds
 from headstart.core.runlock import LOCK_NAME, RunLock, holder
 
 pytestmark = pytest.mark.slow
 
 WORKER = Path(__file__).parent / "workers" / "ddp_fit.py"
+PEER_LOST = Path(__file__).parent / "workers" / "peer_lost.py"
 TINY = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48"]
 FINE_TUNE = ["--strategy", "fine-tune", "--unfreeze", "1", "--seed", "3"]
 
@@ -150,6 +151,51 @@ def test_ddp_fit_on_two_processes_equals_one_process(tmp_path):
         assert r1["val_loss"] == pytest.approx(r2["val_loss"], abs=1e-6)
     start = np.load(one)  # (the weights moved: the comparison is not of two untrained models)
     assert any(np.abs(start[k]).sum() > 0 for k in start)
+
+
+def _raise_from(module: str, error: BaseException) -> BaseException:
+    """``error`` as raised by code of ``module`` (its innermost traceback frame)."""
+    namespace = {"__name__": module}
+    exec("def fail(e):\n    raise e", namespace)
+    try:
+        namespace["fail"](error)
+    except BaseException as e:
+        return e
+    raise AssertionError("not raised")
+
+
+def test_peer_failure_is_told_by_type_and_origin_not_wording():
+    import torch.distributed as dist
+
+    assert is_peer_failure(dist.DistBackendError("NCCL communicator was aborted"))
+    assert is_peer_failure(dist.DistNetworkError("whatever it says"))
+    reworded = RuntimeError("a peer left (gloo may say anything here)")
+    assert is_peer_failure(_raise_from("torch.distributed.distributed_c10d", reworded))
+    assert is_peer_failure(_raise_from("torch.nn.parallel.distributed", RuntimeError("x")))
+    # the old wording, raised by headstart's own code or with another type: not a peer failure
+    ours = RuntimeError("Connection closed by peer: gloo NCCL")
+    assert not is_peer_failure(_raise_from("headstart.core.loop", ours))
+    assert not is_peer_failure(RuntimeError("Connection closed by peer"))  # never raised
+    assert not is_peer_failure(_raise_from("torch.distributed.x", ValueError("bad value")))
+
+
+def test_a_real_gloo_peer_loss_is_recognised_in_every_collective(tmp_path):
+    """Rank 1 exits; rank 0's next collectives (headstart's own and DDP's) raise gloo's bare
+    RuntimeError, and is_peer_failure recognises each by where it came from."""
+    out = tmp_path / "seen.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [sys.executable, str(PEER_LOST), str(out)],
+        env=env,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
+    assert out.is_file(), r.stderr
+    seen = json.loads(out.read_text())
+    assert set(seen) == {"all_gather", "sum", "ddp_step"}
+    for name, error in seen.items():
+        assert error is not None and error["peer"], (name, error)
 
 
 def test_two_processes_write_the_cache_one_process_writes_and_train_alike(folder, tmp_path):

@@ -269,3 +269,55 @@ def test_text_server_takes_json_and_refuses_what_is_not_text(tmp_path):
         assert r.status_code == 415 and '{"texts"' in r.json()["error"]
     finally:
         assert server.stop() in (0, -signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+    from test_text import reviews, write_table
+
+    root = tmp_path_factory.mktemp("serve-text")
+    data = write_table(root / "reviews.csv", reviews(8))
+    os.environ.setdefault("HEADSTART_CACHE_DIR", str(root / "cache"))
+    out = root / "run"
+    train(TrainConfig(data=str(data), backbone="test_bert", epochs=1), out=out, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["image", "text"])
+def test_generated_requests_from_the_published_schema_never_get_a_5xx(kind, request):
+    """Schemathesis reads the OpenAPI schema FastAPI publishes and sends requests that fit it
+    and requests that break it: no answer is a 5xx, each status and body is as documented, and
+    every 4xx is a JSON error. A short deterministic run; bench/bench_serve_schema.py runs a
+    long one."""
+    pytest.importorskip("schemathesis")
+    from headstart.deploy.serve import create_app, load_model
+    from schema_fuzz import fuzz
+
+    run_dir = request.getfixturevalue(f"{kind}_run")
+    app = create_app(*load_model(run_dir, "torch"))
+    report = fuzz(app, examples=25)
+    predict = {k.split("(")[1].rstrip(")"): v for k, v in report.items() if "/predict" in k}
+    assert set(predict) == {"positive", "negative"}
+    assert predict["positive"]["predicted"] > 0  # valid inputs reached the model
+    assert any(s.startswith("4") for s in predict["negative"]["statuses"])
+    if kind == "image":  # the multipart upload was generated, not skipped
+        assert predict["positive"]["files_parts"] > 0
+    assert report["GET /health (positive)"]["statuses"] == {"200": 1}
+
+
+def test_the_app_serves_again_after_its_lifespan_ran_twice(image_run):
+    """Each in-process client runs the application's startup and shutdown: batching must start
+    again after a shutdown (it used to answer 500, its worker pool shut down)."""
+    from fastapi.testclient import TestClient
+
+    from headstart.deploy.serve import create_app, load_model
+
+    app = create_app(*load_model(image_run, "torch"))
+    files = [("files", ("a.png", _png(make_images(1, size=40)[0][0]), "image/png"))]
+    for _ in range(2):
+        with TestClient(app) as client:
+            r = client.post("/predict", files=files)
+            assert r.status_code == 200, r.text
+            assert r.json()["predictions"][0]["label"]

@@ -262,16 +262,37 @@ def shutdown() -> None:
     _GROUP = None
 
 
+#: Where a collective's failure surfaces: torch.distributed itself, DistributedDataParallel's
+#: forward (it waits there for the previous step's work) and autograd's backward (DDP's
+#: gradient all-reduce runs inside it).
+DISTRIBUTED_MODULES = ("torch.distributed", "torch.nn.parallel.distributed", "torch.autograd")
+
+
 def is_peer_failure(error: BaseException) -> bool:
-    """True for the error a collective raises when another rank went away."""
+    """True for the error a collective raises when another rank went away, told by type and
+    origin, never by its wording: NCCL, the rendezvous store and the network raise
+    ``torch.distributed.DistError`` subclasses (``DistBackendError``, ``DistNetworkError``,
+    ``DistStoreError``); gloo raises a bare ``RuntimeError`` (torch 2.14; a test kills a real
+    gloo peer to check), told apart by where it was raised: inside torch.distributed, DDP or
+    its backward pass. Callers ask only in a launched run, and ``--debug`` skips the question
+    (a bug raised there still shows its traceback)."""
     import torch.distributed as dist
 
     if isinstance(error, getattr(dist, "DistError", ())):
         return True
-    text = str(error)
-    return isinstance(error, RuntimeError) and any(
-        s in text for s in ("Connection closed by peer", "Connection reset", "gloo", "NCCL")
-    )
+    return type(error) is RuntimeError and raised_in(error, DISTRIBUTED_MODULES)
+
+
+def raised_in(error: BaseException, modules: tuple[str, ...]) -> bool:
+    """Whether the innermost Python frame of ``error``'s traceback belongs to one of
+    ``modules`` (or a module below them)."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "")
+    return any(module == m or module.startswith(m + ".") for m in modules)
 
 
 @dataclass(frozen=True)

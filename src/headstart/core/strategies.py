@@ -1,4 +1,5 @@
-"""Strategies are choices of where the frozen prefix ends (see ``shared/DESIGN.md``).
+"""Strategies are choices of where the frozen prefix ends: before the cut, a network gives the
+same output every epoch, so that part runs once and is cached (:mod:`headstart.core.cache`).
 
 | strategy            | frozen                       | trained                              |
 |---------------------|------------------------------|--------------------------------------|

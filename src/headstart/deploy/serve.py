@@ -3,7 +3,9 @@
 ``POST /predict`` takes images as multipart uploads (``files`` parts) or, for a text run, JSON
 ``{"texts": [...]}``, and answers with each input's label and class probabilities, in order.
 ``GET /health`` and ``GET /metadata`` (classes, preprocessing, backbone, the run's headline
-score) describe it; ``/docs`` is FastAPI's interactive page.
+score) describe it; ``/docs`` is FastAPI's interactive page, and ``/openapi.json`` describes
+``POST /predict``'s body (the modality's ``body_schema``) and every answer, errors included (the
+tests send requests generated from it, tests/schema_fuzz.py).
 
 Requests that arrive together are predicted together: a :class:`Batcher` collects examples
 for up to ``max_wait_ms`` or ``max_batch`` examples and runs one forward pass in a worker
@@ -60,6 +62,46 @@ class Limits:
         return self.max_files * (self.max_bytes + 8192)
 
 
+#: Every error the server answers, whatever its status: one JSON object naming the problem.
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "predictions": {"type": "array"}},
+}
+ERRORS = {
+    400: "the request is malformed or holds no input",
+    413: "the body is over --max-bytes x --max-files",
+    415: "the body is not of the content type this run takes",
+    422: "no input could be used (each one's reason in 'predictions')",
+}
+
+
+def predict_responses(classes: list[str]) -> dict:
+    """``POST /predict``'s answers as OpenAPI describes them."""
+    prediction = {
+        "type": "object",
+        "required": ["input"],
+        "properties": {
+            "input": {"type": "string"},
+            "label": {"type": "string", "enum": classes},
+            "confidence": {"type": "number"},
+            "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+            "error": {"type": "string"},
+        },
+    }
+    ok = {
+        "type": "object",
+        "required": ["predictions"],
+        "properties": {"predictions": {"type": "array", "items": prediction}},
+    }
+    answers = {200: ("one prediction (or error) per input, in order", ok)}
+    answers.update({status: (what, ERROR_SCHEMA) for status, what in ERRORS.items()})
+    return {
+        status: {"description": what, "content": {"application/json": {"schema": schema}}}
+        for status, (what, schema) in answers.items()
+    }
+
+
 class RequestError(Exception):
     """A request the server answers with ``status`` and a JSON message."""
 
@@ -108,10 +150,13 @@ class Batcher:
         self.predict, self.limits = predict, limits
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
-        # one worker: forward passes run one at a time, off the event loop
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-predict")
+        self.executor: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
+        """Start batching (again, after :meth:`stop`: an application's lifespan may run more
+        than once in one process, as in-process test clients do)."""
+        # one worker: forward passes run one at a time, off the event loop
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-predict")
         self.queue = asyncio.Queue()
         self.task = asyncio.create_task(self._loop())
 
@@ -120,7 +165,8 @@ class Batcher:
             self.task.cancel()
             with suppress(asyncio.CancelledError):
                 await self.task
-        self.executor.shutdown(wait=True)
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
 
     async def __call__(self, examples: list) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
@@ -301,7 +347,11 @@ def create_app(model, info: dict, limits: Limits | None = None):
         shown = {k: v for k, v in asdict(limits).items() if k in reader.LIMITS}
         return {**info, "limits": shown, "request": reader.HOW}
 
-    @app.post("/predict")
+    @app.post(
+        "/predict",
+        responses=predict_responses(classes),
+        openapi_extra={"requestBody": reader.body_schema(limits)},
+    )
     async def predict(request: Request):
         content_type = request.headers.get("content-type", "").lower()
         try:

@@ -10,6 +10,25 @@ LIMITS = ("max_bytes", "max_files", "max_pixels", "max_batch", "max_wait_ms", "b
 HOW = "send images as multipart/form-data file parts named 'files' (curl -F files=@cat.jpg)"
 
 
+def body_schema(limits) -> dict:
+    """The request body of ``POST /predict`` as OpenAPI describes it (for /docs and clients)."""
+    files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    return {
+        "required": True,
+        "description": HOW,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {"files": {**files, "minItems": 1, "maxItems": limits.max_files}},
+                    "additionalProperties": False,  # another field is answered 400
+                }
+            }
+        },
+    }
+
+
 def read_request(parts, limits) -> list[tuple[str, object, str | None]]:
     """(name, decoded image or None, error or None) for each uploaded part ``(name,
     content_type, bytes or None when over the size limit, size)``."""

