@@ -537,6 +537,12 @@ def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
             f"epoch; {train_s}."
         )
     status = cache_status(cache.get("hits", ["computed"]))
+    if status != "computed" and cache.get("computed_this_run"):  # (--strategy auto)
+        return (
+            "Frozen outputs: computed by this run before its candidates trained (strategy "
+            "auto's frozen forward pass and advice, timed in its section below), then read back "
+            f"from the feature cache for this model in {extract:.1f} s; {train_s}."
+        )
     how = {
         "computed": "computed once and cached for later runs"
         if cache_kept
@@ -1016,8 +1022,10 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
     )
     rows = []
     for r in auto["candidates"]:
+        estimate = f"{r['estimate_seconds']:.0f}" if "estimate_seconds" in r else "(always)"
         if r["status"] == "skipped":
             acc, diff, secs = "", "", ""
+            estimate = estimate if "estimate_seconds" in r else ""
             fate = f"skipped: {r['reason']}"
         else:
             acc = pct(r["val_accuracy"])
@@ -1027,8 +1035,10 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
                 else "first"
             )
             secs = f"{r['seconds']:.0f}"
-            fate = r["status"] + (" (stopped by the budget)" if r.get("out_of_time") else "")
-        rows.append([r["candidate"], r["rung"], r["flags"], acc, diff, secs, fate])
+            fate = r["status"] if r["status"] == "kept" else "not kept"
+            if r.get("out_of_time"):
+                fate += f" (stopped at the budget after {r.get('epochs_run', '?')} epochs)"
+        rows.append([r["candidate"], r["rung"], r["flags"], acc, diff, estimate, secs, fate])
     table = html_table(
         [
             "candidate",
@@ -1036,23 +1046,69 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             "flags",
             "val. acc.",
             "vs best so far (points ± noise)",
+            "estimated s",
             "seconds",
             "outcome",
         ],
         rows,
         css_class="kv",
     )
+    notes = []
+    if auto.get("stopped"):
+        notes.append(f"The climb stopped early: {auto['stopped']}.")
+    tta = auto.get("tta")
+    if tta:
+        if tta["outcome"] == "not tried":
+            what = f"not tried ({tta['reason']})"
+        else:
+            verdict = "kept on validation" if tta["outcome"] == "kept" else "rejected on validation"
+            what = (
+                f"tried and {verdict} ({tta['difference'] * 100:+.1f} ± "
+                f"{tta['noise'] * 100:.1f} points against the same model without it). Nothing "
+                f"in the data or its inspection says whether a mirrored {noun} keeps its class, "
+                "so validation decided; where mirroring changes the class (digits, text), "
+                "<code>--no-flip</code> leaves it out"
+            )
+        notes.append(f"Mirror-image test-time augmentation: {what}.")
+    budget_words = html.escape(spent_sentence(budget))
     return (
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'
-        f"<p>Cheapest first, within a budget of {budget['minutes']:g} minutes "
-        f"({budget['spent_seconds']:.0f} s spent). A candidate replaces the best so far only "
-        "when its validation accuracy is higher by more than one standard error of the paired "
-        f"difference on the same validation {noun}s; costlier rungs "
-        "are climbed only while the "
-        f"last one paid. Kept: <b>{html.escape(auto['kept'])}</b> "
+        f"<p>Cheapest first, within a budget of {budget['minutes']:g} minutes: "
+        f"{budget_words[0].upper() + budget_words[1:]}. The budget counts from the start of "
+        "the strategy's work (saving the run and writing this report come after). A candidate "
+        "starts only when its estimate, from the measured cost of a forward pass "
+        f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}, from "
+        f"{html.escape(budget.get('forward_measured_on', 'this run'))}), fits in what is "
+        "left, and stops at the budget's deadline with its best epoch. A candidate replaces "
+        "the best so far only when its validation accuracy is higher by more than one "
+        f"standard error of the paired difference on the same validation {noun}s; costlier "
+        "rungs are climbed only while the last one paid. "
+        + " ".join(notes)
+        + f" Kept: <b>{html.escape(auto['kept'])}</b> "
         f"(<code>{html.escape(auto['kept_flags'])}</code>). Validation chose it, so its "
         f"validation score is optimistic: {after}</p>" + table
     )
+
+
+def spent_sentence(budget: dict) -> str:
+    """Where the time went, against the budget: the one wording the terminal and the report
+    share (from ``decisions["budget"]``)."""
+    parts = [
+        f"{name} {budget[key]:.0f} s"
+        for name, key in (
+            ("frozen forward pass", "frozen_pass_seconds"),
+            ("advice", "advice_seconds"),
+            ("candidates", "candidates_seconds"),
+        )
+        if budget.get(key)
+    ]
+    words = (
+        f"spent {budget['spent_seconds']:.0f} s of the {budget['minutes']:g}-minute budget "
+        f"({budget['seconds']:.0f} s)"
+    )
+    if budget.get("over_seconds", 0) >= 0.5:
+        words += f", {budget['over_seconds']:.0f} s over it"
+    return words + (": " + ", ".join(parts) if parts else "")
 
 
 def advice_page(decisions: dict, data: str) -> str:
