@@ -349,3 +349,21 @@ def test_advise_names_the_random_weight_control_line(capsys):
     assert len(lines) == 2 and len(rows) == 2
     assert lines[0].startswith("features train: ")  # the candidate itself
     assert lines[1].startswith("features train, random-weight control: "), lines
+
+
+def test_a_text_auto_report_says_its_frozen_outputs_were_computed_by_this_run(tmp_path):
+    pytest.importorskip("transformers")
+    import json
+
+    from test_text import reviews, write_table
+
+    data = write_table(tmp_path / "reviews.csv", reviews(12))
+    cfg = TrainConfig(data=str(data), backbone="test_bert", strategy="auto", epochs=2, budget=5)
+    run = train_auto(cfg, out=tmp_path / "run", progress=False, say=lambda _: None)
+    advice = json.loads((tmp_path / "run" / "advice.json").read_text())["advice"]
+    # the frozen pass came first: the advice read its pretrained features from the cache
+    assert advice["measurements"]["feature_cache"]["pretrained"] != "computed"
+    assert run.metrics["feature_cache"]["computed_this_run"]
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Frozen outputs: computed by this run before its candidates trained" in report
+    assert "computed by an earlier run" not in report

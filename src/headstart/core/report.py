@@ -1037,7 +1037,8 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             secs = f"{r['seconds']:.0f}"
             fate = r["status"] if r["status"] == "kept" else "not kept"
             if r.get("out_of_time"):
-                fate += f" (stopped at the budget after {r.get('epochs_run', '?')} epochs)"
+                n = r.get("epochs_run", 0)
+                fate += f" (stopped at the budget after {n} epoch{'' if n == 1 else 's'})"
         rows.append([r["candidate"], r["rung"], r["flags"], acc, diff, estimate, secs, fate])
     table = html_table(
         [
@@ -1073,10 +1074,10 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
     budget_words = html.escape(spent_sentence(budget))
     return (
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'
-        f"<p>Cheapest first, within a budget of {budget['minutes']:g} minutes: "
-        f"{budget_words[0].upper() + budget_words[1:]}. The budget counts from the start of "
-        "the strategy's work (saving the run and writing this report come after). A candidate "
-        "starts only when its estimate, from the measured cost of a forward pass "
+        f"<p>{budget_words[0].upper() + budget_words[1:]}. The budget counts everything the "
+        "strategy does (saving the run and writing this report come after). Candidates go "
+        "cheapest first; one starts only when its estimate, from the measured cost of a "
+        "forward pass "
         f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}, from "
         f"{html.escape(budget.get('forward_measured_on', 'this run'))}), fits in what is "
         "left, and stops at the budget's deadline with its best epoch. A candidate replaces "
@@ -1091,8 +1092,8 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
 
 
 def spent_sentence(budget: dict) -> str:
-    """Where the time went, against the budget: the one wording the terminal and the report
-    share (from ``decisions["budget"]``)."""
+    """Where ``--strategy auto``'s time went, against its budget (``decisions["budget"]``):
+    the one wording the terminal and the report share."""
     parts = [
         f"{name} {budget[key]:.0f} s"
         for name, key in (
@@ -1106,9 +1107,11 @@ def spent_sentence(budget: dict) -> str:
         f"spent {budget['spent_seconds']:.0f} s of the {budget['minutes']:g}-minute budget "
         f"({budget['seconds']:.0f} s)"
     )
-    if budget.get("over_seconds", 0) >= 0.5:
-        words += f", {budget['over_seconds']:.0f} s over it"
-    return words + (": " + ", ".join(parts) if parts else "")
+    if parts:
+        words += ": " + ", ".join(parts)
+    if budget.get("over_because"):
+        words += f"; {budget['over_seconds']:.0f} s over it: {budget['over_because']}"
+    return words
 
 
 def advice_page(decisions: dict, data: str) -> str:

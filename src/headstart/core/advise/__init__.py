@@ -289,6 +289,12 @@ def train_auto(
         f"auto: {budget.spent:.0f} s of the {budget.total:.0f} s budget spent before the "
         f"first candidate (advice {advice_seconds:.0f} s"
         + (f", frozen pass {frozen_pass.seconds:.0f} s)" if frozen_pass else ")")
+        + (
+            "; nothing is left: the first candidate trains one epoch (there must be a "
+            "model) and the others are skipped (raise --budget to try them)"
+            if budget.left <= 0
+            else ""
+        )
     )
 
     parent_dir = out.with_name(out.name + "-frozen") if save else None

@@ -169,6 +169,10 @@ def cannot_rank(y: np.ndarray, best: np.ndarray, noun: str = "image") -> str | N
     return None
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> Pass:
     """Cache every-depth features of every split; the last features are a slice of them and
     are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass.
@@ -212,7 +216,7 @@ def measure_costs(
     if done is not None and done.computed:
         return Costs(
             done.computed_seconds / done.computed,
-            f"this run's frozen forward pass ({done.computed} {noun}s in "
+            f"this run's frozen forward pass ({done.computed:,} {noun}s in "
             f"{done.computed_seconds:.1f} s)",
         )
     m = advice.measurements or {}
@@ -221,7 +225,8 @@ def measure_costs(
         seconds = (m.get("feature_seconds") or {}).get(kind)
         if (m.get("feature_cache") or {}).get(kind) == "computed" and seconds:
             return Costs(
-                seconds / n, f"the advice's {kind} forward pass ({n} {noun}s in {seconds:.1f} s)"
+                seconds / n,
+                f"the advice's {kind} forward pass ({n:,} {noun}s in {seconds:.1f} s)",
             )
     import torch
 
@@ -292,6 +297,7 @@ class _Climb:
         self.rows: list[dict] = []
         self.best = None  # (run, row, candidate)
         self.stopped: str | None = None  # why validation can no longer rank candidates
+        self.overran: str | None = None  # the candidate during which the budget ran out
         self.scratch = make_temp_dir("headstart-auto-")
         self._say = say
         self._split_notes = set(splits.method.get("notes", []))
@@ -324,7 +330,7 @@ class _Climb:
 
         left = self.budget.left
         if self.stopped:
-            self.skip(cand, "not tried: validation can no longer rank candidates", estimate)
+            self.skip(cand, "validation can no longer rank candidates", estimate)
             return None
         if estimate is not None and (left <= 0 or estimate > left):
             if left <= 0:
@@ -348,6 +354,8 @@ class _Climb:
             say=self.say,
         )
         seconds = time.perf_counter() - start
+        if self.overran is None and left > 0 and self.budget.spent > self.budget.total:
+            self.overran = cand.name
         row.update(
             status="tried",
             val_accuracy=run.metrics["val_accuracy"],
@@ -356,11 +364,10 @@ class _Climb:
             out_of_time=bool(run.metrics.get("out_of_time")),
         )
         words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s"
-        words += (
-            f", stopped at the budget after {row['epochs_run']} epochs)"
-            if row["out_of_time"]
-            else ")"
-        )
+        if row["out_of_time"]:
+            words += f", stopped at the budget after {_epochs(row['epochs_run'])})"
+        else:
+            words += ")"
         if self.best is None:
             row["status"] = "kept"
             self.best = (run, row, cand)
@@ -444,6 +451,7 @@ def ladder(
     ``costs``: what a forward pass costs (measured here when not given)."""
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
     climb = _Climb(config, splits, budget, progress, say)
+    before = budget.spent  # the frozen pass and the advice
     can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
     kind = modality_of(splits.train)  # what its stages and blocks are called
     tta: dict | None = None
@@ -566,6 +574,14 @@ def ladder(
     finally:
         shutil.rmtree(climb.scratch, ignore_errors=True)
     spent = budget.spent
+    if before >= budget.total:
+        because = f"the frozen forward pass and the advice alone took {before:.0f} s"
+    elif climb.overran is None:
+        because = "the work between candidates (timing a forward pass, keeping the run) ran past it"
+    elif climb.overran == climb.rows[0]["candidate"]:
+        because = f"{climb.overran} ran past it (the first candidate always trains)"
+    else:
+        because = f"{climb.overran} ran past it (a candidate's first epoch always finishes)"
     record = {
         "minutes": round(budget.total / 60, 3),
         "seconds": round(budget.total, 1),
@@ -574,6 +590,7 @@ def ladder(
         "frozen_pass_seconds": round(frozen_pass.seconds, 1) if frozen_pass else 0.0,
         "advice_seconds": round(advice_seconds, 1),
         "candidates_seconds": round(sum(r.get("seconds", 0.0) for r in climb.rows), 1),
+        "over_because": because if spent > budget.total else None,
         "forward_seconds_per_example": round(costs.forward, 5),
         "forward_measured_on": costs.source,
     }
