@@ -1078,8 +1078,8 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
         "strategy does (saving the run and writing this report come after). Candidates go "
         "cheapest first; one starts only when its estimate, from the measured cost of a "
         "forward pass "
-        f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}, from "
-        f"{html.escape(budget.get('forward_measured_on', 'this run'))}), fits in what is "
+        f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}; measured on "
+        f"{html.escape(budget.get('forward_measured_on', 'this run'))}) fits in what is "
         "left, and stops at the budget's deadline with its best epoch. A candidate replaces "
         "the best so far only when its validation accuracy is higher by more than one "
         f"standard error of the paired difference on the same validation {noun}s; costlier "
@@ -1099,9 +1099,10 @@ def spent_sentence(budget: dict) -> str:
         for name, key in (
             ("frozen forward pass", "frozen_pass_seconds"),
             ("advice", "advice_seconds"),
+            ("timing a forward pass", "timing_seconds"),
             ("candidates", "candidates_seconds"),
         )
-        if budget.get(key)
+        if budget.get(key, 0) >= 0.5
     ]
     words = (
         f"spent {budget['spent_seconds']:.0f} s of the {budget['minutes']:g}-minute budget "

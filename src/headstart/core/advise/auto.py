@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +102,6 @@ class Pass:
     #: the examples it computed (not read from the cache), and the seconds that took
     computed: int = 0
     computed_seconds: float = 0.0
-    hits: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -164,7 +163,7 @@ def cannot_rank(y: np.ndarray, best: np.ndarray, noun: str = "image") -> str | N
     if errors == 1:
         return (
             f"the best so far misses 1 of {n} validation {noun}s: no candidate can gain more "
-            "than that one, which is within the noise"
+            "than that one, about one standard error, which validation cannot tell from noise"
         )
     return None
 
@@ -198,7 +197,6 @@ def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> 
     done = Pass()
     for images in splits.items().values():
         fs = ex.extract(images)
-        done.hits.append(fs.hit or "computed")
         if not fs.hit:
             done.computed += len(images)
             done.computed_seconds += fs.seconds
@@ -216,8 +214,8 @@ def measure_costs(
     if done is not None and done.computed:
         return Costs(
             done.computed_seconds / done.computed,
-            f"this run's frozen forward pass ({done.computed:,} {noun}s in "
-            f"{done.computed_seconds:.1f} s)",
+            f"this run's frozen forward pass, {done.computed:,} {noun}s in "
+            f"{done.computed_seconds:.1f} s",
         )
     m = advice.measurements or {}
     n = m.get("n_train") or len(splits.train)
@@ -226,7 +224,7 @@ def measure_costs(
         if (m.get("feature_cache") or {}).get(kind) == "computed" and seconds:
             return Costs(
                 seconds / n,
-                f"the advice's {kind} forward pass ({n:,} {noun}s in {seconds:.1f} s)",
+                f"the advice's {kind} forward pass, {n:,} {noun}s in {seconds:.1f} s",
             )
     import torch
 
@@ -247,7 +245,7 @@ def measure_costs(
     fs = ex.extract(splits.train.subset(np.arange(k), name="timing sample"))
     return Costs(
         fs.seconds / max(1, k),
-        f"{k} training {noun}s timed (every frozen output was already cached)",
+        f"{k} training {noun}s timed alone, every frozen output being in the cache already",
     )
 
 
@@ -456,7 +454,9 @@ def ladder(
     kind = modality_of(splits.train)  # what its stages and blocks are called
     tta: dict | None = None
     try:
+        timing_start = time.perf_counter()
         costs = costs or measure_costs(config, splits, advice, frozen_pass, progress=progress)
+        timing_seconds = time.perf_counter() - timing_start
         est = _Estimates(costs, splits, advice, cached=frozen_pass is not None)
         # rung 1: cheap candidates on cached features; the first one always trains (there
         # must be a model), the others only while their estimated cost fits in the budget
@@ -589,6 +589,7 @@ def ladder(
         "over_seconds": round(max(0.0, spent - budget.total), 1),
         "frozen_pass_seconds": round(frozen_pass.seconds, 1) if frozen_pass else 0.0,
         "advice_seconds": round(advice_seconds, 1),
+        "timing_seconds": round(timing_seconds, 1),
         "candidates_seconds": round(sum(r.get("seconds", 0.0) for r in climb.rows), 1),
         "over_because": because if spent > budget.total else None,
         "forward_seconds_per_example": round(costs.forward, 5),
