@@ -99,7 +99,19 @@ def test_tta_tried_and_rejected_is_said_in_the_report():
 
     auto = {
         "budget": {"minutes": 1, "seconds": 60, "spent_seconds": 12.0},
-        "candidates": [],
+        "candidates": [
+            {
+                "candidate": "last features, lesson head, with TTA",
+                "flags": "--tta",
+                "rung": 4,
+                "status": "tried",
+                "val_accuracy": 0.9,
+                "seconds": 3.0,
+                "estimate_seconds": 4.0,
+                "difference": -0.02,
+                "noise": 0.01,
+            }
+        ],
         "kept": "last features, lesson head",
         "kept_flags": "no flags: the defaults",
         "tta": {"outcome": "rejected", "difference": -0.02, "noise": 0.01},
@@ -107,6 +119,7 @@ def test_tta_tried_and_rejected_is_said_in_the_report():
     html = auto_section(auto, "image")
     assert "Mirror-image test-time augmentation: tried and rejected on validation" in html
     assert "-2.0 ± 1.0 points" in html
+    assert "<td>rejected on validation</td>" in html  # the candidate's own row says it too
 
 
 def _ladder_inputs(seed: int, **settings):
@@ -330,6 +343,8 @@ def test_the_report_says_frozen_outputs_computed_by_this_run(tmp_path):
     from headstart.core.report import spent_sentence
 
     record = json.loads((tmp_path / "run" / "advice.json").read_text())["auto"]["budget"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["auto_budget"] == record
     words = spent_sentence(record)
     assert words[0].upper() + words[1:] in report
 

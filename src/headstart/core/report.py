@@ -1036,6 +1036,8 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             )
             secs = f"{r['seconds']:.0f}"
             fate = r["status"] if r["status"] == "kept" else "not kept"
+            if r["status"] != "kept" and "--tta" in r["flags"].split():
+                fate = "rejected on validation"
             if r.get("out_of_time"):
                 n = r.get("epochs_run", 0)
                 fate += f" (stopped at the budget after {n} epoch{'' if n == 1 else 's'})"

@@ -376,6 +376,8 @@ class _Climb:
             row.update(difference=round(diff, 4), noise=round(noise, 4))
             better = diff > max(noise, 0.0) and diff > 0
             verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"
+            if cand.config.tta and not better:
+                verdict = "TTA rejected on validation"
             self._say(
                 f"{words}, {diff * 100:+.1f} points vs the best so far "
                 f"(noise {noise * 100:.1f}); {verdict}"
@@ -595,6 +597,7 @@ def ladder(
         "forward_seconds_per_example": round(costs.forward, 5),
         "forward_measured_on": costs.source,
     }
+    run.metrics["auto_budget"] = record  # (metrics.json: the same account as advice.json)
     decisions = {
         "budget": record,
         "candidates": climb.rows,
