@@ -23,20 +23,21 @@ images (the images where exactly one of the two is right decide it). Within the 
 cheaper, simpler model stays. Costlier rungs are climbed only while the last one improved, and
 the climb stops when validation can no longer rank candidates: the best so far gets every
 validation example right (the ceiling), or all but one (no candidate could gain more than one
-example, which is noise at any size). Every candidate's estimate, validation accuracy, seconds
+example, about one standard error of such a difference: noise at any size). Every candidate's estimate, validation accuracy, seconds
 and fate are recorded; the kept run's headline is the test split, on which nothing was selected.
 
-**The budget.** ``--budget`` minutes count from the start: the frozen forward pass, the advice
-(two forward passes over the training examples) and every candidate. A candidate starts only
-when its estimate fits in what is left; the estimate comes from what this run measured: the
-seconds per example of a forward pass (:class:`Costs`) times the examples it must extract,
-plus, for one that trains part of the network, ``MIN_EPOCHS`` epochs of that part (its share of
-the network's stages or blocks), or for a head on cached features the first candidate's measured
+**The budget.** ``--budget`` minutes count from the start: the frozen forward pass (first, so
+that the advice reads its pretrained features from the cache), the advice (a random-weight
+control's pass over the training examples) and every candidate. A candidate starts only when
+its estimate fits in what is left; the estimate comes from what this run measured: the seconds
+per example of a forward pass (:class:`Costs`) times the examples it must extract, plus, for
+one that trains part of the network, ``MIN_EPOCHS`` epochs of that part (its share of the
+network's stages or blocks), or for a head on cached features the first candidate's measured
 training time. A started candidate stops at the budget's deadline with its best epoch so far
-(``train(max_seconds=...)``). Two things can still run past it, and the time spent is then
-reported as over the budget, never hidden: the first candidate always trains (there must be a
-model), and a candidate's first epoch always finishes (without one there is nothing validated
-to keep).
+(``train(max_seconds=...)``, checked after every batch). What can still run past it is reported
+as time over the budget, never hidden: the first candidate always trains (there must be a
+model), a candidate's first epoch always finishes (without one there is nothing validated to
+keep), and an extraction once started finishes (its estimate is a whole measured pass).
 """
 
 from __future__ import annotations
