@@ -1034,7 +1034,7 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
                 if "difference" in r
                 else "first"
             )
-            secs = f"{r['seconds']:.0f}"
+            secs = few_seconds(r["seconds"])
             fate = r["status"] if r["status"] == "kept" else "not kept"
             if r["status"] != "kept" and "--tta" in r["flags"].split():
                 fate = "rejected on validation"
@@ -1093,18 +1093,23 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
     )
 
 
+def few_seconds(seconds: float) -> str:
+    """Seconds as ``--strategy auto`` shows them: a tenth under 10 s, whole above."""
+    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+
+
 def spent_sentence(budget: dict) -> str:
     """Where ``--strategy auto``'s time went, against its budget (``decisions["budget"]``):
     the one wording the terminal and the report share."""
     parts = [
-        f"{name} {budget[key]:.0f} s"
+        f"{name} {few_seconds(budget[key])} s"
         for name, key in (
             ("frozen forward pass", "frozen_pass_seconds"),
             ("advice", "advice_seconds"),
             ("timing a forward pass", "timing_seconds"),
             ("candidates", "candidates_seconds"),
         )
-        if budget.get(key, 0) >= 0.5
+        if budget.get(key)
     ]
     words = (
         f"spent {budget['spent_seconds']:.0f} s of the {budget['minutes']:g}-minute budget "

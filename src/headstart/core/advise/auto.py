@@ -23,8 +23,9 @@ images (the images where exactly one of the two is right decide it). Within the 
 cheaper, simpler model stays. Costlier rungs are climbed only while the last one improved, and
 the climb stops when validation can no longer rank candidates: the best so far gets every
 validation example right (the ceiling), or all but one (no candidate could gain more than one
-example, about one standard error of such a difference: noise at any size). Every candidate's estimate, validation accuracy, seconds
-and fate are recorded; the kept run's headline is the test split, on which nothing was selected.
+example, about one standard error of such a difference: noise at any size). Every candidate's
+estimate, validation accuracy, seconds and fate are recorded; the kept run's headline is the
+test split, on which nothing was selected.
 
 **The budget.** ``--budget`` minutes count from the start: the frozen forward pass (first, so
 that the advice reads its pretrained features from the cache), the advice (a random-weight
@@ -325,6 +326,7 @@ class _Climb:
         (``None``: the first candidate, which always trains: there must be a model); it
         becomes the best when it beats the best so far beyond the noise. It stops at the
         budget's deadline. Returns its run, or None when it was not started."""
+        from headstart.core.report import few_seconds
         from headstart.core.training import train
 
         left = self.budget.left
@@ -362,7 +364,8 @@ class _Climb:
             epochs_run=run.metrics["epochs_run"],
             out_of_time=bool(run.metrics.get("out_of_time")),
         )
-        words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s"
+        shown = few_seconds(row["seconds"])  # as the report shows it
+        words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({shown} s"
         if row["out_of_time"]:
             words += f", stopped at the budget after {_epochs(row['epochs_run'])})"
         else:
