@@ -1111,9 +1111,10 @@ def spent_sentence(budget: dict) -> str:
         )
         if budget.get(key)
     ]
+    total = budget.get("seconds", budget["minutes"] * 60)  # (older advice.json records lack it)
     words = (
         f"spent {budget['spent_seconds']:.0f} s of the {budget['minutes']:g}-minute budget "
-        f"({budget['seconds']:.0f} s)"
+        f"({total:.0f} s)"
     )
     if parts:
         words += ": " + ", ".join(parts)
