@@ -86,6 +86,299 @@ def test_no_flip_skips_the_mirror_image_candidate():
     source = from_arrays(*make_images(30, size=24, seed=9))
     cfg = TrainConfig(**TINY, strategy="auto", flip=False)
     run = train_auto(cfg, data=source, save=False, progress=False, say=lambda _: None)
-    last = run.metrics["auto"]["auto"]["candidates"][-1]
+    auto = run.metrics["auto"]["auto"]
+    last = auto["candidates"][-1]
     assert last["status"] == "skipped" and "--no-flip" in last["reason"]
+    assert not any("--tta" in r["flags"] for r in auto["candidates"] if r["status"] != "skipped")
+    assert auto["tta"] == {"outcome": "not tried", "reason": last["reason"]}
     assert not run.model.tta
+
+
+def test_tta_tried_and_rejected_is_said_in_the_report():
+    from headstart.core.report import auto_section
+
+    auto = {
+        "budget": {"minutes": 1, "seconds": 60, "spent_seconds": 12.0},
+        "candidates": [
+            {
+                "candidate": "last features, lesson head, with TTA",
+                "flags": "--tta",
+                "rung": 4,
+                "status": "tried",
+                "val_accuracy": 0.9,
+                "seconds": 3.0,
+                "estimate_seconds": 4.0,
+                "difference": -0.02,
+                "noise": 0.01,
+            }
+        ],
+        "kept": "last features, lesson head",
+        "kept_flags": "no flags: the defaults",
+        "tta": {"outcome": "rejected", "difference": -0.02, "noise": 0.01},
+    }
+    html = auto_section(auto, "image")
+    assert "Mirror-image test-time augmentation: tried and rejected on validation" in html
+    assert "-2.0 ± 1.0 points" in html
+    assert "<td>rejected on validation</td>" in html  # the candidate's own row says it too
+
+
+def _ladder_inputs(seed: int, **settings):
+    """Splits, advice and the frozen pass of a tiny ``--strategy auto`` run, as train_auto
+    prepares them, for calling the ladder with injected costs or budget."""
+    from headstart.core.advise import advise
+    from headstart.core.advise.auto import warm_every_depth
+    from headstart.core.training import split_data
+
+    cfg = TrainConfig(**{**TINY, **settings}, strategy="auto")
+    splits = split_data(cfg, from_arrays(*make_images(30, size=24, seed=seed)))
+    cfg = cfg.for_modality(splits.train.modality)
+    done = warm_every_depth(cfg, splits, progress=False)
+    advice = advise(splits, cfg.backbone, image_size=48, weights="none")
+    return cfg, splits, advice, done
+
+
+def test_a_candidate_whose_estimate_exceeds_what_is_left_is_not_started():
+    from headstart.core.advise.auto import MIN_EPOCHS, Budget, Costs, ladder
+
+    cfg, splits, advice, done = _ladder_inputs(9)
+    notes: list[str] = []
+    # a forward pass of 20 s per image: the cheap candidates on cached features still fit
+    # in 8 minutes, anything that must run the network (the top stage, TTA's mirror images)
+    # does not, whatever the measured training times
+    slow = Costs(forward=20.0, source="injected")
+    run, decisions = ladder(
+        cfg,
+        splits,
+        advice,
+        budget=Budget(8),
+        keep_dir=None,
+        progress=False,
+        say=notes.append,
+        frozen_pass=done,
+        costs=slow,
+    )
+    rows = {r["candidate"]: r for r in decisions["candidates"]}
+    top = next(r for r in rows.values() if r["rung"] == 2)
+    n_train, n_val = len(splits.train), len(splits.val)
+    n_all = n_train + n_val + len(splits.test or [])
+    # extracting the prefix (a forward pass at most), then MIN_EPOCHS epochs of the top stage
+    # (its share of the stages: forward and backward on train, forward on validation)
+    epoch = 20.0 / advice.measurements["stages"] * (3 * n_train + n_val)
+    assert top["estimate_seconds"] == pytest.approx(20.0 * n_all + MIN_EPOCHS * epoch, abs=0.1)
+    assert top["status"] == "skipped"
+    assert top["reason"].startswith("would take about") and "s left" in top["reason"]
+    assert any(n.startswith(f"auto: skipped {top['candidate']} (would take about") for n in notes)
+    assert "val_accuracy" not in top and "seconds" not in top  # never started
+    tta = next(r for r in rows.values() if r["rung"] == 4)
+    assert tta["status"] == "skipped" and decisions["tta"]["outcome"] == "not tried"
+    # every candidate that did start fitted in what was left when it started
+    for r in decisions["candidates"][1:]:
+        if r["status"] != "skipped":
+            assert r["estimate_seconds"] <= 8 * 60
+    assert decisions["budget"]["forward_measured_on"] == "injected"
+    assert not run.model.tta
+
+
+def test_the_budget_counts_what_was_spent_before_the_ladder():
+    from headstart.core.advise.auto import Budget, Costs, ladder
+    from headstart.core.report import spent_sentence
+
+    cfg, splits, advice, done = _ladder_inputs(9)
+    now = [0.0]
+    budget = Budget(1, clock=lambda: now[0])  # 60 s, on a clock the test moves
+    now[0] = 59.0  # the pass and the advice took 59 s: 1 s is left
+    notes: list[str] = []
+    run, decisions = ladder(
+        cfg,
+        splits,
+        advice,
+        budget=budget,
+        keep_dir=None,
+        progress=False,
+        say=notes.append,
+        frozen_pass=done,
+        advice_seconds=40.0,
+        costs=Costs(forward=0.05, source="injected"),  # the top stage: over 4 s
+    )
+    rows = decisions["candidates"]
+    assert rows[0]["status"] != "skipped"  # the first candidate always trains
+    # the test's clock stands still: every later estimate is weighed against the 1 s left
+    for r in rows[1:]:
+        if r["status"] != "skipped":
+            assert r["estimate_seconds"] <= 1.0
+        elif r["reason"].startswith("would take"):
+            assert r["estimate_seconds"] > 1.0 and r["reason"].endswith("; 1 s left")
+    assert any(r["status"] == "skipped" and r["rung"] == 2 for r in rows)
+    record = decisions["budget"]
+    assert record["spent_seconds"] == 59.0 and record["over_seconds"] == 0.0
+    assert record["advice_seconds"] == 40.0
+    assert notes[-1] == f"auto: {spent_sentence(record)}"
+    assert "spent 59 s of the 1-minute budget (60 s)" in notes[-1]
+
+
+class _FakeTime:
+    """A clock for :func:`fit` that moves only when the test says so."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_a_running_candidate_stops_at_the_deadline(monkeypatch):
+    import torch
+    from torch import nn
+
+    from headstart.core import loop
+    from headstart.core.inputs import ArrayInputs
+    from headstart.core.loop import FitSettings, fit
+
+    clock = _FakeTime()
+    monkeypatch.setattr(loop, "time", clock)
+    cost = [1.0]  # seconds each training batch takes, on the fake clock
+
+    class Slow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            if self.training:
+                clock.now += cost[0]
+            return self.fc(x)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    data = ArrayInputs([x], y)
+    settings = FitSettings(epochs=10, batch_size=16, patience=0)  # 4 batches an epoch
+
+    torch.manual_seed(0)
+    model = Slow()
+    history = fit(model, model.fc, data, data, settings, progress=False, deadline=-1.0)
+    assert len(history.epochs) == 1 and history.out_of_time  # the first epoch finishes
+
+    # epoch 1 takes 4 s; epoch 2 looks as if it fits (4 + 4 <= 9) but its batches take 3 s:
+    # the deadline passes inside it, which ends training with epoch 1's weights
+    clock.now = 0.0
+    torch.manual_seed(0)
+    model = Slow()
+
+    seen = {"epoch": 0}
+    original = loop.evaluate_inputs
+
+    def validate(*args, **kwargs):
+        seen["epoch"] += 1
+        cost[0] = 3.0  # after the first epoch, batches slow down
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate_inputs", validate)
+    cost[0] = 1.0
+    history = fit(model, model.fc, data, data, settings, progress=False, deadline=9.0)
+    assert history.out_of_time and len(history.epochs) == 1 and seen["epoch"] == 1
+    assert clock.now > 9.0  # it noticed the deadline after a batch, not before the epoch
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(0)
+    again = Slow()
+    cost[0] = 1.0
+    clock.now = 0.0
+    monkeypatch.setattr(loop, "evaluate_inputs", original)
+    fit(again, again.fc, data, data, replace_epochs(settings, 1), progress=False)
+    for k, v in again.state_dict().items():  # the weights are epoch 1's, not the cut epoch's
+        assert torch.equal(v, best[k])
+
+
+def replace_epochs(settings, n):
+    from dataclasses import replace
+
+    return replace(settings, epochs=n)
+
+
+def test_validation_at_its_ceiling_stops_the_ladder_and_says_why(tmp_path):
+    source = from_arrays(*make_images(20, size=24, seed=5))
+    notes: list[str] = []
+    cfg = TrainConfig(**{**TINY, "epochs": 15, "lr": 1e-2}, strategy="auto")
+    run = train_auto(cfg, data=source, out=tmp_path / "run", progress=False, say=notes.append)
+    auto = run.metrics.get("auto") or __import__("json").loads(
+        (tmp_path / "run" / "advice.json").read_text()
+    )
+    auto = auto["auto"]
+    assert run.metrics["val_accuracy"] == 1.0
+    assert auto["stopped"].startswith("validation is at its ceiling")
+    stop = [n for n in notes if n.startswith("auto: stopped climbing")]
+    assert stop == [f"auto: stopped climbing: {auto['stopped']}"]
+    kept = next(i for i, r in enumerate(auto["candidates"]) if r["status"] == "kept")
+    after = auto["candidates"][kept + 1 :]
+    assert after and all(r["status"] == "skipped" for r in after)
+    assert all("validation can no longer rank" in r["reason"] for r in after)
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "The climb stopped early: validation is at its ceiling" in report
+
+
+def test_cannot_rank_at_the_ceiling_or_one_example_from_it():
+    from headstart.core.advise.auto import cannot_rank
+
+    y = np.arange(50) % 5
+    assert "ceiling" in cannot_rank(y, y.copy())
+    one = y.copy()
+    one[0] = 4
+    assert "misses 1 of 50" in cannot_rank(y, one, "text")
+    two = one.copy()
+    two[1] = 3
+    assert cannot_rank(y, two) is None
+
+
+def test_the_report_says_frozen_outputs_computed_by_this_run(tmp_path):
+    source = from_arrays(*make_images(30, size=24, seed=11))
+    cfg = TrainConfig(**TINY, strategy="auto")
+    run = train_auto(cfg, data=source, out=tmp_path / "run", progress=False, say=lambda _: None)
+    assert run.metrics["feature_cache"]["computed_this_run"]
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Frozen outputs: computed by this run before its candidates trained" in report
+    assert "computed by an earlier run" not in report
+    # the budget's account, in the report as in advice.json
+    import json
+
+    from headstart.core.report import spent_sentence
+
+    record = json.loads((tmp_path / "run" / "advice.json").read_text())["auto"]["budget"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["auto_budget"] == record
+    words = spent_sentence(record)
+    assert words[0].upper() + words[1:] in report
+
+
+def test_advise_names_the_random_weight_control_line(capsys):
+    from headstart.core.advise import rank_backbones
+    from headstart.core.training import split_data
+
+    splits = split_data(TrainConfig(**TINY), from_arrays(*make_images(10, size=24, seed=2)))
+    rows = rank_backbones(
+        splits,
+        ["test_efficientnet@48", "test_efficientnet@40:random"],
+        weights="none",
+        progress=True,
+    )
+    lines = [s for s in capsys.readouterr().err.splitlines() if s.startswith("features")]
+    assert len(lines) == 2 and len(rows) == 2
+    assert lines[0].startswith("features train: ")  # the candidate itself
+    assert lines[1].startswith("features train, random-weight control: "), lines
+
+
+def test_a_text_auto_report_says_its_frozen_outputs_were_computed_by_this_run(tmp_path):
+    pytest.importorskip("transformers")
+    import json
+
+    from test_text import reviews, write_table
+
+    data = write_table(tmp_path / "reviews.csv", reviews(12))
+    cfg = TrainConfig(data=str(data), backbone="test_bert", strategy="auto", epochs=2, budget=5)
+    run = train_auto(cfg, out=tmp_path / "run", progress=False, say=lambda _: None)
+    advice = json.loads((tmp_path / "run" / "advice.json").read_text())["advice"]
+    # the frozen pass came first: the advice read its pretrained features from the cache
+    assert advice["measurements"]["feature_cache"]["pretrained"] != "computed"
+    assert run.metrics["feature_cache"]["computed_this_run"]
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Frozen outputs: computed by this run before its candidates trained" in report
+    assert "computed by an earlier run" not in report

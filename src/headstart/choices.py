@@ -44,8 +44,8 @@ AUTO_TEST_FRACTION = 0.15
 AUTO_TEST_MIN_PER_CLASS = 20
 CLASS_WEIGHTS = ("none", "auto")
 
-#: ``--strategy auto`` spends at most this many minutes (``--budget``) trying candidates: a few
-#: thousand images finish within 10 minutes on 2 CPU cores (BENCHMARKS.md).
+#: ``--strategy auto`` spends this many minutes (``--budget``): its frozen forward pass, the
+#: advice and the candidates that fit (``headstart.core.advise.auto`` says what can run over).
 AUTO_BUDGET_MINUTES = 8.0
 
 

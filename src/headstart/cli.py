@@ -484,7 +484,8 @@ def train(
     budget: Annotated[
         float,
         typer.Option(
-            help="With --strategy auto: minutes to spend trying candidates (cheapest first)."
+            help="With --strategy auto: minutes for all of it (frozen pass, advice, "
+            "candidates); a candidate starts only if its estimate fits and stops at the end."
         ),
     ] = TrainConfig.budget,
     device: DeviceOpt = TrainConfig.device,

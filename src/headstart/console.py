@@ -28,6 +28,8 @@ def _time_text(timing: dict, cache: dict) -> str:
     status = cache_status(cache.get("hits", ["computed"]))
     if status == "computed":
         return f"frozen part {extract:.1f}s once, {training}"
+    if cache.get("computed_this_run"):  # by strategy auto, before its candidates
+        return f"frozen part computed earlier in this run ({extract:.1f}s to read), {training}"
     return f"frozen part {status} ({extract:.1f}s to read), {training}"
 
 

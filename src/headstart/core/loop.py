@@ -83,7 +83,8 @@ class History:
     #: BatchNorm training cannot step. The batching never forms one (a single last sample
     #: joins the batch before); it happens only when unreadable images shrink a batch to one.
     skipped_samples: int = 0
-    #: training ended early because its time budget (``fit(max_seconds=...)``) would have run out
+    #: training ended early at its deadline (``fit(deadline=...)``): before an epoch that would
+    #: not finish in time, or in the middle of one (that epoch is dropped, unvalidated)
     out_of_time: bool = False
 
     def column(self, name: str) -> list[float]:
@@ -348,7 +349,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
-    max_seconds: float | None = None,
+    deadline: float | None = None,
 ) -> History:
     """Train ``module`` (whose last part is ``head``) in place; it ends with the best weights.
 
@@ -359,9 +360,11 @@ def fit(
     writes the checkpoint.
 
     ``stop_after`` ends after that many epochs of this call without finishing, as an
-    interruption would (used to test resuming). ``max_seconds`` ends training, with the best
-    weights so far, before an epoch that would not finish in time (judged from the slowest
-    epoch so far); ``history.out_of_time`` says so.
+    interruption would (used to test resuming). ``deadline`` (a ``time.perf_counter()``
+    reading) ends training with the best weights so far: before an epoch that would not finish
+    by then (judged from the slowest epoch so far) and, in one process, after the batch that
+    passes it (the unfinished epoch is dropped unvalidated); ``history.out_of_time`` says so.
+    The first epoch always finishes: without one there are no validated weights to keep.
     """
     device = torch.device(device)
     group = distributed.current()
@@ -421,7 +424,16 @@ def fit(
             isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
         )
         total_loss, correct, seen = 0.0, 0, 0
+        cut_short = False
         for x, y in _batches(train_inputs, rng, settings.batch_size, group):
+            if (
+                deadline is not None
+                and history.epochs
+                and not group.distributed  # (ranks agree only between epochs)
+                and time.perf_counter() > deadline
+            ):
+                cut_short = True
+                break
             denom = float(cpu_weight[y].sum()) if cpu_weight is not None else float(len(y))
             size = len(y)
             if group.distributed:  # the whole batch's weight and size, over ranks
@@ -444,6 +456,9 @@ def fit(
             total_loss += batch_loss.item() * size
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
+        if cut_short:  # at the deadline mid-epoch: the best epoch's weights are restored below
+            history.out_of_time = True
+            break
         total_loss, correct, seen = group.sum([total_loss, correct, seen])
         group.sync_buffers(module)  # every rank validates, and keeps, rank 0's model
         val_loss, val_acc = evaluate_inputs(module, val_inputs, device, group)
@@ -488,8 +503,8 @@ def fit(
         if history.stopped_early:
             break
         slowest = max(slowest, time.perf_counter() - epoch_start)
-        if max_seconds is not None and group.broadcast(
-            time.perf_counter() - start + slowest > max_seconds
+        if deadline is not None and group.broadcast(
+            time.perf_counter() + slowest > deadline
         ):  # rank 0's clock decides for all
             history.out_of_time = epoch + 1 < settings.epochs
             break
@@ -520,9 +535,11 @@ def select_weight_decay(
     device: str | torch.device = "cpu",
     class_weights: np.ndarray | None = None,
     grid: tuple[float, ...] = WEIGHT_DECAY_GRID,
+    deadline: float | None = None,
 ) -> tuple[float, list[dict]]:
     """Train from the same start with each weight decay; the one with the best validation
     accuracy (then the lowest validation loss) wins. ``module`` is left as it started.
+    ``deadline``: as :func:`fit`'s, for each of them.
 
     Cheap on cached features (seconds per value); the validation score of the winner is
     optimistic, which is why the headline is the test split's.
@@ -542,6 +559,7 @@ def select_weight_decay(
             device=device,
             class_weights=class_weights,
             progress=False,
+            deadline=deadline,
         )
         best = h.epochs[h.best_epoch - 1]
         rows.append(

@@ -468,6 +468,12 @@ def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
             f"epoch; {train_s}."
         )
     status = cache_status(cache.get("hits", ["computed"]))
+    if status != "computed" and cache.get("computed_this_run"):  # (--strategy auto)
+        return (
+            "Frozen outputs: computed by this run before its candidates trained (strategy "
+            "auto's frozen forward pass and advice, timed in its section below), then read back "
+            f"from the feature cache for this model in {extract:.1f} s; {train_s}."
+        )
     how = {
         "computed": "computed once and cached for later runs"
         if cache_kept
@@ -948,8 +954,10 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
     )
     rows = []
     for r in auto["candidates"]:
+        estimate = f"{r['estimate_seconds']:.0f}" if "estimate_seconds" in r else "(always)"
         if r["status"] == "skipped":
             acc, diff, secs = "", "", ""
+            estimate = estimate if "estimate_seconds" in r else ""
             fate = f"skipped: {r['reason']}"
         else:
             acc = pct(r["val_accuracy"])
@@ -958,9 +966,14 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
                 if "difference" in r
                 else "first"
             )
-            secs = f"{r['seconds']:.0f}"
-            fate = r["status"] + (" (stopped by the budget)" if r.get("out_of_time") else "")
-        rows.append([r["candidate"], r["rung"], r["flags"], acc, diff, secs, fate])
+            secs = few_seconds(r["seconds"])
+            fate = r["status"] if r["status"] == "kept" else "not kept"
+            if r["status"] != "kept" and "--tta" in r["flags"].split():
+                fate = "rejected on validation"
+            if r.get("out_of_time"):
+                n = r.get("epochs_run", 0)
+                fate += f" (stopped at the budget after {n} epoch{'' if n == 1 else 's'})"
+        rows.append([r["candidate"], r["rung"], r["flags"], acc, diff, estimate, secs, fate])
     table = html_table(
         [
             "candidate",
@@ -968,23 +981,78 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             "flags",
             "val. acc.",
             "vs best so far (points ± noise)",
+            "estimated s",
             "seconds",
             "outcome",
         ],
         rows,
         css_class="kv",
     )
+    notes = []
+    if auto.get("stopped"):
+        notes.append(f"The climb stopped early: {auto['stopped']}.")
+    tta = auto.get("tta")
+    if tta:
+        if tta["outcome"] == "not tried":
+            what = f"not tried ({tta['reason']})"
+        else:
+            verdict = "kept on validation" if tta["outcome"] == "kept" else "rejected on validation"
+            what = (
+                f"tried and {verdict} ({tta['difference'] * 100:+.1f} ± "
+                f"{tta['noise'] * 100:.1f} points against the same model without it). Nothing "
+                f"in the data or its inspection says whether a mirrored {noun} keeps its class, "
+                "so validation decided; where mirroring changes the class (digits, text), "
+                "<code>--no-flip</code> leaves it out"
+            )
+        notes.append(f"Mirror-image test-time augmentation: {what}.")
+    budget_words = html.escape(spent_sentence(budget))
     return (
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'
-        f"<p>Cheapest first, within a budget of {budget['minutes']:g} minutes "
-        f"({budget['spent_seconds']:.0f} s spent). A candidate replaces the best so far only "
-        "when its validation accuracy is higher by more than one standard error of the paired "
-        f"difference on the same validation {noun}s; costlier rungs "
-        "are climbed only while the "
-        f"last one paid. Kept: <b>{html.escape(auto['kept'])}</b> "
+        f"<p>{budget_words[0].upper() + budget_words[1:]}. The budget counts everything the "
+        "strategy does (saving the run and writing this report come after). Candidates go "
+        "cheapest first; one starts only when its estimate, from the measured cost of a "
+        "forward pass "
+        f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}; measured on "
+        f"{html.escape(budget.get('forward_measured_on', 'this run'))}) fits in what is "
+        "left, and stops at the budget's deadline with its best epoch. A candidate replaces "
+        "the best so far only when its validation accuracy is higher by more than one "
+        f"standard error of the paired difference on the same validation {noun}s; costlier "
+        "rungs are climbed only while the last one paid. "
+        + " ".join(notes)
+        + f" Kept: <b>{html.escape(auto['kept'])}</b> "
         f"(<code>{html.escape(auto['kept_flags'])}</code>). Validation chose it, so its "
         f"validation score is optimistic: {after}</p>" + table
     )
+
+
+def few_seconds(seconds: float) -> str:
+    """Seconds as ``--strategy auto`` shows them: a tenth under 10 s, whole above."""
+    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+
+
+def spent_sentence(budget: dict) -> str:
+    """Where ``--strategy auto``'s time went, against its budget (``decisions["budget"]``):
+    the one wording the terminal and the report share."""
+    parts = [
+        f"{name} {few_seconds(budget[key])} s"
+        for name, key in (
+            ("frozen forward pass", "frozen_pass_seconds"),
+            ("advice", "advice_seconds"),
+            ("timing a forward pass", "timing_seconds"),
+            ("candidates", "candidates_seconds"),
+        )
+        if budget.get(key)
+    ]
+    total = budget.get("seconds", budget["minutes"] * 60)  # (older advice.json records lack it)
+    words = (
+        f"spent {budget['spent_seconds']:.0f} s of the {budget['minutes']:g}-minute budget "
+        f"({total:.0f} s)"
+    )
+    if parts:
+        words += ": " + ", ".join(parts)
+    if budget.get("over_because"):
+        words += f"; {budget['over_seconds']:.0f} s over it: {budget['over_because']}"
+    return words
 
 
 def advice_page(decisions: dict, data: str) -> str:

@@ -412,9 +412,12 @@ def train(
     replaced atomically once the new run is complete (it trains beside it meanwhile). A
     non-empty ``out`` that is not a headstart run is always refused.
 
-    ``max_seconds`` bounds the training epochs (not the extraction): training ends, with the
-    best weights so far, before an epoch that would not finish in time.
+    ``max_seconds`` bounds the whole call, counted from its start (loading and extracting
+    included): training ends at that deadline with the best weights so far, before an epoch
+    that would not finish in time or (in one process) in the middle of one; its first epoch
+    always finishes. ``run.metrics["out_of_time"]`` says when it ended so.
     """
+    deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
     config = for_data(config or TrainConfig(), data)
     if config.backbone == "auto":
         raise ConfigError(
@@ -444,7 +447,7 @@ def train(
     distributed.remember_run_dir(final)
     try:
         return _train_locked(
-            config, data, out, final, group, progress, save, resume, stop_after, max_seconds, say
+            config, data, out, final, group, progress, save, resume, stop_after, deadline, say
         )
     finally:
         if lock is not None:
@@ -456,7 +459,7 @@ def _silent(_text: str) -> None:
 
 
 def _train_locked(
-    config, data, out, final, group, progress, save, resume, stop_after, max_seconds, say
+    config, data, out, final, group, progress, save, resume, stop_after, deadline, say
 ) -> Run:
     with (
         _resumable_interruption(out if save else None),
@@ -503,7 +506,7 @@ def _train_locked(
         t0 = time.perf_counter()
         prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
         extract_seconds = time.perf_counter() - t0
-        settings, decay = _weight_decay(config, splits, prepared, head, device, say)
+        settings, decay = _weight_decay(config, splits, prepared, head, device, deadline, say)
         history = fit(
             prepared.module,
             head,
@@ -516,7 +519,7 @@ def _train_locked(
             resume=resume,
             progress=progress,
             stop_after=stop_after,
-            max_seconds=max_seconds,
+            deadline=deadline,
         )
         metrics, scored = _metrics(  # on the training device, before the model moves
             config, splits, history, prepared, device, extract_seconds, plan, group
@@ -576,7 +579,9 @@ def _processes_record(group: distributed.Group, history) -> dict:
     return record
 
 
-def _weight_decay(config: TrainConfig, splits: Splits, prepared: Prepared, head, device, say):
+def _weight_decay(
+    config: TrainConfig, splits: Splits, prepared: Prepared, head, device, deadline, say
+):
     """The fit settings, with ``weight_decay=None`` (auto) resolved: chosen on validation for
     a linear head on cached features (seconds), 0 otherwise (the lesson's recipe)."""
     settings = config.fit_settings(len(splits.train))
@@ -596,6 +601,7 @@ def _weight_decay(config: TrainConfig, splits: Splits, prepared: Prepared, head,
         settings,
         device=device,
         class_weights=_class_weights(config, splits),
+        deadline=deadline,
     )
     say(
         f"weight decay {value:g}, chosen on validation from "

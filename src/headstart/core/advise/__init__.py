@@ -36,6 +36,12 @@ def _parse_candidate(text: str) -> tuple[str, int | None, bool]:
         ) from None
 
 
+def control_view(examples):
+    """``examples`` named as a random-weight control's, so its progress line says what it
+    is (``features train, random-weight control: ...``); the cache key does not change."""
+    return replace(examples, name=f"{examples.name}, random-weight control")
+
+
 def rank_backbones(
     splits: Splits,
     candidates: Sequence[str] | None = None,
@@ -75,7 +81,8 @@ def rank_backbones(
             resize=resize,
             max_length=max_length,
         )
-        fs = extractor_for(loaded, progress=progress).extract(splits.train)
+        train = control_view(splits.train) if random else splits.train
+        fs = extractor_for(loaded, progress=progress).extract(train)
         feats = np.asarray(fs.features[fs.valid], dtype=np.float64)
         labels = y[fs.valid]
         extract_s = time.perf_counter() - start
@@ -113,8 +120,10 @@ def measure_similarity(
     max_length: int | None = None,
     progress: bool = False,
 ) -> dict:
-    """Probe accuracy on pretrained vs random-weight features of the same backbone."""
-    accs, used = {}, None
+    """Probe accuracy on pretrained vs random-weight features of the same backbone, and what
+    each extraction cost (``feature_seconds``; ``feature_cache``: computed, or where it was
+    read from)."""
+    accs, used, seconds, hits = {}, None, {}, {}
     for kind, w in (("pretrained", weights), ("random", "none")):
         torch.manual_seed(0)
         loaded = load_encoder(
@@ -126,7 +135,9 @@ def measure_similarity(
             resize=resize,
             max_length=max_length,
         )
-        fs = extractor_for(loaded, progress=progress).extract(splits.train)
+        train = control_view(splits.train) if kind == "random" else splits.train
+        fs = extractor_for(loaded, progress=progress).extract(train)
+        seconds[kind], hits[kind] = round(fs.seconds, 3), fs.hit or "computed"
         accs[kind] = probe_accuracy(
             np.asarray(fs.features[fs.valid]), splits.train.labels[fs.valid]
         )
@@ -139,6 +150,9 @@ def measure_similarity(
         "probe_pretrained": accs["pretrained"],
         "probe_random": accs["random"],
         "transfer_gain": transfer_gain(accs["pretrained"], accs["random"]),
+        "feature_seconds": seconds,
+        "feature_cache": hits,
+        "n_train": len(splits.train),
     }
 
 
@@ -176,7 +190,13 @@ def advise(
         block=kind.block_word,
         stage=kind.stage_word,
     )
-    advice.measurements = {"backbone": backbone, **sim}
+    # the network's shape: what share of it a candidate trains (``--strategy auto``'s costs)
+    advice.measurements = {
+        "backbone": backbone,
+        **sim,
+        "stages": len(smap.stages),
+        "blocks": len(smap.blocks),
+    }
     return advice
 
 
@@ -240,9 +260,18 @@ def train_auto(
 
             write_run_report(run, splits, progress=progress)
         return _record(run, decisions, splits) if decisions else run
-    from headstart.core.advise.auto import Budget, ladder
+    from headstart.core.advise.auto import Budget, ladder, warm_every_depth
 
     budget = Budget(config.budget)
+    frozen_pass = None
+    if config.cache:  # first: the advice then reads its pretrained features from the cache
+        say(
+            "auto: one frozen forward pass for every-depth and last features"
+            if "every-depth" in splits.train.capabilities
+            else "auto: one frozen forward pass for the features"
+        )
+        frozen_pass = warm_every_depth(config, splits, progress=progress)
+    advice_start = time.perf_counter()
     advice = advise(
         splits,
         config.backbone,
@@ -253,15 +282,35 @@ def train_auto(
         max_length=config.max_length,
         progress=progress,
     )
+    advice_seconds = time.perf_counter() - advice_start
     decisions["advice"] = advice.to_dict()
     say(f"strategy auto: {advice.scenario} (advice: {advice.command_line()})")
+    say(
+        f"auto: {budget.spent:.0f} s of the {budget.total:.0f} s budget spent before the "
+        f"first candidate (advice {advice_seconds:.0f} s"
+        + (f", frozen pass {frozen_pass.seconds:.0f} s)" if frozen_pass else ")")
+        + (
+            "; nothing is left: the first candidate trains one epoch (there must be a "
+            "model) and the others are skipped (raise --budget to try them)"
+            if budget.left <= 0
+            else ""
+        )
+    )
 
     parent_dir = out.with_name(out.name + "-frozen") if save else None
     if parent_dir is not None:
         check_out(parent_dir, overwrite=overwrite)
     keep = _staging(parent_dir) if parent_dir is not None else None
     run, decisions["auto"] = ladder(
-        config, splits, advice, budget=budget, keep_dir=keep, progress=progress, say=say
+        config,
+        splits,
+        advice,
+        budget=budget,
+        keep_dir=keep,
+        progress=progress,
+        say=say,
+        frozen_pass=frozen_pass,
+        advice_seconds=advice_seconds,
     )
     if not save:
         return _record(run, decisions, splits)

@@ -4,8 +4,8 @@ Each rung costs more than the one before and is climbed only while it pays:
 
 1. **cheap, on one cached forward pass** (seconds each once the features exist): the last
    pooled features with the lesson head, the same with a linear head whose weight decay is
-   chosen on validation, then features from every depth (one more forward pass) with the linear
-   and the lesson head;
+   chosen on validation, then features from every depth (the same pass) with the linear and
+   the lesson head;
 2. **the top stage** (``--unfreeze 1``) fine-tuned on the cached frozen prefix, continuing the
    best last-features run (linear probe then fine-tune, LP-FT; Kumar et al., ICLR 2022): an
    epoch costs the top stage alone;
@@ -13,18 +13,32 @@ Each rung costs more than the one before and is climbed only while it pays:
    same run: the four-scenario advice's ``--layers K`` when it says freeze-first, else the
    whole network; tried only when the budget allows several epochs and rung 2 paid;
 4. **test-time augmentation** of the kept model (each image averaged with its mirror image;
-   not with ``--no-flip``): the same training, so only the predictions change.
+   not with ``--no-flip``): the same training, so only the predictions change. Nothing tells
+   whether a mirror image keeps its class (a mirrored digit may not), so validation decides,
+   and the report says whether it was kept or rejected.
 
 A candidate replaces the incumbent only when its validation accuracy is higher by more than the
 noise of that difference: one standard error of the paired difference on the same validation
 images (the images where exactly one of the two is right decide it). Within the noise the
-cheaper, simpler model stays. Costlier rungs are climbed only while the last one improved.
-Every candidate's validation accuracy, seconds and fate are recorded; the kept run's headline
-is the test split, on which nothing was selected.
+cheaper, simpler model stays. Costlier rungs are climbed only while the last one improved, and
+the climb stops when validation can no longer rank candidates: the best so far gets every
+validation example right (the ceiling), or all but one (no candidate could gain more than one
+example, about one standard error of such a difference: noise at any size). Every candidate's
+estimate, validation accuracy, seconds and fate are recorded; the kept run's headline is the
+test split, on which nothing was selected.
 
-The whole ladder spends at most ``--budget`` minutes: a candidate whose estimated cost does not
-fit in what is left is skipped, saying so, and training stops before an epoch that would
-overrun (``fit(max_seconds=...)``).
+**The budget.** ``--budget`` minutes count from the start: the frozen forward pass (first, so
+that the advice reads its pretrained features from the cache), the advice (a random-weight
+control's pass over the training examples) and every candidate. A candidate starts only when
+its estimate fits in what is left; the estimate comes from what this run measured: the seconds
+per example of a forward pass (:class:`Costs`) times the examples it must extract, plus, for
+one that trains part of the network, ``MIN_EPOCHS`` epochs of that part (its share of the
+network's stages or blocks), or for a head on cached features the first candidate's measured
+training time. A started candidate stops at the budget's deadline with its best epoch so far
+(``train(max_seconds=...)``, checked after every batch). What can still run past it is reported
+as time over the budget, never hidden: the first candidate always trains (there must be a
+model), a candidate's first epoch always finishes (without one there is nothing validated to
+keep), and an extraction once started finishes (its estimate is a whole measured pass).
 """
 
 from __future__ import annotations
@@ -44,27 +58,52 @@ from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice
 from headstart.io import make_temp_dir
 
-#: Full fine-tuning is worth trying only when the budget leaves room for this many epochs.
-MIN_FULL_EPOCHS = 3
+#: A candidate that trains part of the network starts only when extracting what it needs and
+#: this many of its epochs fit in what is left of the budget.
+MIN_EPOCHS = 3
 #: The smallest input a fine-tuned ImageNet network is given (below it, the deeper stages see
 #: feature maps of one or two pixels).
 MIN_FINETUNE_SIZE = 96
+#: Examples timed to measure a forward pass when every frozen output came from the cache.
+CALIBRATION_EXAMPLES = 64
 
 
 class Budget:
-    """Seconds left of ``minutes``, from now."""
+    """Seconds left of ``minutes``, from now, on ``clock`` (``time.perf_counter``; a test
+    passes its own to decide what is left)."""
 
-    def __init__(self, minutes: float):
+    def __init__(self, minutes: float, clock=time.perf_counter):
         self.total = minutes * 60
-        self.start = time.perf_counter()
+        self.clock = clock
+        self.start = clock()
+        self.wall_start = time.time()  # (when this run began writing cache entries)
 
     @property
     def spent(self) -> float:
-        return time.perf_counter() - self.start
+        return self.clock() - self.start
 
     @property
     def left(self) -> float:
         return max(0.0, self.total - self.spent)
+
+
+@dataclass
+class Costs:
+    """What a forward pass of the frozen network costs on this machine, measured: seconds per
+    example, and where the figure comes from."""
+
+    forward: float
+    source: str
+
+
+@dataclass
+class Pass:
+    """The frozen forward pass over every split that the cheap candidates share."""
+
+    seconds: float = 0.0
+    #: the examples it computed (not read from the cache), and the seconds that took
+    computed: int = 0
+    computed_seconds: float = 0.0
 
 
 @dataclass
@@ -111,16 +150,45 @@ def paired_noise(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float
     return diff, math.sqrt(max(var, 0.0))
 
 
-def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> None:
+def cannot_rank(y: np.ndarray, best: np.ndarray, noun: str = "image") -> str | None:
+    """Why validation can no longer rank a candidate above the best so far (whose validation
+    predictions are ``best``), or None while it can. At the ceiling nothing can beat it; one
+    error from it, a candidate could gain at most one example, and one example is within the
+    noise of a validation set of any size (the paired standard error of a one-example gain is
+    about one example)."""
+    n, errors = len(y), int(np.sum(np.asarray(best) != np.asarray(y)))
+    if errors == 0:
+        return (
+            f"validation is at its ceiling: the best so far gets all {n} validation {noun}s "
+            "right, so no candidate can be ranked above it"
+        )
+    if errors == 1:
+        return (
+            f"the best so far misses 1 of {n} validation {noun}s: no candidate can gain more "
+            "than that one, about one standard error, which validation cannot tell from noise"
+        )
+    return None
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
+def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> Pass:
     """Cache every-depth features of every split; the last features are a slice of them and
     are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass.
-    Data without every-depth features (text) gets its last features cached."""
+    Data without every-depth features (text) gets its last features cached. Returns what the
+    pass cost and what it computed."""
+    import torch
+
     from headstart.core.config import resolve_device
     from headstart.core.extractors import extractor_for
     from headstart.core.model import backbone_for
 
+    start = time.perf_counter()
     multi = "every-depth" in splits.train.capabilities
     features = "multi" if multi else config.features
+    torch.manual_seed(config.seed)  # as training seeds it (random weights: the same network)
     loaded = backbone_for(replace(config, strategy="feature-extraction", features=features))
     ex = extractor_for(
         loaded,
@@ -128,8 +196,76 @@ def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> 
         batch_size=max(config.batch_size, 32),
         progress=progress,
     )
+    done = Pass()
     for images in splits.items().values():
-        ex.extract(images)
+        fs = ex.extract(images)
+        if not fs.hit:
+            done.computed += len(images)
+            done.computed_seconds += fs.seconds
+    done.seconds = time.perf_counter() - start
+    return done
+
+
+def measure_costs(
+    config: TrainConfig, splits: Splits, advice: Advice, done: Pass | None, *, progress: bool
+) -> Costs:
+    """Seconds per example of a frozen forward pass: from this run's pass where it computed
+    anything, else from the advice's (pretrained or random-weight) pass over the training
+    examples, else timed on a few training examples without the cache."""
+    noun = splits.train.noun
+    if done is not None and done.computed:
+        return Costs(
+            done.computed_seconds / done.computed,
+            f"this run's frozen forward pass, {done.computed:,} {noun}s in "
+            f"{done.computed_seconds:.1f} s",
+        )
+    m = advice.measurements or {}
+    n = m.get("n_train") or len(splits.train)
+    for kind in ("pretrained", "random"):
+        seconds = (m.get("feature_seconds") or {}).get(kind)
+        if (m.get("feature_cache") or {}).get(kind) == "computed" and seconds:
+            return Costs(
+                seconds / n,
+                f"the advice's {kind} forward pass, {n:,} {noun}s in {seconds:.1f} s",
+            )
+    import torch
+
+    from headstart.core.config import resolve_device
+    from headstart.core.extractors import extractor_for
+    from headstart.core.model import backbone_for
+
+    k = min(CALIBRATION_EXAMPLES, len(splits.train))
+    torch.manual_seed(config.seed)
+    loaded = backbone_for(replace(config, strategy="feature-extraction", features="last"))
+    ex = extractor_for(
+        loaded,
+        device=resolve_device(config.device),
+        batch_size=max(config.batch_size, 32),
+        cache=False,
+        progress=progress,
+    )
+    fs = ex.extract(splits.train.subset(np.arange(k), name="timing sample"))
+    return Costs(
+        fs.seconds / max(1, k),
+        f"{k} training {noun}s timed alone, every frozen output being in the cache already",
+    )
+
+
+def written_during(cache: dict, since: float) -> bool:
+    """Whether every feature-cache entry a run read (``metrics["feature_cache"]``) was written
+    at or after ``since`` (a ``time.time()``): computed by the same run that read it back."""
+    from headstart.core.cache import FeatureStore
+
+    read = [k for k, h in zip(cache.get("keys", []), cache.get("hits", [])) if h != "computed"]
+    if cache.get("mode") != "cached" or not read:
+        return False
+    for key in read:
+        try:
+            if FeatureStore.paths(key)[1].stat().st_mtime < since:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
@@ -153,13 +289,15 @@ def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
 
 
 class _Climb:
-    """The state of one climb: candidates tried so far, the best, what a forward pass costs."""
+    """The state of one climb: candidates tried so far, the best, what things cost, and why
+    the climb stopped (if it did)."""
 
     def __init__(self, config: TrainConfig, splits: Splits, budget: Budget, progress, say):
         self.config, self.splits, self.budget, self.progress = config, splits, budget, progress
         self.rows: list[dict] = []
         self.best = None  # (run, row, candidate)
-        self.pass_seconds = 0.0  # the first candidate's frozen forward pass over every split
+        self.stopped: str | None = None  # why validation can no longer rank candidates
+        self.overran: str | None = None  # the candidate during which the budget ran out
         self.scratch = make_temp_dir("headstart-auto-")
         self._say = say
         self._split_notes = set(splits.method.get("notes", []))
@@ -169,32 +307,42 @@ class _Climb:
         if text not in self._split_notes or len(self.rows) <= 1:
             self._say(text)
 
-    def skip(self, cand: Candidate, reason: str) -> None:
-        self.rows.append(
-            {
-                "candidate": cand.name,
-                "flags": _flags(cand.config, self.config),
-                "rung": cand.rung,
-                "status": "skipped",
-                "reason": reason,
-            }
-        )
-        self._say(f"auto: skipped {cand.name} ({reason})")
+    def skip(self, cand: Candidate, reason: str, estimate: float | None = None) -> None:
+        row = {
+            "candidate": cand.name,
+            "flags": _flags(cand.config, self.config),
+            "rung": cand.rung,
+            "status": "skipped",
+            "reason": reason,
+        }
+        if estimate is not None:
+            row["estimate_seconds"] = round(estimate, 1)
+        self.rows.append(row)
+        if not self.stopped:  # (after a stop, the stop was said once)
+            self._say(f"auto: skipped {cand.name} ({reason})")
 
-    def attempt(self, cand: Candidate, estimate: float):
-        """Train ``cand`` if its estimated seconds fit in the budget (the first always trains);
-        it becomes the best when it beats the best so far beyond the noise. Returns its run,
-        or None when skipped."""
+    def attempt(self, cand: Candidate, estimate: float | None):
+        """Train ``cand`` if its estimated seconds fit in what is left of the budget
+        (``None``: the first candidate, which always trains: there must be a model); it
+        becomes the best when it beats the best so far beyond the noise. It stops at the
+        budget's deadline. Returns its run, or None when it was not started."""
+        from headstart.core.report import few_seconds
         from headstart.core.training import train
 
         left = self.budget.left
-        if self.rows and (left <= 0 or estimate > left):
+        if self.stopped:
+            self.skip(cand, "validation can no longer rank candidates", estimate)
+            return None
+        if estimate is not None and (left <= 0 or estimate > left):
             if left <= 0:
-                self.skip(cand, f"the {self.config.budget:g}-minute budget is spent")
+                reason = f"the {self.budget.total / 60:g}-minute budget is spent"
             else:
-                self.skip(cand, f"would take about {estimate:.0f} s; {left:.0f} s left")
+                reason = f"would take about {estimate:.0f} s; {left:.0f} s left"
+            self.skip(cand, reason, estimate)
             return None
         row = {"candidate": cand.name, "flags": _flags(cand.config, self.config), "rung": cand.rung}
+        if estimate is not None:
+            row["estimate_seconds"] = round(estimate, 1)
         self.rows.append(row)
         start = time.perf_counter()
         run = train(
@@ -203,37 +351,88 @@ class _Climb:
             out=self.scratch / f"c{len(self.rows)}",
             save=True,  # a later rung may continue it
             progress=self.progress,
-            max_seconds=left,
+            max_seconds=left,  # the budget's deadline, extraction included
             say=self.say,
         )
         seconds = time.perf_counter() - start
+        if self.overran is None and left > 0 and self.budget.spent > self.budget.total:
+            self.overran = cand.name
         row.update(
             status="tried",
             val_accuracy=run.metrics["val_accuracy"],
             seconds=round(seconds, 1),
+            epochs_run=run.metrics["epochs_run"],
             out_of_time=bool(run.metrics.get("out_of_time")),
         )
-        words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({seconds:.0f} s)"
+        shown = few_seconds(row["seconds"])  # as the report shows it
+        words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({shown} s"
+        if row["out_of_time"]:
+            words += f", stopped at the budget after {_epochs(row['epochs_run'])})"
+        else:
+            words += ")"
         if self.best is None:
-            if not self.pass_seconds:
-                self.pass_seconds = run.metrics["timing"]["feature_extraction_seconds"]
             row["status"] = "kept"
             self.best = (run, row, cand)
             self._say(words)
-            return run
-        y, pred = run.predictions["val"]
-        diff, noise = paired_noise(y, pred, self.best[0].predictions["val"][1])
-        row.update(difference=round(diff, 4), noise=round(noise, 4))
-        better = diff > max(noise, 0.0) and diff > 0
-        self._say(
-            f"{words}, {diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
-            + ("; kept" if better else "")
-        )
-        if better:
-            self.best[1]["status"] = "tried"
-            row["status"] = "kept"
-            self.best = (run, row, cand)
+        else:
+            y, pred = run.predictions["val"]
+            diff, noise = paired_noise(y, pred, self.best[0].predictions["val"][1])
+            row.update(difference=round(diff, 4), noise=round(noise, 4))
+            better = diff > max(noise, 0.0) and diff > 0
+            verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"
+            if cand.config.tta and not better:
+                verdict = "TTA rejected on validation"
+            self._say(
+                f"{words}, {diff * 100:+.1f} points vs the best so far "
+                f"(noise {noise * 100:.1f}); {verdict}"
+            )
+            if better:
+                self.best[1]["status"] = "tried"
+                row["status"] = "kept"
+                self.best = (run, row, cand)
+        y, best_pred = self.best[0].predictions["val"]
+        self.stopped = cannot_rank(y, best_pred, self.splits.train.noun)
+        if self.stopped:
+            self._say(f"auto: stopped climbing: {self.stopped}")
         return run
+
+
+class _Estimates:
+    """Estimated seconds of each kind of candidate, from measured costs."""
+
+    def __init__(self, costs: Costs, splits: Splits, advice: Advice, cached: bool):
+        self.costs, self.cached = costs, cached
+        self.n_train, self.n_val = len(splits.train), len(splits.val)
+        self.n_all = self.n_train + self.n_val + len(splits.test or [])
+        m = advice.measurements or {}
+        self.stages, self.blocks = m.get("stages") or 0, m.get("blocks") or 0
+
+    def extraction(self, scale: float = 1.0) -> float:
+        """One forward pass over every split (a prefix costs at most that)."""
+        return self.costs.forward * scale * self.n_all
+
+    def frozen(self, fit_seconds: float) -> float:
+        """A head on frozen features: ``fit_seconds`` of training, plus a forward pass when
+        the frozen pass did not cache them (``--no-cache``)."""
+        return fit_seconds + (0.0 if self.cached else self.extraction())
+
+    def partial(self, share: float, scale: float = 1.0, *, prefix: bool) -> float:
+        """A candidate training ``share`` of the network at ``scale`` times the pixels:
+        extracting its frozen prefix once (when cached), then ``MIN_EPOCHS`` epochs; an epoch
+        runs the trained part forward and backward (about three forward passes) on the
+        training split and forward on validation, or, without a cached prefix, the whole
+        network forward on both."""
+        f = self.costs.forward * scale
+        if prefix:
+            epoch = f * share * (3 * self.n_train + self.n_val)
+            return self.extraction(scale) + MIN_EPOCHS * epoch
+        return MIN_EPOCHS * f * (self.n_train * (1 + 2 * share) + self.n_val)
+
+    def top_share(self) -> float:
+        return 1.0 / self.stages if self.stages else 1.0
+
+    def after_blocks(self, k: int) -> float:
+        return (self.blocks - k) / self.blocks if self.blocks else 1.0
 
 
 def ladder(
@@ -245,40 +444,47 @@ def ladder(
     keep_dir: Path | None,
     progress: bool,
     say,
+    frozen_pass: Pass | None = None,
+    advice_seconds: float = 0.0,
+    costs: Costs | None = None,
 ):
-    """Run the ladder; returns (kept run, decisions). ``budget`` started with ``auto`` (the
-    advice's measurements count too). ``keep_dir`` receives the saved parent of a kept
-    continuation (``None``: nothing is written outside a temporary folder)."""
+    """Run the ladder; returns (kept run, decisions). ``budget`` started with ``auto``: the
+    frozen pass (``frozen_pass``, done before the advice so that the advice reads its
+    features) and the advice (``advice_seconds``) count too. ``keep_dir`` receives the saved
+    parent of a kept continuation (``None``: nothing is written outside a temporary folder).
+    ``costs``: what a forward pass costs (measured here when not given)."""
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
     climb = _Climb(config, splits, budget, progress, say)
+    before = budget.spent  # the frozen pass and the advice
     can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
     kind = modality_of(splits.train)  # what its stages and blocks are called
+    tta: dict | None = None
     try:
-        if config.cache:  # one forward pass serves the last and the every-depth features
-            start = time.perf_counter()
-            climb.say(
-                "auto: one frozen forward pass for every-depth and last features"
-                if "every-depth" in can
-                else "auto: one frozen forward pass for the features"
-            )
-            warm_every_depth(config, splits, progress=progress)
-            climb.pass_seconds = time.perf_counter() - start
+        timing_start = time.perf_counter()
+        costs = costs or measure_costs(config, splits, advice, frozen_pass, progress=progress)
+        timing_seconds = time.perf_counter() - timing_start
+        est = _Estimates(costs, splits, advice, cached=frozen_pass is not None)
         # rung 1: cheap candidates on cached features; the first one always trains (there
         # must be a model), the others only while their estimated cost fits in the budget
-        first = climb.attempt(Candidate("last features, lesson head", base, 1), 0.0)
-        fit_seconds = first.metrics["timing"]["training_seconds"]
+        first = climb.attempt(Candidate("last features, lesson head", base, 1), None)
+        timing = first.metrics["timing"]
+        fit_seconds = (  # a fit stopped by the budget: what all its epochs would have taken
+            timing["seconds_per_epoch"] * config.epochs
+            if first.metrics.get("out_of_time")
+            else timing["training_seconds"]
+        )
         search = 1 + len(WEIGHT_DECAY_GRID)  # the linear head trains once per weight decay
         linear = Candidate("last features, linear head", replace(base, head="linear"), 1)
-        last_runs = [first, climb.attempt(linear, search * fit_seconds)]
+        last_runs = [first, climb.attempt(linear, est.frozen(search * fit_seconds))]
         if "every-depth" in can:
             multi = replace(base, features="multi")
-            deep_linear = climb.attempt(
+            climb.attempt(  # on the every-depth features the pass cached
                 Candidate("every-depth features, linear head", replace(multi, head="linear"), 1),
-                climb.pass_seconds + search * fit_seconds,
+                est.frozen(search * fit_seconds),
             )
-            climb.attempt(  # on the every-depth features just cached, if they were
+            climb.attempt(
                 Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
-                fit_seconds if deep_linear is not None else climb.pass_seconds + fit_seconds,
+                est.frozen(fit_seconds),
             )
         # rung 2: the top stage on the cached prefix, continuing the best last-features run
         parent = max(
@@ -296,7 +502,9 @@ def ladder(
         name = (
             f"top {kind.stage_word} on the cached prefix, continuing the {parent.config.head} head"
         )
-        top_run = climb.attempt(Candidate(name, top, 2), 1.5 * climb.pass_seconds)
+        top_run = climb.attempt(
+            Candidate(name, top, 2), est.partial(est.top_share(), prefix=config.cache)
+        )
         # rung 3: deeper fine-tuning at the data's resolution (the advised freeze-first K,
         # else everything), only while the last rung paid
         deep, scale, where = replace(top, augment="none"), 1.0, ""
@@ -309,21 +517,25 @@ def ladder(
         if advice.strategy == "freeze-first":
             deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
             name = f"freeze the first {deep.layers} {kind.block_word}s{where}"
+            estimate = est.partial(
+                est.after_blocks(deep.layers), scale, prefix=config.cache and deep.layers > 0
+            )
         else:
             deep = replace(deep, strategy="full")
             name = f"full fine-tuning{where}"
-        if top_run is None:
-            climb.skip(Candidate(name, deep, 3), "the top stage was skipped")
+            estimate = est.partial(1.0, scale, prefix=False)
+        if climb.stopped:
+            climb.attempt(Candidate(name, deep, 3), estimate)  # (recorded as not tried)
+        elif top_run is None:
+            climb.skip(Candidate(name, deep, 3), "the top stage was skipped", estimate)
         elif climb.best[1] is incumbent:
             climb.skip(
                 Candidate(name, deep, 3),
                 "fine-tuning the top did not beat the frozen model beyond noise",
+                estimate,
             )
         else:
-            n = len(splits.train) + len(splits.val) + len(splits.test or [])
-            share = (3 * len(splits.train) + len(splits.val)) / n  # backward ~ 2 forwards
-            per_epoch = climb.pass_seconds * scale * share
-            climb.attempt(Candidate(name, deep, 3), MIN_FULL_EPOCHS * per_epoch)
+            climb.attempt(Candidate(name, deep, 3), estimate)
         # last: the kept model with test-time augmentation (each image averaged with its
         # mirror image), when flips are allowed; retraining is deterministic, so only the
         # prediction changes. Data without a mirror image (text) has no such rung to list.
@@ -332,12 +544,26 @@ def ladder(
         if "mirror" not in can:
             pass
         elif not config.flip:
-            climb.skip(
-                Candidate(name, kept.config, 4), "--no-flip: a mirror image may be another class"
-            )
+            reason = "--no-flip: a mirror image may be another class"
+            climb.skip(Candidate(name, kept.config, 4), reason)
+            tta = {"outcome": "not tried", "reason": reason}
         else:
             mirror = Candidate(name, replace(kept.config, tta=True), 4)
-            climb.attempt(mirror, climb.best[1]["seconds"] + 0.5 * climb.pass_seconds)
+            own = parent.preprocessing.input_size[0]
+            kept_scale = (kept.config.image_size / own) ** 2 if kept.config.image_size else 1.0
+            n_held = est.n_all - est.n_train
+            tried = climb.attempt(
+                mirror, climb.best[1]["seconds"] + costs.forward * kept_scale * n_held
+            )
+            row = climb.rows[-1]
+            if tried is None:
+                tta = {"outcome": "not tried", "reason": row["reason"]}
+            else:
+                tta = {
+                    "outcome": "kept" if row["status"] == "kept" else "rejected",
+                    "difference": row["difference"],
+                    "noise": row["noise"],
+                }
         run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
             shutil.copytree(cand.config.parent, keep_dir, dirs_exist_ok=False)
@@ -348,16 +574,45 @@ def ladder(
             run.parent = None
         run.path = None
         run.metrics["chosen_by"] = "auto"
+        cache = run.metrics.get("feature_cache") or {}
+        if written_during(cache, budget.wall_start):  # read back what this run computed
+            cache["computed_this_run"] = True
     finally:
         shutil.rmtree(climb.scratch, ignore_errors=True)
+    spent = budget.spent
+    if before >= budget.total:
+        because = f"the frozen forward pass and the advice alone took {before:.0f} s"
+    elif climb.overran is None:
+        because = "the work between candidates (timing a forward pass, keeping the run) ran past it"
+    elif climb.overran == climb.rows[0]["candidate"]:
+        because = f"{climb.overran} ran past it (the first candidate always trains)"
+    else:
+        because = f"{climb.overran} ran past it (a candidate's first epoch always finishes)"
+    record = {
+        "minutes": round(budget.total / 60, 3),
+        "seconds": round(budget.total, 1),
+        "spent_seconds": round(spent, 1),
+        "over_seconds": round(max(0.0, spent - budget.total), 1),
+        "frozen_pass_seconds": round(frozen_pass.seconds, 1) if frozen_pass else 0.0,
+        "advice_seconds": round(advice_seconds, 1),
+        "timing_seconds": round(timing_seconds, 1),
+        "candidates_seconds": round(sum(r.get("seconds", 0.0) for r in climb.rows), 1),
+        "over_because": because if spent > budget.total else None,
+        "forward_seconds_per_example": round(costs.forward, 5),
+        "forward_measured_on": costs.source,
+    }
+    run.metrics["auto_budget"] = record  # (metrics.json: the same account as advice.json)
     decisions = {
-        "budget": {"minutes": config.budget, "spent_seconds": round(budget.spent, 1)},
+        "budget": record,
         "candidates": climb.rows,
         "kept": row["candidate"],
         "kept_flags": row["flags"],
+        "stopped": climb.stopped,
     }
-    say(
-        f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%}) after "
-        f"{budget.spent:.0f} s of a budget of {config.budget:g} minutes"
-    )
+    if tta is not None:
+        decisions["tta"] = tta
+    say(f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%})")
+    from headstart.core.report import spent_sentence
+
+    say(f"auto: {spent_sentence(record)}")
     return run, decisions
