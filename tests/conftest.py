@@ -9,27 +9,33 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import clihost
+
 CLASS_NAMES = ("circle", "square", "stripes")
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # one worker per core already: torch's own threads would only fight over the cores (set
+    # before anything imports torch; the commands the tests start inherit it)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per core, at most 4 (each holds torch and a warm host)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def run_cli(*args, check: bool = True, cwd=None, columns: int = 80) -> subprocess.CompletedProcess:
-    """``headstart ARGS`` as a user runs it, in a fresh process, with output piped (no
-    terminal) and the terminal width a user would have (80 columns unless asked)."""
-    r = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": str(columns)},
-        cwd=cwd,
-    )
+    """``headstart ARGS`` as a user runs it, in a new process, with output piped (no
+    terminal) and the terminal width a user would have (80 columns unless asked). The process
+    is forked from a host that has already imported torch and the other heavy libraries
+    (``clihost``); headstart itself is imported anew in each one."""
+    r = clihost.run(args, env={**os.environ, "COLUMNS": str(columns)}, cwd=cwd, timeout=300)
     if check:
         assert r.returncode == 0, r.stdout + r.stderr
     return r
