@@ -42,7 +42,7 @@ def test_paired_comparison_counts_discordant_pairs_and_uses_mcnemars_exact_test(
     other = this.copy()
     other[:3] = 1  # other wrong on 3 images, right where this run is wrong on 1
     this[39] = 1
-    p = paired_comparison(y, this, other, this_name="A", other_name="B")
+    p = paired_comparison(y, this, other, this_name="A", other_name="B", noun="image")
     assert p["n"] == 40
     assert (p["this_right_other_wrong"], p["other_right_this_wrong"]) == (3, 1)
     assert p["mcnemar_p"] == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue)  # 0.625
@@ -53,13 +53,34 @@ def test_paired_comparison_counts_discordant_pairs_and_uses_mcnemars_exact_test(
     assert "cannot tell" in p["verdict"] and "40 images" in p["verdict"]
 
 
-def test_identical_predictions_have_p_one_and_a_zero_interval():
+def test_identical_predictions_are_said_plainly_with_a_newcombe_interval():
+    """Two models that predict alike on all 17 images: p = 1, and neither "+0.0 to +0.0" (a
+    paired bootstrap's collapse) nor certainty, but what 17 images allow."""
+    y = np.zeros(17, dtype=int)
+    pred = np.zeros(17, dtype=int)
+    p = paired_comparison(y, pred, pred.copy(), this_name="A", other_name="B", noun="image")
+    assert p["mcnemar_p"] == 1.0 and p["identical_predictions"]
+    lo, hi = p["accuracy_difference_ci95"]
+    assert (lo, hi) == pytest.approx((-0.1843, 0.1843), abs=1e-4)  # Newcombe, Wilson limits
+    assert "made identical predictions on all 17 images" in p["verdict"]
+    assert "+0.0 to +0.0" not in p["verdict"] and "-18.4 to +18.4" in p["verdict"]
+    # right and wrong on the same images, with different wrong answers: not "identical"
     y = np.array([0, 1, 2, 0, 1, 2])
-    pred = np.array([0, 1, 1, 0, 2, 2])
-    p = paired_comparison(y, pred, pred.copy(), this_name="A", other_name="B")
-    assert p["mcnemar_p"] == 1.0
-    assert p["accuracy_difference_ci95"] == (0.0, 0.0)
-    assert "cannot tell" in p["verdict"]
+    this, other = np.array([0, 1, 1, 0, 2, 2]), np.array([0, 1, 0, 0, 0, 2])
+    p = paired_comparison(y, this, other, this_name="A", other_name="B")
+    assert not p["identical_predictions"] and "cannot tell" in p["verdict"]
+    assert p["accuracy_difference_ci95"][0] < 0 < p["accuracy_difference_ci95"][1]
+
+
+def test_newcombe_interval_matches_a_published_example():
+    """Cavo et al. 2012 (the paired 2x2 table 59, 6 / 16, 80): -0.0621, 95% CI -0.1186 to
+    -0.0046 by Newcombe's square-and-add method (Fagerland, Lydersen and Laake 2017, ch. 8)."""
+    from headstart.core.evaluate import paired_difference_interval
+
+    lo, hi = paired_difference_interval(59, 6, 16, 80)
+    assert (round(lo, 4), round(hi, 4)) == (-0.1186, -0.0046)
+    lo, hi = paired_difference_interval(17, 0, 0, 0)  # both right on all 17
+    assert lo < 0 < hi and hi - lo > 0.3
 
 
 def test_paired_interval_is_narrow_when_two_models_agree_almost_everywhere():
@@ -73,9 +94,9 @@ def test_paired_interval_is_narrow_when_two_models_agree_almost_everywhere():
     b = a.copy()
     right = np.flatnonzero(a == y)[:12]
     b[right] = (y[right] + 1) % 3
-    p = paired_comparison(y, a, b, this_name="A", other_name="B", n_boot=2000)
+    p = paired_comparison(y, a, b, this_name="A", other_name="B")
     lo, hi = p["accuracy_difference_ci95"]
-    assert 0 < lo <= hi < 0.012  # resampled in pairs: never wider than the 12 discordant images
+    assert 0 < lo <= hi < 0.012  # paired: as narrow as the 12 discordant images allow
     assert p["mcnemar_p"] == pytest.approx(2 * 0.5**12)
     assert p["distinguishable"]
     assert p["verdict"].startswith("A is better than B by 0.6 percentage points")
