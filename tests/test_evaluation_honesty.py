@@ -20,7 +20,7 @@ from conftest import CLASS_NAMES, make_images
 from headstart.api import train
 from headstart.console import render_evaluation
 from headstart.core.config import TrainConfig
-from headstart.core.evaluate import evaluate_run, paired_comparison
+from headstart.core.evaluate import classification_metrics, evaluate_run, paired_comparison
 from headstart.core.report import render_html
 from headstart.core.runs import load_run
 
@@ -190,6 +190,49 @@ def test_terminal_table_shows_f1_interval_on_the_f1_scale(width):
     assert "0.095-0.234" in text or "0.095 - 0.234" in text
     assert "9.5" not in text and "23.4" not in text
     assert "70.0%-90.0%" in text or "70.0% - 90.0%" in text
+
+
+def test_evaluate_at_80_columns_keeps_balanced_accuracy_and_macro_f1(monkeypatch):
+    """A text run's long encoder name on an 80-column terminal: the F1 interval gives way,
+    balanced accuracy and macro F1 (what matters on imbalanced data) stay; the methods are
+    named once, under the table."""
+    monkeypatch.setenv("COLUMNS", "80")
+    ev = _ev()
+    ev["table"][0]["name"] = "reviews (sentence-transformers/all-MiniLM-L6-v2, feature-extraction)"
+    text = _text(render_evaluation(ev, "text"), 80)
+    header = " ".join(text.split())
+    assert "balanced" in header and "macro F1" in header  # (headers span two lines)
+    assert "75.0%" in text and "0.167" in text and "70.0%-90.0%" in text
+    assert "too narrow here for: F1 95% interval (0-1)" in header
+    assert header.count("Clopper-Pearson") == 1
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_degenerate_bootstrap_interval_is_said_never_printed_as_x_to_x(folder_runs):
+    """17 texts, all right: every bootstrap resample's macro F1 is 1.000. The F1 interval
+    says why it has no width; the accuracy interval (exact) is 80.5%-100.0%."""
+    y = np.array([0] * 9 + [1] * 8)
+    m = classification_metrics(y, np.eye(2)[y], ["a", "b"])
+    row = {"name": "run", "kind": "this run", **m}
+    ev = {**_ev(), "n": 17, "table": [row]}
+    text = " ".join(_text(render_evaluation(ev, "text"), 200).split())
+    assert "1.000-1.000" not in text and "100.0%-100.0%" not in text
+    assert "80.5%-100.0%" in text and "degenerate" in text
+    assert "every text is right, so every resample scores 1.000" in text
+    assert "F1 percentile bootstrap (1,000 resamples)" in text
+    page = render_html(load_run(folder_runs[0]), ev, {})  # an image run: says images
+    metrics = page.split('id="metrics"')[1].split('id="confusion"')[0]
+    assert "1.000 - 1.000" not in metrics and "every image is right" in metrics
+    assert "80.5% - 100.0%" in metrics and "degenerate" in metrics
+    assert "Clopper-Pearson" in metrics and metrics.count("Intervals are 95%") == 1
+
+
+def test_verdicts_say_texts_for_text_runs():
+    y = np.zeros(28, dtype=int)
+    this, other = y.copy(), y.copy()
+    other[:2] = 1
+    p = paired_comparison(y, this, other, this_name="A", other_name="B", noun="text")
+    assert "on these 28 texts" in p["verdict"] and "images" not in p["verdict"]
 
 
 def test_html_metrics_table_shows_f1_interval_on_the_f1_scale(folder_runs):
