@@ -181,6 +181,7 @@ def _ev(acc_ci=(0.70, 0.90), f1_ci=(0.095, 0.234)) -> dict:
         "macro_auc": 0.6,
         "confusion_matrix": [[30]],
         "roc": {},
+        "intervals": {"level": 0.95, "bootstrap_resamples": 1000},
     }
 
 

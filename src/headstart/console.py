@@ -192,7 +192,9 @@ def render_run(run) -> Group:
     for split, name in (("test", "test accuracy"), ("val", "val accuracy")):
         if f"{split}_accuracy" in m:
             ci = head.get("accuracy_ci95") if head.get("split") == split else None
-            interval = f", 95% interval {_ci(ci)} (Clopper-Pearson)" if ci else ""
+            # the method's short name; a run from before exact intervals had a bootstrap one
+            method = head.get("interval_method", "bootstrap").split(" (")[0]
+            interval = f", 95% interval {_ci(ci)} ({method})" if ci else ""
             grid.add_row(
                 name,
                 f"{m[f'{split}_accuracy']:.1%}{interval}   (majority-class baseline "

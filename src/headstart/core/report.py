@@ -784,10 +784,16 @@ def _metrics_section(evaluation: dict, noun: str = "image") -> str:
 
     paired = evaluation.get("paired") or []
     n_boot = (evaluation.get("intervals") or {}).get("bootstrap_resamples", 1000)
+    methods = (
+        intervals_sentence(noun, n_boot, paired=bool(paired))
+        if "intervals" in evaluation
+        else "Intervals are 95% bootstrap intervals (this evaluation was written before "
+        "headstart's exact ones; headstart evaluate rewrites it)."
+    )
     parts = [
         f"<p>Evaluated on {html.escape(evaluation['evaluated_on'])}: "
         f"{evaluation['n']:,} {noun}s. "
-        + html.escape(intervals_sentence(noun, n_boot, paired=bool(paired)))
+        + html.escape(methods)
         + " Overlapping intervals do not settle whether two models differ; compared runs are "
         f"judged pair by pair on the same {noun}s below.</p>"
     ]
