@@ -1019,8 +1019,9 @@ def evaluate(
     bootstrap: Annotated[
         int,
         typer.Option(
+            min=1,
             help="Bootstrap resamples for the macro F1 interval (accuracy's is exact: "
-            "Clopper-Pearson)."
+            "Clopper-Pearson).",
         ),
     ] = 1000,
 ) -> None:

@@ -193,14 +193,16 @@ def render_run(run) -> Group:
         if f"{split}_accuracy" in m:
             ci = head.get("accuracy_ci95") if head.get("split") == split else None
             # the method's short name; a run from before exact intervals had a bootstrap one
-            method = head.get("interval_method", "bootstrap").split(" (")[0]
-            interval = f", 95% interval {_ci(ci)} ({method})" if ci else ""
+            interval = f", 95% interval {_ci(ci)}" if ci else ""
             grid.add_row(
                 name,
                 f"{m[f'{split}_accuracy']:.1%}{interval}   (majority-class baseline "
                 f"{m[f'majority_baseline_{split}_accuracy']:.1%})",
             )
-            grid.add_row("", Text(score_label(split), style="dim"))
+            # the interval's method, once; a run from before exact intervals had a bootstrap
+            method = head.get("interval_method", "bootstrap") if ci else ""
+            label = score_label(split) + (f"; interval: {method}" if method else "")
+            grid.add_row("", Text(label, style="dim"))
             if m[f"{split}_accuracy"] <= m[f"majority_baseline_{split}_accuracy"]:
                 grid.add_row(
                     "",
@@ -653,9 +655,9 @@ def render_leaderboard(result: dict) -> Group:
     if result.get("evaluated_on"):
         n, noun = result.get("n"), result.get("noun", "image")
         scored = f" ({n:,} {noun}s)" if n else ""
+        method = result.get("interval_method", "bootstrap")
         notes.append(
-            f"accuracy and its 95% Clopper-Pearson (exact binomial) interval on the "
-            f"{result['evaluated_on']}{scored}"
+            f"accuracy and its 95% interval ({method}) on the {result['evaluated_on']}{scored}"
         )
         if result.get("n_unreadable"):
             notes.append(

@@ -24,7 +24,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from headstart.core.splits import OPTIMISTIC, ExampleSet, example_noun
-from headstart.errors import DataError, HeadstartError, RunError
+from headstart.errors import ConfigError, DataError, HeadstartError, RunError
 from headstart.io import atomic_write_json
 
 #: The scale of each number in evaluation.json (the screens show the same units).
@@ -121,7 +121,8 @@ def paired_difference_interval(
 
     Newcombe's method 10 (Newcombe 1998, "Improved confidence intervals for the difference
     between binomial proportions based on paired data", Statistics in Medicine 17:2635-2650;
-    worked through in Altman et al. 2000, "Statistics with Confidence", ch. 6): each accuracy
+    its "square-and-add" interval in Fagerland, Lydersen and Laake 2017, "Statistical Analysis
+    of Contingency Tables", ch. 8, whose worked example the tests reproduce): each accuracy
     gets its Wilson score interval (scipy's ``proportion_ci(method="wilson")``), and the two
     are combined by "square and add" with the correlation of the pairs, whose numerator
     ``AD - BC`` is lowered by ``n/2`` when positive (zero when it would cross zero). Unlike a
@@ -188,7 +189,7 @@ def intervals_sentence(
 
 def intervals_footnote(n_boot: int = 1000, *, f1: bool = True) -> str:
     """The same, short enough for a line under a terminal table."""
-    text = "95% intervals: accuracy Clopper-Pearson (exact binomial)"
+    text = f"95% intervals: accuracy {INTERVAL_METHODS['accuracy']}"
     if f1:
         text += f"; F1 percentile bootstrap ({n_boot:,} resamples)"
     return text
@@ -625,6 +626,8 @@ def evaluate_run(
     :func:`paired_comparison`). External data is checked for the run's training images by
     content (``overlap``) and, where some are found, scored without them as well.
     """
+    if int(n_boot) < 1:
+        raise ConfigError(f"bootstrap resamples must be at least 1; got {n_boot}.")
     ready = hasattr(data, "labels") and hasattr(data, "ids")  # examples (images or texts)
     if ready:
         images, described = data, described or f"{data.name} split"
