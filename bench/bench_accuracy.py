@@ -13,7 +13,7 @@ For each data set that ships with an installed package (scikit-learn's digits, s
                  cached prefix with K augmented views per image (K = 1, 4, 8)
   ft-on-the-fly  the same continuation with fresh augmentation every step (whole network)
 
-Test accuracy with a 95% bootstrap interval, and seconds, per recipe. Defaults in headstart
+Test accuracy with a 95% Clopper-Pearson interval, and seconds, per recipe. Defaults in headstart
 are chosen from these numbers (see BENCHMARKS.md).
 
     python bench/bench_accuracy.py --datasets digits,lfw --sizes 96,128 --ft-epochs 8
@@ -36,13 +36,13 @@ from results import record
 
 
 def _ci_row(name: str, y: np.ndarray, pred: np.ndarray, seconds: float, n_classes: int) -> dict:
-    from headstart.core.evaluate import bootstrap_intervals
+    from headstart.core.evaluate import accuracy_interval
 
-    ci = bootstrap_intervals(y, pred, n_classes, n_boot=2000)
+    ci = accuracy_interval(int(np.sum(y == pred)), len(y))  # Clopper-Pearson
     return {
         "recipe": name,
         "test_accuracy": round(float(np.mean(y == pred)), 4),
-        "ci95": [round(v, 4) for v in ci["accuracy"]],
+        "ci95": [round(v, 4) for v in ci],
         "seconds": round(seconds, 1),
     }
 

@@ -119,6 +119,49 @@ def test_train_counts_agree_everywhere_and_the_log_shows_each_step(tmp_path):
 
 
 @pytest.mark.slow
+def test_an_unreadable_file_in_the_carved_test_split_is_counted_out_everywhere(tmp_path):
+    """Splits are carved from the listed files, before any is decoded: a broken file that
+    falls into the carved test split is left out there, and inspect's plan, train's note,
+    metrics.json, the report, evaluate and compare all give the count of images scored."""
+    from headstart.core.data import load_data
+
+    data = _folder(tmp_path / "data", 20)  # 60 images: a 15% test split is carved (9)
+    listed = load_data(str(data)).test.ids
+    assert len(listed) == 9
+    (data / listed[0]).write_bytes(b"\x89PNG broken")  # same listing, so the same split
+    scored = 8
+
+    headstart("inspect", data, "--json", tmp_path / "insp.json")
+    planned = json.loads((tmp_path / "insp.json").read_text())
+    assert sum(planned["planned_split"]["test"]) == scored
+    assert any(
+        f"({scored} images, after leaving out 1" in n for n in planned["split_method"]["notes"]
+    )
+
+    run = tmp_path / "run"
+    r = headstart("train", data, "--out", run, *TINY)
+    note = f"carved a stratified 15% test split from train ({scored} images, after leaving out"
+    assert note in r.stderr and "(9 images" not in r.stderr
+    used = " ".join(r.stdout.split())
+    assert f"test {scored} (unreadable, left out: 1 of the carved test split" in used
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["n_examples"]["test"] == m["headline"]["n"] == scored
+    assert m["n_unreadable"]["test"] == 1
+    report = (run / "report.html").read_text()
+    assert f"accuracy on the test split ({scored} images)" in report
+    assert "1 of the carved test split" in report and listed[0].split("/")[-1] in report
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert evaluation["n"] == scored and len(evaluation["unreadable"]) == 1
+
+    out = tmp_path / "cmp"
+    r = headstart("compare", data, "--out", out, "--backbones", "test_resnet", *TINY[2:])
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board["n"] == board["leaderboard"][0]["n"] == scored
+    assert f"test split ({scored} images scored; 1 unreadable" in (out / "compare.html").read_text()
+    assert f"({scored} images)" in " ".join(r.stdout.split())
+
+
+@pytest.mark.slow
 def test_without_a_test_split_every_score_says_it_is_optimistic(image_folder, tmp_path):
     run = tmp_path / "run"
     r = headstart("train", image_folder, "--out", run, *TINY)  # 8 images a class: no test

@@ -9,12 +9,18 @@ import subprocess
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import stats
 from sklearn import metrics as skm
 
 from conftest import make_images
 from headstart.api import train
 from headstart.core.config import TrainConfig
-from headstart.core.evaluate import bootstrap_intervals, classification_metrics, evaluate_run
+from headstart.core.evaluate import (
+    accuracy_interval,
+    bootstrap_intervals,
+    classification_metrics,
+    evaluate_run,
+)
 from headstart.core.runs import load_run
 from headstart.errors import DataError
 
@@ -48,19 +54,36 @@ def test_metrics_on_hand_checkable_predictions():
     assert m["n"] == 6
 
 
-def test_bootstrap_contains_estimate_and_narrows_with_more_data():
+def test_intervals_contain_the_estimate_and_narrow_with_more_data():
     rng = np.random.default_rng(0)
     widths = []
     for n in (50, 500, 5000):
         y = rng.integers(0, 4, n)
         pred = np.where(rng.random(n) < 0.7, y, rng.integers(0, 4, n))
         ci = bootstrap_intervals(y, pred, 4, n_boot=500)
+        acc_ci = accuracy_interval(int(np.sum(y == pred)), n)
         acc = float(np.mean(y == pred))
         f1 = skm.f1_score(y, pred, average="macro")
-        assert ci["accuracy"][0] <= acc <= ci["accuracy"][1]
+        bal = skm.balanced_accuracy_score(y, pred)
+        assert acc_ci[0] <= acc <= acc_ci[1]
         assert ci["macro_f1"][0] <= f1 <= ci["macro_f1"][1]
-        widths.append(ci["accuracy"][1] - ci["accuracy"][0])
+        assert ci["balanced_accuracy"][0] <= bal <= ci["balanced_accuracy"][1]
+        widths.append(acc_ci[1] - acc_ci[0])
     assert widths[0] > widths[1] > widths[2]
+
+
+def test_accuracy_interval_is_clopper_pearson_and_never_collapses():
+    """17 of 17 right: about 80.5%-100% (a percentile bootstrap said 100%-100%)."""
+    lo, hi = accuracy_interval(17, 17)
+    assert lo == pytest.approx(0.025 ** (1 / 17))  # the exact lower limit when k = n
+    assert round(100 * lo, 1) == 80.5 and hi == 1.0
+    lo, hi = accuracy_interval(0, 17)
+    assert lo == 0.0 and round(100 * hi, 1) == 19.5
+    ci = stats.binomtest(7, 20).proportion_ci(method="exact")
+    assert accuracy_interval(7, 20) == pytest.approx((ci.low, ci.high))
+    assert all(v != v for v in accuracy_interval(0, 0))  # no examples: nan, not a number
+    m = classification_metrics(np.zeros(17, int), np.eye(2)[np.zeros(17, int)], ["a", "b"])
+    assert m["accuracy_ci95"] == accuracy_interval(17, 17)  # the one source
 
 
 @pytest.fixture

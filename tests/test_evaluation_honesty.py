@@ -20,7 +20,7 @@ from conftest import CLASS_NAMES, make_images
 from headstart.api import train
 from headstart.console import render_evaluation
 from headstart.core.config import TrainConfig
-from headstart.core.evaluate import evaluate_run, paired_comparison
+from headstart.core.evaluate import classification_metrics, evaluate_run, paired_comparison
 from headstart.core.report import render_html
 from headstart.core.runs import load_run
 
@@ -42,7 +42,7 @@ def test_paired_comparison_counts_discordant_pairs_and_uses_mcnemars_exact_test(
     other = this.copy()
     other[:3] = 1  # other wrong on 3 images, right where this run is wrong on 1
     this[39] = 1
-    p = paired_comparison(y, this, other, this_name="A", other_name="B")
+    p = paired_comparison(y, this, other, this_name="A", other_name="B", noun="image")
     assert p["n"] == 40
     assert (p["this_right_other_wrong"], p["other_right_this_wrong"]) == (3, 1)
     assert p["mcnemar_p"] == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue)  # 0.625
@@ -53,13 +53,34 @@ def test_paired_comparison_counts_discordant_pairs_and_uses_mcnemars_exact_test(
     assert "cannot tell" in p["verdict"] and "40 images" in p["verdict"]
 
 
-def test_identical_predictions_have_p_one_and_a_zero_interval():
+def test_identical_predictions_are_said_plainly_with_a_newcombe_interval():
+    """Two models that predict alike on all 17 images: p = 1, and neither "+0.0 to +0.0" (a
+    paired bootstrap's collapse) nor certainty, but what 17 images allow."""
+    y = np.zeros(17, dtype=int)
+    pred = np.zeros(17, dtype=int)
+    p = paired_comparison(y, pred, pred.copy(), this_name="A", other_name="B", noun="image")
+    assert p["mcnemar_p"] == 1.0 and p["identical_predictions"]
+    lo, hi = p["accuracy_difference_ci95"]
+    assert (lo, hi) == pytest.approx((-0.1843, 0.1843), abs=1e-4)  # Newcombe, Wilson limits
+    assert "made identical predictions on all 17 images" in p["verdict"]
+    assert "+0.0 to +0.0" not in p["verdict"] and "-18.4 to +18.4" in p["verdict"]
+    # right and wrong on the same images, with different wrong answers: not "identical"
     y = np.array([0, 1, 2, 0, 1, 2])
-    pred = np.array([0, 1, 1, 0, 2, 2])
-    p = paired_comparison(y, pred, pred.copy(), this_name="A", other_name="B")
-    assert p["mcnemar_p"] == 1.0
-    assert p["accuracy_difference_ci95"] == (0.0, 0.0)
-    assert "cannot tell" in p["verdict"]
+    this, other = np.array([0, 1, 1, 0, 2, 2]), np.array([0, 1, 0, 0, 0, 2])
+    p = paired_comparison(y, this, other, this_name="A", other_name="B")
+    assert not p["identical_predictions"] and "cannot tell" in p["verdict"]
+    assert p["accuracy_difference_ci95"][0] < 0 < p["accuracy_difference_ci95"][1]
+
+
+def test_newcombe_interval_matches_a_published_example():
+    """Cavo et al. 2012 (the paired 2x2 table 59, 6 / 16, 80): -0.0621, 95% CI -0.1186 to
+    -0.0046 by Newcombe's square-and-add method (Fagerland, Lydersen and Laake 2017, ch. 8)."""
+    from headstart.core.evaluate import paired_difference_interval
+
+    lo, hi = paired_difference_interval(59, 6, 16, 80)
+    assert (round(lo, 4), round(hi, 4)) == (-0.1186, -0.0046)
+    lo, hi = paired_difference_interval(17, 0, 0, 0)  # both right on all 17
+    assert lo < 0 < hi and hi - lo > 0.3
 
 
 def test_paired_interval_is_narrow_when_two_models_agree_almost_everywhere():
@@ -73,9 +94,9 @@ def test_paired_interval_is_narrow_when_two_models_agree_almost_everywhere():
     b = a.copy()
     right = np.flatnonzero(a == y)[:12]
     b[right] = (y[right] + 1) % 3
-    p = paired_comparison(y, a, b, this_name="A", other_name="B", n_boot=2000)
+    p = paired_comparison(y, a, b, this_name="A", other_name="B")
     lo, hi = p["accuracy_difference_ci95"]
-    assert 0 < lo <= hi < 0.012  # resampled in pairs: never wider than the 12 discordant images
+    assert 0 < lo <= hi < 0.012  # paired: as narrow as the 12 discordant images allow
     assert p["mcnemar_p"] == pytest.approx(2 * 0.5**12)
     assert p["distinguishable"]
     assert p["verdict"].startswith("A is better than B by 0.6 percentage points")
@@ -160,6 +181,7 @@ def _ev(acc_ci=(0.70, 0.90), f1_ci=(0.095, 0.234)) -> dict:
         "macro_auc": 0.6,
         "confusion_matrix": [[30]],
         "roc": {},
+        "intervals": {"level": 0.95, "bootstrap_resamples": 1000},
     }
 
 
@@ -169,6 +191,49 @@ def test_terminal_table_shows_f1_interval_on_the_f1_scale(width):
     assert "0.095-0.234" in text or "0.095 - 0.234" in text
     assert "9.5" not in text and "23.4" not in text
     assert "70.0%-90.0%" in text or "70.0% - 90.0%" in text
+
+
+def test_evaluate_at_80_columns_keeps_balanced_accuracy_and_macro_f1(monkeypatch):
+    """A text run's long encoder name on an 80-column terminal: the F1 interval gives way,
+    balanced accuracy and macro F1 (what matters on imbalanced data) stay; the methods are
+    named once, under the table."""
+    monkeypatch.setenv("COLUMNS", "80")
+    ev = _ev()
+    ev["table"][0]["name"] = "reviews (sentence-transformers/all-MiniLM-L6-v2, feature-extraction)"
+    text = _text(render_evaluation(ev, "text"), 80)
+    header = " ".join(text.split())
+    assert "balanced" in header and "macro F1" in header  # (headers span two lines)
+    assert "75.0%" in text and "0.167" in text and "70.0%-90.0%" in text
+    assert "too narrow here for: F1 95% interval (0-1)" in header
+    assert header.count("Clopper-Pearson") == 1
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_degenerate_bootstrap_interval_is_said_never_printed_as_x_to_x(folder_runs):
+    """17 texts, all right: every bootstrap resample's macro F1 is 1.000. The F1 interval
+    says why it has no width; the accuracy interval (exact) is 80.5%-100.0%."""
+    y = np.array([0] * 9 + [1] * 8)
+    m = classification_metrics(y, np.eye(2)[y], ["a", "b"])
+    row = {"name": "run", "kind": "this run", **m}
+    ev = {**_ev(), "n": 17, "table": [row]}
+    text = " ".join(_text(render_evaluation(ev, "text"), 200).split())
+    assert "1.000-1.000" not in text and "100.0%-100.0%" not in text
+    assert "80.5%-100.0%" in text and "degenerate" in text
+    assert "every text is right, so every resample scores 1.000" in text
+    assert "F1 percentile bootstrap (1,000 resamples)" in text
+    page = render_html(load_run(folder_runs[0]), ev, {})  # an image run: says images
+    metrics = page.split('id="metrics"')[1].split('id="confusion"')[0]
+    assert "1.000 - 1.000" not in metrics and "every image is right" in metrics
+    assert "80.5% - 100.0%" in metrics and "degenerate" in metrics
+    assert "Clopper-Pearson" in metrics and metrics.count("Intervals are 95%") == 1
+
+
+def test_verdicts_say_texts_for_text_runs():
+    y = np.zeros(28, dtype=int)
+    this, other = y.copy(), y.copy()
+    other[:2] = 1
+    p = paired_comparison(y, this, other, this_name="A", other_name="B", noun="text")
+    assert "on these 28 texts" in p["verdict"] and "images" not in p["verdict"]
 
 
 def test_html_metrics_table_shows_f1_interval_on_the_f1_scale(folder_runs):

@@ -1018,7 +1018,12 @@ def evaluate(
         typer.Option(help="Other runs to score on the same examples (repeat)."),
     ] = None,
     bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the 95% intervals.")
+        int,
+        typer.Option(
+            min=1,
+            help="Bootstrap resamples for the macro F1 interval (accuracy's is exact: "
+            "Clopper-Pearson).",
+        ),
     ] = 1000,
 ) -> None:
     """Metrics with 95% intervals, the majority baseline and other runs in one table."""

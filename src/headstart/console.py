@@ -157,7 +157,7 @@ def render_run(run) -> Group:
     """After training: where the run is, accuracy against the baseline, parameters, timing."""
     from headstart.core.distributed import describe as describe_processes
     from headstart.core.modality import modality_of
-    from headstart.core.splits import score_label
+    from headstart.core.splits import left_out_text, score_label
 
     m = run.metrics
     grid = Table.grid(padding=(0, 2))
@@ -179,22 +179,32 @@ def render_run(run) -> Group:
         + (", TTA" if run.model.tta else ""),
     )
     skipped = len(run.skipped_examples)
+    unreadable = m.get("n_unreadable") or {}
+    left_out = left_out_text(unreadable, (run.split or {}).get("method", {}))
+    elsewhere = skipped - sum(unreadable.values())
+    notes = [f"unreadable, left out: {left_out}"] if left_out else []
+    if elsewhere > 0:
+        notes.append(f"{elsewhere} skipped")  # read but unusable (an empty text): in no split
     grid.add_row(
         f"{noun}s used",
         ", ".join(f"{k} {v:,}" for k, v in run.n_examples.items())
-        + (f" ({skipped} skipped, listed below)" if skipped else ""),
+        + (f" ({'; '.join(notes)}, listed below)" if notes else ""),
     )
     head = m.get("headline") or {}
     for split, name in (("test", "test accuracy"), ("val", "val accuracy")):
         if f"{split}_accuracy" in m:
             ci = head.get("accuracy_ci95") if head.get("split") == split else None
+            # the method's short name; a run from before exact intervals had a bootstrap one
             interval = f", 95% interval {_ci(ci)}" if ci else ""
             grid.add_row(
                 name,
                 f"{m[f'{split}_accuracy']:.1%}{interval}   (majority-class baseline "
                 f"{m[f'majority_baseline_{split}_accuracy']:.1%})",
             )
-            grid.add_row("", Text(score_label(split), style="dim"))
+            # the interval's method, once; a run from before exact intervals had a bootstrap
+            method = head.get("interval_method", "bootstrap") if ci else ""
+            label = score_label(split) + (f"; interval: {method}" if method else "")
+            grid.add_row("", Text(label, style="dim"))
             if m[f"{split}_accuracy"] <= m[f"majority_baseline_{split}_accuracy"]:
                 grid.add_row(
                     "",
@@ -405,16 +415,46 @@ def render_summary(s: dict) -> Group:
 
 
 def _ci(ci) -> str:
-    return f"{ci[0]:.1%}-{ci[1]:.1%}" if ci else ""
+    """An accuracy interval in %; one with no width (see evaluate.is_degenerate) is never
+    printed as "x-x" but as "degenerate", and a note under the table says why."""
+    return _interval(ci, "{:.1%}")
 
 
 def _f1_ci(ci) -> str:
-    return f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else ""
+    return _interval(ci, "{:.3f}")
+
+
+def _interval(ci, fmt: str) -> str:
+    if not ci:
+        return ""
+    if ci[0] != ci[0] or ci[1] != ci[1]:
+        return "-"
+    if ci[0] == ci[1]:
+        return "degenerate"
+    return f"{fmt.format(ci[0])}-{fmt.format(ci[1])}"
+
+
+def _degenerate_notes(rows, noun: str) -> list[str]:
+    """Why each degenerate macro F1 interval in ``rows`` (evaluation table rows) has no width
+    (accuracy intervals never have none)."""
+    from headstart.core.evaluate import degenerate_note, is_degenerate
+
+    return [
+        f"{r['name']}: {degenerate_note('macro F1', r['macro_f1'], r['n'], noun)}"
+        for r in rows
+        if is_degenerate(r.get("macro_f1_ci95"))
+    ]
 
 
 def _points(v: float) -> str:
     """A difference of two accuracies, in percentage points (the table's title says so)."""
     return f"{100 * v:+.1f}"
+
+
+def _difference_interval(ci) -> str:
+    if ci[0] != ci[0] or ci[1] != ci[1]:
+        return "-"
+    return "{} to {}".format(*map(_points, ci))
 
 
 def _name_width(names, headers: list[str], rows: list[list[str]]) -> int:
@@ -453,11 +493,12 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
         for r in ev["table"]
     ]
     names = [r["name"] for r in ev["table"]]
-    # a model's name wraps between words, never inside one: on a narrow terminal the least
-    # important numbers make room first (F1 interval, balanced accuracy, macro F1)
-    longest = max([12, *(len(w) for t in names for w in str(t).split())])
+    # a model's name wraps between words (a word longer than 20 characters folds); on a
+    # narrow terminal the least important numbers make room first: the F1 interval, then the
+    # accuracy interval, macro F1 and balanced accuracy last (they matter on imbalanced data)
+    longest = min(20, max([12, *(len(w) for t in names for w in str(t).split())]))
     keep = list(range(len(headers)))
-    for c in (4, 2, 3):
+    for c in (4, 1, 3, 2):
         if (
             _name_width(names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows])
             >= longest
@@ -478,23 +519,37 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
             name, *[cells[k] for k in keep], style="dim" if r["kind"] == "baseline" else None
         )
     dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
+    from headstart.core.evaluate import intervals_footnote
+
+    n_boot = (ev.get("intervals") or {}).get("bootstrap_resamples", 1000)
+    captions = [intervals_footnote(n_boot, f1=4 in keep)] if 1 in keep or 4 in keep else []
+    if 4 in keep:
+        captions += _degenerate_notes(ev["table"], noun)
     if dropped:
-        table.caption = f"too narrow here for: {', '.join(dropped)} (a wider terminal shows them)"
-        table.caption_justify = "left"
+        captions.append(f"too narrow here for: {', '.join(dropped)} (a wider terminal shows them)")
+    table.caption = "\n".join(captions)
+    table.caption_justify = "left"
     parts: list = [table]
+    bad = ev.get("unreadable") or []
+    parts += _path_lines(
+        f"{len(bad)} unreadable {noun}(s) of the {ev['evaluated_on']} left out of every count",
+        [f"{b['path']}  ({b['reason']})" for b in bad],
+    )
     not_used = (ev.get("evaluation_data") or {}).get("not_used")
     if not_used:
         listed = ", ".join(f"{k} ({v:,} {noun}s)" for k, v in not_used.items())
         parts.append(Text(f"not used from {ev['evaluation_data']['location']}: {listed}"))
     paired = ev.get("paired") or []
     if paired:
+        # one count for every pair (the usual case) goes in the title, leaving the names room
+        counts = {p["n"] for p in paired}
+        same = f"{next(iter(counts)):,} " if len(counts) == 1 else ""
         pt = Table(
-            title=f"paired comparison on the same {noun}s (this run minus the compared run, "
-            "in percentage points)",
+            title=f"paired comparison on the same {same}{noun}s (this run minus the compared "
+            "run, in percentage points)",
             title_justify="left",
         )
         headers = [
-            f"{noun}s",
             "only\nthis\nright",
             "only\nother\nright",
             "acc.\ndiff.",
@@ -503,21 +558,30 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
         ]
         rows = [
             [
-                f"{p['n']:,}",
                 str(p["this_right_other_wrong"]),
                 str(p["other_right_this_wrong"]),
                 _points(p["accuracy_difference"]),
-                "{} to {}".format(*map(_points, p["accuracy_difference_ci95"])),
+                _difference_interval(p["accuracy_difference_ci95"]),
                 f"{p['mcnemar_p']:.2g}",
             ]
             for p in paired
         ]
+        if not same:
+            headers.insert(0, f"{noun}s")
+            for p, row in zip(paired, rows):
+                row.insert(0, f"{p['n']:,}")
         names = [p["other"] for p in paired]
         pt.add_column("compared run", min_width=_name_width(names, headers, rows), overflow="fold")
         for col in headers:
             pt.add_column(col, justify="right", no_wrap=True)
         for name, cells in zip(names, rows):
             pt.add_row(name, *cells)
+        from headstart.core.evaluate import INTERVAL_METHODS
+
+        pt.caption = (
+            f"95% interval: {INTERVAL_METHODS['accuracy_difference']}; p: McNemar's exact test"
+        )
+        pt.caption_justify = "left"
         parts.append(pt)
         parts.append(Text("\n".join(p["verdict"] for p in paired)))
     ov = ev.get("overlap")
@@ -595,7 +659,17 @@ def render_leaderboard(result: dict) -> Group:
     )
     notes = []
     if result.get("evaluated_on"):
-        notes.append(f"accuracy and interval on the {result['evaluated_on']}")
+        n, noun = result.get("n"), result.get("noun", "image")
+        scored = f" ({n:,} {noun}s)" if n else ""
+        method = result.get("interval_method", "bootstrap")
+        notes.append(
+            f"accuracy and its 95% interval ({method}) on the {result['evaluated_on']}{scored}"
+        )
+        if result.get("n_unreadable"):
+            notes.append(
+                f"{result['n_unreadable']} unreadable {noun}(s) of the {result['evaluated_on']} "
+                "left out of every count"
+            )
     b = result.get("majority_baseline_accuracy")
     if b is not None:
         notes.append(f"majority-class baseline {b:.1%}")

@@ -2,7 +2,8 @@
 
 Every backbone is trained with the frozen strategy on the *same* split (same seed, same
 images), each reusing its cached features, and the results go into one leaderboard: accuracy
-with a 95% interval, macro F1, parameters, feature-extraction and training time.
+with its 95% Clopper-Pearson interval, macro F1, parameters, feature-extraction and training
+time; every count is of the examples scored (an unreadable one in the split is left out).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from headstart.api import train
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
-from headstart.core.evaluate import evaluate_run
+from headstart.core.evaluate import INTERVAL_METHODS, evaluate_run
 from headstart.core.report import cache_status
 from headstart.core.splits import OPTIMISTIC, example_noun
 from headstart.core.training import split_data
@@ -79,7 +80,9 @@ def compare_backbones(
         "split_seed": config.seed,
         "ranked_by": "validation accuracy",
         "evaluated_on": described,
-        "n": len(held_out),
+        "n": ev["n"],  # the examples scored: an unreadable one in the split is left out
+        "n_unreadable": len(ev["unreadable"]),
+        "interval_method": INTERVAL_METHODS["accuracy"],
         "noun": example_noun(splits.train),  # what one example is: image, text
         "majority_baseline_accuracy": baseline,
         "leaderboard": rows,
@@ -121,6 +124,8 @@ def _html(result: dict, chart: Path) -> str:
         for r in result["leaderboard"]
     ]
     noun, n = result.get("noun", "image"), result.get("n")
+    bad = result.get("n_unreadable")
+    left_out = f"; {bad} unreadable {noun}(s) in it left out" if bad else ""
     footnote = cache_footnote(r.get("feature_cache") for r in result["leaderboard"])
     note = f'<p class="sub">{html.escape(footnote)}</p>' if footnote else ""
     table = html_table(
@@ -144,7 +149,9 @@ def _html(result: dict, chart: Path) -> str:
         f"split (seed {result['split_seed']}); majority-class baseline "
         f"{pct(result['majority_baseline_accuracy'])}. Ranked by validation accuracy; accuracy "
         f"and its 95% interval on the {html.escape(result.get('evaluated_on', 'test split'))}"
-        f"{f' ({n:,} {noun}s)' if n else ''}. "
+        f"{f' ({n:,} {noun}s scored{left_out})' if n else ''}. Intervals are "
+        f"{html.escape(result.get('interval_method', INTERVAL_METHODS['accuracy']))} "
+        "intervals of a proportion. "
         "Intervals that do not overlap separate two backbones; overlapping ones alone do not "
         "settle it (<code>headstart evaluate RUN --compare OTHER</code> compares two runs "
         f"pair by pair on the same {noun}s).</p>{table}{note}{img_tag(chart, 'leaderboard')}"

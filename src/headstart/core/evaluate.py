@@ -1,11 +1,15 @@
-"""Honest evaluation: scikit-learn's metrics, bootstrap intervals, baselines in the same table.
+"""Honest evaluation: scikit-learn's metrics, 95% intervals, baselines in the same table.
 
-With a few hundred evaluation images, two models 3 points apart are often indistinguishable;
-every accuracy and macro F1 here therefore comes with a 95% bootstrap interval and the number
-of images it rests on. The majority-class baseline is always scored on the same images.
-Compared runs are judged *paired*, on the same images: a paired-bootstrap interval of the
-accuracy difference and McNemar's exact test, said in a sentence. External evaluation data is
-checked, by image content, for the run's own training images, and scored without them too.
+With a few hundred evaluation examples, two models 3 points apart are often
+indistinguishable; every accuracy and macro F1 here therefore comes with a 95% interval and
+the number of examples it rests on. Accuracy is a binomial proportion and gets an exact
+interval (:func:`accuracy_interval`, the one source of every accuracy interval shown); macro
+F1 and balanced accuracy have no closed form and get a percentile bootstrap, which says so when
+it cannot vary (:func:`degenerate_note`). The majority-class baseline is always scored on the
+same examples. Compared runs are judged *paired*, on the same examples: Newcombe's interval of
+the accuracy difference (:func:`paired_difference_interval`) and McNemar's exact test, said in
+a sentence. External evaluation data is checked, by content, for the run's own training
+examples, and scored without them too.
 """
 
 from __future__ import annotations
@@ -19,20 +23,26 @@ import torch
 from scipy import stats
 from sklearn import metrics as skm
 
-from headstart.core.splits import OPTIMISTIC, ExampleSet
-from headstart.errors import DataError, HeadstartError, RunError
+from headstart.core.splits import OPTIMISTIC, ExampleSet, example_noun
+from headstart.errors import ConfigError, DataError, HeadstartError, RunError
 from headstart.io import atomic_write_json
 
 #: The scale of each number in evaluation.json (the screens show the same units).
 UNITS = {
     "accuracy": "fraction of examples (images or texts) classified right, 0-1 (shown as %)",
-    "accuracy_ci95": "95% bootstrap interval of accuracy, fraction 0-1 (shown as %)",
+    "accuracy_ci95": "95% Clopper-Pearson (exact binomial) interval of accuracy, fraction 0-1 "
+    "(shown as %)",
     "balanced_accuracy": "mean per-class recall, fraction 0-1 (shown as %)",
+    "balanced_accuracy_ci95": "95% percentile-bootstrap interval of balanced accuracy, "
+    "fraction 0-1 (shown as %)",
     "macro_f1": "mean per-class F1, 0-1 (shown on the 0-1 scale)",
-    "macro_f1_ci95": "95% bootstrap interval of macro F1, 0-1 (shown on the 0-1 scale)",
+    "macro_f1_ci95": "95% percentile-bootstrap interval of macro F1, 0-1 (shown on the 0-1 "
+    "scale); equal ends mean every resample gave the same value",
     "per_class": "precision, recall and F1 on the 0-1 scale; support is a count of examples",
     "accuracy_difference": "this run's accuracy minus the compared run's, on the same examples, "
     "fraction -1..1 (shown as percentage points)",
+    "accuracy_difference_ci95": "95% Newcombe interval of the paired accuracy difference "
+    "(method 10, Wilson score limits), fraction -1..1 (shown as percentage points)",
     "mcnemar_p": "two-sided p-value of McNemar's exact test, 0-1",
     "log_loss": "mean negative log-likelihood per example, nats",
     "macro_auc": "mean one-vs-rest ROC AUC, 0-1",
@@ -54,8 +64,13 @@ def _resampled_confusions(
     return counts.reshape(n_boot, n_classes, n_classes)
 
 
-def _accuracy_from(cms: np.ndarray) -> np.ndarray:
-    return np.trace(cms, axis1=1, axis2=2) / cms.sum(axis=(1, 2))
+def _balanced_accuracy_from(cms: np.ndarray) -> np.ndarray:
+    """Mean recall over the classes each resample holds (as scikit-learn's
+    ``balanced_accuracy_score``: a class no example of the resample shows has no recall)."""
+    tp = np.diagonal(cms, axis1=1, axis2=2).astype(float)
+    support = cms.sum(axis=2)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    return recall.sum(axis=1) / np.maximum((support > 0).sum(axis=1), 1)
 
 
 def _macro_f1_from(cms: np.ndarray) -> np.ndarray:
@@ -68,6 +83,118 @@ def _macro_f1_from(cms: np.ndarray) -> np.ndarray:
     return f1.sum(axis=1) / np.maximum((denom > 0).sum(axis=1), 1)
 
 
+#: How each interval is computed, in the words every screen uses to name its method once.
+INTERVAL_METHODS = {
+    "accuracy": "Clopper-Pearson (exact binomial)",
+    "bootstrap": "percentile bootstrap over the examples",
+    "accuracy_difference": "Newcombe's interval for paired proportions (Wilson score limits)",
+}
+
+
+def accuracy_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The interval of an accuracy of ``k`` right out of ``n``: every accuracy interval
+    headstart shows comes from here (the headline, evaluate, compare, the report).
+
+    Clopper-Pearson's exact binomial interval (Clopper and Pearson 1934, "The use of
+    confidence or fiducial limits illustrated in the case of the binomial", Biometrika 26),
+    computed by ``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``. Chosen over
+    Wilson's score interval because its coverage is at least the stated 95% for every true
+    accuracy and every ``n``, while Wilson's, better on average, dips below it for some
+    accuracies, most near 0 and 1 (Brown, Cai and DasGupta 2001, "Interval estimation for a
+    binomial proportion", Statistical Science 16): small test sets of good models are exactly
+    there, and a beginner should not be told more certainty than the data holds. It never
+    collapses: 17 right of 17 gives about 80.5%-100%, where a percentile bootstrap said
+    100%-100%. ``n == 0`` gives (nan, nan).
+    """
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
+    return (float(ci.low), float(ci.high))
+
+
+def paired_difference_interval(
+    both: int, only_first: int, only_second: int, neither: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Interval of the difference of two accuracies measured on the *same* examples: the first
+    model's minus the second's, from the paired 2x2 table (both right, only the first right,
+    only the second right, neither).
+
+    Newcombe's method 10 (Newcombe 1998, "Improved confidence intervals for the difference
+    between binomial proportions based on paired data", Statistics in Medicine 17:2635-2650;
+    its "square-and-add" interval in Fagerland, Lydersen and Laake 2017, "Statistical Analysis
+    of Contingency Tables", ch. 8, whose worked example the tests reproduce): each accuracy
+    gets its Wilson score interval (scipy's ``proportion_ci(method="wilson")``), and the two
+    are combined by "square and add" with the correlation of the pairs, whose numerator
+    ``AD - BC`` is lowered by ``n/2`` when positive (zero when it would cross zero). Unlike a
+    percentile bootstrap of the paired differences, it does not collapse to zero width when
+    the two models are right on the same examples: 17 of 17 right for both gives about
+    -18.4 to +18.4 points, not +0.0 to +0.0.
+    """
+    a, b, c, d = (int(v) for v in (both, only_first, only_second, neither))
+    n = a + b + c + d
+    if n == 0:
+        return (float("nan"), float("nan"))
+
+    def wilson(k: int) -> tuple[float, float]:
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+        return float(ci.low), float(ci.high)
+
+    p1, p2 = (a + b) / n, (a + c) / n
+    (l1, u1), (l2, u2) = wilson(a + b), wilson(a + c)
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    ad_bc = a * d - b * c
+    if margins == 0 or 0 <= ad_bc <= n / 2:
+        phi = 0.0
+    else:
+        phi = (ad_bc - n / 2 if ad_bc > 0 else ad_bc) / np.sqrt(float(margins))
+    diff = p1 - p2
+    below = np.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    above = np.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return (float(max(-1.0, diff - below)), float(min(1.0, diff + above)))
+
+
+def is_degenerate(ci) -> bool:
+    """True for an interval whose two ends are equal (a bootstrap whose resamples all agree):
+    such an interval is never printed as "x-x"; :func:`degenerate_note` says why instead."""
+    return ci is not None and len(ci) == 2 and ci[0] == ci[1] and ci[0] == ci[0]
+
+
+def degenerate_note(metric: str, value: float, n: int, noun: str = "example") -> str:
+    """Why the bootstrap interval of ``metric`` (at ``value`` on ``n`` examples) has no width,
+    in a sentence: its resamples cannot vary, which is no certainty."""
+    if value == 1:
+        why = f"every {noun} is right, so every resample scores {value:.3f}"
+    elif value == 0:
+        why = f"no {noun} is right, so every resample scores {value:.3f}"
+    else:
+        why = f"the resamples all score {value:.3f}"
+    return (
+        f"{metric} interval degenerate: {why}, and the bootstrap cannot show how uncertain "
+        f"{n:,} {noun}s leave it"
+    )
+
+
+def intervals_sentence(
+    noun: str = "example", n_boot: int = 1000, *, paired: bool = False, f1: bool = True
+) -> str:
+    """The one sentence that names how the intervals on a page are computed."""
+    parts = [f"accuracy by the {INTERVAL_METHODS['accuracy']} method"]
+    if f1:
+        parts.append(f"macro F1 by a percentile bootstrap over the {noun}s ({n_boot:,} resamples)")
+    if paired:
+        parts.append(f"paired accuracy differences by {INTERVAL_METHODS['accuracy_difference']}")
+    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f"Intervals are 95%: {listed}."
+
+
+def intervals_footnote(n_boot: int = 1000, *, f1: bool = True) -> str:
+    """The same, short enough for a line under a terminal table."""
+    text = f"95% intervals: accuracy {INTERVAL_METHODS['accuracy']}"
+    if f1:
+        text += f"; F1 percentile bootstrap ({n_boot:,} resamples)"
+    return text
+
+
 def bootstrap_intervals(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -77,18 +204,24 @@ def bootstrap_intervals(
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals of accuracy and macro F1 over resampled images.
+    """Percentile bootstrap intervals of macro F1 and balanced accuracy over resampled
+    examples: neither has a closed-form interval (accuracy has, :func:`accuracy_interval`).
 
     Each resample's metrics are read off its confusion matrix, all resamples at once, so
-    1,000 resamples cost milliseconds (the point estimates come from scikit-learn).
+    1,000 resamples cost milliseconds (the point estimates come from scikit-learn). When
+    every example is right (or every one wrong) every resample scores the same, and the
+    interval has no width: :func:`is_degenerate`, which the screens say in words.
     """
     if len(y_true) == 0:
         nan = (float("nan"), float("nan"))
-        return {"accuracy": nan, "macro_f1": nan}
+        return {"macro_f1": nan, "balanced_accuracy": nan}
     cms = _resampled_confusions(np.asarray(y_true), np.asarray(y_pred), n_classes, n_boot, seed)
     alpha = (1 - level) / 2
     out = {}
-    for name, values in (("accuracy", _accuracy_from(cms)), ("macro_f1", _macro_f1_from(cms))):
+    for name, values in (
+        ("macro_f1", _macro_f1_from(cms)),
+        ("balanced_accuracy", _balanced_accuracy_from(cms)),
+    ):
         out[name] = (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha)))
     return out
 
@@ -134,6 +267,7 @@ def classification_metrics(
     acc = float(skm.accuracy_score(y_true, y_pred))
     f1 = _macro_f1(y_true, y_pred)
     ci = bootstrap_intervals(y_true, y_pred, len(class_names), n_boot=n_boot, seed=seed)
+    right = int(np.sum(y_true == y_pred))
     present = sorted(set(y_true.tolist()))
     roc: dict[str, dict] = {}
     for k in present:
@@ -151,10 +285,11 @@ def classification_metrics(
     return {
         "n": int(len(y_true)),
         "accuracy": acc,
-        "accuracy_ci95": ci["accuracy"],
+        "accuracy_ci95": accuracy_interval(right, len(y_true)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred))
         if len(present) > 1
         else acc,
+        "balanced_accuracy_ci95": ci["balanced_accuracy"],
         "macro_precision": float(np.mean(p)),
         "macro_recall": float(np.mean(r)),
         "macro_f1": f1,
@@ -183,11 +318,13 @@ def majority_metrics(
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.full_like(y_true, majority)
     ci = bootstrap_intervals(y_true, y_pred, n_classes, n_boot=n_boot, seed=seed)
+    right = int(np.sum(y_true == majority))
     return {
         "n": int(len(y_true)),
-        "accuracy": float(np.mean(y_true == majority)),
-        "accuracy_ci95": ci["accuracy"],
+        "accuracy": right / len(y_true) if len(y_true) else float("nan"),
+        "accuracy_ci95": accuracy_interval(right, len(y_true)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "balanced_accuracy_ci95": ci["balanced_accuracy"],
         "macro_f1": _macro_f1(y_true, y_pred),
         "macro_f1_ci95": ci["macro_f1"],
     }
@@ -200,39 +337,30 @@ def paired_comparison(
     *,
     this_name: str = "this run",
     other_name: str = "the compared run",
-    n_boot: int = 1000,
-    seed: int = 0,
+    noun: str = "example",
     level: float = 0.95,
 ) -> dict:
-    """Two models' predictions on the *same* images, compared pair by pair.
+    """Two models' predictions on the *same* examples, compared pair by pair.
 
-    The accuracy difference (this minus other) gets a paired percentile-bootstrap interval
-    (each resample draws images, the same images for both models), and McNemar's exact test
-    (a two-sided binomial test on the images exactly one model gets right; p = 1 when there
-    are none) says whether the models differ. ``verdict`` says it in words.
+    The accuracy difference (this minus other) gets Newcombe's paired interval
+    (:func:`paired_difference_interval`), and McNemar's exact test (a two-sided binomial test
+    on the examples exactly one model gets right; p = 1 when there are none) says whether the
+    models differ. ``verdict`` says it in words, naming ``noun`` (image, text); when the two
+    models made the same prediction on every example it says that plainly.
     """
     y = np.asarray(y_true)
-    right_this = np.asarray(pred_this) == y
-    right_other = np.asarray(pred_other) == y
+    pred_this, pred_other = np.asarray(pred_this), np.asarray(pred_other)
+    right_this = pred_this == y
+    right_other = pred_other == y
     n = len(y)
+    a = int(np.sum(right_this & right_other))
     b = int(np.sum(right_this & ~right_other))
     c = int(np.sum(~right_this & right_other))
     p = float(stats.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
-    if n == 0:
-        nan = float("nan")
-        diff, lo, hi = nan, nan, nan
-    else:
-        diff = (b - c) / n
-        d = right_this.astype(np.int8) - right_other.astype(np.int8)
-        rng = np.random.default_rng(seed)
-        boots = np.empty(n_boot)
-        rows = max(1, 4_000_000 // n)  # resample in blocks: bounded memory for large sets
-        for start in range(0, n_boot, rows):
-            k = min(rows, n_boot - start)
-            boots[start : start + k] = d[rng.integers(0, n, size=(k, n))].mean(axis=1)
-        alpha = (1 - level) / 2
-        lo, hi = float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    diff = (b - c) / n if n else float("nan")
+    lo, hi = paired_difference_interval(a, b, c, n - a - b - c, level)
     distinguishable = n > 0 and not (lo <= 0 <= hi) and p < 0.05
+    identical = bool(n > 0 and np.array_equal(pred_this, pred_other))
     return {
         "this": this_name,
         "other": other_name,
@@ -241,27 +369,48 @@ def paired_comparison(
         "accuracy_other": float(np.mean(right_other)) if n else float("nan"),
         "this_right_other_wrong": b,
         "other_right_this_wrong": c,
+        "identical_predictions": identical,
         "accuracy_difference": diff,
         "accuracy_difference_ci95": (lo, hi),
+        "interval_method": INTERVAL_METHODS["accuracy_difference"],
         "mcnemar_p": p,
         "distinguishable": bool(distinguishable),
-        "verdict": _verdict(this_name, other_name, n, diff, (lo, hi), p, distinguishable),
+        "verdict": _verdict(
+            this_name, other_name, n, diff, (lo, hi), p, distinguishable, noun, identical
+        ),
     }
 
 
-def _verdict(a: str, b: str, n: int, diff: float, ci, p: float, distinguishable: bool) -> str:
+def _verdict(
+    a: str,
+    b: str,
+    n: int,
+    diff: float,
+    ci,
+    p: float,
+    distinguishable: bool,
+    noun: str = "example",
+    identical: bool = False,
+) -> str:
     if n == 0:
-        return f"No image could be read by both {a} and {b}: nothing to compare."
+        return f"No {noun} could be read by both {a} and {b}: nothing to compare."
+    interval = f"95% interval {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}"
+    if identical:
+        return (
+            f"{a} and {b} made identical predictions on all {n:,} {noun}s: no difference was "
+            f"measured, and {n:,} {noun}s cannot rule one out (accuracy difference {interval} "
+            "percentage points)."
+        )
     if not distinguishable:
         return (
-            f"The data cannot tell {a} and {b} apart on these {n:,} images: accuracy "
-            f"difference {100 * diff:+.1f} percentage points (first minus second; 95% interval "
-            f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}), McNemar p = {p:.2g}."
+            f"The data cannot tell {a} and {b} apart on these {n:,} {noun}s: accuracy "
+            f"difference {100 * diff:+.1f} percentage points (first minus second; {interval}), "
+            f"McNemar p = {p:.2g}."
         )
     better, worse, lo, hi = (a, b, ci[0], ci[1]) if diff > 0 else (b, a, -ci[1], -ci[0])
     return (
         f"{better} is better than {worse} by {100 * abs(diff):.1f} percentage points of "
-        f"accuracy (95% interval {100 * lo:.1f} to {100 * hi:.1f}) on the same {n:,} images; "
+        f"accuracy (95% interval {100 * lo:.1f} to {100 * hi:.1f}) on the same {n:,} {noun}s; "
         f"McNemar p = {p:.2g}."
     )
 
@@ -393,8 +542,8 @@ def align_classes(images: ExampleSet, run_classes: Sequence[str], where: str) ->
     if unknown:
         raise DataError(
             f"{where}: class(es) {', '.join(map(repr, unknown))} are not classes of this run "
-            f"({', '.join(run_classes)}); the model cannot predict them. Remove those images or "
-            "train a run that knows them."
+            f"({', '.join(run_classes)}); the model cannot predict them. Remove those "
+            f"{example_noun(images)}s or train a run that knows them."
         )
     mapping = np.array([lookup.get(c, -1) for c in images.class_names])
     out = images.subset(np.arange(len(images)))
@@ -477,14 +626,17 @@ def evaluate_run(
     :func:`paired_comparison`). External data is checked for the run's training images by
     content (``overlap``) and, where some are found, scored without them as well.
     """
+    if int(n_boot) < 1:
+        raise ConfigError(f"bootstrap resamples must be at least 1; got {n_boot}.")
     ready = hasattr(data, "labels") and hasattr(data, "ids")  # examples (images or texts)
     if ready:
         images, described = data, described or f"{data.name} split"
         detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}
     else:
         images, described, detail = select_evaluation_images(run, data)
+    noun = example_noun(images)
     if len(images) == 0:
-        raise DataError(f"no images to evaluate on in the {described}.")
+        raise DataError(f"no {noun}s to evaluate on in the {described}.")
     proba, valid, bad = run_probabilities(run, images, progress=progress)
     y = images.labels[valid]
     result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
@@ -522,7 +674,7 @@ def evaluate_run(
                 op[keep].argmax(axis=1),
                 this_name=_run_name(run),
                 other_name=_run_name(other),
-                n_boot=n_boot,
+                noun=noun,
             )
         )
     if data is not None and not ready:
@@ -534,7 +686,17 @@ def evaluate_run(
         {
             "evaluated_on": described,
             "evaluation_data": detail,
+            "noun": noun,
             "units": UNITS,
+            "intervals": {
+                "level": 0.95,
+                "accuracy": INTERVAL_METHODS["accuracy"],
+                "macro_f1": INTERVAL_METHODS["bootstrap"],
+                "balanced_accuracy": INTERVAL_METHODS["bootstrap"],
+                "bootstrap_resamples": n_boot,
+                "accuracy_difference": INTERVAL_METHODS["accuracy_difference"],
+            },
+            # listed but unreadable: left out of every count and score above
             "unreadable": bad,
             "table": rows,
             "paired": paired,
@@ -554,6 +716,7 @@ def _summary(m: dict) -> dict:
         "accuracy",
         "accuracy_ci95",
         "balanced_accuracy",
+        "balanced_accuracy_ci95",
         "macro_f1",
         "macro_f1_ci95",
         "log_loss",

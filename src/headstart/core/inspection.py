@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 
 from headstart.core.datasource import DataSource
-from headstart.core.splits import make_splits
+from headstart.core.splits import example_noun, make_splits, split_notes
 from headstart.errors import HeadstartError
 
 
@@ -84,6 +84,12 @@ def plan_and_baseline(
             for n, s in planned.items().items()
         }
         split_method = dict(planned.method)
+        split_method["notes"] = split_notes(
+            planned.method,
+            {n: len(s) for n, s in planned.items().items()},
+            {n: sum(c) for n, c in planned_counts.items()},
+            example_noun(source.train),
+        )
     except HeadstartError as e:
         planned_counts, split_method = {}, {"error": str(e)}
     train_counts = np.asarray(counts["train"])

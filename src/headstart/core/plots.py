@@ -223,8 +223,9 @@ def plot_leaderboard(
     baseline: float | None = None,
     xlabel: str = "accuracy on the test split",
 ) -> Path:
-    """Accuracy with its 95% interval per backbone, best on top, baseline as a line; each
-    bar's accuracy and interval written beside the chart."""
+    """Accuracy with its 95% Clopper-Pearson interval (``evaluate.accuracy_interval``) per
+    backbone, best on top, baseline as a line; each bar's accuracy and interval written beside
+    the chart."""
     # best at the top: by rank (validation) when ranked, else by the accuracy shown
     rows = sorted(rows, key=lambda r: -r["rank"] if "rank" in r else r["accuracy"])
     names = [r["name"] for r in rows]
@@ -239,7 +240,7 @@ def plot_leaderboard(
         ax.axvline(baseline, color=_ORANGE, ls="--", label=f"majority class ({baseline:.1%})")
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"{xlabel} (95% bootstrap interval)")
+    ax.set_xlabel(f"{xlabel} (95% Clopper-Pearson interval)")
     ax.set_title("Backbones compared on your data (frozen, same split)")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)

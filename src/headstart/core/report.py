@@ -54,7 +54,17 @@ def pct(v: float) -> str:
 
 
 def ci_text(ci) -> str:
-    return f"{ci[0]:.1%} - {ci[1]:.1%}" if ci else "-"
+    """An accuracy-like interval in %; one with no width is "degenerate", never "x - x" (the
+    page says why beside it)."""
+    return _interval(ci, "{:.1%}")
+
+
+def _interval(ci, fmt: str) -> str:
+    if not ci or ci[0] != ci[0] or ci[1] != ci[1]:
+        return "-"
+    if ci[0] == ci[1]:
+        return "degenerate"
+    return f"{fmt.format(ci[0])} - {fmt.format(ci[1])}"
 
 
 def html_table(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
@@ -490,7 +500,7 @@ def _no_evaluation(run) -> str:
     if run.config.data:
         return (
             f"<p>No evaluation yet: run <code>headstart evaluate {where}</code> to score it "
-            "on its held-out images.</p>"
+            f"on its held-out {modality_of(run).noun}s.</p>"
         )
     return (
         "<p>No evaluation: this run was fitted on in-memory arrays, which the run does not keep, "
@@ -518,7 +528,7 @@ def render_html(
     captions = captions or {}
     params = m.get("parameters", {})
     name = Path(run.path).name if run.path else "run"
-    from headstart.core.splits import score_label
+    from headstart.core.splits import left_out_text, score_label
 
     if evaluation is not None:
         # the headline: accuracy, its interval and the baseline, all on the same images
@@ -603,9 +613,11 @@ def render_html(
     )
     if run.skipped_examples:
         listed = [f"{b['path']} ({b['reason']})" for b in run.skipped_examples]
+        where = left_out_text(m.get("n_unreadable") or {}, (run.split or {}).get("method", {}))
         parts.append(
             f'<p class="warn">{len(listed)} {noun}(s) skipped: '
             + html.escape(", ".join(listed[:20]) + (", ..." if len(listed) > 20 else ""))
+            + (f". Unreadable, left out: {html.escape(where)}." if where else "")
             + "</p>"
         )
     if not inspection:
@@ -696,7 +708,7 @@ def render_html(
 
 
 def _f1_ci(ci) -> str:
-    return f"{ci[0]:.3f} - {ci[1]:.3f}" if ci else "-"
+    return _interval(ci, "{:.3f}")
 
 
 def _points(v: float) -> str:
@@ -706,12 +718,31 @@ def _points(v: float) -> str:
 def _metrics_section(evaluation: dict, noun: str = "image") -> str:
     """The Metrics section: accuracy-like numbers in %, F1 on 0-1, the paired comparison of
     compared runs, and any overlap of the evaluation images with the training images."""
+    from headstart.core.evaluate import degenerate_note, intervals_sentence, is_degenerate
+
+    paired = evaluation.get("paired") or []
+    n_boot = (evaluation.get("intervals") or {}).get("bootstrap_resamples", 1000)
+    methods = (
+        intervals_sentence(noun, n_boot, paired=bool(paired))
+        if "intervals" in evaluation
+        else "Intervals are 95% bootstrap intervals (this evaluation was written before "
+        "headstart's exact ones; headstart evaluate rewrites it)."
+    )
     parts = [
         f"<p>Evaluated on {html.escape(evaluation['evaluated_on'])}: "
-        f"{evaluation['n']:,} {noun}s. Intervals are 95% bootstrap intervals. Overlapping "
-        "intervals do not settle whether two models differ; compared runs are judged pair by "
-        f"pair on the same {noun}s below.</p>"
+        f"{evaluation['n']:,} {noun}s. "
+        + html.escape(methods)
+        + " Overlapping intervals do not settle whether two models differ; compared runs are "
+        f"judged pair by pair on the same {noun}s below.</p>"
     ]
+    bad = evaluation.get("unreadable") or []
+    if bad:
+        parts.append(
+            f'<p class="warn">{len(bad)} unreadable {noun}(s) of the '
+            f"{html.escape(evaluation['evaluated_on'])} left out of every count: "
+            + html.escape(", ".join(f"{b['path']} ({b['reason']})" for b in bad[:20]))
+            + "</p>"
+        )
     not_used = (evaluation.get("evaluation_data") or {}).get("not_used")
     if not_used:
         parts.append(
@@ -741,12 +772,15 @@ def _metrics_section(evaluation: dict, noun: str = "image") -> str:
         "F1 95% interval (0-1)",
     ]
     parts.append(html_table(header, rows))
-    paired = evaluation.get("paired") or []
+    for r in evaluation["table"]:
+        if is_degenerate(r.get("macro_f1_ci95")):
+            note = degenerate_note("macro F1", r["macro_f1"], r["n"], noun)
+            parts.append(f'<p class="sub">{html.escape(r["name"])}: {html.escape(note)}.</p>')
     if paired:
         parts.append(
             f"<p>Paired comparison on the same {noun}s: the accuracy difference (this run minus "
-            "the compared run, in percentage points) with its paired-bootstrap 95% interval, "
-            f"and McNemar's exact test on the {noun}s only one of the two gets right.</p>"
+            "the compared run, in percentage points) with its 95% interval, and McNemar's "
+            f"exact test on the {noun}s only one of the two gets right.</p>"
         )
         parts.append(
             html_table(
@@ -766,8 +800,7 @@ def _metrics_section(evaluation: dict, noun: str = "image") -> str:
                         p["this_right_other_wrong"],
                         p["other_right_this_wrong"],
                         _points(p["accuracy_difference"]),
-                        f"{_points(p['accuracy_difference_ci95'][0])} to "
-                        f"{_points(p['accuracy_difference_ci95'][1])}",
+                        " to ".join(map(_points, p["accuracy_difference_ci95"])),
                         f"{p['mcnemar_p']:.2g}",
                     ]
                     for p in paired

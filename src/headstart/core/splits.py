@@ -150,6 +150,54 @@ def _keep_duplicates_together(
     return np.flatnonzero(~side), np.flatnonzero(side), moved
 
 
+def carve_note(fraction: float, n_used: int, noun: str, left_out: int = 0) -> str:
+    """The note of a test split carved by the automatic rule, counting the examples it scores
+    (``left_out``: unreadable ones that fell in it, found when decoded)."""
+    left = (
+        f", after leaving out {left_out} unreadable {noun}(s) that fell in it" if left_out else ""
+    )
+    return (
+        f"carved a stratified {fraction:.0%} test split from train ({n_used} {noun}s{left}) to "
+        "report an unbiased score; --test-split 0 keeps none"
+    )
+
+
+def split_notes(
+    method: dict, listed: dict[str, int], used: dict[str, int], noun: str = "image"
+) -> list[str]:
+    """The notes of a split ``method`` with every count of the examples actually used:
+    ``listed`` holds, per split, how many examples it lists, ``used`` how many of them
+    decode. Splits are carved from the listed files, before any is decoded, so an unreadable
+    file can fall into a carved split; the note says so there, and counts without it."""
+    notes = list(method.get("notes", []))
+    carved = method.get("auto_test")
+    for name, n_used in used.items():
+        left_out = listed.get(name, n_used) - n_used
+        if left_out <= 0:
+            continue
+        if carved and name == "test":
+            old = carve_note(carved["fraction"], carved["n"], noun)
+            new = carve_note(carved["fraction"], n_used, noun, left_out)
+            notes = [new if note == old else note for note in notes]
+        elif str(method.get(name, "")).startswith("stratified"):
+            notes.append(
+                f"{left_out} unreadable {noun}(s) fell in the carved {name} split and are left "
+                f"out: it holds {n_used} {noun}s"
+            )
+    return notes
+
+
+def left_out_text(n_unreadable: dict[str, int], method: dict) -> str:
+    """Where a run's unreadable examples were left out, as "1 of the carved test split", from
+    its per-split counts (its metrics' ``n_unreadable``) and split method; "" when none."""
+    return ", ".join(
+        f"{k} of the {'carved ' if str(method.get(name, '')).startswith('stratified') else ''}"
+        f"{name} split"
+        for name, k in n_unreadable.items()
+        if k
+    )
+
+
 def make_splits(
     source: DataSource, *, val_split: float = 0.2, test_split: float | None = None, seed: int = 0
 ) -> Splits:
@@ -189,10 +237,8 @@ def make_splits(
         if note:
             method["notes"].append(note)
         if auto:
-            method["notes"].append(
-                f"carved a stratified {test_split:.0%} test split from train ({len(test)} "
-                f"{noun}s) to report an unbiased score; --test-split 0 keeps none"
-            )
+            method["auto_test"] = {"fraction": test_split, "n": len(test)}
+            method["notes"].append(carve_note(test_split, len(test), noun))
     elif auto and source.test is None:
         method["notes"].append(
             f"no test split: a class has fewer than {AUTO_TEST_MIN_PER_CLASS} {noun}s, so the "

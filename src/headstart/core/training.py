@@ -26,7 +26,7 @@ from headstart.core import distributed
 from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
-from headstart.core.evaluate import bootstrap_intervals
+from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval
 from headstart.core.extractors import extractor_for, streaming_inputs
 from headstart.core.inputs import ArrayInputs
 from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_labels
@@ -39,7 +39,7 @@ from headstart.core.model import (
 )
 from headstart.core.runlock import LOCK_NAME, RunLock, holder, refusal
 from headstart.core.runs import Run, is_run_dir, load_run, reproducibility_record
-from headstart.core.splits import score_label
+from headstart.core.splits import example_noun, score_label, split_notes
 from headstart.core.strategies import StrategyPlan
 from headstart.errors import ConfigError, RunError
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
@@ -485,9 +485,6 @@ def _train_locked(
                 "files or their sizes and dates differ). Every machine of a distributed run "
                 "needs the same data, for example on a shared file system."
             )
-        if not splits.method.get("replayed"):
-            for note in splits.method.get("notes", []):
-                say(note)
         device = distributed.rank_device(resolve_device(config.device), group)
         strategy = config.strategy_spec()
         parent = load_run(config.parent) if config.parent else None
@@ -506,6 +503,12 @@ def _train_locked(
         t0 = time.perf_counter()
         prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
         extract_seconds = time.perf_counter() - t0
+        if not splits.method.get("replayed"):  # said once decoded: counts of what is used
+            sets = splits.items()
+            listed = {n: len(s) for n, s in sets.items()}
+            used = {n: len(prepared.used[n]) for n in sets}
+            for note in split_notes(splits.method, listed, used, example_noun(splits.train)):
+                say(note)
         settings, decay = _weight_decay(config, splits, prepared, head, device, deadline, say)
         history = fit(
             prepared.module,
@@ -679,7 +682,8 @@ def _metrics(
     metrics["headline"] = {
         "split": headline,
         "accuracy": metrics[f"{headline}_accuracy"],
-        "accuracy_ci95": bootstrap_intervals(y_true, y_pred, len(splits.class_names))["accuracy"],
+        "accuracy_ci95": accuracy_interval(int(np.sum(y_true == y_pred)), len(y_true)),
+        "interval_method": INTERVAL_METHODS["accuracy"],
         "n": int(len(y_true)),
         "optimistic": headline == "val",
         "label": score_label(headline),
