@@ -1010,8 +1010,9 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'
         f"<p>{budget_words[0].upper() + budget_words[1:]}. The budget counts everything the "
         "strategy does (saving the run and writing this report come after). Candidates go "
-        "cheapest first; one starts only when its estimate, from the measured cost of a "
-        "forward pass "
+        "cheapest first. The first, the plain train model, always trains to its end, so that "
+        "auto never returns less than plain train; each later one starts only when its "
+        "estimate, from the measured cost of a forward pass "
         f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}; measured on "
         f"{html.escape(budget.get('forward_measured_on', 'this run'))}) fits in what is "
         "left, and stops at the budget's deadline with its best epoch. A candidate replaces "
