@@ -38,20 +38,83 @@ def test_finetune_size_comes_from_the_native_size():
     assert native_side(source.train) == 40
 
 
-def test_the_ladder_respects_a_tiny_budget_and_says_why(tmp_path):
+def test_the_first_candidate_trains_to_its_end_on_a_spent_budget(tmp_path):
+    """The frozen pass and the advice used the whole budget: the first candidate (the plain
+    train model) still trains to its end, exactly as plain ``train`` does, and the account
+    says why the time went over; every later candidate is skipped."""
+    from headstart.core.report import spent_sentence
+    from headstart.core.training import train
+
     source = from_arrays(*make_images(30, size=24, seed=9))
     notes: list[str] = []
-    cfg = TrainConfig(**TINY, strategy="auto", budget=0.001)  # 0.06 s
+    cfg = TrainConfig(**{**TINY, "epochs": 4}, strategy="auto", budget=0.001)  # 0.06 s
     run = train_auto(cfg, data=source, save=False, progress=False, say=notes.append)
-    rows = run.metrics["auto"]["auto"]["candidates"]
-    # the first candidate always trains (there must be a model), stopped by the budget
+    auto = run.metrics["auto"]["auto"]
+    rows = auto["candidates"]
     assert rows[0]["status"] == "kept" and rows[0]["candidate"] == "last features, lesson head"
-    assert rows[0]["out_of_time"] and run.metrics["epochs_run"] == 1
-    skipped = [r for r in rows if r["status"] == "skipped"]
-    assert {r["rung"] for r in skipped} >= {2, 3, 4}
-    assert any("budget is spent" in r["reason"] for r in skipped)
+    assert not rows[0]["out_of_time"] and not run.metrics.get("out_of_time")
+    # plain train on the same data: the same epochs, the same validation predictions
+    plain = train(TrainConfig(**{**TINY, "epochs": 4}), data=source, save=False, progress=False)
+    assert rows[0]["epochs_run"] == plain.metrics["epochs_run"] == run.metrics["epochs_run"]
+    assert run.metrics["val_accuracy"] == pytest.approx(plain.metrics["val_accuracy"])
+    assert np.array_equal(run.predictions["val"][1], plain.predictions["val"][1])
+    # every later candidate follows the budget: none started
+    assert all(r["status"] == "skipped" for r in rows[1:])
+    assert {r["rung"] for r in rows[1:]} >= {2, 3, 4}
+    assert all("budget is spent" in r["reason"] for r in rows[1:] if r["rung"] != 3)
+    assert next(r for r in rows if r["rung"] == 3)["reason"] == "the top stage was skipped"
     assert any("skipped" in n and "budget is spent" in n for n in notes)
-    assert run.metrics["auto"]["auto"]["kept"] == rows[0]["candidate"]
+    assert any("the plain train model, still trains to its end" in n for n in notes)
+    # the account says the time went over, and why
+    record = auto["budget"]
+    assert record["over_seconds"] > 0
+    assert (
+        "the first candidate, the plain train model, always trains to its end"
+        in (record["over_because"])
+    )
+    assert notes[-1] == f"auto: {spent_sentence(record)}"
+    assert auto["kept"] == rows[0]["candidate"]
+
+
+def test_the_first_candidate_ignores_the_deadline_and_later_ones_follow_it(monkeypatch):
+    """With a budget already spent when the ladder starts (an injected clock), the first
+    candidate is trained without a deadline and no later candidate starts."""
+    from headstart.core import training
+    from headstart.core.advise.auto import Budget, Costs, ladder
+
+    cfg, splits, advice, done = _ladder_inputs(9)
+    given: list = []
+    original = training.train
+
+    def spy(*args, **kwargs):
+        given.append(kwargs.get("max_seconds"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    now = [0.0]
+    budget = Budget(1, clock=lambda: now[0])
+    now[0] = 75.0  # the pass and the advice took 75 s of the 60
+    _, decisions = ladder(
+        cfg,
+        splits,
+        advice,
+        budget=budget,
+        keep_dir=None,
+        progress=False,
+        say=lambda _: None,
+        frozen_pass=done,
+        costs=Costs(forward=0.001, source="injected"),
+    )
+    assert given == [None]  # the first candidate alone trained, with no deadline
+    rows = decisions["candidates"]
+    assert rows[0]["status"] == "kept" and not rows[0]["out_of_time"]
+    assert all(r["status"] == "skipped" for r in rows[1:])
+    record = decisions["budget"]
+    assert record["over_seconds"] == 15.0
+    assert record["over_because"].startswith(
+        "the frozen forward pass and the advice alone took 75 s, then the first candidate, "
+        "the plain train model, always trains to its end"
+    )
 
 
 def test_auto_selects_on_validation_and_reports_on_test(tmp_path):

@@ -163,24 +163,89 @@ def test_on_the_fly_augmentation_panel_says_it_shows_samples(image_folder, tmp_p
 
 
 def test_configuration_shows_resolved_values(image_folder, tmp_path):
-    from headstart.core.report import configuration_rows
+    from headstart.core.report import configuration_rows, settings_left_out
 
     run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
     html = (run.path / "report.html").read_text()
     assert f"<td>device</td><td>{run.record['device']} (auto)</td>" in html
-    n_train = run.metrics["n_examples"]["train"]
-    assert f"<td>bn</td><td>frozen (auto, {n_train} training images" in html
-    assert "<td>views</td><td>8 (not used: no cached augmentation)</td>" in html
     default_size = dataclasses.replace(run, config=dataclasses.replace(run.config, image_size=None))
     rows = dict(configuration_rows(default_size))
     assert rows["image_size"] == "48 (backbone default)"
     assert rows["data"] == str(image_folder)
-    assert rows["unfreeze"] == "1 (not used by feature-extraction)"
     assert "None" not in rows.values()
-    # only what images have: no text column or token length for an image run
-    assert "text_column" not in rows and "max_length" not in rows and "filename_column" in rows
+    # 8 images a class: no test split carved, and the table says why
+    assert rows["test_split"] == "none (auto: a class has fewer than 20 images)"
+    assert rows["val_split"] == "carved: 20% of train, stratified"
+    # settings this frozen run without augmentation, --strategy auto or a table did not use
+    # are left out, and one line under the table names them
+    unused = settings_left_out(run)
+    for key in ("unfreeze", "layers", "backbone_lr", "bn", "views", "flip", "budget"):
+        assert key in unused and key not in rows and f"<td>{key}</td>" not in html
+    assert {"candidates", "filename_column", "label_column"} <= set(unused)
+    listed = ", ".join(f"<code>{k}</code>" for k in unused)
+    assert f"<p>Left out: the settings this run did not use ({listed}) and those only" in html
+    assert "<code>config.json</code> keeps every setting.</p>" in html
+    # only what images have: no text column or token length for an image run, nor listed
+    assert "text_column" not in rows and "max_length" not in rows
+    assert "text_column" not in unused and "max_length" not in unused
     assert "keras_style_total" not in html
     assert "<td>total as Keras counts it (+ BatchNorm statistics)</td>" in html
+
+
+def test_configuration_shows_only_what_applied_and_how_each_split_came_to_be(array_folder):
+    from headstart.core.report import configuration_rows, settings_left_out
+    from headstart.core.splits import split_words
+
+    run = train(TrainConfig(**TINY, data=str(array_folder)), save=False, progress=False)
+
+    def rows(config=None, method=None, metrics=None):
+        cfg = dataclasses.replace(run.config, **(config or {}))
+        changed = dataclasses.replace(
+            run,
+            config=cfg,
+            strategy=cfg.strategy_spec(),
+            split={**run.split, "method": {**run.split["method"], **(method or {})}},
+            metrics={**run.metrics, **(metrics or {})},
+        )
+        return dict(configuration_rows(changed)), settings_left_out(changed)
+
+    # the lesson's arrays: test_images.npy doubles as validation, a test split is carved
+    shown, _ = rows()
+    assert shown["val_split"] == "given by the data: its .npy arrays (--val-split not used)"
+    test_folder = {"test": "given", "layout": "image-folder"}
+    shown, _ = rows(method=test_folder)
+    assert shown["test_split"] == "given by the data: its test/ folder (auto)"
+    shown, _ = rows(config={"test_split": 0.2}, method=test_folder)
+    assert shown["test_split"] == (
+        "given by the data: its test/ folder (--test-split 0.2 not used)"
+    )
+    shown, _ = rows(method={"test": "stratified 0.15 of train"})
+    assert shown["test_split"] == "carved: 15% of train, stratified (auto)"
+    shown, _ = rows(config={"test_split": 0.0}, method={"test": "none"})
+    assert shown["test_split"] == "none (--test-split 0)"
+    assert split_words({"test": "given"}, "test") == "given by the data"  # (older records)
+    # --budget and --candidates only where they applied
+    shown, unused = rows()
+    assert {"budget", "candidates"} <= set(unused) and "budget" not in shown
+    shown, unused = rows(metrics={"chosen_by": "auto"})
+    assert shown["budget"] == "8 minutes (--strategy auto)" and "budget" not in unused
+    assert shown["strategy"] == "feature-extraction (chosen by --strategy auto)"
+    assert "flip" in shown  # it decides whether the mirror-image candidate is tried
+    shown, unused = rows(config={"candidates": "test_resnet,test_efficientnet"})
+    assert shown["candidates"] == "test_resnet,test_efficientnet" and "candidates" not in unused
+    # the lesson head's hidden layer and dropout; a linear head has neither
+    shown, unused = rows()
+    assert shown["hidden"] == "50" and shown["dropout"] == "0.5"
+    shown, unused = rows(config={"head": "linear"})
+    assert {"hidden", "dropout"} <= set(unused) and "hidden" not in shown
+    # the column settings apply to a table only
+    shown, unused = rows(method={"layout": "csv"})
+    assert shown["filename_column"] == "filename" and shown["label_column"] == "label"
+    shown, unused = rows(method={"layout": "arrays"})
+    assert "filename_column" in unused and "label_column" in unused
+    # a fine-tuned backbone: its learning rate and the --unfreeze it used are shown
+    shown, unused = rows(config={"strategy": "fine-tune"})
+    assert "unfreeze" in shown and "backbone_lr" in shown and "layers" in unused
 
 
 def test_a_model_no_better_than_the_majority_class_says_so(image_folder, tmp_path):

@@ -485,7 +485,8 @@ def train(
         float,
         typer.Option(
             help="With --strategy auto: minutes for all of it (frozen pass, advice, "
-            "candidates); a candidate starts only if its estimate fits and stops at the end."
+            "candidates); a candidate starts only if its estimate fits and stops at the end, "
+            "except the first (the plain train model), which always trains to its end."
         ),
     ] = TrainConfig.budget,
     device: DeviceOpt = TrainConfig.device,

@@ -101,10 +101,11 @@ class Modality(Protocol):
     def predict_proba(self, run, inputs, *, batch_size: int, progress: bool):
         """Class probabilities of in-memory examples."""
 
-    def used_settings(self, run) -> dict[str, str]:
+    def used_settings(self, run) -> dict[str, str | None]:
         """How ``run`` used the settings this modality resolves (sizes, lengths, pooling,
         augmentation), by configuration field, for the report's configuration table: the
-        value used, with the setting as asked or why it had no effect in brackets."""
+        value used, with the setting as asked in brackets, or None for a setting the run did
+        not use (the table leaves it out; ``config.json`` keeps it)."""
 
 
 def modality(name: str) -> Modality:

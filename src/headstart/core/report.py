@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.choices import AUTO_TEST_MIN_PER_CLASS
 from headstart.core import plots
 from headstart.core.distributed import describe as describe_processes
 from headstart.core.inspection import recorded_leakage
 from headstart.core.modality import modality_of, other_settings
 from headstart.core.predictions import text_start
+from headstart.core.splits import TABLE_LAYOUTS, split_words
 from headstart.io import atomic_write_json, atomic_write_text
 
 CSS = """
@@ -354,46 +356,85 @@ def _bytes(n: int) -> str:
 
 def configuration_rows(run) -> list[list[str]]:
     """The run's settings as they were used: ``auto`` and backbone defaults resolved, the
-    setting as asked kept in brackets; settings the run did not use say so. Settings for
-    another kind of data (an image size for a text run) are left out: the run's modality says
-    which are its own and how it resolved them."""
+    setting as asked kept in brackets. Settings the run did not use (``--unfreeze`` on a
+    frozen run, ``--budget`` without ``--strategy auto``, views without cached augmentation)
+    and settings for another kind of data (an image size for a text run) are left out
+    (:func:`settings_left_out` names the former; ``config.json`` keeps every setting)."""
+    shown = _used_settings(run)
+    leave_out = other_settings(modality_of(run)) | {k for k, v in shown.items() if v is None}
+    return _rows(run.config, shown, leave_out=leave_out)
+
+
+def settings_left_out(run) -> list[str]:
+    """The settings of the run's own kind of data that it did not use, in configuration
+    order: what :func:`configuration_rows` leaves out besides other modalities' settings."""
+    unused = {k for k, v in _used_settings(run).items() if v is None}
+    return [k for k in run.config.to_dict() if k in unused]
+
+
+def _used_settings(run) -> dict[str, str | None]:
+    """How the run used each setting that needs saying (None: not used by this run)."""
     cfg = run.config
     mod = modality_of(run)
     m = run.metrics
     cache = m.get("feature_cache") or {}
-    shown: dict[str, str] = {}
+    shown: dict[str, str | None] = {}
     shown["data"] = cfg.data if cfg.data else f"in-memory {mod.noun}s (not recorded)"
     if cfg.modality != mod.name:
         shown["modality"] = f"{mod.name} ({cfg.modality})"
     if cfg.backbone != run.backbone_name:
         shown["backbone"] = f"{run.backbone_name} ({cfg.backbone})"
     if not run.strategy.trains_backbone:
-        shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the backbone is frozen)"
+        shown["backbone_lr"] = None  # the backbone is frozen
     elif cfg.strategy == "scratch":
         shown["backbone_lr"] = f"{cfg.lr:g} (scratch: the whole network learns at lr)"
     kind = run.strategy.kind
     if kind != "fine-tune":
-        shown["unfreeze"] = f"{cfg.unfreeze} (not used by {kind})"
+        shown["unfreeze"] = None
     if kind != "freeze-first":
-        shown["layers"] = f"{cfg.layers} (not used by {kind})"
-    if cfg.cache_budget == "auto" and cache.get("budget_bytes"):
+        shown["layers"] = None
+    if not cfg.cache or cache.get("mode") == "on-the-fly":
+        shown["cache_budget"] = None  # nothing was written to the feature cache
+    elif cfg.cache_budget == "auto" and cache.get("budget_bytes"):
         shown["cache_budget"] = f"{_bytes(cache['budget_bytes'])} (auto)"
+    if cfg.head == "linear":  # a single linear layer: no hidden layer, no dropout
+        shown["hidden"] = shown["dropout"] = None
+    layout = (run.split.get("method") or {}).get("layout")
+    if layout and layout not in TABLE_LAYOUTS:  # the columns name a table's cells
+        shown["filename_column"] = shown["label_column"] = None
+    if not cfg.candidates:  # --candidates: the backbones --backbone auto ranked
+        shown["candidates"] = None
+    shown["budget"] = None  # --budget: only --strategy auto has one
     shown.update(mod.used_settings(run))
     if m.get("chosen_by") == "auto":
         for key in ("strategy", "features", "head"):
-            shown[key] = f"{shown.get(key, getattr(cfg, key))} (chosen by --strategy auto)"
+            shown[key] = f"{shown.get(key) or getattr(cfg, key)} (chosen by --strategy auto)"
         shown["budget"] = f"{cfg.budget:g} minutes (--strategy auto)"
-    return _rows(cfg, {**shown, **_shared_settings(run)}, leave_out=other_settings(mod))
+        if "flip" in shown and shown["flip"] is None:  # it decides whether TTA is tried
+            del shown["flip"]
+    return {**shown, **_shared_settings(run)}
 
 
 def _shared_settings(run) -> dict[str, str]:
     """The settings every modality resolves the same way: test split, device, epochs, weight
     decay, workers."""
     cfg, m = run.config, run.metrics
-    shown: dict[str, str] = {}
+    shown: dict[str, str | None] = {}
+    method = run.split.get("method") or {}
+    test = split_words(method, "test")
     if cfg.test_split is None:
-        carved = (run.split.get("method") or {}).get("test", "none")
-        shown["test_split"] = f"auto: {carved}" if carved != "none" else "auto: none carved"
+        noun = modality_of(run).noun
+        few = f"a class has fewer than {AUTO_TEST_MIN_PER_CLASS} {noun}s"
+        test += " (auto)" if test != "none" else f" (auto: {few})"
+    elif cfg.test_split == 0:
+        test = "none (--test-split 0)"
+    elif method.get("test") == "given":
+        test += f" (--test-split {cfg.test_split:g} not used)"
+    shown["test_split"] = test
+    if method.get("val") == "given":
+        shown["val_split"] = split_words(method, "val") + " (--val-split not used)"
+    elif method.get("val"):
+        shown["val_split"] = split_words(method, "val")
     device = run.record.get("device")
     if device and cfg.device == "auto":
         shown["device"] = f"{device} (auto)"
@@ -418,14 +459,14 @@ def _shared_settings(run) -> dict[str, str]:
         shown["workers"] = "-1 (auto)"
     cache = m.get("feature_cache") or {}
     if cache.get("mode") == "on-the-fly":
-        shown["cache_dtype"] = f"{cfg.cache_dtype} (not used: nothing was cached)"
+        shown["cache_dtype"] = None  # nothing was cached
     elif cache.get("dtype") and cache["dtype"] != cfg.cache_dtype:
         # --cache-dtype sets the fine-tuning prefix cache; pooled features keep full precision
-        shown["cache_dtype"] = f"{cfg.cache_dtype} (not used: pooled features are {cache['dtype']})"
+        shown["cache_dtype"] = None
     return shown
 
 
-def _rows(cfg, shown: dict[str, str], leave_out=frozenset()) -> list[list[str]]:
+def _rows(cfg, shown: dict[str, str | None], leave_out=frozenset()) -> list[list[str]]:
     rows = []
     for k, v in cfg.to_dict().items():
         if k in leave_out:
@@ -640,14 +681,18 @@ def render_html(
     parts.append('<h2 id="config">Configuration</h2>')
     parts.append(
         "<p>Values as used: where the setting was <code>auto</code> or left to the backbone, "
-        "the resolved value is shown with the setting in brackets. Settings that only other "
-        f"kinds of data have are left out ({noun} runs use none of them; "
-        "<code>config.json</code> keeps every setting).</p>"
+        "the resolved value is shown with the setting in brackets.</p>"
     )
     parts.append(
         html_table(["setting", "value"], configuration_rows(run)).replace(
             "<table>", '<table class="kv">', 1
         )
+    )
+    unused = ", ".join(f"<code>{k}</code>" for k in settings_left_out(run))
+    parts.append(
+        f"<p>Left out: {f'the settings this run did not use ({unused}) and ' if unused else ''}"
+        f"those only other kinds of data have; <code>config.json</code> keeps every "
+        "setting.</p>"
     )
     parts.append(
         f"<p>Weights: {html.escape(str(run.weights.get('kind')))} "
@@ -1043,8 +1088,9 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'
         f"<p>{budget_words[0].upper() + budget_words[1:]}. The budget counts everything the "
         "strategy does (saving the run and writing this report come after). Candidates go "
-        "cheapest first; one starts only when its estimate, from the measured cost of a "
-        "forward pass "
+        "cheapest first. The first, the plain train model, always trains to its end, so that "
+        "auto never returns less than plain train; each later one starts only when its "
+        "estimate, from the measured cost of a forward pass "
         f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}; measured on "
         f"{html.escape(budget.get('forward_measured_on', 'this run'))}) fits in what is "
         "left, and stops at the budget's deadline with its best epoch. A candidate replaces "

@@ -32,6 +32,33 @@ def example_noun(examples: ExampleSet) -> str:
     return getattr(examples, "noun", "image")
 
 
+#: Where a data layout (``DataSource.layout``) keeps a split it brings ("{split}": val, test).
+GIVEN_BY = {
+    "image-folder": "its {split}/ folder",
+    "text-folder": "its {split}/ folder",
+    "csv": "its split column",
+    "table": "its split column",
+    "arrays": "its .npy arrays",
+    "in-memory": "the {split} examples passed in",
+}
+
+#: Data layouts read from a table, where the column settings (label, filename) apply.
+TABLE_LAYOUTS = ("csv", "table")
+
+
+def split_words(method: dict, split: str) -> str:
+    """How a run's ``split`` (val or test) came to be, in plain words, from its recorded
+    ``method``: given by the data (and where), carved from train (and how much), or none."""
+    how = method.get(split, "none")
+    if how == "given":
+        where = GIVEN_BY.get(method.get("layout", ""))
+        return "given by the data" + (f": {where.format(split=split)}" if where else "")
+    if how.startswith("stratified "):
+        share = float(how.split()[1])
+        return f"carved: {share:.0%} of train, stratified"
+    return how
+
+
 def score_label(split: str) -> str:
     """What a score on ``split`` (train / val / test) means, in the words every screen uses."""
     if split == "test":
@@ -208,6 +235,7 @@ def make_splits(
     """
     noun = example_noun(source.train)
     method: dict = {"seed": seed, "val": "given", "test": "none", "notes": []}
+    method["layout"] = source.layout  # where a given split came from (split_words)
     if source.skipped:
         method["skipped"] = list(source.skipped)  # in no split: listed with the run
     auto = test_split is None

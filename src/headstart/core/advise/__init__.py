@@ -290,8 +290,8 @@ def train_auto(
         f"first candidate (advice {advice_seconds:.0f} s"
         + (f", frozen pass {frozen_pass.seconds:.0f} s)" if frozen_pass else ")")
         + (
-            "; nothing is left: the first candidate trains one epoch (there must be a "
-            "model) and the others are skipped (raise --budget to try them)"
+            "; nothing is left: the first candidate, the plain train model, still trains "
+            "to its end and the others are skipped (raise --budget to try them)"
             if budget.left <= 0
             else ""
         )

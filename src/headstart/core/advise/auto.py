@@ -34,11 +34,14 @@ its estimate fits in what is left; the estimate comes from what this run measure
 per example of a forward pass (:class:`Costs`) times the examples it must extract, plus, for
 one that trains part of the network, ``MIN_EPOCHS`` epochs of that part (its share of the
 network's stages or blocks), or for a head on cached features the first candidate's measured
-training time. A started candidate stops at the budget's deadline with its best epoch so far
-(``train(max_seconds=...)``, checked after every batch). What can still run past it is reported
-as time over the budget, never hidden: the first candidate always trains (there must be a
-model), a candidate's first epoch always finishes (without one there is nothing validated to
-keep), and an extraction once started finishes (its estimate is a whole measured pass).
+training time. A later candidate, once started, stops at the budget's deadline with its best
+epoch so far (``train(max_seconds=...)``, checked after every batch). What can still run past it
+is reported as time over the budget, never hidden: the first candidate (the lesson head on the
+cached last features: the model plain ``headstart train`` gives) always trains to its end, early
+stopping as plain train does, whatever is left of the budget, so that ``auto`` never returns
+less than plain train (it costs seconds on cached features); a later candidate's first epoch
+always finishes (without one there is nothing validated to keep), and an extraction once started
+finishes (its estimate is a whole measured pass).
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ MIN_EPOCHS = 3
 MIN_FINETUNE_SIZE = 96
 #: Examples timed to measure a forward pass when every frozen output came from the cache.
 CALIBRATION_EXAMPLES = 64
+#: The first candidate: the lesson head on the cached last features, what plain ``headstart
+#: train`` gives; it always trains to its end, whatever is left of the budget.
+FIRST = "last features, lesson head"
+FIRST_ALWAYS = "the first candidate, the plain train model, always trains to its end"
 
 
 class Budget:
@@ -322,10 +329,11 @@ class _Climb:
             self._say(f"auto: skipped {cand.name} ({reason})")
 
     def attempt(self, cand: Candidate, estimate: float | None):
-        """Train ``cand`` if its estimated seconds fit in what is left of the budget
-        (``None``: the first candidate, which always trains: there must be a model); it
-        becomes the best when it beats the best so far beyond the noise. It stops at the
-        budget's deadline. Returns its run, or None when it was not started."""
+        """Train ``cand`` if its estimated seconds fit in what is left of the budget; it
+        becomes the best when it beats the best so far beyond the noise, and stops at the
+        budget's deadline. ``estimate`` ``None``: the first candidate, the plain train model,
+        which always trains to its end (no deadline: ``auto`` never returns less than plain
+        train). Returns its run, or None when it was not started."""
         from headstart.core.report import few_seconds
         from headstart.core.training import train
 
@@ -351,7 +359,8 @@ class _Climb:
             out=self.scratch / f"c{len(self.rows)}",
             save=True,  # a later rung may continue it
             progress=self.progress,
-            max_seconds=left,  # the budget's deadline, extraction included
+            # the budget's deadline, extraction included; none for the first candidate
+            max_seconds=None if estimate is None else left,
             say=self.say,
         )
         seconds = time.perf_counter() - start
@@ -464,15 +473,10 @@ def ladder(
         costs = costs or measure_costs(config, splits, advice, frozen_pass, progress=progress)
         timing_seconds = time.perf_counter() - timing_start
         est = _Estimates(costs, splits, advice, cached=frozen_pass is not None)
-        # rung 1: cheap candidates on cached features; the first one always trains (there
-        # must be a model), the others only while their estimated cost fits in the budget
-        first = climb.attempt(Candidate("last features, lesson head", base, 1), None)
-        timing = first.metrics["timing"]
-        fit_seconds = (  # a fit stopped by the budget: what all its epochs would have taken
-            timing["seconds_per_epoch"] * config.epochs
-            if first.metrics.get("out_of_time")
-            else timing["training_seconds"]
-        )
+        # rung 1: cheap candidates on cached features; the first one (the plain train model)
+        # always trains to its end, the others only while their estimated cost fits
+        first = climb.attempt(Candidate(FIRST, base, 1), None)
+        fit_seconds = first.metrics["timing"]["training_seconds"]
         search = 1 + len(WEIGHT_DECAY_GRID)  # the linear head trains once per weight decay
         linear = Candidate("last features, linear head", replace(base, head="linear"), 1)
         last_runs = [first, climb.attempt(linear, est.frozen(search * fit_seconds))]
@@ -579,13 +583,19 @@ def ladder(
             cache["computed_this_run"] = True
     finally:
         shutil.rmtree(climb.scratch, ignore_errors=True)
+    from headstart.core.report import few_seconds, spent_sentence
+
     spent = budget.spent
+    first_row = climb.rows[0]
     if before >= budget.total:
-        because = f"the frozen forward pass and the advice alone took {before:.0f} s"
+        because = (
+            f"the frozen forward pass and the advice alone took {before:.0f} s, then "
+            f"{FIRST_ALWAYS} ({few_seconds(first_row['seconds'])} s)"
+        )
     elif climb.overran is None:
         because = "the work between candidates (timing a forward pass, keeping the run) ran past it"
-    elif climb.overran == climb.rows[0]["candidate"]:
-        because = f"{climb.overran} ran past it (the first candidate always trains)"
+    elif climb.overran == first_row["candidate"]:
+        because = f"{climb.overran} ran past it ({FIRST_ALWAYS})"
     else:
         because = f"{climb.overran} ran past it (a candidate's first epoch always finishes)"
     record = {
@@ -612,7 +622,5 @@ def ladder(
     if tta is not None:
         decisions["tta"] = tta
     say(f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%})")
-    from headstart.core.report import spent_sentence
-
     say(f"auto: {spent_sentence(record)}")
     return run, decisions

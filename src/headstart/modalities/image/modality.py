@@ -190,12 +190,14 @@ class ImageModality:
 
         return predict_proba(run, inputs, batch_size=batch_size, progress=progress)
 
-    def used_settings(self, run) -> dict[str, str]:
+    def used_settings(self, run) -> dict[str, str | None]:
         """The input size (the backbone's, or as asked), BatchNorm's mode, what augmentation
-        and every-depth features ran."""
+        and every-depth features ran; None for what the run did not use (BatchNorm's mode on
+        a frozen backbone, views without cached augmentation, the flip without augmentation
+        or TTA, stage settings without every-depth features)."""
         cfg, m = run.config, run.metrics
         cache = m.get("feature_cache") or {}
-        shown: dict[str, str] = {}
+        shown: dict[str, str | None] = {}
         h, w = run.preprocessing.input_size
         size = f"{h}" if h == w else f"{h}x{w}"
         if cfg.image_size is None:
@@ -203,18 +205,17 @@ class ImageModality:
         elif str(cfg.image_size) != size:
             shown["image_size"] = f"{size} (asked {cfg.image_size})"
         n_train = run.n_examples.get("train")
-        if n_train is not None:
+        if not run.strategy.trains_backbone:
+            shown["bn"] = None  # a frozen backbone's BatchNorm is what it was
+        elif n_train is not None:
             bn = cfg.resolved_bn(n_train)
-            note = f"auto, {n_train:,} training images" if cfg.bn == "auto" else ""
-            if not run.strategy.trains_backbone:
-                note = ", ".join(filter(None, [note, "no effect: the backbone is frozen"]))
-            shown["bn"] = f"{bn} ({note})" if note else bn
+            shown["bn"] = f"{bn} (auto, {n_train:,} training images)" if cfg.bn == "auto" else bn
         if cfg.augment == "cached" and cache.get("mode") == "on-the-fly":
             shown["augment"] = f"cached (ran on the fly: {cache.get('reason')})"
         if cfg.augment != "cached" or cache.get("mode") != "cached":
-            shown["views"] = f"{cfg.views} (not used: no cached augmentation)"
-        if cfg.augment == "none":
-            shown["flip"] = f"{cfg.flip} (not used: no augmentation)"
+            shown["views"] = None  # no cached augmentation
+        if cfg.augment == "none" and not cfg.tta:
+            shown["flip"] = None  # no augmentation, no mirror image
         feats = m.get("features") or {}
         if feats.get("kind") == "multi":
             shown["feature_stages"] = (
@@ -222,8 +223,8 @@ class ImageModality:
                 f"{feats['dimensions']:,} dimensions ({cfg.feature_stages})"
             )
         elif "features" in m:
-            shown["feature_stages"] = f"{cfg.feature_stages} (not used: --features last)"
-            shown["stage_pooling"] = f"{cfg.stage_pooling} (not used: --features last)"
+            shown["feature_stages"] = None  # --features last
+            shown["stage_pooling"] = None
         return shown
 
 

@@ -207,14 +207,15 @@ class TextModality:
 
         return predict_text_proba(run, inputs, batch_size=batch_size, progress=progress)
 
-    def used_settings(self, run) -> dict[str, str]:
-        """The encoder, its weights, pooling and maximum length resolved; BatchNorm and
-        the backbone learning rate as what they are for a transformer encoder."""
+    def used_settings(self, run) -> dict[str, str | None]:
+        """The encoder, its weights, pooling and maximum length resolved; None for what a
+        transformer encoder did not use (BatchNorm's mode; the backbone learning rate when
+        it is frozen)."""
         from headstart.modalities.text.encoder import MAX_LENGTH_CAP
 
         cfg = run.config
         enc = run.model.backbone
-        shown = {"backbone": run.backbone_name}
+        shown: dict[str, str | None] = {"backbone": run.backbone_name}
         if cfg.weights == "imagenet":  # the one default: for an encoder it means its own weights
             shown["weights"] = "pretrained (the encoder's own)"
         limit = run.preprocessing.max_length
@@ -226,8 +227,8 @@ class TextModality:
         own = "the encoder's" if cfg.pooling == "auto" else "asked"
         shown["pooling"] = f"{enc.pooling}{', normalised' if enc.normalise else ''} ({own})"
         if not run.strategy.trains_backbone:
-            shown["backbone_lr"] = f"{cfg.backbone_lr:g} (not used: the encoder is frozen)"
-        shown["bn"] = f"{cfg.bn} (no effect: a transformer encoder has no BatchNorm)"
+            shown["backbone_lr"] = None  # the encoder is frozen
+        shown["bn"] = None  # a transformer encoder has no BatchNorm
         return shown
 
 
