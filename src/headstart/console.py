@@ -343,6 +343,9 @@ def render_backbones(rows: list[dict]) -> Group:
     parts.append(
         Text("'hub, online': downloaded from the Hugging Face hub on first use (needs internet)")
     )
+    for r in rows:
+        if r.get("why"):  # weights kept off the hub (Xception's): say where, and why it differs
+            parts.append(Text(f"'{r['weights']}' ({r['alias'] or r['timm_name']}): {r['why']}"))
     return Group(*parts)
 
 
