@@ -343,9 +343,12 @@ def render_backbones(rows: list[dict]) -> Group:
     parts.append(
         Text("'hub, online': downloaded from the Hugging Face hub on first use (needs internet)")
     )
+    explained: dict[tuple[str, str], list[str]] = {}  # weights off the hub (Xception's), or none
     for r in rows:
-        if r.get("why"):  # weights kept off the hub (Xception's): say where, and why it differs
-            parts.append(Text(f"'{r['weights']}' ({r['alias'] or r['timm_name']}): {r['why']}"))
+        if r.get("why"):
+            explained.setdefault((r["weights"], r["why"]), []).append(r["alias"] or r["timm_name"])
+    for (weights, why), names in explained.items():
+        parts.append(Text(f"'{weights}' ({', '.join(names)}): {why}"))
     return Group(*parts)
 
 

