@@ -2,7 +2,7 @@
 
 Goal (issue 25): every argument, path and name error answers within 1 s on a quiet 2-core
 machine, ``headstart backbones`` within 2 s. Each command below runs in a fresh process,
-``--repeat`` times (median and fastest kept, wall-clock and CPU seconds), against the same
+``--repeat`` times, round robin (median and fastest kept, wall-clock and CPU seconds), on
 small inputs made in a temporary folder: every error class for each command it applies to
 (missing path, a folder that is not a run, a one-class folder, a mistyped backbone, a bad
 option value, a missing CSV column, an empty CSV, text data errors), then ``backbones`` and
@@ -10,12 +10,13 @@ option value, a missing CSV column, an empty CSV, text data errors), then ``back
 importing the command line (``python -c "import headstart.cli"``) and importing torch (what
 every answer cost when the checks came after the heavy imports). On a busy machine wall-clock
 seconds grow with the load, so the load average is recorded at the start and the end, and
-CPU seconds (user + system of the child) are recorded beside them.
+CPU seconds (user + system of the child, which a quiet machine's wall-clock time approaches)
+beside them.
 
 Every case must exit as expected (2 and the expected words for a mistake, 0 otherwise), or the
 benchmark stops: a fast wrong answer is not measured.
 
-    python bench/bench_cli_start.py --repeat 3    # writes bench/results/cli_start.json
+    PYTHONPATH=src python bench/bench_cli_start.py --repeat 5   # bench/results/cli_start.json
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ ERRORS = {
     ],
     "bad option value": [
         ("train --demo --strategy bogus", "--strategy must be one of"),
+        ("train --no-such-flag", "No such option"),
         ("train --demo --epochs 0", "epochs must be at least 1"),
         ("train --demo --nproc many", "--nproc must be a number"),
         ("train {images} --out {occupied}", "files headstart did not write"),
@@ -180,21 +182,30 @@ def once(cmd: list[str], env: dict) -> tuple[float, float, subprocess.CompletedP
     return wall, cpu, r
 
 
-def measure(cmd: list[str], repeat: int, env: dict, code: int, words: str | None) -> dict:
-    walls, cpus, said = [], [], ""
-    for _ in range(repeat):
-        wall, cpu, r = once(cmd, env)
-        walls.append(wall)
-        cpus.append(cpu)
-        said = (r.stderr if code else r.stdout).strip()
-        if r.returncode != code or (words and words not in said):
-            sys.exit(f"{' '.join(cmd[2:])}: exit {r.returncode}, expected {code}:\n{said}")
+def summarise(walls: list[float], cpus: list[float], said: str) -> dict:
     return {
         "median_s": round(statistics.median(walls), 3),
         "min_s": round(min(walls), 3),
         "cpu_median_s": round(statistics.median(cpus), 3),
         "said": said.splitlines()[0][:160] if said else "",
     }
+
+
+def measure_all(cases: list[tuple[str, list[str], int, str | None]], repeat: int, env: dict):
+    """Each case ``repeat`` times, round robin (a load that changes during the run touches
+    every case alike); stops at a case that does not answer as expected."""
+    walls: dict[str, list[float]] = {key: [] for key, *_ in cases}
+    cpus: dict[str, list[float]] = {key: [] for key, *_ in cases}
+    said: dict[str, str] = {}
+    for _ in range(repeat):
+        for key, cmd, code, words in cases:
+            wall, cpu, r = once(cmd, env)
+            walls[key].append(wall)
+            cpus[key].append(cpu)
+            said[key] = (r.stderr if code else r.stdout).strip()
+            if r.returncode != code or (words and words not in said[key]):
+                sys.exit(f"{key}: exit {r.returncode}, expected {code}:\n{said[key]}")
+    return {key: summarise(walls[key], cpus[key], said[key]) for key, *_ in cases}
 
 
 def loadavg() -> list[float] | None:
@@ -214,18 +225,23 @@ def main() -> None:
     results: dict = {"references": {}, "errors": {}, "answers": {}}
     with tempfile.TemporaryDirectory() as tmp:
         inputs = make_inputs(Path(tmp))
-        for name, cmd in REFERENCES.items():
-            results["references"][name] = measure(cmd, args.repeat, env, 0, None)
-        for kind, cases in ERRORS.items():
-            for line, words in cases:
-                cmd = [*HS, *line.format(**inputs).split()]
-                row = measure(cmd, args.repeat, env, 2, words)
-                results["errors"].setdefault(kind, {})[line] = row
-                print(f"{row['median_s']:6.2f} s  {kind:18s} headstart {line}", flush=True)
-        for line, words in ANSWERS:
-            row = measure([*HS, *line.split()], args.repeat, env, 0, words)
-            results["answers"][line] = row
-            print(f"{row['median_s']:6.2f} s  {'answer':18s} headstart {line}", flush=True)
+        cases = [(f"ref|{name}", cmd, 0, None) for name, cmd in REFERENCES.items()]
+        cases += [
+            (f"error|{kind}|{line}", [*HS, *line.format(**inputs).split()], 2, words)
+            for kind, rows in ERRORS.items()
+            for line, words in rows
+        ]
+        cases += [(f"answer|{line}", [*HS, *line.split()], 0, words) for line, words in ANSWERS]
+        measured = measure_all(cases, args.repeat, env)
+    for key, row in measured.items():
+        part, *rest = key.split("|")
+        if part == "ref":
+            results["references"][rest[0]] = row
+        elif part == "error":
+            results["errors"].setdefault(rest[0], {})[rest[1]] = row
+        else:
+            results["answers"][rest[0]] = row
+        print(f"{row['median_s']:6.2f} s  {row['cpu_median_s']:5.2f} s CPU  {' '.join(rest)}")
     errors = [r for rows in results["errors"].values() for r in rows.values()]
     refs = results["references"]
     results["summary"] = {
