@@ -260,3 +260,25 @@ def test_notes_follow_the_work(tmp_path):
     assert r.returncode == 2 and "not a readable weights file" in r.stderr
     assert "note:" not in r.stderr and "carved" not in r.stderr
     assert not (tmp_path / "run").exists()  # and the folder it made is gone
+
+
+def test_stages_under_a_shared_parent_are_named_by_their_parts():
+    """DenseNet's stages all live under ``features``: each is named by its dense block and
+    transition, not as ``features (26 modules)``."""
+    from headstart.core.stages import StageMap
+
+    smap = StageMap(
+        stem=["features.conv0"],
+        stages=[
+            ["features.denseblock1.layer1.conv", "features.transition1.conv"],
+            ["features.denseblock2.layer1.conv", "features.denseblock2.layer2.conv"],
+        ],
+        top=["features.norm5"],
+    )
+    assert smap.describe() == [
+        "stage 1: features.denseblock1 + features.transition1 (2 modules)",
+        "stage 2: features.denseblock2 (2 modules)",
+        "top: features.norm5",
+    ]
+    resnet = StageMap(stem=["conv1"], stages=[["layer1.0.conv", "layer1.1.conv"]], top=[])
+    assert resnet.describe() == ["stage 1: layer1 (2 modules)"]
