@@ -48,6 +48,7 @@ def test_summary_prints_the_lessons_numbers():
     # the stages --unfreeze and --feature-stages count: DenseNet's four dense blocks
     assert "as --unfreeze and --feature-stages count them" in r.stdout
     assert "stage 4: features.denseblock4" in r.stdout and "stage 5" not in r.stdout
+    assert "stage 1: features.denseblock1 + features.transition1 (26 modules)" in r.stdout
 
 
 def test_bad_inputs_get_one_line(tmp_path):

@@ -188,8 +188,7 @@ def test_a_run_stopped_before_its_first_epoch_is_still_headstarts(tmp_path):
     is replaceable with --overwrite; the same names beside a stranger's file are not."""
     import json as _json
 
-    from headstart.core.runs import is_run_dir
-    from headstart.core.training import check_out
+    from headstart.core.rundir import check_out, is_run_dir
 
     out = tmp_path / "run"
     out.mkdir()

@@ -29,6 +29,8 @@ RESIZE_MODES = ("pad", "resize", "crop")
 #: what runs a saved model for predict and serve: the run itself, or its ONNX export
 ENGINES = ("torch", "onnx")
 HEADS = ("lesson", "linear")
+#: How ``headstart advise`` ranks candidate backbones (LogME evidence, a probe, a kNN).
+RANK_BY = ("logme", "probe", "knn")
 SCHEDULES = ("none", "cosine", "onecycle")
 #: none; cached (K views per image computed once, sampled per epoch); on-the-fly (fresh views
 #: every epoch, so the frozen part runs every step).

@@ -243,8 +243,11 @@ def inspect(
     )
     options = {"workers": workers}
     if getattr(source.train, "modality", "image") == "text":
-        from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER
+        from headstart.core.checks import check_networks
+        from headstart.modalities.text.names import DEFAULT_TEXT_ENCODER
 
+        if backbone is not None:  # a mistyped encoder, before transformers loads
+            check_networks([backbone], "text")
         options = {"encoder": backbone or DEFAULT_TEXT_ENCODER, "max_length": max_length}
     elif backbone is not None or max_length is not None:
         raise HeadstartError("--backbone and --max-length: inspect uses them for text data only.")
@@ -363,15 +366,18 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")]
 TtaOpt = Annotated[
     bool,
     typer.Option(
+        "--tta",
         help="Test-time augmentation: predict on the image and its mirror image and average "
-        "(needs --flip; the run predicts this way everywhere)."
+        "(needs --flip; the run predicts this way everywhere).",
     ),
 ]
+# flags that are off by default have no --no-X form: the help keeps its width for the text
 OverwriteOpt = Annotated[
     bool,
     typer.Option(
+        "--overwrite",
         help="Replace an earlier headstart run in --out (atomically, once the new run is "
-        "complete). A folder holding anything else is never written to."
+        "complete). A folder holding anything else is never written to.",
     ),
 ]
 
@@ -539,7 +545,13 @@ def train(
     else:
         settings["data"] = _data_location(data, demo)
         cfg = TrainConfig(**settings)
-    # heavy imports only now: a mistyped option has been answered without loading torch
+    # options, names, weights, the data and --out are checked before torch loads
+    from headstart.core.checks import ready_to_train
+    from headstart.core.rundir import check_out
+
+    source = ready_to_train(cfg)
+    if out is not None and resume is None:
+        check_out(out, overwrite=overwrite)
     from headstart.api import train as train_run
 
     if nproc is not None or distributed.launched():
@@ -549,10 +561,11 @@ def train(
     if cfg.backbone == "auto" or cfg.strategy == "auto":
         from headstart.core.advise import train_auto
 
-        run = train_auto(cfg, out=out, progress=True, say=_note, overwrite=overwrite)
+        run = train_auto(cfg, data=source, out=out, progress=True, say=_note, overwrite=overwrite)
     else:
         run = train_run(
             cfg,
+            data=source,
             out=out,
             progress=True,
             resume=resume is not None,
@@ -731,25 +744,26 @@ def finetune(
     """
     from dataclasses import replace
 
-    from headstart.api import train as train_run
-    from headstart.core.runs import load_run
+    from headstart.core.checks import run_config
+    from headstart.core.rundir import check_out
 
     if strategy not in CONTINUATIONS:
         raise HeadstartError(
             f"--strategy must be one of {', '.join(CONTINUATIONS)} to continue a run; "
             f"got {strategy!r}."
         )
-    parent = load_run(run_dir)
-    if parent.model.backbone.features.multi:
+    # the run, the options and --out are checked before torch loads
+    recorded = run_config(run_dir)
+    if recorded.features == "multi":
         raise HeadstartError(
             f"{run_dir}: its head reads features from every depth (--features multi), which "
             "a fine-tuned backbone does not produce. Continue a run trained on the last "
             "features (--features last, the default)."
         )
-    if parent.config.data is None:
+    if recorded.data is None:
         raise HeadstartError(f"{run_dir}: trained on in-memory arrays; continue it in Python.")
     cfg = replace(
-        parent.config,
+        recorded,
         strategy=strategy,
         unfreeze=unfreeze,
         layers=layers,
@@ -766,8 +780,12 @@ def finetune(
         parent=str(run_dir),
     )
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
+    check_out(out, overwrite=overwrite)
+    from headstart.api import train as train_run
     from headstart.core.evaluate import run_splits
+    from headstart.core.runs import load_run
 
+    parent = load_run(run_dir)
     splits = run_splits(parent)  # exactly the parent's images: the comparison is paired
     run = train_run(
         cfg,
@@ -815,8 +833,12 @@ def predict(
     ] = ENGINES[0],
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
+    from headstart.core.checks import check_paths
+    from headstart.deploy.onnx_model import check_engine_target, load_engine
+
+    check_engine_target(run_dir, engine)  # before torch loads: a run, or an export
+    check_paths(inputs, "an input to predict")
     from headstart.core.predictions import predictions_csv
-    from headstart.deploy.onnx_model import load_engine
 
     run = load_engine(run_dir, engine)
     modality = run.modality
@@ -862,7 +884,9 @@ def export(
     """Export a run to ONNX, checked by ONNX Runtime against PyTorch before it is written."""
     if format != "onnx":
         raise HeadstartError(f"--format {format}: only onnx is supported.")
-    from headstart.deploy.export import export_onnx
+    from headstart.deploy.export import check_export, export_onnx
+
+    check_export(run_dir, out)  # the run and --out, before torch loads
     from headstart.deploy.onnx_model import DEFAULT_EXPORT
 
     err = console(stderr=True)
@@ -915,8 +939,7 @@ def serve(
 ) -> None:
     """Serve a run over HTTP: POST /predict, GET /health, GET /metadata (FastAPI + uvicorn)."""
     from headstart.core.config import parse_bytes
-    from headstart.deploy.serve import Limits
-    from headstart.deploy.serve import serve as run_server
+    from headstart.deploy.onnx_model import check_engine_target
 
     if not 0 < port < 65536:
         raise HeadstartError(f"--port {port}: give a TCP port between 1 and 65535.")
@@ -925,6 +948,10 @@ def serve(
     size = parse_bytes(max_bytes, "--max-bytes")
     if not size or size < 1:
         raise HeadstartError(f"--max-bytes {max_bytes!r}: give a size like 8MB.")
+    check_engine_target(run_dir, engine)  # before FastAPI and torch load
+    from headstart.deploy.serve import Limits
+    from headstart.deploy.serve import serve as run_server
+
     limits = Limits(
         max_bytes=size,
         max_files=max_files,
@@ -978,7 +1005,9 @@ def summary(
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""
-    from headstart.core.catalog import model_summary
+    from headstart.core.heads import HeadSpec
+    from headstart.core.modality import modality_of_encoder
+    from headstart.core.rundir import check_run_dir
 
     if run_dir is not None:
         ignored = sorted(_given(ctx) - {"run_dir"})
@@ -987,6 +1016,13 @@ def summary(
                 f"--run summarises {run_dir} as it was trained; {_flags(ignored)} would not "
                 "apply. Drop them, or summarise a backbone without --run."
             )
+        check_run_dir(run_dir)
+    else:  # the name and the head, before torch loads
+        modality_of_encoder(backbone).check_name(backbone)
+        HeadSpec(head, hidden)
+        if classes < 2:
+            raise HeadstartError(f"--classes must be at least 2; got {classes}.")
+    from headstart.core.catalog import model_summary
 
     console().print(
         render_summary(
@@ -1028,6 +1064,13 @@ def evaluate(
     ] = 1000,
 ) -> None:
     """Metrics with 95% intervals, the majority baseline and other runs in one table."""
+    from headstart.core.checks import run_config, run_modality, source_for
+    from headstart.core.rundir import check_run_dir
+
+    for path in [run_dir, *(compare or [])]:  # the runs and the data, before torch loads
+        check_run_dir(path)
+    if data is not None:
+        source_for(run_config(run_dir), run_modality(run_dir), location=data)
     from headstart.core.evaluate import evaluate_run
     from headstart.core.modality import modality_of
     from headstart.core.report import write_report
@@ -1057,6 +1100,9 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     """(Re)write RUN_DIR/report.html: a self-contained page with every figure and table."""
     import json as _json
 
+    from headstart.core.rundir import check_run_dir
+
+    check_run_dir(run_dir)  # before torch loads
     from headstart.core.evaluate import evaluate_run
     from headstart.core.report import write_report
     from headstart.core.runs import load_run
@@ -1112,15 +1158,17 @@ def compare(
     max_length: MaxLengthOpt = TrainConfig.max_length,
 ) -> None:
     """Train the frozen model for each backbone on the same split and rank them."""
-    from headstart.core.compare import compare_backbones
-    from headstart.core.data import detect_modality
+    from headstart.core.checks import (
+        check_networks,
+        check_weights,
+        data_modality,
+        source_for,
+        split_names,
+    )
 
-    names = [b.strip() for b in backbones.split(",") if b.strip()] if backbones else None
-    if names is not None and len(names) < 1:
-        raise HeadstartError("give at least one backbone with --backbones A,B,C.")
+    names = split_names(backbones, "--backbones") if backbones is not None else None
     location = _data_location(data, demo)
-    if modality == "auto":
-        modality = detect_modality(location, text_column=text_column)
+    modality = data_modality(location, modality, label_column=label_column, text_column=text_column)
     cfg = TrainConfig(
         data=location,
         weights=weights,
@@ -1133,6 +1181,12 @@ def compare(
         modality=modality,
         max_length=max_length,
     )
+    if names is not None:  # the names, the weights and the data, before torch loads
+        check_networks(names, modality)
+    check_weights(weights)
+    source_for(cfg, modality)
+    from headstart.core.compare import compare_backbones
+
     if names is None:
         from headstart.core.extractors import available_encoders
 
@@ -1173,24 +1227,37 @@ def advise(
 
     Without --candidates: every network of the data's kind with offline weights, and the
     first one with random weights as a control (what the pretrained weights are worth)."""
+    from headstart.choices import RANK_BY
+    from headstart.core.checks import (
+        check_networks,
+        check_weights,
+        data_modality,
+        parse_candidate,
+        split_names,
+    )
+    from headstart.core.data import load_data, load_source
+
+    # the options, the names, the weights and the data, before torch loads
+    if rank_by not in RANK_BY:
+        raise HeadstartError(f"--rank-by must be one of {', '.join(RANK_BY)}; got {rank_by!r}.")
+    names = split_names(candidates) if candidates is not None else None
+    if names and all(parse_candidate(n)[2] for n in names):
+        raise HeadstartError("--candidates: every candidate is a random-weight control.")
+    location = _data_location(data, demo)
+    kind = data_modality(location, modality, label_column=label_column, text_column=text_column)
+    if names:
+        check_networks(names, kind)
+    check_weights(weights)
+    source = load_source(
+        location, modality=kind, label_column=label_column, text_column=text_column
+    )
+    splits = load_data(source, val_split=val_split, seed=seed)
     from headstart.core.advise import advise as advise_strategy
     from headstart.core.advise import rank_backbones
-    from headstart.core.data import load_data
     from headstart.core.extractors import available_encoders
     from headstart.core.report import advice_page
 
-    location = _data_location(data, demo)
-    splits = load_data(
-        location,
-        val_split=val_split,
-        seed=seed,
-        modality=modality,
-        label_column=label_column,
-        text_column=text_column,
-    )
-    if candidates:
-        names = [c.strip() for c in candidates.split(",")]
-    else:
+    if names is None:
         names = available_encoders(splits.train.modality)
         names += [f"{names[0]}:random"] if names else []
     ranking = rank_backbones(

@@ -359,6 +359,12 @@ def render_backbones(rows: list[dict]) -> Group:
     parts.append(
         Text("'hub, online': downloaded from the Hugging Face hub on first use (needs internet)")
     )
+    explained: dict[tuple[str, str], list[str]] = {}  # weights off the hub (Xception's), or none
+    for r in rows:
+        if r.get("why"):
+            explained.setdefault((r["weights"], r["why"]), []).append(r["alias"] or r["timm_name"])
+    for (weights, why), names in explained.items():
+        parts.append(Text(f"'{weights}' ({', '.join(names)}): {why}"))
     return Group(*parts)
 
 

@@ -26,11 +26,11 @@ from headstart.choices import (
 from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
 
-if TYPE_CHECKING:  # torch-heavy modules load only when a configuration is used, so that
-    # `headstart --help` and argument errors answer without importing torch
+if TYPE_CHECKING:  # the specs load when a configuration is checked; none of them imports
+    # torch before it builds a network, so a value out of range answers before torch loads
     from headstart.core.featurespec import FeatureSpec
+    from headstart.core.fitsettings import FitSettings
     from headstart.core.heads import HeadSpec
-    from headstart.core.loop import FitSettings
     from headstart.core.strategies import Strategy
 
 
@@ -198,7 +198,7 @@ class TrainConfig:
         return FeatureSpec(self.features, str(self.feature_stages), self.stage_pooling)
 
     def fit_settings(self, n_train: int = 0) -> FitSettings:
-        from headstart.core.loop import FitSettings
+        from headstart.core.fitsettings import FitSettings
 
         backbone_lr = self.lr if self.strategy == "scratch" else self.backbone_lr
         return FitSettings(

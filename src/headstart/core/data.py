@@ -12,7 +12,7 @@ import itertools
 from pathlib import Path
 
 from headstart.choices import MODALITIES
-from headstart.core.datasource import DataSource
+from headstart.core.datasource import DataSource, refuse_empty_table
 from headstart.core.modality import FALLBACK, modality_of
 from headstart.core.modality import modality as named
 from headstart.core.splits import Splits, make_splits, splits_from_record
@@ -24,6 +24,7 @@ def detect_modality(
     *,
     text_column: str = "text",
     filename_column: str = "filename",
+    label_column: str = "label",
     sample: int = 2000,
 ) -> str:
     """``"text"`` or ``"image"`` for ``location`` (a path, ``demo:NAME``, a DataSource or
@@ -41,7 +42,7 @@ def detect_modality(
         for m in others:
             if m.claims_table(path, text_column=text_column):
                 return m.name
-        _refuse_unknown_table(path, filename_column, text_column)
+        _refuse_unknown_table(path, filename_column, text_column, label_column)
         return FALLBACK
     if not path.is_dir():
         return FALLBACK
@@ -76,7 +77,10 @@ def load_source(
         raise ConfigError(f"modality must be auto, {', '.join(MODALITIES)}; got {modality!r}.")
     if modality == "auto":
         modality = detect_modality(
-            location, text_column=text_column, filename_column=filename_column
+            location,
+            text_column=text_column,
+            filename_column=filename_column,
+            label_column=label_column,
         )
     return named(modality).load_source(
         location,
@@ -86,13 +90,18 @@ def load_source(
     )
 
 
-def _refuse_unknown_table(path: Path, filename_column: str, text_column: str) -> None:
+def _refuse_unknown_table(
+    path: Path, filename_column: str, text_column: str, label_column: str
+) -> None:
     """A CSV with neither an image-path column nor a text column: say both ways to read it
     (detection could not tell images from text)."""
     if not (path.is_file() and path.suffix.lower() == ".csv"):
         return
     import csv
 
+    refuse_empty_table(
+        path, f"{filename_column},{label_column} for images, {text_column},{label_column} for texts"
+    )
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             header = next(csv.reader(f), None) or []

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +21,24 @@ SPLIT_ALIASES = {
     "test": "test",
     "testing": "test",
 }
+
+
+def refuse_empty_table(path: Path, header: str) -> None:
+    """Say that a table file is empty (nothing but blanks: no header, no rows), rather than
+    that its columns are missing. ``header`` is what its first line should be."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(_BLANK_PROBE + 1)
+    except OSError:
+        return  # the loader names the problem
+    if len(start) <= _BLANK_PROBE and not start.decode("utf-8", "replace").strip("\ufeff \t\r\n"):
+        raise DataError(
+            f"{path}: the file is empty. A table needs a header row ({header}) and one row "
+            "per example."
+        )
+
+
+_BLANK_PROBE = 4096
 
 
 @dataclass

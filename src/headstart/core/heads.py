@@ -17,8 +17,10 @@ different scales), then a single Dense layer; its weight decay is chosen on vali
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch loads when a head is built, not when a setting is checked
+    from torch import nn
 
 from headstart.choices import HEADS
 from headstart.errors import ConfigError
@@ -50,6 +52,8 @@ HEAD_BN_MOMENTUM = 0.1
 
 
 def build_head(spec: HeadSpec, in_features: int, n_classes: int) -> nn.Sequential:
+    from torch import nn
+
     if spec.kind == "linear":
         scale = (
             [nn.BatchNorm1d(in_features, affine=False, momentum=HEAD_BN_MOMENTUM)]

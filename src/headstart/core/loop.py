@@ -22,53 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.choices import SCHEDULES
 from headstart.core import distributed
 from headstart.core.distributed import SINGLE, Group
+from headstart.core.fitsettings import FitSettings
 from headstart.core.inputs import batch_slices, inference_positions
 from headstart.core.strategies import frozen_modules_to_eval
-from headstart.errors import ConfigError
 from headstart.io import atomic_write_json, atomic_write_with
 from headstart.progress import progress_bar
-
-
-@dataclass(frozen=True)
-class FitSettings:
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 5
-    seed: int = 0
-    backbone_lr: float = 1e-5
-    bn: str = "frozen"
-    schedule: str = "none"
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be at least 1; got {self.epochs}.")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1; got {self.batch_size}.")
-        if not self.lr > 0 or not self.backbone_lr > 0:
-            raise ConfigError(
-                f"learning rates must be positive; got {self.lr}, {self.backbone_lr}."
-            )
-        if self.patience < 0:
-            raise ConfigError(
-                f"patience must be 0 (no early stopping) or more; got {self.patience}."
-            )
-        if self.bn not in ("frozen", "train"):
-            raise ConfigError(f"bn must be frozen or train; got {self.bn!r}.")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(
-                f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}."
-            )
-        if not self.weight_decay >= 0:
-            raise ConfigError(f"weight decay must be 0 or more; got {self.weight_decay}.")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"label smoothing must be in [0, 1); got {self.label_smoothing}.")
 
 
 @dataclass

@@ -79,6 +79,10 @@ class Modality(Protocol):
         """Whether ``name`` (an alias, hub name or folder) is one of this modality's networks
         (asked of every modality but the fallback, which takes the rest)."""
 
+    def check_name(self, name: str) -> None:
+        """Refuse a name that cannot be one of this modality's networks, with the closest
+        names ("did you mean"), before any heavy library loads and any work starts."""
+
     def extractor(self, loaded, **options):
         """The cached feature extractor of ``loaded``."""
 

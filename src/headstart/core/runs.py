@@ -32,18 +32,19 @@ from headstart.core.heads import HeadSpec, build_head
 from headstart.core.loop import Checkpoint, History
 from headstart.core.modality import FALLBACK, modality, modality_of
 from headstart.core.model import TransferModel, parameter_counts, starting_model, weights_record
-from headstart.core.runlock import LOCK_NAME
+from headstart.core.rundir import (
+    ENCODER_FOLDER,
+    RUN_FORMAT,
+    RUN_FORMAT_VERSION,
+    check_run_dir,
+    read_json,
+)
 from headstart.core.strategies import Strategy, plan_strategy
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
 
 if TYPE_CHECKING:
     from headstart.core.splits import Splits
-
-RUN_FORMAT = "headstart-run"
-#: A text run's encoder architecture (config.json) and tokenizer files, beside its weights.
-ENCODER_FOLDER = "encoder"
-RUN_FORMAT_VERSION = 1
 
 
 def reproducibility_record(device: str, data_hashes: dict[str, str], seed: int) -> dict:
@@ -173,74 +174,6 @@ def history_csv(history: History) -> str:
     return buf.getvalue()
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{path.parent}: not a headstart run ({path.name} is missing).") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{path}: unreadable ({e}).") from None
-
-
-#: Files that could carry executable code (pickles and friends): never read, and a run
-#: directory holding one is refused, since it is not what headstart wrote.
-_CODE_CARRYING = {
-    ".pkl",
-    ".pickle",
-    ".pt",
-    ".pth",
-    ".bin",
-    ".joblib",
-    ".ckpt",
-    ".h5",
-    ".keras",
-    ".npz",
-    ".py",
-    ".pyc",
-    ".so",
-    ".sh",
-    ".exe",
-    ".dll",
-}
-
-
-def _refuse_unexpected_files(path: Path) -> None:
-    folders = [path, path / ENCODER_FOLDER]
-    suspicious = sorted(
-        p.relative_to(path).as_posix()
-        for folder in folders
-        if folder.is_dir()
-        for p in folder.iterdir()
-        if p.suffix.lower() in _CODE_CARRYING
-    )
-    if suspicious:
-        raise RunError(
-            f"{path}: holds {', '.join(suspicious)}, which headstart never writes (runs are "
-            "safetensors, JSON and CSV only); refusing to load it. Remove the file if you "
-            "trust it."
-        )
-
-
-def is_run_dir(path: Path) -> bool:
-    """True when ``path`` holds a headstart run, finished (model.json of our format, as
-    :func:`load_run` requires), interrupted (checkpoint/state.json) or stopped before its first
-    epoch (only headstart's config.json and split.json): the only folders headstart replaces."""
-    if (path / "checkpoint" / "state.json").is_file():
-        return True
-    try:
-        return json.loads((path / "model.json").read_text()).get("format") == RUN_FORMAT
-    except (OSError, ValueError, AttributeError):
-        pass
-    # a run that stopped before its first epoch: headstart's config.json and split.json only
-    names = {p.name for p in path.iterdir()} - {LOCK_NAME}  # a run being written
-    if not names or not names <= {"config.json", "split.json"} or "config.json" not in names:
-        return False
-    try:
-        return isinstance(json.loads((path / "config.json").read_text()).get("config"), dict)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def _rebuild_interrupted(path: Path) -> Run:
     """Load a run whose training was interrupted, from its config, split and checkpoint.
 
@@ -293,21 +226,12 @@ def _rebuild_interrupted(path: Path) -> Run:
 def load_run(path: str | Path) -> Run:
     """Rebuild a saved run from its directory alone (no network, no pickles)."""
     path = Path(path)
-    if not path.is_dir():
-        raise RunError(f"{path}: no such run directory.")
-    _refuse_unexpected_files(path)
-    if not (path / "model.json").is_file() and (path / "checkpoint" / "state.json").is_file():
+    meta = check_run_dir(path)  # the light checks, as the commands run them before torch
+    if meta is None:
         return _rebuild_interrupted(path)
-    meta = _read_json(path / "model.json")
-    if meta.get("format") != RUN_FORMAT:
-        raise RunError(f"{path}/model.json: not a headstart run description.")
-    if meta.get("format_version", 0) > RUN_FORMAT_VERSION:
-        raise RunError(f"{path}: written by a newer headstart; upgrade to load it.")
-    cfg_payload = _read_json(path / "config.json")
+    cfg_payload = read_json(path / "config.json")
     config = TrainConfig.from_dict(cfg_payload.get("config", {}))
     weights_file = path / "model.safetensors"
-    if not weights_file.is_file():
-        raise RunError(f"{path}: model.safetensors is missing; the run did not finish saving.")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -338,8 +262,8 @@ def load_run(path: str | Path) -> Run:
                 for r in csv.DictReader(f)
             ]
         history = History(epochs=rows)
-    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
-    split = _read_json(path / "split.json") if (path / "split.json").is_file() else {}
+    metrics = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
+    split = read_json(path / "split.json") if (path / "split.json").is_file() else {}
     if history is not None:
         history.best_epoch = int(metrics.get("best_epoch", 0))
         history.stopped_early = bool(metrics.get("stopped_early", False))

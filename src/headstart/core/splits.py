@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS
 from headstart.core.datasource import SPLIT_NAMES, DataSource
@@ -134,6 +133,8 @@ def _stratified_carve(
             f"{n} {noun}s are too few to hold out {n_carve} for {what} and still train on "
             f"every one of {present} classes; lower the split fraction or add {noun}s."
         )
+    from sklearn.model_selection import train_test_split  # 1 s of imports: only when used
+
     keep, carved = train_test_split(
         np.arange(n), test_size=n_carve, stratify=pool.labels, random_state=seed, shuffle=True
     )

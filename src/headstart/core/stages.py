@@ -8,8 +8,10 @@ list); :mod:`headstart.core.strategies` only reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch loads when a network is cut, not when a setting is checked
+    from torch import nn
 
 from headstart.errors import ConfigError
 
@@ -47,13 +49,26 @@ class StageMap:
 
     def describe(self, word: str = "stage") -> list[str]:
         """One line per stage (``word``: what the modality calls one), then the top."""
-        return [f"{word} {i + 1}: {_span(s)}" for i, s in enumerate(self.stages)] + (
-            [f"top: {_span(self.top)}"] if self.top else []
+        groups = [*self.stages, self.top]
+        everything = [n for g in [self.stem, *groups] for n in g]
+
+        def span(group: list[str]) -> str:
+            mine = set(group)
+            return _span(group, [n for n in everything if n not in mine])
+
+        return [f"{word} {i + 1}: {span(s)}" for i, s in enumerate(self.stages)] + (
+            [f"top: {span(self.top)}"] if self.top else []
         )
 
 
-def _span(names: list[str]) -> str:
-    """``blocks.1 (12 modules)`` for modules under one parent, else first .. last."""
+#: A stage made of at most this many parts under a shared parent is named part by part.
+_PARTS_NAMED = 4
+
+
+def _span(names: list[str], others: list[str]) -> str:
+    """``blocks.1 (12 modules)`` for modules under a parent of their own; where the parent
+    holds other stages too (DenseNet's ``features``), the parts under it, e.g.
+    ``features.denseblock1 + features.transition1 (26 modules)``; else first .. last."""
     if len(names) == 1:
         return names[0]
     parts = [n.split(".") for n in names]
@@ -63,7 +78,12 @@ def _span(names: list[str]) -> str:
             break
         common.append(pieces[0])
     if common and all(len(p) > len(common) for p in parts):
-        return f"{'.'.join(common)} ({len(names)} modules)"
+        parent = ".".join(common)
+        if not any(o == parent or o.startswith(parent + ".") for o in others):
+            return f"{parent} ({len(names)} modules)"
+        children = list(dict.fromkeys(".".join(p[: len(common) + 1]) for p in parts))
+        if len(children) <= _PARTS_NAMED:
+            return f"{' + '.join(children)} ({len(names)} modules)"
     return f"{names[0]} .. {names[-1]} ({len(names)} modules)"
 
 
@@ -83,9 +103,13 @@ class SequentialPlan:
         return len(self.units)
 
     def prefix(self, cut: int) -> nn.Sequential:
+        from torch import nn
+
         return nn.Sequential(*[m for _, m in self.units[:cut]])
 
     def suffix(self, cut: int) -> nn.Sequential:
+        from torch import nn
+
         return nn.Sequential(*[m for _, m in self.units[cut:]])
 
     def cut_name(self, cut: int) -> str:

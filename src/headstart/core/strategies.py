@@ -17,8 +17,10 @@ frozen prefix, computed once and cached; everything after is run every step.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch loads when a network is planned, not when a setting is checked
+    from torch import nn
 
 from headstart.choices import STRATEGIES
 from headstart.core.stages import SequentialPlan
@@ -125,6 +127,8 @@ def frozen_modules_to_eval(
     """
     if bn not in ("frozen", "train"):
         raise ConfigError(f"--bn must be frozen or train; got {bn!r}.")
+    from torch import nn
+
     fresh = {id(m) for m in new.modules()} if new is not None else set()
     for m in module.modules():
         params = list(m.parameters())

@@ -37,8 +37,9 @@ from headstart.core.model import (
     starting_model,
     weights_record,
 )
-from headstart.core.runlock import LOCK_NAME, RunLock, holder, refusal
-from headstart.core.runs import Run, is_run_dir, load_run, reproducibility_record
+from headstart.core.rundir import check_out, check_writable, missing_from, remove_created
+from headstart.core.runlock import RunLock, holder, refusal
+from headstart.core.runs import Run, load_run, reproducibility_record
 from headstart.core.splits import example_noun, score_label, split_notes
 from headstart.core.strategies import StrategyPlan
 from headstart.errors import ConfigError, RunError
@@ -297,45 +298,10 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.out = out
 
 
-def check_out(out: Path, *, overwrite: bool = False) -> str:
-    """What ``out`` is: ``"new"`` (missing or empty) or ``"run"`` (an earlier headstart run,
-    which a new run replaces atomically, only with ``overwrite``). Anything else is refused:
-    headstart never writes over or deletes what it did not create."""
-    if not out.exists() or (out.is_dir() and not any(p.name != LOCK_NAME for p in out.iterdir())):
-        return "new"
-    if not out.is_dir():
-        raise RunError(f"{out}: is a file, not a folder; choose another --out.")
-    if not is_run_dir(out):
-        raise RunError(
-            f"{out}: this folder holds files headstart did not write, and headstart never "
-            "writes over or deletes them. Choose a new or empty folder for --out "
-            "(--overwrite replaces only an earlier headstart run)."
-        )
-    if not overwrite:
-        raise RunError(
-            f"{out}: holds an earlier headstart run. Pass --overwrite to replace it (the new "
-            "run takes its place once complete), or choose another --out."
-        )
-    return "run"
-
-
 def replace_run(new: Path, out: Path) -> None:
     """Move the complete run ``new`` to ``out``; an earlier run there is replaced atomically
     and then removed. ``out`` was checked with :func:`check_out` before any work."""
     replace_dir(new, out, remove_old=True)  # nothing, an empty folder, or a headstart run
-
-
-def check_writable(out: Path) -> None:
-    """Fail before any work when the run directory cannot be created or written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"0" * 4096)
-        probe.unlink()
-    except OSError as e:
-        raise RunError(
-            f"{out}: cannot write the run directory ({e.strerror or e}); choose another --out."
-        ) from None
 
 
 def preflight(out: Path, need_bytes: int) -> None:
@@ -429,8 +395,9 @@ def train(
         progress, say = False, _silent
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
     out = final = group.broadcast(out)  # rank 0's default name, its timestamp
-    lock, error = None, None
+    lock, error, created = None, None, None
     if save and group.is_main:  # rank 0 checks, locks and writes the run directory
+        created = missing_from(final)  # what a run that fails on its data leaves behind: none
         try:
             other = holder(final) if final.is_dir() else None
             if other is not None:
@@ -442,16 +409,21 @@ def train(
             lock.acquire()
         except RunError as e:
             error = str(e)
-    group.raise_together(error)
-    out = group.broadcast(out)
-    distributed.remember_run_dir(final)
+    finished = False
     try:
-        return _train_locked(
+        group.raise_together(error)
+        out = group.broadcast(out)
+        distributed.remember_run_dir(final)
+        run = _train_locked(
             config, data, out, final, group, progress, save, resume, stop_after, deadline, say
         )
+        finished = True
+        return run
     finally:
         if lock is not None:
             lock.release()
+        if not finished:  # the folders this call made, when the run left nothing in them
+            remove_created(final, created)
 
 
 def _silent(_text: str) -> None:
@@ -503,7 +475,8 @@ def _train_locked(
         t0 = time.perf_counter()
         prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
         extract_seconds = time.perf_counter() - t0
-        if not splits.method.get("replayed"):  # said once decoded: counts of what is used
+        if not splits.method.get("replayed"):  # said once decoded: work is under way, and the
+            # counts are of what is used
             sets = splits.items()
             listed = {n: len(s) for n, s in sets.items()}
             used = {n: len(prepared.used[n]) for n in sets}

@@ -49,6 +49,27 @@ class ExportError(HeadstartError):
     """The exported graph failed its check; nothing was written."""
 
 
+def check_export(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """The file an export of ``run_dir`` writes (``out``, default ``RUN_DIR/onnx/model.onnx``),
+    after refusing what cannot be exported or written there: a missing path or a folder that
+    is not a run, a name not ending in ``.onnx``, a file ``headstart export`` did not write.
+    Reads only small files: answered before torch loads."""
+    from headstart.core.rundir import check_run_dir
+
+    check_run_dir(run_dir)
+    out = Path(out) if out is not None else Path(run_dir) / DEFAULT_EXPORT
+    if out.suffix.lower() != ".onnx":
+        raise ConfigError(f"--out {out}: give a file name ending in .onnx.")
+    side = metadata_path(out)
+    for existing in (out, side):
+        if existing.exists() and read_metadata(out) is None:
+            raise RunError(
+                f"{existing}: exists and was not written by `headstart export`; choose "
+                "another --out (headstart never overwrites what it did not write)."
+            )
+    return out
+
+
 def export_onnx(
     run_dir: str | Path,
     out: str | Path | None = None,
@@ -63,18 +84,10 @@ def export_onnx(
     from headstart.core.modality import modality_of
     from headstart.core.runs import load_run
 
+    out = check_export(run_dir, out)
+    side = metadata_path(out)
     run = load_run(run_dir)
     refuse_interrupted(run, run_dir, "exporting")
-    out = Path(out) if out is not None else Path(run_dir) / DEFAULT_EXPORT
-    if out.suffix.lower() != ".onnx":
-        raise ConfigError(f"--out {out}: give a file name ending in .onnx.")
-    side = metadata_path(out)
-    for existing in (out, side):
-        if existing.exists() and read_metadata(out) is None:
-            raise RunError(
-                f"{existing}: exists and was not written by `headstart export`; choose "
-                "another --out (headstart never overwrites what it did not write)."
-            )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = out.parent / f".{out.name}.partial"

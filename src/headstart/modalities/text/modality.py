@@ -60,7 +60,12 @@ class TextModality:
         image-only settings and image poolings are refused by name."""
         from headstart.errors import ConfigError
         from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
-        from headstart.modalities.text.encoder import DEFAULT_TEXT_ENCODER, is_text_encoder_name
+        from headstart.modalities.text.names import (
+            DEFAULT_TEXT_ENCODER,
+            check_text_encoder_name,
+            close_text_encoders,
+            is_text_encoder_name,
+        )
 
         if config.pooling not in ("auto", *TEXT_POOLINGS):
             raise ConfigError(
@@ -71,6 +76,8 @@ class TextModality:
         if backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
             backbone = DEFAULT_TEXT_ENCODER
         elif backbone != "auto" and not is_text_encoder_name(backbone):  # auto: ranked later
+            if close_text_encoders(backbone):  # a mistyped alias: say which was meant
+                check_text_encoder_name(backbone)
             raise ConfigError(
                 f"--backbone {backbone} is an image network; text needs a text encoder: "
                 "minilm (the default, offline), bert-base-uncased, distilbert, roberta, a "
@@ -108,9 +115,14 @@ class TextModality:
         )
 
     def names_encoder(self, name: str) -> bool:
-        from headstart.modalities.text.encoder import is_text_encoder_name
+        from headstart.modalities.text.names import is_text_encoder_name
 
         return is_text_encoder_name(name)
+
+    def check_name(self, name: str) -> None:
+        from headstart.modalities.text.names import check_text_encoder_name
+
+        check_text_encoder_name(name)
 
     def export_parts(self):
         """The module that exports this modality's runs to ONNX and feeds the graph."""

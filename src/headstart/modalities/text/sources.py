@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.datasource import SPLIT_ALIASES, SPLIT_NAMES, DataSource
+from headstart.core.datasource import SPLIT_ALIASES, SPLIT_NAMES, DataSource, refuse_empty_table
 from headstart.core.labels import encode_labels
 from headstart.errors import DataError
 from headstart.modalities.text.textset import TextSet
@@ -135,6 +135,7 @@ def from_table(
 ) -> DataSource:
     """A CSV / TSV / JSON Lines file of texts and labels (optional split column)."""
     path = Path(path)
+    refuse_empty_table(path, f"{text_column},{label_column}")
     columns, rows = read_table(path)
     missing = [c for c in (text_column, label_column) if c not in columns]
     if missing:

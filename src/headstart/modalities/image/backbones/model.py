@@ -18,9 +18,10 @@ from torch import nn
 from headstart.choices import POOLINGS, RESIZE_MODES
 from headstart.core.featurespec import FeatureSpec
 from headstart.core.stages import SequentialPlan, StageMap
-from headstart.errors import BackboneError, ConfigError
+from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.aliases import resolve_name
 from headstart.modalities.image.backbones.depth import StageTaps, pooled_stats
+from headstart.modalities.image.backbones.names import unknown_backbone
 from headstart.modalities.image.backbones.split import sequential_plan
 from headstart.modalities.image.backbones.stages import stage_map
 from headstart.modalities.image.backbones.weights import WeightSource, load_pretrained
@@ -62,13 +63,7 @@ class Preprocessing:
 def create_timm_model(timm_name: str) -> nn.Module:
     """Instantiate ``timm_name`` without classifier and without weights."""
     if not timm.is_model(timm_name.split(".")[0]):
-        close = timm.list_models(f"*{timm_name.split('.')[0][:6]}*")[:5]
-        raise BackboneError(
-            f"unknown backbone {timm_name!r}. Use a Keras name (DenseNet121, MobileNetV2, "
-            "ResNet50, ...) or any timm model name (headstart backbones lists common ones)"
-            + (f"; close matches: {', '.join(close)}" if close else "")
-            + "."
-        )
+        raise unknown_backbone(timm_name)
     return timm.create_model(timm_name, pretrained=False, num_classes=0)
 
 

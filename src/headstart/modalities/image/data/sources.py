@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.datasource import SPLIT_ALIASES, DataSource
+from headstart.core.datasource import SPLIT_ALIASES, DataSource, refuse_empty_table
 from headstart.core.labels import encode_labels
 from headstart.errors import DataError
 from headstart.modalities.image.data.decode import is_image_path
@@ -278,6 +278,7 @@ def from_csv(
     """A CSV of ``filename,label`` rows, paths relative to the CSV (an optional split column)."""
     csv_path = Path(csv_path)
     base = csv_path.parent
+    refuse_empty_table(csv_path, f"{filename_column},{label_column}")
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)

@@ -1,0 +1,142 @@
+"""What a command was given, checked before any heavy library loads.
+
+Importing torch, timm or transformers takes seconds (10 s on a quiet two-core machine), so the
+commands check their arguments first, with what costs milliseconds: option values (the
+configuration), network names (against the alias tables and the list of timm's architectures,
+read without importing timm), weight files, run directories (their JSON files), output folders
+and the data itself (folder layout, classes, CSV header and rows, read by the data layer, which
+imports neither). Each check raises the same error the work would have raised later, so a
+mistake is answered at once, and nothing is printed or written for work that will not happen.
+``bench/bench_cli_start.py`` measures it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from headstart.core.config import TrainConfig
+from headstart.core.data import detect_modality, load_source
+from headstart.core.modality import modality
+from headstart.core.rundir import check_run_dir, read_json
+from headstart.errors import BackboneError, ConfigError, DataError
+
+
+def parse_candidate(text: str) -> tuple[str, int | None, bool]:
+    """``name[@size][:random]``: e.g. ``tf_efficientnet_lite0@160``, or a random-weight
+    control ``tf_efficientnet_lite0@96:random``."""
+    text = text.strip()
+    random = text.endswith(":random")
+    name, _, size = text.removesuffix(":random").partition("@")
+    try:
+        return name.strip(), int(size) if size else None, random
+    except ValueError:
+        raise ConfigError(
+            f"candidate {text!r}: write NAME, NAME@SIZE or NAME@SIZE:random."
+        ) from None
+
+
+def check_networks(names, kind: str) -> None:
+    """Refuse any of ``names`` (networks, or ``name@size:random`` candidates) that cannot be
+    a network of modality ``kind``, saying which names are closest."""
+    for text in names:
+        name, _, _ = parse_candidate(text)
+        if not name:
+            raise ConfigError(f"an empty name in the list of networks: {', '.join(names)}.")
+        modality(kind).check_name(name)
+
+
+def check_weights(weights: str) -> None:
+    """``imagenet``, ``none`` or a weights file that exists."""
+    if weights.lower() in ("imagenet", "none"):
+        return
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise BackboneError(
+            f"{path}: weights file not found. Give --weights imagenet, none, or the path of a "
+            ".safetensors / state-dict file."
+        )
+
+
+def data_modality(
+    location: str,
+    asked: str = "auto",
+    *,
+    filename_column: str = "filename",
+    label_column: str = "label",
+    text_column: str = "text",
+) -> str:
+    """The modality of the data at ``location``: ``asked`` unless it is ``auto``, else
+    detected from the data (as training detects it)."""
+    if asked != "auto":
+        return asked
+    return detect_modality(
+        location,
+        text_column=text_column,
+        filename_column=filename_column,
+        label_column=label_column,
+    )
+
+
+def source_for(config: TrainConfig, kind: str, location=None):
+    """The data at ``location`` (default: ``config.data``) read the way ``config`` reads it:
+    layout, columns, classes; every data error is raised here."""
+    return load_source(
+        location if location is not None else config.data,
+        modality=kind,
+        filename_column=config.filename_column,
+        label_column=config.label_column,
+        text_column=config.text_column,
+    )
+
+
+def ready_to_train(config: TrainConfig):
+    """Check everything a training run is given before it starts: the data location, the
+    options as they apply to its modality, the network names, the weights; returns the data
+    source (train with ``data=`` it: the data is read once)."""
+    if config.data is None:
+        raise ConfigError("no data given: pass a data location (or --demo).")
+    kind = data_modality(
+        config.data,
+        config.modality,
+        filename_column=config.filename_column,
+        label_column=config.label_column,
+        text_column=config.text_column,
+    )
+    configured = config.for_modality(kind)
+    if configured.backbone != "auto":
+        check_networks([configured.backbone], kind)
+    elif configured.candidates:
+        check_networks(split_names(configured.candidates), kind)
+    check_weights(configured.weights)
+    return source_for(config, kind)
+
+
+def split_names(text: str, option: str = "--candidates") -> list[str]:
+    """``A,B,C`` -> ``["A", "B", "C"]``; an empty list is refused, naming ``option``."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"{option}: give at least one name, e.g. {option} A,B.")
+    return names
+
+
+def run_config(run_dir: str | Path) -> TrainConfig:
+    """The configuration of the saved run in ``run_dir``, after checking it is a run."""
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    payload = read_json(run_dir / "config.json")
+    return TrainConfig.from_dict(payload.get("config", payload))
+
+
+def run_modality(run_dir: str | Path) -> str:
+    """The modality of the saved run in ``run_dir`` (as its ``model.json`` records it)."""
+    meta = check_run_dir(run_dir)
+    if meta is None:  # an interrupted run: its configuration says
+        return run_config(run_dir).modality
+    return meta.get("modality", "image")
+
+
+def check_paths(paths, what: str) -> None:
+    """Every one of ``paths`` exists (``-``, standard input, passes)."""
+    for p in paths:
+        if str(p) != "-" and not Path(p).expanduser().exists():
+            raise DataError(f"{p}: no such file or folder ({what}).")
