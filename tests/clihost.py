@@ -18,7 +18,8 @@ without torch) or that signal a process start their own interpreter and never co
 ``HEADSTART_TEST_FRESH_PYTHON=1`` sends every call to a new interpreter, to rule the host out.
 
 Forking a process that has imported torch is safe while it has run no parallel work: the
-host runs nothing but imports, so its thread pools are never started.
+host only imports (and draws one tiny matplotlib figure, so that fonts are loaded once), so
+torch's thread pools are never started.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ WARM = (
     "sklearn.linear_model",
     "sklearn.metrics",
     "sklearn.model_selection",
-    "matplotlib",
+    "matplotlib.pyplot",
     "torch",
     "torchvision",
     "timm",
@@ -59,6 +60,15 @@ for name in json.loads(sys.argv[1]):
         importlib.import_module(name)
     except ImportError:
         pass
+try:  # matplotlib loads its fonts on the first text it draws: once, here
+    import io
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "warm")
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+except ImportError:
+    pass
 
 
 def serve():
@@ -90,9 +100,37 @@ os.environ.clear()
 os.environ.update(req["env"])
 sys.path[0] = os.getcwd()
 del serve, req, null
-import runpy
+import atexit, runpy, signal, traceback
 sys.argv = ["headstart.cli", *json.loads(os.environ.pop("_CLIHOST_ARGV"))]
-runpy.run_module("headstart.cli", run_name="__main__", alter_sys=True)
+code = 0
+try:
+    runpy.run_module("headstart.cli", run_name="__main__", alter_sys=True)
+except SystemExit as e:  # as the interpreter reads it
+    if e.code is None:
+        code = 0
+    elif isinstance(e.code, int):
+        code = e.code
+    else:
+        print(e.code, file=sys.stderr)
+        code = 1
+except KeyboardInterrupt:
+    traceback.print_exc()
+    code = -signal.SIGINT
+except BaseException:
+    traceback.print_exc()
+    code = 1
+# what an interpreter does on its way out, less tearing down every module (torch's take
+# seconds): atexit handlers, then the streams flushed
+atexit._run_exitfuncs()
+for stream in (sys.stdout, sys.stderr):
+    try:
+        stream.flush()
+    except Exception:
+        pass
+if code == -signal.SIGINT:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+os._exit(code & 0xFF)
 """
 
 

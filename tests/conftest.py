@@ -75,11 +75,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HEADSTART_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
-@pytest.fixture
-def image_folder(tmp_path) -> Path:
+def write_image_folder(root: Path) -> Path:
     """class-per-folder PNGs: 3 classes x 8 images, plus a README that must be ignored."""
     images, labels = make_images(8)
-    root = tmp_path / "folder"
     for i, (img, lab) in enumerate(zip(images, labels)):
         d = root / CLASS_NAMES[lab]
         d.mkdir(parents=True, exist_ok=True)
@@ -87,6 +85,12 @@ def image_folder(tmp_path) -> Path:
     (root / "README.txt").write_text("not an image")
     (root / "circle" / "notes.md").write_text("not an image either")
     return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """class-per-folder PNGs: 3 classes x 8 images, plus a README that must be ignored."""
+    return write_image_folder(tmp_path / "folder")
 
 
 @pytest.fixture

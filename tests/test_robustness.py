@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from conftest import CLASS_NAMES, make_images
+import clihost
+from conftest import CLASS_NAMES, make_images, run_cli, write_image_folder
 from headstart.api import train
 from headstart.core.config import TrainConfig
 from headstart.core.data import from_arrays, inspect_source, load_source, make_splits
@@ -265,30 +266,42 @@ def _cli(*args, **kw):
     )
 
 
+#: a whole-network run long enough that a kill after its first checkpoint lands mid-run
+KILL_ARGS = [
+    "--backbone",
+    "test_resnet",
+    "--weights",
+    "none",
+    "--image-size",
+    "64",
+    "--strategy",
+    "full",
+    "--epochs",
+    "10",
+    "--patience",
+    "0",
+    "--batch-size",
+    "4",
+]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """(the data, the run every kill test compares with), trained once for the module."""
+    root = tmp_path_factory.mktemp("kill")
+    data = write_image_folder(root / "folder")
+    env = {**os.environ, "HEADSTART_CACHE_DIR": str(root / "cache")}
+    r = clihost.run(["train", data, "--out", root / "whole", *KILL_ARGS], env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return data, root / "whole"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_killed_training_resumes_to_the_uninterrupted_result(image_folder, tmp_path, sig):
+def test_killed_training_resumes_to_the_uninterrupted_result(uninterrupted, tmp_path, sig):
     """Kill mid-epoch: the run stays loadable, --resume finishes it, same model as no kill."""
-    args = [
-        "--backbone",
-        "test_resnet",
-        "--weights",
-        "none",
-        "--image-size",
-        "64",
-        "--strategy",
-        "full",
-        "--epochs",
-        "20",
-        "--patience",
-        "0",
-        "--batch-size",
-        "4",
-    ]
-    whole = _cli("train", image_folder, "--out", tmp_path / "whole", *args)
-    assert whole.wait(timeout=600) == 0, whole.stderr.read()
-
-    cut = _cli("train", image_folder, "--out", tmp_path / "cut", *args)
+    data, whole = uninterrupted
+    cut = _cli("train", data, "--out", tmp_path / "cut", *KILL_ARGS)  # a process to signal
     state = tmp_path / "cut" / "checkpoint" / "state.json"
     deadline = time.time() + 300
     while time.time() < deadline and not state.exists():
@@ -301,12 +314,11 @@ def test_killed_training_resumes_to_the_uninterrupted_result(image_folder, tmp_p
     if sig == signal.SIGINT:
         assert "--resume" in cut.stderr.read()
     partial = load_run(tmp_path / "cut")  # loadable from the last completed checkpoint
-    assert partial.metrics["interrupted"] and 1 <= partial.metrics["epochs_run"] < 20
+    assert partial.metrics["interrupted"] and 1 <= partial.metrics["epochs_run"] < 10
 
-    resumed = _cli("train", "--resume", tmp_path / "cut")
-    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
-    a, b = load_run(tmp_path / "whole"), load_run(tmp_path / "cut")
-    assert len(b.history.epochs) == 20
+    run_cli("train", "--resume", tmp_path / "cut")
+    a, b = load_run(whole), load_run(tmp_path / "cut")
+    assert len(b.history.epochs) == 10
     for k, v in a.model.state_dict().items():
         torch.testing.assert_close(b.model.state_dict()[k], v, rtol=0, atol=1e-6, msg=k)
 
