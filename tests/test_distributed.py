@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import clihost
 from conftest import CLASS_NAMES, make_images, run_cli
 from headstart.core.distributed import is_peer_failure, shard_bounds
 from headstart.core.runlock import LOCK_NAME, RunLock, holder
@@ -39,13 +40,9 @@ def _env(cache: Path, **extra) -> dict:
 
 
 def _cli(args, cache: Path, *, check: bool = True, **extra) -> subprocess.CompletedProcess:
-    r = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(cache, OMP_NUM_THREADS="1", **extra),
-    )
+    """``headstart ARGS`` in a new process (through the warm test host, ``clihost``); with
+    ``--nproc`` it is the launcher, and its workers are interpreters of their own."""
+    r = clihost.run(args, env=_env(cache, OMP_NUM_THREADS="1", **extra), timeout=300)
     if check:
         assert r.returncode == 0, r.stdout + r.stderr
     return r
