@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from PIL import Image
 from rich.console import Console
 from scipy import stats
 
+import clihost
 from conftest import CLASS_NAMES, make_images
 from headstart.api import train
 from headstart.console import render_evaluation
@@ -302,13 +301,7 @@ def test_cli_evaluate_warns_about_overlap_and_writes_it(folder_runs, tmp_path):
         if f.is_file():
             (run_dir / f.name).write_bytes(f.read_bytes())
     env = {**os.environ, "COLUMNS": "80", "HEADSTART_CACHE_DIR": str(tmp_path / "cache")}
-    r = subprocess.run(
-        [sys.executable, "-m", "headstart.cli", "evaluate", str(run_dir), str(ext)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    r = clihost.run(["evaluate", run_dir, ext], env=env, timeout=300)  # a process of its own
     assert r.returncode == 0, r.stderr
     out = " ".join(r.stdout.split())
     assert "3 of the 12" in out and "training images" in out

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import make_images
+from conftest import make_images, run_cli
 from headstart.api import train
 from headstart.core.cache import FeatureExtractor, cache_root, clear_memory_cache
 from headstart.core.config import TrainConfig
@@ -109,35 +106,12 @@ def test_budget_fallback_trains_on_the_fly(source, capsys):
 
 
 def test_finetune_command_uses_the_prefix_cache(image_folder, tmp_path):
-    env = dict(os.environ)
+    """Two fine-tunes in processes of their own: the second reads the first one's prefix."""
     args = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48", "--epochs", "2"]
-    cli = [sys.executable, "-m", "headstart.cli"]
-    subprocess.run(
-        [*cli, "train", str(image_folder), "--out", str(tmp_path / "frozen"), *args],
-        check=True,
-        env=env,
-        capture_output=True,
-        timeout=300,
-    )
+    run_cli("train", image_folder, "--out", tmp_path / "frozen", *args)
     for name in ("ft1", "ft2"):
-        r = subprocess.run(
-            [
-                *cli,
-                "finetune",
-                str(tmp_path / "frozen"),
-                "--unfreeze",
-                "1",
-                "--epochs",
-                "2",
-                "--out",
-                str(tmp_path / name),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert r.returncode == 0, r.stderr
+        finetune = ["finetune", tmp_path / "frozen", "--unfreeze", "1", "--epochs", "2"]
+        run_cli(*finetune, "--out", tmp_path / name)
     import json
 
     m1 = json.loads((tmp_path / "ft1" / "metrics.json").read_text())["feature_cache"]
