@@ -268,6 +268,9 @@ def test_a_model_no_better_than_the_majority_class_says_so(image_folder, tmp_pat
         words = "no better than always answering " + repr(run.metrics["majority_class"])
         assert (words in " ".join(out.getvalue().split())) is equal
         assert ("No better than the majority-class baseline" in page) is equal
+        # no compared run: the page points at --compare instead of promising a comparison
+        assert "pair by pair on the same images below" not in page
+        assert "headstart evaluate RUN --compare OTHER_RUN" in page
 
 
 # --- 4. a run fitted from Python -----------------------------------------------------------

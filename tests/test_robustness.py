@@ -323,6 +323,18 @@ def test_killed_training_resumes_to_the_uninterrupted_result(uninterrupted, tmp_
         torch.testing.assert_close(b.model.state_dict()[k], v, rtol=0, atol=1e-6, msg=k)
 
 
+def test_a_users_own_folder_is_not_a_run_whatever_it_holds(tmp_path):
+    """A folder without model.json is not a run: its .py or .pkl files are the user's own
+    business, never something headstart tells them to remove."""
+    from headstart.core.rundir import check_run_dir
+
+    (tmp_path / "cv.py").write_text("print('mine')")
+    (tmp_path / "model.pkl").write_bytes(b"mine")
+    with pytest.raises(RunError, match=r"not a headstart run \(model.json is missing\)") as e:
+        check_run_dir(tmp_path)
+    assert "Remove" not in str(e.value)
+
+
 def test_atomic_write_never_leaves_a_partial_file(tmp_path, monkeypatch):
     from headstart.io import atomic_write_text
 

@@ -777,8 +777,14 @@ def _metrics_section(evaluation: dict, noun: str = "image") -> str:
         f"<p>Evaluated on {html.escape(evaluation['evaluated_on'])}: "
         f"{evaluation['n']:,} {noun}s. "
         + html.escape(methods)
-        + " Overlapping intervals do not settle whether two models differ; compared runs are "
-        f"judged pair by pair on the same {noun}s below.</p>"
+        + (
+            " Overlapping intervals do not settle whether two models differ; compared runs are "
+            f"judged pair by pair on the same {noun}s below.</p>"
+            if paired
+            else " Overlapping intervals do not settle whether two models differ: <code>"
+            "headstart evaluate RUN --compare OTHER_RUN</code> judges two runs pair by pair on "
+            f"the same {noun}s.</p>"
+        )
     ]
     bad = evaluation.get("unreadable") or []
     if bad:

@@ -85,8 +85,13 @@ def check_run_dir(path: str | Path) -> dict | None:
             f"{path}: is a file; give the run directory headstart train wrote "
             "(the folder holding model.json)."
         )
+    interrupted = (
+        not (path / "model.json").is_file() and (path / "checkpoint" / "state.json").is_file()
+    )
+    if not interrupted and not (path / "model.json").is_file():  # the user's own folder: no
+        raise RunError(f"{path}: not a headstart run (model.json is missing).")  # more said
     refuse_unexpected_files(path)
-    if not (path / "model.json").is_file() and (path / "checkpoint" / "state.json").is_file():
+    if interrupted:
         if not (path / "config.json").is_file():
             raise RunError(f"{path}: not a headstart run (config.json is missing).")
         return None
