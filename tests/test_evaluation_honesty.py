@@ -133,6 +133,22 @@ def folder_runs(tmp_path_factory):
     return a.path, b.path, data
 
 
+def test_a_compared_run_scored_on_its_own_training_images_is_flagged(folder_runs, tmp_path):
+    """Found by a first-time user: a run of another seed (another split) scored 100% on this
+    run's validation images, 12 of which it had trained on, without a word."""
+    a, b, data = folder_runs
+    same = evaluate_run(load_run(a), compare=[load_run(b)])["paired"][0]
+    assert same["other_train_overlap"] == 0 and "Caution" not in same["verdict"]
+    other_seed = train(TrainConfig(**TINY, data=str(data), seed=1), out=tmp_path / "s1")
+    entry = evaluate_run(load_run(a), compare=[other_seed])["paired"][0]
+    assert entry["other_train_overlap"] > 0
+    assert (
+        f"Caution: {entry['other_train_overlap']} of these {entry['n']} images"
+        in (entry["verdict"])
+    )
+    assert "optimistic" in entry["verdict"]
+
+
 def test_evaluate_compare_gives_a_paired_comparison_everywhere(folder_runs):
     a, b, _ = folder_runs
     run = load_run(a)

@@ -472,6 +472,33 @@ def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
     return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
 
 
+def _seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, progress):
+    """A compared run trained on another split may have trained on the very examples it is
+    scored on here (found by a first-time user: a run of another seed scored 100% on images
+    it had trained on). Counts them by content in ``entry["other_train_overlap"]`` and says
+    so in its verdict. Returns the examples' hashes, computed once for every compared run."""
+    from headstart.core.data import content_hashes
+
+    known, _ = train_hashes(other, progress=progress)
+    if not known:
+        entry["other_train_overlap"] = None  # could not be checked
+        return hashes
+    if hashes is None:
+        hashes = content_hashes(images, progress=progress)
+    scored = np.flatnonzero(keep)
+    seen = int(sum(hashes[i] in known for i in scored))
+    entry["other_train_overlap"] = seen
+    if seen:
+        noun = example_noun(images)
+        entry["verdict"] += (
+            f" Caution: {seen:,} of these {len(scored):,} {noun}s are training {noun}s of "
+            f"{entry['other']} (same content), so its score here is optimistic; compare runs "
+            "trained on the same split (headstart train --config RUN/config.json replays a "
+            "run's split)."
+        )
+    return hashes
+
+
 def _overlap(run, images: ExampleSet, valid, y, proba, majority: int, n_boot, progress) -> dict:
     """How many scored images are training images (by content), and the score without them."""
     from headstart.core.data import content_hashes
@@ -641,7 +668,7 @@ def evaluate_run(
     y = images.labels[valid]
     result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
     majority = int(np.argmax(np.bincount(_train_labels(run), minlength=len(run.class_names))))
-    paired = []
+    paired, hashes = [], None
     rows = [
         {"name": _run_name(run), "kind": "this run", **_summary(result)},
         {
@@ -667,16 +694,16 @@ def evaluate_run(
                 **_summary(om),
             }
         )
-        paired.append(
-            paired_comparison(
-                images.labels[keep],
-                proba[keep].argmax(axis=1),
-                op[keep].argmax(axis=1),
-                this_name=_run_name(run),
-                other_name=_run_name(other),
-                noun=noun,
-            )
+        entry = paired_comparison(
+            images.labels[keep],
+            proba[keep].argmax(axis=1),
+            op[keep].argmax(axis=1),
+            this_name=_run_name(run),
+            other_name=_run_name(other),
+            noun=noun,
         )
+        hashes = _seen_in_training(other, images, keep, entry, hashes, progress)
+        paired.append(entry)
     if data is not None and not ready:
         result["overlap"] = _overlap(
             run, images, valid, y, proba[valid], majority, n_boot, progress
