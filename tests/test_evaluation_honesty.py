@@ -170,6 +170,9 @@ def test_evaluate_compare_gives_a_paired_comparison_everywhere(folder_runs):
     page = render_html(run, result, {})
     metrics = page.split('id="metrics"')[1].split('id="confusion"')[0]
     assert "McNemar" in metrics and paired["verdict"][:40] in metrics
+    # a difference of accuracies is in percentage points, as the terminal says, not in %
+    assert "accuracy difference (points)" in metrics
+    assert f"{100 * paired['accuracy_difference']:+.1f}%" not in metrics
 
 
 # --------------------------------------------------------------------------- one unit each

@@ -757,7 +757,8 @@ def _f1_ci(ci) -> str:
 
 
 def _points(v: float) -> str:
-    return "-" if v is None or v != v else f"{100 * v:+.1f}%"
+    """A difference of two accuracies, in percentage points (as the terminal says it)."""
+    return "-" if v is None or v != v else f"{100 * v:+.1f}"
 
 
 def _metrics_section(evaluation: dict, noun: str = "image") -> str:
@@ -840,8 +841,8 @@ def _metrics_section(evaluation: dict, noun: str = "image") -> str:
                     f"{noun}s",
                     "only this run right",
                     "only compared run right",
-                    "accuracy difference",
-                    "95% interval",
+                    "accuracy difference (points)",
+                    "95% interval (points)",
                     "McNemar p",
                 ],
                 [
