@@ -60,6 +60,10 @@ def test_bad_inputs_get_one_line(tmp_path):
     assert r.returncode == 2 and "not a headstart run" in r.stderr
     r = headstart("train", "--demo", "--backbone", "nope_net", check=False)
     assert r.returncode == 2 and "unknown backbone" in r.stderr
+    r = headstart("train", "--demo", "--strategy", "finetune", check=False)
+    assert r.returncode == 2 and "Did you mean fine-tune?" in r.stderr
+    r = headstart("train", "--demo", "--strategy", "fine-tune", "--unfreeze", "0", check=False)
+    assert r.returncode == 2 and "--unfreeze must be at least 1" in r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -121,7 +122,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value not in valid:
                 flag = name.replace("_", "-")
-                raise ConfigError(f"--{flag} must be one of {', '.join(valid)}; got {value!r}.")
+                close = difflib.get_close_matches(str(value), list(valid), n=1, cutoff=0.6)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                raise ConfigError(
+                    f"--{flag} must be one of {', '.join(valid)}; got {value!r}.{hint}"
+                )
         if self.modality not in ("auto", *MODALITIES):
             raise ConfigError(
                 f"--modality must be one of auto, {', '.join(MODALITIES)}; got {self.modality!r}."
