@@ -127,6 +127,11 @@ class TrainConfig:
                 raise ConfigError(
                     f"--{flag} must be one of {', '.join(valid)}; got {value!r}.{hint}"
                 )
+        if self.strategy == "fine-tune" and self.unfreeze < 1:  # (a saved run still loads)
+            raise ConfigError(
+                f"--unfreeze must be at least 1 with --strategy fine-tune; got {self.unfreeze} "
+                "(no stage to train is --strategy feature-extraction)."
+            )
         if self.modality not in ("auto", *MODALITIES):
             raise ConfigError(
                 f"--modality must be one of auto, {', '.join(MODALITIES)}; got {self.modality!r}."

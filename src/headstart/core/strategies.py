@@ -40,11 +40,6 @@ class Strategy:
             raise ConfigError(
                 f"strategy must be one of {', '.join(STRATEGIES)}; got {self.kind!r}."
             )
-        if self.kind == "fine-tune" and self.unfreeze < 1:
-            raise ConfigError(
-                f"--unfreeze must be at least 1 with --strategy fine-tune; got {self.unfreeze} "
-                "(no stage to train is --strategy feature-extraction)."
-            )
 
     def to_dict(self) -> dict:
         return asdict(self)
