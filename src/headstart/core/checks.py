@@ -95,6 +95,7 @@ def ready_to_train(config: TrainConfig):
     source (train with ``data=`` it: the data is read once)."""
     if config.data is None:
         raise ConfigError("no data given: pass a data location (or --demo).")
+    config.check_new_run()
     kind = data_modality(
         config.data,
         config.modality,

@@ -127,11 +127,6 @@ class TrainConfig:
                 raise ConfigError(
                     f"--{flag} must be one of {', '.join(valid)}; got {value!r}.{hint}"
                 )
-        if self.strategy == "fine-tune" and self.unfreeze < 1:  # (a saved run still loads)
-            raise ConfigError(
-                f"--unfreeze must be at least 1 with --strategy fine-tune; got {self.unfreeze} "
-                "(no stage to train is --strategy feature-extraction)."
-            )
         if self.modality not in ("auto", *MODALITIES):
             raise ConfigError(
                 f"--modality must be one of auto, {', '.join(MODALITIES)}; got {self.modality!r}."
@@ -227,6 +222,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def check_new_run(self) -> None:
+        """What a run about to train is refused and a saved one is not (it must still load):
+        ``--strategy fine-tune --unfreeze 0`` trains no stage (feature extraction, misnamed)."""
+        if self.strategy == "fine-tune" and self.unfreeze < 1:
+            raise ConfigError(
+                f"--unfreeze must be at least 1 with --strategy fine-tune; got {self.unfreeze} "
+                "(no stage to train is --strategy feature-extraction)."
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

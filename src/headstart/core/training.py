@@ -385,6 +385,7 @@ def train(
     """
     deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
     config = for_data(config or TrainConfig(), data)
+    config.check_new_run()
     if config.backbone == "auto":
         raise ConfigError(
             "backbone auto is decided from the data: train it with "
