@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import timm
@@ -87,6 +88,9 @@ def bad(tmp_path, image_folder):
     (run / "config.json").write_text(json.dumps({"config": {"data": str(image_folder)}}))
     (run / "model.safetensors").write_bytes(b"")
     d["run"] = run
+    d["notes"] = tmp_path / "notes.txt"  # the user's: predict --out never replaces it
+    d["notes"].write_text("input,predicted,confidence\nmy own notes\n")
+    d["picture"] = one / "a.png"
     return {k: str(v) for k, v in d.items()}
 
 
@@ -144,6 +148,10 @@ CASES = [
     ("finetune {run} --strategy bogus", "--strategy must be one of"),
     ("finetune {run} --out {occupied}", "files headstart did not write"),
     ("predict {run} x.png --engine bogus", "--engine must be one of"),
+    ("predict {run} {images} --out {notes}", "not a predictions CSV headstart wrote"),
+    ("predict {run} {picture} --out {picture}", "is one of the inputs"),
+    ("predict {run} {images} --out {images}/circle/img_000.png", "not a predictions CSV"),
+    ("predict {run} {images} --out {images}", "is a folder"),
     ("export {run} --out {run}/model.txt", "ending in .onnx"),
     ("serve {run} --port 0", "--port 0"),
     ("advise --demo --rank-by bogus", "--rank-by must be one of"),
@@ -160,6 +168,7 @@ def test_every_mistake_is_answered_before_the_heavy_libraries_load(bad):
         assert said.startswith("error: ") and said.count("\n") == 1, (line, said)  # one line
         assert "Traceback" not in said and "note:" not in said, (line, said)
         assert not got["heavy"], f"{line} imported {got['heavy']} before answering"
+    assert Path(bad["notes"]).read_text() == "input,predicted,confidence\nmy own notes\n"
 
 
 def test_a_failed_run_leaves_no_folder_it_made_and_keeps_the_users(bad, tmp_path):

@@ -833,12 +833,14 @@ def predict(
     ] = ENGINES[0],
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
-    from headstart.core.checks import check_paths
+    from headstart.core.checks import check_paths, check_predictions_out
     from headstart.deploy.onnx_model import check_engine_target, load_engine
 
     check_engine_target(run_dir, engine)  # before torch loads: a run, or an export
     check_paths(inputs, "an input to predict")
-    from headstart.core.predictions import predictions_csv
+    if out is not None:
+        check_predictions_out(out, inputs)
+    from headstart.core.predictions import predictions_csv, rows_said
 
     run = load_engine(run_dir, engine)
     modality = run.modality
@@ -860,7 +862,7 @@ def predict(
     text = predictions_csv(preds, run.class_names)
     if out is not None:
         atomic_write_text(out, text)
-        console().print(path_line(f"wrote {len(preds)} predictions to {out}"))
+        console().print(path_line(f"wrote {rows_said(preds)} to {out}"))
     else:
         console().print(render_predictions(preds))
     failed = [p for p in preds if p.error]
