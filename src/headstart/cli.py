@@ -816,7 +816,13 @@ def predict(
             "(standard input, one text per line)."
         ),
     ],
-    out: Annotated[Path | None, typer.Option(help="Write predictions as CSV here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write predictions as CSV here: a new file, or a predictions CSV headstart "
+            "wrote (any other file is left alone, and the command stops)."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 32,
     text_column: Annotated[
         str | None,
