@@ -91,6 +91,9 @@ def bad(tmp_path, image_folder):
     d["notes"] = tmp_path / "notes.txt"  # the user's: predict --out never replaces it
     d["notes"].write_text("input,predicted,confidence\nmy own notes\n")
     d["picture"] = one / "a.png"
+    d["empty"] = tmp_path / "empty"
+    (d["empty"] / "inner").mkdir(parents=True)  # folders in it, and a hidden file, no inputs
+    (d["empty"] / ".DS_Store").write_bytes(b"")
     return {k: str(v) for k, v in d.items()}
 
 
@@ -142,6 +145,10 @@ CASES = [
     # an option value out of range, and --out that is someone else's folder
     ("train --demo --strategy bogus", "--strategy must be one of"),
     ("train --demo --epochs 0", "epochs must be at least 1"),
+    ("train {images} --test-split 1.5", "--test-split must be in [0, 1)"),
+    ("train {images} --val-split 0.6 --test-split 0.5", "--val-split + --test-split < 1"),
+    ("train {images} --image-size 0", "--image-size must be between 16 and 2048"),
+    ("predict {run} {empty}", "an empty folder, nothing to predict on"),
     ("train --demo --head bogus --backbone DenseNet121", "--head must be one of"),
     ("train --demo --nproc many", "--nproc must be a number"),
     ("train {images} --out {occupied}", "files headstart did not write"),

@@ -839,11 +839,11 @@ def predict(
     ] = ENGINES[0],
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
-    from headstart.core.checks import check_paths, check_predictions_out
+    from headstart.core.checks import check_predict_inputs, check_predictions_out
     from headstart.deploy.onnx_model import check_engine_target, load_engine
 
     check_engine_target(run_dir, engine)  # before torch loads: a run, or an export
-    check_paths(inputs, "an input to predict")
+    check_predict_inputs(inputs)
     if out is not None:
         check_predictions_out(out, inputs)
     from headstart.core.predictions import predictions_csv, rows_said

@@ -142,6 +142,24 @@ def check_paths(paths, what: str) -> None:
             raise DataError(f"{p}: no such file or folder ({what}).")
 
 
+def check_predict_inputs(inputs) -> None:
+    """``headstart predict``'s inputs: each exists, and a folder holds files (hidden ones
+    aside); which of them the run can read is decided as they are read."""
+    check_paths(inputs, "an input to predict")
+    for p in inputs:
+        p = Path(p).expanduser()
+        if str(p) != "-" and p.is_dir() and not any(_visible_files(p)):
+            raise DataError(
+                f"{p}: an empty folder, nothing to predict on; give files or a folder of them."
+            )
+
+
+def _visible_files(folder: Path):
+    for f in folder.rglob("*"):
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts):
+            yield f
+
+
 def check_predictions_out(out, inputs) -> None:
     """``headstart predict --out``: a file to write, not one of ``inputs``, and, if it exists,
     a predictions CSV headstart wrote (its first line is that header); anything else there is
