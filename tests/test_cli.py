@@ -27,6 +27,15 @@ def test_train_predict_replay_on_an_image_folder(image_folder, tmp_path):
     src = next((image_folder / "stripes").glob("*.png"))
     (tmp_path / "new" / "s.png").write_bytes(src.read_bytes())
     r = headstart("predict", run, tmp_path / "new", "--out", out)
+    assert f"wrote 2 rows (1 prediction, 1 unreadable) to {out}" in " ".join(r.stdout.split())
+    r = headstart("predict", run, tmp_path / "new", "--out", out)  # its own CSV: replaced
+    assert "wrote 2 rows" in r.stdout
+    before = (tmp_path / "new" / "s.png").read_bytes()
+    r = headstart(
+        "predict", run, tmp_path / "new", "--out", tmp_path / "new" / "s.png", check=False
+    )
+    assert r.returncode == 2 and "not a predictions CSV headstart wrote" in r.stderr
+    assert (tmp_path / "new" / "s.png").read_bytes() == before  # the user's image is kept
     rows = list(csv.DictReader(out.open()))
     assert [os.path.basename(r["input"]) for r in rows] == ["junk.jpg", "s.png"]
     assert rows[0]["error"] and not rows[0]["predicted"]

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import timm
@@ -87,6 +88,12 @@ def bad(tmp_path, image_folder):
     (run / "config.json").write_text(json.dumps({"config": {"data": str(image_folder)}}))
     (run / "model.safetensors").write_bytes(b"")
     d["run"] = run
+    d["notes"] = tmp_path / "notes.txt"  # the user's: predict --out never replaces it
+    d["notes"].write_text("input,predicted,confidence\nmy own notes\n")
+    d["picture"] = one / "a.png"
+    d["empty"] = tmp_path / "empty"
+    (d["empty"] / "inner").mkdir(parents=True)  # folders in it, and a hidden file, no inputs
+    (d["empty"] / ".DS_Store").write_bytes(b"")
     return {k: str(v) for k, v in d.items()}
 
 
@@ -138,12 +145,20 @@ CASES = [
     # an option value out of range, and --out that is someone else's folder
     ("train --demo --strategy bogus", "--strategy must be one of"),
     ("train --demo --epochs 0", "epochs must be at least 1"),
+    ("train {images} --test-split 1.5", "--test-split must be in [0, 1)"),
+    ("train {images} --val-split 0.6 --test-split 0.5", "--val-split + --test-split < 1"),
+    ("train {images} --image-size 0", "--image-size must be between 16 and 2048"),
+    ("predict {run} {empty}", "an empty folder, nothing to predict on"),
     ("train --demo --head bogus --backbone DenseNet121", "--head must be one of"),
     ("train --demo --nproc many", "--nproc must be a number"),
     ("train {images} --out {occupied}", "files headstart did not write"),
     ("finetune {run} --strategy bogus", "--strategy must be one of"),
     ("finetune {run} --out {occupied}", "files headstart did not write"),
     ("predict {run} x.png --engine bogus", "--engine must be one of"),
+    ("predict {run} {images} --out {notes}", "not a predictions CSV headstart wrote"),
+    ("predict {run} {picture} --out {picture}", "is one of the inputs"),
+    ("predict {run} {images} --out {images}/circle/img_000.png", "not a predictions CSV"),
+    ("predict {run} {images} --out {images}", "is a folder"),
     ("export {run} --out {run}/model.txt", "ending in .onnx"),
     ("serve {run} --port 0", "--port 0"),
     ("advise --demo --rank-by bogus", "--rank-by must be one of"),
@@ -160,6 +175,7 @@ def test_every_mistake_is_answered_before_the_heavy_libraries_load(bad):
         assert said.startswith("error: ") and said.count("\n") == 1, (line, said)  # one line
         assert "Traceback" not in said and "note:" not in said, (line, said)
         assert not got["heavy"], f"{line} imported {got['heavy']} before answering"
+    assert Path(bad["notes"]).read_text() == "input,predicted,confidence\nmy own notes\n"
 
 
 def test_a_failed_run_leaves_no_folder_it_made_and_keeps_the_users(bad, tmp_path):

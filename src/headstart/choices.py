@@ -69,3 +69,6 @@ SERVE_MAX_BYTES = "8MB"
 SERVE_MAX_FILES = 64
 SERVE_MAX_BATCH = 8
 SERVE_MAX_WAIT_MS = 5.0
+
+#: The input sizes (pixels, each side) ``--image-size`` accepts.
+IMAGE_SIZE_RANGE = (16, 2048)

@@ -816,7 +816,13 @@ def predict(
             "(standard input, one text per line)."
         ),
     ],
-    out: Annotated[Path | None, typer.Option(help="Write predictions as CSV here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write predictions as CSV here: a new file, or a predictions CSV headstart "
+            "wrote (any other file is left alone, and the command stops)."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 32,
     text_column: Annotated[
         str | None,
@@ -833,12 +839,14 @@ def predict(
     ] = ENGINES[0],
 ) -> None:
     """Predict labels and class probabilities with a saved run."""
-    from headstart.core.checks import check_paths
+    from headstart.core.checks import check_predict_inputs, check_predictions_out
     from headstart.deploy.onnx_model import check_engine_target, load_engine
 
     check_engine_target(run_dir, engine)  # before torch loads: a run, or an export
-    check_paths(inputs, "an input to predict")
-    from headstart.core.predictions import predictions_csv
+    check_predict_inputs(inputs)
+    if out is not None:
+        check_predictions_out(out, inputs)
+    from headstart.core.predictions import predictions_csv, rows_said
 
     run = load_engine(run_dir, engine)
     modality = run.modality
@@ -860,7 +868,7 @@ def predict(
     text = predictions_csv(preds, run.class_names)
     if out is not None:
         atomic_write_text(out, text)
-        console().print(path_line(f"wrote {len(preds)} predictions to {out}"))
+        console().print(path_line(f"wrote {rows_said(preds)} to {out}"))
     else:
         console().print(render_predictions(preds))
     failed = [p for p in preds if p.error]

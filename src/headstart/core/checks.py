@@ -141,3 +141,45 @@ def check_paths(paths, what: str) -> None:
     for p in paths:
         if str(p) != "-" and not Path(p).expanduser().exists():
             raise DataError(f"{p}: no such file or folder ({what}).")
+
+
+def check_predict_inputs(inputs) -> None:
+    """``headstart predict``'s inputs: each exists, and a folder holds files (hidden ones
+    aside); which of them the run can read is decided as they are read."""
+    check_paths(inputs, "an input to predict")
+    for p in inputs:
+        p = Path(p).expanduser()
+        if str(p) != "-" and p.is_dir() and not any(_visible_files(p)):
+            raise DataError(
+                f"{p}: an empty folder, nothing to predict on; give files or a folder of them."
+            )
+
+
+def _visible_files(folder: Path):
+    for f in folder.rglob("*"):
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts):
+            yield f
+
+
+def check_predictions_out(out, inputs) -> None:
+    """``headstart predict --out``: a file to write, not one of ``inputs``, and, if it exists,
+    a predictions CSV headstart wrote (its first line is that header); anything else there is
+    the user's, and is never replaced."""
+    from headstart.core.predictions import is_predictions_header
+
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise ConfigError(
+            f"--out {out}: is a folder; give a file name, e.g. {out / 'predictions.csv'}."
+        )
+    here = out.resolve()
+    if any(str(i) != "-" and Path(i).expanduser().resolve() == here for i in inputs):
+        raise ConfigError(f"--out {out}: is one of the inputs; give another file name.")
+    if out.exists():
+        with open(out, encoding="utf-8", errors="replace", newline="") as f:
+            first = f.readline(65536)
+        if not is_predictions_header(first):
+            raise ConfigError(
+                f"--out {out}: exists and is not a predictions CSV headstart wrote; "
+                "give another file name, or move that file away."
+            )

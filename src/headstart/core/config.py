@@ -17,6 +17,7 @@ from headstart.choices import (
     CLASS_WEIGHTS,
     FEATURE_KINDS,
     HEADS,
+    IMAGE_SIZE_RANGE,
     MODALITIES,
     POOLING_CHOICES,
     RESIZE_MODES,
@@ -24,6 +25,7 @@ from headstart.choices import (
     STAGE_POOLINGS,
     STRATEGY_CHOICES,
 )
+from headstart.core.splits import check_split_fractions
 from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
 
@@ -50,6 +52,15 @@ def parse_bytes(text: str | int | None, what: str = "cache budget") -> int | Non
         return int(float(t))
     except ValueError:
         raise ConfigError(f"{what} {text!r} is not a size like 500MB or 4GB.") from None
+
+
+def check_image_size(image_size: int) -> None:
+    """``--image-size`` within :data:`~headstart.choices.IMAGE_SIZE_RANGE`."""
+    low, high = IMAGE_SIZE_RANGE
+    if not low <= int(image_size) <= high:
+        raise ConfigError(
+            f"--image-size must be between {low} and {high} pixels; got {image_size}."
+        )
 
 
 @dataclass
@@ -133,6 +144,9 @@ class TrainConfig:
             )
         if self.max_length is not None and self.max_length < 2:
             raise ConfigError(f"--max-length must be at least 2 tokens; got {self.max_length}.")
+        if self.image_size is not None:
+            check_image_size(self.image_size)
+        check_split_fractions(self.val_split, self.test_split)
         if self.views < 1:
             raise ConfigError(f"--views must be at least 1; got {self.views}.")
         if self.workers < -1:

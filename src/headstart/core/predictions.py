@@ -34,13 +34,42 @@ class Prediction:
     text_start: str | None = None
 
 
+#: The columns every predictions CSV begins with; the class columns and ``error`` follow.
+CSV_FIRST_COLUMNS = ("input", "predicted", "confidence")
+
+
+def is_predictions_header(line: str) -> bool:
+    """Whether ``line`` (a file's first line) is the header :func:`predictions_csv` writes:
+    how ``headstart predict`` knows a file it may replace is one it wrote."""
+    names = next(csv.reader([line.rstrip("\r\n")]), [])
+    if names[-1:] == ["text_start"]:
+        names = names[:-1]
+    first = len(CSV_FIRST_COLUMNS)
+    return (
+        tuple(names[:first]) == CSV_FIRST_COLUMNS
+        and names[-1:] == ["error"]
+        and all(n.startswith("p_") for n in names[first:-1])
+    )
+
+
+def rows_said(predictions: Sequence[Prediction]) -> str:
+    """How many rows a predictions CSV holds, in words: ``5 predictions``, or with inputs that
+    could not be read, ``6 rows (5 predictions, 1 unreadable)``."""
+    failed = sum(bool(p.error) for p in predictions)
+    done = len(predictions) - failed
+    said = f"{done} prediction{'s' * (done != 1)}"
+    if not failed:
+        return said
+    return f"{len(predictions)} row{'s' * (len(predictions) != 1)} ({said}, {failed} unreadable)"
+
+
 def predictions_csv(predictions: list[Prediction], class_names: Sequence[str]) -> str:
     """One row per input: input, predicted, confidence, p_<class>..., error, and for texts a
     last column ``text_start`` (the text's first characters, on one line)."""
     texts = any(r.text_start is not None for r in predictions)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    header = ["input", "predicted", "confidence", *[f"p_{c}" for c in class_names], "error"]
+    header = [*CSV_FIRST_COLUMNS, *[f"p_{c}" for c in class_names], "error"]
     w.writerow(header + ["text_start"] * texts)
     for r in predictions:
         if r.probabilities is None:

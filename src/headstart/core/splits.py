@@ -67,6 +67,20 @@ def score_label(split: str) -> str:
     return f"{split} split"
 
 
+def check_split_fractions(val_split: float, test_split: float | None) -> None:
+    """The split fractions a run is given: validation in (0, 1), test (None: auto) in [0, 1),
+    the two together under 1. Checked by the configuration, before any data is read."""
+    if not 0.0 < val_split < 1.0:
+        raise ConfigError(f"--val-split must be between 0 and 1 (exclusive); got {val_split}.")
+    if test_split is None:
+        return
+    if not 0.0 <= test_split < 1.0 or val_split + test_split >= 1.0:
+        raise ConfigError(
+            f"--test-split must be in [0, 1) and --val-split + --test-split < 1; got "
+            f"{test_split} (--val-split {val_split})."
+        )
+
+
 def auto_test_split(pool: ExampleSet) -> float:
     """The test fraction ``test_split=None`` means for ``pool``: see ``AUTO_TEST_FRACTION``."""
     counts = pool.class_counts()
@@ -246,12 +260,7 @@ def make_splits(
             f"auto: {AUTO_TEST_FRACTION:g} of train when every class has at least "
             f"{AUTO_TEST_MIN_PER_CLASS} {noun}s"
         )
-    if not 0.0 < val_split < 1.0:
-        raise ConfigError(f"val_split must be between 0 and 1 (exclusive); got {val_split}.")
-    if not 0.0 <= test_split < 1.0 or val_split + test_split >= 1.0:
-        raise ConfigError(
-            f"test_split must be in [0, 1) and val_split + test_split < 1; got {test_split}."
-        )
+    check_split_fractions(val_split, test_split)
     pool = source.train
     n_pool = len(pool)
     test = source.test

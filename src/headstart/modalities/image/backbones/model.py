@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from headstart.choices import POOLINGS, RESIZE_MODES
+from headstart.core.config import check_image_size
 from headstart.core.featurespec import FeatureSpec
 from headstart.core.stages import SequentialPlan, StageMap
 from headstart.errors import ConfigError
@@ -76,8 +77,7 @@ def preprocessing_for(
     cfg = timm.data.resolve_model_data_config(model)
     h, w = cfg["input_size"][1:]
     if image_size is not None:
-        if not 16 <= int(image_size) <= 2048:
-            raise ConfigError(f"image size must be between 16 and 2048 pixels; got {image_size}.")
+        check_image_size(image_size)
         h = w = int(image_size)
     return Preprocessing(
         input_size=(int(h), int(w)),
