@@ -1174,7 +1174,8 @@ def write_run_report(run, splits=None, *, parent=None, progress: bool = False) -
         layout="split used by this run",
         location=str(run.config.data or "<arrays>"),
     )
-    inspection = inspect_source(source, progress=progress)
+    # for the report, after training: said so, or the line reads as training starting over
+    inspection = inspect_source(source, progress=progress, desc="report: data summary")
     atomic_write_json(run.path / "inspection.json", inspection.to_dict())
     write_train_hashes(run.path, inspection.item_hashes["train"])  # hashed once, by inspect
     images = splits.test if splits.test is not None else splits.val

@@ -150,9 +150,11 @@ def inspect_texts(
     max_length: int | None = None,
     progress: bool = True,
     workers: int = 0,
+    desc: str = "inspecting",
 ) -> TextInspection:
     """Summarise every text of every split of ``source``; ``workers`` is accepted for the
-    image inspection's signature (text needs no decoding threads)."""
+    image inspection's signature (text needs no decoding threads); ``desc`` labels the
+    progress line."""
     del workers
     splits = source.splits()
     names = list(source.class_names)
@@ -162,7 +164,7 @@ def inspect_texts(
     near_empty: list[dict[str, str]] = []
     all_texts: list[str] = []
     total = sum(len(s) for s in splits.values())
-    with progress_bar(total=total, desc="inspecting", unit="text", enabled=progress) as bar:
+    with progress_bar(total=total, desc=desc, unit="text", enabled=progress) as bar:
         for split, s in splits.items():
             hashes = []
             for i, text in enumerate(s.texts):

@@ -175,8 +175,10 @@ def inspect_source(
     seed: int = 0,
     workers: int = 4,
     progress: bool = True,
+    desc: str = "inspecting",
 ) -> Inspection:
-    """Decode and hash every image of every split of ``source`` and summarise what was found.
+    """Decode and hash every image of every split of ``source`` and summarise what was found
+    (``desc`` labels the progress line).
 
     The split a training run would use (``val_split``, ``test_split``, ``seed``) is planned too,
     so its per-class counts, or the reason it is impossible, are part of the report.
@@ -194,7 +196,7 @@ def inspect_source(
     jobs = [(name, s, i) for name, s in splits.items() for i in range(len(s))]
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        progress_bar(total=total, desc="inspecting", unit="img", enabled=progress) as bar,
+        progress_bar(total=total, desc=desc, unit="img", enabled=progress) as bar,
     ):
         results = pool.map(lambda job: _scan_item(job[1], job[2]), jobs, chunksize=32)
         for (split, s, i), (size, mode, digest, reason) in zip(jobs, results):
