@@ -99,6 +99,47 @@ def test_empty_cell_is_skipped_and_listed_missing_column_is_named(tmp_path):
         load_source(bad, modality="text")
 
 
+def test_rows_with_more_or_fewer_cells_than_the_header_are_skipped_and_listed(tmp_path):
+    """An unquoted comma in a text is never read as a label, nor an extra cell dropped."""
+    from types import SimpleNamespace
+
+    from headstart.modalities.text.inspect import inspect_texts
+    from headstart.modalities.text.predict import predict_text_inputs
+
+    body = "".join(f"{t},{lab}\n" for t, lab in reviews()[1:])
+    path = tmp_path / "ragged.csv"
+    path.write_text("text,label\n" + body + "good, really good,pos\nbad,neg,extra\nlonely\n")
+    s = load_source(path, modality="text")
+    assert len(s.train) == 10 and s.class_names == ("negative", "positive")
+    assert s.skipped == [
+        {
+            "path": "ragged.csv row 11",
+            "reason": "line 12: 3 cells, the header has 2: an unquoted comma or tab in a text?",
+        },
+        {
+            "path": "ragged.csv row 12",
+            "reason": "line 13: 3 cells, the header has 2: an unquoted comma or tab in a text?",
+        },
+        {
+            "path": "ragged.csv row 13",
+            "reason": "line 14: 1 cell, the header has 2: a missing delimiter?",
+        },
+    ]
+    assert s.notes == ["3 text(s) skipped (wrong number of cells)"]
+    insp = inspect_texts(s, encoder="test_bert", progress=False)
+    assert "3 text(s) skipped (wrong number of cells)" in insp.warnings()
+    assert [u["path"] for u in insp.unreadable] == [r["path"] for r in s.skipped]
+    # predicting: the row is an error row, not a wrongly scored part of its text
+    model = SimpleNamespace(
+        class_names=("a", "b"),
+        predict_proba=lambda texts, **_: np.tile([0.25, 0.75], (len(texts), 1)),
+    )
+    preds = predict_text_inputs(model, [str(path)])
+    assert len(preds) == 13 and all(p.error is None for p in preds[:10])
+    assert [p.error for p in preds[10:]] == [r["reason"] for r in s.skipped]
+    assert all(p.label is None for p in preds[10:])
+
+
 def test_a_table_that_is_neither_images_nor_text_names_both_options(tmp_path):
     rows = reviews() + [["first line\nsecond line\nthird line", "positive"], ["", "negative"]]
     s = load_source(write_table(tmp_path / "multi.csv", rows))
