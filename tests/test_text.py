@@ -598,3 +598,24 @@ def test_pooling_override_for_plain_encoders_and_per_modality_choices(tmp_path):
     with pytest.raises(ConfigError, match="for text encoders"):
         images.for_modality("image")
     assert TrainConfig().for_modality("image").pooling == "max"  # the lesson's
+
+
+def test_near_empty_texts_are_listed_under_the_box_and_in_the_json_warnings(tmp_path):
+    """The "worth a look" box counts the near-empty texts; each is listed under it, and the
+    JSON carries the same warnings as the box."""
+    from rich.console import Console
+
+    from headstart.console import render_inspection
+    from headstart.modalities.text.inspect import inspect_texts
+
+    path = write_table(tmp_path / "r.csv", reviews() + [["ok", "positive"]])
+    insp = inspect_texts(load_source(path), encoder="test_bert", progress=False)
+    assert insp.near_empty == [{"split": "train", "id": "r.csv row 11", "text": "ok"}]
+    console = Console(record=True, width=80)
+    console.print(render_inspection(insp))
+    shown = console.export_text()
+    box = shown[shown.index("worth a look") : shown.index("near-empty:")]
+    assert "1 near-empty text(s) (< 3 words)" in box
+    assert "r.csv row 11  ('ok')" in shown.split("near-empty:")[1]
+    d = json.loads(json.dumps(insp.to_dict()))
+    assert d["warnings"] == insp.warnings() and d["near_empty"] == insp.near_empty

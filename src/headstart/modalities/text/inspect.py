@@ -71,6 +71,7 @@ class TextInspection:
     def to_dict(self) -> dict:
         d = asdict(self)
         del d["item_hashes"]
+        d["warnings"] = self.warnings()  # what the terminal's "worth a look" box says
         d["modality"] = "text"
         d["n_texts"] = self.n_images
         return d
