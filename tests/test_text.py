@@ -321,8 +321,21 @@ def test_carved_splits_keep_copies_of_a_text_together():
         assert all(len(s) == 1 for s in where.values()), seed
         assert sum(len(p) for p in splits.items().values()) == len(texts)
         assert all(set(p.labels) == {0, 1} for p in splits.items().values())
-    moved = [n for n in splits.method["notes"] if "copies stay in one split" in n]
-    assert moved, splits.method["notes"]
+        notes = splits.method["notes"]
+        assert len(set(notes)) == len(notes), notes  # never the same note twice
+        moved = [n for n in notes if "moved so that copies stay on one side of the" in n]
+        assert moved and all(n.endswith((" test split", " validation split")) for n in moved)
+
+
+def test_a_duplicates_note_is_given_once_for_each_carve(tmp_path):
+    """Both carves moving copies gave two identical notes; each now names its split."""
+    rows = reviews(20) + [["same text here", "positive"], ["other same one", "negative"]] * 3
+    splits = load_data(write_table(tmp_path / "dup.csv", rows), test_split=0.15, seed=0)
+    moved = [n for n in splits.method["notes"] if "duplicate text(s) moved" in n]
+    assert moved == [
+        "1 duplicate text(s) moved so that copies stay on one side of the test split",
+        "1 duplicate text(s) moved so that copies stay on one side of the validation split",
+    ]
 
 
 def test_image_folders_are_not_taken_for_text(image_folder, csv_data):
