@@ -99,6 +99,47 @@ def test_empty_cell_is_skipped_and_listed_missing_column_is_named(tmp_path):
         load_source(bad, modality="text")
 
 
+def test_rows_with_more_or_fewer_cells_than_the_header_are_skipped_and_listed(tmp_path):
+    """An unquoted comma in a text is never read as a label, nor an extra cell dropped."""
+    from types import SimpleNamespace
+
+    from headstart.modalities.text.inspect import inspect_texts
+    from headstart.modalities.text.predict import predict_text_inputs
+
+    body = "".join(f"{t},{lab}\n" for t, lab in reviews()[1:])
+    path = tmp_path / "ragged.csv"
+    path.write_text("text,label\n" + body + "good, really good,pos\nbad,neg,extra\nlonely\n")
+    s = load_source(path, modality="text")
+    assert len(s.train) == 10 and s.class_names == ("negative", "positive")
+    assert s.skipped == [
+        {
+            "path": "ragged.csv row 11",
+            "reason": "line 12: 3 cells, the header has 2: an unquoted comma or tab in a text?",
+        },
+        {
+            "path": "ragged.csv row 12",
+            "reason": "line 13: 3 cells, the header has 2: an unquoted comma or tab in a text?",
+        },
+        {
+            "path": "ragged.csv row 13",
+            "reason": "line 14: 1 cell, the header has 2: a missing delimiter?",
+        },
+    ]
+    assert s.notes == ["3 text(s) skipped (wrong number of cells)"]
+    insp = inspect_texts(s, encoder="test_bert", progress=False)
+    assert "3 text(s) skipped (wrong number of cells)" in insp.warnings()
+    assert [u["path"] for u in insp.unreadable] == [r["path"] for r in s.skipped]
+    # predicting: the row is an error row, not a wrongly scored part of its text
+    model = SimpleNamespace(
+        class_names=("a", "b"),
+        predict_proba=lambda texts, **_: np.tile([0.25, 0.75], (len(texts), 1)),
+    )
+    preds = predict_text_inputs(model, [str(path)])
+    assert len(preds) == 13 and all(p.error is None for p in preds[:10])
+    assert [p.error for p in preds[10:]] == [r["reason"] for r in s.skipped]
+    assert all(p.label is None for p in preds[10:])
+
+
 def test_a_table_that_is_neither_images_nor_text_names_both_options(tmp_path):
     rows = reviews() + [["first line\nsecond line\nthird line", "positive"], ["", "negative"]]
     s = load_source(write_table(tmp_path / "multi.csv", rows))
@@ -280,8 +321,21 @@ def test_carved_splits_keep_copies_of_a_text_together():
         assert all(len(s) == 1 for s in where.values()), seed
         assert sum(len(p) for p in splits.items().values()) == len(texts)
         assert all(set(p.labels) == {0, 1} for p in splits.items().values())
-    moved = [n for n in splits.method["notes"] if "copies stay in one split" in n]
-    assert moved, splits.method["notes"]
+        notes = splits.method["notes"]
+        assert len(set(notes)) == len(notes), notes  # never the same note twice
+        moved = [n for n in notes if "moved so that copies stay on one side of the" in n]
+        assert moved and all(n.endswith((" test split", " validation split")) for n in moved)
+
+
+def test_a_duplicates_note_is_given_once_for_each_carve(tmp_path):
+    """Both carves moving copies gave two identical notes; each now names its split."""
+    rows = reviews(20) + [["same text here", "positive"], ["other same one", "negative"]] * 3
+    splits = load_data(write_table(tmp_path / "dup.csv", rows), test_split=0.15, seed=0)
+    moved = [n for n in splits.method["notes"] if "duplicate text(s) moved" in n]
+    assert moved == [
+        "1 duplicate text(s) moved so that copies stay on one side of the test split",
+        "1 duplicate text(s) moved so that copies stay on one side of the validation split",
+    ]
 
 
 def test_image_folders_are_not_taken_for_text(image_folder, csv_data):
@@ -557,3 +611,24 @@ def test_pooling_override_for_plain_encoders_and_per_modality_choices(tmp_path):
     with pytest.raises(ConfigError, match="for text encoders"):
         images.for_modality("image")
     assert TrainConfig().for_modality("image").pooling == "max"  # the lesson's
+
+
+def test_near_empty_texts_are_listed_under_the_box_and_in_the_json_warnings(tmp_path):
+    """The "worth a look" box counts the near-empty texts; each is listed under it, and the
+    JSON carries the same warnings as the box."""
+    from rich.console import Console
+
+    from headstart.console import render_inspection
+    from headstart.modalities.text.inspect import inspect_texts
+
+    path = write_table(tmp_path / "r.csv", reviews() + [["ok", "positive"]])
+    insp = inspect_texts(load_source(path), encoder="test_bert", progress=False)
+    assert insp.near_empty == [{"split": "train", "id": "r.csv row 11", "text": "ok"}]
+    console = Console(record=True, width=80)
+    console.print(render_inspection(insp))
+    shown = console.export_text()
+    box = shown[shown.index("worth a look") : shown.index("near-empty:")]
+    assert "1 near-empty text(s) (< 3 words)" in box
+    assert "r.csv row 11  ('ok')" in shown.split("near-empty:")[1]
+    d = json.loads(json.dumps(insp.to_dict()))
+    assert d["warnings"] == insp.warnings() and d["near_empty"] == insp.near_empty

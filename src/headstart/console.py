@@ -90,6 +90,8 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
         lines.rstrip()  # in place
         parts.append(Panel(lines, title="worth a look", border_style="yellow"))
         parts += _path_lines("skipped", [f"{u['path']}  ({u['reason']})" for u in insp.unreadable])
+        near_empty = getattr(insp, "near_empty", [])  # texts only: the ids the box counts
+        parts += _path_lines("near-empty", [f"{n['id']}  ({n['text']!r})" for n in near_empty])
         parts += _path_lines(
             "in more than one split", ["  ".join(d["ids"]) for d in insp.duplicates_across]
         )

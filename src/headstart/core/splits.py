@@ -155,7 +155,11 @@ def _stratified_carve(
     if "group-duplicates" in getattr(pool, "capabilities", ()):
         keep, carved, moved = _keep_duplicates_together(pool, keep, carved)
         if moved:
-            together = f"{moved} duplicate {noun}(s) moved so that copies stay in one split"
+            # one note per carve (test, then validation), each naming its split
+            together = (
+                f"{moved} duplicate {noun}(s) moved so that copies stay on one side of the "
+                f"{what} split"
+            )
             note = f"{note}; {together}" if note else together
     return np.sort(keep), np.sort(carved), note
 

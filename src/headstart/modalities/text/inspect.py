@@ -21,7 +21,7 @@ from headstart.core.inspection import (
     split_warnings,
 )
 from headstart.core.splits import too_few_to_split
-from headstart.modalities.text.sources import TABLE_SUFFIXES
+from headstart.modalities.text.sources import TABLE_SUFFIXES, skip_kinds
 from headstart.modalities.text.textset import normalised
 from headstart.progress import progress_bar
 
@@ -71,6 +71,7 @@ class TextInspection:
     def to_dict(self) -> dict:
         d = asdict(self)
         del d["item_hashes"]
+        d["warnings"] = self.warnings()  # what the terminal's "worth a look" box says
         d["modality"] = "text"
         d["n_texts"] = self.n_images
         return d
@@ -101,7 +102,7 @@ class TextInspection:
         first, last = split_warnings(self, "text", FEW_TEXTS)
         out = first
         if self.skipped:
-            out.append(f"{len(self.skipped)} text(s) skipped (empty or not UTF-8)")
+            out.append(f"{len(self.skipped)} text(s) skipped ({skip_kinds(self.skipped)})")
         leak = leakage_warning(self.duplicates_across, "text", self.item_word)
         if leak:
             out.append(leak)

@@ -10,8 +10,9 @@
 
 A table's texts are named by data row (:func:`row_id`, :func:`read_table`). Text is decoded
 as UTF-8 (a byte-order mark is dropped). A file that is not valid UTF-8, or is
-empty, and a table row whose text cell is empty, is listed and skipped, never fatal. Text is
-data: it is never executed or evaluated.
+empty, a table row whose text cell is empty, and a CSV / TSV row with more or fewer cells than
+the header (an unquoted comma in a text, :func:`cell_count_problem`), is listed and skipped,
+never fatal and never misread. Text is data: it is never executed or evaluated.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".ndjson": None}
 TEXT_SUFFIX = ".txt"
 #: Fields larger than csv's default limit (131,072 characters) are legitimate long texts.
 _FIELD_LIMIT = 1 << 30
+#: In the reason of every row skipped for its number of cells (see :func:`skip_kinds`).
+_HEADER_HAS = "the header has"
 
 
 def from_texts(
@@ -115,6 +118,20 @@ def where_in_table(path: Path, row: int, line: int) -> str:
     return f"{path}, row {row}"
 
 
+def cell_count_problem(columns: Sequence[str], row: dict) -> str:
+    """Why a CSV / TSV row read by :func:`read_table` cannot be trusted, or "": it has more
+    cells than the header (``csv.DictReader`` files the extra ones under the key None: most
+    often an unquoted delimiter inside a text) or fewer (it fills the missing ones with None).
+    Such a row is skipped, never read with its cells shifted. A JSON Lines row is always ""."""
+    extra = row.get(None)
+    if extra is None and all(v is not None for v in row.values()):
+        return ""
+    cells = sum(v is not None for k, v in row.items() if k is not None) + len(extra or [])
+    hint = "an unquoted comma or tab in a text?" if extra else "a missing delimiter?"
+    plural = "s" if cells != 1 else ""
+    return f"{cells} cell{plural}, {_HEADER_HAS} {len(columns)}: {hint}"
+
+
 def cell_text(value) -> str:
     """A table cell as text: strings as they are, numbers and booleans as written in JSON."""
     if value is None:
@@ -149,12 +166,17 @@ def from_table(
     by_split: dict[str, tuple[list[str], list[str], list[str]]] = {}
     skipped: list[dict[str, str]] = []
     former: dict[str, str] = {}
+    is_csv = TABLE_SUFFIXES[path.suffix.lower()] is not None
     for number, line, row in rows:
+        item_id = row_id(path.name, number)
+        problem = cell_count_problem(columns, row) if is_csv else ""
+        if problem:
+            skipped.append({"path": item_id, "reason": f"line {line}: {problem}"})
+            continue
         text, label = cell_text(row.get(text_column)), cell_text(row.get(label_column)).strip()
         if not label:
             where = where_in_table(path, number, line)
             raise DataError(f"{where}: empty {label_column!r} cell.")
-        item_id = row_id(path.name, number)
         if not text.strip():
             skipped.append({"path": item_id, "reason": f"empty {text_column!r} cell"})
             continue
@@ -239,8 +261,16 @@ def _source(by_split: dict, where: Path, layout: str, skipped: list[dict[str, st
         )
         for s, (texts, _, ids) in by_split.items()
     }
-    notes = [f"{len(skipped)} text(s) skipped (empty or not UTF-8)"] if skipped else []
+    notes = [f"{len(skipped)} text(s) skipped ({skip_kinds(skipped)})"] if skipped else []
     return DataSource(**sets, layout=layout, location=str(where), notes=notes, skipped=skipped)
+
+
+def skip_kinds(skipped: Sequence[dict[str, str]]) -> str:
+    """Why texts were skipped, for a one-line note: "empty or not UTF-8" and / or "wrong
+    number of cells" (a table row, :func:`cell_count_problem`)."""
+    ragged = sum(_HEADER_HAS in s["reason"] for s in skipped)
+    kinds = ["empty or not UTF-8"] if ragged < len(skipped) else []
+    return " or ".join(kinds + (["wrong number of cells"] if ragged else []))
 
 
 def is_text_table(path: Path, *, text_column: str = "text") -> bool:

@@ -68,6 +68,7 @@ class Inspection:
     def to_dict(self) -> dict:
         d = asdict(self)
         del d["item_hashes"]
+        d["warnings"] = self.warnings()  # what the terminal's "worth a look" box says
         d["n_images"] = self.n_images
         return d
 
