@@ -529,8 +529,8 @@ def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
         "computed": "computed once and cached for later runs"
         if cache_kept
         else "computed for this run only (--no-cache)",
-        "cached": "read from the feature cache: computed by an earlier run, or by this one "
-        "before it was resumed",
+        "cached": "read from the feature cache, where an earlier computation with the same "
+        "network, preprocessing and data had put them: this is the cost of reading them",
         "partly cached": "partly read from the feature cache",
     }[status]
     return f"Frozen outputs: {extract:.1f} s ({how}); {train_s}."
