@@ -159,6 +159,12 @@ def test_an_unreadable_file_in_the_carved_test_split_is_counted_out_everywhere(t
     assert board["n"] == board["leaderboard"][0]["n"] == scored
     assert f"test split ({scored} images scored; 1 unreadable" in (out / "compare.html").read_text()
     assert f"({scored} images)" in " ".join(r.stdout.split())
+    # the validation split that ranked the backbones is counted too (none unreadable in it)
+    n_val = json.loads((run / "metrics.json").read_text())["n_examples"]["val"]
+    assert board["n_val"] == n_val and board["n_val_unreadable"] == 0
+    assert (
+        f"Ranked by validation accuracy (on {n_val} images)" in (out / "compare.html").read_text()
+    )
 
 
 @pytest.mark.slow

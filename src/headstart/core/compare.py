@@ -82,6 +82,9 @@ def compare_backbones(
         "evaluated_on": described,
         "n": ev["n"],  # the examples scored: an unreadable one in the split is left out
         "n_unreadable": len(ev["unreadable"]),
+        # the ranking's validation split, as the runs used it (an unreadable one left out)
+        "n_val": int(run.metrics.get("n_examples", {}).get("val", 0)),
+        "n_val_unreadable": int(run.metrics.get("n_unreadable", {}).get("val", 0)),
         "interval_method": INTERVAL_METHODS["accuracy"],
         "noun": example_noun(splits.train),  # what one example is: image, text
         "majority_baseline_accuracy": baseline,
@@ -96,6 +99,15 @@ def compare_backbones(
     atomic_write_text(out / "compare.html", _html(result, chart))
     result["report"] = str(out / "compare.html")
     return result
+
+
+def _val_counted(result: dict, noun: str) -> str:
+    """`` (on N images; K unreadable left out)`` for the validation split that ranked."""
+    n_val, bad = result.get("n_val"), result.get("n_val_unreadable")
+    if not n_val or result.get("evaluated_on") != "test split":
+        return ""  # no test split: the scored split is the validation split, counted below
+    left_out = f"; {bad} unreadable {noun}(s) in it left out" if bad else ""
+    return f" (on {n_val:,} {noun}s{left_out})"
 
 
 def _html(result: dict, chart: Path) -> str:
@@ -147,7 +159,8 @@ def _html(result: dict, chart: Path) -> str:
         f"</title><style>{CSS}</style></head><body><main><h1>Backbones compared</h1>"
         f"<p>Data <code>{html.escape(result['data'])}</code>; every backbone frozen, same "
         f"split (seed {result['split_seed']}); majority-class baseline "
-        f"{pct(result['majority_baseline_accuracy'])}. Ranked by validation accuracy; accuracy "
+        f"{pct(result['majority_baseline_accuracy'])}. Ranked by validation accuracy"
+        f"{_val_counted(result, noun)}; accuracy "
         f"and its 95% interval on the {html.escape(result.get('evaluated_on', 'test split'))}"
         f"{f' ({n:,} {noun}s scored{left_out})' if n else ''}. Intervals are "
         f"{html.escape(result.get('interval_method', INTERVAL_METHODS['accuracy']))} "
