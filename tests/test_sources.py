@@ -240,6 +240,15 @@ def test_csv_missing_files(csv_data):
         load_source(csv_data)
 
 
+def test_csv_row_with_more_cells_than_the_header_is_named_not_misread(csv_data):
+    """Found by a first-time user on text tables: an unquoted comma shifted cells silently."""
+    with open(csv_data, "a") as f:
+        f.write("imgs/000.png,circle,extra\n")
+    rows = len(csv_data.read_text().splitlines())
+    with pytest.raises(DataError, match=f"line {rows}: 3 cells, the header has 2"):
+        load_source(csv_data, modality="image")
+
+
 def test_unknown_layout(tmp_path):
     (tmp_path / "data.parquet").write_bytes(b"x")
     with pytest.raises(DataError, match="unknown layout"):

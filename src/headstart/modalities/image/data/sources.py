@@ -298,6 +298,13 @@ def from_csv(
     by_split: dict[str, tuple[list[str], list[str]]] = {}
     missing_files: list[str] = []
     for line, row in enumerate(rows, start=2):
+        extra = row.get(None)  # csv.DictReader keeps cells beyond the header under None
+        if extra:
+            raise DataError(
+                f"{csv_path}, line {line}: {len(columns) + len(extra)} cells, the header has "
+                f"{len(columns)} (an unquoted comma in a file name?). Quote that cell or fix "
+                "the row."
+            )
         name, label = (
             (row.get(filename_column) or "").strip(),
             (row.get(label_column) or "").strip(),
