@@ -472,21 +472,31 @@ def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
     return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
 
 
-def _seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, progress):
+def _lazy_hashes(images: ExampleSet, progress: bool):
+    """A function giving ``images``' content hashes, computed on its first call only."""
+    import functools
+
+    from headstart.core.data import content_hashes
+
+    return functools.cache(lambda: content_hashes(images, progress=progress))
+
+
+def _in_training(known: set[str], hashes, scored: np.ndarray) -> np.ndarray:
+    """Which of the ``scored`` examples (indices) are training examples, by content."""
+    return np.array([hashes()[i] in known for i in scored], dtype=bool)
+
+
+def _seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, progress) -> None:
     """A compared run trained on another split may have trained on the very examples it is
     scored on here (found by a first-time user: a run of another seed scored 100% on images
     it had trained on). Counts them by content in ``entry["other_train_overlap"]`` and says
-    so in its verdict. Returns the examples' hashes, computed once for every compared run."""
-    from headstart.core.data import content_hashes
-
+    so in its verdict; ``hashes``: :func:`_lazy_hashes` of ``images``."""
     known, _ = train_hashes(other, progress=progress)
     if not known:
         entry["other_train_overlap"] = None  # could not be checked
-        return hashes
-    if hashes is None:
-        hashes = content_hashes(images, progress=progress)
+        return
     scored = np.flatnonzero(keep)
-    seen = int(sum(hashes[i] in known for i in scored))
+    seen = int(_in_training(known, hashes, scored).sum())
     entry["other_train_overlap"] = seen
     if seen:
         noun = example_noun(images)
@@ -496,19 +506,18 @@ def _seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, prog
             "trained on the same split (headstart train --config RUN/config.json replays a "
             "run's split)."
         )
-    return hashes
 
 
-def _overlap(run, images: ExampleSet, valid, y, proba, majority: int, n_boot, progress) -> dict:
-    """How many scored images are training images (by content), and the score without them."""
-    from headstart.core.data import content_hashes
-
+def _overlap(
+    run, images: ExampleSet, valid, y, proba, majority: int, n_boot, hashes, progress
+) -> dict:
+    """How many scored images are training images (by content), and the score without them;
+    ``hashes``: :func:`_lazy_hashes` of ``images``."""
     known, source = train_hashes(run, progress=progress)
     if known is None:
         return {"checked": False, "reason": source}
-    hashes = content_hashes(images, progress=progress)
     scored = np.flatnonzero(valid)
-    dup = np.array([hashes[i] in known for i in scored], dtype=bool)
+    dup = _in_training(known, hashes, scored)
     out = {
         "checked": True,
         "hashes_from": source,
@@ -668,7 +677,8 @@ def evaluate_run(
     y = images.labels[valid]
     result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
     majority = int(np.argmax(np.bincount(_train_labels(run), minlength=len(run.class_names))))
-    paired, hashes = [], None
+    paired = []
+    hashes = _lazy_hashes(images, progress)  # decoded and hashed once, only if a check needs it
     rows = [
         {"name": _run_name(run), "kind": "this run", **_summary(result)},
         {
@@ -702,11 +712,11 @@ def evaluate_run(
             other_name=_run_name(other),
             noun=noun,
         )
-        hashes = _seen_in_training(other, images, keep, entry, hashes, progress)
+        _seen_in_training(other, images, keep, entry, hashes, progress)
         paired.append(entry)
     if data is not None and not ready:
         result["overlap"] = _overlap(
-            run, images, valid, y, proba[valid], majority, n_boot, progress
+            run, images, valid, y, proba[valid], majority, n_boot, hashes, progress
         )
     # keep predictions so plots and the report can show confident mistakes
     result.update(
