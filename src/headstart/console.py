@@ -192,6 +192,11 @@ def render_run(run) -> Group:
         ", ".join(f"{k} {v:,}" for k, v in run.n_examples.items())
         + (f" ({'; '.join(notes)}, listed below)" if notes else ""),
     )
+    cut = m.get("truncation")
+    if cut:  # what of each example the network read (texts longer than its window)
+        grid.add_row("length", Text(cut["summary"], style="yellow" if cut["longer"] else None))
+        if cut.get("advice"):
+            grid.add_row("", Text(cut["advice"], style="dim"))
     head = m.get("headline") or {}
     for split, name in (("test", "test accuracy"), ("val", "val accuracy")):
         if f"{split}_accuracy" in m:
@@ -216,6 +221,10 @@ def render_run(run) -> Group:
                         style="yellow",
                     ),
                 )
+            classic = m.get("classic_baseline")
+            if classic and split == head.get("split"):
+                for row in classic_rows(classic, noun):
+                    grid.add_row(*row)
     stop = " (early stop)" if m.get("stopped_early") else ""
     grid.add_row("epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}")
     p = m.get("parameters", {})
@@ -257,6 +266,41 @@ def render_run(run) -> Group:
     if report is not None and report.is_file():
         parts.append(path_line(f"report  {report}", style="bold"))
     return Group(*parts)
+
+
+def classic_rows(classic: dict, noun: str) -> list[tuple[str, Text | str]]:
+    """The classic baseline's rows of a run's summary: its score on the headline split and
+    the paired verdict against the model (green when the model wins, yellow when it loses)."""
+    head = classic["headline"]
+    paired = classic["paired"]
+    fit = classic.get("fit", {})
+    rows: list[tuple[str, Text | str]] = [
+        (
+            "classic baseline",
+            f"{classic['name']}: {head['accuracy']:.1%}, 95% interval "
+            f"{_ci(head['accuracy_ci95'])}, on the same {head['n']:,} {noun}s (fitted on "
+            f"the train {noun}s in {fit.get('seconds', 0):.1f} s)",
+        )
+    ]
+    rows.append(("", Text(paired["verdict"], style=_verdict_style(paired))))
+    if paired["distinguishable"] and paired["accuracy_difference"] < 0:
+        rows.append(
+            (
+                "",
+                Text(
+                    f"below the baseline every {noun} model must beat: not yet worth using over it",
+                    style="yellow",
+                ),
+            )
+        )
+    return rows
+
+
+def _verdict_style(paired: dict) -> str:
+    """Green when the model is measurably better than the baseline, yellow when worse."""
+    if not paired["distinguishable"]:
+        return "dim"
+    return "green" if paired["accuracy_difference"] > 0 else "yellow"
 
 
 def _leaks(path) -> str:
@@ -524,7 +568,7 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
         table.add_column(headers[k], justify="right", no_wrap=True)
     for r, name, cells in zip(ev["table"], names, rows):
         table.add_row(
-            name, *[cells[k] for k in keep], style="dim" if r["kind"] == "baseline" else None
+            name, *[cells[k] for k in keep], style="dim" if "baseline" in r["kind"] else None
         )
     dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
     from headstart.core.evaluate import intervals_footnote
@@ -547,6 +591,17 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
     if not_used:
         listed = ", ".join(f"{k} ({v:,} {noun}s)" for k, v in not_used.items())
         parts.append(Text(f"not used from {ev['evaluation_data']['location']}: {listed}"))
+    classic = ev.get("classic_baseline")
+    if classic:  # the model against the baseline every model of its kind must beat
+        p = classic["paired"]
+        parts.append(
+            Text(
+                f"against the classic baseline ({p['this_right_other_wrong']} {noun}s only "
+                f"this run gets right, {p['other_right_this_wrong']} only the baseline): "
+                + p["verdict"],
+                style=_verdict_style(p),
+            )
+        )
     paired = ev.get("paired") or []
     if paired:
         # one count for every pair (the usual case) goes in the title, leaving the names room
@@ -681,6 +736,18 @@ def render_leaderboard(result: dict) -> Group:
     b = result.get("majority_baseline_accuracy")
     if b is not None:
         notes.append(f"majority-class baseline {b:.1%}")
+    classic = result.get("classic_baseline")
+    if classic:
+        from headstart.core.evaluate import difference_text
+
+        notes.append(
+            f"classic baseline ({classic['name']}, same train split) "
+            f"{classic['accuracy']:.1%} ({_ci(classic['accuracy_ci95'])}); each backbone "
+            "minus it, in points (95% interval; ~: cannot tell apart): "
+            + "; ".join(
+                f"{r['name']} {difference_text(r.get('vs_classic_baseline'))}" for r in rows
+            )
+        )
     notes.append(cache_footnote(r.get("feature_cache") for r in rows))
     return Group(table, *[Text(n, style="dim") for n in notes if n])
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from headstart.api import train
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
-from headstart.core.evaluate import INTERVAL_METHODS, evaluate_run
+from headstart.core.evaluate import INTERVAL_METHODS, difference_text, evaluate_run
 from headstart.core.report import cache_status
 from headstart.core.splits import OPTIMISTIC, example_noun
 from headstart.core.training import split_data
@@ -37,7 +37,7 @@ def compare_backbones(
     out = Path(out)
     splits: Splits = split_data(config, None)
     rows = []
-    baseline = None
+    baseline = classic_row = None
     for name in backbones:
         cfg = replace(config, backbone=name)
         run = train(
@@ -72,6 +72,18 @@ def compare_backbones(
             }
         )
         rows[-1]["feature_cache_status"] = cache_status(rows[-1]["feature_cache"])
+        if "classic_baseline" in ev:  # paired with the baseline on the same examples
+            classic = ev["classic_baseline"]
+            rows[-1]["vs_classic_baseline"] = vs_baseline(classic["paired"])
+            shown = next(r for r in ev["table"] if r["kind"] == "classic baseline")
+            classic_row = {
+                "name": classic["name"],
+                "description": classic["description"],
+                "accuracy": shown["accuracy"],
+                "accuracy_ci95": shown["accuracy_ci95"],
+                "n": shown["n"],
+                "val_accuracy": (run.metrics.get("classic_baseline") or {}).get("val_accuracy"),
+            }
     rows.sort(key=lambda r: (-r["val_accuracy"], -r["accuracy"]))
     for rank, r in enumerate(rows, 1):
         r["rank"] = rank
@@ -90,15 +102,33 @@ def compare_backbones(
         "majority_baseline_accuracy": baseline,
         "leaderboard": rows,
     }
+    if classic_row is not None:  # fitted on the same train split as every backbone
+        result["classic_baseline"] = classic_row
     atomic_write_json(out / "leaderboard.json", result)
     from headstart.core.plots import plot_leaderboard
 
     chart = plot_leaderboard(
-        rows, out / "leaderboard.png", baseline, xlabel=f"accuracy on the {described}"
+        rows,
+        out / "leaderboard.png",
+        baseline,
+        xlabel=f"accuracy on the {described}",
+        classic=classic_row,
     )
     atomic_write_text(out / "compare.html", _html(result, chart))
     result["report"] = str(out / "compare.html")
     return result
+
+
+def vs_baseline(paired: dict) -> dict:
+    """A backbone against the classic baseline, in a leaderboard row: the accuracy difference
+    (backbone minus baseline), its 95% interval, McNemar's p and the verdict."""
+    return {
+        "accuracy_difference": paired["accuracy_difference"],
+        "accuracy_difference_ci95": paired["accuracy_difference_ci95"],
+        "mcnemar_p": paired["mcnemar_p"],
+        "distinguishable": paired["distinguishable"],
+        "verdict": paired["verdict"],
+    }
 
 
 def _val_counted(result: dict, noun: str) -> str:
@@ -121,6 +151,7 @@ def _html(result: dict, chart: Path) -> str:
         seconds_cell,
     )
 
+    classic = result.get("classic_baseline")
     rows = [
         [
             r["name"],
@@ -132,6 +163,7 @@ def _html(result: dict, chart: Path) -> str:
             r.get("input") or "x".join(map(str, r["input_size"])),
             seconds_cell(r["feature_extraction_seconds"], r.get("feature_cache")),
             f"{r['training_seconds']:.1f}",
+            *([difference_text(r.get("vs_classic_baseline"))] if classic else []),
         ]
         for r in result["leaderboard"]
     ]
@@ -151,8 +183,18 @@ def _html(result: dict, chart: Path) -> str:
             "input",
             "features s",
             "training s",
+            *(["minus the classic baseline (points, 95% interval)"] if classic else []),
         ],
         rows,
+    )
+    against = (
+        f" Classic baseline ({html.escape(classic['description'])}; fitted on the same train "
+        f"split, the baseline every {noun} model must beat): {pct(classic['accuracy'])} "
+        f"({ci_text(classic['accuracy_ci95'])}) on the same {noun}s. The last column is each "
+        "backbone's accuracy minus the baseline's, paired on the same "
+        f"{noun}s (Newcombe's interval; ~: McNemar's test cannot tell the two apart)."
+        if classic
+        else ""
     )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>headstart compare"
@@ -167,6 +209,7 @@ def _html(result: dict, chart: Path) -> str:
         "intervals of a proportion. "
         "Intervals that do not overlap separate two backbones; overlapping ones alone do not "
         "settle it (<code>headstart evaluate RUN --compare OTHER</code> compares two runs "
-        f"pair by pair on the same {noun}s).</p>{table}{note}{img_tag(chart, 'leaderboard')}"
+        f"pair by pair on the same {noun}s).{against}</p>{table}{note}"
+        f"{img_tag(chart, 'leaderboard')}"
         "</main></body></html>"
     )

@@ -105,7 +105,22 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.classes_ = np.array(names)
         self.history_ = self.run_.history
+        self._say_result()
         return self
+
+    def _say_result(self) -> None:
+        """With ``verbose``: the score the fit ends on, beside the classic baseline's."""
+        m = self.run_.metrics
+        head = m.get("headline")
+        if not self.verbose or not head:
+            return
+        self._say(f"{head['label']}: accuracy {head['accuracy']:.1%} on {head['n']:,} examples")
+        classic = m.get("classic_baseline")
+        if classic:
+            self._say(
+                f"{classic['name']} (classic baseline) {classic['headline']['accuracy']:.1%} on "
+                f"the same examples: {classic['paired']['verdict']}"
+            )
 
     def _say(self, message: str) -> None:
         if self.verbose:

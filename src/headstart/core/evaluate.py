@@ -23,6 +23,7 @@ import torch
 from scipy import stats
 from sklearn import metrics as skm
 
+from headstart.core.classic import load_baseline
 from headstart.core.splits import OPTIMISTIC, ExampleSet, example_noun
 from headstart.errors import ConfigError, DataError, HeadstartError, RunError
 from headstart.io import atomic_write_json
@@ -381,6 +382,18 @@ def paired_comparison(
     }
 
 
+def difference_text(vs: dict | None) -> str:
+    """``+3.2 (-1.0 to +7.4)``: a paired accuracy difference (:func:`paired_comparison`) and
+    its 95% interval in percentage points; `` ~`` where McNemar's test cannot tell the two
+    models apart; ``-`` for none."""
+    if not vs:
+        return "-"
+    lo, hi = vs["accuracy_difference_ci95"]
+    return f"{100 * vs['accuracy_difference']:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f})" + (
+        "" if vs["distinguishable"] else " ~"
+    )
+
+
 def _verdict(
     a: str,
     b: str,
@@ -687,6 +700,9 @@ def evaluate_run(
             **majority_metrics(y, majority, len(run.class_names), n_boot=n_boot),
         },
     ]
+    classic = _classic_baseline(run, images, valid, y, proba[valid], noun, n_boot)
+    if classic is not None:
+        rows.append(classic.pop("row"))
     for other in compare:
         if tuple(other.class_names) != tuple(run.class_names):
             raise DataError(
@@ -737,6 +753,7 @@ def evaluate_run(
             "unreadable": bad,
             "table": rows,
             "paired": paired,
+            **({"classic_baseline": classic} if classic is not None else {}),
             "predictions": {
                 "ids": [images.ids[i] for i in np.flatnonzero(valid)],
                 "y_true": y.tolist(),
@@ -745,6 +762,34 @@ def evaluate_run(
         }
     )
     return result
+
+
+def _classic_baseline(run, examples, valid, y, proba, noun: str, n_boot: int) -> dict | None:
+    """The run's classic baseline (text: TF-IDF + logistic regression, fitted on its train
+    split) scored on the same examples, paired with the run's predictions; None for a run
+    without one. ``row`` is its line of the evaluation table."""
+    model = load_baseline(run)
+    if model is None:
+        return None
+    pred = model.predict_proba(examples)[valid]
+    m = classification_metrics(y, pred, run.class_names, n_boot=n_boot)
+    return {
+        "name": model.name,
+        "description": model.describe(),
+        "row": {
+            "name": f"{model.name} (classic baseline)",
+            "kind": "classic baseline",
+            **_summary(m),
+        },
+        "paired": paired_comparison(
+            y,
+            proba.argmax(axis=1),
+            pred.argmax(axis=1),
+            this_name=_run_name(run),
+            other_name=model.name,
+            noun=noun,
+        ),
+    }
 
 
 def _summary(m: dict) -> dict:

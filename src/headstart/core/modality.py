@@ -105,6 +105,15 @@ class Modality(Protocol):
     def predict_proba(self, run, inputs, *, batch_size: int, progress: bool):
         """Class probabilities of in-memory examples."""
 
+    def reading_record(self, loaded, sets: dict) -> dict | None:
+        """How much of each used example (``sets``: split name -> examples) the network
+        reads, for ``metrics["truncation"]`` (text: how many texts are longer than the
+        encoder's window and what share of their tokens it reads), or None."""
+
+    def classic_baseline(self):
+        """The class of the model a user would write without a network (text: TF-IDF +
+        logistic regression; see :mod:`headstart.core.classic`), or None where there is none."""
+
     def used_settings(self, run) -> dict[str, str | None]:
         """How ``run`` used the settings this modality resolves (sizes, lengths, pooling,
         augmentation), by configuration field, for the report's configuration table: the

@@ -222,9 +222,11 @@ def plot_leaderboard(
     path: str | Path,
     baseline: float | None = None,
     xlabel: str = "accuracy on the test split",
+    classic: dict | None = None,
 ) -> Path:
     """Accuracy with its 95% Clopper-Pearson interval (``evaluate.accuracy_interval``) per
-    backbone, best on top, baseline as a line; each bar's accuracy and interval written beside
+    backbone, best on top, the majority class (``baseline``) and a classic baseline
+    (``classic``: name and accuracy) as lines; each bar's accuracy and interval written beside
     the chart."""
     # best at the top: by rank (validation) when ranked, else by the accuracy shown
     rows = sorted(rows, key=lambda r: -r["rank"] if "rank" in r else r["accuracy"])
@@ -238,6 +240,14 @@ def plot_leaderboard(
         ax.text(1.02, i, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     if baseline is not None:
         ax.axvline(baseline, color=_ORANGE, ls="--", label=f"majority class ({baseline:.1%})")
+    if classic is not None:  # e.g. TF-IDF + logistic regression on the same split
+        ax.axvline(
+            classic["accuracy"],
+            color="#6b7280",
+            ls=":",
+            label=f"{classic['name']} ({classic['accuracy']:.1%})",
+        )
+    if baseline is not None or classic is not None:
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"{xlabel} (95% Clopper-Pearson interval)")

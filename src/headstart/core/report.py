@@ -39,6 +39,7 @@ td,th{border:1px solid #dde1e7;padding:4px 10px;text-align:right}
 th{background:#eef1f5}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:6px 0}
 .warn{background:#fff7e6;border:1px solid #f0c36d;border-radius:6px;padding:8px 12px}
+.good{background:#ecfdf3;border:1px solid #86d9a9;border-radius:6px;padding:8px 12px}
 code{background:#eef1f5;padding:1px 4px;border-radius:3px}
 table.kv td,table.kv th{text-align:left}
 table.texts td,table.texts th{text-align:left}td.text{max-width:640px}
@@ -585,6 +586,15 @@ def render_html(
                 pct(baseline["accuracy"]) if baseline else "-",
             ),
         ]
+        classic = next((r for r in evaluation["table"] if r["kind"] == "classic baseline"), None)
+        if classic:
+            cards.append(
+                (
+                    f"{classic['name']} on the same {noun}s, 95% interval "
+                    f"{ci_text(classic.get('accuracy_ci95'))}",
+                    pct(classic["accuracy"]),
+                )
+            )
         if not evaluation["evaluated_on"].startswith("val"):
             cards.append((score_label("val"), pct(m.get("val_accuracy"))))
     else:
@@ -614,6 +624,16 @@ def render_html(
             f'<p class="warn">No better than the majority-class baseline on the same {noun}s: '
             f"always answering {html.escape(repr(str(m.get('majority_class'))))} scores as "
             f"well. Not yet a useful model (more labelled {noun}s?).</p>"
+        )
+    versus = (evaluation or {}).get("classic_baseline")
+    if versus and versus["paired"]["distinguishable"]:
+        p = versus["paired"]
+        css, verb = ("good", "beats") if p["accuracy_difference"] > 0 else ("warn", "loses to")
+        parts.append(
+            f'<p class="{css}">This model {verb} the classic baseline '
+            f"({html.escape(versus['name'])}, the baseline every {noun} model must beat) on "
+            f"the same {noun}s: "
+            f"{html.escape(p['verdict'])}</p>"
         )
     parts.append('<h2 id="data">Data</h2>')
     if inspection:
@@ -652,6 +672,20 @@ def render_html(
         + html.escape(", ".join(f"{k} {v:,}" for k, v in run.n_examples.items()))
         + "</p>"
     )
+    cut = m.get("truncation")
+    if cut:  # texts longer than the encoder's window: how much of them it read
+        by_split = ", ".join(
+            f"{k} {v['longer']:,} of {v['texts']:,}" for k, v in cut.get("by_split", {}).items()
+        )
+        parts.append(
+            ('<p class="warn">' if cut["longer"] else "<p>")
+            + "<b>Length.</b> "
+            + html.escape(cut["summary"][0].upper() + cut["summary"][1:])
+            + "."
+            + (f" By split: {html.escape(by_split)}." if cut["longer"] else "")
+            + (f" What to do: {html.escape(cut['advice'])}." if cut.get("advice") else "")
+            + "</p>"
+        )
     if run.skipped_examples:
         listed = [f"{b['path']} ({b['reason']})" for b in run.skipped_examples]
         where = left_out_text(m.get("n_unreadable") or {}, (run.split or {}).get("method", {}))
@@ -828,6 +862,16 @@ def _metrics_section(evaluation: dict, noun: str = "image") -> str:
         if is_degenerate(r.get("macro_f1_ci95")):
             note = degenerate_note("macro F1", r["macro_f1"], r["n"], noun)
             parts.append(f'<p class="sub">{html.escape(r["name"])}: {html.escape(note)}.</p>')
+    classic = evaluation.get("classic_baseline")
+    if classic:
+        p = classic["paired"]
+        css = ' class="warn"' if p["distinguishable"] and p["accuracy_difference"] < 0 else ""
+        parts.append(
+            f"<p{css}><b>Against the classic baseline</b> ({html.escape(classic['description'])}"
+            f"; fitted on this run's train {noun}s, the baseline every {noun} model must beat): "
+            f"{p['this_right_other_wrong']} {noun}s only this run gets right, "
+            f"{p['other_right_this_wrong']} only the baseline. {html.escape(p['verdict'])}</p>"
+        )
     if paired:
         parts.append(
             f"<p>Paired comparison on the same {noun}s: the accuracy difference (this run minus "

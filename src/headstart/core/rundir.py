@@ -18,6 +18,8 @@ RUN_FORMAT = "headstart-run"
 RUN_FORMAT_VERSION = 1
 #: A text run's encoder architecture (config.json) and tokenizer files, beside its weights.
 ENCODER_FOLDER = "encoder"
+#: The run's classic baseline (text: TF-IDF + logistic regression), as JSON and safetensors.
+CLASSIC_FOLDER = "classic"
 
 #: Files that could carry executable code (pickles and friends): never read, and a run
 #: directory holding one is refused, since it is not what headstart wrote.
@@ -56,7 +58,7 @@ def read_json(path: Path) -> dict:
 def refuse_unexpected_files(path: Path) -> None:
     """Refuse a run directory holding a file that could carry code (headstart never writes
     one)."""
-    folders = [path, path / ENCODER_FOLDER]
+    folders = [path, path / ENCODER_FOLDER, path / CLASSIC_FOLDER]
     suspicious = sorted(
         p.relative_to(path).as_posix()
         for folder in folders

@@ -33,6 +33,7 @@ from headstart.core.loop import Checkpoint, History
 from headstart.core.modality import FALLBACK, modality, modality_of
 from headstart.core.model import TransferModel, parameter_counts, starting_model, weights_record
 from headstart.core.rundir import (
+    CLASSIC_FOLDER,
     ENCODER_FOLDER,
     RUN_FORMAT,
     RUN_FORMAT_VERSION,
@@ -96,6 +97,9 @@ class Run:
     predictions: dict = field(default_factory=dict, repr=False)
     #: the splits it was trained and scored on (in memory, not saved): what its report reads
     data: Splits | None = field(default=None, repr=False)
+    #: the classic baseline fitted on its train split (text: TF-IDF + logistic regression),
+    #: saved in ``classic/``; None after loading (``core.classic.load_baseline`` reads it)
+    classic: object | None = field(default=None, repr=False)
 
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.model)
@@ -159,6 +163,8 @@ class Run:
             atomic_write_json(out / "split.json", self.split)
         if self.history is not None:
             atomic_write_text(out / "history.csv", history_csv(self.history))
+        if self.classic is not None:
+            self.classic.save(out / CLASSIC_FOLDER)
         atomic_write_json(out / "metrics.json", self.metrics)
         self.path = out
         return out

@@ -24,12 +24,14 @@ from torch import nn
 
 from headstart.core import distributed
 from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
+from headstart.core.classic import fit_baseline
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
-from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval
+from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_comparison
 from headstart.core.extractors import extractor_for, streaming_inputs
 from headstart.core.inputs import ArrayInputs
 from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_labels
+from headstart.core.modality import modality_of
 from headstart.core.model import (
     Suffix,
     TransferModel,
@@ -510,6 +512,17 @@ def _train_locked(
         # validation scores in the history (which chose the best epoch) do not
         metrics["tta"] = config.tta
         metrics["features"] = features_record(loaded)
+        used_sets = {n: s.subset(prepared.used[n]) for n, s in splits.items().items()}
+        reading = modality_of(loaded).reading_record(loaded, used_sets)
+        if reading is not None:
+            metrics["truncation"] = reading
+        classic = None
+        if group.is_main:  # the baseline every model of this kind of data must beat
+            classic, metrics["classic_baseline"] = classic_baseline(
+                used_sets, splits.class_names, scored, metrics["headline"]["split"]
+            )
+            if classic is None:
+                del metrics["classic_baseline"]
         run = Run(
             model=model,
             class_names=splits.class_names,
@@ -529,6 +542,7 @@ def _train_locked(
             parent=str(config.parent) if config.parent else None,
             predictions=scored,
             data=splits,
+            classic=classic,
         )
         run.metrics["parameters"] = run.parameter_counts()
         if save and group.is_main:
@@ -665,3 +679,38 @@ def _metrics(
     if history.out_of_time:
         metrics["out_of_time"] = True
     return metrics, scored
+
+
+def classic_baseline(sets: dict, class_names, scored: dict, headline: str):
+    """(the classic baseline fitted on the train examples the model used, with C or its like
+    chosen on the validation ones; what ``metrics.json`` records of it), or (None, None) for a
+    kind of data that has none. ``sets``: split name -> the examples the model used. Scored
+    on the same held-out examples as the model, paired with the model's predictions on the
+    headline split (``scored``: split name -> (true labels, predicted labels))."""
+    model = fit_baseline(sets["train"], sets["val"], len(class_names))
+    if model is None:
+        return None, None
+    record = {"name": model.name, "description": model.describe(), "fit": model.record}
+    predictions = {}
+    for name in scored:
+        pred = model.predict_proba(sets[name]).argmax(1)
+        predictions[name] = pred
+        record[f"{name}_accuracy"] = float(np.mean(pred == sets[name].labels))
+    y_true, y_pred = scored[headline]
+    right = int(np.sum(predictions[headline] == y_true))
+    record["headline"] = {
+        "split": headline,
+        "accuracy": record[f"{headline}_accuracy"],
+        "accuracy_ci95": accuracy_interval(right, len(y_true)),
+        "interval_method": INTERVAL_METHODS["accuracy"],
+        "n": int(len(y_true)),
+    }
+    record["paired"] = paired_comparison(
+        y_true,
+        y_pred,
+        predictions[headline],
+        this_name="the model",
+        other_name=model.name,
+        noun=example_noun(sets["train"]),
+    )
+    return model, record

@@ -195,6 +195,15 @@ class ImageModality:
 
         return predict_proba(run, inputs, batch_size=batch_size, progress=progress)
 
+    def reading_record(self, loaded, sets: dict) -> None:
+        """None: an image is resized whole, nothing of it is cut off."""
+        return None
+
+    def classic_baseline(self):
+        """None: no network-free image model is worth a user's comparison (the baselines of
+        images are the majority class and the probes on the frozen features)."""
+        return None
+
     def used_settings(self, run) -> dict[str, str | None]:
         """The input size (the backbone's, or as asked), BatchNorm's mode, what augmentation
         and every-depth features ran; None for what the run did not use (BatchNorm's mode on

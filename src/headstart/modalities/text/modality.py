@@ -219,6 +219,16 @@ class TextModality:
 
         return predict_text_proba(run, inputs, batch_size=batch_size, progress=progress)
 
+    def reading_record(self, loaded, sets: dict) -> dict | None:
+        from headstart.modalities.text.lengths import truncation_record
+
+        return truncation_record(loaded, sets)
+
+    def classic_baseline(self):
+        from headstart.modalities.text.classic import TfidfBaseline
+
+        return TfidfBaseline
+
     def used_settings(self, run) -> dict[str, str | None]:
         """The encoder, its weights, pooling and maximum length resolved; None for what a
         transformer encoder did not use (BatchNorm's mode; the backbone learning rate when

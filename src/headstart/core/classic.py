@@ -1,0 +1,64 @@
+"""The classic baseline of a run: the model a user would write in ten lines without a network
+(for text, TF-IDF + logistic regression), fitted on the run's own train split and scored
+where the model is scored, beside the majority class.
+
+A modality that has one returns its class from ``classic_baseline()``: ``fit(train, val,
+n_classes)`` on two example sets, ``load(folder)``, and on the fitted model ``save(folder)``,
+``predict_proba(examples)``, ``describe()``, ``name``, ``kind``, ``record``; one that has none
+returns None and nothing here runs. Scoring it beside the run's model is training's and
+evaluation's work (``core/training.py``, ``core/evaluate.py``). The fitted baseline is saved
+in the run's ``classic/`` folder (:data:`~headstart.core.rundir.CLASSIC_FOLDER`), so
+``evaluate`` scores it on any data the run is scored on; ``metrics.json`` records it under
+``classic_baseline``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from headstart.core.modality import modality_of
+from headstart.core.rundir import CLASSIC_FOLDER
+
+#: Fitted baselines by the data they were fitted on: ``--strategy auto`` scores every
+#: candidate on the same split, and the baseline is fitted once.
+_FITTED: OrderedDict[tuple, object] = OrderedDict()
+_KEEP = 4
+
+
+def baseline_class(examples):
+    """The classic baseline's class for ``examples``' kind of data, or None."""
+    return modality_of(examples).classic_baseline()
+
+
+def fit_baseline(train, val, n_classes: int):
+    """The classic baseline fitted on ``train`` with its setting chosen on ``val`` (both
+    example sets of one kind), or None when the kind of data has none or it cannot be fitted
+    (one class, no words): a baseline never stops a run."""
+    cls = baseline_class(train)
+    if cls is None or len(train) == 0:
+        return None
+    key = (cls.kind, train.fingerprint(), val.fingerprint(), n_classes)
+    if key in _FITTED:
+        _FITTED.move_to_end(key)
+        return _FITTED[key]
+    try:
+        model = cls.fit(train, val, n_classes)
+    except ValueError:
+        return None
+    _FITTED[key] = model
+    while len(_FITTED) > _KEEP:
+        _FITTED.popitem(last=False)
+    return model
+
+
+def load_baseline(run):
+    """The classic baseline of ``run`` (in memory after training, else read from its folder),
+    or None: a run of a kind of data without one, or saved before baselines were."""
+    if run.classic is not None or run.path is None:
+        return run.classic
+    folder = Path(run.path) / CLASSIC_FOLDER
+    cls = modality_of(run).classic_baseline()
+    if cls is None or not folder.is_dir():
+        return None
+    return cls.load(folder)

@@ -1,0 +1,204 @@
+"""The classic text baseline (TF-IDF + logistic regression): fitted on the run's own split,
+scored on the same texts as the model, saved without pickle, shown wherever the majority class
+is; and the truncation of long texts, stated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from headstart.modalities.text.classic import TfidfBaseline
+from headstart.modalities.text.textset import TextSet
+from test_text import reviews, write_table
+
+WORDS = {
+    "positive": ["great relief", "works well", "very good", "helped a lot", "no side effects"],
+    "negative": ["made me sick", "awful nausea", "did not work", "terrible headache", "stopped"],
+    "neutral": ["some days fine", "not sure yet", "mixed results", "hard to say", "so so"],
+}
+
+
+def texts(n: int, classes=("positive", "negative"), seed: int = 0) -> TextSet:
+    rng = np.random.default_rng(seed)
+    out, labels = [], []
+    for i in range(n):
+        c = i % len(classes)
+        words = WORDS[classes[c]]
+        out.append(f"{words[rng.integers(len(words))]} {words[rng.integers(len(words))]} {i}")
+        labels.append(c)
+    return TextSet(out, np.array(labels), tuple(classes))
+
+
+@pytest.mark.parametrize("classes", [("positive", "negative"), tuple(WORDS)])
+def test_probabilities_equal_scikit_learn_s_and_survive_saving(tmp_path, classes):
+    """One coefficient row per class reproduces scikit-learn's predict_proba (binary: the
+    sigmoid as a softmax of -w/2, +w/2); saved as JSON + safetensors, reloaded identically."""
+    from scipy.sparse import hstack
+    from sklearn.linear_model import LogisticRegression
+
+    train, val, test = texts(60, classes, 0), texts(20, classes, 1), texts(20, classes, 2)
+    model = TfidfBaseline.fit(train, val, len(classes))
+    assert model.record["C"] in [t["C"] for t in model.record["tried"]]
+    best = max(model.record["tried"], key=lambda t: (t["val_accuracy"], -t["val_log_loss"]))
+    assert model.record["C"] == best["C"]  # chosen on validation, ties by log loss
+    x = hstack([v.transform(train.texts) for v in model.vectorisers]).tocsr()
+    ref = LogisticRegression(C=model.record["C"], max_iter=2000).fit(x, train.labels)
+    x_test = hstack([v.transform(test.texts) for v in model.vectorisers]).tocsr()
+    expected = ref.predict_proba(x_test)
+    got = model.predict_proba(test)
+    assert got.shape == (len(test), len(classes))
+    assert np.allclose(got, expected, atol=1e-4)
+    model.save(tmp_path / "classic")
+    names = sorted(p.name for p in (tmp_path / "classic").iterdir())
+    assert names == ["classic.json", "classic.safetensors"]
+    again = TfidfBaseline.load(tmp_path / "classic")
+    assert np.allclose(again.predict_proba(test.texts), got, atol=1e-6)
+
+
+def test_a_handful_of_texts_and_a_class_absent_from_train_still_fit():
+    """Four texts share no term twice (min_df falls back to 1); a class missing from train
+    gets probability 0."""
+    train = TextSet(["good", "bad", "fine", "awful"], np.array([0, 1, 0, 1]), ("a", "b", "c"))
+    model = TfidfBaseline.fit(train, train, 3)
+    proba = model.predict_proba(["good", "awful"])
+    assert proba.shape == (2, 3) and np.allclose(proba.sum(1), 1)
+    assert np.all(proba[:, 2] < 1e-6)
+    with pytest.raises(ValueError):
+        TfidfBaseline.fit(TextSet(["a b", "c d"], np.array([0, 0]), ("a", "b")), train, 2)
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    """One text run of the tiny random encoder, trained once for the tests below."""
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+
+    root = tmp_path_factory.mktemp("baseline")
+    rows = reviews(30)
+    long_text = " ".join(["the treatment was long and winding"] * 60)  # > 256 tokens
+    rows += [[f"{long_text} good {i}", "positive"] for i in range(3)]
+    data = write_table(root / "reviews.csv", rows)
+    cfg = TrainConfig(data=str(data), backbone="test_bert", epochs=2)
+    run = train(cfg, out=root / "run", progress=False, report=False, say=lambda *_: None)
+    return run, data
+
+
+def test_the_baseline_is_fitted_and_scored_on_the_run_s_own_split(text_run):
+    """The baseline's train, validation and test texts are the run's; the paired comparison
+    counts the same test texts as the headline; metrics.json and the saved model agree."""
+    from headstart.core.runs import load_run
+
+    run, _ = text_run
+    m = json.loads((run.path / "metrics.json").read_text())
+    cb = m["classic_baseline"]
+    splits = run.data
+    n = m["n_examples"]
+    assert cb["fit"]["n_train"] == n["train"] and cb["fit"]["n_val"] == n["val"]
+    assert cb["headline"]["split"] == m["headline"]["split"] == "test"
+    assert cb["headline"]["n"] == cb["paired"]["n"] == m["headline"]["n"] == n["test"]
+    # refitted by hand on the same texts, the same model and the same test score
+    again = TfidfBaseline.fit(splits.train, splits.val, len(run.class_names))
+    pred = again.predict_proba(splits.test).argmax(1)
+    assert cb["test_accuracy"] == pytest.approx(np.mean(pred == splits.test.labels))
+    assert cb["val_accuracy"] == pytest.approx(
+        np.mean(again.predict_proba(splits.val).argmax(1) == splits.val.labels)
+    )
+    lo, hi = cb["headline"]["accuracy_ci95"]
+    assert lo <= cb["test_accuracy"] <= hi
+    p = cb["paired"]
+    assert p["accuracy_this"] == pytest.approx(m["test_accuracy"])
+    assert p["accuracy_other"] == pytest.approx(cb["test_accuracy"])
+    assert p["other"] == "TF-IDF + logistic regression" and p["verdict"]
+    loaded = load_run(run.path)
+    from headstart.core.classic import load_baseline
+
+    saved = load_baseline(loaded)
+    assert np.allclose(
+        saved.predict_proba(splits.test), again.predict_proba(splits.test), atol=1e-5
+    )
+
+
+def test_truncation_is_counted_on_the_texts_used(text_run):
+    run, _ = text_run
+    cut = run.metrics["truncation"]
+    assert cut["max_length"] == 256 and cut["longer"] == 3
+    assert cut["texts"] == sum(run.n_examples.values())
+    assert sum(v["longer"] for v in cut["by_split"].values()) == 3
+    assert 0 < cut["tokens_read_share"] < 1
+    assert cut["summary"].startswith("3 of 63 texts (5%) are longer than the encoder's 256")
+    assert "--max-length 512" in cut["advice"]
+
+
+def test_evaluate_report_and_train_show_the_baseline_and_the_truncation(text_run, tmp_path):
+    """A user's view: the train summary, evaluate's table and verdict, the report page; the
+    same numbers in each place."""
+    from conftest import run_cli
+
+    run, data = text_run
+    m = run.metrics
+    cb = m["classic_baseline"]
+    r = run_cli("evaluate", str(run.path))
+    assert "TF-IDF + logistic regression" in r.stdout and "(classic baseline)" in r.stdout
+    assert "against the classic baseline" in r.stdout
+    assert f"{100 * cb['test_accuracy']:.1f}%" in r.stdout
+    ev = json.loads((run.path / "evaluation.json").read_text())
+    row = next(t for t in ev["table"] if t["kind"] == "classic baseline")
+    assert row["accuracy"] == pytest.approx(cb["test_accuracy"]) and row["n"] == cb["headline"]["n"]
+    assert ev["classic_baseline"]["paired"]["mcnemar_p"] == pytest.approx(cb["paired"]["mcnemar_p"])
+    page = (run.path / "report.html").read_text()
+    assert "Against the classic baseline" in page and "<b>Length.</b> 3 of 63 texts" in page
+    out = tmp_path / "run2"
+    r = run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "2", "--out", str(out))
+    assert "classic baseline" in r.stdout and "TF-IDF + logistic regression:" in r.stdout
+    assert "3 of 63 texts (5%) are longer" in " ".join(r.stdout.split())
+
+
+def test_a_saved_baseline_predicts_the_same_in_a_fresh_process(text_run):
+    run, _ = text_run
+    here = run.classic.predict_proba(["works well", "awful nausea again"])
+    code = (
+        "import json; from headstart import load_run; from headstart.core.classic import "
+        f"load_baseline; m = load_baseline(load_run({str(run.path)!r})); "
+        "print(json.dumps(m.predict_proba(['works well', 'awful nausea again']).tolist()))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert np.allclose(np.array(json.loads(proc.stdout)), here, atol=1e-6)
+
+
+def test_image_runs_have_no_classic_baseline_and_no_truncation(tmp_path):
+    from headstart.core.modality import modality
+
+    assert modality("image").classic_baseline() is None
+    assert modality("image").reading_record(None, {}) is None
+
+
+def test_the_estimator_gives_the_command_line_s_model_and_shows_progress_when_verbose(
+    tmp_path, capsys
+):
+    """``TextClassifier`` on the texts of a CSV equals ``headstart train`` on the CSV with the
+    same settings (the estimator keeps no test split: ``--test-split 0``); ``verbose=True``
+    says what it does, as scikit-learn's estimators do."""
+    from conftest import run_cli
+
+    import headstart
+    from headstart.core.runs import load_run
+
+    rows = reviews(15)
+    data = write_table(tmp_path / "r.csv", rows)
+    run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "3", "--test-split", "0",
+            "--out", str(tmp_path / "cli"))  # fmt: skip
+    X, y = [r[0] for r in rows[1:]], [r[1] for r in rows[1:]]
+    capsys.readouterr()
+    est = headstart.TextClassifier(backbone="test_bert", epochs=3, verbose=True).fit(X, y)
+    said = capsys.readouterr()
+    assert "features train: 24 texts" in said.err and "training: 3 epochs" in said.err
+    assert "(classic baseline)" in said.out and "on 6 examples" in said.out
+    probe = ["works well", "awful nausea", "a text never seen"]
+    assert np.allclose(est.predict_proba(probe), load_run(tmp_path / "cli").predict_proba(probe))
+    quiet = headstart.TextClassifier(backbone="test_bert", epochs=3).fit(X, y)
+    assert capsys.readouterr().out == "" and quiet.run_.metrics["classic_baseline"]
