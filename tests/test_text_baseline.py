@@ -183,9 +183,8 @@ def test_the_estimator_gives_the_command_line_s_model_and_shows_progress_when_ve
     """``TextClassifier`` on the texts of a CSV equals ``headstart train`` on the CSV with the
     same settings (the estimator keeps no test split: ``--test-split 0``); ``verbose=True``
     says what it does, as scikit-learn's estimators do."""
-    from conftest import run_cli
-
     import headstart
+    from conftest import run_cli
     from headstart.core.runs import load_run
 
     rows = reviews(15)
@@ -202,3 +201,103 @@ def test_the_estimator_gives_the_command_line_s_model_and_shows_progress_when_ve
     assert np.allclose(est.predict_proba(probe), load_run(tmp_path / "cli").predict_proba(probe))
     quiet = headstart.TextClassifier(backbone="test_bert", epochs=3).fit(X, y)
     assert capsys.readouterr().out == "" and quiet.run_.metrics["classic_baseline"]
+
+
+def test_the_blend_weight_is_chosen_on_validation():
+    """The weight with the best validation accuracy wins; among equals, the lower log loss."""
+    from headstart.core.classic import BLEND_WEIGHTS, blended, choose_weight
+
+    y = np.array([0, 1, 0, 1])
+    model = np.array([[0.6, 0.4], [0.6, 0.4], [0.6, 0.4], [0.4, 0.6]])  # 3 of 4 right
+    classic = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.5, 0.5]])  # 3 of 4 right
+    weight, tried = choose_weight(model, classic, y)
+    assert [t["weight"] for t in tried] == list(BLEND_WEIGHTS)
+    accuracy = {t["weight"]: t["val_accuracy"] for t in tried}
+    assert accuracy[weight] == max(accuracy.values()) == 1.0  # the blend gets all 4
+    best = [t for t in tried if t["val_accuracy"] == 1.0]
+    assert weight == min(best, key=lambda t: t["val_log_loss"])["weight"]
+    assert np.allclose(blended(model, classic, 0.0), model)
+    assert np.allclose(blended(model, classic, 0.3), 0.7 * model + 0.3 * classic)
+
+
+def test_metrics_of_a_blend_are_the_blend_s_and_none_keeps_the_model_alone(text_run, tmp_path):
+    from headstart.api import train
+    from headstart.core.classic import blended
+    from headstart.core.config import TrainConfig
+
+    run, data = text_run
+    b = run.metrics["blend"]
+    assert b["weight"] == run.classic_weight and len(b["tried"]) == 11
+    assert max(t["val_accuracy"] for t in b["tried"]) == pytest.approx(run.metrics["val_accuracy"])
+    texts = run.data.test.texts
+    alone = _weighted(run, 0.0).predict_proba(texts)  # the network alone
+    want = blended(alone, run.classic.predict_proba(texts), run.classic_weight)
+    assert np.allclose(run.predict_proba(texts), want, atol=1e-6)
+    assert run.metrics["test_accuracy"] == pytest.approx(
+        np.mean(want.argmax(1) == run.data.test.labels)
+    )
+    plain = train(
+        TrainConfig(data=str(data), backbone="test_bert", epochs=2, blend="none"),
+        save=False,
+        progress=False,
+        say=lambda *_: None,
+    )
+    assert plain.classic_weight == 0 and plain.metrics["blend"]["weight"] == 0
+    assert np.allclose(plain.predict_proba(texts), alone, atol=1e-6)
+
+
+def _weighted(run, weight: float):
+    """``run`` with another blend weight (the same model and baseline)."""
+    import dataclasses
+
+    return dataclasses.replace(run, classic_weight=weight)
+
+
+def test_a_blended_run_reloads_evaluates_exports_and_serves_the_same(text_run, tmp_path):
+    """A run blended at weight 0.4 (between the two: both parts count): reloaded in a fresh
+    process, evaluated, exported (the graph takes TF-IDF vectors; parity checked by ONNX
+    Runtime, predicted without torch) and served, every path gives the same probabilities."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from conftest import run_cli
+    from headstart.core.runs import load_run
+    from headstart.deploy.onnx_model import OnnxModel
+    from headstart.deploy.serve import create_app, load_model
+
+    run, _ = text_run
+    folder = tmp_path / "blend"
+    shutil.copytree(run.path, folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["classic_weight"] = 0.4
+    (folder / "model.json").write_text(json.dumps(meta))
+    texts = ["works well", "awful nausea and a headache", "a text never seen " * 80]
+    want = load_run(folder).predict_proba(texts)
+    alone = load_run(run.path)
+    expected = 0.6 * _weighted(alone, 0.0).predict_proba(texts) + 0.4 * run.classic.predict_proba(
+        texts
+    )
+    assert np.allclose(want, expected, atol=1e-5)
+    code = (
+        "import json; from headstart import load_run; "
+        f"print(json.dumps(load_run({str(folder)!r}).predict_proba({texts!r}).tolist()))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert np.allclose(np.array(json.loads(proc.stdout)), want, atol=1e-6)
+    r = run_cli("evaluate", str(folder))
+    assert "+ classic baseline (weight 0.4)" in " ".join(r.stdout.split())
+    r = run_cli("export", str(folder))
+    assert "input_ids, attention_mask, tfidf -> probabilities" in " ".join(r.stdout.split())
+    onnx = OnnxModel(folder / "onnx" / "model.onnx").predict_proba(texts)
+    assert np.abs(onnx - want).max() < 1e-4
+    for engine in ("torch", "onnx"):
+        with TestClient(create_app(*load_model(folder, engine))) as client:
+            got = client.post("/predict", json={"texts": texts}).json()["predictions"]
+        served = np.array([[p["probabilities"][c] for c in run.class_names] for p in got])
+        assert np.abs(served - want).max() < 1e-4, engine
+    shutil.rmtree(folder / "classic")
+    (tmp_path / "a.txt").write_text("works well")
+    bad = run_cli("predict", str(folder), str(tmp_path / "a.txt"), check=False)
+    assert bad.returncode == 2 and "classic/ is missing" in bad.stderr

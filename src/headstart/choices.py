@@ -45,6 +45,9 @@ BN_MODES = ("auto", "frozen", "train")
 AUTO_TEST_FRACTION = 0.15
 AUTO_TEST_MIN_PER_CLASS = 20
 CLASS_WEIGHTS = ("none", "auto")
+#: Text: auto blends the model's probabilities with the classic baseline's (TF-IDF + logistic
+#: regression) with a weight chosen on validation (0 keeps the model alone); none never does.
+BLEND_MODES = ("auto", "none")
 
 #: ``--strategy auto`` spends this many minutes (``--budget``): its frozen forward pass, the
 #: advice and the candidates that fit (``headstart.core.advise.auto`` says what can run over).

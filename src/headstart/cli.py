@@ -108,6 +108,14 @@ ModalityOpt = Annotated[
         "files), image or text."
     ),
 ]
+BlendOpt = Annotated[
+    str,
+    typer.Option(
+        help="Text: auto blends the model's probabilities with the classic baseline's (TF-IDF "
+        "+ logistic regression on the same train split) with a weight chosen on validation "
+        "(0: the model alone, 1: the baseline alone); none: the model alone."
+    ),
+]
 MaxLengthOpt = Annotated[
     int | None,
     typer.Option(
@@ -504,6 +512,7 @@ def train(
     text_column: TextColOpt = TrainConfig.text_column,
     modality: ModalityOpt = TrainConfig.modality,
     max_length: MaxLengthOpt = TrainConfig.max_length,
+    blend: BlendOpt = TrainConfig.blend,
     nproc: Annotated[
         str | None,
         typer.Option(

@@ -225,6 +225,17 @@ def render_run(run) -> Group:
             if classic and split == head.get("split"):
                 for row in classic_rows(classic, noun):
                     grid.add_row(*row)
+    blend = m.get("blend")
+    if blend and "tried" in blend:  # text: the model blended with the classic baseline
+        alone = blend.get("model_alone", {})
+        scores = ", ".join(f"{k.split('_')[0]} {v:.1%}" for k, v in alone.items() if v is not None)
+        weights = [t["weight"] for t in blend["tried"]]
+        grid.add_row(
+            "blend",
+            f"classic baseline's weight {blend['weight']:g}, chosen on validation from "
+            f"{min(weights):g} to {max(weights):g}"
+            + (f" (the model alone: {scores})" if blend["weight"] > 0 and scores else ""),
+        )
     stop = " (early stop)" if m.get("stopped_early") else ""
     grid.add_row("epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}")
     p = m.get("parameters", {})

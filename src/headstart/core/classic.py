@@ -10,12 +10,19 @@ evaluation's work (``core/training.py``, ``core/evaluate.py``). The fitted basel
 in the run's ``classic/`` folder (:data:`~headstart.core.rundir.CLASSIC_FOLDER`), so
 ``evaluate`` scores it on any data the run is scored on; ``metrics.json`` records it under
 ``classic_baseline``.
+
+A run may also *be* a blend (``--blend auto``, the default for text): the model's
+probabilities and the baseline's averaged with the baseline's weight chosen on validation
+(:func:`choose_weight`); ``model.json`` records the weight (``classic_weight``), and every way
+a run predicts (``Run.predict_proba``, ``evaluate``, the ONNX export, ``serve``) blends alike.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+
+import numpy as np
 
 from headstart.core.modality import modality_of
 from headstart.core.rundir import CLASSIC_FOLDER
@@ -62,3 +69,39 @@ def load_baseline(run):
     if cls is None or not folder.is_dir():
         return None
     return cls.load(folder)
+
+
+#: The weights of the classic baseline tried in a blend, 0 (the model alone) to 1 (the
+#: baseline alone).
+BLEND_WEIGHTS = tuple(round(0.1 * k, 1) for k in range(11))
+
+
+def blended(model_proba: np.ndarray, classic_proba: np.ndarray, weight: float) -> np.ndarray:
+    """The blend's probabilities: ``(1 - weight)`` of the model's plus ``weight`` of the
+    classic baseline's (the same rows, the same classes)."""
+    if weight <= 0:
+        return model_proba
+    return (1.0 - weight) * model_proba + weight * classic_proba
+
+
+def choose_weight(
+    model_proba: np.ndarray, classic_proba: np.ndarray, y: np.ndarray
+) -> tuple[float, list[dict]]:
+    """The baseline's weight with the best validation accuracy (ties: the lower log loss, then
+    the smaller weight), and every weight tried with its scores. Averaging probabilities, as
+    AutoGluon blends its n-gram and transformer models, needs no training."""
+    from sklearn.metrics import log_loss
+
+    y = np.asarray(y)
+    n_classes = model_proba.shape[1]
+    tried, best, best_key = [], 0.0, None
+    for w in BLEND_WEIGHTS:
+        p = blended(model_proba, classic_proba, w)
+        acc = float(np.mean(p.argmax(1) == y)) if len(y) else float("nan")
+        p = np.clip(p, 1e-7, 1.0)
+        loss = float(log_loss(y, p / p.sum(1, keepdims=True), labels=np.arange(n_classes)))
+        tried.append({"weight": w, "val_accuracy": round(acc, 4), "val_log_loss": round(loss, 4)})
+        key = (acc, -loss)
+        if best_key is None or key > best_key:
+            best, best_key = w, key
+    return best, tried

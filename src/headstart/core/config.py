@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from headstart.choices import (
     AUGMENT_MODES,
     AUTO_BUDGET_MINUTES,
+    BLEND_MODES,
     BN_MODES,
     CLASS_WEIGHTS,
     FEATURE_KINDS,
@@ -84,6 +85,7 @@ class TrainConfig:
     image_size: int | None = None
     resize: str = "pad"
     max_length: int | None = None  # text: tokens per text (None: the encoder's, capped at 256)
+    blend: str = "auto"  # text: blend with the classic baseline, weight chosen on validation
     head: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5
@@ -129,6 +131,7 @@ class TrainConfig:
             ("cache_dtype", ("float16", "float32")),
             ("features", FEATURE_KINDS),
             ("stage_pooling", STAGE_POOLINGS),
+            ("blend", BLEND_MODES),
         ):
             value = getattr(self, name)
             if value not in valid:

@@ -23,7 +23,7 @@ import torch
 from scipy import stats
 from sklearn import metrics as skm
 
-from headstart.core.classic import load_baseline
+from headstart.core.classic import blended, load_baseline
 from headstart.core.splits import OPTIMISTIC, ExampleSet, example_noun
 from headstart.errors import ConfigError, DataError, HeadstartError, RunError
 from headstart.io import atomic_write_json
@@ -579,6 +579,10 @@ def run_probabilities(
             ) / len(views)
         proba[fs.valid] = torch.softmax(logits, dim=1).numpy()
     run.model.backbone.cpu()
+    if run.classic_weight > 0 and fs.valid.any():  # a blend with its classic baseline
+        rows = np.flatnonzero(fs.valid)
+        classic = load_baseline(run).predict_proba(images.subset(rows))
+        proba[rows] = blended(proba[rows], classic, run.classic_weight)
     return proba, fs.valid, fs.bad
 
 
@@ -809,7 +813,7 @@ def _summary(m: dict) -> dict:
 
 def _run_name(run) -> str:
     name = Path(run.path).name if run.path else "run"
-    return f"{name} ({run.backbone_name}, {run.strategy.label()})"
+    return f"{name} ({run.backbone_name}, {run.describe_model()})"
 
 
 def _train_labels(run) -> np.ndarray:

@@ -156,6 +156,17 @@ def predict_logits(
     return all_y, all_logits
 
 
+def predict_scores(
+    module: nn.Module, inputs, device: torch.device, *, mirrored=None, group: Group = SINGLE
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true labels, logits) as :func:`predict_labels` scores them: with ``mirrored``, each
+    example's logits averaged with its mirror image's."""
+    y, logits = predict_logits(module, inputs, device, group)
+    if len(y) and mirrored is not None:
+        logits = (logits + predict_logits(module, mirrored, device, group)[1]) / 2
+    return y, logits
+
+
 def predict_labels(
     module: nn.Module, inputs, device: torch.device, *, mirrored=None, group: Group = SINGLE
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -163,11 +174,9 @@ def predict_labels(
     inference mode: one pass serves the loss, the accuracy and any interval drawn from them.
     ``mirrored`` (the same rows' mirror-image inputs) averages in their logits: test-time
     augmentation on cached inputs."""
-    y, logits = predict_logits(module, inputs, device, group)
+    y, logits = predict_scores(module, inputs, device, mirrored=mirrored, group=group)
     if not len(y):
         return y, np.zeros(0, np.int64), 0.0
-    if mirrored is not None:
-        logits = (logits + predict_logits(module, mirrored, device, group)[1]) / 2
     t = torch.from_numpy(logits)
     loss = float(nn.functional.cross_entropy(t, torch.from_numpy(y), reduction="sum"))
     return y, logits.argmax(1), loss

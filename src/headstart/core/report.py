@@ -609,7 +609,7 @@ def render_html(
     parts = [
         f"<h1>headstart run: {html.escape(name)}</h1>",
         f'<div class="sub">{html.escape(run.backbone_name)} &middot; '
-        f"{html.escape(run.strategy.label())} &middot; "
+        f"{html.escape(run.describe_model())} &middot; "
         f"{len(run.class_names)} classes &middot; created "
         f"{html.escape(str(run.record.get('created', '')))}</div>",
         '<div class="cards">'

@@ -100,6 +100,9 @@ class Run:
     #: the classic baseline fitted on its train split (text: TF-IDF + logistic regression),
     #: saved in ``classic/``; None after loading (``core.classic.load_baseline`` reads it)
     classic: object | None = field(default=None, repr=False)
+    #: the classic baseline's share of the run's probabilities (``--blend``; 0: the model
+    #: alone), chosen on validation; ``model.json`` records it
+    classic_weight: float = 0.0
 
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.model)
@@ -122,10 +125,28 @@ class Run:
 
     def predict_proba(self, inputs, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Class probabilities: for an image run, decoded images (a sequence of HxWx3 uint8
-        arrays); for a text run, a sequence of strings."""
-        return modality_of(self).predict_proba(
+        arrays); for a text run, a sequence of strings. A blended run mixes in its classic
+        baseline's (``classic_weight``)."""
+        from headstart.core.classic import blended, load_baseline
+
+        if self.classic_weight >= 1:  # the baseline alone: the network is not needed
+            return load_baseline(self).predict_proba(inputs).astype(np.float32)
+        proba = modality_of(self).predict_proba(
             self, inputs, batch_size=batch_size, progress=progress
         )
+        if self.classic_weight > 0 and len(proba):
+            classic = load_baseline(self).predict_proba(inputs)
+            proba = blended(proba, classic, self.classic_weight).astype(np.float32)
+        return proba
+
+    def describe_model(self) -> str:
+        """The strategy, and the blend with the classic baseline where there is one."""
+        label = self.strategy.label()
+        if self.classic_weight >= 1:
+            return f"{label} (predicting with the classic baseline alone)"
+        if self.classic_weight > 0:
+            return f"{label} + classic baseline (weight {self.classic_weight:g})"
+        return label
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)
@@ -154,6 +175,7 @@ class Run:
                 "weights": self.weights,
                 "strategy": self.strategy.to_dict(),
                 "parent": self.parent,
+                "classic_weight": self.classic_weight,
             },
         )
         atomic_write_json(
@@ -258,6 +280,11 @@ def load_run(path: str | Path) -> Run:
             f"{weights_file}: weights do not match model.json ({str(e)[:200]})."
         ) from None
     model.eval()
+    if float(meta.get("classic_weight", 0.0)) > 0 and not (path / CLASSIC_FOLDER).is_dir():
+        raise RunError(
+            f"{path}: model.json blends in the classic baseline, but {CLASSIC_FOLDER}/ is "
+            "missing; copy the whole run folder."
+        )
     strategy = Strategy(**meta.get("strategy", {}))
     plan_strategy(model.backbone, strategy)  # marks what this run trained, for summaries
     history = None
@@ -288,4 +315,5 @@ def load_run(path: str | Path) -> Run:
         strategy=strategy,
         parent=meta.get("parent"),
         path=path,
+        classic_weight=float(meta.get("classic_weight", 0.0)),
     )

@@ -24,13 +24,13 @@ from torch import nn
 
 from headstart.core import distributed
 from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
-from headstart.core.classic import fit_baseline
+from headstart.core.classic import blended, choose_weight, fit_baseline
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_comparison
 from headstart.core.extractors import extractor_for, streaming_inputs
 from headstart.core.inputs import ArrayInputs
-from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_labels
+from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_scores
 from headstart.core.modality import modality_of
 from headstart.core.model import (
     Suffix,
@@ -500,7 +500,7 @@ def _train_locked(
             stop_after=stop_after,
             deadline=deadline,
         )
-        metrics, scored = _metrics(  # on the training device, before the model moves
+        metrics, scored, logits = _metrics(  # on the training device, before the model moves
             config, splits, history, prepared, device, extract_seconds, plan, group
         )
         model = TransferModel(loaded.backbone, head, tta=config.tta).cpu().eval()
@@ -516,13 +516,9 @@ def _train_locked(
         reading = modality_of(loaded).reading_record(loaded, used_sets)
         if reading is not None:
             metrics["truncation"] = reading
-        classic = None
+        classic, weight = None, 0.0
         if group.is_main:  # the baseline every model of this kind of data must beat
-            classic, metrics["classic_baseline"] = classic_baseline(
-                used_sets, splits.class_names, scored, metrics["headline"]["split"]
-            )
-            if classic is None:
-                del metrics["classic_baseline"]
+            classic, weight = blend_with_classic(config, metrics, scored, logits, used_sets)
         run = Run(
             model=model,
             class_names=splits.class_names,
@@ -543,6 +539,7 @@ def _train_locked(
             predictions=scored,
             data=splits,
             classic=classic,
+            classic_weight=weight,
         )
         run.metrics["parameters"] = run.parameter_counts()
         if save and group.is_main:
@@ -621,16 +618,20 @@ def _metrics(
     if isinstance(prepared.module, TransferModel):
         prepared.module.tta = config.tta
     held_out = {"val": prepared.val, "test": prepared.test}
-    scored = {
-        name: predict_labels(
+    logits = {
+        name: predict_scores(
             prepared.module,
             inputs,
             torch.device(device),
             mirrored=prepared.mirrored.get(name),
             group=group,
-        )[:2]
+        )
         for name, inputs in held_out.items()
         if inputs is not None
+    }
+    scored = {
+        name: (y, lg.argmax(1) if len(y) else np.zeros(0, np.int64))
+        for name, (y, lg) in logits.items()
     }
     val_acc = accuracy_of(*scored["val"])
     metrics = {
@@ -678,39 +679,78 @@ def _metrics(
     }
     if history.out_of_time:
         metrics["out_of_time"] = True
-    return metrics, scored
+    return metrics, scored, {name: lg for name, (_, lg) in logits.items()}
 
 
-def classic_baseline(sets: dict, class_names, scored: dict, headline: str):
-    """(the classic baseline fitted on the train examples the model used, with C or its like
-    chosen on the validation ones; what ``metrics.json`` records of it), or (None, None) for a
-    kind of data that has none. ``sets``: split name -> the examples the model used. Scored
-    on the same held-out examples as the model, paired with the model's predictions on the
-    headline split (``scored``: split name -> (true labels, predicted labels))."""
-    model = fit_baseline(sets["train"], sets["val"], len(class_names))
+def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: dict):
+    """Fit the classic baseline on the train examples the model used (its setting chosen on
+    the validation ones) and, with ``--blend auto``, blend it into the model with a weight
+    chosen on validation: ``scored`` and the held-out accuracies in ``metrics`` become the
+    blend's (``metrics["blend"]`` keeps the model's own). Returns (baseline, weight), or
+    (None, 0.0) for a kind of data without a baseline (``sets``: split name -> the examples
+    the model used; ``logits``: split name -> the model's logits on them)."""
+    model = fit_baseline(sets["train"], sets["val"], len(next(iter(sets.values())).class_names))
     if model is None:
-        return None, None
-    record = {"name": model.name, "description": model.describe(), "fit": model.record}
-    predictions = {}
-    for name in scored:
-        pred = model.predict_proba(sets[name]).argmax(1)
-        predictions[name] = pred
-        record[f"{name}_accuracy"] = float(np.mean(pred == sets[name].labels))
+        return None, 0.0
+    classic_proba = {n: model.predict_proba(sets[n]) for n in scored}
+    metrics["classic_baseline"] = {"name": model.name, "description": model.describe()}
+    if config.blend == "none":
+        metrics["blend"] = {"weight": 0.0, "chosen_on": "--blend none"}
+        metrics["classic_baseline"].update(
+            classic_record(model, classic_proba, scored, metrics["headline"]["split"], sets)
+        )
+        return model, 0.0
+    model_proba = {n: _softmax(lg) for n, lg in logits.items()}
+    weight, tried = choose_weight(model_proba["val"], classic_proba["val"], scored["val"][0])
+    metrics["blend"] = {
+        "weight": weight,
+        "chosen_on": "validation accuracy (ties: lower log loss, then the smaller weight)",
+        "tried": tried,
+        # the model alone, before the blend
+        "model_alone": {f"{n}_accuracy": metrics.get(f"{n}_accuracy") for n in scored},
+    }
+    if weight > 0:
+        for name, (y, _) in scored.items():
+            pred = blended(model_proba[name], classic_proba[name], weight).argmax(1)
+            scored[name] = (y, pred)
+            metrics[f"{name}_accuracy"] = accuracy_of(y, pred)
+        head = metrics["headline"]
+        y, pred = scored[head["split"]]
+        head["accuracy"] = metrics[f"{head['split']}_accuracy"]
+        head["accuracy_ci95"] = accuracy_interval(int(np.sum(y == pred)), len(y))
+    metrics["classic_baseline"].update(
+        classic_record(model, classic_proba, scored, metrics["headline"]["split"], sets)
+    )
+    return model, weight
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    return torch.softmax(torch.from_numpy(np.asarray(logits, np.float32)), dim=1).numpy()
+
+
+def classic_record(model, proba: dict, scored: dict, headline: str, sets: dict) -> dict:
+    """What ``metrics.json`` records of the classic baseline: how it was fitted, its accuracy
+    on each held-out split (``proba``: its probabilities there), and on the headline split its
+    interval and the paired comparison with the run's predictions (``scored``: split name ->
+    (true labels, predicted labels), on the same examples)."""
+    record = {"fit": model.record}
+    for name, p in proba.items():
+        record[f"{name}_accuracy"] = float(np.mean(p.argmax(1) == sets[name].labels))
     y_true, y_pred = scored[headline]
-    right = int(np.sum(predictions[headline] == y_true))
+    pred = proba[headline].argmax(1)
     record["headline"] = {
         "split": headline,
         "accuracy": record[f"{headline}_accuracy"],
-        "accuracy_ci95": accuracy_interval(right, len(y_true)),
+        "accuracy_ci95": accuracy_interval(int(np.sum(pred == y_true)), len(y_true)),
         "interval_method": INTERVAL_METHODS["accuracy"],
         "n": int(len(y_true)),
     }
     record["paired"] = paired_comparison(
         y_true,
         y_pred,
-        predictions[headline],
+        pred,
         this_name="the model",
         other_name=model.name,
         noun=example_noun(sets["train"]),
     )
-    return model, record
+    return record

@@ -100,6 +100,9 @@ def export_onnx(
         parts = kind.export_parts()
         stem = out.stem
         parts.copy_files(run, staging, stem)
+        # the graph's inputs, in its forward's order (a blended text run adds its TF-IDF)
+        graph, axes = parts.graph(run)
+        names = tuple(axes)
         meta = {
             "format": EXPORT_FORMAT,
             "format_version": EXPORT_FORMAT_VERSION,
@@ -108,7 +111,7 @@ def export_onnx(
             "class_names": list(run.class_names),
             "backbone": run.backbone_name,
             "strategy": run.strategy.label(),
-            "inputs": list(parts.INPUT_NAMES),
+            "inputs": list(names),
             "output": OUTPUT_NAME,
             "preprocessing": run.preprocessing.to_dict(),
             "client": parts.client_meta(run, stem),
@@ -122,12 +125,11 @@ def export_onnx(
         meta["files"] = sorted([out.name, side.name, *(f.name for f in staging.iterdir())])
         if say is not None:
             say("exporting (torch.onnx, dynamo) and checking with ONNX Runtime...")
-        graph, axes = parts.graph(run)
         feed = kind.onnx_feed(meta, staging)
         samples, where = parts.samples(run, _validation(run), check_examples)
         start = time.perf_counter()
         onnx_file = staging / out.name
-        _export(graph, feed(samples[:2]), axes, parts.INPUT_NAMES, onnx_file)
+        _export(graph, feed(samples[:2]), axes, names, onnx_file)
         seconds = time.perf_counter() - start
         meta["check"], onnx_probs = _check(graph, onnx_file, feed, samples, where)
         meta["check"]["export_seconds"] = round(seconds, 1)

@@ -58,13 +58,18 @@ class ImageModality:
 
     def configure(self, config):
         """Images pool with max (the lesson's, for ``auto``) or avg; a text's maximum length
-        is refused by name."""
+        and blend are refused by name."""
         from headstart.errors import ConfigError
 
         if config.max_length is not None:
             raise ConfigError(
                 f"--max-length {config.max_length} is for texts, and this data is images; "
                 "an image's size is set by --image-size. Leave it out."
+            )
+        if config.blend != "auto":
+            raise ConfigError(
+                f"--blend {config.blend} is for texts (a blend with TF-IDF + logistic "
+                "regression), and this data is images. Leave it out."
             )
         if config.pooling not in ("auto", *POOLINGS):
             raise ConfigError(

@@ -164,14 +164,18 @@ class TfidfBaseline:
 
     # ------------------------------------------------------------------ predicting
 
+    def features(self, texts):
+        """The TF-IDF vectors of ``texts`` (a :class:`TextSet` or a sequence of strings), as a
+        sparse (texts, terms) matrix: each vectoriser's columns side by side."""
+        from scipy.sparse import hstack
+
+        texts = list(getattr(texts, "texts", texts))
+        return hstack([v.transform(texts) for v in self.vectorisers]).tocsr()
+
     def predict_proba(self, texts) -> np.ndarray:
         """Class probabilities of ``texts`` (a :class:`TextSet` or a sequence of strings; one
         row per text)."""
-        from scipy.sparse import hstack
-
-        texts = getattr(texts, "texts", texts)
-        x = hstack([v.transform(list(texts)) for v in self.vectorisers]).tocsr()
-        return _softmax(np.asarray(x @ self.coef.T) + self.intercept)
+        return _softmax(np.asarray(self.features(texts) @ self.coef.T) + self.intercept)
 
     def describe(self) -> str:
         """One line: what it is and how C was chosen."""
@@ -187,9 +191,10 @@ class TfidfBaseline:
 
     # ------------------------------------------------------------------ files
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, prefix: str = "") -> None:
         """``classic.json`` (settings, vocabularies) and ``classic.safetensors`` (idf weights,
-        coefficients), written atomically; no pickle."""
+        coefficients), written atomically; no pickle. ``prefix`` goes before each name (an
+        ONNX export ships them as ``STEM.classic.json``...)."""
         from safetensors.numpy import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -198,18 +203,23 @@ class TfidfBaseline:
         for k, v in enumerate(self.vectorisers):
             tensors[f"idf.{k}"] = np.asarray(v.idf_, dtype=np.float32)
             vocabularies.append({term: int(i) for term, i in v.vocabulary_.items()})
-        atomic_write_with(folder / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
-        atomic_write_json(folder / SETTINGS_FILE, {**self.record, "vocabularies": vocabularies})
+        atomic_write_with(
+            folder / f"{prefix}{WEIGHTS_FILE}", lambda tmp: save_file(tensors, str(tmp))
+        )
+        atomic_write_json(
+            folder / f"{prefix}{SETTINGS_FILE}", {**self.record, "vocabularies": vocabularies}
+        )
 
     @classmethod
-    def load(cls, folder: Path) -> TfidfBaseline:
-        """The baseline saved in ``folder``."""
+    def load(cls, folder: Path, prefix: str = "") -> TfidfBaseline:
+        """The baseline saved in ``folder`` (with ``prefix`` before its files' names)."""
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
+        folder = Path(folder)
         try:
-            payload = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
-            tensors = load_file(str(folder / WEIGHTS_FILE))
+            payload = json.loads((folder / f"{prefix}{SETTINGS_FILE}").read_text(encoding="utf-8"))
+            tensors = load_file(str(folder / f"{prefix}{WEIGHTS_FILE}"))
         except (OSError, ValueError, SafetensorError) as e:
             raise RunError(f"{folder}: the classic baseline is unreadable ({e}).") from None
         vocabularies = payload.pop("vocabularies", [])
@@ -246,3 +256,17 @@ def _per_class(model, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     full_coef[model.classes_] = coef
     full_intercept[model.classes_] = intercept
     return full_coef, full_intercept
+
+
+class BlendFeed:
+    """An exported blended text run's client input: the tokenizer's ids and mask, and the
+    texts' TF-IDF vectors (dense float32), computed without torch."""
+
+    def __init__(self, tokens, baseline: TfidfBaseline, name: str = "tfidf"):
+        self.tokens, self.baseline, self.name = tokens, baseline, name
+        self.order = tokens.order
+
+    def __call__(self, texts) -> dict[str, np.ndarray]:
+        arrays = self.tokens(texts)
+        arrays[self.name] = np.asarray(self.baseline.features(texts).toarray(), np.float32)
+        return arrays

@@ -1,6 +1,11 @@
 """What an exported text run looks like: one graph from token ids and attention mask (dynamic
 batch and length) through the encoder, its pooling and the head to class probabilities; the
-tokenizer's ``tokenizer.json`` beside it (:mod:`.tokens_np` reads it without torch)."""
+tokenizer's ``tokenizer.json`` beside it (:mod:`.tokens_np` reads it without torch).
+
+A run blended with its classic baseline (``classic_weight`` > 0) takes a third input, the
+texts' TF-IDF vectors (``tfidf``: the client computes them with the baseline's vocabularies,
+shipped beside the model as ``STEM.classic.json`` and ``STEM.classic.safetensors``), and the
+graph blends the two models' probabilities as the run does."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from torch import nn
 from headstart.errors import RunError
 
 INPUT_NAMES = ("input_ids", "attention_mask")
+#: The blended graph's third input: TF-IDF vectors, (N, terms) float32.
+TFIDF_INPUT = "tfidf"
 TOKENIZER_FILE = "tokenizer.json"
 SAMPLE_TEXTS = (
     "It worked well and I had no side effects at all.",
@@ -34,9 +41,38 @@ class TextGraph(nn.Module):
         return torch.softmax(self.model((input_ids, attention_mask)), dim=1)
 
 
+class BlendedTextGraph(TextGraph):
+    """(input_ids, attention_mask, tfidf) -> the run's blend: ``1 - weight`` of the model's
+    probabilities plus ``weight`` of the classic baseline's (softmax of ``tfidf @ coef.T +
+    intercept``)."""
+
+    def __init__(self, model: nn.Module, coef, intercept, weight: float):
+        super().__init__(model)
+        self.register_buffer("coef", torch.as_tensor(coef, dtype=torch.float32))
+        self.register_buffer("intercept", torch.as_tensor(intercept, dtype=torch.float32))
+        self.weight = float(weight)
+
+    def forward(  # type: ignore[override]
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tfidf: torch.Tensor
+    ) -> torch.Tensor:
+        model = super().forward(input_ids, attention_mask)
+        classic = torch.softmax(tfidf @ self.coef.T + self.intercept, dim=1)
+        return (1.0 - self.weight) * model + self.weight * classic
+
+
 def graph(run) -> tuple[nn.Module, dict]:
+    """(graph, dynamic axes by input name, in the forward's order) of a text run."""
+    from headstart.core.classic import load_baseline
+
     axes = {0: "batch", 1: "length"}
-    return TextGraph(run.model.eval()).eval(), {"input_ids": axes, "attention_mask": axes}
+    names = {"input_ids": axes, "attention_mask": axes}
+    if run.classic_weight > 0:
+        classic = load_baseline(run)
+        blended = BlendedTextGraph(
+            run.model.eval(), classic.coef, classic.intercept, run.classic_weight
+        )
+        return blended.eval(), {**names, TFIDF_INPUT: {0: "batch"}}
+    return TextGraph(run.model.eval()).eval(), names
 
 
 def client_meta(run, stem: str) -> dict:
@@ -51,6 +87,7 @@ def client_meta(run, stem: str) -> dict:
         "pad_id": int(pad if pad is not None else 0),
         "tokenizer": f"{stem}.{TOKENIZER_FILE}",
         "text_column": run.config.text_column,  # what predict reads from a table by default
+        **({"classic": f"{stem}."} if run.classic_weight > 0 else {}),  # its files' prefix
     }
 
 
@@ -64,6 +101,10 @@ def copy_files(run, folder: Path, stem: str) -> None:
             "ONNX client could not tokenise; export needs an encoder with a fast tokenizer."
         )
     shutil.copyfile(source, folder / f"{stem}.{TOKENIZER_FILE}")
+    if run.classic_weight > 0:  # the blend's TF-IDF vocabularies, for the client
+        from headstart.core.classic import load_baseline
+
+        load_baseline(run).save(folder, prefix=f"{stem}.")
 
 
 def samples(run, val, n: int, seed: int = 0) -> tuple[list, str]:

@@ -28,7 +28,7 @@ class TextModality:
     noun = "text"
     stage_word = "layer"
     block_word = "layer"
-    own_settings = frozenset({"text_column", "max_length"})
+    own_settings = frozenset({"text_column", "max_length", "blend"})
 
     def recognises(self, path: Path) -> bool:
         from headstart.modalities.text.sources import TEXT_SUFFIX
@@ -140,6 +140,10 @@ class TextModality:
             max_length=client["max_length"],
             pad_id=client["pad_id"],
         )
+        if "classic" in client:  # a blend: the TF-IDF vectors too
+            from headstart.modalities.text.classic import BlendFeed, TfidfBaseline
+
+            return BlendFeed(tokenizer, TfidfBaseline.load(Path(folder), client["classic"]))
         return tokenizer
 
     def serving(self):
