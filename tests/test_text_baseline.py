@@ -189,8 +189,8 @@ def test_the_estimator_gives_the_command_line_s_model_and_shows_progress_when_ve
 
     rows = reviews(15)
     data = write_table(tmp_path / "r.csv", rows)
-    run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "3", "--test-split", "0",
-            "--out", str(tmp_path / "cli"))  # fmt: skip
+    args = ["--backbone", "test_bert", "--epochs", "3", "--test-split", "0"]
+    run_cli("train", str(data), *args, "--out", str(tmp_path / "cli"))
     X, y = [r[0] for r in rows[1:]], [r[1] for r in rows[1:]]
     capsys.readouterr()
     est = headstart.TextClassifier(backbone="test_bert", epochs=3, verbose=True).fit(X, y)

@@ -164,8 +164,9 @@ def test_cli_finetune_continues_a_frozen_text_run_and_reloads_in_a_fresh_process
 
     data = write_table(tmp_path / "reviews.csv", reviews(24))
     frozen = tmp_path / "frozen"
-    run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "2", "--out", str(frozen),
-            "--blend", "none")  # fmt: skip  (the encoder's own predictions are compared)
+    # the encoder's own predictions are compared below: no blend with the baseline
+    args = ["--backbone", "test_bert", "--epochs", "2", "--blend", "none"]
+    run_cli("train", str(data), *args, "--out", str(frozen))
     tuned = tmp_path / "tuned"
     r = run_cli("finetune", str(frozen), "--unfreeze", "1", "--epochs", "2", "--out", str(tuned))
     assert "fine-tune (last 1 layer)" in r.stdout and "cached" in r.stdout
