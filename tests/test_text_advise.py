@@ -61,3 +61,13 @@ def test_compare_trains_each_text_encoder_on_one_split(tmp_path):
         for n in ("test_bert", "minilm")
     }
     assert len(splits) == 1  # the same texts in the same splits
+    # the classic baseline beside the backbones, each of them alone (no blend) and paired
+    classic = board["classic_baseline"]
+    assert classic["name"] == "TF-IDF + logistic regression" and classic["n"] == board["n"]
+    for r in board["leaderboard"]:
+        vs = r["vs_classic_baseline"]
+        assert vs["accuracy_difference"] == pytest.approx(r["accuracy"] - classic["accuracy"])
+        run = json.loads((out / r["name"] / "model.json").read_text())
+        assert run["classic_weight"] == 0
+    page = (out / "compare.html").read_text()
+    assert "minus the classic baseline" in page and "TF-IDF + logistic regression" in page

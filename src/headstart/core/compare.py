@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from headstart.api import train
+from headstart.core.classic import baseline_class
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
 from headstart.core.evaluate import INTERVAL_METHODS, difference_text, evaluate_run
@@ -40,6 +41,10 @@ def compare_backbones(
     baseline = classic_row = None
     for name in backbones:
         cfg = replace(config, backbone=name)
+        if baseline_class(splits.train) is not None:
+            # each backbone alone: a blend with the classic baseline would rank blends, not
+            # backbones (the baseline is shown beside them)
+            cfg = replace(cfg, blend="none")
         run = train(
             cfg,
             data=splits,

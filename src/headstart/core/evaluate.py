@@ -388,8 +388,13 @@ def difference_text(vs: dict | None) -> str:
     models apart; ``-`` for none."""
     if not vs:
         return "-"
+
+    def points(v: float) -> str:
+        text = f"{100 * v:+.1f}"
+        return "0.0" if text in ("+0.0", "-0.0") else text
+
     lo, hi = vs["accuracy_difference_ci95"]
-    return f"{100 * vs['accuracy_difference']:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f})" + (
+    return f"{points(vs['accuracy_difference'])} ({points(lo)} to {points(hi)})" + (
         "" if vs["distinguishable"] else " ~"
     )
 
