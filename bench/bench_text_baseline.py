@@ -19,7 +19,9 @@ Data sets:
   speeches   ``../shared/data/convention_speeches_2012.csv`` (189 long speeches; or
              ``--speeches PATH``), on the tool's own carved split (15% test, 20% validation)
 
-    python bench/bench_text_baseline.py [--datasets drugs,drugs100,speeches]
+    python bench/bench_text_baseline.py [--datasets drugs,drugs100,speeches] [--setfit]
+
+``--setfit`` trains every run with SetFit's contrastive stage first (``text-baseline-setfit.json``).
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from results import record
 SPEECHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "convention_speeches_2012.csv"
 
 
-def one_run(name: str, data: Path, tmp: Path) -> dict:
-    """The rows of one default text run on ``data``."""
+def one_run(name: str, data: Path, tmp: Path, setfit: bool = False) -> dict:
+    """The rows of one default text run on ``data`` (with ``--setfit``: SetFit's contrastive
+    stage first)."""
     from headstart.api import train
     from headstart.core.cache import clear_memory_cache
     from headstart.core.config import TrainConfig
@@ -48,7 +51,8 @@ def one_run(name: str, data: Path, tmp: Path) -> dict:
     os.environ["HEADSTART_CACHE_DIR"] = str(tmp / f"cache-{name}")
     clear_memory_cache()
     start = time.perf_counter()
-    run = train(TrainConfig(data=str(data)), save=False, progress=False, say=lambda *_: None)
+    config = TrainConfig(data=str(data), setfit=setfit)
+    run = train(config, save=False, progress=False, say=lambda *_: None)
     seconds = time.perf_counter() - start
     m = run.metrics
     head = m["headline"]
@@ -84,6 +88,7 @@ def one_run(name: str, data: Path, tmp: Path) -> dict:
             for k in ("max_length", "texts", "longer", "share", "tokens_read_share")
         },
         "seconds": round(seconds, 1),
+        **({"setfit": m["setfit"]} if setfit else {}),
     }
 
 
@@ -105,6 +110,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="drugs,drugs100,speeches")
     ap.add_argument("--speeches", type=Path, default=SPEECHES)
     ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--setfit", action="store_true", help="train with --setfit")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -114,12 +120,12 @@ def main() -> None:
             drugs = drug_reviews(tmp)
         for name in wanted:
             if name == "drugs":
-                rows.append(one_run("drugs", drugs, tmp))
+                rows.append(one_run("drugs", drugs, tmp, args.setfit))
             elif name == "drugs100":
                 for k, path in subsets(drugs, 100, args.draws, tmp):
-                    rows.append(one_run(f"drugs100 draw {k}", path, tmp))
+                    rows.append(one_run(f"drugs100 draw {k}", path, tmp, args.setfit))
             elif name == "speeches":
-                rows.append(one_run("speeches", args.speeches, tmp))
+                rows.append(one_run("speeches", args.speeches, tmp, args.setfit))
             else:
                 raise SystemExit(f"unknown data set {name!r}")
             print(json.dumps(rows[-1]), flush=True)
@@ -128,7 +134,11 @@ def main() -> None:
     if draws:
         for key in ("majority", "tfidf", "model_alone", "run"):
             summary[key] = round(float(np.mean([r[key]["accuracy"] for r in draws])), 4)
-    record(__file__, {"rows": rows, "drugs100_means": summary}, name="text-baseline")
+    record(
+        __file__,
+        {"rows": rows, "drugs100_means": summary},
+        name="text-baseline-setfit" if args.setfit else "text-baseline",
+    )
     print(
         "\n| data | test texts | majority | TF-IDF + LR | model alone | run (blend) | weight | "
         "run minus TF-IDF (points, 95%) | truncated | seconds |"

@@ -301,3 +301,49 @@ def test_a_blended_run_reloads_evaluates_exports_and_serves_the_same(text_run, t
     (tmp_path / "a.txt").write_text("works well")
     bad = run_cli("predict", str(folder), str(tmp_path / "a.txt"), check=False)
     assert bad.returncode == 2 and "classic/ is missing" in bad.stderr
+
+
+def test_setfit_pairs_are_drawn_as_setfit_draws_them():
+    from headstart.modalities.text.contrastive import draw_pairs
+
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    pairs = draw_pairs(labels, iterations=3, seed=0)
+    same = labels[pairs[:, 0]] == labels[pairs[:, 1]]
+    assert np.array_equal(same, pairs[:, 2] == 1)  # target 1 exactly for a pair of one class
+    assert not np.any(pairs[:, 0] == pairs[:, 1])
+    # per round: each text once with its class (class 2 has no other text) and once without
+    assert len(pairs) == 3 * (5 + 6)
+    assert np.array_equal(draw_pairs(labels, 3, seed=0), pairs)
+
+
+def test_a_setfit_run_tunes_the_encoder_and_predicts_alike_after_reloading(tmp_path, image_folder):
+    """--setfit changes the encoder's weights before the head trains: the features are keyed
+    by the new weights (never the pretrained ones' cache), the run records the stage, and it
+    reloads in a fresh process with the same predictions."""
+    from conftest import run_cli
+    from headstart.core.runs import load_run
+
+    data = write_table(tmp_path / "r.csv", reviews(12))
+    args = ["--backbone", "test_bert", "--epochs", "2", "--blend", "none"]
+    run_cli("train", str(data), *args, "--out", str(tmp_path / "plain"))
+    r = run_cli("train", str(data), *args, "--setfit", "--out", str(tmp_path / "sf"))
+    assert "SetFit's contrastive stage" in r.stdout + r.stderr
+    plain, tuned = load_run(tmp_path / "plain"), load_run(tmp_path / "sf")
+    assert tuned.metrics["setfit"]["pairs"] > 0 and tuned.config.setfit
+    assert tuned.weights["kind"] == "trained"
+    assert tuned.weights["fingerprint"] != plain.weights["fingerprint"]
+    keys = set(tuned.metrics["feature_cache"]["keys"])
+    assert not keys & set(plain.metrics["feature_cache"]["keys"])
+    assert all(h == "computed" for h in tuned.metrics["feature_cache"]["hits"])
+    texts = ["works well", "awful nausea"]
+    here = tuned.predict_proba(texts)
+    assert not np.allclose(here, plain.predict_proba(texts))
+    code = (
+        "import json; from headstart import load_run; "
+        f"print(json.dumps(load_run({str(tmp_path / 'sf')!r}).predict_proba({texts!r}).tolist()))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert np.allclose(np.array(json.loads(proc.stdout)), here, atol=1e-6)
+    bad = run_cli("train", str(image_folder), "--setfit", check=False)
+    assert bad.returncode == 2 and "--setfit is for texts" in bad.stderr

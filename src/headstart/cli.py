@@ -116,6 +116,15 @@ BlendOpt = Annotated[
         "(0: the model alone, 1: the baseline alone); none: the model alone."
     ),
 ]
+SetfitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--setfit",
+        help="Text, few labelled texts: SetFit's contrastive stage first tunes the encoder on "
+        "pairs of training texts (same class: similar; different: apart), then the head "
+        "trains on its features.",
+    ),
+]
 MaxLengthOpt = Annotated[
     int | None,
     typer.Option(
@@ -513,6 +522,7 @@ def train(
     modality: ModalityOpt = TrainConfig.modality,
     max_length: MaxLengthOpt = TrainConfig.max_length,
     blend: BlendOpt = TrainConfig.blend,
+    setfit: SetfitOpt = TrainConfig.setfit,
     nproc: Annotated[
         str | None,
         typer.Option(

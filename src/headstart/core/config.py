@@ -86,6 +86,7 @@ class TrainConfig:
     resize: str = "pad"
     max_length: int | None = None  # text: tokens per text (None: the encoder's, capped at 256)
     blend: str = "auto"  # text: blend with the classic baseline, weight chosen on validation
+    setfit: bool = False  # text: SetFit's contrastive stage tunes the encoder before the head
     head: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5

@@ -110,6 +110,11 @@ class Modality(Protocol):
         reads, for ``metrics["truncation"]`` (text: how many texts are longer than the
         encoder's window and what share of their tokens it reads), or None."""
 
+    def tune_encoder(self, loaded, train, config, *, device, progress: bool) -> dict | None:
+        """Tune ``loaded``'s encoder in place on the ``train`` examples before any feature is
+        computed, when ``config`` asks for it (text: ``--setfit``, SetFit's contrastive stage),
+        and say what was done; None when nothing was."""
+
     def classic_baseline(self):
         """The class of the model a user would write without a network (text: TF-IDF +
         logistic regression; see :mod:`headstart.core.classic`), or None where there is none."""

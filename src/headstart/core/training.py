@@ -12,6 +12,7 @@ every step instead.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from headstart.core.model import (
     TransferModel,
     features_record,
     starting_model,
+    weights_fingerprint,
     weights_record,
 )
 from headstart.core.rundir import check_out, check_writable, missing_from, remove_created
@@ -475,6 +477,21 @@ def _train_locked(
                 except RunError as e:
                     error = str(e)
             group.raise_together(error)
+        tuned = modality_of(loaded).tune_encoder(
+            loaded, splits.train, config, device=device, progress=progress
+        )
+        if tuned is not None:  # the encoder's weights changed: cached under their content
+            say(
+                f"{tuned['method']}: {tuned['pairs']:,} pairs in {tuned['seconds']:.0f} s, "
+                f"loss {tuned['loss_first_tenth']:.3f} -> {tuned['loss_last_tenth']:.3f}"
+            )
+            loaded.weights = dataclasses.replace(
+                loaded.weights,
+                kind="trained",
+                detail=f"SetFit's contrastive stage on this run's train split, from "
+                f"{loaded.weights.describe()}",
+                fingerprint=weights_fingerprint(loaded.backbone),
+            )
         t0 = time.perf_counter()
         prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
         extract_seconds = time.perf_counter() - t0
@@ -512,6 +529,8 @@ def _train_locked(
         # validation scores in the history (which chose the best epoch) do not
         metrics["tta"] = config.tta
         metrics["features"] = features_record(loaded)
+        if tuned is not None:
+            metrics["setfit"] = tuned
         used_sets = {n: s.subset(prepared.used[n]) for n, s in splits.items().items()}
         reading = modality_of(loaded).reading_record(loaded, used_sets)
         if reading is not None:

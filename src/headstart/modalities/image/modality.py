@@ -57,14 +57,19 @@ class ImageModality:
         return hash_images(examples, progress=progress)
 
     def configure(self, config):
-        """Images pool with max (the lesson's, for ``auto``) or avg; a text's maximum length
-        and blend are refused by name."""
+        """Images pool with max (the lesson's, for ``auto``) or avg; a text's maximum length,
+        blend and SetFit stage are refused by name."""
         from headstart.errors import ConfigError
 
         if config.max_length is not None:
             raise ConfigError(
                 f"--max-length {config.max_length} is for texts, and this data is images; "
                 "an image's size is set by --image-size. Leave it out."
+            )
+        if config.setfit:
+            raise ConfigError(
+                "--setfit is for texts (SetFit's contrastive stage tunes a sentence encoder on "
+                "pairs of texts), and this data is images. Leave it out."
             )
         if config.blend != "auto":
             raise ConfigError(
@@ -202,6 +207,9 @@ class ImageModality:
 
     def reading_record(self, loaded, sets: dict) -> None:
         """None: an image is resized whole, nothing of it is cut off."""
+        return None
+
+    def tune_encoder(self, loaded, train, config, *, device, progress: bool) -> None:
         return None
 
     def classic_baseline(self):

@@ -28,7 +28,7 @@ class TextModality:
     noun = "text"
     stage_word = "layer"
     block_word = "layer"
-    own_settings = frozenset({"text_column", "max_length", "blend"})
+    own_settings = frozenset({"text_column", "max_length", "blend", "setfit"})
 
     def recognises(self, path: Path) -> bool:
         from headstart.modalities.text.sources import TEXT_SUFFIX
@@ -227,6 +227,13 @@ class TextModality:
         from headstart.modalities.text.lengths import truncation_record
 
         return truncation_record(loaded, sets)
+
+    def tune_encoder(self, loaded, train, config, *, device, progress: bool) -> dict | None:
+        if not config.setfit:
+            return None
+        from headstart.modalities.text.contrastive import contrastive_tune
+
+        return contrastive_tune(loaded, train, seed=config.seed, device=device, progress=progress)
 
     def classic_baseline(self):
         from headstart.modalities.text.classic import TfidfBaseline
