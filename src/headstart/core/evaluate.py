@@ -639,8 +639,10 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Examp
         )
         used = list(sets) if joinable else list(sets)[-1:]
         label = {n: (s.origin if not joinable else n) for n, s in sets.items()}
-        merged = (
-            sets[used[0]] if len(used) == 1 else type(first).concat([sets[n] for n in used], "eval")
+        merged = (  # named for progress lines ("features eval"), not after a split of its own
+            sets[used[0]].subset(np.arange(len(sets[used[0]])), name="eval")
+            if len(used) == 1
+            else type(first).concat([sets[n] for n in used], "eval")
         )
         counts = {label[n]: len(sets[n]) for n in used}
         if len(sets) == 1:
