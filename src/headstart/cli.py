@@ -1219,7 +1219,7 @@ def compare(
 
         names = available_encoders(modality)
         _note(f"comparing every {modality} network with offline weights: {', '.join(names)}")
-    result = compare_backbones(cfg, names, out, progress=True, overwrite=overwrite)
+    result = compare_backbones(cfg, names, out, progress=True, overwrite=overwrite, say=_note)
     console().print(render_leaderboard(result))
     console().print(path_line(f"wrote {out}/leaderboard.json and {result['report']}"))
 

@@ -31,15 +31,18 @@ def compare_backbones(
     *,
     progress: bool = True,
     overwrite: bool = False,
+    say=print,
 ) -> dict:
     """Train ``config`` once per backbone on one split; write leaderboard JSON, chart, HTML.
 
-    Each run goes to ``out/NAME``; an earlier run there is replaced only with ``overwrite``."""
+    Each run goes to ``out/NAME``; an earlier run there is replaced only with ``overwrite``.
+    ``say`` hears which backbone starts (before its progress lines) and each run's notes."""
     out = Path(out)
     splits: Splits = split_data(config, None)
     rows = []
     baseline = classic_row = None
-    for name in backbones:
+    for i, name in enumerate(backbones, 1):
+        say(f"compare: {name} ({i} of {len(backbones)})")
         cfg = replace(config, backbone=name)
         if baseline_class(splits.train) is not None:
             # each backbone alone: a blend with the classic baseline would rank blends, not
@@ -51,6 +54,7 @@ def compare_backbones(
             out=out / name.replace("/", "_"),
             progress=progress,
             overwrite=overwrite,
+            say=say,
         )
         # select on validation (each run's early stopping used it too), report on test
         held_out = splits.test if splits.test is not None else splits.val
