@@ -634,3 +634,19 @@ def test_near_empty_texts_are_listed_under_the_box_and_in_the_json_warnings(tmp_
     assert "r.csv row 11  ('ok')" in shown.split("near-empty:")[1]
     d = json.loads(json.dumps(insp.to_dict()))
     assert d["warnings"] == insp.warnings() and d["near_empty"] == insp.near_empty
+
+
+def test_a_mistyped_column_name_gets_the_closest_one(tmp_path):
+    from conftest import run_cli
+
+    data = write_table(tmp_path / "r.csv", [["review", "rating"], *reviews(3)[1:]])
+    r = run_cli("train", str(data), "--text-column", "reviw", check=False)
+    assert r.returncode == 2 and "Did you mean --text-column review?" in r.stderr
+    columns = ["--text-column", "review", "--label-column", "Ratng"]
+    r = run_cli("inspect", str(data), *columns, check=False)
+    assert r.returncode == 2 and "Did you mean --label-column rating?" in r.stderr
+    images = tmp_path / "i.csv"
+    images.write_text("file,label\na.png,x\n")
+    columns = ["--filename-column", "file", "--label-column", "labels"]
+    r = run_cli("inspect", str(images), *columns, check=False)
+    assert r.returncode == 2 and "Did you mean --label-column label?" in r.stderr

@@ -12,7 +12,7 @@ import itertools
 from pathlib import Path
 
 from headstart.choices import MODALITIES
-from headstart.core.datasource import DataSource, refuse_empty_table
+from headstart.core.datasource import DataSource, column_hints, refuse_empty_table
 from headstart.core.modality import FALLBACK, modality_of
 from headstart.core.modality import modality as named
 from headstart.core.splits import Splits, make_splits, splits_from_record
@@ -114,6 +114,9 @@ def _refuse_unknown_table(
             f"{path}: neither a {filename_column!r} column (image paths) nor a "
             f"{text_column!r} column (texts); it has {', '.join(map(repr, header)) or 'none'}. "
             "Name yours with --filename-column or --text-column (and --label-column)."
+            + column_hints(
+                {"--filename-column": filename_column, "--text-column": text_column}, header
+            )
         )
 
 

@@ -41,6 +41,22 @@ def refuse_empty_table(path: Path, header: str) -> None:
 _BLANK_PROBE = 4096
 
 
+def column_hints(asked: dict[str, str], header: list[str]) -> str:
+    """`` Did you mean --text-column review?`` for each asked column (``--flag`` -> name) that
+    is missing from ``header`` while a close name is in it; empty when none is."""
+    import difflib
+
+    hints = []
+    for flag, name in asked.items():
+        if name in header:
+            continue
+        folded = {h.casefold(): h for h in header}
+        close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{flag} {folded[close[0]]}")
+    return f" Did you mean {' and '.join(hints)}?" if hints else ""
+
+
 @dataclass
 class DataSource:
     """What was found at a location: the splits it provides (sets of one modality, e.g.

@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.datasource import SPLIT_ALIASES, SPLIT_NAMES, DataSource, refuse_empty_table
+from headstart.core.datasource import (
+    SPLIT_ALIASES,
+    SPLIT_NAMES,
+    DataSource,
+    column_hints,
+    refuse_empty_table,
+)
 from headstart.core.labels import encode_labels
 from headstart.errors import DataError
 from headstart.modalities.text.textset import TextSet
@@ -160,6 +166,9 @@ def from_table(
             f"{path}: column(s) {', '.join(map(repr, missing))} not found; it has "
             f"{', '.join(map(repr, columns)) or 'no columns'}. Name the columns with "
             "--text-column / --label-column."
+            + column_hints(
+                {"--text-column": text_column, "--label-column": label_column}, list(columns)
+            )
         )
     if not rows:
         raise DataError(f"{path}: has a header but no rows.")

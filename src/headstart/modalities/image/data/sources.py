@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.datasource import SPLIT_ALIASES, DataSource, refuse_empty_table
+from headstart.core.datasource import SPLIT_ALIASES, DataSource, column_hints, refuse_empty_table
 from headstart.core.labels import encode_labels
 from headstart.errors import DataError
 from headstart.modalities.image.data.decode import is_image_path
@@ -289,6 +289,10 @@ def from_csv(
                     f"{csv_path}: column(s) {', '.join(map(repr, missing))} not found; the "
                     f"header has {', '.join(map(repr, columns)) or 'no columns'}. Name the "
                     "columns with --filename-column / --label-column."
+                    + column_hints(
+                        {"--filename-column": filename_column, "--label-column": label_column},
+                        list(columns),
+                    )
                 )
             rows = list(reader)
     except UnicodeDecodeError as e:
