@@ -45,6 +45,9 @@ def test_strategy_auto_on_text_climbs_to_the_top_layer_and_skips_image_rungs(tmp
     assert not any("every-depth" in n or " px" in n or "TTA" in n for n in names)
     assert any(n.startswith("top layer on the cached prefix") for n in names)
     assert run.config.modality == "text" and run.metrics["chosen_by"] == "auto"
+    # SetFit's contrastive stage is on text's ladder, with its estimated cost
+    setfit = next(r for r in rows if r["candidate"].startswith("SetFit"))
+    assert setfit["flags"] == "--setfit" and setfit["estimate_seconds"] > 0
 
 
 def test_compare_trains_each_text_encoder_on_one_split(tmp_path):

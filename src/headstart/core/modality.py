@@ -115,6 +115,10 @@ class Modality(Protocol):
         computed, when ``config`` asks for it (text: ``--setfit``, SetFit's contrastive stage),
         and say what was done; None when nothing was."""
 
+    def tuning_examples(self, n_train: int) -> int:
+        """How many examples ``tune_encoder`` encodes (forward and backward) when asked, for
+        ``n_train`` training examples: what ``--strategy auto`` estimates its cost from."""
+
     def classic_baseline(self):
         """The class of the model a user would write without a network (text: TF-IDF +
         logistic regression; see :mod:`headstart.core.classic`), or None where there is none."""

@@ -292,6 +292,8 @@ def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
         parts.append(f"--image-size {cfg.image_size}")
     if cfg.tta:
         parts.append("--tta")
+    if cfg.setfit:
+        parts.append("--setfit")
     return " ".join(parts) or "no flags: the defaults"
 
 
@@ -437,6 +439,12 @@ class _Estimates:
             return self.extraction(scale) + MIN_EPOCHS * epoch
         return MIN_EPOCHS * f * (self.n_train * (1 + 2 * share) + self.n_val)
 
+    def contrastive(self, kind) -> float:
+        """SetFit's contrastive stage (``kind``: the data's modality, which says how many
+        examples it encodes): each encoded forward and backward (about three forward passes),
+        then a forward pass over every split with the tuned weights."""
+        return self.costs.forward * 3 * kind.tuning_examples(self.n_train) + self.extraction()
+
     def top_share(self) -> float:
         return 1.0 / self.stages if self.stages else 1.0
 
@@ -489,6 +497,14 @@ def ladder(
             climb.attempt(
                 Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
                 est.frozen(fit_seconds),
+            )
+        if "contrastive" in can and not config.setfit:
+            # few texts: SetFit's contrastive stage tunes the encoder on pairs of training
+            # texts, then a head trains on its features; its cost grows with the training
+            # examples (pairs), so the budget keeps it to small data
+            climb.attempt(
+                Candidate("SetFit's contrastive stage, lesson head", replace(base, setfit=True), 1),
+                est.contrastive(kind),
             )
         # rung 2: the top stage on the cached prefix, continuing the best last-features run
         parent = max(

@@ -212,6 +212,9 @@ class ImageModality:
     def tune_encoder(self, loaded, train, config, *, device, progress: bool) -> None:
         return None
 
+    def tuning_examples(self, n_train: int) -> int:
+        return 0
+
     def classic_baseline(self):
         """None: no network-free image model is worth a user's comparison (the baselines of
         images are the majority class and the probes on the frozen features)."""

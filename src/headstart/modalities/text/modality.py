@@ -235,6 +235,11 @@ class TextModality:
 
         return contrastive_tune(loaded, train, seed=config.seed, device=device, progress=progress)
 
+    def tuning_examples(self, n_train: int) -> int:
+        from headstart.modalities.text.contrastive import ITERATIONS
+
+        return 2 * 2 * ITERATIONS * n_train  # per round, two pairs of two texts per text
+
     def classic_baseline(self):
         from headstart.modalities.text.classic import TfidfBaseline
 

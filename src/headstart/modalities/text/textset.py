@@ -30,10 +30,11 @@ class TextSet:
 
     modality = "text"
     noun = "text"  # one example, in messages
-    #: what ``--strategy auto`` may try beyond the last features and fine-tuning: nothing
-    #: (no every-depth features, no mirror image, no resolution) for text yet; and that
-    #: duplicates are found without decoding anything, so carved splits keep them together
-    capabilities = frozenset({"group-duplicates"})
+    #: what ``--strategy auto`` may try beyond the last features and fine-tuning: SetFit's
+    #: contrastive stage (few texts; no every-depth features, mirror image or resolution for
+    #: text yet); and that duplicates are found without decoding anything, so carved splits
+    #: keep them together
+    capabilities = frozenset({"group-duplicates", "contrastive"})
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
