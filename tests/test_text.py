@@ -288,7 +288,7 @@ def test_settings_of_other_modalities_are_left_out_of_a_run_s_configuration():
 
     text, image = modality("text"), modality("image")
     assert {"image_size", "augment", "tta", "filename_column"} <= other_settings(text)
-    assert other_settings(image) == {"text_column", "max_length", "blend"}
+    assert other_settings(image) == {"text_column", "max_length", "blend", "setfit"}
     shared = {"pooling", "backbone", "bn", "unfreeze", "cache_dtype"}
     assert not shared & (other_settings(text) | other_settings(image))
     fields = set(TrainConfig().to_dict())

@@ -635,6 +635,22 @@ def render_html(
             f"the same {noun}s: "
             f"{html.escape(p['verdict'])}</p>"
         )
+    blend = m.get("blend") or {}
+    if blend.get("tried"):  # text: the run's probabilities mix in the classic baseline's
+        alone = ", ".join(
+            f"{k.split('_')[0]} {pct(v)}"
+            for k, v in (blend.get("model_alone") or {}).items()
+            if v is not None
+        )
+        by_weight = ", ".join(f"{t['weight']:g}: {pct(t['val_accuracy'])}" for t in blend["tried"])
+        parts.append(
+            "<p><b>Blend.</b> This run predicts with its model's probabilities averaged with "
+            f"the classic baseline's, the baseline's weight {blend['weight']:g} "
+            "(0: the model alone, 1: the baseline alone), chosen on validation (accuracy by "
+            f"weight: {html.escape(by_weight)})."
+            + (f" The model alone scored {html.escape(alone)}." if alone else "")
+            + " <code>--blend none</code> keeps the model alone.</p>"
+        )
     parts.append('<h2 id="data">Data</h2>')
     if inspection:
         counts = inspection.get("counts", {})

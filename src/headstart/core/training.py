@@ -708,26 +708,27 @@ def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: 
     blend's (``metrics["blend"]`` keeps the model's own). Returns (baseline, weight), or
     (None, 0.0) for a kind of data without a baseline (``sets``: split name -> the examples
     the model used; ``logits``: split name -> the model's logits on them)."""
-    model = fit_baseline(sets["train"], sets["val"], len(next(iter(sets.values())).class_names))
+    model = fit_baseline(sets["train"], sets["val"], len(sets["train"].class_names))
     if model is None:
         return None, 0.0
+    for name, (y, _) in scored.items():  # the model's rows are the examples it used, in order
+        if not np.array_equal(y, sets[name].labels):
+            raise RuntimeError(f"the {name} predictions are not in the order of its examples")
     classic_proba = {n: model.predict_proba(sets[n]) for n in scored}
     metrics["classic_baseline"] = {"name": model.name, "description": model.describe()}
+    weight = 0.0
     if config.blend == "none":
         metrics["blend"] = {"weight": 0.0, "chosen_on": "--blend none"}
-        metrics["classic_baseline"].update(
-            classic_record(model, classic_proba, scored, metrics["headline"]["split"], sets)
-        )
-        return model, 0.0
-    model_proba = {n: _softmax(lg) for n, lg in logits.items()}
-    weight, tried = choose_weight(model_proba["val"], classic_proba["val"], scored["val"][0])
-    metrics["blend"] = {
-        "weight": weight,
-        "chosen_on": "validation accuracy (ties: lower log loss, then the smaller weight)",
-        "tried": tried,
-        # the model alone, before the blend
-        "model_alone": {f"{n}_accuracy": metrics.get(f"{n}_accuracy") for n in scored},
-    }
+    else:
+        model_proba = {n: _softmax(lg) for n, lg in logits.items()}
+        weight, tried = choose_weight(model_proba["val"], classic_proba["val"], scored["val"][0])
+        metrics["blend"] = {
+            "weight": weight,
+            "chosen_on": "validation accuracy (ties: lower log loss, then the smaller weight)",
+            "tried": tried,
+            # the model alone, before the blend
+            "model_alone": {f"{n}_accuracy": metrics.get(f"{n}_accuracy") for n in scored},
+        }
     if weight > 0:
         for name, (y, _) in scored.items():
             pred = blended(model_proba[name], classic_proba[name], weight).argmax(1)
