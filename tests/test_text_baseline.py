@@ -347,3 +347,15 @@ def test_a_setfit_run_tunes_the_encoder_and_predicts_alike_after_reloading(tmp_p
     assert np.allclose(np.array(json.loads(proc.stdout)), here, atol=1e-6)
     bad = run_cli("train", str(image_folder), "--setfit", check=False)
     assert bad.returncode == 2 and "--setfit is for texts" in bad.stderr
+
+
+def test_setfit_s_stage_stops_at_the_deadline_after_its_first_step():
+    import time
+
+    from headstart.modalities.text.contrastive import contrastive_tune
+    from headstart.modalities.text.encoder import load_text_encoder
+
+    loaded = load_text_encoder("test_bert", weights="none")
+    done = contrastive_tune(loaded, texts(12), progress=False, deadline=time.perf_counter() - 1)
+    assert done["steps_run"] == 1 < done["steps"]
+    assert not any(p.requires_grad for p in loaded.backbone.parameters())  # frozen again

@@ -110,9 +110,12 @@ class Modality(Protocol):
         reads, for ``metrics["truncation"]`` (text: how many texts are longer than the
         encoder's window and what share of their tokens it reads), or None."""
 
-    def tune_encoder(self, loaded, train, config, *, device, progress: bool) -> dict | None:
+    def tune_encoder(
+        self, loaded, train, config, *, device, progress: bool, deadline: float | None = None
+    ) -> dict | None:
         """Tune ``loaded``'s encoder in place on the ``train`` examples before any feature is
         computed, when ``config`` asks for it (text: ``--setfit``, SetFit's contrastive stage),
+        stopping at ``deadline`` (a ``time.perf_counter()``: ``--strategy auto``'s budget),
         and say what was done; None when nothing was."""
 
     def tuning_examples(self, n_train: int) -> int:

@@ -478,12 +478,17 @@ def _train_locked(
                     error = str(e)
             group.raise_together(error)
         tuned = modality_of(loaded).tune_encoder(
-            loaded, splits.train, config, device=device, progress=progress
+            loaded, splits.train, config, device=device, progress=progress, deadline=deadline
         )
         if tuned is not None:  # the encoder's weights changed: cached under their content
+            stopped = (
+                f", stopped at the time budget after {tuned['steps_run']} of {tuned['steps']} steps"
+                if tuned["steps_run"] < tuned["steps"]
+                else ""
+            )
             say(
                 f"{tuned['method']}: {tuned['pairs']:,} pairs in {tuned['seconds']:.0f} s, "
-                f"loss {tuned['loss_first_tenth']:.3f} -> {tuned['loss_last_tenth']:.3f}"
+                f"loss {tuned['loss_first_tenth']:.3f} -> {tuned['loss_last_tenth']:.3f}" + stopped
             )
             loaded.weights = dataclasses.replace(
                 loaded.weights,

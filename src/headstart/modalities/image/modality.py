@@ -209,7 +209,9 @@ class ImageModality:
         """None: an image is resized whole, nothing of it is cut off."""
         return None
 
-    def tune_encoder(self, loaded, train, config, *, device, progress: bool) -> None:
+    def tune_encoder(
+        self, loaded, train, config, *, device, progress: bool, deadline: float | None = None
+    ) -> None:
         return None
 
     def tuning_examples(self, n_train: int) -> int:

@@ -28,6 +28,8 @@ from headstart.progress import progress_bar
 ITERATIONS = 20
 LEARNING_RATE = 2e-5
 BATCH_PAIRS = 16
+#: Texts encoded together within a step, shortest first (less padding).
+GROUP = 8
 
 
 def draw_pairs(labels: np.ndarray, iterations: int, seed: int) -> np.ndarray:
@@ -60,9 +62,12 @@ def contrastive_tune(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    deadline: float | None = None,
 ) -> dict:
     """Tune ``loaded``'s encoder in place on pairs of ``texts`` (a :class:`TextSet`, the train
-    split); returns what was done (pairs, steps, the loss at the start and the end, seconds)."""
+    split); returns what was done (pairs, steps planned and run, the loss at the start and the
+    end, seconds). At ``deadline`` (a ``time.perf_counter()``) it stops after the step under
+    way: the weights are what the steps so far made of them."""
     start = time.perf_counter()
     encoder = loaded.backbone
     device = torch.device(device)
@@ -82,11 +87,19 @@ def contrastive_tune(
     losses = []
     bar = progress_bar(total=steps, desc="contrastive pairs", unit="step", enabled=progress)
     for s in range(0, len(pairs), batch_pairs):
+        if deadline is not None and losses and time.perf_counter() > deadline:
+            break
         batch = pairs[s : s + batch_pairs]
-        rows = np.unique(batch[:, :2])  # each text once per step
+        # each text once per step, encoded in groups of similar length (padding to a random
+        # batch's longest text would cost attention on padding: reviews vary tenfold)
+        rows = np.unique(batch[:, :2])
+        rows = rows[np.argsort([len(ids[int(r)]) for r in rows], kind="stable")]
         where = {int(r): k for k, r in enumerate(rows)}
-        input_ids, mask = loaded.pad([ids[int(r)] for r in rows])
-        emb = encoder((input_ids.to(device), mask.to(device)))
+        parts = []
+        for g in range(0, len(rows), GROUP):
+            input_ids, mask = loaded.pad([ids[int(r)] for r in rows[g : g + GROUP]])
+            parts.append(encoder((input_ids.to(device), mask.to(device))))
+        emb = torch.cat(parts)
         a = emb[[where[int(i)] for i in batch[:, 0]]]
         b = emb[[where[int(i)] for i in batch[:, 1]]]
         cos = nn.functional.cosine_similarity(a, b, dim=-1)
@@ -102,12 +115,14 @@ def contrastive_tune(
     encoder.eval()
     for p in encoder.parameters():
         p.requires_grad_(False)
-    first, last = losses[: max(1, steps // 10)], losses[-max(1, steps // 10) :]
+    tenth = max(1, len(losses) // 10)
+    first, last = losses[:tenth], losses[-tenth:]
     return {
         "method": "SetFit's contrastive stage (CosineSimilarityLoss on pairs of training texts)",
         "iterations": iterations,
         "pairs": int(len(pairs)),
         "steps": steps,
+        "steps_run": len(losses),
         "batch_pairs": batch_pairs,
         "lr": lr,
         "loss_first_tenth": round(float(np.mean(first)), 4),

@@ -228,12 +228,16 @@ class TextModality:
 
         return truncation_record(loaded, sets)
 
-    def tune_encoder(self, loaded, train, config, *, device, progress: bool) -> dict | None:
+    def tune_encoder(
+        self, loaded, train, config, *, device, progress: bool, deadline: float | None = None
+    ) -> dict | None:
         if not config.setfit:
             return None
         from headstart.modalities.text.contrastive import contrastive_tune
 
-        return contrastive_tune(loaded, train, seed=config.seed, device=device, progress=progress)
+        return contrastive_tune(
+            loaded, train, seed=config.seed, device=device, progress=progress, deadline=deadline
+        )
 
     def tuning_examples(self, n_train: int) -> int:
         from headstart.modalities.text.contrastive import ITERATIONS
