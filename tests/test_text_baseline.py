@@ -33,6 +33,22 @@ def texts(n: int, classes=("positive", "negative"), seed: int = 0) -> TextSet:
     return TextSet(out, np.array(labels), tuple(classes))
 
 
+def fresh_process(code: str):
+    """What ``code`` prints as JSON, run in a new Python process (nothing shared with this
+    one: a saved run must stand on its own)."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return np.array(json.loads(proc.stdout))
+
+
+def predicted_in_a_fresh_process(run_dir, texts: list[str]):
+    """``load_run(run_dir).predict_proba(texts)`` in a new Python process."""
+    return fresh_process(
+        "import json; from headstart import load_run; "
+        f"print(json.dumps(load_run({str(run_dir)!r}).predict_proba({texts!r}).tolist()))"
+    )
+
+
 @pytest.mark.parametrize("classes", [("positive", "negative"), tuple(WORDS)])
 def test_probabilities_equal_scikit_learn_s_and_survive_saving(tmp_path, classes):
     """One coefficient row per class reproduces scikit-learn's predict_proba (binary: the
@@ -160,14 +176,12 @@ def test_evaluate_report_and_train_show_the_baseline_and_the_truncation(text_run
 def test_a_saved_baseline_predicts_the_same_in_a_fresh_process(text_run):
     run, _ = text_run
     here = run.classic.predict_proba(["works well", "awful nausea again"])
-    code = (
+    there = fresh_process(
         "import json; from headstart import load_run; from headstart.core.classic import "
         f"load_baseline; m = load_baseline(load_run({str(run.path)!r})); "
         "print(json.dumps(m.predict_proba(['works well', 'awful nausea again']).tolist()))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert np.allclose(np.array(json.loads(proc.stdout)), here, atol=1e-6)
+    assert np.allclose(there, here, atol=1e-6)
 
 
 def test_image_runs_have_no_classic_baseline_and_no_truncation(tmp_path):
@@ -279,13 +293,7 @@ def test_a_blended_run_reloads_evaluates_exports_and_serves_the_same(text_run, t
         texts
     )
     assert np.allclose(want, expected, atol=1e-5)
-    code = (
-        "import json; from headstart import load_run; "
-        f"print(json.dumps(load_run({str(folder)!r}).predict_proba({texts!r}).tolist()))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert np.allclose(np.array(json.loads(proc.stdout)), want, atol=1e-6)
+    assert np.allclose(predicted_in_a_fresh_process(folder, texts), want, atol=1e-6)
     r = run_cli("evaluate", str(folder))
     assert "+ classic baseline (weight 0.4)" in " ".join(r.stdout.split())
     r = run_cli("export", str(folder))
@@ -338,13 +346,7 @@ def test_a_setfit_run_tunes_the_encoder_and_predicts_alike_after_reloading(tmp_p
     texts = ["works well", "awful nausea"]
     here = tuned.predict_proba(texts)
     assert not np.allclose(here, plain.predict_proba(texts))
-    code = (
-        "import json; from headstart import load_run; "
-        f"print(json.dumps(load_run({str(tmp_path / 'sf')!r}).predict_proba({texts!r}).tolist()))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert np.allclose(np.array(json.loads(proc.stdout)), here, atol=1e-6)
+    assert np.allclose(predicted_in_a_fresh_process(tmp_path / "sf", texts), here, atol=1e-6)
     bad = run_cli("train", str(image_folder), "--setfit", check=False)
     assert bad.returncode == 2 and "--setfit is for texts" in bad.stderr
 

@@ -691,13 +691,8 @@ def _metrics(
         metrics["test_accuracy"] = accuracy_of(*scored["test"])
         metrics["majority_baseline_test_accuracy"] = float(np.mean(labels["test"] == majority))
     headline = "test" if "test" in scored else "val"
-    y_true, y_pred = scored[headline]
     metrics["headline"] = {
-        "split": headline,
-        "accuracy": metrics[f"{headline}_accuracy"],
-        "accuracy_ci95": accuracy_interval(int(np.sum(y_true == y_pred)), len(y_true)),
-        "interval_method": INTERVAL_METHODS["accuracy"],
-        "n": int(len(y_true)),
+        **scored_headline(headline, *scored[headline]),
         "optimistic": headline == "val",
         "label": score_label(headline),
     }
@@ -740,13 +735,22 @@ def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: 
             scored[name] = (y, pred)
             metrics[f"{name}_accuracy"] = accuracy_of(y, pred)
         head = metrics["headline"]
-        y, pred = scored[head["split"]]
-        head["accuracy"] = metrics[f"{head['split']}_accuracy"]
-        head["accuracy_ci95"] = accuracy_interval(int(np.sum(y == pred)), len(y))
+        head.update(scored_headline(head["split"], *scored[head["split"]]))
     metrics["classic_baseline"].update(
         classic_record(model, classic_proba, scored, metrics["headline"]["split"], sets)
     )
     return model, weight
+
+
+def scored_headline(split: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """A headline score: the split, accuracy with its 95% interval and its method, the count."""
+    return {
+        "split": split,
+        "accuracy": accuracy_of(y_true, y_pred),
+        "accuracy_ci95": accuracy_interval(int(np.sum(y_true == y_pred)), len(y_true)),
+        "interval_method": INTERVAL_METHODS["accuracy"],
+        "n": int(len(y_true)),
+    }
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -763,13 +767,7 @@ def classic_record(model, proba: dict, scored: dict, headline: str, sets: dict) 
         record[f"{name}_accuracy"] = float(np.mean(p.argmax(1) == sets[name].labels))
     y_true, y_pred = scored[headline]
     pred = proba[headline].argmax(1)
-    record["headline"] = {
-        "split": headline,
-        "accuracy": record[f"{headline}_accuracy"],
-        "accuracy_ci95": accuracy_interval(int(np.sum(pred == y_true)), len(y_true)),
-        "interval_method": INTERVAL_METHODS["accuracy"],
-        "n": int(len(y_true)),
-    }
+    record["headline"] = scored_headline(headline, y_true, pred)
     record["paired"] = paired_comparison(
         y_true,
         y_pred,
