@@ -18,6 +18,7 @@ from headstart.choices import (
     FEATURE_KINDS,
     HEADS,
     IMAGE_SIZE_RANGE,
+    LONG_TEXTS,
     MODALITIES,
     POOLING_CHOICES,
     RESIZE_MODES,
@@ -84,6 +85,7 @@ class TrainConfig:
     image_size: int | None = None
     resize: str = "pad"
     max_length: int | None = None  # text: tokens per text (None: the encoder's, capped at 256)
+    long_texts: str = "window"  # text: how a text longer than max_length is read (LONG_TEXTS)
     head: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5
@@ -129,6 +131,7 @@ class TrainConfig:
             ("cache_dtype", ("float16", "float32")),
             ("features", FEATURE_KINDS),
             ("stage_pooling", STAGE_POOLINGS),
+            ("long_texts", LONG_TEXTS),
         ):
             value = getattr(self, name)
             if value not in valid:

@@ -66,6 +66,11 @@ class ImageModality:
                 f"--max-length {config.max_length} is for texts, and this data is images; "
                 "an image's size is set by --image-size. Leave it out."
             )
+        if config.long_texts != type(config)().long_texts:
+            raise ConfigError(
+                f"--long-texts {config.long_texts} is for texts, and this data is images. "
+                "Leave it out."
+            )
         if config.pooling not in ("auto", *POOLINGS):
             raise ConfigError(
                 f"--pooling {config.pooling} is for text encoders; images pool with "
@@ -84,6 +89,7 @@ class ImageModality:
         resize: str = "pad",
         features=None,
         max_length: int | None = None,
+        long_texts: str | None = None,
     ):
         from headstart.modalities.image.backbones import create_backbone
 

@@ -1,6 +1,9 @@
-"""What an exported text run looks like: one graph from token ids and attention mask (dynamic
-batch and length) through the encoder, its pooling and the head to class probabilities; the
-tokenizer's ``tokenizer.json`` beside it (:mod:`.tokens_np` reads it without torch)."""
+"""What an exported text run looks like: one graph from the windows' token ids and attention
+mask (dynamic number of windows and length) and their membership of the texts (dynamic number
+of texts) through the encoder, its pooling, the pooling of each text's windows and the head to
+class probabilities; the tokenizer's ``tokenizer.json`` beside it, and in the metadata how a
+text becomes windows (:mod:`.tokens_np` reads both without torch, reading long texts as the
+run did: :mod:`.windows`)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from torch import nn
 
 from headstart.errors import RunError
 
-INPUT_NAMES = ("input_ids", "attention_mask")
+INPUT_NAMES = ("input_ids", "attention_mask", "windows")
 TOKENIZER_FILE = "tokenizer.json"
 SAMPLE_TEXTS = (
     "It worked well and I had no side effects at all.",
@@ -24,30 +27,41 @@ SAMPLE_TEXTS = (
 
 
 class TextGraph(nn.Module):
-    """(input_ids, attention_mask) int64 (N, L) -> class probabilities (N, classes)."""
+    """(input_ids, attention_mask) int64 (W, L) of W windows and ``windows`` float32 (N, W),
+    1 where a window belongs to a text -> class probabilities (N, classes)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model((input_ids, attention_mask)), dim=1)
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, windows: torch.Tensor
+    ) -> torch.Tensor:
+        return torch.softmax(self.model((input_ids, attention_mask, windows)), dim=1)
 
 
 def graph(run) -> tuple[nn.Module, dict]:
-    axes = {0: "batch", 1: "length"}
-    return TextGraph(run.model.eval()).eval(), {"input_ids": axes, "attention_mask": axes}
+    axes = {0: "windows", 1: "length"}
+    return TextGraph(run.model.eval()).eval(), {
+        "input_ids": axes,
+        "attention_mask": axes,
+        "windows": {0: "texts", 1: "windows"},
+    }
 
 
 def client_meta(run, stem: str) -> dict:
-    """What the client needs beside the graph: maximum length, padding id and the name of the
-    tokenizer file beside the model (``STEM.tokenizer.json``)."""
+    """What the client needs beside the graph: maximum length, how a longer text is read
+    (``long_texts``, and the special tokens around each window), padding id and the name of
+    the tokenizer file beside the model (``STEM.tokenizer.json``)."""
     from headstart.core.model import loaded_from_run
 
-    tokenizer = loaded_from_run(run).tokenizer
-    pad = tokenizer.pad_token_id
+    loaded = loaded_from_run(run)
+    pad = loaded.tokenizer.pad_token_id
+    prefix, suffix = loaded.special_tokens()
     return {
         "max_length": int(run.preprocessing.max_length),
+        "long_texts": run.preprocessing.long_texts,
+        "special_tokens": {"prefix": prefix, "suffix": suffix},
         "pad_id": int(pad if pad is not None else 0),
         "tokenizer": f"{stem}.{TOKENIZER_FILE}",
         "text_column": run.config.text_column,  # what predict reads from a table by default
