@@ -210,7 +210,7 @@ class Tokenization:
 
     def short(self) -> str:
         """The input in a table cell."""
-        return f"{self.max_length} tokens, {self.long_texts}"
+        return f"{self.max_length} tokens"
 
     def to_dict(self) -> dict:
         return {"max_length": self.max_length, "long_texts": self.long_texts}
