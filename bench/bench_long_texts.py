@@ -88,7 +88,7 @@ def mode_rows(splits, mode: str, cache: Path) -> list[dict]:
         seconds = time.perf_counter() - t
         pred = run.predict_proba(splits.test.texts).argmax(1)
         fc = run.metrics["feature_cache"]
-        ex = extractor_for(backbone_for(config), progress=False)  # the run's features, cached
+        ex = extractor_for(backbone_for(run.config), progress=False)  # the run's, cached
         read = {k: ex.extract(v).extra.get("long_texts") for k, v in splits.items().items()}
         out.append(
             row(
