@@ -49,6 +49,7 @@ def test_windows_overlap_by_half_cover_the_text_and_end_at_its_end():
         parts, dropped = W.split_text(list(range(n)), "window", room)
         assert dropped == 0 and sorted(set(sum(parts, []))) == list(range(n))
         assert all(len(p) == room for p in parts)
+        assert W.window_count(n, "window", room) == len(parts)
     # a very long text: at most MAX_WINDOWS windows, spread over it, the gaps counted
     n = room * W.MAX_WINDOWS * 2
     parts, dropped = W.split_text(list(range(n)), "window", room)
@@ -217,6 +218,14 @@ def test_export_reads_long_texts_as_the_run_and_an_old_export_still_truncates(tm
     got = model.predict_proba(texts, batch_size=3)
     want = load_run(run_dir).predict_proba(texts)
     assert np.abs(got - want).max() < 1e-4
+    # the client runs at most batch_size windows at once (a longer text alone), as torch does
+    positions = model.feed.order(texts)
+    groups = model.feed.batches(texts, positions, 3)
+    assert sorted(np.concatenate(groups).tolist()) == [0, 1, 2, 3]
+    for group in groups:
+        windows = model.feed([texts[k] for k in group])["windows"].shape[1]
+        assert windows <= 3 or len(group) == 1
+    assert len(groups) > 2
     feed = model.feed(texts)
     assert feed["windows"].shape == (4, feed["input_ids"].shape[0]) and feed["windows"].sum() > 4
     # the client's windows are the run's, token for token

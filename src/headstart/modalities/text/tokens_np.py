@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.errors import RunError
-from headstart.modalities.text.windows import membership, read_texts
+from headstart.modalities.text.windows import membership, read_texts, window_count
 
 
 class TokenizerFile:
@@ -54,6 +54,28 @@ class TokenizerFile:
         """Positions of ``texts`` shortest first: batches of similar length pad little (the
         torch path groups by length the same way)."""
         return np.argsort([len(t) for t in texts], kind="stable")
+
+    def batches(
+        self, texts: Sequence[str], positions: np.ndarray, batch_size: int
+    ) -> list[np.ndarray]:
+        """``positions`` (in order) in consecutive batches of at most ``batch_size`` texts
+        and, once texts are read in windows, at most ``batch_size`` windows (a text with more
+        runs alone): a batch of long texts costs what the torch path's batches cost."""
+        if self.long_texts is None:
+            return [positions[s : s + batch_size] for s in range(0, len(positions), batch_size)]
+        room = self.max_length - len(self.prefix) - len(self.suffix)
+        batch_texts = [texts[int(k)] for k in positions]
+        encoded = self.tokenizer.encode_batch(batch_texts, add_special_tokens=False)
+        counts = [window_count(len(e.ids), self.long_texts, room) for e in encoded]
+        out, start, held = [], 0, 0
+        for j, c in enumerate(counts):
+            if j > start and (j - start >= batch_size or held + c > batch_size):
+                out.append(positions[start:j])
+                start, held = j, 0
+            held += c
+        if start < len(counts):
+            out.append(positions[start:])
+        return out
 
     def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self.batch(texts)

@@ -55,6 +55,13 @@ def window_starts(n: int, room: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
+def window_count(n: int, mode: str, room: int) -> int:
+    """How many windows a text of ``n`` content tokens is read in."""
+    if n <= room or mode in ("truncate", "head-tail"):
+        return 1
+    return len(window_starts(n, room))
+
+
 def split_text(content: Sequence[int], mode: str, room: int) -> tuple[list[list[int]], int]:
     """(windows of content token ids, tokens dropped) of one text under ``mode``."""
     content = list(content)
