@@ -98,7 +98,7 @@ def test_image_export_is_checked_and_predicts_without_torch(tmp_path, image_fold
     assert onnx_labels == torch_labels and np.abs(onnx_p - torch_p).max() < 1e-4
 
 
-def test_text_export_takes_ids_and_mask_and_predicts_without_torch(tmp_path):
+def test_text_export_takes_windows_and_predicts_without_torch(tmp_path):
     from headstart.core.runs import load_run
     from headstart.deploy.onnx_model import OnnxModel
     from test_text import reviews, write_table
@@ -118,7 +118,7 @@ def test_text_export_takes_ids_and_mask_and_predicts_without_torch(tmp_path):
         "none",
     )  # fmt: skip  (a blended export: test_text_baseline.py)
     r = headstart("export", run_dir, "--out", tmp_path / "ship" / "reviews.onnx")
-    assert "input_ids, attention_mask -> probabilities" in " ".join(r.stdout.split())
+    assert "input_ids, attention_mask, windows -> probabilities" in " ".join(r.stdout.split())
     ship = tmp_path / "ship"
     assert sorted(p.name for p in ship.iterdir()) == [
         "reviews.json",

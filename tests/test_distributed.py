@@ -260,8 +260,10 @@ def test_two_processes_write_the_cache_one_process_writes_and_train_alike(folder
     assert _hits(tmp_path / "four") == {"disk"}
 
 
-def test_text_prefix_shards_join_into_the_single_process_entry(tmp_path):
-    """Text prefixes are one row per token: each rank writes its texts' token rows."""
+@pytest.mark.parametrize("window", [[], ["--max-length", "6"]])
+def test_text_prefix_shards_join_into_the_single_process_entry(tmp_path, window):
+    """Text prefixes are one row per token: each rank writes its texts' token rows (of every
+    window, when texts are longer than one)."""
     rng = np.random.default_rng(0)
     words = ["good", "bad", "great", "awful", "fine", "poor", "film", "plot", "acting"]
     rows = ["text,label"]
@@ -270,7 +272,7 @@ def test_text_prefix_shards_join_into_the_single_process_entry(tmp_path):
         rows.append(f"{' '.join(rng.choice(words, size=3 + i % 7))},{label}")
     data = tmp_path / "reviews.csv"
     data.write_text("\n".join(rows) + "\n")
-    args = ["train", data, "--backbone", "test_bert", *FINE_TUNE, "--epochs", "1"]
+    args = ["train", data, "--backbone", "test_bert", *FINE_TUNE, "--epochs", "1", *window]
     _cli([*args, "--out", tmp_path / "one"], tmp_path / "c1")
     _cli([*args, "--out", tmp_path / "two", "--nproc", "2"], tmp_path / "c2")
     one, two = _entries(tmp_path / "c1"), _entries(tmp_path / "c2")
@@ -287,6 +289,8 @@ def test_text_prefix_shards_join_into_the_single_process_entry(tmp_path):
     for k in prefix:
         m = meta[k]
         assert m["extra"] == single[k]["extra"]  # offsets and truncation count, joined
+        texts = len(m["extra"]["window_counts"])
+        assert (m["extra"]["long_texts"]["windows"] > texts) == bool(window)
         assert m["written_by_processes"] == 2
 
 

@@ -288,7 +288,7 @@ def test_settings_of_other_modalities_are_left_out_of_a_run_s_configuration():
 
     text, image = modality("text"), modality("image")
     assert {"image_size", "augment", "tta", "filename_column"} <= other_settings(text)
-    assert other_settings(image) == {"text_column", "max_length", "blend", "setfit"}
+    assert other_settings(image) == {"text_column", "max_length", "blend", "setfit", "long_texts"}
     shared = {"pooling", "backbone", "bn", "unfreeze", "cache_dtype"}
     assert not shared & (other_settings(text) | other_settings(image))
     fields = set(TrainConfig().to_dict())
@@ -300,6 +300,8 @@ def test_settings_of_other_modalities_are_left_out_of_a_run_s_configuration():
         TrainConfig(max_length=64).for_modality("image")
     with pytest.raises(ConfigError, match="--blend none is for texts"):
         TrainConfig(blend="none").for_modality("image")
+    with pytest.raises(ConfigError, match="--long-texts truncate is for texts"):
+        TrainConfig(long_texts="truncate").for_modality("image")
 
 
 def test_carved_splits_keep_copies_of_a_text_together():

@@ -139,14 +139,25 @@ def test_the_baseline_is_fitted_and_scored_on_the_run_s_own_split(text_run):
 
 
 def test_truncation_is_counted_on_the_texts_used(text_run):
+    """The run's texts as its encoder read them: by default whole, in windows; cut, with
+    what to do, when --long-texts truncate says so."""
+    from headstart.modalities.text.encoder import load_text_encoder
+    from headstart.modalities.text.lengths import truncation_record
+
     run, _ = text_run
     cut = run.metrics["truncation"]
-    assert cut["max_length"] == 256 and cut["longer"] == 3
+    assert cut["max_length"] == 256 and cut["longer"] == 3 and cut["mode"] == "window"
     assert cut["texts"] == sum(run.n_examples.values())
     assert sum(v["longer"] for v in cut["by_split"].values()) == 3
-    assert 0 < cut["tokens_read_share"] < 1
+    assert cut["tokens_read_share"] == 1.0 and cut["windows_of_longer"] >= 6
     assert cut["summary"].startswith("3 of 63 texts (5%) are longer than the encoder's 256")
-    assert "--max-length 512" in cut["advice"]
+    assert "read whole" in cut["summary"] and cut["advice"] == ""
+    sets = {n: s for n, s in run.data.items().items()}
+    loaded = load_text_encoder("test_bert", weights="none", long_texts="truncate")
+    cut = truncation_record(loaded, sets)
+    assert cut["longer"] == 3 and 0 < cut["tokens_read_share"] < 1
+    assert "were cut there" in cut["summary"]
+    assert "--long-texts window" in cut["advice"] and "--max-length 512" in cut["advice"]
 
 
 def test_evaluate_report_and_train_show_the_baseline_and_the_truncation(text_run, tmp_path):
@@ -297,7 +308,9 @@ def test_a_blended_run_reloads_evaluates_exports_and_serves_the_same(text_run, t
     r = run_cli("evaluate", str(folder))
     assert "+ classic baseline (weight 0.4)" in " ".join(r.stdout.split())
     r = run_cli("export", str(folder))
-    assert "input_ids, attention_mask, tfidf -> probabilities" in " ".join(r.stdout.split())
+    assert "input_ids, attention_mask, windows, tfidf -> probabilities" in " ".join(
+        r.stdout.split()
+    )
     onnx = OnnxModel(folder / "onnx" / "model.onnx").predict_proba(texts)
     assert np.abs(onnx - want).max() < 1e-4
     for engine in ("torch", "onnx"):

@@ -18,6 +18,9 @@ MODALITIES = ("image", "text")
 POOLINGS = ("max", "avg")
 #: Pooling of a text encoder's token states (sentence-transformers models bring their own).
 TEXT_POOLINGS = ("mean", "cls", "max")
+#: How a text longer than the encoder's window is read: overlapping windows pooled by their
+#: mean or maximum, Sun et al.'s head and tail, or its start only (:mod:`...text.windows`).
+LONG_TEXTS = ("window", "window-max", "head-tail", "truncate")
 #: ``auto``: the modality's default (images: max; text: the encoder's own, else mean).
 POOLING_CHOICES = ("auto", "max", "avg", "mean", "cls")
 #: last: the pooled output of the last stage (the lesson's features); multi: pooled statistics

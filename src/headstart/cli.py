@@ -128,8 +128,17 @@ SetfitOpt = Annotated[
 MaxLengthOpt = Annotated[
     int | None,
     typer.Option(
-        help="Text: tokens per text; longer ones are truncated (default: the encoder's, "
-        "at most 256)."
+        help="Text: tokens per text (per window of a longer text, see --long-texts; "
+        "default: the encoder's, at most 256)."
+    ),
+]
+
+LongTextsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Text: how a text longer than --max-length is read: window (whole, in windows "
+        "overlapping by half, embeddings averaged), window-max (their maximum), head-tail "
+        "(its first and last tokens), truncate (its start).",
     ),
 ]
 
@@ -523,6 +532,7 @@ def train(
     max_length: MaxLengthOpt = TrainConfig.max_length,
     blend: BlendOpt = TrainConfig.blend,
     setfit: SetfitOpt = TrainConfig.setfit,
+    long_texts: LongTextsOpt = TrainConfig.long_texts,
     nproc: Annotated[
         str | None,
         typer.Option(

@@ -220,8 +220,8 @@ class FeatureStore:
         (a temporary file renamed into place) and writes the marker last; the parts are
         removed. An entry is therefore complete or absent whatever rank dies when, and it is
         the entry a single process writes under the same key (the key has no process count).
-        ``FeatureSet.extra`` values that are counts (ints) add up over shards; the others are
-        the same on every rank.
+        ``FeatureSet.extra`` values that are counts (ints, also inside a dict) add up over
+        shards; the others are the same on every rank.
         """
         npy, meta = self.paths(key)
         npy.parent.mkdir(parents=True, exist_ok=True)
@@ -272,10 +272,7 @@ class FeatureStore:
             tmp.unlink(missing_ok=True)
             for p in parts:
                 p.unlink(missing_ok=True)
-        extra: dict = {}
-        for s in shards:
-            for k, v in s["extra"].items():
-                extra[k] = extra.get(k, 0) + v if isinstance(v, int) else extra.get(k, v)
+        extra = add_counts([s["extra"] for s in shards])
         atomic_write_json(
             meta,
             {
@@ -525,6 +522,21 @@ class FeatureExtractor:
                     bar.set_postfix(unreadable=len(bad))
         bar.close()
         return FeatureSet(out, valid, key, "", time.perf_counter() - start, bad)
+
+
+def add_counts(parts: list[dict]) -> dict:
+    """Shards' ``FeatureSet.extra`` joined: counts (ints, not booleans) added, dicts joined the
+    same way, anything else the first shard's."""
+    out: dict = {}
+    for part in parts:
+        for k, v in part.items():
+            if k not in out:
+                out[k] = add_counts([v]) if isinstance(v, dict) else v
+            elif isinstance(v, dict) and isinstance(out[k], dict):
+                out[k] = add_counts([out[k], v])
+            elif isinstance(v, int) and not isinstance(v, bool):
+                out[k] = out[k] + v
+    return out
 
 
 def shard_note() -> str:

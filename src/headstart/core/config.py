@@ -19,6 +19,7 @@ from headstart.choices import (
     FEATURE_KINDS,
     HEADS,
     IMAGE_SIZE_RANGE,
+    LONG_TEXTS,
     MODALITIES,
     POOLING_CHOICES,
     RESIZE_MODES,
@@ -87,6 +88,7 @@ class TrainConfig:
     max_length: int | None = None  # text: tokens per text (None: the encoder's, capped at 256)
     blend: str = "auto"  # text: blend with the classic baseline, weight chosen on validation
     setfit: bool = False  # text: SetFit's contrastive stage tunes the encoder before the head
+    long_texts: str = "window"  # text: how a text longer than max_length is read (LONG_TEXTS)
     head: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5
@@ -133,6 +135,7 @@ class TrainConfig:
             ("features", FEATURE_KINDS),
             ("stage_pooling", STAGE_POOLINGS),
             ("blend", BLEND_MODES),
+            ("long_texts", LONG_TEXTS),
         ):
             value = getattr(self, name)
             if value not in valid:

@@ -125,6 +125,7 @@ def backbone_for(config: TrainConfig):
         resize=config.resize,
         features=config.feature_spec(),
         max_length=config.max_length,
+        long_texts=config.long_texts,
     )
 
 

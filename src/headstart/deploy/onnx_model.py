@@ -115,11 +115,18 @@ class OnnxModel:
         out = np.zeros((n, len(self.class_names)), dtype=np.float32)
         order = getattr(self.feed, "order", None)
         positions = order(examples) if order is not None else np.arange(n)
+        # a feed may group examples itself (texts: by their windows, so a batch of long
+        # texts runs as many windows at once as the torch path does)
+        grouped = getattr(self.feed, "batches", None)
+        batches = (
+            grouped(examples, positions, batch_size)
+            if grouped is not None
+            else [positions[s : s + batch_size] for s in range(0, n, batch_size)]
+        )
         with progress_bar(
             total=n, desc="predicting (onnx)", unit=self.noun, enabled=progress
         ) as bar:
-            for s in range(0, n, batch_size):
-                rows = positions[s : s + batch_size]
+            for rows in batches:
                 batch = [examples[int(k)] for k in rows]
                 out[rows] = self.session.run(None, self.feed(batch))[0]
                 bar.update(len(batch))

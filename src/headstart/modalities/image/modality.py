@@ -76,6 +76,11 @@ class ImageModality:
                 f"--blend {config.blend} is for texts (a blend with TF-IDF + logistic "
                 "regression), and this data is images. Leave it out."
             )
+        if config.long_texts != type(config)().long_texts:
+            raise ConfigError(
+                f"--long-texts {config.long_texts} is for texts, and this data is images. "
+                "Leave it out."
+            )
         if config.pooling not in ("auto", *POOLINGS):
             raise ConfigError(
                 f"--pooling {config.pooling} is for text encoders; images pool with "
@@ -94,6 +99,7 @@ class ImageModality:
         resize: str = "pad",
         features=None,
         max_length: int | None = None,
+        long_texts: str | None = None,
     ):
         from headstart.modalities.image.backbones import create_backbone
 

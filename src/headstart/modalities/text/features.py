@@ -1,14 +1,21 @@
 """What a frozen text encoder computes, once per text, cached exactly as image features are:
 same store (memory, then disk; marker written last), a key that hashes everything the outputs
-depend on (encoder, weights, pooling, maximum length, the cut, the dtype, the texts).
+depend on (encoder, weights, pooling, maximum length and how a longer text is read, the cut,
+the dtype, the texts).
+
+A text longer than the encoder's window is read as ``--long-texts`` says
+(:mod:`headstart.modalities.text.windows`): by default in overlapping windows, each encoded
+as a short text is; a short text is one window.
 
 Two kinds of output:
 
-* **pooled embeddings** (feature extraction): one vector per text;
+* **pooled embeddings** (feature extraction): one vector per text, pooled from its windows'
+  (:meth:`TextEncoder.join <headstart.modalities.text.encoder.TextEncoder.join>`);
 * **a frozen prefix** (fine-tuning the top layers): the hidden states entering the first
-  trained layer, one row per *token*, stored unpadded: a flat ``(tokens, hidden)`` array
-  (float16 by default) and each text's offset into it. Nothing is spent on padding, and a
-  batch is padded only to its own longest text when it is read (:class:`RaggedInputs`).
+  trained layer, one row per *token* of each window, stored unpadded: a flat
+  ``(tokens, hidden)`` array (float16 by default), each window's offset into it and each
+  text's number of windows. Nothing is spent on padding, and a batch is padded only to its
+  own longest window when it is read (:class:`RaggedInputs`).
 """
 
 from __future__ import annotations
@@ -33,9 +40,11 @@ from headstart.core.inputs import (
 from headstart.errors import ConfigError
 from headstart.modalities.text.encoder import LoadedEncoder
 from headstart.modalities.text.textset import TextSet
+from headstart.modalities.text.windows import Reading, membership, summary
 from headstart.progress import progress_bar
 
-Batch = tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]
+#: ((input_ids or hidden states, attention mask, membership of windows in texts), labels)
+Batch = tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class TextFeatureExtractor:
@@ -66,7 +75,7 @@ class TextFeatureExtractor:
         self.dtype = np.dtype(dtype)
         self.store = FeatureStore(self.dtype)
         self.module = (module if module is not None else loaded.backbone).to(self.device).eval()
-        self._encoded: dict[str, tuple[list[list[int]], list[bool]]] = {}
+        self._read: dict[str, Reading] = {}
 
     def model_key(self) -> dict:
         enc = self.loaded.backbone
@@ -90,18 +99,25 @@ class TextFeatureExtractor:
         """For the run's record: ``[width]``, or ``["tokens", width]`` for a prefix."""
         return ["tokens", *self.output_shape()] if self.ragged else list(self.output_shape())
 
-    def encoded(self, texts: TextSet) -> tuple[list[list[int]], list[bool]]:
-        """Token ids (truncated) and truncation flags of ``texts``, tokenised once."""
+    def reading(self, texts: TextSet) -> Reading:
+        """How ``texts`` are read (:mod:`.windows`): each one's windows of token ids, its
+        length and the tokens left unread; tokenised once."""
         key = texts.fingerprint()
-        if key not in self._encoded:
-            if len(self._encoded) >= 8:  # a run's splits, and a few more
-                self._encoded.pop(next(iter(self._encoded)))
-            self._encoded[key] = self.loaded.encode(texts.texts)
-        return self._encoded[key]
+        if key not in self._read:
+            if len(self._read) >= 8:  # a run's splits, and a few more
+                self._read.pop(next(iter(self._read)))
+            self._read[key] = self.loaded.read(texts.texts)
+        return self._read[key]
+
+    def _window_starts(self, texts: TextSet) -> np.ndarray:
+        """Where each text's windows start in the list of all windows (and, last, the end)."""
+        return np.concatenate([[0], np.cumsum(self.reading(texts).counts())]).astype(np.int64)
 
     def _rows(self, texts: TextSet) -> int:
-        """Rows of the stored array: one per text, or (a prefix) one per token."""
-        return sum(len(i) for i in self.encoded(texts)[0]) if self.ragged else len(texts)
+        """Rows of the stored array: one per text, or (a prefix) one per token of each window."""
+        if not self.ragged:
+            return len(texts)
+        return sum(len(w) for ws in self.reading(texts).windows for w in ws)
 
     def estimate_bytes(self, texts: TextSet, views: int = 1) -> int:
         """Disk the outputs for ``texts`` will take (a prefix: every token's hidden state)."""
@@ -132,12 +148,12 @@ class TextFeatureExtractor:
             self.store.remember(fs)
             return fs
         if group.distributed:  # each rank a shard of the texts (a prefix: their tokens' rows)
-            offsets = self._offsets(texts)
+            offsets, first = self._offsets(texts), self._window_starts(texts)
             return self.store.save_sharded(
                 key,
                 shape,
                 len(texts),
-                (lambda lo, hi: (offsets[lo], offsets[hi]))
+                (lambda lo, hi: (offsets[first[lo]], offsets[first[hi]]))
                 if self.ragged
                 else (lambda lo, hi: (lo, hi)),
                 lambda lo, hi, out: self._compute(texts, key, out, range(lo, hi)),
@@ -149,98 +165,157 @@ class TextFeatureExtractor:
         )
 
     def _offsets(self, texts: TextSet) -> np.ndarray:
-        """Where each text's rows start in a prefix entry (and, last, where the rows end)."""
-        lengths = np.array([len(i) for i in self.encoded(texts)[0]], dtype=np.int64)
-        return np.concatenate([[0], np.cumsum(lengths)])
+        """Where each window's rows start in a prefix entry (and, last, where the rows end)."""
+        lengths = [len(w) for ws in self.reading(texts).windows for w in ws]
+        return np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))])
 
     def inputs(self, sets: list[FeatureSet], labels: np.ndarray, rows: np.ndarray):
         """Training inputs over extracted outputs (text has one view: ``sets`` holds one)."""
         fs = sets[0]
         if self.ragged:
-            return RaggedInputs(fs.features, np.asarray(fs.extra["offsets"]), labels, rows)
+            return RaggedInputs(
+                fs.features,
+                np.asarray(fs.extra["offsets"]),
+                labels,
+                rows,
+                windows=np.asarray(fs.extra["window_counts"]),
+            )
         return ArrayInputs([fs.features], labels, rows)
 
     @torch.inference_mode()
     def _compute(
         self, texts: TextSet, key: str, out: np.ndarray, items: range | None = None
     ) -> FeatureSet:
-        """Batches of similar length (less padding), in order of length; rows land in place.
-        ``items``: the texts to compute (all by default); ``out`` then starts at the first
-        one's row."""
+        """Windows in batches of ``batch_size`` windows of similar length (texts in order of
+        length, so little padding), however many windows each text has; a text's vector is
+        pooled from its windows' as soon as its last window is encoded, and lands in place.
+        A prefix stores each window's token states. ``items``: the texts to compute (all by
+        default); ``out`` then starts at the first one's row."""
         start = time.perf_counter()
-        ids, truncated = self.encoded(texts)
+        reading = self.reading(texts)
         items = range(len(texts)) if items is None else items
-        n, bs = len(items), self.batch_size
-        offsets = self._offsets(texts)
-        lengths = np.diff(offsets)
-        base = offsets[items.start] if self.ragged else items.start
-        order = np.asarray(items)[np.argsort(lengths[items.start : items.stop], kind="stable")]
+        counts = reading.counts()
+        size = np.array([sum(len(w) for w in ws) for ws in reading.windows], dtype=np.int64)
+        order = np.asarray(items)[np.argsort(size[items.start : items.stop], kind="stable")]
         what = "frozen prefix" if self.ragged else "features"
         bar = progress_bar(
-            total=n, desc=f"{what} {texts.name}{shard_note()}", unit="text", enabled=self.progress
+            total=len(items),
+            desc=f"{what} {texts.name}{shard_note()}",
+            unit="text",
+            enabled=self.progress,
         )
-        for s in range(0, n, bs):
-            rows = order[s : s + bs]
-            input_ids, mask = self.loaded.pad([ids[i] for i in rows])
-            batch = (input_ids.to(self.device), mask.to(self.device))
-            if self.ragged:
-                hidden, _ = self.module(batch)
-                hidden = hidden.float().cpu().numpy()
-                for j, r in enumerate(rows):
-                    out[offsets[r] - base : offsets[r + 1] - base] = hidden[j, : lengths[r]]
-            else:
-                out[rows - base] = self.module(batch).float().cpu().numpy().astype(self.dtype)
-            bar.update(len(rows))
-        bar.close()
-        fs = FeatureSet(out, np.ones(n, dtype=bool), key, "", time.perf_counter() - start, [])
-        fs.extra["truncated"] = int(sum(truncated[i] for i in items))
+        flat = [(int(r), k) for r in order for k in range(counts[r])]
         if self.ragged:
-            fs.extra["offsets"] = offsets.tolist()
+            self._compute_prefix(texts, out, items, flat, bar)
+        else:
+            self._compute_pooled(reading, out, items, order, flat, bar)
+        bar.close()
+        n = len(items)
+        fs = FeatureSet(out, np.ones(n, dtype=bool), key, "", time.perf_counter() - start, [])
+        room = self.loaded.max_length - sum(len(t) for t in self.loaded.special_tokens())
+        fs.extra["long_texts"] = summary(reading, items, self.loaded.preprocessing.long_texts, room)
+        fs.extra["truncated"] = fs.extra["long_texts"]["longer"]  # texts longer than a window
+        if self.ragged:
+            fs.extra["offsets"] = self._offsets(texts).tolist()
+            fs.extra["window_counts"] = counts.tolist()
         return fs
+
+    def _compute_pooled(self, reading: Reading, out, items: range, order, flat, bar) -> None:
+        counts = reading.counts()
+        encoder = self.loaded.backbone
+        pending: list[torch.Tensor] = []  # encoded windows of texts not yet pooled
+        held, next_text = 0, 0  # windows pending; the first text (in ``order``) not yet pooled
+        for s in range(0, len(flat), self.batch_size):
+            chunk = flat[s : s + self.batch_size]
+            input_ids, mask = self.loaded.pad([reading.windows[r][k] for r, k in chunk])
+            pending.append(self.module((input_ids.to(self.device), mask.to(self.device))))
+            held += len(chunk)
+            done, used = next_text, 0
+            while done < len(order) and used + counts[order[done]] <= held:
+                used += counts[order[done]]
+                done += 1
+            if done == next_text:
+                continue
+            windows = torch.cat(pending)
+            rows = order[next_text:done]
+            member = torch.from_numpy(membership(counts[rows])).to(self.device)
+            pooled = encoder.join(windows[:used].float(), member)
+            out[rows - items.start] = pooled.cpu().numpy().astype(self.dtype)
+            pending, held, next_text = [windows[used:]], held - used, done
+            bar.update(len(rows))
+
+    def _compute_prefix(self, texts: TextSet, out, items: range, flat, bar) -> None:
+        reading = self.reading(texts)
+        offsets, first = self._offsets(texts), self._window_starts(texts)
+        base = offsets[first[items.start]]
+        finished: dict[int, int] = {}
+        for s in range(0, len(flat), self.batch_size):
+            chunk = flat[s : s + self.batch_size]
+            windows = [reading.windows[r][k] for r, k in chunk]
+            input_ids, mask = self.loaded.pad(windows)
+            hidden, _ = self.module((input_ids.to(self.device), mask.to(self.device)))
+            hidden = hidden.float().cpu().numpy()
+            for j, (r, k) in enumerate(chunk):
+                w = first[r] + k
+                out[offsets[w] - base : offsets[w + 1] - base] = hidden[j, : len(windows[j])]
+                finished[r] = finished.get(r, 0) + 1
+                if finished[r] == len(reading.windows[r]):
+                    bar.update(1)
 
 
 class RaggedInputs:
-    """A cached prefix of texts as training inputs: each text's hidden states (unpadded rows
-    of ``flat``, between its offsets), padded per batch to the batch's longest text and given
-    with the attention mask. Batches group texts of similar length (less padding) and are
-    drawn exactly as :class:`TextInputs` draws them, so cached and uncached runs see the same
-    batches."""
+    """A cached prefix of texts as training inputs: each window's hidden states (unpadded rows
+    of ``flat``, between its offsets), padded per batch to the batch's longest window and given
+    with the attention mask and the windows' membership of the batch's texts (each text one
+    window unless it is longer than the encoder's window, see :mod:`.windows`). Batches group
+    texts of similar length (less padding) and are drawn exactly as :class:`TextInputs` draws
+    them, so cached and uncached runs see the same batches."""
 
-    def __init__(self, flat: np.ndarray, offsets: np.ndarray, labels, rows=None):
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray, labels, rows=None, windows=None):
         self.flat = flat
-        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.offsets = np.asarray(offsets, dtype=np.int64)  # per window
         self.labels = np.asarray(labels, dtype=np.int64)
         self.rows = np.arange(len(self.labels)) if rows is None else np.asarray(rows)
+        counts = np.ones(len(self.labels), np.int64) if windows is None else np.asarray(windows)
+        self.counts = counts.astype(np.int64)
+        self.first = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        self.lengths = self.offsets[self.first[1:]] - self.offsets[self.first[:-1]]
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _gather(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+    def _gather(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        windows = np.concatenate([np.arange(self.first[r], self.first[r + 1]) for r in rows])
+        starts, ends = self.offsets[windows], self.offsets[windows + 1]
         width = int((ends - starts).max())
-        x = np.zeros((len(rows), width, self.flat.shape[1]), dtype=np.float32)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
+        x = np.zeros((len(windows), width, self.flat.shape[1]), dtype=np.float32)
+        mask = np.zeros((len(windows), width), dtype=np.int64)
         for j, (a, b) in enumerate(zip(starts, ends)):
             x[j, : b - a] = self.flat[a:b]
             mask[j, : b - a] = 1
-        return torch.from_numpy(x), torch.from_numpy(mask)
+        member = torch.from_numpy(membership(self.counts[rows]))
+        return torch.from_numpy(x), torch.from_numpy(mask), member
 
     def epoch(
         self, rng: np.random.Generator | None, batch_size: int, part: Part = None
     ) -> Iterator[Batch]:
-        lengths = np.diff(self.offsets)[self.rows]
+        lengths = self.lengths[self.rows]
         for batch in length_grouped_batches(rng, lengths, batch_size, processes_of(part)):
             rows = self.rows[part_of(batch, part)]
             yield self._gather(rows), torch.from_numpy(self.labels[rows])
 
 
 class TextInputs:
-    """Texts tokenised once and run through the whole encoder every step: full fine-tuning,
-    training from scratch, ``--no-cache``, or a family with no verified cut."""
+    """Texts tokenised once (in windows, as ``--long-texts`` reads them) and run through the
+    whole encoder every step: full fine-tuning, training from scratch, ``--no-cache``, or a
+    family with no verified cut. A batch is the windows of its texts, with their membership:
+    the encoder pools each text's windows as prediction does."""
 
     def __init__(self, texts: TextSet, loaded: LoadedEncoder):
-        self.ids, _ = loaded.encode(texts.texts)
-        self.lengths = np.array([len(i) for i in self.ids], dtype=np.int64)
+        reading = loaded.read(texts.texts)
+        self.windows = reading.windows
+        self.counts = reading.counts()
+        self.lengths = np.array([sum(len(w) for w in ws) for ws in self.windows], np.int64)
         self.loaded = loaded
         self.labels = np.asarray(texts.labels, dtype=np.int64)
 
@@ -252,4 +327,6 @@ class TextInputs:
     ) -> Iterator[Batch]:
         for batch in length_grouped_batches(rng, self.lengths, batch_size, processes_of(part)):
             rows = part_of(batch, part)
-            yield self.loaded.pad([self.ids[i] for i in rows]), torch.from_numpy(self.labels[rows])
+            ids, mask = self.loaded.pad([w for r in rows for w in self.windows[r]])
+            member = torch.from_numpy(membership(self.counts[rows]))
+            yield (ids, mask, member), torch.from_numpy(self.labels[rows])

@@ -113,9 +113,17 @@ class TextInspection:
             out.append(f"{len(self.near_empty)} near-empty text(s) (< {NEAR_EMPTY_WORDS} words)")
         share = self.token_lengths.get("truncated_share", 0.0) if self.token_lengths else 0.0
         if share >= 0.1:
+            from headstart.core.config import TrainConfig
+
+            limit = self.token_lengths["max_length"]
+            default = TrainConfig.long_texts
             out.append(
-                f"{share:.0%} of texts will be truncated at {self.token_lengths['max_length']} "
-                "tokens: the end of each is not seen"
+                f"{share:.0%} of texts will be truncated at {limit} tokens: the end of each "
+                "is not seen"
+                if default == "truncate"
+                else f"{share:.0%} of texts are longer than {limit} tokens: training reads "
+                f"each whole in overlapping windows of {limit} (--long-texts {default}), "
+                "which costs one encoder pass per window; --long-texts truncate would cut them"
             )
         return out + last
 

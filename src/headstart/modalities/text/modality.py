@@ -28,7 +28,7 @@ class TextModality:
     noun = "text"
     stage_word = "layer"
     block_word = "layer"
-    own_settings = frozenset({"text_column", "max_length", "blend", "setfit"})
+    own_settings = frozenset({"text_column", "max_length", "blend", "setfit", "long_texts"})
 
     def recognises(self, path: Path) -> bool:
         from headstart.modalities.text.sources import TEXT_SUFFIX
@@ -103,6 +103,7 @@ class TextModality:
         weights: str = "pretrained",
         pooling: str = "auto",
         max_length: int | None = None,
+        long_texts: str | None = None,
         **image_settings,
     ):
         from headstart.modalities.text.encoder import load_text_encoder
@@ -112,6 +113,7 @@ class TextModality:
             weights=weights,
             pooling=None if pooling == "auto" else pooling,
             max_length=max_length,
+            long_texts=long_texts,
         )
 
     def names_encoder(self, name: str) -> bool:
@@ -139,6 +141,8 @@ class TextModality:
             Path(folder) / client["tokenizer"],
             max_length=client["max_length"],
             pad_id=client["pad_id"],
+            long_texts=client.get("long_texts"),  # absent: exported before windows
+            special_tokens=client.get("special_tokens"),
         )
         if "classic" in client:  # a blend: the TF-IDF vectors too
             from headstart.modalities.text.classic import BlendFeed, TfidfBaseline
@@ -206,6 +210,7 @@ class TextModality:
     def load_network(self, meta: dict, state: dict, folder: Path, where: Path):
         from headstart.errors import RunError
         from headstart.modalities.text.encoder import Tokenization, rebuild_encoder
+        from headstart.modalities.text.windows import WINDOW_POOLING, check_mode
 
         if not (folder / "config.json").is_file():
             raise RunError(f"{where}: {folder.name}/config.json is missing; not a whole text run.")
@@ -216,7 +221,14 @@ class TextModality:
             )
         except (OSError, ValueError) as e:
             raise RunError(f"{folder}: cannot rebuild the text encoder ({str(e)[:200]}).") from None
-        return encoder, Tokenization(int(meta["preprocessing"]["max_length"]), str(folder))
+        reading = meta["preprocessing"]
+        long_texts = reading.get("long_texts", "truncate")  # saved before windows: truncated
+        try:
+            check_mode(long_texts)
+        except ValueError as e:
+            raise RunError(f"{where}: {e}; saved by a newer headstart?") from None
+        encoder.window_pooling = WINDOW_POOLING[long_texts]
+        return encoder, Tokenization(int(reading["max_length"]), str(folder), long_texts)
 
     def predict_proba(self, run, inputs, *, batch_size: int, progress: bool) -> np.ndarray:
         from headstart.modalities.text.predict import predict_text_proba
@@ -250,7 +262,8 @@ class TextModality:
         return TfidfBaseline
 
     def used_settings(self, run) -> dict[str, str | None]:
-        """The encoder, its weights, pooling and maximum length resolved; None for what a
+        """The encoder, its weights, pooling, maximum length and how a longer text is read
+        (from the run's preprocessing: a run saved before windows truncated); None for what a
         transformer encoder did not use (BatchNorm's mode; the backbone learning rate when
         it is frozen)."""
         from headstart.modalities.text.encoder import MAX_LENGTH_CAP
@@ -266,6 +279,7 @@ class TextModality:
             if cfg.max_length is None
             else f"{limit} tokens"
         )
+        shown["long_texts"] = f"{run.preprocessing.long_texts}: {run.preprocessing.how_long()}"
         own = "the encoder's" if cfg.pooling == "auto" else "asked"
         shown["pooling"] = f"{enc.pooling}{', normalised' if enc.normalise else ''} ({own})"
         if not run.strategy.trains_backbone:

@@ -102,7 +102,8 @@ class TextPrefix(nn.Module):
 
 
 class TextSuffix(nn.Module):
-    """The trained layers: (hidden states, attention_mask) -> (last hidden states, mask)."""
+    """The trained layers: (hidden states, attention_mask) -> (last hidden states, mask); a
+    third element (the windows' membership of texts) is passed on to the pooling."""
 
     def __init__(self, model: nn.Module, layers: list[nn.Module]):
         super().__init__()
@@ -110,8 +111,8 @@ class TextSuffix(nn.Module):
         object.__setattr__(self, "_model", model)
 
     def forward(self, states):
-        hidden, mask = states
-        return _run_layers(self._model, self.layers, hidden, mask), mask
+        hidden, mask, *membership = states  # windows' membership of texts, passed on
+        return (_run_layers(self._model, self.layers, hidden, mask), mask, *membership)
 
 
 class TextPlan(SequentialPlan):
