@@ -16,6 +16,7 @@ the configuration resolves and checks these before PyTorch loads.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: The settings a recipe decides when they are left to auto, with the value meaning auto.
@@ -83,8 +84,9 @@ def auto_weight_decay(optimizer: str) -> float | None:
 
 
 def warmup_steps(warmup_epochs: float, steps_per_epoch: int) -> int:
-    """Optimizer steps of a warm-up of ``warmup_epochs`` epochs (rounded down)."""
-    return int(round(warmup_epochs * steps_per_epoch, 6))
+    """Optimizer steps of a warm-up of ``warmup_epochs`` epochs, rounded up (as transformers
+    round ``warmup_ratio``: any warm-up asked for gets a step)."""
+    return math.ceil(round(warmup_epochs * steps_per_epoch, 6))
 
 
 def record(config, settings, steps_per_epoch: int) -> dict:
