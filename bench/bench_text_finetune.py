@@ -180,13 +180,16 @@ def main() -> None:
                         continue
                     settings = {**STRATEGIES[name], "backbone_lr": lr, "epochs": n}
                     emit(tuned(name, settings, splits, tmp / f"cache-{name}"))
-    wanted = {(name, lr, n) for name in names for lr in lrs for n in epochs}
-    kept = [r for r in rows if r["recipe"] not in STRATEGIES or key(r) in wanted]
-    chosen = {name: choose(kept, [name]) for name in names}
-    if len(names) > 1:
-        chosen["together"] = choose(kept, names)
+    kept = rows  # every row the scratch file holds: this script, these data
+    measured = [n for n in STRATEGIES if any(r["recipe"] == n for r in kept)]
+    chosen = {name: choose(kept, [name]) for name in measured}
+    if len(measured) > 1:
+        chosen["together"] = choose(kept, measured)
     note = (
-        f"{reused} row(s) reused from {scratch} (an earlier, interrupted start)" if reused else None
+        f"{reused} row(s) reused from {scratch} (measured by earlier starts of this script, "
+        "each with its own command line)"
+        if reused
+        else None
     )
     record(
         __file__, {"rows": kept, "chosen_on_validation": chosen}, name="text-finetune", note=note
