@@ -237,7 +237,7 @@ def run_recipes(recipes, splits, tmp: Path, args, emit) -> None:
                     splits,
                     time.perf_counter() - t,
                     frozen_val_accuracy=round(frozen.metrics["val_accuracy"], 4),
-                    backbone_lr=run.config.backbone_lr,
+                    backbone_lr=run.metrics["fit_recipe"]["backbone_lr"],
                     seconds_per_epoch=run.metrics["timing"]["seconds_per_epoch"],
                 )
             )
@@ -269,7 +269,7 @@ def subsets(data: Path, n: int, repeats: int, folder: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--recipes", default=",".join(RECIPES))
-    ap.add_argument("--finetune-epochs", type=int, default=10)
+    ap.add_argument("--finetune-epochs", type=int, default=None, help="default: headstart's")
     ap.add_argument("--backbone-lr", type=float, default=None, help="default: headstart's")
     ap.add_argument("--speed-epochs", type=int, default=2)
     ap.add_argument("--budget", type=float, default=10.0, help="auto: minutes")

@@ -34,7 +34,16 @@ ENGINES = ("torch", "onnx")
 HEADS = ("lesson", "linear")
 #: How ``headstart advise`` ranks candidate backbones (LogME evidence, a probe, a kNN).
 RANK_BY = ("logme", "probe", "knn")
-SCHEDULES = ("none", "cosine", "onecycle")
+#: Learning-rate schedules, per step: none; linear (linear warm-up, then linear decay to 0:
+#: transformers' ``get_linear_schedule_with_warmup``); cosine (warm-up, then cosine decay).
+#: ``onecycle`` is linear's earlier name (configurations that say it still load).
+SCHEDULES = ("none", "linear", "cosine")
+#: ``auto``: the fitting recipe's (:mod:`headstart.core.recipe`), as the other auto settings.
+SCHEDULE_CHOICES = ("auto", *SCHEDULES)
+#: adam: the lesson's (Keras' Adam, L2 on the head's weights); adamw: decoupled weight decay
+#: (Loshchilov & Hutter), as transformers fine-tune, none on biases and normalisation weights.
+OPTIMIZERS = ("adam", "adamw")
+OPTIMIZER_CHOICES = ("auto", *OPTIMIZERS)
 #: none; cached (K views per image computed once, sampled per epoch); on-the-fly (fresh views
 #: every epoch, so the frozen part runs every step).
 AUGMENT_MODES = ("none", "cached", "on-the-fly")

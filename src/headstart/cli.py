@@ -40,6 +40,8 @@ from headstart.console import (
 from headstart.core import distributed
 from headstart.core.config import TrainConfig
 from headstart.core.distributed import launched, speaks
+from headstart.core.modality import modality as named_modality
+from headstart.core.recipe import ADAMW_WEIGHT_DECAY
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json, atomic_write_text
 
@@ -329,8 +331,25 @@ UnfreezeOpt = Annotated[
     int, typer.Option(help="fine-tune: stages to unfreeze from the top (1 = DenseNet's conv5).")
 ]
 LayersOpt = Annotated[int, typer.Option(help="freeze-first: blocks to keep frozen from the input.")]
+#: The fitting recipes that fill the settings left to auto (one source: each modality's own)
+_LESSON = named_modality("image").fit_recipe("fine-tune")
+_TEXT_FT = named_modality("text").fit_recipe("fine-tune")
+_TEXT_TRAINS = "a text encoder that trains"
 BackboneLrOpt = Annotated[
-    float, typer.Option(help="Learning rate of pretrained layers being fine-tuned.")
+    float | None,
+    typer.Option(
+        help=f"Learning rate of the pretrained layers being trained (default: "
+        f"{_LESSON.backbone_lr:g}, the lesson's; {_TEXT_TRAINS}: {_TEXT_FT.backbone_lr:g}).",
+        show_default=False,
+    ),
+]
+OptimizerOpt = Annotated[
+    str,
+    typer.Option(
+        help=f"adam (the lesson's) or adamw (decoupled weight decay); auto: "
+        f"{_LESSON.optimizer}, and {_TEXT_FT.optimizer} for {_TEXT_TRAINS}, as transformers "
+        "fine-tune."
+    ),
 ]
 BnOpt = Annotated[
     str,
@@ -371,8 +390,22 @@ CacheBudgetOpt = Annotated[
         "auto: half the free disk, at most 64GB."
     ),
 ]
-ScheduleOpt = Annotated[str, typer.Option(help="Learning-rate schedule: none, cosine, onecycle.")]
-WarmupOpt = Annotated[float, typer.Option(help="Linear warm-up, in epochs.")]
+ScheduleOpt = Annotated[
+    str,
+    typer.Option(
+        help=f"Learning rates per step: none, linear (decay to 0 at the last epoch) or cosine, "
+        f"after any warm-up; auto: {_LESSON.schedule}, and {_TEXT_FT.schedule} for "
+        f"{_TEXT_TRAINS}."
+    ),
+]
+WarmupOpt = Annotated[
+    float | None,
+    typer.Option(
+        help=f"Linear warm-up, in epochs (default: {_LESSON.warmup_fraction:.0%} of the planned "
+        f"steps; {_TEXT_TRAINS}: {_TEXT_FT.warmup_fraction:.0%}).",
+        show_default=False,
+    ),
+]
 SmoothingOpt = Annotated[float, typer.Option(help="Label smoothing (0 = off).")]
 ClassWeightsOpt = Annotated[
     str, typer.Option(help="none, or auto: weight classes inversely to their frequency.")
@@ -384,7 +417,13 @@ WorkersOpt = Annotated[
         "(-1: auto, none below 4 cores; 0: decode in the training process)."
     ),
 ]
-EpochsOpt = Annotated[int, typer.Option(help="Maximum epochs.")]
+EpochsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help=f"Maximum epochs (default: {_LESSON.epochs}; {_TEXT_TRAINS}: {_TEXT_FT.epochs}).",
+        show_default=False,
+    ),
+]
 PatienceOpt = Annotated[
     int, typer.Option(help="Early stopping patience on val accuracy (0: never stop).")
 ]
@@ -491,14 +530,17 @@ def train(
             help="Batch size: the global batch (with --nproc each process takes a share)."
         ),
     ] = TrainConfig.batch_size,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of the head.")] = TrainConfig.lr,
+    lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = TrainConfig.lr,
     weight_decay: Annotated[
         str,
         typer.Option(
-            help="L2 penalty on the head's weights; auto: chosen on validation for the "
-            "linear head, 0 for the lesson head."
+            help="Adam: an L2 penalty on the head's weights; AdamW: decoupled decay of every "
+            "trained weight matrix (never biases or LayerNorm). auto: with AdamW "
+            f"{ADAMW_WEIGHT_DECAY:g}; with Adam chosen on validation for the linear head, 0 "
+            "for the lesson head."
         ),
     ] = "auto",
+    optimizer: OptimizerOpt = TrainConfig.optimizer,
     backbone_lr: BackboneLrOpt = TrainConfig.backbone_lr,
     patience: PatienceOpt = TrainConfig.patience,
     bn: BnOpt = TrainConfig.bn,
@@ -758,6 +800,9 @@ def finetune(
     epochs: EpochsOpt = TrainConfig.epochs,
     backbone_lr: BackboneLrOpt = TrainConfig.backbone_lr,
     lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = TrainConfig.lr,
+    optimizer: OptimizerOpt = TrainConfig.optimizer,
+    schedule: ScheduleOpt = TrainConfig.schedule,
+    warmup_epochs: WarmupOpt = TrainConfig.warmup_epochs,
     patience: PatienceOpt = TrainConfig.patience,
     bn: BnOpt = TrainConfig.bn,
     augment: AugmentOpt = TrainConfig.augment,
@@ -769,7 +814,8 @@ def finetune(
     """Second stage of the lesson: continue RUN_DIR with the top of the backbone unfrozen.
 
     The head's trained weights are kept, the new run records its parent, and its report
-    plots both histories (Frozen vs Finetuned).
+    plots both histories (Frozen vs Finetuned). The continuation is fitted by the options
+    given here, its recipe filling the rest (not the parent's epochs, rates or schedule).
     """
     from dataclasses import replace
 
@@ -799,6 +845,9 @@ def finetune(
         epochs=epochs,
         backbone_lr=backbone_lr,
         lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        warmup_epochs=warmup_epochs,
         patience=patience,
         bn=bn,
         augment=augment,
@@ -1186,7 +1235,10 @@ def compare(
     overwrite: OverwriteOpt = False,
     weights: WeightsOpt = TrainConfig.weights,
     image_size: Annotated[int | None, typer.Option(help="Input size for every backbone.")] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = TrainConfig.epochs,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help=f"Maximum epochs (default: {_LESSON.epochs}).", show_default=False),
+    ] = TrainConfig.epochs,
     val_split: ValSplitOpt = TrainConfig.val_split,
     seed: SeedOpt = TrainConfig.seed,
     label_column: LabelColOpt = TrainConfig.label_column,

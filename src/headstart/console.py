@@ -254,6 +254,10 @@ def render_run(run) -> Group:
     else:
         where = f"on the fly ({cache.get('reason')})"
     grid.add_row("strategy", f"{run.strategy.label()}; frozen part {where}")
+    if m.get("fit_recipe") and run.strategy.trains_backbone:  # how the network was fitted
+        from headstart.core.recipe import summary
+
+        grid.add_row("fitting", summary(m["fit_recipe"]))
     grid.add_row("time", _time_text(t, cache))
     if m.get("skipped_training_samples"):
         grid.add_row(

@@ -21,9 +21,10 @@ from headstart.choices import (
     IMAGE_SIZE_RANGE,
     LONG_TEXTS,
     MODALITIES,
+    OPTIMIZER_CHOICES,
     POOLING_CHOICES,
     RESIZE_MODES,
-    SCHEDULES,
+    SCHEDULE_CHOICES,
     STAGE_POOLINGS,
     STRATEGY_CHOICES,
 )
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # the specs load when a configuration is checked; none of the
     from headstart.core.featurespec import FeatureSpec
     from headstart.core.fitsettings import FitSettings
     from headstart.core.heads import HeadSpec
+    from headstart.core.recipe import Recipe
     from headstart.core.strategies import Strategy
 
 
@@ -67,7 +69,10 @@ def check_image_size(image_size: int) -> None:
 
 @dataclass
 class TrainConfig:
-    """Everything a run depends on. Defaults are the founding lesson's recipe."""
+    """Everything a run depends on. Defaults are the founding lesson's recipe; the fitting
+    settings left to auto (optimizer, backbone_lr, schedule, warmup_epochs, epochs: ``auto`` or
+    None) take the recipe of the data's kind and the strategy (:mod:`headstart.core.recipe`):
+    the lesson's for images and frozen encoders, transformers' for a text encoder that trains."""
 
     data: str | None = None
     modality: str = "auto"  # auto: detected from the data (headstart.core.data)
@@ -92,7 +97,7 @@ class TrainConfig:
     head: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5
-    epochs: int = 30
+    epochs: int | None = None  # None: auto (the recipe's: 30; text fine-tuning fewer)
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float | None = None  # None: auto (chosen on validation for the linear head)
@@ -100,10 +105,11 @@ class TrainConfig:
     strategy: str = "feature-extraction"
     unfreeze: int = 1
     layers: int = 0
-    backbone_lr: float = 1e-5
+    backbone_lr: float | None = None  # None: auto (the recipe's: 1e-5; text a text rate)
+    optimizer: str = "auto"  # auto: the recipe's (adam; adamw for a text encoder that trains)
     bn: str = "auto"
-    schedule: str = "none"
-    warmup_epochs: float = 0.0
+    schedule: str = "auto"  # auto: the recipe's (none; linear for text fine-tuning)
+    warmup_epochs: float | None = None  # None: auto (the recipe's: 0; text 10% of the steps)
     label_smoothing: float = 0.0
     class_weights: str = "none"
     augment: str = "none"
@@ -122,13 +128,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.augment, bool):  # older configs and the Python API accept booleans
             self.augment = "cached" if self.augment else "none"
+        if self.schedule == "onecycle":  # linear's earlier name (older configurations say it)
+            self.schedule = "linear"
         for name, valid in (
             ("strategy", STRATEGY_CHOICES),
             ("pooling", POOLING_CHOICES),
             ("resize", RESIZE_MODES),
             ("head", HEADS),
             ("augment", AUGMENT_MODES),
-            ("schedule", SCHEDULES),
+            ("schedule", SCHEDULE_CHOICES),
+            ("optimizer", OPTIMIZER_CHOICES),
             ("bn", BN_MODES),
             ("class_weights", CLASS_WEIGHTS),
             ("cache_dtype", ("float16", "float32")),
@@ -223,22 +232,39 @@ class TrainConfig:
 
         return FeatureSpec(self.features, str(self.feature_stages), self.stage_pooling)
 
-    def fit_settings(self, n_train: int = 0) -> FitSettings:
-        from headstart.core.fitsettings import FitSettings
+    def fit_recipe(self) -> Recipe:
+        """What the fitting settings left to auto mean for this configuration: its
+        modality's recipe for its strategy (before the data says which modality, and for
+        ``--strategy auto`` before it picks, the lesson's)."""
+        from headstart.core.modality import modality_of
 
-        backbone_lr = self.lr if self.strategy == "scratch" else self.backbone_lr
+        return modality_of(self).fit_recipe(self.strategy)
+
+    def fit_settings(self, n_train: int = 0) -> FitSettings:
+        """How the model is fitted: the settings given, the recipe's for those left to auto
+        (:meth:`fit_recipe`). An auto weight decay is AdamW's 0.01 with AdamW, else 0 here
+        (training may choose one on validation for a linear head)."""
+        from headstart.core.fitsettings import FitSettings
+        from headstart.core.recipe import auto_weight_decay, resolve
+
+        used = resolve(self, self.fit_recipe())
+        backbone_lr = self.lr if self.strategy == "scratch" else used["backbone_lr"]
+        weight_decay = self.weight_decay
+        if weight_decay is None:
+            weight_decay = auto_weight_decay(used["optimizer"]) or 0.0
         return FitSettings(
-            epochs=self.epochs,
+            epochs=used["epochs"],
             batch_size=self.batch_size,
             lr=self.lr,
             patience=self.patience,
             seed=self.seed,
             backbone_lr=backbone_lr,
             bn=self.resolved_bn(n_train),
-            schedule=self.schedule,
-            warmup_epochs=self.warmup_epochs,
+            optimizer=used["optimizer"],
+            schedule=used["schedule"],
+            warmup_epochs=used["warmup_epochs"],
             label_smoothing=self.label_smoothing,
-            weight_decay=self.weight_decay or 0.0,
+            weight_decay=weight_decay,
         )
 
     def to_dict(self) -> dict:
@@ -255,10 +281,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """A configuration as ``to_dict`` wrote it. One without an ``optimizer`` key is of a
+        version before fitting recipes: it trained with Adam, and holds the values it used
+        for the other recipe settings, so it replays as it ran."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}.")
+        if "optimizer" not in d and isinstance(d.get("backbone_lr"), float):
+            d = {**d, "optimizer": "adam"}
         return cls(**d)
 
     @classmethod

@@ -4,6 +4,9 @@ prefix, or a whole network on images decoded on the fly.
 The lesson's settings are the defaults: Adam, cross-entropy on logits, batch 32, up to 30
 epochs, early stopping on validation accuracy with patience 5, best weights restored.
 Pretrained layers get their own, lower learning rate (1e-5, the tutorials' fine-tuning rate).
+A text encoder that trains is fitted as transformers are: AdamW with decoupled weight decay
+on weight matrices only, a linear warm-up then a linear decay to 0, a text learning rate and a
+few epochs (the recipes: :mod:`headstart.core.recipe`).
 Every epoch ends with an atomic checkpoint (weights, optimizer, random-number state, history),
 so an interrupted run resumes exactly where it stopped and finishes as an uninterrupted one.
 """
@@ -26,6 +29,7 @@ from headstart.core import distributed
 from headstart.core.distributed import SINGLE, Group
 from headstart.core.fitsettings import FitSettings
 from headstart.core.inputs import batch_slices, inference_positions
+from headstart.core.recipe import warmup_steps
 from headstart.core.strategies import frozen_modules_to_eval
 from headstart.io import atomic_write_json, atomic_write_with
 from headstart.progress import progress_bar
@@ -56,31 +60,66 @@ class History:
 
 def param_groups(module: nn.Module, head: nn.Module, settings: FitSettings) -> list[dict]:
     """The head learns at ``lr``; any trainable pretrained layer at ``backbone_lr``. Weight
-    decay (an L2 penalty, as in logistic regression) applies to the head's weight matrices,
-    not to biases or normalisation parameters."""
+    decay never applies to biases or normalisation weights (every 1-D parameter). With Adam
+    (the lesson's) it is an L2 penalty on the head's weight matrices alone, as in logistic
+    regression; with AdamW it is decoupled and applies to every trained weight matrix, the
+    pretrained layers' too, as transformers fine-tune (their ``no_decay`` of biases and
+    LayerNorm weights). Every group states its weight decay."""
     head_ids = {id(p) for p in head.parameters()}
     head_params = [p for p in head.parameters() if p.requires_grad]
-    decayed = [p for p in head_params if p.ndim > 1]
-    rest = [p for p in head_params if p.ndim <= 1]
-    groups = [{"params": rest, "lr": settings.lr, "name": "head"}]
-    if decayed:
+    body = [p for p in module.parameters() if p.requires_grad and id(p) not in head_ids]
+    parts = [("head", head_params, settings.lr)]
+    if settings.optimizer == "adamw":
+        parts.append(("backbone", body, settings.backbone_lr))
+    groups = []
+    for name, params, lr in parts:
         groups.append(
             {
-                "params": decayed,
-                "lr": settings.lr,
-                "weight_decay": settings.weight_decay,
-                "name": "head-weights",
+                "params": [p for p in params if p.ndim <= 1],
+                "lr": lr,
+                "weight_decay": 0.0,
+                "name": name,
             }
         )
-    body = [p for p in module.parameters() if p.requires_grad and id(p) not in head_ids]
-    if body:
-        groups.append({"params": body, "lr": settings.backbone_lr, "name": "backbone"})
-    return groups
+        decayed = [p for p in params if p.ndim > 1]
+        if decayed:
+            groups.append(
+                {
+                    "params": decayed,
+                    "lr": lr,
+                    "weight_decay": settings.weight_decay,
+                    "name": f"{name}-weights",
+                }
+            )
+    if settings.optimizer != "adamw" and body:
+        groups.append(
+            {"params": body, "lr": settings.backbone_lr, "weight_decay": 0.0, "name": "backbone"}
+        )
+    return [g for g in groups if g["params"] or g["name"] == "head"]
 
 
-def _scheduler(optimizer, settings: FitSettings, steps_per_epoch: int):
-    total = max(1, settings.epochs * steps_per_epoch)
-    warm = int(settings.warmup_epochs * steps_per_epoch)
+def make_optimizer(module: nn.Module, head: nn.Module, settings: FitSettings):
+    """torch's Adam (with Keras' epsilon, as the lesson) or AdamW (torch's epsilon, as
+    transformers), over :func:`param_groups`."""
+    groups = param_groups(module, head, settings)
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(groups, eps=1e-8)
+    return torch.optim.Adam(groups, eps=1e-7)
+
+
+def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
+    """Optimizer steps an epoch of ``n_train`` examples takes (what a schedule plans with)."""
+    return max(1, len(batch_slices(n_train, batch_size, world_size)))
+
+
+def schedule_factor(settings: FitSettings, steps: int):
+    """The learning rates' multiplier after ``step`` optimizer steps, as a function (what
+    ``LambdaLR`` calls), for ``steps`` steps an epoch: a linear warm-up over the first
+    ``warmup_epochs`` (the warm-up's k-th step at k / warm-up steps), then constant (none),
+    a linear decay to 0 at the last planned step (linear: transformers'
+    ``get_linear_schedule_with_warmup``) or a cosine decay to 0 (cosine)."""
+    total = max(1, settings.epochs * steps)
+    warm = warmup_steps(settings.warmup_epochs, steps)
 
     def factor(step: int) -> float:
         if warm and step < warm:
@@ -88,11 +127,19 @@ def _scheduler(optimizer, settings: FitSettings, steps_per_epoch: int):
         if settings.schedule == "cosine":
             progress = (step - warm) / max(1, total - warm)
             return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        if settings.schedule == "onecycle":  # linear warm-up (above) then linear decay
-            return max(0.0, 1 - (step - warm) / max(1, total - warm))
+        if settings.schedule == "linear":
+            return max(0.0, (total - step) / max(1, total - warm))
         return 1.0
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return factor
+
+
+def make_scheduler(optimizer, settings: FitSettings, steps: int):
+    """torch's ``LambdaLR`` stepped once per optimizer step by :func:`schedule_factor`, or
+    None when the rates stay constant (no schedule, no warm-up)."""
+    if settings.schedule == "none" and not warmup_steps(settings.warmup_epochs, steps):
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule_factor(settings, steps))
 
 
 def to_device(x, device: torch.device):
@@ -351,13 +398,9 @@ def fit(
         trainer = DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None
         )
-    optimizer = torch.optim.Adam(param_groups(module, head, settings), eps=1e-7)
-    steps = max(1, len(batch_slices(len(train_inputs), settings.batch_size, group.world_size)))
-    scheduler = (
-        _scheduler(optimizer, settings, steps)
-        if settings.schedule != "none" or settings.warmup_epochs
-        else None
-    )
+    optimizer = make_optimizer(module, head, settings)
+    steps = steps_per_epoch(len(train_inputs), settings.batch_size, group.world_size)
+    scheduler = make_scheduler(optimizer, settings, steps)
     cpu_weight = (
         torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
     )  # on the CPU too: each batch's weight is summed from the labels, before they move

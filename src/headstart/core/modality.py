@@ -54,6 +54,11 @@ class Modality(Protocol):
     def configure(self, config):
         """``config`` with this modality's defaults, refusing settings it does not have."""
 
+    def fit_recipe(self, strategy: str):
+        """The :class:`~headstart.core.recipe.Recipe` that fills the fitting settings a run of
+        ``strategy`` leaves to auto (optimizer, backbone learning rate, schedule, warm-up,
+        epochs)."""
+
     def load_encoder(self, name: str, **settings):
         """A pretrained network ready to extract features (``settings``: weights, pooling,
         image_size, resize, features, max_length; each modality reads its own)."""

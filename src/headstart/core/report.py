@@ -22,6 +22,7 @@ from headstart.core.distributed import describe as describe_processes
 from headstart.core.inspection import recorded_leakage
 from headstart.core.modality import modality_of, other_settings
 from headstart.core.predictions import text_start
+from headstart.core.recipe import shown_settings as recipe_settings
 from headstart.core.splits import TABLE_LAYOUTS, split_words
 from headstart.io import atomic_write_json, atomic_write_text
 
@@ -385,6 +386,7 @@ def _used_settings(run) -> dict[str, str | None]:
         shown["modality"] = f"{mod.name} ({cfg.modality})"
     if cfg.backbone != run.backbone_name:
         shown["backbone"] = f"{run.backbone_name} ({cfg.backbone})"
+    shown.update(recipe_settings(cfg, m.get("fit_recipe")))  # optimizer, rates, schedule
     if not run.strategy.trains_backbone:
         shown["backbone_lr"] = None  # the backbone is frozen
     elif cfg.strategy == "scratch":
@@ -448,12 +450,18 @@ def _shared_settings(run) -> dict[str, str]:
     if world > 1:
         share = cfg.batch_size / world
         shown["batch_size"] = f"{cfg.batch_size} (the global batch: {share:g} per process)"
+    fitted = m.get("fit_recipe") or {}
     if "epochs_run" in m:
         stop = ", stopped early" if m.get("stopped_early") else ""
-        shown["epochs"] = f"{cfg.epochs} (ran {m['epochs_run']}{stop})"
+        auto = f"auto: {fitted['recipe']}; " if "epochs" in fitted.get("auto", ()) else ""
+        shown["epochs"] = f"{fitted.get('epochs', cfg.epochs)} ({auto}ran {m['epochs_run']}{stop})"
     decay = m.get("weight_decay") or {}
     if decay.get("chosen") == "validation":
         shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
+    elif decay.get("chosen") == "default" and fitted.get("optimizer") == "adamw":
+        shown["weight_decay"] = (
+            f"{decay['value']:g} (auto: AdamW's, decoupled; none on biases and LayerNorm)"
+        )
     elif decay.get("chosen") == "default":
         shown["weight_decay"] = f"{decay['value']:g} (auto: 0 for the {cfg.head} head)"
     if cfg.workers == -1:

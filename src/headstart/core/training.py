@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.core import distributed
+from headstart.core import distributed, recipe
 from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
 from headstart.core.classic import blended, choose_weight, fit_baseline
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
@@ -31,7 +31,7 @@ from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_comparison
 from headstart.core.extractors import extractor_for, streaming_inputs
 from headstart.core.inputs import ArrayInputs
-from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_scores
+from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_scores, steps_per_epoch
 from headstart.core.modality import modality_of
 from headstart.core.model import (
     Suffix,
@@ -508,6 +508,7 @@ def _train_locked(
             for note in split_notes(splits.method, listed, used, example_noun(splits.train)):
                 say(note)
         settings, decay = _weight_decay(config, splits, prepared, head, device, deadline, say)
+        steps = steps_per_epoch(len(prepared.train), settings.batch_size, group.world_size)
         history = fit(
             prepared.module,
             head,
@@ -530,6 +531,7 @@ def _train_locked(
             for p in model.backbone.parameters():
                 p.requires_grad_(False)
         metrics["weight_decay"] = decay
+        metrics["fit_recipe"] = recipe.record(config, settings, steps)
         # with TTA the held-out scores average each image with its mirror image; the epochs'
         # validation scores in the history (which chose the best epoch) do not
         metrics["tta"] = config.tta
@@ -594,13 +596,14 @@ def _processes_record(group: distributed.Group, history) -> dict:
 def _weight_decay(
     config: TrainConfig, splits: Splits, prepared: Prepared, head, device, deadline, say
 ):
-    """The fit settings, with ``weight_decay=None`` (auto) resolved: chosen on validation for
-    a linear head on cached features (seconds), 0 otherwise (the lesson's recipe)."""
+    """The fit settings, with ``weight_decay=None`` (auto) resolved: AdamW's decoupled 0.01
+    with AdamW; with Adam, chosen on validation for a linear head on cached features (seconds),
+    0 otherwise (the lesson's recipe)."""
     settings = config.fit_settings(len(splits.train))
     if config.weight_decay is not None:
         return settings, {"value": config.weight_decay, "chosen": "given"}
-    if config.head != "linear" or prepared.module is not head:
-        return settings, {"value": 0.0, "chosen": "default"}
+    if settings.optimizer != "adam" or config.head != "linear" or prepared.module is not head:
+        return settings, {"value": settings.weight_decay, "chosen": "default"}
     from dataclasses import replace
 
     from headstart.core.loop import select_weight_decay

@@ -513,11 +513,13 @@ def ladder(
         top = replace(
             base,
             head=parent.config.head,
-            weight_decay=parent.metrics["weight_decay"]["value"],
             strategy="fine-tune",
             unfreeze=1,
             parent=str(parent.path),
         )
+        if top.fit_settings().optimizer == "adam":  # the head's L2 carries over; AdamW's
+            # decoupled decay (a text encoder's recipe) is another quantity: left to auto
+            top = replace(top, weight_decay=parent.metrics["weight_decay"]["value"])
         incumbent = climb.best[1]
         name = (
             f"top {kind.stage_word} on the cached prefix, continuing the {parent.config.head} head"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.choices import POOLINGS
+from headstart.core.recipe import LESSON, Recipe
 
 
 class ImageModality:
@@ -88,6 +89,11 @@ class ImageModality:
             )
         pooling = POOLINGS[0] if config.pooling == "auto" else config.pooling
         return dataclasses.replace(config, modality=self.name, pooling=pooling)
+
+    def fit_recipe(self, strategy: str) -> Recipe:
+        """Images keep the lesson's recipe for every strategy (Adam; pretrained layers at
+        1e-5; no schedule; up to 30 epochs)."""
+        return LESSON
 
     def load_encoder(
         self,

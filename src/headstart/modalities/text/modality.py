@@ -10,6 +10,21 @@ from pathlib import Path
 import numpy as np
 
 from headstart.choices import TEXT_POOLINGS
+from headstart.core.recipe import LESSON, Recipe
+
+#: How a text encoder that trains (fine-tune, freeze-first, full, scratch) is fitted when the
+#: settings are left to auto: as transformers fine-tune (AdamW, weight decay 0.01 except biases
+#: and LayerNorm, linear warm-up over 10% of the steps then linear decay to 0), at the encoder
+#: learning rate and for the epochs measured on the drug reviews (BENCHMARKS.md, fine-tuning
+#: text encoders; bench/results/text-finetune.json). The head keeps ``--lr``.
+TEXT_FINETUNING = Recipe(
+    name="text fine-tuning",
+    optimizer="adamw",
+    backbone_lr=5e-5,
+    schedule="linear",
+    warmup_fraction=0.1,
+    epochs=4,
+)
 
 #: Settings only images have, with the value that means "not used".
 _IMAGE_ONLY = (  # (flag, configuration field, its unused value or None: the default, why)
@@ -95,6 +110,11 @@ class TextModality:
                 f"{'it' if len(used) == 1 else 'them'} out."
             )
         return dataclasses.replace(config, modality=self.name, backbone=backbone)
+
+    def fit_recipe(self, strategy: str) -> Recipe:
+        """A frozen encoder's head is fitted by the lesson's recipe; an encoder that trains
+        by :data:`TEXT_FINETUNING`."""
+        return LESSON if strategy in ("feature-extraction", "auto") else TEXT_FINETUNING
 
     def load_encoder(
         self,
