@@ -546,11 +546,14 @@ def ladder(
             deep = replace(deep, strategy="full")
             name = f"full fine-tuning{where}"
             estimate = est.partial(1.0, scale, prefix=False)
+        # a text encoder is fine-tuned whole as transformers are, whether or not its top
+        # layer alone paid (on the drug reviews it did not, and the whole encoder did)
+        whole = "whole-network" in can and deep.strategy == "full"
         if climb.stopped:
             climb.attempt(Candidate(name, deep, 3), estimate)  # (recorded as not tried)
-        elif top_run is None:
+        elif top_run is None and not whole:
             climb.skip(Candidate(name, deep, 3), "the top stage was skipped", estimate)
-        elif climb.best[1] is incumbent:
+        elif climb.best[1] is incumbent and not whole:
             climb.skip(
                 Candidate(name, deep, 3),
                 "fine-tuning the top did not beat the frozen model beyond noise",

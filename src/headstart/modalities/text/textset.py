@@ -31,10 +31,11 @@ class TextSet:
     modality = "text"
     noun = "text"  # one example, in messages
     #: what ``--strategy auto`` may try beyond the last features and fine-tuning: SetFit's
-    #: contrastive stage (few texts; no every-depth features, mirror image or resolution for
-    #: text yet); and that duplicates are found without decoding anything, so carved splits
-    #: keep them together
-    capabilities = frozenset({"group-duplicates", "contrastive"})
+    #: contrastive stage (few texts), the whole encoder fine-tuned even when its top layer
+    #: alone did not pay (no every-depth features, mirror image or resolution for text yet);
+    #: and that duplicates are found without decoding anything, so carved splits keep them
+    #: together
+    capabilities = frozenset({"group-duplicates", "contrastive", "whole-network"})
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
