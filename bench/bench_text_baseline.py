@@ -22,7 +22,8 @@ Data sets:
     python bench/bench_text_baseline.py [--datasets drugs,drugs100,speeches] [--setfit]
 
 ``--setfit`` trains every run with SetFit's contrastive stage first (``text-baseline-setfit.json``;
-``--setfit-iterations N`` sets its rounds of pairs for the measurement).
+``--setfit-iterations N`` sets its rounds of pairs for the measurement); ``--auto`` trains with
+``--strategy auto`` and its default budget (``text-baseline-auto.json``, with every candidate).
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ from results import record
 SPEECHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "convention_speeches_2012.csv"
 
 
-def one_run(name: str, data: Path, tmp: Path, setfit: bool = False) -> dict:
+def one_run(name: str, data: Path, tmp: Path, setfit: bool = False, auto: bool = False) -> dict:
     """The rows of one default text run on ``data`` (with ``--setfit``: SetFit's contrastive
-    stage first)."""
+    stage first; with ``auto``: ``--strategy auto`` with its default budget)."""
     from headstart.api import train
     from headstart.core.cache import clear_memory_cache
     from headstart.core.config import TrainConfig
@@ -52,8 +53,15 @@ def one_run(name: str, data: Path, tmp: Path, setfit: bool = False) -> dict:
     os.environ["HEADSTART_CACHE_DIR"] = str(tmp / f"cache-{name}")
     clear_memory_cache()
     start = time.perf_counter()
-    config = TrainConfig(data=str(data), setfit=setfit)
-    run = train(config, save=False, progress=False, say=lambda *_: None)
+    config = TrainConfig(
+        data=str(data), setfit=setfit, strategy="auto" if auto else "feature-extraction"
+    )
+    if auto:
+        from headstart.core.advise import train_auto
+
+        run = train_auto(config, save=False, progress=False, say=print)
+    else:
+        run = train(config, save=False, progress=False, say=lambda *_: None)
     seconds = time.perf_counter() - start
     m = run.metrics
     head = m["headline"]
@@ -90,6 +98,17 @@ def one_run(name: str, data: Path, tmp: Path, setfit: bool = False) -> dict:
         },
         "seconds": round(seconds, 1),
         **({"setfit": m["setfit"]} if setfit else {}),
+        **(
+            {
+                "auto": {
+                    "kept": m["auto"]["auto"]["kept"],
+                    "candidates": m["auto"]["auto"]["candidates"],
+                    "budget": m["auto_budget"],
+                }
+            }
+            if auto
+            else {}
+        ),
     }
 
 
@@ -112,6 +131,7 @@ def main() -> None:
     ap.add_argument("--speeches", type=Path, default=SPEECHES)
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--setfit", action="store_true", help="train with --setfit")
+    ap.add_argument("--auto", action="store_true", help="train with --strategy auto")
     ap.add_argument(
         "--setfit-iterations",
         type=int,
@@ -135,12 +155,12 @@ def main() -> None:
             drugs = drug_reviews(tmp)
         for name in wanted:
             if name == "drugs":
-                rows.append(one_run("drugs", drugs, tmp, args.setfit))
+                rows.append(one_run("drugs", drugs, tmp, args.setfit, args.auto))
             elif name == "drugs100":
                 for k, path in subsets(drugs, 100, args.draws, tmp):
-                    rows.append(one_run(f"drugs100 draw {k}", path, tmp, args.setfit))
+                    rows.append(one_run(f"drugs100 draw {k}", path, tmp, args.setfit, args.auto))
             elif name == "speeches":
-                rows.append(one_run("speeches", args.speeches, tmp, args.setfit))
+                rows.append(one_run("speeches", args.speeches, tmp, args.setfit, args.auto))
             else:
                 raise SystemExit(f"unknown data set {name!r}")
             print(json.dumps(rows[-1]), flush=True)
