@@ -4,10 +4,13 @@ defaults (``headstart.modalities.text.modality.TEXT_FINETUNING``).
 
 Data: the drug reviews of ``bench_text.py`` (the given test file is the test split; 20% of
 the training file, stratified and seeded, is the validation split). Encoder: all-MiniLM-L6-v2
-(the offline default). Every run trains directly (``headstart train --strategy ...``, the
-lesson head from random weights) with the text recipe: AdamW, weight decay 0.01 except biases
-and LayerNorm, linear warm-up over 10% of the planned steps then linear decay to 0, batch 32,
-the head at --lr 1e-3, early stopping on validation accuracy with the best epoch's weights.
+(the offline default). Every fine-tuning run continues the default frozen run (the lesson's
+second stage: ``headstart finetune RUN --unfreeze 2`` or ``--strategy full``, what ``--strategy
+auto`` climbs to) with the text recipe: AdamW, weight decay 0.01 except biases and LayerNorm,
+linear warm-up over 10% of the planned steps then linear decay to 0, batch 32, the head at
+--lr 1e-3, early stopping on validation accuracy with the best epoch's weights. (Trained
+directly from a random lesson head, ``--direct``, a few epochs do not train the head: see
+BENCHMARKS.md.)
 
 Rows:
 
@@ -16,14 +19,14 @@ Rows:
   unfreeze2 / full           ``--strategy fine-tune --unfreeze 2`` (the cached prefix) and
                              ``--strategy full``, for every encoder learning rate in --lrs and
                              number of epochs in --epochs
-  lesson-unfreeze2           ``--unfreeze 2`` with the lesson's recipe as it was before
-                             (Adam, 1e-5, no schedule, 10 epochs as bench_text.py ran it)
+  *-direct                   with ``--direct``: the same, trained from a random head
 
 Each row: validation accuracy (of the best epoch, which chose it), test accuracy with its 95%
-Clopper-Pearson interval, macro F1, and wall seconds of the run (prefix extraction included
-where it was computed; later runs read the cached prefix, and say so). The summary picks, per
-strategy and for both together (mean validation accuracy of the two), the learning rate and
-epochs with the best validation accuracy, and reports their test accuracy beside TF-IDF's.
+Clopper-Pearson interval, macro F1, and wall seconds of its own stage (the frozen run's are
+the default row's; prefix extraction included where it was computed, and later runs read the
+cached prefix, and say so). The summary picks, per strategy and for both together (mean
+validation accuracy of the two), the learning rate and epochs with the best validation
+accuracy, and reports their test accuracy beside TF-IDF's.
 
     OMP_NUM_THREADS=2 python bench/bench_text_finetune.py
     python bench/bench_text_finetune.py --strategies full --lrs 5e-5 --epochs 3
@@ -48,8 +51,8 @@ STRATEGIES = {
 }
 
 
-def tuned(name: str, settings: dict, splits, cache: Path) -> dict:
-    """Train one recipe on ``splits`` and score it on the test texts."""
+def tuned(name: str, settings: dict, splits, cache: Path, parent: Path | None) -> dict:
+    """Train one recipe on ``splits`` (continuing ``parent``) and score it on the test texts."""
     from headstart.api import train
     from headstart.core.cache import clear_memory_cache
     from headstart.core.config import TrainConfig
@@ -57,6 +60,8 @@ def tuned(name: str, settings: dict, splits, cache: Path) -> dict:
     os.environ["HEADSTART_CACHE_DIR"] = str(cache)
     clear_memory_cache()
     t = time.perf_counter()
+    if parent is not None:
+        settings = {**settings, "parent": str(parent)}
     run = train(TrainConfig(**settings), data=splits, save=False, progress=False, say=print)
     seconds = time.perf_counter() - t
     pred = run.predict_proba(splits.test.texts).argmax(1)
@@ -75,6 +80,7 @@ def tuned(name: str, settings: dict, splits, cache: Path) -> dict:
         warmup_steps=fitted["warmup_steps"],
         planned_steps=fitted["planned_steps"],
         weight_decay=fitted["weight_decay"],
+        continues="default" if parent is not None else None,
         epochs=fitted["epochs"],
         epochs_run=m["epochs_run"],
         best_epoch=m["best_epoch"],
@@ -87,6 +93,25 @@ def tuned(name: str, settings: dict, splits, cache: Path) -> dict:
         prefix=m["feature_cache"].get("mode"),
         prefix_hits=sorted(set(m["feature_cache"].get("hits", []))),
     )
+
+
+def frozen(splits, tmp: Path, emit) -> Path:
+    """The default frozen run (saved: the parent every fine-tuning continues); its row is
+    emitted when ``emit`` is given."""
+    from bench_text import scored
+
+    from headstart.api import train
+    from headstart.core.cache import clear_memory_cache
+    from headstart.core.config import TrainConfig
+
+    os.environ["HEADSTART_CACHE_DIR"] = str(tmp / "cache-default")
+    clear_memory_cache()
+    t = time.perf_counter()
+    out = tmp / "frozen"
+    run = train(TrainConfig(), data=splits, out=out, progress=False, say=print)
+    if emit is not None:
+        emit(scored("default", run, splits, time.perf_counter() - t))
+    return out
 
 
 def key(r: dict) -> tuple:
@@ -131,7 +156,8 @@ def main() -> None:
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--lrs", default="2e-5,5e-5,1e-4", help="encoder learning rates")
     ap.add_argument("--epochs", default="2,3,5", help="epochs (the schedule's length)")
-    ap.add_argument("--baselines", default="majority,tfidf,default,lesson-unfreeze2")
+    ap.add_argument("--baselines", default="majority,tfidf,default")
+    ap.add_argument("--direct", action="store_true", help="train from a random head instead")
     ap.add_argument(
         "--scratch",
         default="bench/out/text-finetune.jsonl",
@@ -165,21 +191,21 @@ def main() -> None:
         tmp = Path(tmp)
         splits = load_data(drug_reviews(tmp), seed=0)
         print(json.dumps({"n": {k: len(v) for k, v in splits.items().items()}}), flush=True)
-        plain = [b for b in baselines if b in ("majority", "tfidf", "default")]
-        plain = [b for b in plain if (b,) not in done]
+        plain = [b for b in baselines if b in ("majority", "tfidf") and (b,) not in done]
         run_recipes(plain, splits, tmp, argparse.Namespace(), emit)
-        if "lesson-unfreeze2" in baselines:
-            lesson = {**STRATEGIES["unfreeze2"], "optimizer": "adam", "backbone_lr": 1e-5}
-            lesson.update(schedule="none", warmup_epochs=0.0, epochs=10, weight_decay=0.0)
-            if ("lesson-unfreeze2", 1e-5, 10) not in done:
-                emit(tuned("lesson-unfreeze2", lesson, splits, tmp / "cache-unfreeze2"))
+        parent = None
+        if names and not args.direct or "default" in baselines:
+            parent = frozen(splits, tmp, emit if ("default",) not in done else None)
+        if args.direct:
+            parent = None
         for name in names:
             for lr in lrs:
                 for n in epochs:
-                    if (name, lr, n) in done:
-                        continue
                     settings = {**STRATEGIES[name], "backbone_lr": lr, "epochs": n}
-                    emit(tuned(name, settings, splits, tmp / f"cache-{name}"))
+                    label = f"{name}-direct" if args.direct else name
+                    if (label, lr, n) in done:
+                        continue
+                    emit(tuned(label, settings, splits, tmp / f"cache-{name}", parent))
     kept = rows  # every row the scratch file holds: this script, these data
     measured = [n for n in STRATEGIES if any(r["recipe"] == n for r in kept)]
     chosen = {name: choose(kept, [name]) for name in measured}

@@ -56,12 +56,13 @@ def test_linear_schedule_warms_up_then_decays_to_zero_at_the_last_step():
     opt = torch.optim.AdamW([p], lr=1.0)
     theirs = transformers.get_linear_schedule_with_warmup(opt, 5, 40).lr_lambdas[0]
     assert [theirs(k) for k in range(5, 41)] == pytest.approx(f[5:41])
-    # the recipe's warm-up: 10% of the planned steps (4 epochs x 15 steps: 6)
+    # the recipe's warm-up: 10% of the planned steps (3 epochs x 15 steps: 4.5, so 5)
     text = TrainConfig(strategy="full").for_modality("text").fit_settings()
     assert text.warmup_epochs == pytest.approx(TEXT_FINETUNING.warmup_fraction * text.epochs)
     g = _factors(text, steps=15, n=text.epochs * 15 + 1)
-    warm = round(TEXT_FINETUNING.warmup_fraction * text.epochs * 15)
+    warm = math.ceil(TEXT_FINETUNING.warmup_fraction * text.epochs * 15)  # rounded up
     assert g[warm - 1] == pytest.approx(1.0) and g[warm - 2] < 1.0 and g[-1] == 0.0
+    assert g[0] == pytest.approx(1 / warm)
     # no schedule and no warm-up: no scheduler, constant rates (the lesson's)
     assert loop.make_scheduler(opt, FitSettings(), 10) is None
 
@@ -204,7 +205,8 @@ def test_text_fine_tuning_trains_and_records_the_text_recipe(monkeypatch, tmp_pa
     assert rows["warmup_epochs"] == (
         f"{fitted['warmup_epochs']:g} (auto: text fine-tuning; {warm} of {planned} steps)"
     )
-    assert rows["epochs"] == f"{TEXT_FINETUNING.epochs} (auto: text fine-tuning; ran 4)"
+    epochs = TEXT_FINETUNING.epochs
+    assert rows["epochs"] == f"{epochs} (auto: text fine-tuning; ran {epochs})"
     assert rows["weight_decay"].startswith("0.01 (auto: AdamW's, decoupled")
     assert "None" not in rows.values()
 

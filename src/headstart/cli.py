@@ -335,11 +335,20 @@ LayersOpt = Annotated[int, typer.Option(help="freeze-first: blocks to keep froze
 _LESSON = named_modality("image").fit_recipe("fine-tune")
 _TEXT_FT = named_modality("text").fit_recipe("fine-tune")
 _TEXT_TRAINS = "a text encoder that trains"
+
+
+def _rate(x: float) -> str:
+    """A learning rate as people write it: 1e-5, 1e-4, 2.5e-5."""
+    mantissa, exponent = f"{x:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
 BackboneLrOpt = Annotated[
     float | None,
     typer.Option(
         help=f"Learning rate of the pretrained layers being trained (default: "
-        f"{_LESSON.backbone_lr:g}, the lesson's; {_TEXT_TRAINS}: {_TEXT_FT.backbone_lr:g}).",
+        f"{_rate(_LESSON.backbone_lr)}, the lesson's; {_TEXT_TRAINS}: "
+        f"{_rate(_TEXT_FT.backbone_lr)}).",
         show_default=False,
     ),
 ]

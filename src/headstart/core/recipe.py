@@ -152,5 +152,8 @@ def summary(fitted: dict) -> str:
     decay = f"weight decay {fitted['weight_decay']:g}"
     if fitted["optimizer"] == "adamw":
         decay += " (none on biases and LayerNorm)"
+    given = [f"--{name.replace('_', '-')}" for name in AUTO if name not in fitted["auto"]]
     where = f"{fitted['recipe']} recipe" if fitted["auto"] else "as given"
+    if fitted["auto"] and given:
+        where += f", {', '.join(given)} as given"
     return f"{optimizer}, {rates}, {schedule}, {decay}; {where}"
