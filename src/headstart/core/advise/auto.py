@@ -536,7 +536,11 @@ def ladder(
             size = finetune_size(native, own)
             deep, scale = replace(deep, image_size=size), (size / own) ** 2
             where = f" at {size} px (images are {native} px)"
-        if advice.strategy == "freeze-first":
+        # a small text encoder is fine-tuned whole as transformers are, whatever the advice,
+        # and whether or not its top layer alone paid (on the drug reviews it did not, and the
+        # whole encoder did: BENCHMARKS.md)
+        whole = "whole-network" in can
+        if advice.strategy == "freeze-first" and not whole:
             deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
             name = f"freeze the first {deep.layers} {kind.block_word}s{where}"
             estimate = est.partial(
@@ -546,9 +550,6 @@ def ladder(
             deep = replace(deep, strategy="full")
             name = f"full fine-tuning{where}"
             estimate = est.partial(1.0, scale, prefix=False)
-        # a text encoder is fine-tuned whole as transformers are, whether or not its top
-        # layer alone paid (on the drug reviews it did not, and the whole encoder did)
-        whole = "whole-network" in can and deep.strategy == "full"
         if climb.stopped:
             climb.attempt(Candidate(name, deep, 3), estimate)  # (recorded as not tried)
         elif top_run is None and not whole:
