@@ -29,6 +29,7 @@ Data sets:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import tempfile
@@ -42,7 +43,9 @@ from results import record
 SPEECHES = Path(__file__).resolve().parents[2] / "shared" / "data" / "convention_speeches_2012.csv"
 
 
-def one_run(name: str, data: Path, tmp: Path, setfit: bool = False, auto: bool = False) -> dict:
+def one_run(
+    name: str, data: Path, tmp: Path, setfit: bool = False, auto: bool = False, budget=None
+) -> dict:
     """The rows of one default text run on ``data`` (with ``--setfit``: SetFit's contrastive
     stage first; with ``auto``: ``--strategy auto`` with its default budget)."""
     from headstart.api import train
@@ -53,9 +56,10 @@ def one_run(name: str, data: Path, tmp: Path, setfit: bool = False, auto: bool =
     os.environ["HEADSTART_CACHE_DIR"] = str(tmp / f"cache-{name}")
     clear_memory_cache()
     start = time.perf_counter()
-    config = TrainConfig(
-        data=str(data), setfit=setfit, strategy="auto" if auto else "feature-extraction"
-    )
+    strategy = "auto" if auto else "feature-extraction"
+    config = TrainConfig(data=str(data), setfit=setfit, strategy=strategy)
+    if budget is not None:
+        config = dataclasses.replace(config, budget=budget)
     if auto:
         from headstart.core.advise import train_auto
 
@@ -112,6 +116,12 @@ def one_run(name: str, data: Path, tmp: Path, setfit: bool = False, auto: bool =
     }
 
 
+def result_name(args) -> str:
+    """``text-baseline[-setfit][-auto][-Nmin]``: each kind of run keeps its own file."""
+    name = "text-baseline" + ("-setfit" if args.setfit else "") + ("-auto" if args.auto else "")
+    return name + (f"-{args.budget:g}min" if args.budget is not None else "")
+
+
 def line(r: dict) -> str:
     def cell(s: dict) -> str:
         return f"{100 * s['accuracy']:.1f} [{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}]"
@@ -132,6 +142,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--setfit", action="store_true", help="train with --setfit")
     ap.add_argument("--auto", action="store_true", help="train with --strategy auto")
+    ap.add_argument("--budget", type=float, default=None, help="auto's budget in minutes")
     ap.add_argument(
         "--setfit-iterations",
         type=int,
@@ -151,16 +162,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         wanted = args.datasets.split(",")
+        how = (args.setfit, args.auto, args.budget)
         if "drugs" in wanted or "drugs100" in wanted:
             drugs = drug_reviews(tmp)
         for name in wanted:
             if name == "drugs":
-                rows.append(one_run("drugs", drugs, tmp, args.setfit, args.auto))
+                rows.append(one_run("drugs", drugs, tmp, *how))
             elif name == "drugs100":
                 for k, path in subsets(drugs, 100, args.draws, tmp):
-                    rows.append(one_run(f"drugs100 draw {k}", path, tmp, args.setfit, args.auto))
+                    rows.append(one_run(f"drugs100 draw {k}", path, tmp, *how))
             elif name == "speeches":
-                rows.append(one_run("speeches", args.speeches, tmp, args.setfit, args.auto))
+                rows.append(one_run("speeches", args.speeches, tmp, *how))
             else:
                 raise SystemExit(f"unknown data set {name!r}")
             print(json.dumps(rows[-1]), flush=True)
@@ -172,7 +184,7 @@ def main() -> None:
     record(
         __file__,
         {"rows": rows, "drugs100_means": summary},
-        name="text-baseline-setfit" if args.setfit else "text-baseline",
+        name=result_name(args),
     )
     print(
         "\n| data | test texts | majority | TF-IDF + LR | model alone | run (blend) | weight | "

@@ -98,6 +98,7 @@ def record(script: str, results, *, name: str | None = None, note: str | None = 
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2, default=str)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the committed file private
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
