@@ -236,6 +236,9 @@ def render_run(run) -> Group:
             f"{min(weights):g} to {max(weights):g}"
             + (f" (the model alone: {scores})" if blend["weight"] > 0 and scores else ""),
         )
+        alone = blend.get("model_alone_vs_baseline")
+        if alone:  # what the blend hides: the model alone against the baseline
+            grid.add_row("", Text(alone["verdict"], style=_verdict_style(alone)))
     stop = " (early stop)" if m.get("stopped_early") else ""
     grid.add_row("epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}")
     p = m.get("parameters", {})
@@ -258,7 +261,17 @@ def render_run(run) -> Group:
         from headstart.core.recipe import summary
 
         grid.add_row("fitting", summary(m["fit_recipe"]))
-    grid.add_row("time", _time_text(t, cache))
+    setfit = m.get("setfit")
+    grid.add_row(
+        "time",
+        (
+            f"SetFit's contrastive stage {setfit['seconds']:.0f}s (the whole encoder, "
+            f"{setfit['steps_run']} steps), then "
+            if setfit
+            else ""
+        )
+        + _time_text(t, cache),
+    )
     if m.get("skipped_training_samples"):
         grid.add_row(
             "note",

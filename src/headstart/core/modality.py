@@ -116,12 +116,21 @@ class Modality(Protocol):
         encoder's window and what share of their tokens it reads), or None."""
 
     def tune_encoder(
-        self, loaded, train, config, *, device, progress: bool, deadline: float | None = None
+        self,
+        loaded,
+        train,
+        config,
+        *,
+        device,
+        progress: bool,
+        deadline: float | None = None,
+        say=None,
     ) -> dict | None:
         """Tune ``loaded``'s encoder in place on the ``train`` examples before any feature is
         computed, when ``config`` asks for it (text: ``--setfit``, SetFit's contrastive stage),
-        stopping at ``deadline`` (a ``time.perf_counter()``: ``--strategy auto``'s budget),
-        and say what was done; None when nothing was."""
+        stopping at ``deadline`` (a ``time.perf_counter()``: ``--strategy auto``'s budget);
+        ``say`` hears that it starts (it can take minutes). Returns what was done; None when
+        nothing was."""
 
     def tuning_examples(self, n_train: int) -> int:
         """How many examples ``tune_encoder`` encodes (forward and backward) when asked, for

@@ -651,12 +651,18 @@ def render_html(
             if v is not None
         )
         by_weight = ", ".join(f"{t['weight']:g}: {pct(t['val_accuracy'])}" for t in blend["tried"])
+        how = (
+            "with the classic baseline alone (its weight 1"
+            if blend["weight"] >= 1
+            else "with its model's probabilities averaged with the classic baseline's (the "
+            f"baseline's weight {blend['weight']:g}"
+        )
+        versus = blend.get("model_alone_vs_baseline")
         parts.append(
-            "<p><b>Blend.</b> This run predicts with its model's probabilities averaged with "
-            f"the classic baseline's, the baseline's weight {blend['weight']:g} "
-            "(0: the model alone, 1: the baseline alone), chosen on validation (accuracy by "
-            f"weight: {html.escape(by_weight)})."
+            f"<p><b>Blend.</b> This run predicts {how}; 0 would be the model alone), chosen on "
+            f"validation (accuracy by weight: {html.escape(by_weight)})."
             + (f" The model alone scored {html.escape(alone)}." if alone else "")
+            + (f" {html.escape(versus['verdict'])}" if versus else "")
             + " <code>--blend none</code> keeps the model alone.</p>"
         )
     parts.append('<h2 id="data">Data</h2>')

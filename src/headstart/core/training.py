@@ -478,7 +478,13 @@ def _train_locked(
                     error = str(e)
             group.raise_together(error)
         tuned = modality_of(loaded).tune_encoder(
-            loaded, splits.train, config, device=device, progress=progress, deadline=deadline
+            loaded,
+            splits.train,
+            config,
+            device=device,
+            progress=progress,
+            deadline=deadline,
+            say=say,
         )
         if tuned is not None:  # the encoder's weights changed: cached under their content
             stopped = (
@@ -733,6 +739,17 @@ def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: 
             "model_alone": {f"{n}_accuracy": metrics.get(f"{n}_accuracy") for n in scored},
         }
     if weight > 0:
+        # the question a blend leaves open: does the model alone beat the baseline?
+        head = metrics["headline"]["split"]
+        y, alone = scored[head]
+        metrics["blend"]["model_alone_vs_baseline"] = paired_comparison(
+            y,
+            alone,
+            classic_proba[head].argmax(1),
+            this_name="the model alone",
+            other_name=model.name,
+            noun=example_noun(sets["train"]),
+        )
         for name, (y, _) in scored.items():
             pred = blended(model_proba[name], classic_proba[name], weight).argmax(1)
             scored[name] = (y, pred)
@@ -740,7 +757,14 @@ def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: 
         head = metrics["headline"]
         head.update(scored_headline(head["split"], *scored[head["split"]]))
     metrics["classic_baseline"].update(
-        classic_record(model, classic_proba, scored, metrics["headline"]["split"], sets)
+        classic_record(
+            model,
+            classic_proba,
+            scored,
+            metrics["headline"]["split"],
+            sets,
+            this_name="the run (its blend)" if weight > 0 else "the model",
+        )
     )
     return model, weight
 
@@ -760,7 +784,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(np.asarray(logits, np.float32)), dim=1).numpy()
 
 
-def classic_record(model, proba: dict, scored: dict, headline: str, sets: dict) -> dict:
+def classic_record(
+    model, proba: dict, scored: dict, headline: str, sets: dict, this_name: str = "the model"
+) -> dict:
     """What ``metrics.json`` records of the classic baseline: how it was fitted, its accuracy
     on each held-out split (``proba``: its probabilities there), and on the headline split its
     interval and the paired comparison with the run's predictions (``scored``: split name ->
@@ -775,7 +801,7 @@ def classic_record(model, proba: dict, scored: dict, headline: str, sets: dict) 
         y_true,
         y_pred,
         pred,
-        this_name="the model",
+        this_name=this_name,
         other_name=model.name,
         noun=example_noun(sets["train"]),
     )

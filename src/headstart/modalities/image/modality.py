@@ -222,7 +222,15 @@ class ImageModality:
         return None
 
     def tune_encoder(
-        self, loaded, train, config, *, device, progress: bool, deadline: float | None = None
+        self,
+        loaded,
+        train,
+        config,
+        *,
+        device,
+        progress: bool,
+        deadline: float | None = None,
+        say=None,
     ) -> None:
         return None
 

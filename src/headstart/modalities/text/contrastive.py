@@ -63,6 +63,7 @@ def contrastive_tune(
     device: torch.device | str = "cpu",
     progress: bool = True,
     deadline: float | None = None,
+    say=None,
 ) -> dict:
     """Tune ``loaded``'s encoder in place on pairs of ``texts`` (a :class:`TextSet`, the train
     split); returns what was done (pairs, steps planned and run, the loss at the start and the
@@ -83,6 +84,11 @@ def contrastive_tune(
         [{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=lr
     )
     steps = max(1, -(-len(pairs) // batch_pairs))
+    if say is not None:  # minutes on a CPU: say so before the first step
+        say(
+            f"SetFit's contrastive stage: {len(pairs):,} pairs of training texts in {steps} "
+            "steps, the whole encoder training (minutes on a CPU)"
+        )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / steps))
     losses = []
     bar = progress_bar(total=steps, desc="contrastive pairs", unit="step", enabled=progress)

@@ -263,14 +263,28 @@ class TextModality:
         return truncation_record(loaded, sets)
 
     def tune_encoder(
-        self, loaded, train, config, *, device, progress: bool, deadline: float | None = None
+        self,
+        loaded,
+        train,
+        config,
+        *,
+        device,
+        progress: bool,
+        deadline: float | None = None,
+        say=None,
     ) -> dict | None:
         if not config.setfit:
             return None
         from headstart.modalities.text.contrastive import contrastive_tune
 
         return contrastive_tune(
-            loaded, train, seed=config.seed, device=device, progress=progress, deadline=deadline
+            loaded,
+            train,
+            seed=config.seed,
+            device=device,
+            progress=progress,
+            deadline=deadline,
+            say=say,
         )
 
     def tuning_examples(self, n_train: int) -> int:
