@@ -110,7 +110,7 @@ def export_onnx(
             "modality": run.modality,
             "class_names": list(run.class_names),
             "backbone": run.backbone_name,
-            "strategy": run.strategy.label(),
+            "strategy": run.describe_model(),  # a text run's blend included
             "inputs": list(names),
             "output": OUTPUT_NAME,
             "preprocessing": run.preprocessing.to_dict(),

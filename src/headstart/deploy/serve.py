@@ -135,7 +135,7 @@ def load_model(target: str | Path, engine: str):
             "modality": model.modality,
             "class_names": list(model.class_names),
             "backbone": model.backbone_name,
-            "strategy": model.strategy.label(),
+            "strategy": model.describe_model(),  # a text run's blend included
             "preprocessing": model.preprocessing.to_dict(),
             "headline": model.metrics.get("headline"),
         }
