@@ -60,15 +60,17 @@ def fit_baseline(train, val, n_classes: int):
 
 
 def load_baseline(run):
-    """The classic baseline of ``run`` (in memory after training, else read from its folder),
-    or None: a run of a kind of data without one, or saved before baselines were."""
+    """The classic baseline of ``run`` (in memory after training, else read from its folder
+    once and kept on the run: a server predicts every batch through it), or None: a run of a
+    kind of data without one, or saved before baselines were."""
     if run.classic is not None or run.path is None:
         return run.classic
     folder = Path(run.path) / CLASSIC_FOLDER
     cls = modality_of(run).classic_baseline()
     if cls is None or not folder.is_dir():
         return None
-    return cls.load(folder)
+    run.classic = cls.load(folder)
+    return run.classic
 
 
 #: The weights of the classic baseline tried in a blend, 0 (the model alone) to 1 (the

@@ -558,12 +558,14 @@ def _overlap(
 
 
 def run_probabilities(
-    run, images: ExampleSet, *, progress: bool = False
+    run, images: ExampleSet, *, progress: bool = False, classic: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(probabilities, valid mask, unreadable) for ``images`` through ``run``'s model.
 
     A frozen-backbone run reuses the feature cache (same backbone, weights and preprocessing
-    as at training time), so evaluating right after training costs no forward pass.
+    as at training time), so evaluating right after training costs no forward pass. A blended
+    run mixes in its classic baseline's probabilities: ``classic`` (of every example, already
+    computed by the caller), else computed here.
     """
     from headstart.core.cache import MIRROR
     from headstart.core.extractors import extractor_for
@@ -586,8 +588,12 @@ def run_probabilities(
     run.model.backbone.cpu()
     if run.classic_weight > 0 and fs.valid.any():  # a blend with its classic baseline
         rows = np.flatnonzero(fs.valid)
-        classic = load_baseline(run).predict_proba(images.subset(rows))
-        proba[rows] = blended(proba[rows], classic, run.classic_weight)
+        theirs = (
+            classic[rows]
+            if classic is not None
+            else load_baseline(run).predict_proba(images.subset(rows))
+        )
+        proba[rows] = blended(proba[rows], theirs, run.classic_weight)
     return proba, fs.valid, fs.bad
 
 
@@ -697,7 +703,9 @@ def evaluate_run(
     noun = example_noun(images)
     if len(images) == 0:
         raise DataError(f"no {noun}s to evaluate on in the {described}.")
-    proba, valid, bad = run_probabilities(run, images, progress=progress)
+    baseline = load_baseline(run)  # its probabilities serve the blend and its own row
+    classic_proba = baseline.predict_proba(images) if baseline is not None else None
+    proba, valid, bad = run_probabilities(run, images, progress=progress, classic=classic_proba)
     y = images.labels[valid]
     result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
     majority = int(np.argmax(np.bincount(_train_labels(run), minlength=len(run.class_names))))
@@ -711,7 +719,11 @@ def evaluate_run(
             **majority_metrics(y, majority, len(run.class_names), n_boot=n_boot),
         },
     ]
-    classic = _classic_baseline(run, images, valid, y, proba[valid], noun, n_boot)
+    classic = (
+        _classic_baseline(run, baseline, classic_proba[valid], y, proba[valid], noun, n_boot)
+        if baseline is not None
+        else None
+    )
     if classic is not None:
         rows.append(classic.pop("row"))
     for other in compare:
@@ -775,14 +787,11 @@ def evaluate_run(
     return result
 
 
-def _classic_baseline(run, examples, valid, y, proba, noun: str, n_boot: int) -> dict | None:
-    """The run's classic baseline (text: TF-IDF + logistic regression, fitted on its train
-    split) scored on the same examples, paired with the run's predictions; None for a run
-    without one. ``row`` is its line of the evaluation table."""
-    model = load_baseline(run)
-    if model is None:
-        return None
-    pred = model.predict_proba(examples)[valid]
+def _classic_baseline(run, model, pred, y, proba, noun: str, n_boot: int) -> dict:
+    """The run's classic baseline ``model`` (text: TF-IDF + logistic regression, fitted on its
+    train split) scored by its probabilities ``pred`` on the same examples as the run's
+    ``proba``, paired with the run's predictions. ``row`` is its line of the evaluation
+    table."""
     m = classification_metrics(y, pred, run.class_names, n_boot=n_boot)
     return {
         "name": model.name,

@@ -98,7 +98,7 @@ class Run:
     #: the splits it was trained and scored on (in memory, not saved): what its report reads
     data: Splits | None = field(default=None, repr=False)
     #: the classic baseline fitted on its train split (text: TF-IDF + logistic regression),
-    #: saved in ``classic/``; None after loading (``core.classic.load_baseline`` reads it)
+    #: saved in ``classic/``; after loading, read on first use (``core.classic.load_baseline``)
     classic: object | None = field(default=None, repr=False)
     #: the classic baseline's share of the run's probabilities (``--blend``; 0: the model
     #: alone), chosen on validation; ``model.json`` records it
