@@ -432,7 +432,7 @@ def main() -> None:
         "rows": rows,
     }
     print(json.dumps(result, indent=2, default=str))
-    record(__file__, result)
+    record(__file__, result, name=f"probe-{args.image_size}" if args.image_size else "probe")
     print()
     print(markdown_table(rows, datasets))
 

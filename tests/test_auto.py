@@ -143,6 +143,8 @@ def test_auto_selects_on_validation_and_reports_on_test(tmp_path):
     for r in tried[1:]:
         if r["status"] == "kept":
             assert r["difference"] > r["noise"]
+        if r.get("same_examples_right"):  # said in words, not as "+0.0 (noise 0.0)"
+            assert r["difference"] == r["noise"] == 0 and r["status"] != "kept"
 
 
 def test_no_flip_skips_the_mirror_image_candidate():

@@ -40,6 +40,13 @@ def test_parameters_are_trainconfigs_fields_with_its_defaults():
     # the settings the CLI has are reachable from a grid search
     assert {"bn", "schedule", "class_weights", "test_split", "label_smoothing"} <= set(params)
     assert {"warmup_epochs", "cache_dtype", "workers", "candidates"} <= set(params)
+    # a text classifier shows the encoder it trains on, not the image default
+    from headstart import TextClassifier
+    from headstart.modalities.text.names import DEFAULT_TEXT_ENCODER
+
+    text = TextClassifier()
+    assert text.get_params()["backbone"] == DEFAULT_TEXT_ENCODER == clone(text).backbone
+    assert "backbone" not in repr(text) and "epochs=2" in repr(TextClassifier(epochs=2))
 
 
 def test_clone_and_get_params_round_trip():

@@ -302,6 +302,17 @@ def test_settings_of_other_modalities_are_left_out_of_a_run_s_configuration():
         TrainConfig(blend="none").for_modality("image")
     with pytest.raises(ConfigError, match="--long-texts truncate is for texts"):
         TrainConfig(long_texts="truncate").for_modality("image")
+    # typed at the text default, they are refused alike; a text run resolves the defaults
+    with pytest.raises(ConfigError, match="--blend auto is for texts"):
+        TrainConfig(blend="auto").for_modality("image")
+    with pytest.raises(ConfigError, match="--long-texts window is for texts"):
+        TrainConfig(long_texts="window").for_modality("image")
+    resolved = TrainConfig().for_modality("text")
+    assert (resolved.blend, resolved.long_texts) == ("auto", "window")
+    # an image run saved by an earlier version (which held the text defaults) still loads
+    old = {**TrainConfig().for_modality("image").to_dict(), "blend": "auto"}
+    old["long_texts"] = "window"
+    assert TrainConfig.from_dict(old).for_modality("image").blend is None
 
 
 def test_carved_splits_keep_copies_of_a_text_together():
@@ -354,9 +365,14 @@ def test_image_folders_are_not_taken_for_text(image_folder, csv_data):
 def test_tiny_encoder_pools_and_counts_truncation():
     import torch
 
-    from headstart.modalities.text.encoder import load_text_encoder
+    from headstart.errors import ConfigError
+    from headstart.modalities.text.encoder import load_text_encoder, load_tokenizer
 
     enc = load_text_encoder("test_bert", max_length=8)
+    limit = enc.backbone.model.config.max_position_embeddings
+    for load in (load_text_encoder, load_tokenizer):  # beyond the positions: refused, not cut
+        with pytest.raises(ConfigError, match=f"--max-length {limit + 1}: .* at most {limit}"):
+            load("test_bert", max_length=limit + 1)
     batch, truncated = enc.tokenize(["short", "a much longer text " * 5])
     assert batch[0].shape[1] == 8 and truncated == [False, True]
     # one pass at the limit + 1 finds the long texts; they are cut exactly as the tokenizer cuts

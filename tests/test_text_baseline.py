@@ -152,6 +152,12 @@ def test_truncation_is_counted_on_the_texts_used(text_run):
     assert cut["tokens_read_share"] == 1.0 and cut["windows_of_longer"] >= 6
     assert cut["summary"].startswith("3 of 63 texts (5%) are longer than the encoder's 256")
     assert "read whole" in cut["summary"] and cut["advice"] == ""
+    # inspect counts the same tokens: the same median, the same share longer than a window
+    from headstart.modalities.text.inspect import token_lengths
+
+    texts = [t for s in run.data.items().values() for t in s.texts]
+    seen = token_lengths(texts, "test_bert", None)
+    assert seen["median"] == cut["median_tokens"] and seen["truncated_share"] == cut["share"]
     sets = {n: s for n, s in run.data.items().items()}
     loaded = load_text_encoder("test_bert", weights="none", long_texts="truncate")
     cut = truncation_record(loaded, sets)
@@ -182,6 +188,31 @@ def test_evaluate_report_and_train_show_the_baseline_and_the_truncation(text_run
     r = run_cli("train", str(data), "--backbone", "test_bert", "--epochs", "2", "--out", str(out))
     assert "classic baseline" in r.stdout and "TF-IDF + logistic regression:" in r.stdout
     assert "3 of 63 texts (5%) are longer" in " ".join(r.stdout.split())
+
+
+def test_evaluate_reads_other_data_by_the_columns_it_is_given(text_run, tmp_path):
+    """Other data whose columns are named otherwise than the run's: evaluate says which it
+    lacks, suggests the near names, and reads them with --text-column / --label-column."""
+    from conftest import run_cli
+
+    run, _ = text_run
+    rows = [["review", "verdict"], *reviews(6)[1:]]
+    other = write_table(tmp_path / "other.csv", rows)
+    r = run_cli("evaluate", str(run.path), str(other), check=False)
+    assert r.returncode == 2 and "--text-column" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(
+        "evaluate",
+        str(run.path),
+        str(other),
+        "--text-column",
+        "review",
+        "--label-column",
+        "verdict",
+    )
+    ev = json.loads((run.path / "evaluation_external.json").read_text())
+    assert ev["table"][0]["n"] == len(rows) - 1 and "(classic baseline)" in r.stdout
+    r = run_cli("evaluate", str(run.path), "--text-column", "review", check=False)
+    assert r.returncode == 2 and "name the columns of DATA" in " ".join(r.stderr.split())
 
 
 def test_a_saved_baseline_predicts_the_same_in_a_fresh_process(text_run):

@@ -21,6 +21,8 @@ TEXT_POOLINGS = ("mean", "cls", "max")
 #: How a text longer than the encoder's window is read: overlapping windows pooled by their
 #: mean or maximum, Sun et al.'s head and tail, or its start only (:mod:`...text.windows`).
 LONG_TEXTS = ("window", "window-max", "head-tail", "truncate")
+#: A text run's reading when ``--long-texts`` is not given (measured: bench/bench_long_texts.py).
+DEFAULT_LONG_TEXTS = "window"
 #: ``auto``: the modality's default (images: max; text: the encoder's own, else mean).
 POOLING_CHOICES = ("auto", "max", "avg", "mean", "cls")
 #: last: the pooled output of the last stage (the lesson's features); multi: pooled statistics
@@ -60,6 +62,8 @@ CLASS_WEIGHTS = ("none", "auto")
 #: Text: auto blends the model's probabilities with the classic baseline's (TF-IDF + logistic
 #: regression) with a weight chosen on validation (0 keeps the model alone); none never does.
 BLEND_MODES = ("auto", "none")
+#: A text run's blend when ``--blend`` is not given (measured: bench/bench_text_baseline.py).
+DEFAULT_BLEND = "auto"
 
 #: ``--strategy auto`` spends this many minutes (``--budget``): its frozen forward pass, the
 #: advice and the candidates that fit (``headstart.core.advise.auto`` says what can run over).

@@ -111,11 +111,11 @@ ModalityOpt = Annotated[
     ),
 ]
 BlendOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         help="Text: auto blends the model's probabilities with the classic baseline's (TF-IDF "
         "+ logistic regression on the same train split) with a weight chosen on validation "
-        "(0: the model alone, 1: the baseline alone); none: the model alone."
+        "(0: the model alone, 1: the baseline alone); none: the model alone. Default: auto."
     ),
 ]
 SetfitOpt = Annotated[
@@ -136,11 +136,11 @@ MaxLengthOpt = Annotated[
 ]
 
 LongTextsOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         help="Text: how a text longer than --max-length is read: window (whole, in windows "
         "overlapping by half, embeddings averaged), window-max (their maximum), head-tail "
-        "(its first and last tokens), truncate (its start).",
+        "(its first and last tokens), truncate (its start). Default: window.",
     ),
 ]
 
@@ -1157,15 +1157,35 @@ def evaluate(
             "Clopper-Pearson).",
         ),
     ] = 1000,
+    filename_column: Annotated[
+        str | None, typer.Option(help="DATA's column of image paths (default: the run's).")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="DATA's column of labels (default: the run's).")
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="DATA's column of texts (default: the run's).")
+    ] = None,
 ) -> None:
     """Metrics with 95% intervals, the majority baseline and other runs in one table."""
+    import dataclasses
+
     from headstart.core.checks import run_config, run_modality, source_for
     from headstart.core.rundir import check_run_dir
 
     for path in [run_dir, *(compare or [])]:  # the runs and the data, before torch loads
         check_run_dir(path)
+    asked = {"filename_column": filename_column, "label_column": label_column}
+    asked["text_column"] = text_column
+    columns = {k: v for k, v in asked.items() if v is not None}
+    if columns and data is None:
+        raise HeadstartError(
+            "--filename-column, --label-column and --text-column name the columns of DATA; "
+            "without DATA the run's own test split is scored."
+        )
     if data is not None:
-        source_for(run_config(run_dir), run_modality(run_dir), location=data)
+        config = dataclasses.replace(run_config(run_dir), **columns)
+        source_for(config, run_modality(run_dir), location=data)
     from headstart.core.evaluate import evaluate_run
     from headstart.core.modality import modality_of
     from headstart.core.report import write_report
@@ -1173,7 +1193,9 @@ def evaluate(
 
     run = load_run(run_dir)
     others = [load_run(p) for p in compare or []]
-    result = evaluate_run(run, data, compare=others, n_boot=bootstrap, progress=True)
+    result = evaluate_run(
+        run, data, compare=others, n_boot=bootstrap, progress=True, columns=columns
+    )
     console().print(render_evaluation(result, modality_of(run).noun))
     if data is None:
         report = write_report(run, evaluation=result, splits=_run_splits(run))

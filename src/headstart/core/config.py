@@ -91,9 +91,9 @@ class TrainConfig:
     image_size: int | None = None
     resize: str = "pad"
     max_length: int | None = None  # text: tokens per text (None: the encoder's, capped at 256)
-    blend: str = "auto"  # text: blend with the classic baseline, weight chosen on validation
+    blend: str | None = None  # text: blend with the classic baseline (None: DEFAULT_BLEND)
     setfit: bool = False  # text: SetFit's contrastive stage tunes the encoder before the head
-    long_texts: str = "window"  # text: how a text longer than max_length is read (LONG_TEXTS)
+    long_texts: str | None = None  # text: how a longer text is read (None: DEFAULT_LONG_TEXTS)
     head: str = "lesson"
     hidden: int = 50
     dropout: float = 0.5
@@ -147,6 +147,8 @@ class TrainConfig:
             ("long_texts", LONG_TEXTS),
         ):
             value = getattr(self, name)
+            if value is None and name in ("blend", "long_texts"):  # the text modality's default
+                continue
             if value not in valid:
                 flag = name.replace("_", "-")
                 close = difflib.get_close_matches(str(value), list(valid), n=1, cutoff=0.6)
@@ -290,6 +292,8 @@ class TrainConfig:
             raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}.")
         if "optimizer" not in d and isinstance(d.get("backbone_lr"), float):
             d = {**d, "optimizer": "adam"}
+        if d.get("modality") == "image":  # image runs of earlier versions held the text defaults
+            d = {k: v for k, v in d.items() if k not in ("blend", "long_texts")}
         return cls(**d)
 
     @classmethod

@@ -52,16 +52,38 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     """A pretrained encoder with a trained head, as a scikit-learn classifier. Subclasses say
     how ``X`` becomes a data source (:meth:`_source`) and model inputs (:meth:`_inputs`)."""
 
+    #: A subclass's own defaults where its data departs from TrainConfig's (text: its encoder).
+    defaults: dict = {}
+
     def __init__(self, **params):
-        unknown = sorted(set(params) - {p.name for p in PARAMS})
+        own = self._params()
+        unknown = sorted(set(params) - {p.name for p in own})
         if unknown:
             raise TypeError(
                 f"{type(self).__name__} got unexpected parameter(s): {', '.join(unknown)}"
             )
-        for p in PARAMS:
+        for p in own:
             setattr(self, p.name, params.get(p.name, p.default))
 
-    __init__.__signature__ = inspect.Signature(  # what get_params, clone and help() read
+    @classmethod
+    def _params(cls) -> list[inspect.Parameter]:
+        return [p.replace(default=cls.defaults.get(p.name, p.default)) for p in PARAMS]
+
+    def __init_subclass__(cls, **kwargs):
+        """Each subclass's ``__init__`` carries its own signature (what get_params, clone and
+        help() read), with its ``defaults``."""
+        super().__init_subclass__(**kwargs)
+
+        def __init__(self, **params):
+            TransferClassifier.__init__(self, **params)
+
+        __init__.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *cls._params()]
+        )
+        __init__.__doc__ = TransferClassifier.__init__.__doc__
+        cls.__init__ = __init__
+
+    __init__.__signature__ = inspect.Signature(
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *PARAMS]
     )
 

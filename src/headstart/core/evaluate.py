@@ -622,7 +622,17 @@ def evaluation_images(run, data: str | Path | None = None) -> tuple[ExampleSet, 
     return images, described
 
 
-def select_evaluation_images(run, data: str | Path | None = None) -> tuple[ExampleSet, str, dict]:
+def data_columns(run, columns: dict | None = None) -> dict:
+    """The table columns to read other data with: the run's own (``filename_column``,
+    ``label_column``, ``text_column``), but where ``columns`` names another."""
+    names = ("filename_column", "label_column", "text_column")
+    own = {name: getattr(run.config, name) for name in names}
+    return {**own, **{k: v for k, v in (columns or {}).items() if v is not None}}
+
+
+def select_evaluation_images(
+    run, data: str | Path | None = None, columns: dict | None = None
+) -> tuple[ExampleSet, str, dict]:
     """(images, what they are in words, which splits of which data were used and their counts).
 
     External data is used whole where its splits can be joined (image files; one array); the
@@ -632,13 +642,7 @@ def select_evaluation_images(run, data: str | Path | None = None) -> tuple[Examp
     from headstart.core.data import load_source
 
     if data is not None:
-        sets = load_source(
-            data,
-            modality=run.modality,
-            filename_column=run.config.filename_column,
-            label_column=run.config.label_column,
-            text_column=run.config.text_column,
-        ).splits()
+        sets = load_source(data, modality=run.modality, **data_columns(run, columns)).splits()
         first = next(iter(sets.values()))
         joinable = all(getattr(s, "array", None) is None for s in sets.values()) or all(
             s.array is first.array for s in sets.values()
@@ -683,6 +687,7 @@ def evaluate_run(
     n_boot: int = 1000,
     progress: bool = False,
     described: str = "",
+    columns: dict | None = None,
 ) -> dict:
     """Metrics of ``run`` and every run in ``compare`` on the same images, plus the baseline.
 
@@ -690,7 +695,9 @@ def evaluate_run(
     run's own test split (else its validation split). Each compared run is also judged
     against this run pair by pair on the images both could read (``paired``, see
     :func:`paired_comparison`). External data is checked for the run's training images by
-    content (``overlap``) and, where some are found, scored without them as well.
+    content (``overlap``) and, where some are found, scored without them as well. ``columns``
+    names the table columns of external data where they differ from the run's own
+    (``{"text_column": "review"}``).
     """
     if int(n_boot) < 1:
         raise ConfigError(f"bootstrap resamples must be at least 1; got {n_boot}.")
@@ -699,7 +706,7 @@ def evaluate_run(
         images, described = data, described or f"{data.name} split"
         detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}
     else:
-        images, described, detail = select_evaluation_images(run, data)
+        images, described, detail = select_evaluation_images(run, data, columns)
     noun = example_noun(images)
     if len(images) == 0:
         raise DataError(f"no {noun}s to evaluate on in the {described}.")

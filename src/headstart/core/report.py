@@ -1121,7 +1121,9 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
         else:
             acc = pct(r["val_accuracy"])
             diff = (
-                f"{r['difference'] * 100:+.1f} ± {r['noise'] * 100:.1f}"
+                "the same examples right"
+                if r.get("same_examples_right")
+                else f"{r['difference'] * 100:+.1f} ± {r['noise'] * 100:.1f}"
                 if "difference" in r
                 else "first"
             )

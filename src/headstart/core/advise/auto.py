@@ -393,10 +393,13 @@ class _Climb:
             verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"
             if cand.config.tta and not better:
                 verdict = "TTA rejected on validation"
-            self._say(
-                f"{words}, {diff * 100:+.1f} points vs the best so far "
-                f"(noise {noise * 100:.1f}); {verdict}"
-            )
+            old = self.best[0].predictions["val"][1]
+            if np.array_equal(np.asarray(pred) == y, np.asarray(old) == y):  # no noise to measure
+                row["same_examples_right"] = True
+                compared = "right and wrong on the same validation examples as the best so far"
+            else:
+                compared = f"{diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
+            self._say(f"{words}, {compared}; {verdict}")
             if better:
                 self.best[1]["status"] = "tried"
                 row["status"] = "kept"

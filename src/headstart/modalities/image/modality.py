@@ -72,12 +72,12 @@ class ImageModality:
                 "--setfit is for texts (SetFit's contrastive stage tunes a sentence encoder on "
                 "pairs of texts), and this data is images. Leave it out."
             )
-        if config.blend != "auto":
+        if config.blend is not None:
             raise ConfigError(
                 f"--blend {config.blend} is for texts (a blend with TF-IDF + logistic "
                 "regression), and this data is images. Leave it out."
             )
-        if config.long_texts != type(config)().long_texts:
+        if config.long_texts is not None:
             raise ConfigError(
                 f"--long-texts {config.long_texts} is for texts, and this data is images. "
                 "Leave it out."

@@ -26,7 +26,7 @@ from headstart.choices import TEXT_POOLINGS
 from headstart.core.featurespec import FeatureSpec
 from headstart.core.hub import hub_failure
 from headstart.core.stages import SequentialPlan, StageMap
-from headstart.errors import BackboneError
+from headstart.errors import BackboneError, ConfigError
 from headstart.modalities.text.names import (
     DEFAULT_TEXT_ENCODER,
     TEST_ENCODERS,
@@ -308,11 +308,18 @@ def _tokenizer(folder: Path):
 
 
 def _length_limit(config, max_length: int | None) -> int:
-    """``max_length`` (default: the model's, capped at ``MAX_LENGTH_CAP``) within what the
-    model's position embeddings allow."""
+    """``max_length`` (default: ``MAX_LENGTH_CAP``, or the model's limit where lower); a
+    ``max_length`` beyond what the model's position embeddings allow is refused, never cut
+    down in silence."""
     limit = int(getattr(config, "max_position_embeddings", MAX_LENGTH_CAP) or MAX_LENGTH_CAP)
     if getattr(config, "model_type", "") in ("roberta", "xlm-roberta"):
         limit -= 2  # RoBERTa's positions start after the padding index
+    if max_length is not None and max_length > limit:
+        raise ConfigError(
+            f"--max-length {max_length}: this encoder reads at most {limit} tokens at a time "
+            f"(its position embeddings). Use --max-length {limit} or less; a longer text is "
+            "read whole in windows of that many tokens (--long-texts window, the default)."
+        )
     return min(max_length or MAX_LENGTH_CAP, limit)
 
 
@@ -335,9 +342,10 @@ def load_tokenizer(name: str, max_length: int | None = None) -> tuple[object, in
     folder, kind = _find_folder(hub)
     try:
         config = transformers.AutoConfig.from_pretrained(str(folder))
-        return _tokenizer(folder), _length_limit(config, max_length)
+        tokenizer = _tokenizer(folder)
     except (OSError, ValueError) as e:  # a damaged download
         raise unreadable_folder(hub, folder, kind, e) from e
+    return tokenizer, _length_limit(config, max_length)
 
 
 def load_text_encoder(
@@ -351,10 +359,10 @@ def load_text_encoder(
     """Build the encoder ``name`` with its tokenizer; see the module docstring for where the
     weights come from. ``pooling`` overrides a sentence-transformers model's own;
     ``long_texts``: how a text longer than the maximum length is read (default: a run's,
-    ``TrainConfig.long_texts``)."""
-    from headstart.core.config import TrainConfig
+    ``DEFAULT_LONG_TEXTS``)."""
+    from headstart.choices import DEFAULT_LONG_TEXTS
 
-    long_texts = long_texts or TrainConfig.long_texts
+    long_texts = long_texts or DEFAULT_LONG_TEXTS
     try:
         import transformers
     except ImportError:

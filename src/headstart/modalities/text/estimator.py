@@ -8,6 +8,7 @@ import numpy as np
 
 from headstart.core.estimator import TransferClassifier
 from headstart.errors import DataError
+from headstart.modalities.text.names import DEFAULT_TEXT_ENCODER
 from headstart.modalities.text.sources import from_texts
 
 
@@ -30,6 +31,8 @@ class TextClassifier(TransferClassifier):
     must stay at their defaults. ``X`` is a sequence of strings, ``y`` any labels. ``fit``
     holds out ``val_split`` of X (stratified) for early stopping, as the CLI does.
     """
+
+    defaults = {"backbone": DEFAULT_TEXT_ENCODER}
 
     def _source(self, X, y):
         return from_texts(_texts(X), np.asarray(y))

@@ -90,9 +90,9 @@ class TextInspection:
             )
             rows.append(
                 (
-                    "truncated",
-                    f"{t['truncated_share']:.1%} of texts are longer than the "
-                    f"{t['max_length']}-token limit (--max-length)",
+                    "longer than a window",
+                    f"{t['truncated_share']:.1%} of texts are longer than the encoder's "
+                    f"{t['max_length']}-token window (--max-length)",
                 )
             )
         return rows
@@ -113,10 +113,10 @@ class TextInspection:
             out.append(f"{len(self.near_empty)} near-empty text(s) (< {NEAR_EMPTY_WORDS} words)")
         share = self.token_lengths.get("truncated_share", 0.0) if self.token_lengths else 0.0
         if share >= 0.1:
-            from headstart.core.config import TrainConfig
+            from headstart.choices import DEFAULT_LONG_TEXTS
 
             limit = self.token_lengths["max_length"]
-            default = TrainConfig.long_texts
+            default = DEFAULT_LONG_TEXTS
             out.append(
                 f"{share:.0%} of texts will be truncated at {limit} tokens: the end of each "
                 "is not seen"
@@ -134,18 +134,22 @@ def text_hash(text: str) -> str:
 
 
 def token_lengths(texts: list[str], encoder: str, max_length: int | None) -> dict[str, object]:
-    """Length in tokens of ``texts`` under ``encoder``'s tokenizer, and the truncated share."""
+    """Length in tokens of ``texts`` under ``encoder``'s tokenizer (the text's own, without the
+    encoder's special tokens: as ``train`` counts them), and the share longer than one window
+    (``max_length`` less those special tokens)."""
     from headstart.modalities.text.encoder import load_tokenizer
 
     tokenizer, limit = load_tokenizer(encoder, max_length)
-    lengths = np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]])
+    special = len(tokenizer("")["input_ids"])  # [CLS] and [SEP], or <s> and </s>
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    lengths = np.array([len(one) for one in ids])
     return {
         "encoder": encoder,
         "median": float(np.median(lengths)),
         "p95": float(np.percentile(lengths, 95)),
         "max": int(lengths.max()),
         "max_length": limit,
-        "truncated_share": float(np.mean(lengths > limit)),
+        "truncated_share": float(np.mean(lengths > limit - special)),
     }
 
 

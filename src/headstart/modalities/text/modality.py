@@ -75,6 +75,7 @@ class TextModality:
     def configure(self, config):
         """The image default backbone becomes the text default encoder; image networks,
         image-only settings and image poolings are refused by name."""
+        from headstart.choices import DEFAULT_BLEND, DEFAULT_LONG_TEXTS
         from headstart.errors import ConfigError
         from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
         from headstart.modalities.text.names import (
@@ -111,7 +112,13 @@ class TextModality:
                 f"for images only, and this data is text: {'; '.join(used)}. Leave "
                 f"{'it' if len(used) == 1 else 'them'} out."
             )
-        return dataclasses.replace(config, modality=self.name, backbone=backbone)
+        return dataclasses.replace(
+            config,
+            modality=self.name,
+            backbone=backbone,
+            blend=config.blend or DEFAULT_BLEND,
+            long_texts=config.long_texts or DEFAULT_LONG_TEXTS,
+        )
 
     def fit_recipe(self, strategy: str) -> Recipe:
         """A frozen encoder's head is fitted by the lesson's recipe; an encoder that trains
