@@ -14,6 +14,8 @@ this measures, in one run on one machine:
                TensorFlow (`--keras-python`); `--keras-epochs N` runs N epochs and scales the
                measured per-epoch time to 30, which is exact for a frozen network (every epoch
                does the same work) and keeps the benchmark under the shell's time limit.
+               TensorFlow gets the threads torch gets (``OMP_NUM_THREADS``), so the two
+               frameworks compete on equal cores.
 
 Prints a JSON record with the three times and the ratios (b)/(a) and (c)/(b), and writes it to
 bench/results/frozen.json (bench/results.py adds the date, machine, load and command).
@@ -37,7 +39,12 @@ from results import record
 
 KERAS_SCRIPT = r"""
 import sys, time, json, numpy as np
+import os
 import tensorflow as tf, keras
+threads = int(os.environ.get("OMP_NUM_THREADS") or 0)  # torch's threads in (a) and (b)
+if threads:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
 d = sys.argv[1]; epochs = int(sys.argv[2])
 xt = np.load(d + "/train_images.npy").astype("float32") / 255.0
 yt = np.load(d + "/train_labels.npy")
@@ -65,7 +72,7 @@ t0 = time.perf_counter()
 model.fit(xt, yt, batch_size=32, epochs=epochs, validation_data=(xv, yv), callbacks=[T()],
           verbose=0)
 total = time.perf_counter() - t0
-print(json.dumps({"epochs": epochs, "seconds": total, "epoch_seconds": times,
+print(json.dumps({"epochs": epochs, "seconds": total, "epoch_seconds": times, "threads": threads,
                   "trainable": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
                   "tensorflow": tf.__version__}))
 """
@@ -211,6 +218,7 @@ def main() -> None:
                     "c_keras_30_epochs_s": round(keras_30, 1),
                     "c_keras_trainable_params": k["trainable"],
                     "tensorflow": k["tensorflow"],
+                    "c_keras_threads": k.get("threads") or "TensorFlow's default",
                     "ratio_c_over_b": round(keras_30 / ours, 1),
                 }
             )

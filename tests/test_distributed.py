@@ -161,6 +161,27 @@ def _raise_from(module: str, error: BaseException) -> BaseException:
     raise AssertionError("not raised")
 
 
+def test_the_killed_process_is_named_even_when_its_peer_s_failure_is_noticed_first():
+    """torchrun orders failures by timestamp; a killed rank's is when the agent noticed it, so
+    on a busy machine the peer that failed because of it can come first. The killed one is
+    the cause and is the one reported."""
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    from headstart.core.distributed import first_failure
+
+    def failure(rank: int, exitcode: int, timestamp: int) -> ProcessFailure:
+        f = ProcessFailure(local_rank=rank, pid=1000 + rank, exitcode=exitcode, error_file="")
+        f.timestamp = timestamp
+        return f
+
+    peer_first = {0: failure(0, 1, 100), 1: failure(1, -signal.SIGKILL, 105)}
+    reported = first_failure(peer_first)
+    assert (reported.rank, reported.signal) == (1, "SIGKILL")
+    assert reported.describe() == "was killed (SIGKILL)"
+    exits = {0: failure(0, 1, 105), 1: failure(1, 2, 100)}  # no signal: the earliest
+    assert (first_failure(exits).rank, first_failure(exits).exitcode) == (1, 2)
+
+
 def test_peer_failure_is_told_by_type_and_origin_not_wording():
     import torch.distributed as dist
 

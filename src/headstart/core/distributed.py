@@ -363,10 +363,21 @@ def launch(nproc: int, module_args: list[str], command: str | None = None) -> Fa
         name = signals.Signals(e.sigval).name
         return Failure(rank=-1, exitcode=130 if e.sigval == signals.SIGINT else 1, signal=name)
     except ChildFailedError as e:
-        rank, failure = e.get_first_failure()
-        signal = failure.signal_name() if failure.exitcode < 0 else None
-        return Failure(rank=rank, exitcode=failure.exitcode, signal=signal)
+        return first_failure(e.failures)
     return None
+
+
+def first_failure(failures: dict) -> Failure:
+    """The failure to report among torchrun's (rank -> ProcessFailure): a process killed by a
+    signal, where there is one (the others then failed because their peer went away), else the
+    earliest. torchrun's own ``get_first_failure`` orders by timestamp alone, and a killed
+    process's timestamp is when the agent noticed it, which on a busy machine can come after
+    the surviving peer has already raised."""
+    killed = sorted(rank for rank, f in failures.items() if f.exitcode < 0)
+    rank = killed[0] if killed else min(failures, key=lambda r: (failures[r].timestamp, r))
+    failure = failures[rank]
+    signal = failure.signal_name() if failure.exitcode < 0 else None
+    return Failure(rank=rank, exitcode=failure.exitcode, signal=signal)
 
 
 _RUN_DIR: list = []
