@@ -174,11 +174,16 @@ def test_the_killed_process_is_named_even_when_its_peer_s_failure_is_noticed_fir
         f.timestamp = timestamp
         return f
 
-    peer_first = {0: failure(0, 1, 100), 1: failure(1, -signal.SIGKILL, 105)}
-    reported = first_failure(peer_first)
-    assert (reported.rank, reported.signal) == (1, "SIGKILL")
-    assert reported.describe() == "was killed (SIGKILL)"
-    exits = {0: failure(0, 1, 105), 1: failure(1, 2, 100)}  # no signal: the earliest
+    kill = -int(signal.SIGKILL)
+    stopped = -int(signal.SIGTERM)  # how torchrun stops the surviving processes
+    for peer in (failure(0, 1, 100), failure(0, stopped, 100)):  # raised, or stopped, first
+        reported = first_failure({0: peer, 1: failure(1, kill, 105)})
+        assert (reported.rank, reported.signal) == (1, "SIGKILL")
+        assert reported.describe() == "was killed (SIGKILL)"
+    # a process that raised is the cause of the one torchrun stopped after it
+    reported = first_failure({0: failure(0, stopped, 100), 1: failure(1, 1, 105)})
+    assert (reported.rank, reported.exitcode) == (1, 1)
+    exits = {0: failure(0, 1, 105), 1: failure(1, 2, 100)}  # alike: the earliest
     assert (first_failure(exits).rank, first_failure(exits).exitcode) == (1, 2)
 
 

@@ -368,13 +368,21 @@ def launch(nproc: int, module_args: list[str], command: str | None = None) -> Fa
 
 
 def first_failure(failures: dict) -> Failure:
-    """The failure to report among torchrun's (rank -> ProcessFailure): a process killed by a
-    signal, where there is one (the others then failed because their peer went away), else the
-    earliest. torchrun's own ``get_first_failure`` orders by timestamp alone, and a killed
+    """The failure to report among torchrun's (rank -> ProcessFailure): the cause, not its
+    consequences. torchrun stops the surviving processes with SIGTERM once one fails, and a
+    process whose peer went away fails too; so a process killed by another signal comes
+    first, then one that exited with an error, then one torchrun stopped; the earliest within
+    each. (torchrun's own ``get_first_failure`` orders by timestamp alone, and a killed
     process's timestamp is when the agent noticed it, which on a busy machine can come after
-    the surviving peer has already raised."""
-    killed = sorted(rank for rank, f in failures.items() if f.exitcode < 0)
-    rank = killed[0] if killed else min(failures, key=lambda r: (failures[r].timestamp, r))
+    its peers' failures.)"""
+    import signal as signals
+
+    def order(rank: int) -> tuple:
+        code = failures[rank].exitcode
+        stopped = code == -int(signals.SIGTERM)  # how torchrun stops the others
+        return (stopped, code >= 0, failures[rank].timestamp, rank)
+
+    rank = min(failures, key=order)
     failure = failures[rank]
     signal = failure.signal_name() if failure.exitcode < 0 else None
     return Failure(rank=rank, exitcode=failure.exitcode, signal=signal)
