@@ -1175,8 +1175,11 @@ def evaluate(
 
     for path in [run_dir, *(compare or [])]:  # the runs and the data, before torch loads
         check_run_dir(path)
-    asked = {"filename_column": filename_column, "label_column": label_column}
-    asked["text_column"] = text_column
+    asked = {
+        "filename_column": filename_column,
+        "label_column": label_column,
+        "text_column": text_column,
+    }
     columns = {k: v for k, v in asked.items() if v is not None}
     if columns and data is None:
         raise HeadstartError(
