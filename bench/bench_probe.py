@@ -402,6 +402,12 @@ def main() -> None:
         help="input size in pixels for every recipe, the probe included (default: the "
         "backbone's own)",
     )
+    ap.add_argument(
+        "--name",
+        default=None,
+        help="result file bench/results/NAME.json (default: probe, or probe-SIZE with "
+        "--image-size)",
+    )
     args = ap.parse_args()
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     recipes = (
@@ -432,7 +438,8 @@ def main() -> None:
         "rows": rows,
     }
     print(json.dumps(result, indent=2, default=str))
-    record(__file__, result, name=f"probe-{args.image_size}" if args.image_size else "probe")
+    name = args.name or (f"probe-{args.image_size}" if args.image_size else "probe")
+    record(__file__, result, name=name)
     print()
     print(markdown_table(rows, datasets))
 
