@@ -41,6 +41,25 @@ def run_cli(*args, check: bool = True, cwd=None, columns: int = 80) -> subproces
     return r
 
 
+def fresh_process(code: str):
+    """What ``code`` prints as JSON, run in a new Python process (nothing shared with this
+    one: a saved run must stand on its own)."""
+    import json
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return np.array(json.loads(proc.stdout))
+
+
+def predicted_in_a_fresh_process(run_dir, inputs: list):
+    """``load_run(run_dir).predict_proba(inputs)`` in a new Python process."""
+    return fresh_process(
+        "import json; from headstart import load_run; "
+        f"print(json.dumps(load_run({str(run_dir)!r}).predict_proba({inputs!r}).tolist()))"
+    )
+
+
 def make_images(n_per_class: int, size: int = 32, n_classes: int = 3, seed: int = 0):
     """(images uint8 NHWC, labels int) with a learnable pattern per class."""
     rng = np.random.default_rng(seed)

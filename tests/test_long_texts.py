@@ -6,13 +6,12 @@ the ONNX export's client reading texts as the run did."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import predicted_in_a_fresh_process
 from headstart.core.config import TrainConfig
 from headstart.modalities.text import windows as W
 
@@ -149,14 +148,7 @@ def test_a_saved_run_reads_long_texts_as_it_trained_in_a_fresh_process(tmp_path)
     with torch.no_grad():
         cut = torch.softmax(run.model.head(torch.from_numpy(trunc)), 1).numpy()
     assert not np.allclose(here[0], cut[0], atol=1e-6) and np.allclose(here[1], cut[1], atol=1e-5)
-    code = (
-        "import json; from headstart import load_run; "
-        f"p = load_run({str(tmp_path / 'run')!r}).predict_proba({texts!r}); "
-        "print(json.dumps(p.tolist()))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert np.allclose(here, np.array(json.loads(proc.stdout)), atol=1e-6)
+    assert np.allclose(here, predicted_in_a_fresh_process(tmp_path / "run", texts), atol=1e-6)
 
 
 def test_a_run_saved_before_windows_truncates():

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import predicted_in_a_fresh_process
 from headstart.core.data import detect_modality, load_data, load_source
 from headstart.errors import DataError
 
@@ -482,9 +483,6 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
 
 
 def test_text_run_reloads_in_a_fresh_process_with_identical_predictions(tmp_path):
-    import subprocess
-    import sys
-
     from headstart.api import train
     from headstart.core.config import TrainConfig
 
@@ -493,14 +491,7 @@ def test_text_run_reloads_in_a_fresh_process_with_identical_predictions(tmp_path
     run = train(cfg, out=tmp_path / "run", progress=False, report=False, say=lambda *_: None)
     texts = ["works well 1", "terrible headache 2", "a new text never seen"]
     here = run.predict_proba(texts)
-    code = (
-        "import json, sys; from headstart import load_run; "
-        f"p = load_run({str(tmp_path / 'run')!r}).predict_proba({texts!r}); "
-        "print(json.dumps(p.tolist()))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    there = np.array(json.loads(proc.stdout))
+    there = predicted_in_a_fresh_process(tmp_path / "run", texts)
     assert np.allclose(here, there, atol=1e-6)
 
 

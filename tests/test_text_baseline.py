@@ -5,12 +5,11 @@ is; and the truncation of long texts, stated."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import fresh_process, predicted_in_a_fresh_process
 from headstart.modalities.text.classic import TfidfBaseline
 from headstart.modalities.text.textset import TextSet
 from test_text import reviews, write_table
@@ -31,22 +30,6 @@ def texts(n: int, classes=("positive", "negative"), seed: int = 0) -> TextSet:
         out.append(f"{words[rng.integers(len(words))]} {words[rng.integers(len(words))]} {i}")
         labels.append(c)
     return TextSet(out, np.array(labels), tuple(classes))
-
-
-def fresh_process(code: str):
-    """What ``code`` prints as JSON, run in a new Python process (nothing shared with this
-    one: a saved run must stand on its own)."""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return np.array(json.loads(proc.stdout))
-
-
-def predicted_in_a_fresh_process(run_dir, texts: list[str]):
-    """``load_run(run_dir).predict_proba(texts)`` in a new Python process."""
-    return fresh_process(
-        "import json; from headstart import load_run; "
-        f"print(json.dumps(load_run({str(run_dir)!r}).predict_proba({texts!r}).tolist()))"
-    )
 
 
 @pytest.mark.parametrize("classes", [("positive", "negative"), tuple(WORDS)])

@@ -5,13 +5,12 @@ run from the command line, resuming, and reloading in a fresh process."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import predicted_in_a_fresh_process
 from headstart.api import train
 from headstart.core.cache import cache_root, clear_memory_cache
 from headstart.core.config import TrainConfig
@@ -195,13 +194,7 @@ def test_cli_finetune_continues_a_frozen_text_run_and_reloads_in_a_fresh_process
 
     texts = ["works well 1", "terrible headache 2", "a text never seen"]
     here = load_run(tuned).predict_proba(texts)
-    code = (
-        "import json; from headstart import load_run; "
-        f"print(json.dumps(load_run({str(tuned)!r}).predict_proba({texts!r}).tolist()))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert np.allclose(here, np.array(json.loads(proc.stdout)), atol=1e-6)
+    assert np.allclose(here, predicted_in_a_fresh_process(tuned, texts), atol=1e-6)
     frozen_p = load_run(frozen).predict_proba(texts)
     assert not np.allclose(frozen_p, here)  # the encoder did change
 
