@@ -393,8 +393,7 @@ class _Climb:
             verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"
             if cand.config.tta and not better:
                 verdict = "TTA rejected on validation"
-            old = self.best[0].predictions["val"][1]
-            if np.array_equal(np.asarray(pred) == y, np.asarray(old) == y):  # no noise to measure
+            if diff == 0 and noise == 0:  # right on the same examples: no noise to measure
                 row["same_examples_right"] = True
                 compared = "right and wrong on the same validation examples as the best so far"
             else:
