@@ -115,6 +115,7 @@ def scored(recipe: str, run, splits, seconds: float, **extra) -> dict:
         seconds,
         val_accuracy=round(run.metrics["val_accuracy"], 4),
         epochs=run.metrics["epochs_run"],
+        model=run.describe_model(),
         **extra,
     )
 
@@ -275,6 +276,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=10.0, help="auto: minutes")
     ap.add_argument("--subsample", type=int, default=0, help="reviews per draw (0: all)")
     ap.add_argument("--repeats", type=int, default=5, help="draws, with --subsample")
+    ap.add_argument("--name", default=None, help="the results file's name (default: by mode)")
     args = ap.parse_args()
     recipes = [r for r in (*RECIPES, *EXTRA) if r in args.recipes.split(",")]
 
@@ -311,6 +313,7 @@ def main() -> None:
             run_recipes(recipes, splits, tmp, args, emit)
     print(json.dumps({"rows": rows}, indent=2))
     name = "text-subsample" if args.subsample else "text-speed" if recipes == ["speed"] else "text"
+    name = args.name or name
     record(__file__, {"rows": rows}, name=name)
     if args.subsample:
         print(

@@ -4,10 +4,11 @@ One ``headstart train`` with its defaults per data set (frozen all-MiniLM-L6-v2,
 head, ``--blend auto``) gives every row from its own ``metrics.json``, all on the same test
 texts: the majority class, the classic baseline headstart fits on the run's train split (TF-IDF
 of word 1-2 and character 2-5 grams + logistic regression, C chosen on validation), the model
-alone (before the blend) and the run as it predicts (the blend, its weight chosen on
-validation). Test accuracy with a 95% Clopper-Pearson interval; the paired comparison of the
-run with the baseline (Newcombe's interval, McNemar's p); the truncation the run reports; wall
-seconds of the whole run (cold feature cache) and of fitting the baseline.
+alone (before the blend) and the run as it predicts (the blend chosen on validation: the
+mix's weight, or ``joint``, one logistic regression on both models' features). Test accuracy
+with a 95% Clopper-Pearson interval; the paired comparison of the run with the baseline
+(Newcombe's interval, McNemar's p); the truncation the run reports; wall seconds of the whole
+run (cold feature cache) and of fitting the baseline.
 
 Data sets:
 
@@ -90,6 +91,17 @@ def one_run(
         "model_alone": scored(blend["model_alone"][f"{head['split']}_accuracy"]),
         "run": scored(head["accuracy"]),
         "blend_weight": blend["weight"],
+        "blend_kind": blend.get("kind", "mix"),
+        **(
+            {
+                "joint": {
+                    k: blend["joint"][k]
+                    for k in ("alpha", "C", "val_accuracy", "mix_weight", "mix_val_accuracy")
+                }
+            }
+            if "joint" in blend
+            else {}
+        ),
         "run_minus_tfidf": {
             "points": round(100 * paired["accuracy_difference"], 1),
             "ci95": [round(100 * v, 1) for v in paired["accuracy_difference_ci95"]],
@@ -127,9 +139,10 @@ def line(r: dict) -> str:
         return f"{100 * s['accuracy']:.1f} [{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}]"
 
     d = r["run_minus_tfidf"]
+    blend = "joint" if r.get("blend_kind") == "joint" else f"{r['blend_weight']:g}"
     return (
         f"| {r['data']} | {r['n_test']} | {cell(r['majority'])} | {cell(r['tfidf'])} | "
-        f"{cell(r['model_alone'])} | {cell(r['run'])} | {r['blend_weight']:g} | "
+        f"{cell(r['model_alone'])} | {cell(r['run'])} | {blend} | "
         f"{d['points']:+.1f} ({d['ci95'][0]:+.1f} to {d['ci95'][1]:+.1f}), p {d['mcnemar_p']:.2g} "
         f"| {r['truncation']['longer']} of {r['truncation']['texts']} | {r['seconds']:.0f} |"
     )
@@ -187,7 +200,7 @@ def main() -> None:
         name=result_name(args),
     )
     print(
-        "\n| data | test texts | majority | TF-IDF + LR | model alone | run (blend) | weight | "
+        "\n| data | test texts | majority | TF-IDF + LR | model alone | run (blend) | blend | "
         "run minus TF-IDF (points, 95%) | truncated | seconds |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")

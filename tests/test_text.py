@@ -449,7 +449,7 @@ def test_cli_text_end_to_end_inspect_train_evaluate_predict_report(tmp_path):
     assert "<td>text_column</td><td>text</td>" in page and "images only" not in page
     for image_only in ("image_size", "filename_column", "augment", "views", "tta"):
         assert f"<td>{image_only}</td>" not in page
-    assert "keras_style_total" not in page and "total as Keras counts it" in page
+    assert "keras_style_total" not in page and "<td>trainable</td>" in page
     r = run_cli("evaluate", str(out))
     assert "majority class" in r.stdout
 

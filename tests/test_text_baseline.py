@@ -86,6 +86,18 @@ def text_run(tmp_path_factory):
     return run, data
 
 
+@pytest.fixture(scope="module")
+def joint_run(text_run, tmp_path_factory):
+    """The same data and network as ``text_run``, made a joint model (--blend joint)."""
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+
+    _, data = text_run
+    cfg = TrainConfig(data=str(data), backbone="test_bert", epochs=2, blend="joint")
+    out = tmp_path_factory.mktemp("joint") / "run"
+    return train(cfg, out=out, progress=False, report=False, say=lambda *_: None)
+
+
 def test_the_baseline_is_fitted_and_scored_on_the_run_s_own_split(text_run):
     """The baseline's train, validation and test texts are the run's; the paired comparison
     counts the same test texts as the headline; metrics.json and the saved model agree."""
@@ -259,68 +271,138 @@ def test_the_blend_weight_is_chosen_on_validation():
     assert np.allclose(blended(model, classic, 0.3), 0.7 * model + 0.3 * classic)
 
 
-def test_metrics_of_a_blend_are_the_blend_s_and_none_keeps_the_model_alone(text_run, tmp_path):
+def test_a_mix_is_the_model_s_and_the_baseline_s_probabilities_averaged(text_run):
+    """--blend mix: the weight with the best validation accuracy; the run's probabilities and
+    metrics are the mix's; --blend none, the same network alone."""
     from headstart.api import train
     from headstart.core.classic import blended
     from headstart.core.config import TrainConfig
 
-    run, data = text_run
-    b = run.metrics["blend"]
-    assert b["weight"] == run.classic_weight and len(b["tried"]) == 11
-    assert max(t["val_accuracy"] for t in b["tried"]) == pytest.approx(run.metrics["val_accuracy"])
-    texts = run.data.test.texts
-    alone = _weighted(run, 0.0).predict_proba(texts)  # the network alone
-    want = blended(alone, run.classic.predict_proba(texts), run.classic_weight)
-    assert np.allclose(run.predict_proba(texts), want, atol=1e-6)
-    assert run.metrics["test_accuracy"] == pytest.approx(
-        np.mean(want.argmax(1) == run.data.test.labels)
-    )
-    plain = train(
-        TrainConfig(data=str(data), backbone="test_bert", epochs=2, blend="none"),
-        save=False,
-        progress=False,
-        say=lambda *_: None,
+    _, data = text_run
+
+    def trained(blend):
+        cfg = TrainConfig(data=str(data), backbone="test_bert", epochs=2, blend=blend)
+        return train(cfg, save=False, progress=False, say=lambda *_: None)
+
+    mix, plain = trained("mix"), trained("none")
+    b = mix.metrics["blend"]
+    assert b["kind"] == "mix" and "joint" not in b and not mix.classic_joint
+    assert b["weight"] == mix.classic_weight and len(b["tried"]) == 11
+    assert max(t["val_accuracy"] for t in b["tried"]) == pytest.approx(mix.metrics["val_accuracy"])
+    texts = mix.data.test.texts
+    alone = plain.predict_proba(texts)  # the same network (same seed), alone
+    want = blended(alone, mix.classic.predict_proba(texts), mix.classic_weight)
+    assert np.allclose(mix.predict_proba(texts), want, atol=1e-6)
+    assert mix.metrics["test_accuracy"] == pytest.approx(
+        np.mean(want.argmax(1) == mix.data.test.labels)
     )
     assert plain.classic_weight == 0 and plain.metrics["blend"]["weight"] == 0
-    assert np.allclose(plain.predict_proba(texts), alone, atol=1e-6)
+    assert not plain.classic_joint and plain.metrics["blend"]["chosen_on"] == "--blend none"
 
 
-def _weighted(run, weight: float):
-    """``run`` with another blend weight (the same model and baseline)."""
+def test_auto_keeps_the_better_of_the_mix_and_the_joint_model_on_validation(text_run):
+    run, _ = text_run
+    b = run.metrics["blend"]
+    mix = next(t for t in b["tried"] if t["weight"] == b["joint"]["mix_weight"])
+    assert mix["val_accuracy"] == b["joint"]["mix_val_accuracy"]
+    joint = (b["joint"]["val_accuracy"], -b["joint"]["val_log_loss"])
+    better = joint > (mix["val_accuracy"], -mix["val_log_loss"])
+    assert run.classic_joint == better == (b["kind"] == "joint")
+    assert run.metrics["val_accuracy"] == pytest.approx(
+        b["joint"]["val_accuracy"] if better else mix["val_accuracy"]
+    )
+
+
+def _features(run, texts: TextSet) -> np.ndarray:
+    """The run's encoder's pooled features of ``texts`` (what its head reads)."""
+    from headstart.core.extractors import extractor_for
+    from headstart.core.model import loaded_from_run
+
+    return extractor_for(loaded_from_run(run), progress=False).extract(texts).features
+
+
+def test_the_joint_model_is_one_logistic_regression_on_both_models_features(joint_run):
+    """--blend joint: scikit-learn's logistic regression on [TF-IDF, alpha * features] with
+    the chosen alpha and C, refitted by hand on the run's train texts, predicts the run's
+    probabilities; its two parts are the run's head and the baseline's joint coefficients;
+    alpha and C are the grid's best on validation."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.linear_model import LogisticRegression
+
+    from headstart.core.classic import JOINT_ALPHAS, JOINT_CS
+
+    run = joint_run
+    j = run.metrics["blend"]["joint"]
+    assert run.classic_joint and run.metrics["blend"]["kind"] == "joint"
+    assert len(j["tried"]) == len(JOINT_ALPHAS) * len(JOINT_CS)
+    key = {(t["alpha"], t["C"]): (t["val_accuracy"], -t["val_log_loss"]) for t in j["tried"]}
+    assert key[j["alpha"], j["C"]] == max(key.values())  # (the record's scores are rounded)
+    assert run.head_spec.kind == "linear" and not run.head_spec.standardize
+    train, test = run.data.train, run.data.test
+    tfidf = run.classic
+
+    def both(texts):
+        return hstack([tfidf.features(texts), csr_matrix(j["alpha"] * _features(run, texts))])
+
+    ref = LogisticRegression(C=j["C"], max_iter=2000).fit(both(train), train.labels)
+    want = ref.predict_proba(both(test))
+    assert np.allclose(run.predict_proba(test.texts), want, atol=1e-4)
+    assert run.metrics["test_accuracy"] == pytest.approx(np.mean(want.argmax(1) == test.labels))
+    # the baseline itself is unchanged: its own coefficients, its own record
+    again = TfidfBaseline.fit(train, run.data.val, len(run.class_names))
+    assert np.allclose(tfidf.predict_proba(test), again.predict_proba(test), atol=1e-6)
+
+
+def test_joint_needs_a_frozen_encoder(tmp_path):
+    from conftest import run_cli
+
+    data = write_table(tmp_path / "r.csv", reviews(6))
+    args = ["--backbone", "test_bert", "--blend", "joint", "--strategy", "fine-tune"]
+    bad = run_cli("train", str(data), *args, check=False)
+    assert bad.returncode == 2 and "--blend joint" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _as_blend(folder, kind: str) -> None:
+    """Make the run in ``folder`` a mix at weight 0.4 or leave it the joint model it is."""
+    if kind == "mix":
+        meta = json.loads((folder / "model.json").read_text())
+        meta["classic_weight"], meta["classic_joint"] = 0.4, False
+        (folder / "model.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("kind", ["mix", "joint"])
+def test_a_blended_run_reloads_evaluates_exports_and_serves_the_same(joint_run, tmp_path, kind):
+    """A mix at weight 0.4 (both parts count) and a joint model: reloaded in a fresh process,
+    evaluated, exported (the graph takes TF-IDF vectors; parity checked by ONNX Runtime,
+    predicted without torch) and served, every path gives the same probabilities."""
     import dataclasses
-
-    return dataclasses.replace(run, classic_weight=weight)
-
-
-def test_a_blended_run_reloads_evaluates_exports_and_serves_the_same(text_run, tmp_path):
-    """A run blended at weight 0.4 (between the two: both parts count): reloaded in a fresh
-    process, evaluated, exported (the graph takes TF-IDF vectors; parity checked by ONNX
-    Runtime, predicted without torch) and served, every path gives the same probabilities."""
     import shutil
 
     from fastapi.testclient import TestClient
 
     from conftest import run_cli
+    from headstart.core.classic import joint_proba
     from headstart.core.runs import load_run
     from headstart.deploy.onnx_model import OnnxModel
     from headstart.deploy.serve import create_app, load_model
 
-    run, _ = text_run
+    run = joint_run
     folder = tmp_path / "blend"
     shutil.copytree(run.path, folder)
-    meta = json.loads((folder / "model.json").read_text())
-    meta["classic_weight"] = 0.4
-    (folder / "model.json").write_text(json.dumps(meta))
+    _as_blend(folder, kind)
     texts = ["works well", "awful nausea and a headache", "a text never seen " * 80]
     want = load_run(folder).predict_proba(texts)
-    alone = load_run(run.path)
-    expected = 0.6 * _weighted(alone, 0.0).predict_proba(texts) + 0.4 * run.classic.predict_proba(
-        texts
-    )
+    network = dataclasses.replace(load_run(run.path), classic_joint=False).predict_proba(texts)
+    if kind == "mix":
+        expected = 0.6 * network + 0.4 * run.classic.predict_proba(texts)
+        said = "+ classic baseline (weight 0.4)"
+    else:
+        expected = joint_proba(network, run.classic.joint_logits(texts))
+        said = "+ classic baseline (one joint logistic regression)"
     assert np.allclose(want, expected, atol=1e-5)
     assert np.allclose(predicted_in_a_fresh_process(folder, texts), want, atol=1e-6)
     r = run_cli("evaluate", str(folder))
-    assert "+ classic baseline (weight 0.4)" in " ".join(r.stdout.split())
+    assert said in " ".join(r.stdout.split())
     r = run_cli("export", str(folder))
     assert "input_ids, attention_mask, windows, tfidf -> probabilities" in " ".join(
         r.stdout.split()

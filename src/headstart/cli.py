@@ -113,9 +113,11 @@ ModalityOpt = Annotated[
 BlendOpt = Annotated[
     str | None,
     typer.Option(
-        help="Text: auto blends the model's probabilities with the classic baseline's (TF-IDF "
-        "+ logistic regression on the same train split) with a weight chosen on validation "
-        "(0: the model alone, 1: the baseline alone); none: the model alone. Default: auto."
+        help="Text: combine the model with the classic baseline (TF-IDF + logistic regression "
+        "on the same train split). mix: their probabilities averaged, the weight chosen on "
+        "validation (0: the model alone, 1: the baseline alone); joint: one logistic "
+        "regression on both models' features (a frozen encoder's); auto: the better of the "
+        "two on validation; none: the model alone. Default: auto."
     ),
 ]
 SetfitOpt = Annotated[

@@ -230,12 +230,24 @@ def render_run(run) -> Group:
         alone = blend.get("model_alone", {})
         scores = ", ".join(f"{k.split('_')[0]} {v:.1%}" for k, v in alone.items() if v is not None)
         weights = [t["weight"] for t in blend["tried"]]
-        grid.add_row(
-            "blend",
-            f"classic baseline's weight {blend['weight']:g}, chosen on validation from "
-            f"{min(weights):g} to {max(weights):g}"
-            + (f" (the model alone: {scores})" if blend["weight"] > 0 and scores else ""),
-        )
+        joint = blend.get("joint")
+        if blend.get("kind") == "joint":
+            text = (
+                f"joint: one logistic regression on the classic baseline's features and the "
+                f"model's (alpha {joint['alpha']:g}, C {joint['C']:g}), chosen on validation "
+                f"({joint['val_accuracy']:.1%} against the best mix's "
+                f"{joint['mix_val_accuracy']:.1%})"
+            )
+        else:
+            text = (
+                f"classic baseline's weight {blend['weight']:g}, chosen on validation from "
+                f"{min(weights):g} to {max(weights):g}"
+                + (f" (a joint model validated at {joint['val_accuracy']:.1%})" if joint else "")
+            )
+        mixed = blend["weight"] > 0 or blend.get("kind") == "joint"
+        grid.add_row("blend", text + (f" (the model alone: {scores})" if mixed and scores else ""))
+        if blend.get("note"):
+            grid.add_row("", Text(blend["note"], style="yellow"))
         alone = blend.get("model_alone_vs_baseline")
         if alone:  # what the blend hides: the model alone against the baseline
             grid.add_row("", Text(alone["verdict"], style=_verdict_style(alone)))

@@ -23,7 +23,7 @@ import torch
 from scipy import stats
 from sklearn import metrics as skm
 
-from headstart.core.classic import blended, load_baseline
+from headstart.core.classic import combine, load_baseline
 from headstart.core.splits import OPTIMISTIC, ExampleSet, example_noun
 from headstart.errors import ConfigError, DataError, HeadstartError, RunError
 from headstart.io import atomic_write_json
@@ -565,7 +565,7 @@ def run_probabilities(
     A frozen-backbone run reuses the feature cache (same backbone, weights and preprocessing
     as at training time), so evaluating right after training costs no forward pass. A blended
     run mixes in its classic baseline's probabilities: ``classic`` (of every example, already
-    computed by the caller), else computed here.
+    computed by the caller), else computed here; a joint one adds its baseline part's logits.
     """
     from headstart.core.cache import MIRROR
     from headstart.core.extractors import extractor_for
@@ -586,14 +586,10 @@ def run_probabilities(
             ) / len(views)
         proba[fs.valid] = torch.softmax(logits, dim=1).numpy()
     run.model.backbone.cpu()
-    if run.classic_weight > 0 and fs.valid.any():  # a blend with its classic baseline
+    if run.uses_classic and fs.valid.any():  # a blend with its classic baseline
         rows = np.flatnonzero(fs.valid)
-        theirs = (
-            classic[rows]
-            if classic is not None
-            else load_baseline(run).predict_proba(images.subset(rows))
-        )
-        proba[rows] = blended(proba[rows], theirs, run.classic_weight)
+        theirs = classic[rows] if classic is not None else None
+        proba[rows] = combine(run, proba[rows], images.subset(rows), classic_proba=theirs)
     return proba, fs.valid, fs.bad
 
 

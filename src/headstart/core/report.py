@@ -651,18 +651,37 @@ def render_html(
             if v is not None
         )
         by_weight = ", ".join(f"{t['weight']:g}: {pct(t['val_accuracy'])}" for t in blend["tried"])
-        how = (
-            "with the classic baseline alone (its weight 1"
-            if blend["weight"] >= 1
-            else "with its model's probabilities averaged with the classic baseline's (the "
-            f"baseline's weight {blend['weight']:g}"
-        )
+        joint = blend.get("joint")
+        if blend.get("kind") == "joint":
+            how = (
+                "with one logistic regression on the classic baseline's features and the model's "
+                f"side by side (the model's scaled by {joint['alpha']:g}, C {joint['C']:g}: "
+                f"{pct(joint['val_accuracy'])} on validation); its model part replaced the "
+                "trained head. It was chosen on validation over averaging the two models' "
+                f"probabilities (the best weight's accuracy: {pct(joint['mix_val_accuracy'])}; "
+                f"by weight: {html.escape(by_weight)})"
+            )
+        else:
+            how = (
+                "with the classic baseline alone (its weight 1"
+                if blend["weight"] >= 1
+                else "with its model's probabilities averaged with the classic baseline's (the "
+                f"baseline's weight {blend['weight']:g}"
+            ) + (
+                f"; 0 would be the model alone), chosen on validation (accuracy by weight: "
+                f"{html.escape(by_weight)})"
+            )
+            if joint:
+                how += (
+                    f"; a joint logistic regression on both models' features validated at "
+                    f"{pct(joint['val_accuracy'])}"
+                )
         versus = blend.get("model_alone_vs_baseline")
         parts.append(
-            f"<p><b>Blend.</b> This run predicts {how}; 0 would be the model alone), chosen on "
-            f"validation (accuracy by weight: {html.escape(by_weight)})."
+            f"<p><b>Blend.</b> This run predicts {how}."
             + (f" The model alone scored {html.escape(alone)}." if alone else "")
             + (f" {html.escape(versus['verdict'])}" if versus else "")
+            + (f" {html.escape(blend['note'])}." if blend.get("note") else "")
             + " <code>--blend none</code> keeps the model alone.</p>"
         )
     parts.append('<h2 id="data">Data</h2>')

@@ -103,6 +103,9 @@ class Run:
     #: the classic baseline's share of the run's probabilities (``--blend``; 0: the model
     #: alone), chosen on validation; ``model.json`` records it
     classic_weight: float = 0.0
+    #: the run is a joint model with its classic baseline (``core.classic.fit_joint``): its
+    #: head is the network's part, the baseline holds the other; ``model.json`` records it
+    classic_joint: bool = False
 
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.model)
@@ -126,22 +129,26 @@ class Run:
     def predict_proba(self, inputs, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Class probabilities: for an image run, decoded images (a sequence of HxWx3 uint8
         arrays); for a text run, a sequence of strings. A blended run mixes in its classic
-        baseline's (``classic_weight``)."""
-        from headstart.core.classic import blended, load_baseline
+        baseline's (``classic_weight``) or adds its joint model's part (``classic_joint``)."""
+        from headstart.core.classic import combine, load_baseline
 
-        if self.classic_weight >= 1:  # the baseline alone: the network is not needed
+        if self.classic_weight >= 1 and not self.classic_joint:  # the baseline alone
             return load_baseline(self).predict_proba(inputs).astype(np.float32)
         proba = modality_of(self).predict_proba(
             self, inputs, batch_size=batch_size, progress=progress
         )
-        if self.classic_weight > 0 and len(proba):
-            classic = load_baseline(self).predict_proba(inputs)
-            proba = blended(proba, classic, self.classic_weight).astype(np.float32)
-        return proba
+        return combine(self, proba, inputs)
+
+    @property
+    def uses_classic(self) -> bool:
+        """Whether the run's predictions need its classic baseline (a mix or a joint model)."""
+        return self.classic_joint or self.classic_weight > 0
 
     def describe_model(self) -> str:
         """The strategy, and the blend with the classic baseline where there is one."""
         label = self.strategy.label()
+        if self.classic_joint:
+            return f"{label} + classic baseline (one joint logistic regression)"
         if self.classic_weight >= 1:
             return f"{label} (predicting with the classic baseline alone)"
         if self.classic_weight > 0:
@@ -176,6 +183,7 @@ class Run:
                 "strategy": self.strategy.to_dict(),
                 "parent": self.parent,
                 "classic_weight": self.classic_weight,
+                "classic_joint": self.classic_joint,
             },
         )
         atomic_write_json(
@@ -280,7 +288,8 @@ def load_run(path: str | Path) -> Run:
             f"{weights_file}: weights do not match model.json ({str(e)[:200]})."
         ) from None
     model.eval()
-    if float(meta.get("classic_weight", 0.0)) > 0 and not (path / CLASSIC_FOLDER).is_dir():
+    uses_classic = float(meta.get("classic_weight", 0.0)) > 0 or meta.get("classic_joint")
+    if uses_classic and not (path / CLASSIC_FOLDER).is_dir():
         raise RunError(
             f"{path}: model.json blends in the classic baseline, but {CLASSIC_FOLDER}/ is "
             "missing; copy the whole run folder."
@@ -316,4 +325,5 @@ def load_run(path: str | Path) -> Run:
         parent=meta.get("parent"),
         path=path,
         classic_weight=float(meta.get("classic_weight", 0.0)),
+        classic_joint=bool(meta.get("classic_joint", False)),
     )

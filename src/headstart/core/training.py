@@ -25,11 +25,12 @@ from torch import nn
 
 from headstart.core import distributed, recipe
 from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
-from headstart.core.classic import blended, choose_weight, fit_baseline
+from headstart.core.classic import blended, choose_weight, fit_baseline, fit_joint
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_comparison
 from headstart.core.extractors import extractor_for, streaming_inputs
+from headstart.core.heads import HeadSpec, build_head
 from headstart.core.inputs import ArrayInputs
 from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_scores, steps_per_epoch
 from headstart.core.modality import modality_of
@@ -532,6 +533,19 @@ def _train_locked(
         metrics, scored, logits = _metrics(  # on the training device, before the model moves
             config, splits, history, prepared, device, extract_seconds, plan, group
         )
+        used_sets = {n: s.subset(prepared.used[n]) for n, s in splits.items().items()}
+        classic, weight, joint = None, 0.0, None
+        if group.is_main:  # the baseline every model of this kind of data must beat
+            classic, weight, joint = blend_with_classic(
+                config, metrics, scored, logits, used_sets, head_inputs(config, prepared, head)
+            )
+        head_spec = config.head_spec()
+        if joint is not None:  # the joint model's network part replaces the trained head
+            head_spec = HeadSpec(kind="linear")
+            head = build_head(head_spec, joint.shape[1], joint.shape[0])
+            with torch.no_grad():
+                head[-1].weight.copy_(torch.from_numpy(joint))
+                head[-1].bias.zero_()
         model = TransferModel(loaded.backbone, head, tta=config.tta).cpu().eval()
         if not strategy.trains_backbone:
             for p in model.backbone.parameters():
@@ -544,20 +558,16 @@ def _train_locked(
         metrics["features"] = features_record(loaded)
         if tuned is not None:
             metrics["setfit"] = tuned
-        used_sets = {n: s.subset(prepared.used[n]) for n, s in splits.items().items()}
         reading = modality_of(loaded).reading_record(loaded, used_sets)
         if reading is not None:
             metrics["truncation"] = reading
-        classic, weight = None, 0.0
-        if group.is_main:  # the baseline every model of this kind of data must beat
-            classic, weight = blend_with_classic(config, metrics, scored, logits, used_sets)
         run = Run(
             model=model,
             class_names=splits.class_names,
             preprocessing=loaded.preprocessing,
             config=config,
             backbone_name=loaded.timm_name,
-            head_spec=config.head_spec(),
+            head_spec=head_spec,
             history=history,
             metrics=metrics,
             record={
@@ -572,6 +582,7 @@ def _train_locked(
             data=splits,
             classic=classic,
             classic_weight=weight,
+            classic_joint=joint is not None,
         )
         run.metrics["parameters"] = run.parameter_counts()
         if save and group.is_main:
@@ -710,35 +721,81 @@ def _metrics(
     return metrics, scored, {name: lg for name, (_, lg) in logits.items()}
 
 
-def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: dict):
+def head_inputs(config: TrainConfig, prepared: Prepared, head) -> dict | None:
+    """Each split's cached features, the inputs of the head, in the order of its examples
+    (split name -> array): what a joint model with the classic baseline reads. None where the
+    head does not read cached features (the backbone trains, or several augmented views, or
+    test-time augmentation)."""
+    parts = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
+    if config.tta or prepared.module is not head:
+        return None
+    if not all(isinstance(p, ArrayInputs) and len(p.views) == 1 for p in parts.values() if p):
+        return None
+    return {n: np.asarray(p.views[0][p.rows]) for n, p in parts.items() if p is not None}
+
+
+def blend_with_classic(
+    config, metrics: dict, scored: dict, logits: dict, sets: dict, features: dict | None = None
+):
     """Fit the classic baseline on the train examples the model used (its setting chosen on
-    the validation ones) and, with ``--blend auto``, blend it into the model with a weight
-    chosen on validation: ``scored`` and the held-out accuracies in ``metrics`` become the
-    blend's (``metrics["blend"]`` keeps the model's own). Returns (baseline, weight), or
-    (None, 0.0) for a kind of data without a baseline (``sets``: split name -> the examples
-    the model used; ``logits``: split name -> the model's logits on them)."""
-    model = fit_baseline(sets["train"], sets["val"], len(sets["train"].class_names))
+    the validation ones) and, with ``--blend auto``, blend it into the model, choosing on
+    validation between a mix with a weight and, where ``features`` (split name -> the head's
+    cached inputs, :func:`head_inputs`) are given, a joint model
+    (:func:`~headstart.core.classic.fit_joint`): ``scored`` and the held-out accuracies in
+    ``metrics`` become the blend's (``metrics["blend"]`` keeps the model's own). Returns
+    (baseline, mix weight, the joint model's network part or None), or (None, 0.0, None) for
+    a kind of data without a baseline (``sets``: split name -> the examples the model used;
+    ``logits``: split name -> the model's logits on them)."""
+    n_classes = len(sets["train"].class_names)
+    model = fit_baseline(sets["train"], sets["val"], n_classes)
     if model is None:
-        return None, 0.0
+        return None, 0.0, None
     for name, (y, _) in scored.items():  # the model's rows are the examples it used, in order
         if not np.array_equal(y, sets[name].labels):
             raise RuntimeError(f"the {name} predictions are not in the order of its examples")
     classic_proba = {n: model.predict_proba(sets[n]) for n in scored}
     metrics["classic_baseline"] = {"name": model.name, "description": model.describe()}
-    weight = 0.0
+    weight, joint, combined = 0.0, None, None
     if config.blend == "none":
         metrics["blend"] = {"weight": 0.0, "chosen_on": "--blend none"}
     else:
         model_proba = {n: _softmax(lg) for n, lg in logits.items()}
         weight, tried = choose_weight(model_proba["val"], classic_proba["val"], scored["val"][0])
         metrics["blend"] = {
+            "kind": "mix",
             "weight": weight,
             "chosen_on": "validation accuracy (ties: lower log loss, then the smaller weight)",
             "tried": tried,
             # the model alone, before the blend
             "model_alone": {f"{n}_accuracy": metrics.get(f"{n}_accuracy") for n in scored},
         }
-    if weight > 0:
+        combined = {n: blended(model_proba[n], classic_proba[n], weight) for n in scored}
+        if config.blend == "joint" and features is None:  # auto's fine-tuning candidates
+            metrics["blend"]["note"] = (
+                "--blend joint reads a frozen encoder's cached features; this model's encoder "
+                "trained, so its probabilities were mixed instead"
+            )
+        if config.blend in ("auto", "joint") and features is not None and len(sets["val"]):
+            joined, part, record = fit_joint(model, sets, features, n_classes)
+            mix = next(t for t in tried if t["weight"] == weight)
+            record["mix_weight"], record["mix_val_accuracy"] = weight, mix["val_accuracy"]
+            metrics["blend"]["joint"] = record
+            if config.blend == "joint" or (record["val_accuracy"], -record["val_log_loss"]) > (
+                mix["val_accuracy"],
+                -mix["val_log_loss"],
+            ):
+                model, joint = joined, part
+                weight = metrics["blend"]["weight"] = 0.0
+                metrics["blend"]["kind"] = "joint"
+                metrics["blend"]["chosen_on"] = (
+                    "--blend joint"
+                    if config.blend == "joint"
+                    else "validation accuracy against the best mix (ties: lower log loss)"
+                )
+                combined = {
+                    n: _softmax(features[n] @ part.T + model.joint_logits(sets[n])) for n in scored
+                }
+    if combined is not None and (weight > 0 or joint is not None):
         # the question a blend leaves open: does the model alone beat the baseline?
         head = metrics["headline"]["split"]
         y, alone = scored[head]
@@ -751,7 +808,7 @@ def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: 
             noun=example_noun(sets["train"]),
         )
         for name, (y, _) in scored.items():
-            pred = blended(model_proba[name], classic_proba[name], weight).argmax(1)
+            pred = combined[name].argmax(1)
             scored[name] = (y, pred)
             metrics[f"{name}_accuracy"] = accuracy_of(y, pred)
         head = metrics["headline"]
@@ -763,10 +820,10 @@ def blend_with_classic(config, metrics: dict, scored: dict, logits: dict, sets: 
             scored,
             metrics["headline"]["split"],
             sets,
-            this_name="the run (its blend)" if weight > 0 else "the model",
+            this_name="the run (its blend)" if weight > 0 or joint is not None else "the model",
         )
     )
-    return model, weight
+    return model, weight, joint
 
 
 def scored_headline(split: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict:

@@ -10,7 +10,9 @@ logistic regression (L-BFGS, scikit-learn's default solver) is chosen on the val
 split from a logarithmic grid, ties broken by the lower validation log loss.
 
 Saved without pickle (:meth:`TfidfBaseline.save`): ``classic.json`` holds the settings and
-each vectoriser's vocabulary, ``classic.safetensors`` the idf weights and the coefficients.
+each vectoriser's vocabulary, ``classic.safetensors`` the idf weights and the coefficients
+(and, in a run that is a joint model, :func:`headstart.core.classic.fit_joint`, the joint
+model's TF-IDF coefficients beside the baseline's: one vocabulary serves both).
 Predictions need scikit-learn's vectoriser (rebuilt from the vocabulary) and one matrix
 product; the coefficients are stored as one row per class (a binary model's single row ``w``
 as ``-w/2, +w/2``, whose softmax is its sigmoid), so every model predicts the same way.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.core.classic import full_proba, per_class_coefficients
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_with
 
@@ -70,12 +73,39 @@ class TfidfBaseline:
     name = NAME
     kind = KIND
 
-    def __init__(self, vectorisers: list, coef: np.ndarray, intercept: np.ndarray, record: dict):
+    def __init__(
+        self,
+        vectorisers: list,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        record: dict,
+        joint: tuple[np.ndarray, np.ndarray] | None = None,
+        joint_record: dict | None = None,
+    ):
         self.vectorisers = vectorisers
         self.coef = np.asarray(coef, dtype=np.float32)  # (classes, features)
         self.intercept = np.asarray(intercept, dtype=np.float32)  # (classes,)
         #: how it was fitted: settings, the C tried and chosen, sizes, seconds
         self.record = record
+        #: a joint model's TF-IDF part (coefficients, intercept), or None
+        self.joint = (
+            None if joint is None else tuple(np.ascontiguousarray(a, np.float32) for a in joint)
+        )
+        #: how the joint model was chosen (saved with it)
+        self.joint_record = joint_record
+
+    def with_joint(self, coef: np.ndarray, intercept: np.ndarray, record: dict) -> TfidfBaseline:
+        """This baseline, also holding a joint model's TF-IDF part (``record``: how the joint
+        model was chosen); the baseline itself is unchanged (a copy: ``auto`` shares one
+        fitted baseline between its candidates)."""
+        return TfidfBaseline(
+            self.vectorisers,
+            self.coef,
+            self.intercept,
+            self.record,
+            joint=(coef, intercept),
+            joint_record=record,
+        )
 
     # ------------------------------------------------------------------ fitting
 
@@ -128,7 +158,7 @@ class TfidfBaseline:
         tried, best, best_model = [], None, None
         for c in C_GRID:
             model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
-            proba = _full_proba(model.predict_proba(x_val), model.classes_, n_classes)
+            proba = full_proba(model.predict_proba(x_val), model.classes_, n_classes)
             acc = float(np.mean(proba.argmax(1) == y_val)) if len(y_val) else float("nan")
             loss = (
                 float(log_loss(y_val, proba, labels=np.arange(n_classes)))
@@ -139,7 +169,7 @@ class TfidfBaseline:
             key = (acc, -loss)
             if best is None or key > best:
                 best, best_model = key, model
-        coef, intercept = _per_class(best_model, n_classes)
+        coef, intercept = per_class_coefficients(best_model, n_classes)
         record = {
             "kind": KIND,
             "name": NAME,
@@ -177,6 +207,13 @@ class TfidfBaseline:
         row per text)."""
         return _softmax(np.asarray(self.features(texts) @ self.coef.T) + self.intercept)
 
+    def joint_logits(self, texts) -> np.ndarray:
+        """The joint model's TF-IDF part of its logits (float64, one row per text)."""
+        if self.joint is None:
+            raise RunError("this classic baseline holds no joint model.")
+        coef, intercept = self.joint
+        return np.asarray(self.features(texts) @ coef.T, np.float64) + intercept
+
     def describe(self) -> str:
         """One line: what it is and how C was chosen."""
         parts = [
@@ -199,15 +236,21 @@ class TfidfBaseline:
 
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {"coef": self.coef, "intercept": self.intercept}
+        if self.joint is not None:
+            tensors["joint.coef"], tensors["joint.intercept"] = self.joint
         vocabularies = []
         for k, v in enumerate(self.vectorisers):
             tensors[f"idf.{k}"] = np.asarray(v.idf_, dtype=np.float32)
             vocabularies.append({term: int(i) for term, i in v.vocabulary_.items()})
+        # safetensors writes a strided view's memory, not its values: every array contiguous
+        tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
         atomic_write_with(
             folder / f"{prefix}{WEIGHTS_FILE}", lambda tmp: save_file(tensors, str(tmp))
         )
+        joint = {"joint": self.joint_record or {}} if self.joint is not None else {}
         atomic_write_json(
-            folder / f"{prefix}{SETTINGS_FILE}", {**self.record, "vocabularies": vocabularies}
+            folder / f"{prefix}{SETTINGS_FILE}",
+            {**self.record, **joint, "vocabularies": vocabularies},
         )
 
     @classmethod
@@ -223,6 +266,7 @@ class TfidfBaseline:
         except (OSError, ValueError, SafetensorError) as e:
             raise RunError(f"{folder}: the classic baseline is unreadable ({e}).") from None
         vocabularies = payload.pop("vocabularies", [])
+        joint_record = payload.pop("joint", None)
         vectorisers = []
         for k, (spec, vocabulary) in enumerate(zip(payload["features"], vocabularies)):
             vec = _vectoriser(spec, int(spec["min_df"]), vocabulary)
@@ -234,28 +278,22 @@ class TfidfBaseline:
                 f"{folder}: the classic baseline's coefficients ({tensors['coef'].shape[1]}) "
                 f"do not match its vocabularies ({n_terms} terms)."
             )
-        return cls(vectorisers, tensors["coef"], tensors["intercept"], payload)
-
-
-def _full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Probabilities over every class (a class absent from train gets 0)."""
-    out = np.zeros((proba.shape[0], n_classes))
-    out[:, classes] = proba
-    return out / out.sum(axis=1, keepdims=True)  # float32 rows may miss 1 by more than 1e-7
-
-
-def _per_class(model, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """One coefficient row and intercept per class, whose softmax is the model's
-    probabilities; a class absent from train gets a row that never wins."""
-    coef, intercept = model.coef_, model.intercept_
-    if coef.shape[0] == 1:  # binary: sigmoid(w.x + b) = softmax([-(w.x + b)/2, (w.x + b)/2])
-        coef = np.vstack([-coef / 2, coef / 2])
-        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-    full_coef = np.zeros((n_classes, coef.shape[1]), dtype=np.float32)
-    full_intercept = np.full(n_classes, -1e4, dtype=np.float32)
-    full_coef[model.classes_] = coef
-    full_intercept[model.classes_] = intercept
-    return full_coef, full_intercept
+        joint = None
+        if "joint.coef" in tensors:
+            joint = (tensors["joint.coef"], tensors["joint.intercept"])
+            if joint[0].shape != tensors["coef"].shape:
+                raise RunError(
+                    f"{folder}: the joint model's TF-IDF coefficients {tuple(joint[0].shape)} do "
+                    f"not match the baseline's {tuple(tensors['coef'].shape)}."
+                )
+        return cls(
+            vectorisers,
+            tensors["coef"],
+            tensors["intercept"],
+            payload,
+            joint=joint,
+            joint_record=joint_record,
+        )
 
 
 class BlendFeed:

@@ -5,10 +5,11 @@ class probabilities; the tokenizer's ``tokenizer.json`` beside it, and in the me
 text becomes windows (:mod:`.tokens_np` reads both without torch, reading long texts as the
 run did: :mod:`.windows`).
 
-A run blended with its classic baseline (``classic_weight`` > 0) takes a fourth input, the
-texts' TF-IDF vectors (``tfidf``: the client computes them with the baseline's vocabularies,
-shipped beside the model as ``STEM.classic.json`` and ``STEM.classic.safetensors``), and the
-graph blends the two models' probabilities as the run does."""
+A run blended with its classic baseline (``classic_weight`` > 0, or a joint model:
+``classic_joint``) takes a fourth input, the texts' TF-IDF vectors (``tfidf``: the client
+computes them with the baseline's vocabularies, shipped beside the model as
+``STEM.classic.json`` and ``STEM.classic.safetensors``), and the graph blends the two models'
+probabilities, or adds the joint model's two parts' logits, as the run does."""
 
 from __future__ import annotations
 
@@ -70,12 +71,39 @@ class BlendedTextGraph(TextGraph):
         return (1.0 - self.weight) * model + self.weight * classic
 
 
+class JointTextGraph(TextGraph):
+    """(input_ids, attention_mask, windows, tfidf) -> a joint model's probabilities: the
+    softmax of the network part's log-probabilities plus the TF-IDF part's logits (``tfidf @
+    coef.T + intercept``), as :func:`headstart.core.classic.joint_proba` computes them."""
+
+    def __init__(self, model: nn.Module, coef, intercept):
+        super().__init__(model)
+        self.register_buffer("coef", torch.as_tensor(coef, dtype=torch.float32))
+        self.register_buffer("intercept", torch.as_tensor(intercept, dtype=torch.float32))
+        self.tiny = float(torch.finfo(torch.float32).tiny)
+
+    def forward(  # type: ignore[override]
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        windows: torch.Tensor,
+        tfidf: torch.Tensor,
+    ) -> torch.Tensor:
+        model = super().forward(input_ids, attention_mask, windows)
+        logits = torch.log(model.clamp_min(self.tiny)) + tfidf @ self.coef.T + self.intercept
+        return torch.softmax(logits, dim=1)
+
+
 def graph(run) -> tuple[nn.Module, dict]:
     """(graph, dynamic axes by input name, in the forward's order) of a text run."""
     from headstart.core.classic import load_baseline
 
     axes = {0: "windows", 1: "length"}
     names = {"input_ids": axes, "attention_mask": axes, "windows": {0: "texts", 1: "windows"}}
+    if run.classic_joint:
+        coef, intercept = load_baseline(run).joint
+        joint = JointTextGraph(run.model.eval(), coef, intercept)
+        return joint.eval(), {**names, TFIDF_INPUT: {0: "texts"}}
     if run.classic_weight > 0:
         classic = load_baseline(run)
         blended = BlendedTextGraph(
@@ -101,7 +129,7 @@ def client_meta(run, stem: str) -> dict:
         "pad_id": int(pad if pad is not None else 0),
         "tokenizer": f"{stem}.{TOKENIZER_FILE}",
         "text_column": run.config.text_column,  # what predict reads from a table by default
-        **({"classic": f"{stem}."} if run.classic_weight > 0 else {}),  # its files' prefix
+        **({"classic": f"{stem}."} if run.uses_classic else {}),  # its files' prefix
     }
 
 
@@ -115,7 +143,7 @@ def copy_files(run, folder: Path, stem: str) -> None:
             "ONNX client could not tokenise; export needs an encoder with a fast tokenizer."
         )
     shutil.copyfile(source, folder / f"{stem}.{TOKENIZER_FILE}")
-    if run.classic_weight > 0:  # the blend's TF-IDF vocabularies, for the client
+    if run.uses_classic:  # the blend's TF-IDF vocabularies, for the client
         from headstart.core.classic import load_baseline
 
         load_baseline(run).save(folder, prefix=f"{stem}.")
