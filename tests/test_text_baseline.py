@@ -353,6 +353,25 @@ def test_the_joint_model_is_one_logistic_regression_on_both_models_features(join
     assert np.allclose(tfidf.predict_proba(test), again.predict_proba(test), atol=1e-6)
 
 
+def test_a_joint_run_continues_with_finetune_from_its_linear_head(joint_run, tmp_path):
+    """The fine-tuning continuation starts from the head the joint run predicts with (its
+    linear layer), mixes rather than joins (the encoder trains), and reloads alike."""
+    from conftest import run_cli
+    from headstart.core.runs import load_run
+
+    out = tmp_path / "ft"
+    run_cli("finetune", str(joint_run.path), "--epochs", "1", "--out", str(out))
+    child = load_run(out)
+    assert child.head_spec == joint_run.head_spec and not child.classic_joint
+    assert child.metrics["blend"]["kind"] == "mix" and "joint" not in child.metrics["blend"]
+    texts = ["works well", "awful nausea"]
+    assert np.allclose(
+        predicted_in_a_fresh_process(out, texts), child.predict_proba(texts), atol=1e-6
+    )
+    page = (out / "report.html").read_text()
+    assert "linear (the parent&#x27;s head, continued)" in page
+
+
 def test_joint_needs_a_frozen_encoder(tmp_path):
     from conftest import run_cli
 

@@ -867,6 +867,9 @@ def finetune(
         cache_budget=cache_budget,
         device=device,
         parent=str(run_dir),
+        # a joint blend reads a frozen encoder's features; the continued encoder trains, so
+        # its run mixes, chosen on validation as --blend auto chooses
+        blend="auto" if recorded.blend == "joint" else recorded.blend,
     )
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
     check_out(out, overwrite=overwrite)

@@ -232,11 +232,20 @@ def render_run(run) -> Group:
         weights = [t["weight"] for t in blend["tried"]]
         joint = blend.get("joint")
         if blend.get("kind") == "joint":
+            tie = (
+                " (equal: the lower log loss decided)"
+                if round(joint["val_accuracy"], 4) == joint["mix_val_accuracy"]
+                else ""
+            )
             text = (
                 f"joint: one logistic regression on the classic baseline's features and the "
-                f"model's (alpha {joint['alpha']:g}, C {joint['C']:g}), chosen on validation "
-                f"({joint['val_accuracy']:.1%} against the best mix's "
-                f"{joint['mix_val_accuracy']:.1%})"
+                f"model's (alpha {joint['alpha']:g}, C {joint['C']:g}), "
+                + (
+                    "as --blend joint asked"
+                    if blend.get("chosen_on") == "--blend joint"
+                    else f"chosen on validation: {joint['val_accuracy']:.1%} against "
+                    f"{joint['mix_val_accuracy']:.1%} for the best mix{tie}"
+                )
             )
         else:
             text = (
@@ -245,7 +254,7 @@ def render_run(run) -> Group:
                 + (f" (a joint model validated at {joint['val_accuracy']:.1%})" if joint else "")
             )
         mixed = blend["weight"] > 0 or blend.get("kind") == "joint"
-        grid.add_row("blend", text + (f" (the model alone: {scores})" if mixed and scores else ""))
+        grid.add_row("blend", text + (f"; the model alone: {scores}" if mixed and scores else ""))
         if blend.get("note"):
             grid.add_row("", Text(blend["note"], style="yellow"))
         alone = blend.get("model_alone_vs_baseline")

@@ -139,14 +139,21 @@ def starting_model(
     config: TrainConfig, class_names, parent: Run | None
 ) -> tuple[object, nn.Module, StrategyPlan]:
     """Backbone, head and strategy plan as training starts: seeded, pretrained (random for
-    scratch), continued from ``parent`` when given."""
+    scratch), continued from ``parent`` when given (its head as it is: a joint text run's is
+    the linear layer that replaced the head it trained)."""
     strategy = config.strategy_spec()
     torch.manual_seed(config.seed)
     loaded = backbone_for(config)
-    head = build_head(config.head_spec(), loaded.backbone.num_features, len(class_names))
+    spec = starting_head_spec(config, parent)
+    head = build_head(spec, loaded.backbone.num_features, len(class_names))
     if parent is not None:
         _start_from_parent(parent, loaded, head, class_names)
     return loaded, head, plan_strategy(loaded.backbone, strategy)
+
+
+def starting_head_spec(config: TrainConfig, parent: Run | None):
+    """The head a run starts from: the parent's, when it continues one; else as configured."""
+    return parent.head_spec if parent is not None else config.head_spec()
 
 
 def weights_record(loaded, strategy, model: TransferModel) -> dict:

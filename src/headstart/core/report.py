@@ -409,6 +409,14 @@ def _used_settings(run) -> dict[str, str | None]:
         shown["candidates"] = None
     shown["budget"] = None  # --budget: only --strategy auto has one
     shown.update(mod.used_settings(run))
+    blend = m.get("blend") or {}
+    if blend.get("tried"):  # what the blend became
+        kept = "joint" if run.classic_joint else f"mix, the baseline's weight {blend['weight']:g}"
+        shown["blend"] = kept if cfg.blend == blend.get("kind") else f"{kept} ({cfg.blend})"
+    if run.classic_joint:
+        shown["head"] = f"{cfg.head} (trained, then replaced by the joint model's linear layer)"
+    elif run.head_spec.kind != cfg.head:  # continued from a parent whose head differs
+        shown["head"] = f"{run.head_spec.kind} (the parent's head, continued)"
     if m.get("chosen_by") == "auto":
         for key in ("strategy", "features", "head"):
             shown[key] = f"{shown.get(key) or getattr(cfg, key)} (chosen by --strategy auto)"

@@ -38,6 +38,7 @@ from headstart.core.model import (
     Suffix,
     TransferModel,
     features_record,
+    starting_head_spec,
     starting_model,
     weights_fingerprint,
     weights_record,
@@ -539,7 +540,7 @@ def _train_locked(
             classic, weight, joint = blend_with_classic(
                 config, metrics, scored, logits, used_sets, head_inputs(config, prepared, head)
             )
-        head_spec = config.head_spec()
+        head_spec = starting_head_spec(config, parent)
         if joint is not None:  # the joint model's network part replaces the trained head
             head_spec = HeadSpec(kind="linear")
             head = build_head(head_spec, joint.shape[1], joint.shape[0])
