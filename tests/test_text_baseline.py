@@ -489,3 +489,19 @@ def test_setfit_s_stage_stops_at_the_deadline_after_its_first_step():
     done = contrastive_tune(loaded, texts(12), progress=False, deadline=time.perf_counter() - 1)
     assert done["steps_run"] == 1 < done["steps"]
     assert not any(p.requires_grad for p in loaded.backbone.parameters())  # frozen again
+
+
+def test_a_joint_model_is_fitted_once_for_the_same_baseline_and_features(joint_run):
+    """auto's frozen candidates read the same features: the second asks, the first's fit
+    answers (the same coefficients, marked reused)."""
+    from headstart.core.classic import fit_joint
+
+    run = joint_run
+    sets = {"train": run.data.train, "val": run.data.val}
+    feats = {n: _features(run, s) for n, s in sets.items()}
+    first = fit_joint(run.classic, sets, feats, len(run.class_names))
+    again = fit_joint(run.classic, sets, feats, len(run.class_names))
+    assert again[2]["reused"] and "reused" not in first[2]
+    assert again[0] is first[0] and np.array_equal(again[1], first[1])
+    feats["val"] = feats["val"] + 1.0  # other features: fitted anew
+    assert "reused" not in fit_joint(run.classic, sets, feats, len(run.class_names))[2]

@@ -157,6 +157,18 @@ JOINT_ALPHAS = (0.1, 0.25, 0.5, 1.0, 2.0)
 JOINT_CS = (1e1, 1e2, 1e3, 1e4, 1e5)
 
 
+#: Fitted joint models by (baseline, features) content: ``auto``'s frozen candidates (the
+#: lesson head, the linear head) read the same features, so their joint model is the same fit.
+_JOINTS: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+def _digest(array) -> str:
+    import hashlib
+
+    a = np.ascontiguousarray(array)
+    return hashlib.sha256(a.view(np.uint8).ravel().data).hexdigest() + str(a.shape)
+
+
 def fit_joint(baseline, sets: dict, features: dict, n_classes: int):
     """One logistic regression (L-BFGS) on ``[baseline.features(x), alpha * e]``: ``sets``
     maps "train" and "val" to example sets, ``features`` the same names to the network's
@@ -165,6 +177,19 @@ def fit_joint(baseline, sets: dict, features: dict, n_classes: int):
     that choice is the one fitted on train. Returns (the baseline with the joint model's
     baseline part, the network part as a (classes, features) weight of a linear layer without
     bias, what was tried and chosen)."""
+    key = (id(baseline), n_classes, *(_digest(features[n]) for n in ("train", "val")))
+    if key in _JOINTS:  # (the value holds the baseline: its id is not reused meanwhile)
+        _JOINTS.move_to_end(key)
+        _, joined, part, record = _JOINTS[key]
+        return joined, part, {**record, "reused": True}
+    joined, part, record = _fit_joint(baseline, sets, features, n_classes)
+    _JOINTS[key] = (baseline, joined, part, record)
+    while len(_JOINTS) > _KEEP:
+        _JOINTS.popitem(last=False)
+    return joined, part, dict(record)
+
+
+def _fit_joint(baseline, sets: dict, features: dict, n_classes: int):
     from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
