@@ -39,22 +39,27 @@ from bench_text_baseline import SPEECHES
 from results import record
 
 
+def _write(out: Path, rows) -> Path:
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    return out
+
+
 def short_texts(n: int, folder: Path, seed: int = 0) -> Path:
     """``n`` texts recombined from the drug reviews' sentences (see the module docstring)."""
     with open(drug_reviews(folder), encoding="utf-8", newline="") as f:
         pool = [(r["text"], r["label"]) for r in csv.DictReader(f, delimiter="\t")]
     rng = np.random.default_rng(seed)
-    out = folder / f"short{n}.csv"
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for i in rng.integers(len(pool), size=n):
-            text, label = pool[i]
-            sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
-            rng.shuffle(sentences)
-            keep = int(rng.integers(1, len(sentences) + 1))
-            w.writerow([" ".join(sentences[:keep]), label])
-    return out
+
+    def one(text: str, label: str) -> list[str]:
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+        rng.shuffle(sentences)
+        return [" ".join(sentences[: int(rng.integers(1, len(sentences) + 1))]), label]
+
+    drawn = rng.integers(len(pool), size=n)
+    return _write(folder / f"short{n}.csv", [one(*pool[i]) for i in drawn])
 
 
 def long_documents(n: int, folder: Path, seed: int = 0) -> Path:
@@ -62,16 +67,14 @@ def long_documents(n: int, folder: Path, seed: int = 0) -> Path:
     with open(SPEECHES, encoding="utf-8", newline="") as f:
         pool = [(r["text"].split(), r["label"]) for r in csv.DictReader(f)]
     rng = np.random.default_rng(seed)
-    out = folder / f"long{n}.csv"
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for i in rng.integers(len(pool), size=n):
-            words, label = pool[i]
-            size = max(1, int(len(words) * rng.uniform(0.5, 1.0)))
-            start = int(rng.integers(0, len(words) - size + 1))
-            w.writerow([" ".join(words[start : start + size]), label])
-    return out
+
+    def one(words: list[str], label: str) -> list[str]:
+        size = max(1, int(len(words) * rng.uniform(0.5, 1.0)))
+        start = int(rng.integers(0, len(words) - size + 1))
+        return [" ".join(words[start : start + size]), label]
+
+    drawn = rng.integers(len(pool), size=n)
+    return _write(folder / f"long{n}.csv", [one(*pool[i]) for i in drawn])
 
 
 def timed(name: str, data: Path, tmp: Path, auto: bool) -> dict:

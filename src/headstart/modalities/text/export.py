@@ -49,37 +49,17 @@ class TextGraph(nn.Module):
 
 
 class BlendedTextGraph(TextGraph):
-    """(input_ids, attention_mask, windows, tfidf) -> the run's blend: ``1 - weight`` of the
-    model's probabilities plus ``weight`` of the classic baseline's (softmax of ``tfidf @
-    coef.T + intercept``)."""
+    """(input_ids, attention_mask, windows, tfidf) -> the run's blend with its classic
+    baseline, whose logits are ``tfidf @ coef.T + intercept``: a mix (``joint`` False), ``1 -
+    weight`` of the model's probabilities plus ``weight`` of the baseline's; or a joint model,
+    the softmax of the network part's log-probabilities plus the TF-IDF part's logits, as
+    :func:`headstart.core.classic.joint_proba` computes them."""
 
-    def __init__(self, model: nn.Module, coef, intercept, weight: float):
+    def __init__(self, model: nn.Module, coef, intercept, weight: float, joint: bool = False):
         super().__init__(model)
         self.register_buffer("coef", torch.as_tensor(coef, dtype=torch.float32))
         self.register_buffer("intercept", torch.as_tensor(intercept, dtype=torch.float32))
-        self.weight = float(weight)
-
-    def forward(  # type: ignore[override]
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        windows: torch.Tensor,
-        tfidf: torch.Tensor,
-    ) -> torch.Tensor:
-        model = super().forward(input_ids, attention_mask, windows)
-        classic = torch.softmax(tfidf @ self.coef.T + self.intercept, dim=1)
-        return (1.0 - self.weight) * model + self.weight * classic
-
-
-class JointTextGraph(TextGraph):
-    """(input_ids, attention_mask, windows, tfidf) -> a joint model's probabilities: the
-    softmax of the network part's log-probabilities plus the TF-IDF part's logits (``tfidf @
-    coef.T + intercept``), as :func:`headstart.core.classic.joint_proba` computes them."""
-
-    def __init__(self, model: nn.Module, coef, intercept):
-        super().__init__(model)
-        self.register_buffer("coef", torch.as_tensor(coef, dtype=torch.float32))
-        self.register_buffer("intercept", torch.as_tensor(intercept, dtype=torch.float32))
+        self.weight, self.joint = float(weight), joint
         self.tiny = float(torch.finfo(torch.float32).tiny)
 
     def forward(  # type: ignore[override]
@@ -90,8 +70,10 @@ class JointTextGraph(TextGraph):
         tfidf: torch.Tensor,
     ) -> torch.Tensor:
         model = super().forward(input_ids, attention_mask, windows)
-        logits = torch.log(model.clamp_min(self.tiny)) + tfidf @ self.coef.T + self.intercept
-        return torch.softmax(logits, dim=1)
+        classic = tfidf @ self.coef.T + self.intercept
+        if self.joint:
+            return torch.softmax(torch.log(model.clamp_min(self.tiny)) + classic, dim=1)
+        return (1.0 - self.weight) * model + self.weight * torch.softmax(classic, dim=1)
 
 
 def graph(run) -> tuple[nn.Module, dict]:
@@ -100,14 +82,11 @@ def graph(run) -> tuple[nn.Module, dict]:
 
     axes = {0: "windows", 1: "length"}
     names = {"input_ids": axes, "attention_mask": axes, "windows": {0: "texts", 1: "windows"}}
-    if run.classic_joint:
-        coef, intercept = load_baseline(run).joint
-        joint = JointTextGraph(run.model.eval(), coef, intercept)
-        return joint.eval(), {**names, TFIDF_INPUT: {0: "texts"}}
-    if run.classic_weight > 0:
+    if run.uses_classic:
         classic = load_baseline(run)
+        coef, intercept = classic.joint if run.classic_joint else (classic.coef, classic.intercept)
         blended = BlendedTextGraph(
-            run.model.eval(), classic.coef, classic.intercept, run.classic_weight
+            run.model.eval(), coef, intercept, run.classic_weight, joint=run.classic_joint
         )
         return blended.eval(), {**names, TFIDF_INPUT: {0: "texts"}}
     return TextGraph(run.model.eval()).eval(), names
