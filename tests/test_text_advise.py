@@ -74,3 +74,28 @@ def test_compare_trains_each_text_encoder_on_one_split(tmp_path):
         assert run["classic_weight"] == 0
     page = (out / "compare.html").read_text()
     assert "minus the classic baseline" in page and "TF-IDF + logistic regression" in page
+
+
+def test_the_random_weight_control_reads_a_stratified_sample_only(tmp_path, monkeypatch):
+    """The advice's pretrained features cover every training text (training reads them
+    next); the random-weight control, which serves nothing else, a stratified sample of
+    CONTROL_SAMPLE, and both probes compare on that sample."""
+    import numpy as np
+
+    import headstart.core.advise as advise_module
+    from headstart.core.data import load_data
+
+    labels = np.array([0] * 30 + [1] * 10)
+    rows = advise_module.control_sample(labels, size=20)
+    assert len(rows) == 20 and np.array_equal(rows, np.sort(rows))
+    assert np.bincount(labels[rows]).tolist() == [15, 5]  # stratified
+    assert np.array_equal(advise_module.control_sample(labels, size=20), rows)  # seeded
+    assert np.array_equal(advise_module.control_sample(labels, size=99), np.arange(40))
+
+    monkeypatch.setattr(advise_module, "CONTROL_SAMPLE", 10)
+    splits = load_data(str(write_table(tmp_path / "r.csv", reviews(20))), seed=0)
+    m = advise_module.measure_similarity(splits, "test_bert", weights="none")
+    n = len(splits.train)
+    assert n > 10 and m["n_train"] == n and m["probe_sample"] == 10
+    assert m["feature_examples"] == {"pretrained": n, "random": 10}
+    assert sum(m["train_class_counts"]) == n

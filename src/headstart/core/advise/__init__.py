@@ -21,6 +21,31 @@ from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice, recommend, transfer_gain
 from headstart.errors import BackboneError, ConfigError
 
+#: Training examples the advice's two probes (pretrained and random-weight features) compare
+#: on. The advice asks a coarse question (do pretrained features remove half the random
+#: features' errors?), which a 5-fold probe on 300 examples answers (its accuracy's standard
+#: error there is under 3 points), and a random-weight pass over all of them cost 121 s of
+#: auto's 8-minute budget on 3,469 short texts (``bench/results/text_scale.json``).
+CONTROL_SAMPLE = 300
+
+
+def control_sample(labels: np.ndarray, size: int | None = None, seed: int = 0) -> np.ndarray:
+    """Sorted positions of a stratified, seeded sample of at most ``size`` of ``labels``
+    (default :data:`CONTROL_SAMPLE`; all of them when there are no more)."""
+    size = CONTROL_SAMPLE if size is None else size
+    n = len(labels)
+    if n <= size:
+        return np.arange(n)
+    from sklearn.model_selection import train_test_split
+
+    try:
+        rows, _ = train_test_split(
+            np.arange(n), train_size=size, stratify=labels, random_state=seed
+        )
+    except ValueError:  # a class too small to stratify: a plain seeded sample
+        rows = np.random.default_rng(seed).choice(n, size=size, replace=False)
+    return np.sort(rows)
+
 
 def control_view(examples):
     """``examples`` named as a random-weight control's, so its progress line says what it
@@ -106,10 +131,14 @@ def measure_similarity(
     max_length: int | None = None,
     progress: bool = False,
 ) -> dict:
-    """Probe accuracy on pretrained vs random-weight features of the same backbone, and what
-    each extraction cost (``feature_seconds``; ``feature_cache``: computed, or where it was
-    read from)."""
-    accs, used, seconds, hits = {}, None, {}, {}
+    """Probe accuracy on pretrained vs random-weight features of the same backbone, both on
+    the same stratified sample of at most :data:`CONTROL_SAMPLE` training examples, and what
+    each extraction cost (``feature_seconds`` over ``feature_examples``; ``feature_cache``:
+    computed, or where it was read from). The pretrained features are extracted for every
+    training example (training reads them from the cache next); the random-weight control, a
+    network that serves nothing else, only for the sample."""
+    accs, used, seconds, hits, counts = {}, None, {}, {}, {}
+    sample = control_sample(splits.train.labels)
     for kind, w in (("pretrained", weights), ("random", "none")):
         torch.manual_seed(0)
         loaded = load_encoder(
@@ -121,13 +150,23 @@ def measure_similarity(
             resize=resize,
             max_length=max_length,
         )
-        train = control_view(splits.train) if kind == "random" else splits.train
+        if kind == "random":
+            train = control_view(splits.train.subset(sample, name=splits.train.name))
+            rows = np.arange(len(sample))
+        else:
+            train, rows = splits.train, sample
         fs = extractor_for(loaded, progress=progress).extract(train)
-        seconds[kind], hits[kind] = round(fs.seconds, 3), fs.hit or "computed"
-        accs[kind] = probe_accuracy(
-            np.asarray(fs.features[fs.valid]), splits.train.labels[fs.valid]
+        seconds[kind], hits[kind], counts[kind] = (
+            round(fs.seconds, 3),
+            fs.hit or "computed",
+            len(train),
         )
-        used = fs.valid
+        valid = fs.valid[rows]
+        accs[kind] = probe_accuracy(
+            np.asarray(fs.features[rows[valid]]), splits.train.labels[sample[valid]]
+        )
+        if kind == "pretrained":
+            used = fs.valid
     return {
         # the training images that decoded: what the advice counts (unreadable files do not)
         "train_class_counts": np.bincount(
@@ -137,8 +176,10 @@ def measure_similarity(
         "probe_random": accs["random"],
         "transfer_gain": transfer_gain(accs["pretrained"], accs["random"]),
         "feature_seconds": seconds,
+        "feature_examples": counts,
         "feature_cache": hits,
         "n_train": len(splits.train),
+        "probe_sample": len(sample),
     }
 
 

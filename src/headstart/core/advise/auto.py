@@ -230,10 +230,11 @@ def measure_costs(
     n = m.get("n_train") or len(splits.train)
     for kind in ("pretrained", "random"):
         seconds = (m.get("feature_seconds") or {}).get(kind)
-        if (m.get("feature_cache") or {}).get(kind) == "computed" and seconds:
+        count = (m.get("feature_examples") or {}).get(kind, n)  # the control: a sample
+        if (m.get("feature_cache") or {}).get(kind) == "computed" and seconds and count:
             return Costs(
-                seconds / n,
-                f"the advice's {kind} forward pass, {n:,} {noun}s in {seconds:.1f} s",
+                seconds / count,
+                f"the advice's {kind} forward pass, {count:,} {noun}s in {seconds:.1f} s",
             )
     import torch
 
