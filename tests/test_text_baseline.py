@@ -326,9 +326,6 @@ def test_the_joint_model_is_one_logistic_regression_on_both_models_features(join
     the chosen alpha and C, refitted by hand on the run's train texts, predicts the run's
     probabilities; its two parts are the run's head and the baseline's joint coefficients;
     alpha and C are the grid's best on validation."""
-    from scipy.sparse import csr_matrix, hstack
-    from sklearn.linear_model import LogisticRegression
-
     from headstart.core.classic import JOINT_ALPHAS, JOINT_CS
 
     run = joint_run
@@ -340,12 +337,7 @@ def test_the_joint_model_is_one_logistic_regression_on_both_models_features(join
     assert run.head_spec.kind == "linear" and not run.head_spec.standardize
     train, test = run.data.train, run.data.test
     tfidf = run.classic
-
-    def both(texts):
-        return hstack([tfidf.features(texts), csr_matrix(j["alpha"] * _features(run, texts))])
-
-    ref = LogisticRegression(C=j["C"], max_iter=2000).fit(both(train), train.labels)
-    want = ref.predict_proba(both(test))
+    want = _hand_joint(run, test)
     assert np.allclose(run.predict_proba(test.texts), want, atol=1e-4)
     assert run.metrics["test_accuracy"] == pytest.approx(np.mean(want.argmax(1) == test.labels))
     # the baseline itself is unchanged: its own coefficients, its own record
@@ -353,32 +345,62 @@ def test_the_joint_model_is_one_logistic_regression_on_both_models_features(join
     assert np.allclose(tfidf.predict_proba(test), again.predict_proba(test), atol=1e-6)
 
 
-def test_a_joint_run_continues_with_finetune_from_its_linear_head(joint_run, tmp_path):
-    """The fine-tuning continuation starts from the head the joint run predicts with (its
-    linear layer), mixes rather than joins (the encoder trains), and reloads alike."""
+def _hand_joint(run, texts: TextSet) -> np.ndarray:
+    """scikit-learn's logistic regression on [TF-IDF, alpha * the run's encoder features]
+    with the run's chosen alpha and C, fitted by hand on its train texts: its probabilities
+    of ``texts``."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.linear_model import LogisticRegression
+
+    from headstart.core.classic import load_baseline
+
+    j, tfidf = run.metrics["blend"]["joint"], load_baseline(run)
+
+    def both(t):
+        return hstack([tfidf.features(t), csr_matrix(j["alpha"] * _features(run, t))])
+
+    ref = LogisticRegression(C=j["C"], max_iter=2000).fit(
+        both(run.data.train), run.data.train.labels
+    )
+    return ref.predict_proba(both(texts))
+
+
+def test_a_joint_run_keeps_its_trained_head_and_finetune_continues_from_it(joint_run, tmp_path):
+    """A joint run predicts with the joint model's linear layer, and keeps the head it trained
+    (``trained_head.safetensors``, reloaded); the fine-tuning continuation starts from that
+    trained head (LP-FT from the probe it trained, not from a part fitted beside TF-IDF). The
+    continued encoder's features (the head's inputs, caught in one pass) make its own joint
+    model: the hand-fitted regression on them predicts it, in a fresh process too."""
+    import torch
+
     from conftest import run_cli
     from headstart.core.runs import load_run
 
+    saved = load_run(joint_run.path)
+    assert saved.trained_head_spec.kind == joint_run.config.head == "lesson"
+    pairs = zip(
+        saved.trained_head.state_dict().values(), joint_run.trained_head.state_dict().values()
+    )
+    assert all(torch.equal(a, b) for a, b in pairs)
     out = tmp_path / "ft"
     run_cli("finetune", str(joint_run.path), "--epochs", "1", "--out", str(out))
     child = load_run(out)
-    assert child.head_spec == joint_run.head_spec and not child.classic_joint
-    assert child.metrics["blend"]["kind"] == "mix" and "joint" not in child.metrics["blend"]
+    assert child.trained_head_spec == saved.trained_head_spec  # continued, then replaced
+    assert child.classic_joint and child.metrics["blend"]["kind"] == "joint"
+    assert child.weights["kind"] == "trained"  # its encoder's top layer trained
+    child.data = joint_run.data  # the same split (finetune reads the parent's)
+    test = joint_run.data.test
+    assert np.allclose(child.predict_proba(test.texts), _hand_joint(child, test), atol=1e-4)
     texts = ["works well", "awful nausea"]
     assert np.allclose(
         predicted_in_a_fresh_process(out, texts), child.predict_proba(texts), atol=1e-6
     )
-    page = (out / "report.html").read_text()
-    assert "linear (the parent&#x27;s head, continued)" in page
-
-
-def test_joint_needs_a_frozen_encoder(tmp_path):
-    from conftest import run_cli
-
-    data = write_table(tmp_path / "r.csv", reviews(6))
-    args = ["--backbone", "test_bert", "--blend", "joint", "--strategy", "fine-tune"]
-    bad = run_cli("train", str(data), *args, check=False)
-    assert bad.returncode == 2 and "--blend joint" in bad.stderr and "Traceback" not in bad.stderr
+    (joint_run.path / "trained_head.safetensors").rename(tmp_path / "moved")
+    try:
+        bad = run_cli("predict", str(joint_run.path), str(tmp_path / "moved"), check=False)
+        assert bad.returncode == 2 and "trained_head.safetensors" in bad.stderr
+    finally:
+        (tmp_path / "moved").rename(joint_run.path / "trained_head.safetensors")
 
 
 def _as_blend(folder, kind: str) -> None:

@@ -61,7 +61,7 @@ AUTO_TEST_MIN_PER_CLASS = 20
 CLASS_WEIGHTS = ("none", "auto")
 #: Text: how a run combines its model with the classic baseline (TF-IDF + logistic regression):
 #: mix averages their probabilities with a weight chosen on validation (0 keeps the model
-#: alone); joint fits one logistic regression on both models' features (a frozen encoder's);
+#: alone); joint fits one logistic regression on both models' features (TF-IDF's, the encoder's);
 #: auto chooses between the two on validation; none never combines.
 BLEND_MODES = ("auto", "mix", "joint", "none")
 #: A text run's blend when ``--blend`` is not given (measured: bench/bench_text_baseline.py).

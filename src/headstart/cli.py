@@ -116,8 +116,8 @@ BlendOpt = Annotated[
         help="Text: combine the model with the classic baseline (TF-IDF + logistic regression "
         "on the same train split). mix: their probabilities averaged, the weight chosen on "
         "validation (0: the model alone, 1: the baseline alone); joint: one logistic "
-        "regression on both models' features (a frozen encoder's); auto: the better of the "
-        "two on validation; none: the model alone. Default: auto."
+        "regression on both models' features (TF-IDF's and the encoder's); auto: the better "
+        "of the two on validation; none: the model alone. Default: auto."
     ),
 ]
 SetfitOpt = Annotated[
@@ -867,9 +867,6 @@ def finetune(
         cache_budget=cache_budget,
         device=device,
         parent=str(run_dir),
-        # a joint blend reads a frozen encoder's features; the continued encoder trains, so
-        # its run mixes, chosen on validation as --blend auto chooses
-        blend="auto" if recorded.blend == "joint" else recorded.blend,
     )
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
     check_out(out, overwrite=overwrite)

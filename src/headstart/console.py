@@ -255,8 +255,6 @@ def render_run(run) -> Group:
             )
         mixed = blend["weight"] > 0 or blend.get("kind") == "joint"
         grid.add_row("blend", text + (f"; the model alone: {scores}" if mixed and scores else ""))
-        if blend.get("note"):
-            grid.add_row("", Text(blend["note"], style="yellow"))
         alone = blend.get("model_alone_vs_baseline")
         if alone:  # what the blend hides: the model alone against the baseline
             grid.add_row("", Text(alone["verdict"], style=_verdict_style(alone)))

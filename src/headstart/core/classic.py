@@ -16,8 +16,8 @@ chosen on validation with everything else:
 
 - a *mix*: the model's probabilities and the baseline's averaged with the baseline's weight
   chosen on validation (:func:`choose_weight`; ``model.json`` records ``classic_weight``);
-- a *joint* model (:func:`fit_joint`, for a network whose head reads cached features): one
-  logistic regression on the baseline's features and the network's features side by side,
+- a *joint* model (:func:`fit_joint`): one logistic regression on the baseline's features
+  and the network's (the inputs of its head, frozen or fine-tuned) side by side,
   ``[x, alpha * e]``, with ``alpha`` and its regularisation chosen on validation. It measured
   2.1 points above the baseline on the drug reviews where the mix kept the baseline alone
   (``bench/bench_text_hybrid.py``). Its coefficients split into two parts that add up in
@@ -150,9 +150,9 @@ def full_proba(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.nda
 
 
 #: The joint model's grids: the network features' scale ``alpha`` against the baseline's, and
-#: the logistic regression's C. Narrowed from 7 x 15 values on the drug reviews and the long
-#: speeches, where both chose the same alpha and C from the narrow grid as from the wide one,
-#: at a fifth of the time (5 s against 26 s on 480 reviews; ``bench/bench_text_hybrid.py``).
+#: the logistic regression's C. Narrowed from ``bench/bench_text_hybrid.py``'s 7 x 15 values:
+#: on the drug reviews and the long speeches the narrow grid chose the same alpha and C as the
+#: wide one, at about a fifth of the time (BENCHMARKS.md).
 JOINT_ALPHAS = (0.1, 0.25, 0.5, 1.0, 2.0)
 JOINT_CS = (1e1, 1e2, 1e3, 1e4, 1e5)
 

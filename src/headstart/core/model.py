@@ -139,8 +139,8 @@ def starting_model(
     config: TrainConfig, class_names, parent: Run | None
 ) -> tuple[object, nn.Module, StrategyPlan]:
     """Backbone, head and strategy plan as training starts: seeded, pretrained (random for
-    scratch), continued from ``parent`` when given (its head as it is: a joint text run's is
-    the linear layer that replaced the head it trained)."""
+    scratch), continued from ``parent`` when given (its head as trained:
+    :func:`starting_head_spec`)."""
     strategy = config.strategy_spec()
     torch.manual_seed(config.seed)
     loaded = backbone_for(config)
@@ -152,8 +152,12 @@ def starting_model(
 
 
 def starting_head_spec(config: TrainConfig, parent: Run | None):
-    """The head a run starts from: the parent's, when it continues one; else as configured."""
-    return parent.head_spec if parent is not None else config.head_spec()
+    """The head a run starts from: the parent's as it was trained, when it continues one (a
+    joint text run predicts with a linear layer fitted beside TF-IDF, not a head of its
+    own); else as configured."""
+    if parent is None:
+        return config.head_spec()
+    return parent.trained_head_spec or parent.head_spec
 
 
 def weights_record(loaded, strategy, model: TransferModel) -> dict:
@@ -181,7 +185,8 @@ def _start_from_parent(parent: Run, loaded, head: nn.Module, class_names):
             "on the same features (fine-tuning continues --features last runs)."
         )
     loaded.backbone.load_state_dict(parent.model.backbone.state_dict())
-    head.load_state_dict(parent.model.head.state_dict())
+    trained = parent.trained_head if parent.trained_head is not None else parent.model.head
+    head.load_state_dict(trained.state_dict())
     if parent.weights.get("kind") == "trained":
         loaded.weights = dataclasses.replace(  # an image WeightSource or a text TextSource
             loaded.weights,

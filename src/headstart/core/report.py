@@ -689,7 +689,6 @@ def render_html(
             f"<p><b>Blend.</b> This run predicts {how}."
             + (f" The model alone scored {html.escape(alone)}." if alone else "")
             + (f" {html.escape(versus['verdict'])}" if versus else "")
-            + (f" {html.escape(blend['note'])}." if blend.get("note") else "")
             + " <code>--blend none</code> keeps the model alone.</p>"
         )
     parts.append('<h2 id="data">Data</h2>')

@@ -106,6 +106,10 @@ class Run:
     #: the run is a joint model with its classic baseline (``core.classic.fit_joint``): its
     #: head is the network's part, the baseline holds the other; ``model.json`` records it
     classic_joint: bool = False
+    #: a joint run's head as it was trained, before the joint model's network part replaced
+    #: it (``trained_head.safetensors``): what a fine-tuning continuation starts from
+    trained_head: torch.nn.Module | None = field(default=None, repr=False)
+    trained_head_spec: HeadSpec | None = None
 
     def parameter_counts(self) -> dict[str, int]:
         return parameter_counts(self.model)
@@ -162,6 +166,11 @@ class Run:
         from safetensors.torch import save_file
 
         atomic_write_with(out / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+        if self.trained_head is not None:
+            trained = {
+                k: v.detach().cpu().contiguous() for k, v in self.trained_head.state_dict().items()
+            }
+            atomic_write_with(out / TRAINED_HEAD_FILE, lambda tmp: save_file(trained, str(tmp)))
         kind = modality_of(self)
         kind.save_network(self, out / ENCODER_FOLDER)  # what rebuilds the network offline
         atomic_write_json(
@@ -184,6 +193,11 @@ class Run:
                 "parent": self.parent,
                 "classic_weight": self.classic_weight,
                 "classic_joint": self.classic_joint,
+                **(
+                    {"trained_head": self.trained_head_spec.to_dict()}
+                    if self.trained_head is not None
+                    else {}
+                ),
             },
         )
         atomic_write_json(
@@ -259,6 +273,10 @@ def _rebuild_interrupted(path: Path) -> Run:
     )
 
 
+#: A joint run's head as trained (``Run.trained_head``), beside ``model.safetensors``.
+TRAINED_HEAD_FILE = "trained_head.safetensors"
+
+
 def load_run(path: str | Path) -> Run:
     """Rebuild a saved run from its directory alone (no network, no pickles)."""
     path = Path(path)
@@ -288,6 +306,18 @@ def load_run(path: str | Path) -> Run:
             f"{weights_file}: weights do not match model.json ({str(e)[:200]})."
         ) from None
     model.eval()
+    trained_head, trained_spec = None, None
+    if meta.get("trained_head"):  # a joint run's head as trained, for continuations
+        trained_spec = HeadSpec(**meta["trained_head"])
+        trained_head = build_head(trained_spec, int(meta["num_features"]), len(class_names))
+        try:
+            trained_head.load_state_dict(load_file(str(path / TRAINED_HEAD_FILE)), strict=True)
+        except (SafetensorError, RuntimeError, OSError) as e:
+            raise RunError(
+                f"{path / TRAINED_HEAD_FILE}: unreadable or not the head model.json names "
+                f"({str(e)[:200]})."
+            ) from None
+        trained_head.eval()
     uses_classic = float(meta.get("classic_weight", 0.0)) > 0 or meta.get("classic_joint")
     if uses_classic and not (path / CLASSIC_FOLDER).is_dir():
         raise RunError(
@@ -326,4 +356,6 @@ def load_run(path: str | Path) -> Run:
         path=path,
         classic_weight=float(meta.get("classic_weight", 0.0)),
         classic_joint=bool(meta.get("classic_joint", False)),
+        trained_head=trained_head,
+        trained_head_spec=trained_spec,
     )

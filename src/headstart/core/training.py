@@ -32,7 +32,14 @@ from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_
 from headstart.core.extractors import extractor_for, streaming_inputs
 from headstart.core.heads import HeadSpec, build_head
 from headstart.core.inputs import ArrayInputs
-from headstart.core.loop import Checkpoint, accuracy_of, fit, predict_scores, steps_per_epoch
+from headstart.core.loop import (
+    Checkpoint,
+    accuracy_of,
+    fit,
+    predict_logits,
+    predict_scores,
+    steps_per_epoch,
+)
 from headstart.core.modality import modality_of
 from headstart.core.model import (
     Suffix,
@@ -538,10 +545,17 @@ def _train_locked(
         classic, weight, joint = None, 0.0, None
         if group.is_main:  # the baseline every model of this kind of data must beat
             classic, weight, joint = blend_with_classic(
-                config, metrics, scored, logits, used_sets, head_inputs(config, prepared, head)
+                config,
+                metrics,
+                scored,
+                logits,
+                used_sets,
+                None if config.tta else lambda: head_inputs(prepared, head, device),
             )
-        head_spec = starting_head_spec(config, parent)
+        head_spec = trained_spec = starting_head_spec(config, parent)
+        trained_head = None
         if joint is not None:  # the joint model's network part replaces the trained head
+            trained_head = head.cpu().eval()  # kept: what a continuation starts from
             head_spec = HeadSpec(kind="linear")
             head = build_head(head_spec, joint.shape[1], joint.shape[0])
             with torch.no_grad():
@@ -584,6 +598,8 @@ def _train_locked(
             classic=classic,
             classic_weight=weight,
             classic_joint=joint is not None,
+            trained_head=trained_head,
+            trained_head_spec=trained_spec if trained_head is not None else None,
         )
         run.metrics["parameters"] = run.parameter_counts()
         if save and group.is_main:
@@ -722,26 +738,46 @@ def _metrics(
     return metrics, scored, {name: lg for name, (_, lg) in logits.items()}
 
 
-def head_inputs(config: TrainConfig, prepared: Prepared, head) -> dict | None:
-    """Each split's cached features, the inputs of the head, in the order of its examples
-    (split name -> array): what a joint model with the classic baseline reads. None where the
-    head does not read cached features (the backbone trains, or several augmented views, or
-    test-time augmentation)."""
+def head_inputs(prepared: Prepared, head, device) -> dict | None:
+    """Each split's inputs of the head, in the order of its examples (split name -> array):
+    what a joint model with the classic baseline reads. A frozen network's are its cached
+    features; otherwise one inference pass of the trained module over every split, the head's
+    inputs caught on their way in. None where they cannot be had in order (several augmented
+    views of a cached example)."""
     parts = {"train": prepared.train, "val": prepared.val, "test": prepared.test}
-    if config.tta or prepared.module is not head:
-        return None
-    if not all(isinstance(p, ArrayInputs) and len(p.views) == 1 for p in parts.values() if p):
-        return None
-    return {n: np.asarray(p.views[0][p.rows]) for n, p in parts.items() if p is not None}
+    parts = {n: p for n, p in parts.items() if p is not None}
+    if prepared.module is head and all(isinstance(p, ArrayInputs) for p in parts.values()):
+        if any(len(p.views) != 1 for p in parts.values()):
+            return None
+        return {n: np.asarray(p.views[0][p.rows]) for n, p in parts.items()}
+    caught: list[np.ndarray] = []
+
+    def catch(_module, args):
+        caught.append(args[0].detach().float().cpu().reshape(len(args[0]), -1).numpy())
+
+    out = {}
+    hook = head.register_forward_pre_hook(catch)
+    try:
+        for name, inputs in parts.items():
+            caught.clear()
+            y, _ = predict_logits(prepared.module, inputs, torch.device(device))
+            x = np.concatenate(caught) if caught else np.zeros((0, 0), np.float32)
+            if len(x) != len(y):  # (a mirrored or multi-view pass: not one row per example)
+                return None
+            out[name] = x
+    finally:
+        hook.remove()
+    return out
 
 
 def blend_with_classic(
-    config, metrics: dict, scored: dict, logits: dict, sets: dict, features: dict | None = None
+    config, metrics: dict, scored: dict, logits: dict, sets: dict, features=None
 ):
     """Fit the classic baseline on the train examples the model used (its setting chosen on
     the validation ones) and, with ``--blend auto``, blend it into the model, choosing on
-    validation between a mix with a weight and, where ``features`` (split name -> the head's
-    cached inputs, :func:`head_inputs`) are given, a joint model
+    validation between a mix with a weight and, where ``features`` gives them (a function
+    returning split name -> the head's inputs, :func:`head_inputs`, called only when a joint
+    model is fitted), a joint model
     (:func:`~headstart.core.classic.fit_joint`): ``scored`` and the held-out accuracies in
     ``metrics`` become the blend's (``metrics["blend"]`` keeps the model's own). Returns
     (baseline, mix weight, the joint model's network part or None), or (None, 0.0, None) for
@@ -771,12 +807,11 @@ def blend_with_classic(
             "model_alone": {f"{n}_accuracy": metrics.get(f"{n}_accuracy") for n in scored},
         }
         combined = {n: blended(model_proba[n], classic_proba[n], weight) for n in scored}
-        if config.blend == "joint" and features is None:  # auto's fine-tuning candidates
-            metrics["blend"]["note"] = (
-                "--blend joint reads a frozen encoder's cached features; this model's encoder "
-                "trained, so its probabilities were mixed instead"
-            )
         if config.blend in ("auto", "joint") and features is not None and len(sets["val"]):
+            features = features()
+        else:
+            features = None
+        if features is not None:
             joined, part, record = fit_joint(model, sets, features, n_classes)
             mix = next(t for t in tried if t["weight"] == weight)
             record["mix_weight"], record["mix_val_accuracy"] = weight, mix["val_accuracy"]

@@ -101,12 +101,6 @@ class TextModality:
                 "minilm (the default, offline), bert-base-uncased, distilbert, roberta, a "
                 "Hugging Face hub name or a local folder."
             )
-        if config.blend == "joint" and config.strategy not in ("feature-extraction", "auto"):
-            raise ConfigError(
-                f"--blend joint fits one logistic regression on the frozen encoder's cached "
-                f"features beside TF-IDF's, and --strategy {config.strategy} trains the "
-                "encoder; use --blend mix (or auto) with it, or --strategy feature-extraction."
-            )
         defaults = type(config)()
         used = [
             f"{flag} ({why})"
