@@ -82,10 +82,12 @@ def timed(name: str, data: Path, tmp: Path, auto: bool) -> dict:
     from headstart.api import train
     from headstart.core.advise import train_auto
     from headstart.core.cache import clear_memory_cache
+    from headstart.core.classic import forget_fitted
     from headstart.core.config import TrainConfig
 
     os.environ["HEADSTART_CACHE_DIR"] = str(tmp / f"cache-{name}-{auto}")
     clear_memory_cache()
+    forget_fitted()  # the baseline and joint model of the default run on the same split
     start = time.perf_counter()
     if auto:
         run = train_auto(

@@ -76,6 +76,13 @@ def fit_baseline(train, val, n_classes: int):
     return model
 
 
+def forget_fitted() -> None:
+    """Drop the fitted baselines and joint models kept in memory (a benchmark timing a run
+    from a cold start; tests)."""
+    _FITTED.clear()
+    _JOINTS.clear()
+
+
 def load_baseline(run):
     """The classic baseline of ``run`` (in memory after training, else read from its folder
     once and kept on the run: a server predicts every batch through it), or None: a run of a
