@@ -75,7 +75,7 @@ def one_run(
 
     def scored(accuracy: float) -> dict:
         ci = accuracy_interval(int(round(accuracy * n)), n)
-        return {"accuracy": round(accuracy, 4), "ci95": [round(v, 4) for v in ci]}
+        return {"accuracy": round(accuracy, 6), "ci95": [round(v, 6) for v in ci]}
 
     paired = classic["paired"]
     return {
