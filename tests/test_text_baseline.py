@@ -348,7 +348,7 @@ def test_the_joint_model_is_one_logistic_regression_on_both_models_features(join
 def _hand_joint(run, texts: TextSet) -> np.ndarray:
     """scikit-learn's logistic regression on [TF-IDF, alpha * the run's encoder features]
     with the run's chosen alpha and C, fitted by hand on its train texts: its probabilities
-    of ``texts``."""
+    of ``texts``, at the run's temperature."""
     from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
@@ -362,7 +362,9 @@ def _hand_joint(run, texts: TextSet) -> np.ndarray:
     ref = LogisticRegression(C=j["C"], max_iter=2000).fit(
         both(run.data.train), run.data.train.labels
     )
-    return ref.predict_proba(both(texts))
+    z = np.log(ref.predict_proba(both(texts))) / j["temperature"]  # calibrated on validation
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def test_a_joint_run_keeps_its_trained_head_and_finetune_continues_from_it(joint_run, tmp_path):
@@ -527,3 +529,26 @@ def test_a_joint_model_is_fitted_once_for_the_same_baseline_and_features(joint_r
     assert again[0] is first[0] and np.array_equal(again[1], first[1])
     feats["val"] = feats["val"] + 1.0  # other features: fitted anew
     assert "reused" not in fit_joint(run.classic, sets, feats, len(run.class_names))[2]
+
+
+def test_the_temperature_calibrates_without_changing_a_prediction():
+    """Overconfident logits get a temperature above 1 that lowers the log loss and keeps
+    every argmax; calibrated ones keep about 1; no labels, exactly 1."""
+    from headstart.core.classic import fit_temperature
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    logits = rng.normal(size=(400, 3))
+    logits[np.arange(400), y] += 1.0  # informative, and calibrated as drawn
+    t = fit_temperature(logits, y, 3)
+    assert 0.7 < t < 1.4
+
+    def loss(z):
+        z = z - z.max(axis=1, keepdims=True)
+        return np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y])
+
+    hot = 20 * logits  # the same predictions, far too sure
+    t = fit_temperature(hot, y, 3)
+    assert t > 5 and loss(hot / t) < loss(hot) / 3
+    assert np.array_equal((hot / t).argmax(1), hot.argmax(1))
+    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, np.int64), 3) == 1.0

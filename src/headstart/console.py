@@ -239,7 +239,8 @@ def render_run(run) -> Group:
             )
             text = (
                 f"joint: one logistic regression on the classic baseline's features and the "
-                f"model's (alpha {joint['alpha']:g}, C {joint['C']:g}), "
+                f"model's (alpha {joint['alpha']:g}, C {joint['C']:g}, probabilities calibrated "
+                f"at temperature {joint.get('temperature', 1.0):.2f}), "
                 + (
                     "as --blend joint asked"
                     if blend.get("chosen_on") == "--blend joint"
@@ -643,9 +644,9 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
         p = classic["paired"]
         parts.append(
             Text(
-                f"against the classic baseline ({p['this_right_other_wrong']} {noun}s only "
-                f"this run gets right, {p['other_right_this_wrong']} only the baseline): "
-                + p["verdict"],
+                f"against the classic baseline ({p['this_right_other_wrong']} "
+                f"{noun if p['this_right_other_wrong'] == 1 else noun + 's'} only this run gets "
+                f"right, {p['other_right_this_wrong']} only the baseline): " + p["verdict"],
                 style=_verdict_style(p),
             )
         )

@@ -415,7 +415,8 @@ def _verdict(
     interval = f"95% interval {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}"
     if identical:
         return (
-            f"{a} and {b} made identical predictions on all {n:,} {noun}s: no difference was "
+            f"{a[:1].upper()}{a[1:]} and {b} made identical predictions on all {n:,} {noun}s: "
+            "no difference was "
             f"measured, and {n:,} {noun}s cannot rule one out (accuracy difference {interval} "
             "percentage points)."
         )

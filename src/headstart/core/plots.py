@@ -132,6 +132,13 @@ def plot_histories(
     ax.set_xlabel("epoch (continued runs numbered after their parent)")
     ax.set_ylabel(metric.replace("_", " "))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # values that barely differ read as they are (no "1e-7 + 6.8e-1" offset that makes a flat
+    # line look like a climb), on an axis at least 5 points tall
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    low, high = ax.get_ylim()
+    if high - low < 0.05:
+        middle = (high + low) / 2
+        ax.set_ylim(middle - 0.025, middle + 0.025)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     ax.set_title(title or f"{metric.replace('_', ' ').capitalize()}: " + ", then ".join(histories))

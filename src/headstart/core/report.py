@@ -661,13 +661,24 @@ def render_html(
         by_weight = ", ".join(f"{t['weight']:g}: {pct(t['val_accuracy'])}" for t in blend["tried"])
         joint = blend.get("joint")
         if blend.get("kind") == "joint":
+            tie = (
+                ", equal accuracy: the lower log loss decided"
+                if round(joint["val_accuracy"], 4) == joint["mix_val_accuracy"]
+                else ""
+            )
             how = (
                 "with one logistic regression on the classic baseline's features and the model's "
                 f"side by side (the model's scaled by {joint['alpha']:g}, C {joint['C']:g}: "
-                f"{pct(joint['val_accuracy'])} on validation); its model part replaced the "
-                "trained head. It was chosen on validation over averaging the two models' "
-                f"probabilities (the best weight's accuracy: {pct(joint['mix_val_accuracy'])}; "
-                f"by weight: {html.escape(by_weight)})"
+                f"{pct(joint['val_accuracy'])} on validation; its probabilities calibrated at "
+                f"temperature {joint.get('temperature', 1.0):.2f}, fitted on validation log "
+                "loss, which changes no prediction); its model part replaced the trained head. "
+                + (
+                    "--blend joint asked for it"
+                    if blend.get("chosen_on") == "--blend joint"
+                    else "It was chosen on validation over averaging the two models' probabilities"
+                )
+                + f" (the best weight's accuracy: {pct(joint['mix_val_accuracy'])}{tie}; by "
+                f"weight: {html.escape(by_weight)})"
             )
         else:
             how = (
@@ -925,7 +936,8 @@ def _metrics_section(evaluation: dict, noun: str = "image") -> str:
         parts.append(
             f"<p{css}><b>Against the classic baseline</b> ({html.escape(classic['description'])}"
             f"; fitted on this run's train {noun}s, the baseline every {noun} model must beat): "
-            f"{p['this_right_other_wrong']} {noun}s only this run gets right, "
+            f"{p['this_right_other_wrong']} "
+            f"{noun if p['this_right_other_wrong'] == 1 else noun + 's'} only this run gets right, "
             f"{p['other_right_this_wrong']} only the baseline. {html.escape(p['verdict'])}</p>"
         )
     if paired:
