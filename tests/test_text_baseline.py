@@ -499,6 +499,10 @@ def test_a_setfit_run_tunes_the_encoder_and_predicts_alike_after_reloading(tmp_p
     here = tuned.predict_proba(texts)
     assert not np.allclose(here, plain.predict_proba(texts))
     assert np.allclose(predicted_in_a_fresh_process(tmp_path / "sf", texts), here, atol=1e-6)
+    page = (tmp_path / "sf" / "report.html").read_text()  # the report says what the run did
+    assert "SetFit&#x27;s contrastive stage, then feature-extraction" in page
+    assert "then tuned by SetFit&#x27;s contrastive stage" in page
+    assert "SetFit&#x27;s contrastive stage (the whole encoder):" in page
     bad = run_cli("train", str(image_folder), "--setfit", check=False)
     assert bad.returncode == 2 and "--setfit is for texts" in bad.stderr
 

@@ -550,7 +550,13 @@ def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
         "network, preprocessing and data had put them: this is the cost of reading them",
         "partly cached": "partly read from the feature cache",
     }[status]
-    return f"Frozen outputs: {extract:.1f} s ({how}); {train_s}."
+    setfit = metrics.get("setfit")
+    before = (
+        f"SetFit's contrastive stage (the whole encoder): {setfit['seconds']:.0f} s; "
+        if setfit and setfit.get("seconds") is not None
+        else ""
+    )
+    return f"{before}Frozen outputs: {extract:.1f} s ({how}); {train_s}."
 
 
 def _no_evaluation(run) -> str:

@@ -149,8 +149,11 @@ class Run:
         return self.classic_joint or self.classic_weight > 0
 
     def describe_model(self) -> str:
-        """The strategy, and the blend with the classic baseline where there is one."""
+        """The strategy (after SetFit's contrastive stage, where the run had one), and the
+        blend with the classic baseline where there is one."""
         label = self.strategy.label()
+        if self.metrics.get("setfit"):
+            label = f"SetFit's contrastive stage, then {label}"
         if self.classic_joint:
             return f"{label} + classic baseline (one joint logistic regression)"
         if self.classic_weight >= 1:

@@ -316,6 +316,10 @@ class TextModality:
         shown: dict[str, str | None] = {"backbone": run.backbone_name}
         if cfg.weights == "imagenet":  # the one default: for an encoder it means its own weights
             shown["weights"] = "pretrained (the encoder's own)"
+        if run.metrics.get("setfit"):  # the encoder's weights were tuned before the head
+            shown["weights"] = (
+                f"{shown.get('weights') or cfg.weights}, then tuned by SetFit's contrastive stage"
+            )
         limit = run.preprocessing.max_length
         shown["max_length"] = (
             f"{limit} tokens (the encoder's, capped at {MAX_LENGTH_CAP})"
