@@ -308,6 +308,8 @@ def test_auto_keeps_the_better_of_the_mix_and_the_joint_model_on_validation(text
     joint = (b["joint"]["val_accuracy"], -b["joint"]["val_log_loss"])
     better = joint > (mix["val_accuracy"], -mix["val_log_loss"])
     assert run.classic_joint == better == (b["kind"] == "joint")
+    tie = better and round(b["joint"]["val_accuracy"], 4) == mix["val_accuracy"]
+    assert b.get("log_loss_decided", False) == tie  # what the summary and the report say
     assert run.metrics["val_accuracy"] == pytest.approx(
         b["joint"]["val_accuracy"] if better else mix["val_accuracy"]
     )

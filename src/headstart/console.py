@@ -232,11 +232,7 @@ def render_run(run) -> Group:
         weights = [t["weight"] for t in blend["tried"]]
         joint = blend.get("joint")
         if blend.get("kind") == "joint":
-            tie = (
-                " (equal: the lower log loss decided)"
-                if round(joint["val_accuracy"], 4) == joint["mix_val_accuracy"]
-                else ""
-            )
+            tie = " (equal: the lower log loss decided)" if blend.get("log_loss_decided") else ""
             text = (
                 f"joint: one logistic regression on the classic baseline's features and the "
                 f"model's (alpha {joint['alpha']:g}, C {joint['C']:g}, probabilities calibrated "

@@ -667,11 +667,8 @@ def render_html(
         by_weight = ", ".join(f"{t['weight']:g}: {pct(t['val_accuracy'])}" for t in blend["tried"])
         joint = blend.get("joint")
         if blend.get("kind") == "joint":
-            tie = (
-                ", equal accuracy: the lower log loss decided"
-                if round(joint["val_accuracy"], 4) == joint["mix_val_accuracy"]
-                else ""
-            )
+            decided = blend.get("log_loss_decided")
+            tie = ", equal accuracy: the lower log loss decided" if decided else ""
             how = (
                 "with one logistic regression on the classic baseline's features and the model's "
                 f"side by side (the model's scaled by {joint['alpha']:g}, C {joint['C']:g}: "
