@@ -78,8 +78,9 @@ app = typer.Typer(
 DataArg = Annotated[
     str | None,
     typer.Argument(
-        help="A folder (class subfolders, train/ val/ test/ split folders, or train_images.npy "
-        "arrays), a .csv of filename,label rows, or demo:digits / demo:lfw.",
+        help="Images: a folder (class subfolders, train/ val/ test/ split folders, or "
+        "train_images.npy arrays), a .csv of filename,label rows, or demo:digits / demo:lfw. "
+        "Texts: a .csv/.tsv/.jsonl table with a text column, or class folders of .txt files.",
         show_default=False,
     ),
 ]
