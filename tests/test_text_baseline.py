@@ -546,7 +546,7 @@ def test_the_temperature_calibrates_without_changing_a_prediction():
     y = rng.integers(0, 3, 400)
     logits = rng.normal(size=(400, 3))
     logits[np.arange(400), y] += 1.0  # informative, and calibrated as drawn
-    t = fit_temperature(logits, y, 3)
+    t = fit_temperature(logits, y)
     assert 0.7 < t < 1.4
 
     def loss(z):
@@ -554,7 +554,7 @@ def test_the_temperature_calibrates_without_changing_a_prediction():
         return np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y])
 
     hot = 20 * logits  # the same predictions, far too sure
-    t = fit_temperature(hot, y, 3)
+    t = fit_temperature(hot, y)
     assert t > 5 and loss(hot / t) < loss(hot) / 3
     assert np.array_equal((hot / t).argmax(1), hot.argmax(1))
-    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, np.int64), 3) == 1.0
+    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, np.int64)) == 1.0

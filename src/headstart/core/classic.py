@@ -179,11 +179,12 @@ def _digest(array) -> str:
 def fit_joint(baseline, sets: dict, features: dict, n_classes: int):
     """One logistic regression (L-BFGS) on ``[baseline.features(x), alpha * e]``: ``sets``
     maps "train" and "val" to example sets, ``features`` the same names to the network's
-    cached features of their examples (rows in the same order). ``alpha`` and C are chosen on
-    validation accuracy (ties: the lower log loss, then the earlier in the grids); the model of
-    that choice is the one fitted on train. Returns (the baseline with the joint model's
-    baseline part, the network part as a (classes, features) weight of a linear layer without
-    bias, what was tried and chosen)."""
+    features of their examples, the inputs of its head (rows in the same order). ``alpha``
+    and C are chosen on validation accuracy (ties: the lower log loss, then the earlier in
+    the grids); the model of that choice is the one fitted on train, its probabilities then
+    calibrated by one temperature (:func:`fit_temperature`). Returns (the baseline with the
+    joint model's baseline part, the network part as a (classes, features) weight of a linear
+    layer without bias, what was tried and chosen)."""
     key = (id(baseline), n_classes, *(_digest(features[n]) for n in ("train", "val")))
     if key in _JOINTS:  # (the value holds the baseline: its id is not reused meanwhile)
         _JOINTS.move_to_end(key)
@@ -225,11 +226,10 @@ def _fit_joint(baseline, sets: dict, features: dict, n_classes: int):
     # accuracy picks the model, and on a few hundred texts it can pick a barely regularised
     # one whose probabilities are overconfident: one temperature, fitted on validation log
     # loss (Guo et al. 2017), scales both parts' logits and leaves every prediction as it is
-    temperature = fit_temperature(
-        np.asarray(x_val @ coef.T, np.float64) + intercept, y["val"], n_classes
-    )
+    val_logits = np.asarray(x_val @ coef.T, np.float64) + intercept
+    temperature = fit_temperature(val_logits, y["val"])
     coef, intercept = coef / temperature, intercept / temperature
-    calibrated = _softmax(np.asarray(x_val @ coef.T, np.float64) + intercept)
+    calibrated = softmax(val_logits / temperature)
     record = {
         "alpha": alpha,
         "C": c,
@@ -246,13 +246,14 @@ def _fit_joint(baseline, sets: dict, features: dict, n_classes: int):
     return joined, np.ascontiguousarray(alpha * coef[:, width:]), record
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a (rows, classes) array of logits, shifted for stability."""
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature T (0.05 to 100) whose ``softmax(logits / T)`` has the lowest log loss
     on ``y``: temperature scaling, which calibrates probabilities without changing any
     prediction. 1 when there is nothing to fit on."""
@@ -278,9 +279,7 @@ def joint_proba(model_proba: np.ndarray, joint_logits: np.ndarray) -> np.ndarray
     of the two parts' summed logits."""
     tiny = np.finfo(np.float32).tiny  # a probability that underflowed to 0 stays the least
     z = np.log(np.maximum(np.asarray(model_proba, np.float64), tiny)) + joint_logits
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(z).astype(np.float32)
 
 
 def combine(run, model_proba: np.ndarray, examples, classic_proba=None) -> np.ndarray:

@@ -165,15 +165,15 @@ class Run:
     def save(self, out: str | Path) -> Path:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         from safetensors.torch import save_file
 
-        atomic_write_with(out / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+        def write(module: torch.nn.Module, name: str) -> None:
+            state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+            atomic_write_with(out / name, lambda tmp: save_file(state, str(tmp)))
+
+        write(self.model, "model.safetensors")
         if self.trained_head is not None:
-            trained = {
-                k: v.detach().cpu().contiguous() for k, v in self.trained_head.state_dict().items()
-            }
-            atomic_write_with(out / TRAINED_HEAD_FILE, lambda tmp: save_file(trained, str(tmp)))
+            write(self.trained_head, TRAINED_HEAD_FILE)
         kind = modality_of(self)
         kind.save_network(self, out / ENCODER_FOLDER)  # what rebuilds the network offline
         atomic_write_json(
@@ -321,12 +321,6 @@ def load_run(path: str | Path) -> Run:
                 f"({str(e)[:200]})."
             ) from None
         trained_head.eval()
-    uses_classic = float(meta.get("classic_weight", 0.0)) > 0 or meta.get("classic_joint")
-    if uses_classic and not (path / CLASSIC_FOLDER).is_dir():
-        raise RunError(
-            f"{path}: model.json blends in the classic baseline, but {CLASSIC_FOLDER}/ is "
-            "missing; copy the whole run folder."
-        )
     strategy = Strategy(**meta.get("strategy", {}))
     plan_strategy(model.backbone, strategy)  # marks what this run trained, for summaries
     history = None
@@ -342,7 +336,7 @@ def load_run(path: str | Path) -> Run:
     if history is not None:
         history.best_epoch = int(metrics.get("best_epoch", 0))
         history.stopped_early = bool(metrics.get("stopped_early", False))
-    return Run(
+    run = Run(
         model=model,
         class_names=class_names,
         preprocessing=preprocessing,
@@ -362,3 +356,9 @@ def load_run(path: str | Path) -> Run:
         trained_head=trained_head,
         trained_head_spec=trained_spec,
     )
+    if run.uses_classic and not (path / CLASSIC_FOLDER).is_dir():
+        raise RunError(
+            f"{path}: model.json blends in the classic baseline, but {CLASSIC_FOLDER}/ is "
+            "missing; copy the whole run folder."
+        )
+    return run

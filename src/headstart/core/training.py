@@ -823,9 +823,11 @@ def blend_with_classic(
                 model, joint = joined, part
                 weight = metrics["blend"]["weight"] = 0.0
                 metrics["blend"]["kind"] = "joint"
-                # equal accuracy (as recorded, to 4 places): the log loss decided
+                # chosen on validation at equal accuracy (as recorded, to 4 places): the log
+                # loss decided
                 metrics["blend"]["log_loss_decided"] = (
-                    round(record["val_accuracy"], 4) == mix["val_accuracy"]
+                    config.blend != "joint"
+                    and round(record["val_accuracy"], 4) == mix["val_accuracy"]
                 )
                 metrics["blend"]["chosen_on"] = (
                     "--blend joint"

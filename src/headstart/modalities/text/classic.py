@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.classic import full_proba, per_class_coefficients
+from headstart.core.classic import full_proba, per_class_coefficients, softmax
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_with
 
@@ -59,12 +59,6 @@ def _vectoriser(spec: dict, min_df: int, vocabulary: dict | None = None):
         vocabulary=vocabulary,
         dtype=np.float32,
     )
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class TfidfBaseline:
@@ -205,7 +199,7 @@ class TfidfBaseline:
     def predict_proba(self, texts) -> np.ndarray:
         """Class probabilities of ``texts`` (a :class:`TextSet` or a sequence of strings; one
         row per text)."""
-        return _softmax(np.asarray(self.features(texts) @ self.coef.T) + self.intercept)
+        return softmax(np.asarray(self.features(texts) @ self.coef.T) + self.intercept)
 
     def joint_logits(self, texts) -> np.ndarray:
         """The joint model's TF-IDF part of its logits (float64, one row per text)."""
