@@ -1,4 +1,4 @@
-"""Features from every depth, the linear head's weight decay chosen on validation, and
+"""Features from every depth, the linear probe on them (its C chosen on validation), and
 test-time augmentation: shapes, equality with hooking the stages by hand, the cache, saved runs
 in a fresh process, bad input."""
 
@@ -16,6 +16,7 @@ from headstart.core.cache import FeatureExtractor, clear_memory_cache
 from headstart.core.config import TrainConfig
 from headstart.core.data import from_arrays
 from headstart.core.featurespec import FeatureSpec
+from headstart.core.probe import PROBE_CS
 from headstart.core.runs import load_run
 from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.depth import pooled_stats, stage_ends
@@ -161,14 +162,13 @@ def test_linear_head_on_wide_features_is_deterministic_and_reloads(source, tmp_p
     b = train(cfg, data=source, save=False, progress=False)
     for k, v in a.model.state_dict().items():
         assert torch.equal(v, b.model.state_dict()[k]), k
-    decay = a.metrics["weight_decay"]
-    assert decay["chosen"] == "validation" and len(decay["tried"]) == 5
-    best = max(decay["tried"], key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-    assert decay["value"] == best["weight_decay"]
+    probe = a.metrics["probe"]
+    assert len(probe["tried"]) == len(PROBE_CS) and "weight_decay" not in a.metrics
+    chosen = next(r for r in probe["tried"] if r["C"] == probe["C"])
+    assert chosen["val_accuracy"] == max(r["val_accuracy"] for r in probe["tried"])
     assert a.metrics["features"]["kind"] == "multi" and a.metrics["features"]["stages"]
-    # the head standardises its inputs (a BatchNorm without affine parameters)
-    norm = a.model.head[1]
-    assert isinstance(norm, torch.nn.BatchNorm1d) and not norm.affine
+    # one linear layer: the probe's standardisation is folded into its weights
+    assert [type(m) for m in a.model.head] == [torch.nn.Flatten, torch.nn.Linear]
     meta = json.loads((tmp_path / "a" / "model.json").read_text())
     assert meta["features"]["kind"] == "multi" and meta["tta"] is True
     # a fresh process predicts what training measured (same features, same TTA)
@@ -228,13 +228,15 @@ def test_cli_every_depth_end_to_end_and_bad_input(image_folder, tmp_path):
         "train", image_folder, *tiny, "--epochs", "2", "--features", "multi",
         "--feature-stages", "all", "--head", "linear", "--out", out,
     )  # fmt: skip
-    assert "weight decay" in r.stderr  # says what validation chose
+    assert "linear probe" in r.stderr and "chosen on validation" in r.stderr  # says its C
+    assert "--epochs does not apply to the linear probe" in r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["features"]["stages"] == [1, 2, 3, 4]
     html = (out / "report.html").read_text()
     dims = f"{metrics['features']['dimensions']:,} dimensions"
     assert f"1, 2, 3, 4 + the last features, {dims} (all)" in html
-    assert "(auto: chosen on validation)" in html and "every-depth features" in r.stdout
+    c = metrics["probe"]["C"]
+    assert f"C {c:g} chosen on validation" in html and "every-depth features" in r.stdout
     r = run_cli("train", image_folder, *tiny, "--feature-stages", "9", "--features", "multi",
                 "--out", tmp_path / "bad", check=False)  # fmt: skip
     assert r.returncode != 0 and "this backbone has 5 stages" in r.stdout + r.stderr

@@ -16,6 +16,10 @@ CONTINUATIONS = ("fine-tune", "freeze-first", "full")
 MODALITIES = ("image", "text")
 #: Pooling of an image backbone's last feature map; the lesson's (Keras ``pooling="max"``) first.
 POOLINGS = ("max", "avg")
+#: An image run's pooling when ``--pooling`` is not given (``auto``), by head: the lesson head
+#: keeps the lesson's maximum; the linear probe pools by the average, as timm's networks pool
+#: before their own classifier (measured: bench/bench_probe.py, BENCHMARKS.md).
+IMAGE_POOLING_BY_HEAD = {"lesson": "max", "linear": "avg"}
 #: Pooling of a text encoder's token states (sentence-transformers models bring their own).
 TEXT_POOLINGS = ("mean", "cls", "max")
 #: How a text longer than the encoder's window is read: overlapping windows pooled by their
@@ -23,7 +27,8 @@ TEXT_POOLINGS = ("mean", "cls", "max")
 LONG_TEXTS = ("window", "window-max", "head-tail", "truncate")
 #: A text run's reading when ``--long-texts`` is not given (measured: bench/bench_long_texts.py).
 DEFAULT_LONG_TEXTS = "window"
-#: ``auto``: the modality's default (images: max; text: the encoder's own, else mean).
+#: ``auto``: the modality's default (images: by head, :data:`IMAGE_POOLING_BY_HEAD`; text: the
+#: encoder's own, else mean).
 POOLING_CHOICES = ("auto", "max", "avg", "mean", "cls")
 #: last: the pooled output of the last stage (the lesson's features); multi: pooled statistics
 #: of several stages' outputs as well (features from every depth, Head2Toe).

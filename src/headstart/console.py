@@ -13,14 +13,17 @@ if TYPE_CHECKING:
     from headstart.modalities.image.data.inspect import Inspection
 
 
-def _time_text(timing: dict, cache: dict) -> str:
+def _time_text(timing: dict, cache: dict, probe: dict | None = None) -> str:
     """Where a run's time went; a frozen part read from the cache or run every epoch says so
-    (its extraction time is then not what computing it costs)."""
+    (its extraction time is then not what computing it costs). ``probe``: a linear probe's
+    record (fitted in one go: no epochs)."""
     from headstart.core.report import cache_status
 
     training = (
         f"training {timing.get('training_seconds', 0):.1f}s "
         f"({timing.get('seconds_per_epoch', 0):.2f}s per epoch)"
+        if probe is None
+        else f"the probe's fit {timing.get('training_seconds', 0):.1f}s"
     )
     if cache.get("mode") != "cached":
         return f"frozen part run every epoch, {training}"
@@ -255,8 +258,15 @@ def render_run(run) -> Group:
         alone = blend.get("model_alone_vs_baseline")
         if alone:  # what the blend hides: the model alone against the baseline
             grid.add_row("", Text(alone["verdict"], style=_verdict_style(alone)))
-    stop = " (early stop)" if m.get("stopped_early") else ""
-    grid.add_row("epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}")
+    if m.get("probe"):
+        from headstart.core.report import probe_words
+
+        grid.add_row("fitting", f"linear probe: {probe_words(m['probe'])}")
+    else:
+        stop = " (early stop)" if m.get("stopped_early") else ""
+        grid.add_row(
+            "epochs", f"{m['epochs_run']}{stop}, best weights from epoch {m['best_epoch']}"
+        )
     p = m.get("parameters", {})
     if p:
         grid.add_row(
@@ -286,7 +296,7 @@ def render_run(run) -> Group:
             if setfit
             else ""
         )
-        + _time_text(t, cache),
+        + _time_text(t, cache, m.get("probe")),
     )
     if m.get("skipped_training_samples"):
         grid.add_row(

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headstart.choices import POOLINGS
 from headstart.core import distributed
 from headstart.core.inputs import ArrayInputs
 from headstart.errors import RunError
@@ -353,16 +354,17 @@ class FeatureExtractor:
         self._shape: tuple[int, ...] | None = None
         self.store = FeatureStore(self.dtype)
 
-    def model_key(self, *, last_only: bool = False) -> dict:
+    def model_key(self, *, last_only: bool = False, pooling: str | None = None) -> dict:
         """What the outputs depend on; ``last_only``: the key of the last features alone (the
-        slice of every-depth features that a ``--features last`` backbone gives)."""
+        slice of every-depth features that a ``--features last`` backbone gives), pooled by
+        ``pooling`` (default: the backbone's)."""
         lb = self.loaded
         depth = lb.backbone.features
         return {
             "version": CACHE_VERSION,
             "backbone": lb.timm_name,
             "weights": lb.weights.fingerprint,
-            "pooling": lb.backbone.pooling,
+            "pooling": pooling or lb.backbone.pooling,
             # every-depth features: which stages and statistics (absent for the last features,
             # so their cache entries stay valid)
             **(
@@ -400,9 +402,11 @@ class FeatureExtractor:
     def cached(self, images: ImageSet, view: int = 0, seed: int = 0) -> bool:
         return self.store.has(self.key(images, view, seed))
 
-    def key(self, images: ImageSet, view: int = 0, seed: int = 0, *, last_only=False) -> str:
+    def key(
+        self, images: ImageSet, view: int = 0, seed: int = 0, *, last_only=False, pooling=None
+    ) -> str:
         spec = {
-            **self.model_key(last_only=last_only),
+            **self.model_key(last_only=last_only, pooling=pooling),
             "view": {"mirror": True}
             if view == MIRROR
             else {
@@ -448,26 +452,35 @@ class FeatureExtractor:
                 lambda out: self._compute(images, view, seed, key, out),
                 self.model_key(),
             )
-        last = self.loaded.backbone.last_columns()
-        if last is not None and self.cut == "pooled" and group.is_main:
-            # every-depth features hold the last features: store them under the last
-            # features' key too, so a later --features last run needs no forward pass
-            last_key = self.key(images, view, seed, last_only=True)
-            if not self.store.paths(last_key)[1].is_file():
-
-                def copy(out: np.ndarray) -> FeatureSet:
-                    out[:] = fs.features[:, last]
-                    return FeatureSet(out, fs.valid, last_key, "", 0.0, fs.bad)
-
-                n_last = len(range(*last.indices(fs.features.shape[1])))
-                self.store.save(
-                    last_key,
-                    (len(images), n_last),
-                    copy,
-                    self.model_key(last_only=True),
-                    remember=False,
-                )
+        if self.cut == "pooled" and group.is_main:
+            self._store_last_features(fs, images, view, seed)
         return fs
+
+    def _store_last_features(self, fs: FeatureSet, images: ImageSet, view: int, seed: int):
+        """Every-depth features hold the last features, average- and max-pooled (with the
+        default ``avg+max`` statistics): store each under the last features' key too, so a
+        later ``--features last`` run with either pooling (the lesson head's maximum, the
+        probe's average) needs no forward pass of its own."""
+        for pooling in POOLINGS:
+            last = self.loaded.backbone.last_columns(pooling)
+            if last is None:
+                continue
+            last_key = self.key(images, view, seed, last_only=True, pooling=pooling)
+            if self.store.paths(last_key)[1].is_file():
+                continue
+
+            def copy(out: np.ndarray, last=last, last_key=last_key) -> FeatureSet:
+                out[:] = fs.features[:, last]
+                return FeatureSet(out, fs.valid, last_key, "", 0.0, fs.bad)
+
+            n_last = len(range(*last.indices(fs.features.shape[1])))
+            self.store.save(
+                last_key,
+                (len(images), n_last),
+                copy,
+                self.model_key(last_only=True, pooling=pooling),
+                remember=False,
+            )
 
     @torch.inference_mode()
     def _compute(

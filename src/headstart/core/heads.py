@@ -8,10 +8,12 @@ hundreds of steps to settle, and on a small data set (a few steps an epoch) earl
 ended runs while evaluation still normalised with statistics near their 0/1 start. PyTorch's
 default momentum (0.1, Keras' 0.9) settles within a few epochs and measured better on small
 data (``BENCHMARKS.md``, head BatchNorm momentum).
-``linear`` is a linear probe: a BatchNorm without affine parameters standardises each feature
-(MAE's linear-probing protocol, He et al. 2022: features from different depths come on very
-different scales), then a single Dense layer; its weight decay is chosen on validation
-(``headstart.core.loop.select_weight_decay``).
+``linear`` is the linear probe: one Dense layer. On cached features it is fitted by L-BFGS
+as a logistic regression on standardised features, the standardisation folded into its
+weights (:mod:`headstart.core.probe`). Where it trains with the network (fine-tuning from the
+start, or ``--augment on-the-fly``), a BatchNorm without affine parameters standardises each
+feature before it (MAE's linear-probing protocol, He et al. 2022: features from different
+depths come on very different scales) and the network's optimizer trains both.
 """
 
 from __future__ import annotations

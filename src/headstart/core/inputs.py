@@ -100,6 +100,14 @@ class ArrayInputs:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def stacked(self, views: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of every usable row in every view (or the first ``views``),
+        one row per example and view: what a model fitted in one go (the linear probe) reads."""
+        chosen = self.views if views is None else self.views[:views]
+        order = np.sort(self.rows)  # memory maps read fastest in order
+        x = np.concatenate([np.asarray(v[order], dtype=np.float32) for v in chosen])
+        return x, np.tile(self.labels[order], len(chosen))
+
     def _gather(self, positions: np.ndarray, pick: np.ndarray | None) -> torch.Tensor:
         rows = self.rows[positions]
         if pick is None:

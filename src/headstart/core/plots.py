@@ -73,6 +73,30 @@ class Continuation:
     links: list[tuple[tuple[float, float], tuple[float, float], int]]
 
 
+def plot_probe_path(probe: dict, path: str | Path, title: str = "Linear probe") -> Path:
+    """A linear probe's search: validation accuracy and log loss against its L2 strength C
+    (log scale), the chosen C marked; the probe's counterpart of the training history."""
+    rows = probe["tried"]
+    cs = [r["C"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in (
+        (axes[0], "val_accuracy", "Validation accuracy"),
+        (axes[1], "val_log_loss", "Validation log loss"),
+    ):
+        ax.plot(cs, [r[key] for r in rows], "o-", color=_ORANGE, ms=3, label="validation")
+        ax.axvline(probe["C"], color=_GREY, ls="--", lw=1, label=f"chosen C ({probe['C']:g}): kept")
+        ax.set_xscale("log")
+        ax.set_xlabel("C (inverse L2 strength; right: weaker)")
+        ax.set_ylabel(label)
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return _save(fig, path)
+
+
 def continuation_layout(histories: Sequence, metric: str = "val_accuracy") -> Continuation:
     """Each history continues the one before: the first on epochs 1..N, the next on
     N+1..N+M, and so on. A continued run starts from its parent's *best* epoch's weights (the

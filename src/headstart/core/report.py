@@ -22,6 +22,7 @@ from headstart.core.distributed import describe as describe_processes
 from headstart.core.inspection import recorded_leakage
 from headstart.core.modality import modality_of, other_settings
 from headstart.core.predictions import text_start
+from headstart.core.probe import UNUSED_SETTINGS
 from headstart.core.recipe import shown_settings as recipe_settings
 from headstart.core.splits import TABLE_LAYOUTS, split_words
 from headstart.io import atomic_write_json, atomic_write_text
@@ -93,6 +94,11 @@ def make_figures(
         figs["history"] = plots.plot_history(
             run.history, out / "history.png", f"Training history: {run.backbone_name}"
         )
+    elif (run.metrics.get("probe") or {}).get("tried"):  # fitted in one go: its C search
+        figs["history"] = plots.plot_probe_path(
+            run.metrics["probe"], out / "history.png", f"Linear probe: {run.backbone_name}"
+        )
+        captions["history"] = probe_words(run.metrics["probe"]).capitalize() + "."
     if evaluation is not None:
         figs["confusion"] = plots.plot_confusion(
             evaluation["confusion_matrix"], run.class_names, out / "confusion.png"
@@ -367,6 +373,17 @@ def configuration_rows(run) -> list[list[str]]:
     return _rows(run.config, shown, leave_out=leave_out)
 
 
+def probe_words(probe: dict) -> str:
+    """How a linear probe was fitted, from its ``metrics["probe"]`` record."""
+    grid = probe.get("grid") or []
+    span = f" ({len(grid)} values, {grid[0]:g} to {grid[-1]:g})" if grid else ""
+    tail = "" if probe.get("converged", True) else "; L-BFGS stopped at its iteration limit"
+    return (
+        "logistic regression on standardised features, fitted by L-BFGS, its L2 strength "
+        f"C {probe['C']:g} chosen on validation{span}{tail}"
+    )
+
+
 def settings_left_out(run) -> list[str]:
     """The settings of the run's own kind of data that it did not use, in configuration
     order: what :func:`configuration_rows` leaves out besides other modalities' settings."""
@@ -413,6 +430,11 @@ def _used_settings(run) -> dict[str, str | None]:
     if blend.get("tried"):  # what the blend became
         kept = "joint" if run.classic_joint else f"mix, the baseline's weight {blend['weight']:g}"
         shown["blend"] = kept if cfg.blend == blend.get("kind") else f"{kept} ({cfg.blend})"
+    probe = m.get("probe")
+    if probe:  # fitted by L-BFGS on cached features: no optimizer, rates, epochs
+        for key in UNUSED_SETTINGS:
+            shown[key] = None
+        shown["head"] = f"linear: {probe_words(probe)}"
     if run.classic_joint:
         shown["head"] = f"{cfg.head} (trained, then replaced by the joint model's linear layer)"
     elif run.head_spec.kind != cfg.head:  # continued from a parent whose head differs
@@ -459,12 +481,16 @@ def _shared_settings(run) -> dict[str, str]:
         share = cfg.batch_size / world
         shown["batch_size"] = f"{cfg.batch_size} (the global batch: {share:g} per process)"
     fitted = m.get("fit_recipe") or {}
-    if "epochs_run" in m:
+    if m.get("probe"):  # (see _used_settings)
+        shown["epochs"] = shown["weight_decay"] = None
+    elif "epochs_run" in m:
         stop = ", stopped early" if m.get("stopped_early") else ""
         auto = f"auto: {fitted['recipe']}; " if "epochs" in fitted.get("auto", ()) else ""
         shown["epochs"] = f"{fitted.get('epochs', cfg.epochs)} ({auto}ran {m['epochs_run']}{stop})"
     decay = m.get("weight_decay") or {}
-    if decay.get("chosen") == "validation":
+    if m.get("probe"):
+        pass
+    elif decay.get("chosen") == "validation":  # (runs saved before the probe: SGD's decay)
         shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
     elif decay.get("chosen") == "default" and fitted.get("optimizer") == "adamw":
         shown["weight_decay"] = (
@@ -528,7 +554,11 @@ def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
     (``cache_kept``: the run's ``cache`` setting, whether computed outputs stay on disk)."""
     t = metrics.get("timing") or {}
     cache = metrics.get("feature_cache") or {}
-    train_s = f"training {t.get('training_seconds', 0):.1f} s"
+    train_s = (
+        f"fitting the linear probe {t.get('training_seconds', 0):.1f} s"
+        if metrics.get("probe")
+        else f"training {t.get('training_seconds', 0):.1f} s"
+    )
     extract = t.get("feature_extraction_seconds", 0)
     if cache.get("mode") == "on-the-fly":
         return (
@@ -819,6 +849,8 @@ def render_html(
     parts.append('<h2 id="history">Training history</h2>')
     if "history" in figures:
         parts.append(img_tag(figures["history"], "training history"))
+    if captions.get("history"):
+        parts.append(f"<p>{html.escape(captions['history'])}</p>")
     if m.get("timing"):
         parts.append(f"<p>{html.escape(timing_sentence(m, run.config.cache))}</p>")
     if "parent" in figures:

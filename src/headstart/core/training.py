@@ -522,22 +522,28 @@ def _train_locked(
             used = {n: len(prepared.used[n]) for n in sets}
             for note in split_notes(splits.method, listed, used, example_noun(splits.train)):
                 say(note)
-        settings, decay = _weight_decay(config, splits, prepared, head, device, deadline, say)
+        settings, decay = _weight_decay(config, splits)
         steps = steps_per_epoch(len(prepared.train), settings.batch_size, group.world_size)
-        history = fit(
-            prepared.module,
-            head,
-            prepared.train,
-            prepared.val,
-            settings,
-            device=device,
-            class_weights=_class_weights(config, splits),
-            checkpoint=Checkpoint(out / "checkpoint", _layout(prepared, plan)) if save else None,
-            resume=resume,
-            progress=progress,
-            stop_after=stop_after,
-            deadline=deadline,
-        )
+        probe = None
+        if fits_probe(config, prepared, head):  # the linear head on cached features: L-BFGS
+            probe, head, history = _fit_probe(config, splits, prepared, device, say)
+        else:
+            history = fit(
+                prepared.module,
+                head,
+                prepared.train,
+                prepared.val,
+                settings,
+                device=device,
+                class_weights=_class_weights(config, splits),
+                checkpoint=Checkpoint(out / "checkpoint", _layout(prepared, plan))
+                if save
+                else None,
+                resume=resume,
+                progress=progress,
+                stop_after=stop_after,
+                deadline=deadline,
+            )
         metrics, scored, logits = _metrics(  # on the training device, before the model moves
             config, splits, history, prepared, device, extract_seconds, plan, group
         )
@@ -553,6 +559,8 @@ def _train_locked(
                 None if config.tta else lambda: head_inputs(prepared, head, device),
             )
         head_spec = trained_spec = starting_head_spec(config, parent)
+        if probe is not None:  # one linear layer, the standardisation folded in
+            head_spec = trained_spec = PROBE_HEAD
         trained_head = None
         if joint is not None:  # the joint model's network part replaces the trained head
             trained_head = head.cpu().eval()  # kept: what a continuation starts from
@@ -565,8 +573,11 @@ def _train_locked(
         if not strategy.trains_backbone:
             for p in model.backbone.parameters():
                 p.requires_grad_(False)
-        metrics["weight_decay"] = decay
-        metrics["fit_recipe"] = recipe.record(config, settings, steps)
+        if probe is not None:
+            metrics["probe"] = probe.record()
+        else:
+            metrics["weight_decay"] = decay
+            metrics["fit_recipe"] = recipe.record(config, settings, steps)
         # with TTA the held-out scores average each image with its mirror image; the epochs'
         # validation scores in the history (which chose the best epoch) do not
         metrics["tta"] = config.tta
@@ -627,40 +638,76 @@ def _processes_record(group: distributed.Group, history) -> dict:
     return record
 
 
-def _weight_decay(
-    config: TrainConfig, splits: Splits, prepared: Prepared, head, device, deadline, say
-):
+def _weight_decay(config: TrainConfig, splits: Splits):
     """The fit settings, with ``weight_decay=None`` (auto) resolved: AdamW's decoupled 0.01
-    with AdamW; with Adam, chosen on validation for a linear head on cached features (seconds),
-    0 otherwise (the lesson's recipe)."""
+    with AdamW, 0 with Adam (the lesson's recipe). (A linear head on cached features is the
+    probe, regularised by its own ``C``: :func:`fits_probe`.)"""
     settings = config.fit_settings(len(splits.train))
     if config.weight_decay is not None:
         return settings, {"value": config.weight_decay, "chosen": "given"}
-    if settings.optimizer != "adam" or config.head != "linear" or prepared.module is not head:
-        return settings, {"value": settings.weight_decay, "chosen": "default"}
-    from dataclasses import replace
+    return settings, {"value": settings.weight_decay, "chosen": "default"}
 
-    from headstart.core.loop import select_weight_decay
 
-    value, tried = select_weight_decay(
-        prepared.module,
-        head,
-        prepared.train,
-        prepared.val,
-        settings,
-        device=device,
-        class_weights=_class_weights(config, splits),
-        deadline=deadline,
+#: The head a probe run saves: one linear layer (its standardisation folded into the weights).
+PROBE_HEAD = HeadSpec(kind="linear")
+
+
+def fits_probe(config: TrainConfig, prepared: Prepared, head) -> bool:
+    """Whether the run's head is the linear probe (:mod:`headstart.core.probe`): a linear head
+    on cached features (the features, or their augmented views, are fixed arrays). A linear
+    head on a network that trains, or on a frozen network run on the fly (``--augment
+    on-the-fly``), trains with the network's optimizer instead."""
+    return (
+        config.head == "linear"
+        and prepared.module is head
+        and isinstance(prepared.train, ArrayInputs)
     )
+
+
+def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device, say):
+    """Fit the linear probe on the cached features (every view of every training example),
+    ``C`` chosen on validation; the run's head becomes its linear layer. Returns (the fit, the
+    head, a history with no epochs)."""
+    from headstart.core.loop import History
+    from headstart.core.probe import UNUSED_SETTINGS, fit_probe
+
+    x, y = prepared.train.stacked()
+    xv, yv = prepared.val.stacked()
+    weights = _class_weights(config, splits)
+    fitted = fit_probe(
+        x,
+        y,
+        xv,
+        yv,
+        len(splits.class_names),
+        sample_weight=None if weights is None else weights[y],
+    )
+    head = build_head(PROBE_HEAD, x.shape[1], len(splits.class_names))
+    with torch.no_grad():
+        head[-1].weight.copy_(torch.from_numpy(fitted.weight))
+        head[-1].bias.copy_(torch.from_numpy(fitted.bias))
+    head = head.to(device).eval()
+    prepared.module = head
+    defaults = TrainConfig()
+    unused = [
+        "--" + name.replace("_", "-")
+        for name in UNUSED_SETTINGS
+        if getattr(config, name) != getattr(defaults, name)
+    ]
+    if unused:
+        say(
+            f"note: {', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to the "
+            "linear probe: it is fitted by L-BFGS to convergence, its L2 strength chosen on "
+            "validation (train it with the network, --augment on-the-fly, to use them)"
+        )
+    grid = fitted.record()["grid"]
     say(
-        f"weight decay {value:g}, chosen on validation from "
-        + ", ".join(f"{r['weight_decay']:g}" for r in tried)
+        f"linear probe: logistic regression (L-BFGS) on standardised features, C {fitted.C:g} "
+        f"chosen on validation from {len(grid)} values ({grid[0]:g} to {grid[-1]:g}), "
+        f"{fitted.seconds:.1f} s"
+        + ("" if fitted.converged else "; L-BFGS stopped at its iteration limit")
     )
-    return replace(settings, weight_decay=value), {
-        "value": value,
-        "chosen": "validation",
-        "tried": tried,
-    }
+    return fitted, head, History(seconds=fitted.seconds)
 
 
 def used_labels(splits: Splits, prepared: Prepared) -> dict[str, np.ndarray]:

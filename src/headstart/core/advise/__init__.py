@@ -64,11 +64,15 @@ def rank_backbones(
     rank_by: str = "logme",
     max_length: int | None = None,
     progress: bool = False,
+    every_depth=None,
 ) -> list[dict]:
     """Score each candidate's frozen features on the training split; best first.
 
     Features go through the same cache as training, so training the winner afterwards costs
-    no extra forward pass.
+    no extra forward pass. ``every_depth`` (a ``FeatureSpec`` of every-depth features, for
+    data that has them): each candidate's pass computes those, which hold its last features
+    (cached beside them), so that ``--strategy auto``'s every-depth candidates of the winner
+    read the same pass.
     """
     if rank_by not in RANK_BY:
         raise ConfigError(f"rank_by must be one of {', '.join(RANK_BY)}; got {rank_by!r}.")
@@ -93,6 +97,17 @@ def rank_backbones(
             max_length=max_length,
         )
         train = control_view(splits.train) if random else splits.train
+        if every_depth is not None and not random:  # one pass for both kinds of features
+            deep = load_encoder(
+                modality,
+                name,
+                weights=w,
+                pooling=pooling,
+                image_size=size or image_size,
+                resize=resize,
+                features=every_depth,
+            )
+            extractor_for(deep, progress=progress).extract(train)
         fs = extractor_for(loaded, progress=progress).extract(train)
         feats = np.asarray(fs.features[fs.valid], dtype=np.float64)
         labels = y[fs.valid]
@@ -259,7 +274,9 @@ def train_auto(
         out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
         check_out(out, overwrite=overwrite)  # before any work
     splits = split_data(config, data)
+    asked_pooling = config.pooling  # (auto: each candidate's head pools its own way)
     config = config.for_modality(splits.train.modality)
+    can = splits.train.capabilities
     decisions: dict = {"noun": splits.train.noun}  # how the pages name an example
     if config.backbone == "auto":
         names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None
@@ -272,6 +289,9 @@ def train_auto(
             resize=config.resize,
             max_length=config.max_length,
             progress=progress,
+            every_depth=replace(config, features="multi").feature_spec()
+            if config.strategy == "auto" and config.cache and "every-depth" in can
+            else None,
         )
         best = next((r for r in ranking if not r["random"]), None)
         if best is None:
@@ -338,6 +358,7 @@ def train_auto(
         say=say,
         frozen_pass=frozen_pass,
         advice_seconds=advice_seconds,
+        pooling_asked=asked_pooling,
     )
     if not save:
         return _record(run, decisions, splits)

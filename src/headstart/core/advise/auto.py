@@ -56,7 +56,6 @@ import numpy as np
 
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
-from headstart.core.loop import WEIGHT_DECAY_GRID
 from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice
 from headstart.io import make_temp_dir
@@ -73,6 +72,11 @@ CALIBRATION_EXAMPLES = 64
 #: train`` gives; it always trains to its end, whatever is left of the budget.
 FIRST = "last features, lesson head"
 FIRST_ALWAYS = "the first candidate, the plain train model, always trains to its end"
+#: The second: the linear probe (:mod:`headstart.core.probe`), what a user writes in ten lines.
+PROBE = "last features, linear probe"
+#: A probe's fit (13 L-BFGS fits on cached features) against the lesson head's training on
+#: the same features, for its estimate before it runs (measured: bench/bench_probe.py).
+PROBE_FIT_RATIO = 3.0
 
 
 class Budget:
@@ -111,6 +115,8 @@ class Pass:
     #: the examples it computed (not read from the cache), and the seconds that took
     computed: int = 0
     computed_seconds: float = 0.0
+    #: features per example it cached (every-depth features where the data has them)
+    width: int = 0
 
 
 @dataclass
@@ -203,7 +209,7 @@ def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> 
         batch_size=max(config.batch_size, 32),
         progress=progress,
     )
-    done = Pass()
+    done = Pass(width=int(np.prod(ex.shape_per_example())))
     for images in splits.items().values():
         fs = ex.extract(images)
         if not fs.hit:
@@ -467,12 +473,14 @@ def ladder(
     frozen_pass: Pass | None = None,
     advice_seconds: float = 0.0,
     costs: Costs | None = None,
+    pooling_asked: str = "auto",
 ):
     """Run the ladder; returns (kept run, decisions). ``budget`` started with ``auto``: the
     frozen pass (``frozen_pass``, done before the advice so that the advice reads its
     features) and the advice (``advice_seconds``) count too. ``keep_dir`` receives the saved
     parent of a kept continuation (``None``: nothing is written outside a temporary folder).
-    ``costs``: what a forward pass costs (measured here when not given)."""
+    ``costs``: what a forward pass costs (measured here when not given). ``pooling_asked``:
+    ``--pooling`` as given (``auto``: each head pools its own way)."""
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
     climb = _Climb(config, splits, budget, progress, say)
     before = budget.spent  # the frozen pass and the advice
@@ -488,14 +496,28 @@ def ladder(
         # always trains to its end, the others only while their estimated cost fits
         first = climb.attempt(Candidate(FIRST, base, 1), None)
         fit_seconds = first.metrics["timing"]["training_seconds"]
-        search = 1 + len(WEIGHT_DECAY_GRID)  # the linear head trains once per weight decay
-        linear = Candidate("last features, linear head", replace(base, head="linear"), 1)
-        last_runs = [first, climb.attempt(linear, est.frozen(search * fit_seconds))]
+        # the ten-line probe: a logistic regression on the last features, pooled as the
+        # linear head pools them (images: the average) unless --pooling was given; the
+        # frozen pass cached them beside the lesson head's
+        probe = replace(base, head="linear", pooling=pooling_asked).for_modality(
+            splits.train.modality
+        )
+        probe_run = climb.attempt(
+            Candidate(PROBE, probe, 1), est.frozen(PROBE_FIT_RATIO * fit_seconds)
+        )
+        last_runs = [first, probe_run]
         if "every-depth" in can:
             multi = replace(base, features="multi")
+            probe_seconds = (
+                probe_run.metrics["probe"]["seconds"]
+                if probe_run is not None
+                else PROBE_FIT_RATIO * fit_seconds
+            )
+            last_width = first.metrics["feature_cache"].get("shape_per_example", [1])[0]
+            widths = (frozen_pass.width if frozen_pass else 0) / max(1, last_width)
             climb.attempt(  # on the every-depth features the pass cached
-                Candidate("every-depth features, linear head", replace(multi, head="linear"), 1),
-                est.frozen(search * fit_seconds),
+                Candidate("every-depth features, linear probe", replace(multi, head="linear"), 1),
+                est.frozen(probe_seconds * max(1.0, widths)),
             )
             climb.attempt(
                 Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
@@ -516,17 +538,19 @@ def ladder(
         top = replace(
             base,
             head=parent.config.head,
+            pooling=parent.config.pooling,
             strategy="fine-tune",
             unfreeze=1,
             parent=str(parent.path),
         )
-        if top.fit_settings().optimizer == "adam":  # the head's L2 carries over; AdamW's
-            # decoupled decay (a text encoder's recipe) is another quantity: left to auto
-            top = replace(top, weight_decay=parent.metrics["weight_decay"]["value"])
+        decay = (parent.metrics.get("weight_decay") or {}).get("value")
+        if top.fit_settings().optimizer == "adam" and decay is not None:  # the head's L2
+            # carries over (a probe's C is another quantity; AdamW's decoupled decay, a text
+            # encoder's recipe, too): left to auto
+            top = replace(top, weight_decay=decay)
         incumbent = climb.best[1]
-        name = (
-            f"top {kind.stage_word} on the cached prefix, continuing the {parent.config.head} head"
-        )
+        continued = "linear probe" if parent.config.head == "linear" else "lesson head"
+        name = f"top {kind.stage_word} on the cached prefix, continuing the {continued}"
         top_run = climb.attempt(
             Candidate(name, top, 2), est.partial(est.top_share(), prefix=config.cache)
         )

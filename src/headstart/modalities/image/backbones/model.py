@@ -168,17 +168,27 @@ class Backbone(nn.Module):
     def _appends_pool(self) -> bool:
         return self.tokens or (self.pooling == "max" and self.features.pooling != "avg+max")
 
-    def last_columns(self) -> slice | None:
-        """Where, in every-depth features, the last features (the ``--pooling`` statistic of
-        the last feature map, what ``--features last`` gives) sit; None for last features."""
+    def last_columns(self, pooling: str | None = None) -> slice | None:
+        """Where, in every-depth features, the last features pooled by ``pooling`` (default:
+        this backbone's ``--pooling``; what ``--features last`` gives) sit; None for last
+        features, or when every-depth features do not hold that statistic (the maximum with
+        ``avg+std`` statistics and average pooling; a transformer's other pooling)."""
         if self.taps is None:
             return None
         width = int(getattr(self.model, "num_features", 0))
         if not width:
             return None
-        if self._appends_pool() or self.pooling == "max":
-            return slice(self.num_features - width, None)
-        return slice(self.num_features - 2 * width, self.num_features - width)
+        pooling = pooling or self.pooling
+        n = self.num_features
+        appended = width if self._appends_pool() else 0
+        if self.tokens:  # pooled by the network's own head, appended last
+            return slice(n - width, None) if pooling == self.pooling else None
+        stats = n - appended - 2 * width  # the last feature map's two statistics start here
+        if pooling == "avg":
+            return slice(stats, stats + width)
+        if self.features.pooling == "avg+max":
+            return slice(stats + width, stats + 2 * width)
+        return slice(n - width, None) if appended else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         final = self.model.forward_features(x)
