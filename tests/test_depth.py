@@ -89,6 +89,7 @@ def test_every_depth_equals_hooking_the_stages_by_hand(pooling):
         "test_efficientnet",
         weights="none",
         image_size=48,
+        pooling="max",  # the lesson's: avg+std statistics lack it, so it is appended
         features=FeatureSpec("multi", "1,3", pooling),
     )
     model = lb.backbone.eval()

@@ -45,7 +45,7 @@ def test_feature_cache_hit_on_second_run(tiny_source, tmp_path):
         {"backbone": "test_efficientnet"},
         {"image_size": 64},
         {"resize": "crop"},
-        {"pooling": "avg"},
+        {"pooling": "max"},
         {"augment": "cached", "views": 1},
     ],
 )

@@ -16,8 +16,8 @@ from headstart.choices import (
     AUTO_TEST_FRACTION,
     AUTO_TEST_MIN_PER_CLASS,
     CONTINUATIONS,
+    DEFAULT_IMAGE_POOLING,
     ENGINES,
-    POOLINGS,
     SERVE_MAX_BATCH,
     SERVE_MAX_BYTES,
     SERVE_MAX_FILES,
@@ -494,7 +494,7 @@ def train(
     pooling: Annotated[
         str,
         typer.Option(
-            help="Pooling of the last features. Images: max (auto, the lesson's) or avg. "
+            help="Pooling of the last features. Images: avg (auto) or max (the lesson's). "
             "Text: mean, cls or max (auto: the encoder's own, else mean)."
         ),
     ] = TrainConfig.pooling,
@@ -525,8 +525,9 @@ def train(
     head: Annotated[
         str,
         typer.Option(
-            help="lesson (BN-Dense-ReLU-Dropout-Dense) or linear (standardised features, "
-            "one Dense layer)."
+            help="lesson (BN-Dense-ReLU-Dropout-Dense) or linear: the linear probe, a "
+            "logistic regression on standardised features fitted by L-BFGS, its C chosen "
+            "on validation (on a network that trains: one Dense layer trained with it)."
         ),
     ] = TrainConfig.head,
     hidden: Annotated[
@@ -548,8 +549,8 @@ def train(
         typer.Option(
             help="Adam: an L2 penalty on the head's weights; AdamW: decoupled decay of every "
             "trained weight matrix (never biases or LayerNorm). auto: with AdamW "
-            f"{ADAMW_WEIGHT_DECAY:g}; with Adam chosen on validation for the linear head, 0 "
-            "for the lesson head."
+            f"{ADAMW_WEIGHT_DECAY:g}; with Adam 0 (the lesson's). The linear probe on cached "
+            "features has its own L2 strength, chosen on validation."
         ),
     ] = "auto",
     optimizer: OptimizerOpt = TrainConfig.optimizer,
@@ -955,6 +956,9 @@ def predict(
         from headstart.modalities.image.predict import predict_inputs
 
         preds = predict_inputs(run, inputs, batch_size=batch_size, progress=True)
+    described = run.meta.get("strategy") if engine == "onnx" else run.describe_model()
+    if described and "an ensemble of" in described:  # what an image costs, said once
+        console(stderr=True).print(f"model: {described}")
     text = predictions_csv(preds, run.class_names)
     if out is not None:
         atomic_write_text(out, text)
@@ -1099,7 +1103,7 @@ def summary(
     ] = TrainConfig.hidden,
     pooling: Annotated[
         str, typer.Option(help="Images: max or avg (a text encoder pools its own way).")
-    ] = POOLINGS[0],
+    ] = DEFAULT_IMAGE_POOLING,
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""

@@ -364,7 +364,11 @@ class FeatureExtractor:
             "version": CACHE_VERSION,
             "backbone": lb.timm_name,
             "weights": lb.weights.fingerprint,
-            "pooling": pooling or lb.backbone.pooling,
+            # the pooling shapes pooled outputs only (a prefix's come before it), and
+            # every-depth features only where they append its statistic (both otherwise)
+            "pooling": pooling or lb.backbone.pooling
+            if self.cut == "pooled" and (last_only or not depth.multi or lb.backbone.appends_pool())
+            else "any",
             # every-depth features: which stages and statistics (absent for the last features,
             # so their cache entries stay valid)
             **(

@@ -100,7 +100,7 @@ class TrainConfig:
     epochs: int | None = None  # None: auto (the recipe's: 30; text fine-tuning fewer)
     batch_size: int = 32
     lr: float = 1e-3
-    weight_decay: float | None = None  # None: auto (chosen on validation for the linear head)
+    weight_decay: float | None = None  # None: auto (AdamW's 0.01, Adam's 0)
     patience: int = 5
     strategy: str = "feature-extraction"
     unfreeze: int = 1
@@ -244,8 +244,8 @@ class TrainConfig:
 
     def fit_settings(self, n_train: int = 0) -> FitSettings:
         """How the model is fitted: the settings given, the recipe's for those left to auto
-        (:meth:`fit_recipe`). An auto weight decay is AdamW's 0.01 with AdamW, else 0 here
-        (training may choose one on validation for a linear head)."""
+        (:meth:`fit_recipe`). An auto weight decay is AdamW's 0.01 with AdamW, else 0 (a
+        linear probe on cached features is regularised by its own C instead)."""
         from headstart.core.fitsettings import FitSettings
         from headstart.core.recipe import auto_weight_decay, resolve
 

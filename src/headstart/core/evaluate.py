@@ -15,6 +15,7 @@ examples, and scored without them too.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -329,6 +330,16 @@ def majority_metrics(
         "macro_f1": _macro_f1(y_true, y_pred),
         "macro_f1_ci95": ci["macro_f1"],
     }
+
+
+def paired_noise(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """(accuracy difference new - old, its standard error) on the same images."""
+    a, b = new == y, old == y
+    n = max(1, len(y))
+    only_new, only_old = float(np.sum(a & ~b)), float(np.sum(~a & b))
+    diff = (only_new - only_old) / n
+    var = (only_new + only_old - (only_new - only_old) ** 2 / n) / n**2
+    return diff, math.sqrt(max(var, 0.0))
 
 
 def paired_comparison(

@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # torch loads when a head is built, not when a setting is che
 from headstart.choices import HEADS
 from headstart.errors import ConfigError
 
+#: The head kind of an ensemble run (not a ``--head`` choice).
+ENSEMBLE = "ensemble"
+
 
 @dataclass(frozen=True)
 class HeadSpec:
@@ -36,8 +39,17 @@ class HeadSpec:
     #: the linear head's standardising layer; False in runs saved before it existed, which
     #: load as they were trained (TrainConfig.head_spec sets it for every new linear head)
     standardize: bool = False
+    #: an ensemble's members (``kind="ensemble"``, built by ``--strategy auto``, never asked
+    #: for): each {"head": a member's spec, "columns": [start, stop] of the features it reads,
+    #: "weight", "candidate": its name} (:mod:`headstart.core.ensemble`)
+    members: tuple = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "members", tuple(self.members))
+        if self.kind == ENSEMBLE:
+            if len(self.members) < 2:
+                raise ConfigError("an ensemble head needs at least two members.")
+            return
         if self.kind not in HEADS:
             raise ConfigError(f"head must be one of {', '.join(HEADS)}; got {self.kind!r}.")
         if self.hidden < 1:
@@ -46,15 +58,28 @@ class HeadSpec:
             raise ConfigError(f"dropout must be in [0, 1); got {self.dropout}.")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not d["members"]:  # (a single head: as runs saved before ensembles)
+            del d["members"]
+        return d
 
 
 #: PyTorch's default (Keras' momentum 0.9); see the module docstring for why not Keras' 0.99.
 HEAD_BN_MOMENTUM = 0.1
 
 
-def build_head(spec: HeadSpec, in_features: int, n_classes: int) -> nn.Sequential:
+def build_head(spec: HeadSpec, in_features: int, n_classes: int) -> nn.Module:
     from torch import nn
+
+    if spec.kind == ENSEMBLE:
+        from headstart.core.ensemble_head import EnsembleHead
+
+        columns = [tuple(m["columns"]) for m in spec.members]
+        heads = [
+            build_head(HeadSpec(**m["head"]), hi - lo, n_classes)
+            for m, (lo, hi) in zip(spec.members, columns)
+        ]
+        return EnsembleHead(heads, columns, [m["weight"] for m in spec.members])
 
     if spec.kind == "linear":
         scale = (

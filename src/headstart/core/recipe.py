@@ -79,7 +79,7 @@ def resolve(config, recipe: Recipe) -> dict:
 
 def auto_weight_decay(optimizer: str) -> float | None:
     """``--weight-decay auto`` with ``optimizer``: AdamW's decoupled 0.01, or None for Adam
-    (the lesson's rule: chosen on validation for a linear head on cached features, else 0)."""
+    (the lesson's 0; a linear probe on cached features has its own C instead)."""
     return ADAMW_WEIGHT_DECAY if optimizer == "adamw" else None
 
 

@@ -435,9 +435,15 @@ def _used_settings(run) -> dict[str, str | None]:
         for key in UNUSED_SETTINGS:
             shown[key] = None
         shown["head"] = f"linear: {probe_words(probe)}"
+    if run.head_spec.kind == "ensemble":
+        shown["head"] = "ensemble: " + ", ".join(
+            f"{m['candidate']} ({m['weight']:.0%})" for m in run.head_spec.members
+        )
+        shown["features"] = "multi (one every-depth pass; each member reads its columns)"
+        shown["hidden"] = shown["dropout"] = None
     if run.classic_joint:
         shown["head"] = f"{cfg.head} (trained, then replaced by the joint model's linear layer)"
-    elif run.head_spec.kind != cfg.head:  # continued from a parent whose head differs
+    elif run.head_spec.kind not in (cfg.head, "ensemble"):  # a parent's head, continued
         shown["head"] = f"{run.head_spec.kind} (the parent's head, continued)"
     if m.get("chosen_by") == "auto":
         for key in ("strategy", "features", "head"):
@@ -1202,6 +1208,9 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             )
             secs = few_seconds(r["seconds"])
             fate = r["status"] if r["status"] == "kept" else "not kept"
+            if "cross_fitted_val_accuracy" in r:  # the ensemble: decided cross-fitted
+                estimate = ""
+                diff += " (cross-fitted)"
             if r["status"] != "kept" and "--tta" in r["flags"].split():
                 fate = "rejected on validation"
             if r.get("out_of_time"):
@@ -1239,6 +1248,19 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
                 "<code>--no-flip</code> leaves it out"
             )
         notes.append(f"Mirror-image test-time augmentation: {what}.")
+    ens = auto.get("ensemble")
+    if ens:
+        from headstart.core.ensemble import verdict_words
+
+        words = verdict_words(ens)
+        notes.append(
+            f"Ensemble selection (Caruana et al. 2004, {ens['rounds']} rounds with "
+            f"replacement over the frozen candidates' validation probabilities): "
+            f"{html.escape(words)}. Selected and scored on the same validation {noun}s it "
+            f"reads {pct(ens['val_accuracy'])}, {ens['optimism'] * 100:+.1f} points above its "
+            "cross-fitted score (selected on one half, scored on the other): that optimism "
+            "is why the decision is cross-fitted."
+        )
     budget_words = html.escape(spent_sentence(budget))
     return (
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'

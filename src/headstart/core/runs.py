@@ -152,6 +152,14 @@ class Run:
         """The strategy (after SetFit's contrastive stage, where the run had one), and the
         blend with the classic baseline where there is one."""
         label = self.strategy.label()
+        if self.head_spec.kind == "ensemble":  # (headstart.core.ensemble)
+            n = len(self.head_spec.members)
+            heads = sum(p.numel() for p in self.model.head.parameters())
+            share = heads / max(1, sum(p.numel() for p in self.model.parameters()))
+            label = (
+                f"{label}, an ensemble of {n} heads on one forward pass (an image costs about "
+                f"what one member's does: the heads are {share:.1%} of the parameters)"
+            )
         if self.metrics.get("setfit"):
             label = f"SetFit's contrastive stage, then {label}"
         if self.classic_joint:

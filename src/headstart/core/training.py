@@ -697,8 +697,8 @@ def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device, 
     if unused:
         say(
             f"note: {', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to the "
-            "linear probe: it is fitted by L-BFGS to convergence, its L2 strength chosen on "
-            "validation (train it with the network, --augment on-the-fly, to use them)"
+            "linear probe (fitted by L-BFGS to convergence, its L2 strength chosen on "
+            "validation)"
         )
     grid = fitted.record()["grid"]
     say(

@@ -458,4 +458,6 @@ def serve(
         f"serving {info['backbone']} ({info['modality']}, {len(info['class_names'])} classes, "
         f"{engine} engine) on http://{host}:{port}  (POST /predict, GET /health, /metadata, /docs)"
     )
+    if "an ensemble of" in str(info.get("strategy")):  # what a request's image costs
+        say(f"model: {info['strategy']}")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -3,9 +3,10 @@
 Each rung costs more than the one before and is climbed only while it pays:
 
 1. **cheap, on one cached forward pass** (seconds each once the features exist): the last
-   pooled features with the lesson head, the same with a linear head whose weight decay is
-   chosen on validation, then features from every depth (the same pass) with the linear and
-   the lesson head;
+   pooled features with the lesson head, the linear probe (:mod:`headstart.core.probe`: the
+   logistic regression a user writes in ten lines, on average-pooled last features unless
+   ``--pooling`` says otherwise), then features from every depth (the same pass) with the
+   probe and the lesson head;
 2. **the top stage** (``--unfreeze 1``) fine-tuned on the cached frozen prefix, continuing the
    best last-features run (linear probe then fine-tune, LP-FT; Kumar et al., ICLR 2022): an
    epoch costs the top stage alone;
@@ -16,6 +17,10 @@ Each rung costs more than the one before and is climbed only while it pays:
    not with ``--no-flip``): the same training, so only the predictions change. Nothing tells
    whether a mirror image keeps its class (a mirrored digit may not), so validation decides,
    and the report says whether it was kept or rejected.
+5. **an ensemble of the frozen candidates** (Caruana et al.'s selection,
+   :mod:`headstart.core.ensemble`), on the every-depth features all of them read: kept only
+   when its cross-fitted validation accuracy beats the best single candidate's, and the best
+   model's so far, beyond the noise. It costs seconds and no forward pass.
 
 A candidate replaces the incumbent only when its validation accuracy is higher by more than the
 noise of that difference: one standard error of the paired difference on the same validation
@@ -56,6 +61,7 @@ import numpy as np
 
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
+from headstart.core.evaluate import paired_noise
 from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice
 from headstart.io import make_temp_dir
@@ -151,16 +157,6 @@ def finetune_size(native: int, backbone_size: int) -> int:
     if native <= 0:
         return backbone_size
     return int(min(backbone_size, max(MIN_FINETUNE_SIZE, 32 * math.ceil(2 * native / 32))))
-
-
-def paired_noise(y: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
-    """(accuracy difference new - old, its standard error) on the same images."""
-    a, b = new == y, old == y
-    n = max(1, len(y))
-    only_new, only_old = float(np.sum(a & ~b)), float(np.sum(~a & b))
-    diff = (only_new - only_old) / n
-    var = (only_new + only_old - (only_new - only_old) ** 2 / n) / n**2
-    return diff, math.sqrt(max(var, 0.0))
 
 
 def cannot_rank(y: np.ndarray, best: np.ndarray, noun: str = "image") -> str | None:
@@ -315,6 +311,7 @@ class _Climb:
         self.stopped: str | None = None  # why validation can no longer rank candidates
         self.overran: str | None = None  # the candidate during which the budget ran out
         self.scratch = make_temp_dir("headstart-auto-")
+        self.trained: list[tuple[Candidate, dict, object]] = []  # every candidate that ran
         self._say = say
         self._split_notes = set(splits.method.get("notes", []))
 
@@ -414,6 +411,7 @@ class _Climb:
         self.stopped = cannot_rank(y, best_pred, self.splits.train.noun)
         if self.stopped:
             self._say(f"auto: stopped climbing: {self.stopped}")
+        self.trained.append((cand, row, run))
         return run
 
 
@@ -459,6 +457,114 @@ class _Estimates:
 
     def after_blocks(self, k: int) -> float:
         return (self.blocks - k) / self.blocks if self.blocks else 1.0
+
+
+#: The name of the ensemble candidate in the ladder's account.
+ENSEMBLE_NAME = "ensemble of the frozen candidates"
+
+
+def ensemble_rung(climb: _Climb, base: TrainConfig, splits: Splits, *, progress: bool):
+    """Caruana's ensemble selection over the frozen candidates that ran (not TTA), each on
+    its columns of the every-depth features the frozen pass cached
+    (:mod:`headstart.core.ensemble`); the ensemble becomes the best when its cross-fitted
+    validation accuracy beats the best single candidate's and the best model's so far beyond
+    the noise. Returns its record, or None when fewer than two candidates qualify."""
+    import torch
+
+    from headstart.core.ensemble import ENSEMBLE_ROUNDS, decide, verdict_words
+
+    members = [
+        (cand, row, run)
+        for cand, row, run in climb.trained
+        if cand.rung == 1 and not cand.config.tta and not cand.config.setfit
+    ]
+    if len(members) < 2:
+        return None
+    start = time.perf_counter()
+    from headstart.core.extractors import extractor_for
+    from headstart.core.model import backbone_for
+
+    deep = replace(base, features="multi")
+    torch.manual_seed(base.seed)  # (random weights: the same network as the pass)
+    loaded = backbone_for(deep)
+    ex = extractor_for(loaded, batch_size=max(base.batch_size, 32), progress=progress)
+    sets = {
+        "val": ex.extract(splits.val),
+        **({"test": ex.extract(splits.test)} if splits.test is not None else {}),
+    }
+    width = loaded.backbone.num_features
+    probas: dict[str, list[np.ndarray]] = {name: [] for name in sets}
+    used, columns = [], []
+    for cand, row, run in members:
+        if run.config.features == "multi":
+            cols = (0, width)
+        else:
+            last = loaded.backbone.last_columns(run.config.pooling)
+            if last is None:
+                continue
+            cols = last.indices(width)[:2]
+        head = run.model.head.eval()
+        member = {}
+        for name, fs in sets.items():
+            x = torch.from_numpy(
+                np.asarray(fs.features[fs.valid][:, cols[0] : cols[1]], np.float32)
+            )
+            with torch.no_grad():
+                member[name] = torch.softmax(head(x), dim=1).numpy().astype(np.float64)
+        y, pred = run.predictions["val"]
+        if len(pred) != len(member["val"]) or not np.array_equal(member["val"].argmax(1), pred):
+            continue  # its features are not the pass's columns (a safeguard): left out
+        for name in sets:
+            probas[name].append(member[name])
+        used.append((cand, row, run))
+        columns.append(cols)
+    if len(used) < 2:
+        return None
+    y_val = used[0][2].predictions["val"][0]
+    best_run, _, best_cand = climb.best
+    in_members = any(run is best_run for _, _, run in used)
+    record = decide(
+        probas["val"],
+        y_val,
+        [cand.name for cand, _, _ in used],
+        reference=None if in_members else best_run.predictions["val"][1],
+        seed=base.seed,
+    )
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    record["rounds_asked"] = ENSEMBLE_ROUNDS
+    row = {
+        "candidate": ENSEMBLE_NAME,
+        "flags": "--strategy auto (its ensemble selection)",
+        "rung": 5,
+        "status": "tried",
+        "val_accuracy": record["val_accuracy"],
+        "cross_fitted_val_accuracy": record["cross_fitted_val_accuracy"],
+        "difference": record["difference"],
+        "noise": record["noise"],
+        "seconds": record["seconds"],
+        "epochs_run": 0,
+        "out_of_time": False,
+    }
+    climb.rows.append(row)
+    climb.say(f"auto: {verdict_words(record)}")
+    if not record["kept"]:
+        return record
+    from headstart.core.ensemble import ensemble_run
+
+    weights = record["weights"]
+    run = ensemble_run(
+        [r for _, _, r in used],
+        columns,
+        weights,
+        loaded,
+        deep,
+        {name: np.sum([w * p for w, p in zip(weights, ps)], axis=0) for name, ps in probas.items()},
+        record,
+    )
+    climb.best[1]["status"] = "tried"
+    row["status"] = "kept"
+    climb.best = (run, row, Candidate(ENSEMBLE_NAME, run.config, 5))
+    return record
 
 
 def ladder(
@@ -617,6 +723,10 @@ def ladder(
                     "difference": row["difference"],
                     "noise": row["noise"],
                 }
+        # last of all: an ensemble of the frozen candidates (one forward pass for all of them)
+        ensemble = None
+        if "every-depth" in can:
+            ensemble = ensemble_rung(climb, base, splits, progress=progress)
         run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
             shutil.copytree(cand.config.parent, keep_dir, dirs_exist_ok=False)
@@ -670,6 +780,8 @@ def ladder(
     }
     if tta is not None:
         decisions["tta"] = tta
+    if ensemble is not None:
+        decisions["ensemble"] = ensemble
     say(f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%})")
     say(f"auto: {spent_sentence(record)}")
     return run, decisions

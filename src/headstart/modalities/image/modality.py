@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.choices import IMAGE_POOLING_BY_HEAD, POOLINGS
+from headstart.choices import DEFAULT_IMAGE_POOLING, POOLINGS
 from headstart.core.recipe import LESSON, Recipe
 
 
@@ -87,7 +87,7 @@ class ImageModality:
                 f"--pooling {config.pooling} is for text encoders; images pool with "
                 f"{' or '.join(POOLINGS)}."
             )
-        pooling = IMAGE_POOLING_BY_HEAD[config.head] if config.pooling == "auto" else config.pooling
+        pooling = DEFAULT_IMAGE_POOLING if config.pooling == "auto" else config.pooling
         return dataclasses.replace(config, modality=self.name, pooling=pooling)
 
     def fit_recipe(self, strategy: str) -> Recipe:

@@ -17,8 +17,8 @@ average and the standard deviation (``avg+std``). The last feature map gets the 
 statistics, plus the ``--pooling`` one when they lack it: the average matters where the
 maximum is noisy (solar-cell defects: a tuned probe scored 87.0% on average-pooled and 81.5%
 on max-pooled last features, BENCHMARKS.md). Stages are normalised downstream, per
-feature, by the head's first layer (the lesson head's BatchNorm; the linear head's
-BatchNorm without affine parameters, the linear-probe protocol of MAE).
+feature: by the lesson head's BatchNorm, or the linear probe's standardisation (folded into
+its weights; :mod:`headstart.core.probe`).
 """
 
 from __future__ import annotations

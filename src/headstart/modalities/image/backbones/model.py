@@ -15,7 +15,7 @@ import timm
 import torch
 from torch import nn
 
-from headstart.choices import POOLINGS, RESIZE_MODES
+from headstart.choices import DEFAULT_IMAGE_POOLING, POOLINGS, RESIZE_MODES
 from headstart.core.config import check_image_size
 from headstart.core.featurespec import FeatureSpec
 from headstart.core.stages import SequentialPlan, StageMap
@@ -97,10 +97,15 @@ class Backbone(nn.Module):
     (:mod:`headstart.modalities.image.backbones.depth`).
     """
 
-    def __init__(self, model: nn.Module, pooling: str = "max", features: FeatureSpec | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        pooling: str = DEFAULT_IMAGE_POOLING,
+        features: FeatureSpec | None = None,
+    ):
         super().__init__()
-        if pooling == "auto":  # the configuration's "this modality's default": the lesson's
-            pooling = POOLINGS[0]
+        if pooling == "auto":  # the configuration's "this modality's default"
+            pooling = DEFAULT_IMAGE_POOLING
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}.")
         self.model = model
@@ -165,7 +170,10 @@ class Backbone(nn.Module):
             return features.amax(dim=(2, 3))
         return features.mean(dim=(2, 3))
 
-    def _appends_pool(self) -> bool:
+    def appends_pool(self) -> bool:
+        """Whether every-depth features end with the ``--pooling`` statistic of the last
+        feature map (their statistics lack it, or a transformer pools its own way): the only
+        case where ``--pooling`` changes every-depth features."""
         return self.tokens or (self.pooling == "max" and self.features.pooling != "avg+max")
 
     def last_columns(self, pooling: str | None = None) -> slice | None:
@@ -180,7 +188,7 @@ class Backbone(nn.Module):
             return None
         pooling = pooling or self.pooling
         n = self.num_features
-        appended = width if self._appends_pool() else 0
+        appended = width if self.appends_pool() else 0
         if self.tokens:  # pooled by the network's own head, appended last
             return slice(n - width, None) if pooling == self.pooling else None
         stats = n - appended - 2 * width  # the last feature map's two statistics start here
@@ -197,7 +205,7 @@ class Backbone(nn.Module):
         # every depth: the chosen stages' statistics, then the last feature map's, plus the
         # --pooling statistic when those do not include it (avg+std with max pooling; tokens)
         parts = [*self.taps.collect(self.model), pooled_stats(final.float(), self.features.pooling)]
-        if self._appends_pool():
+        if self.appends_pool():
             parts.append(self.pool(final).float())
         return torch.cat(parts, dim=1)
 
@@ -217,7 +225,7 @@ def create_backbone(
     name: str,
     *,
     weights: str = "imagenet",
-    pooling: str = POOLINGS[0],
+    pooling: str = DEFAULT_IMAGE_POOLING,
     image_size: int | None = None,
     resize: str = "pad",
     features: FeatureSpec | None = None,

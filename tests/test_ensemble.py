@@ -1,0 +1,115 @@
+"""Caruana's ensemble selection at the end of ``--strategy auto`` (headstart.core.ensemble):
+the selection, its cross-fitted decision, and the kept ensemble as a run like any other."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from headstart.core import ensemble
+from headstart.core.config import TrainConfig
+from headstart.core.data import from_arrays
+from test_auto import noisy_images
+
+
+def _onehot(pred: np.ndarray, k: int, sure: float = 0.9) -> np.ndarray:
+    p = np.full((len(pred), k), (1 - sure) / (k - 1))
+    p[np.arange(len(pred)), pred] = sure
+    return p
+
+
+def test_selection_adds_with_replacement_and_weights_complementary_members():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    block = np.arange(300) // 100
+    # each of A, B, C errs on its own third: two of three are right everywhere
+    members = [_onehot(np.where(block == k, (y + 1) % 3, y), 3, 0.8) for k in range(3)]
+    noise = _onehot(rng.integers(0, 3, 300), 3)
+    probas = [*members, noise]
+    chosen = ensemble.select(probas, y)
+    assert chosen["best_single"] == 0  # (ties: the first)
+    assert all(w > 0 for w in chosen["weights"][:3]) and chosen["weights"][3] == 0
+    assert sum(chosen["weights"]) == pytest.approx(1.0)
+    mixed = ensemble.combine(probas, chosen["weights"])
+    assert np.mean(mixed.argmax(1) == y) == 1.0  # against 2/3 for each alone
+    record = ensemble.decide(probas, y, ["a", "b", "c", "noise"])
+    assert record["kept"] and record["cross_fitted"]
+    assert record["difference"] > record["noise"]
+    assert [m["candidate"] for m in record["members"]] == ["a", "b", "c"]
+    # the plain validation score was selected on the same examples: its optimism is recorded
+    assert record["optimism"] == pytest.approx(
+        record["val_accuracy"] - record["cross_fitted_val_accuracy"], abs=1e-4
+    )
+    # a better model that is not a candidate (fine-tuned, TTA) must be beaten too
+    better = ensemble.decide(probas, y, ["a", "b", "c", "noise"], reference=y.copy())
+    assert not better["kept"]
+
+
+def test_copies_of_one_candidate_make_no_ensemble():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    p = _onehot(np.where(rng.random(200) < 0.8, y, 1 - y), 2)
+    record = ensemble.decide([p, p.copy()], y, ["one", "same"])
+    assert not record["kept"] and len(record["members"]) == 1
+    assert "not kept" in ensemble.verdict_words(record)
+
+
+def test_auto_ensemble_is_a_run_that_reloads_predicts_and_exports(tmp_path, monkeypatch):
+    """The ensemble's plumbing, whatever the tiny data decides: the decision is made to keep
+    an equal-weight ensemble of every frozen candidate."""
+    from headstart.core.advise import train_auto
+    from headstart.core.runs import load_run
+
+    real = ensemble.decide
+
+    def keep_all(probas, y, names, reference=None, seed=0):
+        record = real(probas, y, names, reference, seed)
+        k = len(probas)
+        weights = [1 / k] * k
+        mixed = ensemble.combine(probas, weights)
+        return {
+            **record,
+            "weights": weights,
+            "members": [{"candidate": n, "weight": round(1 / k, 4)} for n in names],
+            "val_accuracy": float(np.mean(mixed.argmax(1) == y)),
+            "kept": True,
+        }
+
+    monkeypatch.setattr(ensemble, "decide", keep_all)
+    images, labels = noisy_images(30, seed=4)
+    cfg = TrainConfig(
+        backbone="test_efficientnet", weights="none", image_size=48, epochs=2, strategy="auto"
+    )
+    out = tmp_path / "auto"
+    run = train_auto(cfg, data=from_arrays(images, labels), out=out, progress=False, say=print)
+    auto = json.loads((out / "advice.json").read_text())["auto"]
+    assert auto["kept"] == "ensemble of the frozen candidates"
+    members = auto["ensemble"]["members"]
+    assert len(members) >= 2 and run.head_spec.kind == "ensemble"
+    names = [m["candidate"] for m in members]
+    assert "last features, lesson head" in names and "last features, linear probe" in names
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["head"]["kind"] == "ensemble" and meta["features"]["kind"] == "multi"
+    # the saved ensemble scores what the ladder measured: validation and test
+    reloaded = load_run(out)
+    assert reloaded.head_spec == run.head_spec
+    from headstart.core.evaluate import run_probabilities
+
+    proba, valid, _ = run_probabilities(reloaded, run.data.test)
+    y, pred = run.predictions["test"]
+    assert np.array_equal(proba[valid].argmax(1), pred)
+    assert run.metrics["test_accuracy"] == pytest.approx(float(np.mean(y == pred)))
+    # a fresh process predicts as this one; the ONNX export passes its parity check
+    np.save(tmp_path / "few.npy", images[:4])
+    r = run_cli("predict", out, tmp_path / "few.npy", "--out", tmp_path / "p.csv")
+    got = [line.split(",")[1] for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    expected = reloaded.predict_proba(list(images[:4])).argmax(1)
+    assert got == [reloaded.class_names[i] for i in expected], r.stdout
+    pytest.importorskip("onnxruntime")
+    run_cli("export", out, "--out", tmp_path / "model.onnx")
+    # the report names the members and their weights
+    html = (out / "report.html").read_text()
+    assert "ensemble: " in html and members[0]["candidate"] in html
