@@ -20,8 +20,10 @@ Recipes (rows; ``--recipes`` picks a comma-separated subset, by the names on the
                             (headstart's pooling, max, as the default recipe uses)
   probe-avg                 the same probe on average-pooled features (timm's own pooling,
                             what a user writing the probe by hand would likely get)
-  default                   ``train(TrainConfig())``: the lesson head on the last features
-  default-avg               the lesson head on average-pooled last features (``--pooling avg``)
+  default                   ``train(TrainConfig())``: the lesson head on the (average-pooled)
+                            last features
+  default-max               the lesson head on max-pooled last features (``--pooling max``, the
+                            lesson's; the default pools by the average since issue 27)
   linear                    the linear probe (``--head linear``: L-BFGS logistic regression on
                             standardised average-pooled last features, C chosen on validation,
                             fit on train only)
@@ -89,7 +91,7 @@ RECIPES: dict[str, tuple[str, dict | None]] = {
     "probe": ("tuned logistic probe (last features)", None),
     "probe-avg": ("tuned logistic probe (last features, avg pooling)", None),
     "default": ("default (lesson head, last features)", {}),
-    "default-avg": ("lesson head, avg-pooled last features", {"pooling": "avg"}),
+    "default-max": ("lesson head, max-pooled last features (the lesson's)", {"pooling": "max"}),
     "linear": ("linear probe (avg-pooled last features, C on validation)", {"head": "linear"}),
     "linear-max": (
         "linear probe on max-pooled last features",
