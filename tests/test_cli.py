@@ -116,3 +116,6 @@ def test_inspect_with_findings_and_advise_print_cleanly(image_folder, tmp_path):
     decisions = json.loads((tmp_path / "adv" / "advice.json").read_text())
     assert [row["rank"] for row in decisions["ranking"]] == [1, 2]
     assert "four scenarios" in (tmp_path / "adv" / "advice.html").read_text()
+    # --pooling as train takes it: a text pooling on images is refused before any work
+    r = headstart("advise", image_folder, "--pooling", "cls", check=False)
+    assert r.returncode == 2 and "--pooling cls is for text encoders" in r.stdout + r.stderr

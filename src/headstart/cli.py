@@ -1341,6 +1341,13 @@ def advise(
         ),
     ] = None,
     image_size: Annotated[int | None, typer.Option(help="Input size for every candidate.")] = None,
+    pooling: Annotated[
+        str,
+        typer.Option(
+            help="Pooling of the last features, as train's: images avg (auto) or max; text "
+            "mean, cls or max (auto: the encoder's own)."
+        ),
+    ] = TrainConfig.pooling,
     rank_by: Annotated[str, typer.Option(help="logme, probe or knn.")] = "logme",
     weights: WeightsOpt = TrainConfig.weights,
     out: Annotated[
@@ -1378,6 +1385,7 @@ def advise(
     if names:
         check_networks(names, kind)
     check_weights(weights)
+    pooling = TrainConfig(pooling=pooling).for_modality(kind).pooling  # (refused when wrong)
     source = load_source(
         location, modality=kind, label_column=label_column, text_column=text_column
     )
@@ -1396,6 +1404,7 @@ def advise(
         image_size=image_size,
         rank_by=rank_by,
         weights=weights,
+        pooling=pooling,
         max_length=max_length,
         progress=True,
     )
@@ -1406,6 +1415,7 @@ def advise(
         splits,
         best["timm_name"],
         image_size=image_size,
+        pooling=pooling,
         weights=weights,
         max_length=max_length,
         progress=True,

@@ -10,7 +10,9 @@ Selecting and scoring on the same validation examples flatters the ensemble (it 
 fit them). So the decision is cross-fitted: validation is split in two stratified halves, the
 ensemble *and* the best single candidate are each selected on one half and scored on the
 other, and the ensemble is kept only when its cross-fitted accuracy beats the single
-candidate's by more than the paired noise (the ladder's rule). The record says how optimistic
+candidate's by more than the paired noise (the ladder's rule), and beats the model the ladder
+kept the same way (on ELPV an ensemble that beat the cross-fitted single candidate still
+scored below the kept first candidate). The record says how optimistic
 the plain validation score of the ensemble was (its score where it was selected, minus its
 cross-fitted score).
 
@@ -107,8 +109,8 @@ def decide(
 ) -> dict:
     """The ensemble selected on all of validation, and whether to keep it: its cross-fitted
     accuracy against the cross-fitted best single candidate's, beyond the paired noise, and
-    beyond ``reference`` (the validation predictions of the best model so far, when it is not
-    one of the candidates: a fine-tuned or TTA model) the same way."""
+    beyond ``reference`` (the validation predictions of the model kept so far) the same way;
+    the record's difference and noise are the closer of the two comparisons."""
     full = select(probas, y)
     xfit = cross_fitted(probas, y, seed)
     diff, noise = paired_noise(y, xfit["ensemble"], xfit["single"])

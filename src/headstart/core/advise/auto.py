@@ -467,8 +467,10 @@ def ensemble_rung(climb: _Climb, base: TrainConfig, splits: Splits, *, progress:
     """Caruana's ensemble selection over the frozen candidates that ran (not TTA), each on
     its columns of the every-depth features the frozen pass cached
     (:mod:`headstart.core.ensemble`); the ensemble becomes the best when its cross-fitted
-    validation accuracy beats the best single candidate's and the best model's so far beyond
-    the noise. Returns its record, or None when fewer than two candidates qualify."""
+    validation accuracy beats, beyond the noise, both the best single candidate selected the
+    same cross-fitted way and the model the ladder kept (the first candidate unless another
+    beat it beyond the noise: no selection flatters it). Returns its record, or None when
+    fewer than two candidates qualify."""
     import torch
 
     from headstart.core.ensemble import ENSEMBLE_ROUNDS, decide, verdict_words
@@ -521,13 +523,11 @@ def ensemble_rung(climb: _Climb, base: TrainConfig, splits: Splits, *, progress:
     if len(used) < 2:
         return None
     y_val = used[0][2].predictions["val"][0]
-    best_run, _, best_cand = climb.best
-    in_members = any(run is best_run for _, _, run in used)
-    record = decide(
+    record = decide(  # against the model the ladder keeps, as it predicts validation
         probas["val"],
         y_val,
         [cand.name for cand, _, _ in used],
-        reference=None if in_members else best_run.predictions["val"][1],
+        reference=climb.best[0].predictions["val"][1],
         seed=base.seed,
     )
     record["seconds"] = round(time.perf_counter() - start, 1)
@@ -725,7 +725,7 @@ def ladder(
                 }
         # last of all: an ensemble of the frozen candidates (one forward pass for all of them)
         ensemble = None
-        if "every-depth" in can:
+        if "every-depth" in can and frozen_pass is not None:  # (on the pass's cached features)
             ensemble = ensemble_rung(climb, base, splits, progress=progress)
         run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
