@@ -114,10 +114,11 @@ def decide(
     full = select(probas, y)
     xfit = cross_fitted(probas, y, seed)
     diff, noise = paired_noise(y, xfit["ensemble"], xfit["single"])
-    beats_reference = True
+    beats_reference, kept_acc = True, None
     if reference is not None:
         r_diff, r_noise = paired_noise(y, xfit["ensemble"], reference)
         beats_reference = r_diff > r_noise and r_diff > 0
+        kept_acc = round(float(np.mean(reference == y)), 4)
         diff, noise = min((diff, noise), (r_diff, r_noise), key=lambda t: t[0] - t[1])
     ens_val = float(np.mean(combine(probas, full["weights"]).argmax(1) == y))
     xfit_acc = float(np.mean(xfit["ensemble"] == y))
@@ -131,6 +132,7 @@ def decide(
         "val_accuracy": ens_val,
         "cross_fitted_val_accuracy": round(xfit_acc, 4),
         "cross_fitted_single_val_accuracy": round(float(np.mean(xfit["single"] == y)), 4),
+        "kept_model_val_accuracy": kept_acc,
         "cross_fitted": xfit["cross_fitted"],
         "optimism": round(ens_val - xfit_acc, 4),
         "difference": round(diff, 4),
@@ -143,21 +145,26 @@ def decide(
 
 
 def verdict_words(record: dict) -> str:
-    """One line on what the ensemble selection found."""
+    """One line on what the ensemble selection found and decided."""
     members = (
         " + ".join(f"{m['candidate']} ({m['weight']:.0%})" for m in record["members"]) or "nothing"
     )
-    honest = "cross-fitted" if record["cross_fitted"] else "not cross-fitted (too few examples)"
+    how = "cross-fitted" if record["cross_fitted"] else "not cross-fitted (too few examples)"
+    against = f"{record['cross_fitted_single_val_accuracy']:.1%} for the best single candidate"
+    if record.get("kept_model_val_accuracy") is not None:
+        against += f" selected the same way, {record['kept_model_val_accuracy']:.1%} for the "
+        against += "model kept so far"
     head = (
         f"ensemble of {len(record['members'])}: {members}; validation "
         f"{record['val_accuracy']:.1%} where selected, {record['cross_fitted_val_accuracy']:.1%} "
-        f"{honest} against the best single candidate's "
-        f"{record['cross_fitted_single_val_accuracy']:.1%} "
-        f"({record['difference'] * 100:+.1f} points, noise {record['noise'] * 100:.1f})"
+        f"{how}, against {against} ({record['difference'] * 100:+.1f} points, noise "
+        f"{record['noise'] * 100:.1f}, the closer comparison)"
     )
     if len(record["members"]) < 2:
         return f"{head}; not kept: the selection kept one candidate"
-    return f"{head}; {'kept' if record['kept'] else 'not kept: within the noise'}"
+    if record["kept"]:
+        return f"{head}; kept"
+    return f"{head}; {'not kept: within the noise' if record['difference'] > 0 else 'not kept'}"
 
 
 def ensemble_run(runs, columns, weights, loaded, config, proba: dict, record: dict):

@@ -489,6 +489,9 @@ def _shared_settings(run) -> dict[str, str]:
     fitted = m.get("fit_recipe") or {}
     if m.get("probe"):  # (see _used_settings)
         shown["epochs"] = shown["weight_decay"] = None
+    elif m.get("ensemble"):  # its members trained, each as the candidates' table says
+        asked = "auto" if cfg.epochs is None else cfg.epochs
+        shown["epochs"] = f"{asked} (for the members trained by epochs)"
     elif "epochs_run" in m:
         stop = ", stopped early" if m.get("stopped_early") else ""
         auto = f"auto: {fitted['recipe']}; " if "epochs" in fitted.get("auto", ()) else ""
