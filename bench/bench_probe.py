@@ -163,20 +163,11 @@ def describe_splits(name: str, splits) -> dict:
 @contextlib.contextmanager
 def cold_cache(root: Path) -> Iterator[None]:
     """A fresh, empty feature cache (disk and memory) for one recipe; removed afterwards."""
-    from headstart.core.cache import clear_memory_cache
-
     folder = Path(tempfile.mkdtemp(prefix="cache-", dir=root))
-    before = os.environ.get("HEADSTART_CACHE_DIR")
-    os.environ["HEADSTART_CACHE_DIR"] = str(folder)
-    clear_memory_cache()
     try:
-        yield
+        with cache_at(folder):
+            yield
     finally:
-        clear_memory_cache()
-        if before is None:
-            del os.environ["HEADSTART_CACHE_DIR"]
-        else:
-            os.environ["HEADSTART_CACHE_DIR"] = before
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -87,26 +87,18 @@ def rank_backbones(
         start = time.perf_counter()
         w = "none" if random else weights
         torch.manual_seed(0)  # a random-weight control is the same network every time
-        loaded = load_encoder(
-            modality,
-            name,
-            weights=w,
-            pooling=pooling,
-            image_size=size or image_size,
-            resize=resize,
-            max_length=max_length,
-        )
+        settings = {
+            "weights": w,
+            "pooling": pooling,
+            "image_size": size or image_size,
+            "resize": resize,
+            "max_length": max_length,
+        }
+        loaded = load_encoder(modality, name, **settings)
         train = control_view(splits.train) if random else splits.train
         if every_depth is not None and not random:  # one pass for both kinds of features
-            deep = load_encoder(
-                modality,
-                name,
-                weights=w,
-                pooling=pooling,
-                image_size=size or image_size,
-                resize=resize,
-                features=every_depth,
-            )
+            torch.manual_seed(0)  # (random weights: the same network as ``loaded``)
+            deep = load_encoder(modality, name, **settings, features=every_depth)
             extractor_for(deep, progress=progress).extract(train)
         fs = extractor_for(loaded, progress=progress).extract(train)
         feats = np.asarray(fs.features[fs.valid], dtype=np.float64)
