@@ -230,7 +230,7 @@ def test_cli_every_depth_end_to_end_and_bad_input(image_folder, tmp_path):
         "--feature-stages", "all", "--head", "linear", "--out", out,
     )  # fmt: skip
     assert "linear probe" in r.stderr and "chosen on validation" in r.stderr  # says its C
-    assert "--epochs does not apply to the linear probe" in r.stderr
+    assert "note: --epochs does not apply to the linear probe" in r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["features"]["stages"] == [1, 2, 3, 4]
     html = (out / "report.html").read_text()

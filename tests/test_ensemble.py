@@ -45,7 +45,9 @@ def test_selection_adds_with_replacement_and_weights_complementary_members():
     )
     # a better model that is not a candidate (fine-tuned, TTA) must be beaten too
     better = ensemble.decide(probas, y, ["a", "b", "c", "noise"], reference=y.copy())
-    assert not better["kept"]
+    assert not better["kept"] and better["compared_with"] == "the model kept so far"
+    words = ensemble.verdict_words(better)
+    assert "100.0% for the model kept so far" in words and words.endswith("; not kept")
 
 
 def test_copies_of_one_candidate_make_no_ensemble():
@@ -110,6 +112,11 @@ def test_auto_ensemble_is_a_run_that_reloads_predicts_and_exports(tmp_path, monk
     assert got == [reloaded.class_names[i] for i in expected], r.stdout
     pytest.importorskip("onnxruntime")
     run_cli("export", out, "--out", tmp_path / "model.onnx")
-    # the report names the members and their weights
+    # the report names the members and their weights, and keeps them when rewritten
     html = (out / "report.html").read_text()
     assert "ensemble: " in html and members[0]["candidate"] in html
+    run_cli("report", out)
+    html = (out / "report.html").read_text()
+    assert "Strategy auto: the candidates tried" in html and "Ensemble selection" in html
+    r = run_cli("summary", "--run", out)
+    assert f"an ensemble of {len(members)} heads" in r.stdout

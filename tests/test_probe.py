@@ -87,6 +87,8 @@ def test_a_probe_run_predicts_exports_and_continues(tmp_path):
     got = [line.split(",")[1] for line in out.read_text().splitlines()[1:]]
     expected = run.predict_proba(list(images[:5])).argmax(1)
     assert got == [run.class_names[i] for i in expected]
+    r = run_cli("summary", "--run", tmp_path / "probe")
+    assert f"the linear probe (C {run.metrics['probe']['C']:g})" in r.stdout
     # ONNX export, parity checked by ONNX Runtime on the run's own images
     pytest.importorskip("onnxruntime")
     run_cli("export", tmp_path / "probe", "--out", tmp_path / "model.onnx")

@@ -956,9 +956,9 @@ def predict(
         from headstart.modalities.image.predict import predict_inputs
 
         preds = predict_inputs(run, inputs, batch_size=batch_size, progress=True)
-    described = run.meta.get("strategy") if engine == "onnx" else run.describe_model()
-    if described and "an ensemble of" in described:  # what an image costs, said once
-        console(stderr=True).print(f"model: {described}")
+    cost = run.meta.get("cost") if engine == "onnx" else run.cost_note()
+    if cost:  # an ensemble: what an example costs against one member, said once
+        console(stderr=True).print(message("model", cost, "cyan"))
     text = predictions_csv(preds, run.class_names)
     if out is not None:
         atomic_write_text(out, text)

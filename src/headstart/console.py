@@ -13,18 +13,19 @@ if TYPE_CHECKING:
     from headstart.modalities.image.data.inspect import Inspection
 
 
-def _time_text(timing: dict, cache: dict, probe: dict | None = None) -> str:
+def _time_text(timing: dict, cache: dict, probe: dict | None = None, ensemble: bool = False) -> str:
     """Where a run's time went; a frozen part read from the cache or run every epoch says so
     (its extraction time is then not what computing it costs). ``probe``: a linear probe's
     record (fitted in one go: no epochs)."""
     from headstart.core.report import cache_status
 
-    training = (
-        f"training {timing.get('training_seconds', 0):.1f}s "
-        f"({timing.get('seconds_per_epoch', 0):.2f}s per epoch)"
-        if probe is None
-        else f"the probe's fit {timing.get('training_seconds', 0):.1f}s"
-    )
+    seconds = timing.get("training_seconds", 0)
+    if probe is not None:
+        training = f"the probe's fit {seconds:.1f}s"
+    elif ensemble:
+        training = f"its members' training {seconds:.1f}s"
+    else:
+        training = f"training {seconds:.1f}s ({timing.get('seconds_per_epoch', 0):.2f}s per epoch)"
     if cache.get("mode") != "cached":
         return f"frozen part run every epoch, {training}"
     extract = timing.get("feature_extraction_seconds", 0)
@@ -262,6 +263,11 @@ def render_run(run) -> Group:
         from headstart.core.report import probe_words
 
         grid.add_row("fitting", f"linear probe: {probe_words(m['probe'])}")
+    elif m.get("ensemble"):
+        members = ", ".join(
+            f"{x['candidate']} ({x['weight']:.0%})" for x in m["ensemble"]["members"]
+        )
+        grid.add_row("fitting", f"ensemble selection (Caruana et al.) of {members}")
     else:
         stop = " (early stop)" if m.get("stopped_early") else ""
         grid.add_row(
@@ -296,7 +302,7 @@ def render_run(run) -> Group:
             if setfit
             else ""
         )
-        + _time_text(t, cache, m.get("probe")),
+        + _time_text(t, cache, m.get("probe"), bool(m.get("ensemble"))),
     )
     if m.get("skipped_training_samples"):
         grid.add_row(
@@ -489,7 +495,7 @@ def render_export(meta: dict) -> Table:
 
 def render_summary(s: dict) -> Group:
     table = Table(
-        title=f"{s['backbone']} + head, {s['n_classes']} classes "
+        title=f"{s['backbone']} + {s.get('head', 'head')}, {s['n_classes']} classes "
         f"({s['num_features']} pooled features)",
         title_justify="left",
     )

@@ -110,6 +110,15 @@ def list_backbones(search: str | None = None) -> list[dict]:
     return rows
 
 
+def head_words(spec) -> str:
+    """What a head is, in a few words (``summary``'s title)."""
+    if spec.kind == "ensemble":
+        return f"an ensemble of {len(spec.members)} heads"
+    if spec.kind == "linear":
+        return "a linear head"
+    return f"the lesson head ({spec.hidden} hidden units)"
+
+
 def model_summary(
     *,
     backbone: str = DEFAULT_BACKBONE,
@@ -127,10 +136,13 @@ def model_summary(
     from headstart.core.model import TransferModel, parameter_counts
     from headstart.core.runs import load_run
 
+    spec, probe = HeadSpec(head, hidden), None
     if run_dir is not None:
         run = load_run(run_dir)
         model, name, n_classes = run.model, run.backbone_name, len(run.class_names)
         kind = modality_of(run)
+        spec = run.head_spec
+        probe = run.metrics.get("probe")
     else:
         kind = modality_of_encoder(backbone)
         loaded = kind.load_encoder(
@@ -139,10 +151,11 @@ def model_summary(
         bb, name = loaded.backbone, loaded.timm_name
         for p in bb.parameters():
             p.requires_grad_(False)
-        model = TransferModel(bb, build_head(HeadSpec(head, hidden), bb.num_features, n_classes))
+        model = TransferModel(bb, build_head(spec, bb.num_features, n_classes))
     counts = parameter_counts(model)
     return {
         "backbone": name,
+        "head": f"the linear probe (C {probe['C']:g})" if probe else head_words(spec),
         "modality": kind.name,
         "stage_word": kind.stage_word,
         "n_classes": n_classes,

@@ -426,7 +426,7 @@ def _verdict(
     interval = f"95% interval {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}"
     if identical:
         return (
-            f"{a[:1].upper()}{a[1:]} and {b} made identical predictions on all {n:,} {noun}s: "
+            f"Both made identical predictions on all {n:,} {noun}s ({a}, {b}): "
             "no difference was "
             f"measured, and {n:,} {noun}s cannot rule one out (accuracy difference {interval} "
             "percentage points)."

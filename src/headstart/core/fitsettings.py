@@ -28,16 +28,16 @@ class FitSettings:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise ConfigError(f"epochs must be at least 1; got {self.epochs}.")
+            raise ConfigError(f"--epochs must be at least 1; got {self.epochs}.")
         if self.batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1; got {self.batch_size}.")
+            raise ConfigError(f"--batch-size must be at least 1; got {self.batch_size}.")
         if not self.lr > 0 or not self.backbone_lr > 0:
             raise ConfigError(
-                f"learning rates must be positive; got {self.lr}, {self.backbone_lr}."
+                f"--lr and --backbone-lr must be positive; got {self.lr}, {self.backbone_lr}."
             )
         if self.patience < 0:
             raise ConfigError(
-                f"patience must be 0 (no early stopping) or more; got {self.patience}."
+                f"--patience must be 0 (no early stopping) or more; got {self.patience}."
             )
         if self.bn not in ("frozen", "train"):
             raise ConfigError(f"bn must be frozen or train; got {self.bn!r}.")

@@ -98,7 +98,8 @@ def make_figures(
         figs["history"] = plots.plot_probe_path(
             run.metrics["probe"], out / "history.png", f"Linear probe: {run.backbone_name}"
         )
-        captions["history"] = probe_words(run.metrics["probe"]).capitalize() + "."
+        words = probe_words(run.metrics["probe"])
+        captions["history"] = words[0].upper() + words[1:] + "."
     if evaluation is not None:
         figs["confusion"] = plots.plot_confusion(
             evaluation["confusion_matrix"], run.class_names, out / "confusion.png"
@@ -566,6 +567,8 @@ def timing_sentence(metrics: dict, cache_kept: bool = True) -> str:
     train_s = (
         f"fitting the linear probe {t.get('training_seconds', 0):.1f} s"
         if metrics.get("probe")
+        else f"training its members {t.get('training_seconds', 0):.1f} s"
+        if metrics.get("ensemble")
         else f"training {t.get('training_seconds', 0):.1f} s"
     )
     extract = t.get("feature_extraction_seconds", 0)
@@ -1059,8 +1062,13 @@ def write_report(
     """Figures + report.html (+ evaluation.json when given) in the run directory.
 
     Without ``evaluation``, an ``evaluation_external.json`` the run holds (from ``headstart
-    evaluate RUN_DIR DATA``) is shown instead, if there is one."""
+    evaluate RUN_DIR DATA``) is shown instead, if there is one. Without ``extra_sections``,
+    the run's ``advice.json`` (written by ``--strategy auto`` and ``--backbone auto``) gives
+    them, so a report rewritten by ``report`` or ``evaluate`` keeps them."""
     path = Path(run.path)
+    if not extra_sections and (path / "advice.json").is_file():
+        decisions = json.loads((path / "advice.json").read_text())
+        extra_sections = advice_section(decisions, run.metrics.get("headline"))
     if evaluation is not None:
         atomic_write_json(path / "evaluation.json", evaluation)
     shown = evaluation
@@ -1195,7 +1203,7 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
     )
     rows = []
     for r in auto["candidates"]:
-        estimate = f"{r['estimate_seconds']:.0f}" if "estimate_seconds" in r else "(always)"
+        estimate = few_seconds(r["estimate_seconds"]) if "estimate_seconds" in r else "(always)"
         if r["status"] == "skipped":
             acc, diff, secs = "", "", ""
             estimate = estimate if "estimate_seconds" in r else ""

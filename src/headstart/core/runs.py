@@ -153,13 +153,7 @@ class Run:
         blend with the classic baseline where there is one."""
         label = self.strategy.label()
         if self.head_spec.kind == "ensemble":  # (headstart.core.ensemble)
-            n = len(self.head_spec.members)
-            heads = sum(p.numel() for p in self.model.head.parameters())
-            share = heads / max(1, sum(p.numel() for p in self.model.parameters()))
-            label = (
-                f"{label}, an ensemble of {n} heads on one forward pass (an image costs about "
-                f"what one member's does: the heads are {share:.1%} of the parameters)"
-            )
+            label = f"{label}, an ensemble of {len(self.head_spec.members)} heads"
         if self.metrics.get("setfit"):
             label = f"SetFit's contrastive stage, then {label}"
         if self.classic_joint:
@@ -169,6 +163,18 @@ class Run:
         if self.classic_weight > 0:
             return f"{label} + classic baseline (weight {self.classic_weight:g})"
         return label
+
+    def cost_note(self) -> str | None:
+        """What an example costs an ensemble against one of its members (None: not one)."""
+        if self.head_spec.kind != "ensemble":
+            return None
+        heads = sum(p.numel() for p in self.model.head.parameters())
+        share = heads / max(1, sum(p.numel() for p in self.model.parameters()))
+        return (
+            f"an ensemble of {len(self.head_spec.members)} heads on one forward pass: an "
+            f"example costs about what one member's does (the heads are {share:.1%} of the "
+            "parameters)"
+        )
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)

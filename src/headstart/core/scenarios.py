@@ -102,8 +102,13 @@ def recommend(
         + ("large" if large else "small")
         + f" (large means >= {LARGE_TOTAL:,} {noun}s and >= {LARGE_PER_CLASS} per class)"
     )
+    effect = (
+        f"remove {gain:.0%} of the errors"
+        if gain >= 0
+        else f"make {-gain:.0%} more errors than the ones"  # (worse than random weights)
+    )
     sim_words = (
-        f"pretrained features remove {gain:.0%} of the errors a random-weight copy of "
+        f"pretrained features {effect} a random-weight copy of "
         f"the network makes on your classes: {'similar' if similar else 'dissimilar'} "
         f"to the pretraining data (similar means >= {SIMILAR_GAIN:.0%})"
     )

@@ -696,7 +696,7 @@ def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device, 
     ]
     if unused:
         say(
-            f"note: {', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to the "
+            f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to the "
             "linear probe (fitted by L-BFGS to convergence, its L2 strength chosen on "
             "validation)"
         )

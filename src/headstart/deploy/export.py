@@ -119,6 +119,7 @@ def export_onnx(
             "run": str(Path(run_dir).resolve()),
             "data_hash": (run.record or {}).get("data_hash"),
             "headline": (run.metrics or {}).get("headline"),
+            **({"cost": run.cost_note()} if run.cost_note() else {}),
         }
         if run.modality == "image":
             meta["preprocessing"]["in_graph"] = "mean/std normalisation (input: pixels in 0-1)"

@@ -124,6 +124,7 @@ def load_model(target: str | Path, engine: str):
             **{k: meta.get(k) for k in ("modality", "class_names", "backbone", "strategy")},
             "preprocessing": meta.get("preprocessing"),
             "headline": meta.get("headline"),
+            **({"cost": meta["cost"]} if meta.get("cost") else {}),
         }
     else:
         from headstart.deploy.export import refuse_interrupted
@@ -138,6 +139,7 @@ def load_model(target: str | Path, engine: str):
             "strategy": model.describe_model(),  # a text run's blend included
             "preprocessing": model.preprocessing.to_dict(),
             "headline": model.metrics.get("headline"),
+            **({"cost": model.cost_note()} if model.cost_note() else {}),
         }
     info["headstart_version"] = __version__
     return model, info
@@ -458,6 +460,6 @@ def serve(
         f"serving {info['backbone']} ({info['modality']}, {len(info['class_names'])} classes, "
         f"{engine} engine) on http://{host}:{port}  (POST /predict, GET /health, /metadata, /docs)"
     )
-    if "an ensemble of" in str(info.get("strategy")):  # what a request's image costs
-        say(f"model: {info['strategy']}")
+    if info.get("cost"):  # an ensemble: what an example costs against one member
+        say(f"model: {info['cost']}")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -615,10 +615,9 @@ def ladder(
         last_runs = [first, probe_run]
         if "every-depth" in can:
             multi = replace(base, features="multi")
-            probe_seconds = (
-                probe_run.metrics["probe"]["seconds"]
-                if probe_run is not None
-                else PROBE_FIT_RATIO * fit_seconds
+            probe_seconds = max(  # (a fit's cost grows faster than its features)
+                probe_run.metrics["probe"]["seconds"] if probe_run is not None else 0.0,
+                PROBE_FIT_RATIO * fit_seconds,
             )
             last_width = first.metrics["feature_cache"].get("shape_per_example", [1])[0]
             widths = (frozen_pass.width if frozen_pass else 0) / max(1, last_width)

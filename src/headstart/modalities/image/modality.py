@@ -269,6 +269,8 @@ class ImageModality:
         if cfg.augment == "none" and not cfg.tta:
             shown["flip"] = None  # no augmentation, no mirror image
         feats = m.get("features") or {}
+        if feats.get("kind") == "multi" and not run.model.backbone.appends_pool():
+            shown["pooling"] = None  # every-depth features hold both statistics
         if feats.get("kind") == "multi":
             shown["feature_stages"] = (
                 f"{', '.join(map(str, feats['stages']))} + the last features, "
