@@ -81,7 +81,7 @@ FIRST_ALWAYS = "the first candidate, the plain train model, always trains to its
 #: The second: the linear probe (:mod:`headstart.core.probe`), what a user writes in ten lines.
 PROBE = "last features, linear probe"
 #: A probe's fit (14 L-BFGS fits on cached features) against the lesson head's training on
-#: the same features, for its estimate before it runs: 3.5x on ELPV, 5.5x on digits
+#: the same features, for its estimate before it runs: 3.8x on ELPV, 4.1x on digits
 #: (bench/results/probe.json, the auto rows' candidates).
 PROBE_FIT_RATIO = 5.0
 
