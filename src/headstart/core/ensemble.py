@@ -73,6 +73,7 @@ def select(probas: list[np.ndarray], y: np.ndarray, rounds: int = ENSEMBLE_ROUND
 
 
 def combine(probas: list[np.ndarray], weights) -> np.ndarray:
+    """The weighted average of the candidates' probabilities (weights summing to 1)."""
     return sum(w * p for w, p in zip(weights, probas) if w > 0)
 
 
@@ -125,7 +126,10 @@ def decide(
     ens_val = float(np.mean(combine(probas, full["weights"]).argmax(1) == y))
     xfit_acc = float(np.mean(xfit["ensemble"] == y))
     members = [i for i, w in enumerate(full["weights"]) if w > 0]
-    keep = len(members) > 1 and diff > noise and diff > 0 and beats_reference
+    # (too few validation examples to cross-fit: nothing honest to decide on, never kept)
+    keep = (
+        len(members) > 1 and diff > noise and diff > 0 and beats_reference and xfit["cross_fitted"]
+    )
     return {
         "weights": full["weights"],
         "members": [
