@@ -112,7 +112,9 @@ def list_backbones(search: str | None = None) -> list[dict]:
 
 def head_words(spec) -> str:
     """What a head is, in a few words (``summary``'s title)."""
-    if spec.kind == "ensemble":
+    from headstart.core.heads import ENSEMBLE
+
+    if spec.kind == ENSEMBLE:
         return f"an ensemble of {len(spec.members)} heads"
     if spec.kind == "linear":
         return "a linear head"

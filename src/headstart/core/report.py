@@ -19,6 +19,7 @@ import numpy as np
 from headstart.choices import AUTO_TEST_MIN_PER_CLASS
 from headstart.core import plots
 from headstart.core.distributed import describe as describe_processes
+from headstart.core.heads import ENSEMBLE
 from headstart.core.inspection import recorded_leakage
 from headstart.core.modality import modality_of, other_settings
 from headstart.core.predictions import text_start
@@ -436,15 +437,15 @@ def _used_settings(run) -> dict[str, str | None]:
         for key in UNUSED_SETTINGS:
             shown[key] = None
         shown["head"] = f"linear: {probe_words(probe)}"
-    if run.head_spec.kind == "ensemble":
+    if run.head_spec.kind == ENSEMBLE:
         shown["head"] = "ensemble: " + ", ".join(
-            f"{m['candidate']} ({m['weight']:.0%})" for m in run.head_spec.members
+            f"{x['candidate']} ({x['weight']:.0%})" for x in run.head_spec.members
         )
         shown["features"] = "multi (one every-depth pass; each member reads its columns)"
         shown["hidden"] = shown["dropout"] = None
     if run.classic_joint:
         shown["head"] = f"{cfg.head} (trained, then replaced by the joint model's linear layer)"
-    elif run.head_spec.kind not in (cfg.head, "ensemble"):  # a parent's head, continued
+    elif run.head_spec.kind not in (cfg.head, ENSEMBLE):  # a parent's head, continued
         shown["head"] = f"{run.head_spec.kind} (the parent's head, continued)"
     if m.get("chosen_by") == "auto":
         for key in ("strategy", "features", "head"):
@@ -488,8 +489,8 @@ def _shared_settings(run) -> dict[str, str]:
         share = cfg.batch_size / world
         shown["batch_size"] = f"{cfg.batch_size} (the global batch: {share:g} per process)"
     fitted = m.get("fit_recipe") or {}
-    if m.get("probe"):  # (see _used_settings)
-        shown["epochs"] = shown["weight_decay"] = None
+    if m.get("probe"):  # fitted by L-BFGS: no epochs (see _used_settings)
+        shown["epochs"] = None
     elif m.get("ensemble"):  # its members trained, each as the candidates' table says
         asked = "auto" if cfg.epochs is None else cfg.epochs
         shown["epochs"] = f"{asked} (for the members trained by epochs)"
@@ -497,10 +498,8 @@ def _shared_settings(run) -> dict[str, str]:
         stop = ", stopped early" if m.get("stopped_early") else ""
         auto = f"auto: {fitted['recipe']}; " if "epochs" in fitted.get("auto", ()) else ""
         shown["epochs"] = f"{fitted.get('epochs', cfg.epochs)} ({auto}ran {m['epochs_run']}{stop})"
-    decay = m.get("weight_decay") or {}
-    if m.get("probe"):
-        pass
-    elif decay.get("chosen") == "validation":  # (runs saved before the probe: SGD's decay)
+    decay = m.get("weight_decay") or {}  # (a probe has none: its C is in the head's row)
+    if decay.get("chosen") == "validation":  # (runs saved before the probe: SGD's decay)
         shown["weight_decay"] = f"{decay['value']:g} (auto: chosen on validation)"
     elif decay.get("chosen") == "default" and fitted.get("optimizer") == "adamw":
         shown["weight_decay"] = (

@@ -28,7 +28,7 @@ import torch
 
 from headstart.core.config import TrainConfig
 from headstart.core.distributed import command_line
-from headstart.core.heads import HeadSpec, build_head
+from headstart.core.heads import ENSEMBLE, HeadSpec, build_head
 from headstart.core.loop import Checkpoint, History
 from headstart.core.modality import FALLBACK, modality, modality_of
 from headstart.core.model import TransferModel, parameter_counts, starting_model, weights_record
@@ -152,7 +152,7 @@ class Run:
         """The strategy (after SetFit's contrastive stage, where the run had one), and the
         blend with the classic baseline where there is one."""
         label = self.strategy.label()
-        if self.head_spec.kind == "ensemble":  # (headstart.core.ensemble)
+        if self.head_spec.kind == ENSEMBLE:  # (headstart.core.ensemble)
             label = f"{label}, an ensemble of {len(self.head_spec.members)} heads"
         if self.metrics.get("setfit"):
             label = f"SetFit's contrastive stage, then {label}"
@@ -166,7 +166,7 @@ class Run:
 
     def cost_note(self) -> str | None:
         """What an example costs an ensemble against one of its members (None: not one)."""
-        if self.head_spec.kind != "ensemble":
+        if self.head_spec.kind != ENSEMBLE:
             return None
         heads = sum(p.numel() for p in self.model.head.parameters())
         share = heads / max(1, sum(p.numel() for p in self.model.parameters()))
