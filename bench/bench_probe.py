@@ -39,6 +39,8 @@ Recipes (rows; ``--recipes`` picks a comma-separated subset, by the names on the
   tta                       the default with test-time augmentation (``tta=True``)
   auto                      ``train_auto(TrainConfig(strategy="auto"))`` with its default
                             ``budget`` (or ``--budget`` minutes); the kept candidate is printed
+  auto-one                  auto on the one backbone: ``ensemble_backbones="none"`` (no
+                            other backbone's pass, candidates or ensemble members)
 
 Each row: test accuracy with a 95% Clopper-Pearson (exact binomial) interval and wall seconds.
 With ``--warm``, the recipes of a data set share one feature cache, filled first by one
@@ -118,6 +120,7 @@ RECIPES: dict[str, tuple[str, dict | None]] = {
     "lp-ft": ("LP-FT (fine-tune --unfreeze 1 from default)", None),
     "tta": ("default + TTA", {"tta": True}),
     "auto": ("auto", None),
+    "auto-one": ("auto, one backbone (--ensemble-backbones none)", None),
 }
 
 
@@ -318,11 +321,12 @@ def bench_dataset(
                 pred, seconds, extra = run_probe(splits, pooling, image_size)
             add(make_row(recipe, splits, pred, seconds, **extra))
             continue
-        if recipe == "auto":
+        if recipe in ("auto", "auto-one"):
             config = TrainConfig(
                 strategy="auto",
                 image_size=image_size,
                 **({} if budget is None else {"budget": budget}),
+                **({"ensemble_backbones": "none"} if recipe == "auto-one" else {}),
             )
             defaults = TrainConfig().to_dict()
             with cache_for(recipe):
@@ -344,7 +348,9 @@ def bench_dataset(
                 },
                 auto=run.metrics["auto"],
             )
-            row["label"] = f"auto (budget {config.budget} min)"
+            row["label"] = f"{label} (budget {config.budget} min)"
+            if run.cost_note():  # an ensemble: what an image costs against one member
+                row["cost"] = run.cost_note()
             add(row)
             continue
         if recipe == "lp-ft":
@@ -480,7 +486,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--cold",
-        default="default,probe-avg,auto",
+        default="default,probe-avg,auto,auto-one",
         help="with --warm: the recipes that still start from a cold cache (their seconds are "
         "a first run's)",
     )

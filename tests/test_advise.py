@@ -202,9 +202,9 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
     assert run.metrics["val_accuracy"] == pytest.approx(kept[0]["val_accuracy"])
     assert tried[0]["candidate"] == "last features, lesson head"
     # the top stage first, then the advised freeze-first as the deeper rung
-    assert any(r["rung"] == 2 and "--unfreeze 1" in r["flags"] for r in auto["candidates"])
+    assert any(r["rung"] == 3 and "--unfreeze 1" in r["flags"] for r in auto["candidates"])
     assert "(chosen by --strategy auto)" in (out / "report.html").read_text()
-    assert any(r["rung"] == 3 and "freeze-first" in r["flags"] for r in auto["candidates"])
+    assert any(r["rung"] == 4 and "freeze-first" in r["flags"] for r in auto["candidates"])
     html = (tmp_path / "auto" / "report.html").read_text()
     assert "Backbones ranked on your data" in html and "four scenarios" in html
     assert "the candidates tried" in html and auto["kept"] in html

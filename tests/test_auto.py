@@ -61,9 +61,9 @@ def test_the_first_candidate_trains_to_its_end_on_a_spent_budget(tmp_path):
     assert np.array_equal(run.predictions["val"][1], plain.predictions["val"][1])
     # every later candidate follows the budget: none started
     assert all(r["status"] == "skipped" for r in rows[1:])
-    assert {r["rung"] for r in rows[1:]} >= {2, 3, 4}
-    assert all("budget is spent" in r["reason"] for r in rows[1:] if r["rung"] != 3)
-    assert next(r for r in rows if r["rung"] == 3)["reason"] == "the top stage was skipped"
+    assert {r["rung"] for r in rows[1:]} >= {3, 4, 5}
+    assert all("budget is spent" in r["reason"] for r in rows[1:] if r["rung"] != 4)
+    assert next(r for r in rows if r["rung"] == 4)["reason"] == "the top stage was skipped"
     assert any("skipped" in n and "budget is spent" in n for n in notes)
     assert any("the plain train model, still trains to its end" in n for n in notes)
     # the account says the time went over, and why
@@ -138,8 +138,8 @@ def test_auto_selects_on_validation_and_reports_on_test(tmp_path):
         "every-depth features, linear probe",
         "every-depth features, lesson head",
     ]
-    ladder = [r for r in auto["candidates"] if r["rung"] < 5]  # (5: the ensemble, last)
-    assert ladder[-1]["rung"] == 4  # the kept model with TTA, tried last of the ladder
+    ladder = [r for r in auto["candidates"] if r["rung"] < 6]  # (6: the ensemble, last)
+    assert ladder[-1]["rung"] == 5  # the kept model with TTA, tried last of the ladder
     assert ladder[-1]["candidate"].endswith("with TTA")
     # a later candidate replaced the incumbent only beyond the noise of the difference
     for r in tried[1:]:
@@ -154,7 +154,7 @@ def test_no_flip_skips_the_mirror_image_candidate():
     cfg = TrainConfig(**TINY, strategy="auto", flip=False)
     run = train_auto(cfg, data=source, save=False, progress=False, say=lambda _: None)
     auto = run.metrics["auto"]["auto"]
-    last = [r for r in auto["candidates"] if r["rung"] < 5][-1]  # (5: the ensemble)
+    last = [r for r in auto["candidates"] if r["rung"] < 6][-1]  # (6: the ensemble)
     assert last["status"] == "skipped" and "--no-flip" in last["reason"]
     assert not any("--tta" in r["flags"] for r in auto["candidates"] if r["status"] != "skipped")
     assert auto["tta"] == {"outcome": "not tried", "reason": last["reason"]}
@@ -170,7 +170,7 @@ def test_tta_tried_and_rejected_is_said_in_the_report():
             {
                 "candidate": "last features, lesson head, with TTA",
                 "flags": "--tta",
-                "rung": 4,
+                "rung": 5,
                 "status": "tried",
                 "val_accuracy": 0.9,
                 "seconds": 3.0,
@@ -236,7 +236,7 @@ def test_a_candidate_whose_estimate_exceeds_what_is_left_is_not_started():
         costs=slow,
     )
     rows = {r["candidate"]: r for r in decisions["candidates"]}
-    top = next(r for r in rows.values() if r["rung"] == 2)
+    top = next(r for r in rows.values() if r["rung"] == 3)
     n_train, n_val = len(splits.train), len(splits.val)
     n_all = n_train + n_val + len(splits.test or [])
     # extracting the prefix (a forward pass at most), then MIN_EPOCHS epochs of the top stage
@@ -247,11 +247,11 @@ def test_a_candidate_whose_estimate_exceeds_what_is_left_is_not_started():
     assert top["reason"].startswith("would take about") and "s left" in top["reason"]
     assert any(n.startswith(f"auto: skipped {top['candidate']} (would take about") for n in notes)
     assert "val_accuracy" not in top and "seconds" not in top  # never started
-    tta = next(r for r in rows.values() if r["rung"] == 4)
+    tta = next(r for r in rows.values() if r["rung"] == 5)
     assert tta["status"] == "skipped" and decisions["tta"]["outcome"] == "not tried"
     # every candidate that did start fitted in what was left when it started
     for r in decisions["candidates"][1:]:
-        if r["status"] != "skipped" and r["rung"] < 5:  # (the ensemble reads no pass)
+        if r["status"] != "skipped" and r["rung"] < 6:  # (the ensemble reads no pass)
             assert r["estimate_seconds"] <= 8 * 60
     assert decisions["budget"]["forward_measured_on"] == "injected"
     assert not run.model.tta
@@ -282,13 +282,13 @@ def test_the_budget_counts_what_was_spent_before_the_ladder():
     assert rows[0]["status"] != "skipped"  # the first candidate always trains
     # the test's clock stands still: every later estimate is weighed against the 1 s left
     for r in rows[1:]:
-        if r["rung"] == 5:  # the ensemble of what ran: seconds, no forward pass
+        if r["rung"] == 6:  # the ensemble of what ran: seconds, no forward pass
             assert "estimate_seconds" not in r
         elif r["status"] != "skipped":
             assert r["estimate_seconds"] <= 1.0
         elif r["reason"].startswith("would take"):
             assert r["estimate_seconds"] > 1.0 and r["reason"].endswith("; 1 s left")
-    assert any(r["status"] == "skipped" and r["rung"] == 2 for r in rows)
+    assert any(r["status"] == "skipped" and r["rung"] == 3 for r in rows)
     record = decisions["budget"]
     assert record["spent_seconds"] == 59.0 and record["over_seconds"] == 0.0
     assert record["advice_seconds"] == 40.0

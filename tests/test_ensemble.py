@@ -59,9 +59,12 @@ def test_copies_of_one_candidate_make_no_ensemble():
     assert "not kept" in ensemble.verdict_words(record)
 
 
-def test_auto_ensemble_is_a_run_that_reloads_predicts_and_exports(tmp_path, monkeypatch):
+def test_auto_ensemble_across_backbones_is_a_run_that_reloads_predicts_and_exports(
+    tmp_path, monkeypatch
+):
     """The ensemble's plumbing, whatever the tiny data decides: the decision is made to keep
-    an equal-weight ensemble of every frozen candidate."""
+    an equal-weight ensemble of every frozen candidate, of the first backbone and of another
+    one (``--ensemble-backbones``) read side by side."""
     from headstart.core.advise import train_auto
     from headstart.core.runs import load_run
 
@@ -81,20 +84,42 @@ def test_auto_ensemble_is_a_run_that_reloads_predicts_and_exports(tmp_path, monk
         }
 
     monkeypatch.setattr(ensemble, "decide", keep_all)
+    from headstart.core.advise import climb
+
+    monkeypatch.setattr(climb, "cannot_rank", lambda *a: None)  # climb whatever validation says
     images, labels = noisy_images(30, seed=4)
     cfg = TrainConfig(
-        backbone="test_efficientnet", weights="none", image_size=48, epochs=2, strategy="auto"
+        backbone="test_efficientnet_gn",  # (mean and std 0.5, as test_convnext's)
+        weights="none",
+        image_size=48,
+        epochs=2,
+        strategy="auto",
+        ensemble_backbones="test_convnext,test_efficientnet",
     )
     out = tmp_path / "auto"
-    run = train_auto(cfg, data=from_arrays(images, labels), out=out, progress=False, say=print)
+    notes = []
+    run = train_auto(
+        cfg, data=from_arrays(images, labels), out=out, progress=False, say=notes.append
+    )
     auto = json.loads((out / "advice.json").read_text())["auto"]
     assert auto["kept"] == "ensemble of the frozen candidates"
     members = auto["ensemble"]["members"]
     assert len(members) >= 2 and run.head_spec.kind == "ensemble"
     names = [m["candidate"] for m in members]
     assert "last features, lesson head" in names and "last features, linear probe" in names
+    assert "test_convnext: last features, linear probe" in names
+    assert "all backbones' last features, linear probe" in names
+    # a backbone that reads other pixels is left out, saying why; the other one is recorded
+    backbones = {b["backbone"]: b for b in auto["backbones"]}
+    assert backbones["test_efficientnet_gn"]["status"] == "first"
+    assert backbones["test_convnext"]["status"] == "tried"
+    assert backbones["test_convnext"]["ensemble_weight"] > 0
+    assert "expects other pixels" in backbones["test_efficientnet"]["reason"]
+    assert any("left out test_efficientnet" in n for n in notes)
     meta = json.loads((out / "model.json").read_text())
     assert meta["head"]["kind"] == "ensemble" and meta["features"]["kind"] == "multi"
+    assert meta["backbone"] == "test_efficientnet_gn+test_convnext"
+    assert [p["backbone"] for p in meta["stack"]] == ["test_efficientnet_gn", "test_convnext"]
     # the saved ensemble scores what the ladder measured: validation and test
     reloaded = load_run(out)
     assert reloaded.head_spec == run.head_spec
@@ -104,19 +129,59 @@ def test_auto_ensemble_is_a_run_that_reloads_predicts_and_exports(tmp_path, monk
     y, pred = run.predictions["test"]
     assert np.array_equal(proba[valid].argmax(1), pred)
     assert run.metrics["test_accuracy"] == pytest.approx(float(np.mean(y == pred)))
-    # a fresh process predicts as this one; the ONNX export passes its parity check
+    # the stack's own forward pass (what predict and the export run) gives the same answers
+    direct = reloaded.predict_proba(list(run.data.test.array[run.data.test.index]))
+    assert np.array_equal(direct[valid].argmax(1), pred)
+    # a fresh process predicts as this one, saying the cost of two backbones
     np.save(tmp_path / "few.npy", images[:4])
     r = run_cli("predict", out, tmp_path / "few.npy", "--out", tmp_path / "p.csv")
     got = [line.split(",")[1] for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
     expected = reloaded.predict_proba(list(images[:4])).argmax(1)
     assert got == [reloaded.class_names[i] for i in expected], r.stdout
+    assert "on 2 backbones" in " ".join((r.stdout + r.stderr).split())
     pytest.importorskip("onnxruntime")
-    run_cli("export", out, "--out", tmp_path / "model.onnx")
-    # the report names the members and their weights, and keeps them when rewritten
+    run_cli("export", out, "--out", tmp_path / "model.onnx")  # (its parity check passes)
+    # the report names the members, their weights and what each backbone added, and keeps
+    # them when rewritten
     html = (out / "report.html").read_text()
     assert "ensemble: " in html and members[0]["candidate"] in html
     run_cli("report", out)
     html = (out / "report.html").read_text()
     assert "Strategy auto: the candidates tried" in html and "Ensemble selection" in html
+    assert "What each backbone added" in html and "expects other pixels" in html
     r = run_cli("summary", "--run", out)
     assert f"an ensemble of {len(members)} heads" in r.stdout
+
+
+def test_backbones_side_by_side_train_from_each_ones_cache(image_folder, tmp_path):
+    """``--backbone A+B``: each backbone's features cached as that backbone's (a later run of
+    one of them reads them), concatenated for the head; frozen only; one input for both."""
+    from headstart.api import train
+    from headstart.errors import ConfigError
+
+    out = tmp_path / "run"
+    tiny = ["--weights", "none", "--image-size", "48", "--head", "linear"]
+    run_cli("train", image_folder, "--backbone", "test_efficientnet_gn+test_convnext", *tiny,
+            "--out", out)  # fmt: skip
+    meta = json.loads((out / "model.json").read_text())
+    widths = [p["num_features"] for p in meta["stack"]]
+    assert meta["num_features"] == sum(widths) and len(widths) == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["feature_cache"]["hits"][0] == "computed"
+    one = TrainConfig(
+        data=str(image_folder), backbone="test_convnext", weights="none", image_size=48
+    )
+    alone = train(one, save=False, progress=False)
+    assert set(alone.metrics["feature_cache"]["hits"]) <= {"memory", "disk"}  # the stack's pass
+    r = run_cli("predict", out, image_folder / "circle", "--out", tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_text().count("\n") == 1 + len(
+        list((image_folder / "circle").glob("*.png"))
+    ), r.stdout
+    with pytest.raises(ConfigError, match="side by side are frozen"):
+        TrainConfig(
+            backbone="test_efficientnet_gn+test_convnext", strategy="fine-tune"
+        ).for_modality("image")
+    r = run_cli("train", image_folder, "--backbone", "test_efficientnet_gn+test_efficientnet",
+                *tiny, "--out", tmp_path / "other", check=False)  # fmt: skip
+    assert r.returncode != 0 and "test_efficientnet expects other pixels" in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr and not (tmp_path / "other").exists()

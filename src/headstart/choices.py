@@ -38,6 +38,8 @@ FEATURE_KINDS = ("last", "multi")
 #: statistics of each stage's output with ``--features multi``.
 STAGE_POOLINGS = ("avg+max", "avg+std")
 RESIZE_MODES = ("pad", "resize", "crop")
+#: Joins backbones read side by side in ``--backbone A+B`` (features concatenated; frozen).
+BACKBONE_SEP = "+"
 #: what runs a saved model for predict and serve: the run itself, or its ONNX export
 ENGINES = ("torch", "onnx")
 HEADS = ("lesson", "linear")
@@ -77,6 +79,9 @@ DEFAULT_BLEND = "auto"
 #: ``--strategy auto`` spends this many minutes (``--budget``): its frozen forward pass, the
 #: advice and the candidates that fit (``headstart.core.advise.auto`` says what can run over).
 AUTO_BUDGET_MINUTES = 8.0
+#: ``--ensemble-backbones``: which other backbones ``--strategy auto`` adds (auto: with
+#: pretrained weights, every other one whose weights load offline; none; or A,B).
+ENSEMBLE_BACKBONES = "auto"
 
 
 #: Decompression-bomb guard: an image declaring more pixels than this is refused before a pixel

@@ -576,6 +576,14 @@ def train(
             "except the first (the plain train model), which always trains to its end."
         ),
     ] = TrainConfig.budget,
+    ensemble_backbones: Annotated[
+        str,
+        typer.Option(
+            help="With --strategy auto: other backbones whose frozen heads become candidates "
+            "and ensemble members (one cached forward pass each); auto: with pretrained "
+            "weights, every other one whose weights load offline; none; or A,B."
+        ),
+    ] = TrainConfig.ensemble_backbones,
     device: DeviceOpt = TrainConfig.device,
     val_split: ValSplitOpt = TrainConfig.val_split,
     test_split: TestSplitOpt = TrainConfig.test_split,

@@ -18,7 +18,7 @@ from headstart.core.config import TrainConfig
 from headstart.core.data import detect_modality, load_source
 from headstart.core.modality import modality
 from headstart.core.rundir import check_run_dir, read_json
-from headstart.errors import BackboneError, ConfigError, DataError
+from headstart.errors import BackboneError, ConfigError, DataError, HeadstartError
 
 
 def parse_candidate(text: str) -> tuple[str, int | None, bool]:
@@ -108,6 +108,11 @@ def ready_to_train(config: TrainConfig):
         check_networks([configured.backbone], kind)
     elif configured.candidates:
         check_networks(split_names(configured.candidates), kind)
+    if configured.ensemble_backbones not in ("auto", "none"):
+        try:
+            check_networks(split_names(configured.ensemble_backbones, "--ensemble-backbones"), kind)
+        except HeadstartError as e:
+            raise type(e)(f"--ensemble-backbones: {e}") from None
     check_weights(configured.weights)
     return source_for(config, kind)
 

@@ -16,6 +16,7 @@ from headstart.choices import (
     BLEND_MODES,
     BN_MODES,
     CLASS_WEIGHTS,
+    ENSEMBLE_BACKBONES,
     FEATURE_KINDS,
     HEADS,
     IMAGE_SIZE_RANGE,
@@ -124,6 +125,7 @@ class TrainConfig:
     parent: str | None = None
     candidates: str | None = None
     budget: float = AUTO_BUDGET_MINUTES
+    ensemble_backbones: str = ENSEMBLE_BACKBONES  # auto's other backbones: auto, none or A,B
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, bool):  # older configs and the Python API accept booleans

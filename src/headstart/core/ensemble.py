@@ -16,12 +16,13 @@ scored below the kept first candidate). The record says how optimistic
 the plain validation score of the ensemble was (its score where it was selected, minus its
 cross-fitted score).
 
-The members are the frozen candidates of one backbone: each reads columns of the same
-every-depth features (the lesson head the max-pooled last features, the probe the
-average-pooled ones, the every-depth heads all of them), so the ensemble costs one forward
-pass at prediction time, as each member does. Its head (``headstart.core.heads.EnsembleHead``,
-a head kind like the others) averages the
-members' probabilities with the selected weights and returns their logarithm, so the run's
+The members are frozen candidates: each reads columns of the same every-depth features (the
+lesson head the max-pooled last features, the probe the average-pooled ones, the every-depth
+heads all of them), of one backbone or of several side by side
+(:mod:`headstart.modalities.image.backbones.stack`), so the ensemble costs one forward pass
+per backbone at prediction time, shared by every member that reads it. Its head
+(``headstart.core.heads.EnsembleHead``, a head kind like the others) averages the members'
+probabilities with the selected weights and returns their logarithm, so the run's
 usual softmax gives the ensemble's probabilities everywhere (predict, evaluate, ONNX, serve).
 """
 
@@ -176,8 +177,9 @@ def verdict_words(record: dict) -> str:
 
 
 def ensemble_run(runs, columns, weights, loaded, config, proba: dict, record: dict):
-    """The ensemble as a run like any other: one backbone giving the every-depth features
-    ``loaded`` computes, an ``EnsembleHead`` of the members with positive weight, the
+    """The ensemble as a run like any other: the every-depth features ``loaded`` computes
+    (of one backbone, or of several side by side), an ``EnsembleHead`` of the members with
+    positive weight, each on its ``columns`` ((start, end) ranges of those features), the
     validation and test scores of ``proba`` (the ensemble's probabilities per split, over the
     examples the members scored). Its metrics start from its heaviest member's (the split,
     the baselines, the cache) and replace what the ensemble changed."""
@@ -197,7 +199,7 @@ def ensemble_run(runs, columns, weights, loaded, config, proba: dict, record: di
         members=tuple(
             {
                 "head": runs[i].head_spec.to_dict(),
-                "columns": [int(c) for c in columns[i]],
+                "columns": [[int(lo), int(hi)] for lo, hi in columns[i]],
                 "weight": float(weights[i]),
                 "candidate": name,
             }

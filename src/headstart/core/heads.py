@@ -40,7 +40,8 @@ class HeadSpec:
     #: load as they were trained (TrainConfig.head_spec sets it for every new linear head)
     standardize: bool = False
     #: an ensemble's members (``kind="ensemble"``, built by ``--strategy auto``, never asked
-    #: for): each {"head": a member's spec, "columns": [start, stop] of the features it reads,
+    #: for): each {"head": a member's spec, "columns": [[start, stop], ...] of the features it
+    #: reads (joined in order; one [start, stop] in runs saved before),
     #: "weight", "candidate": its name} (:mod:`headstart.core.ensemble`)
     members: tuple = ()
 
@@ -64,6 +65,14 @@ class HeadSpec:
         return d
 
 
+def member_ranges(columns) -> list[tuple[int, int]]:
+    """An ensemble member's columns as (start, end) ranges: ``[[a, b], [c, d]]``, or one
+    ``[a, b]`` as runs saved before backbones side by side recorded it."""
+    if columns and isinstance(columns[0], int):
+        return [(int(columns[0]), int(columns[1]))]
+    return [(int(lo), int(hi)) for lo, hi in columns]
+
+
 #: PyTorch's default (Keras' momentum 0.9); see the module docstring for why not Keras' 0.99.
 HEAD_BN_MOMENTUM = 0.1
 
@@ -74,10 +83,10 @@ def build_head(spec: HeadSpec, in_features: int, n_classes: int) -> nn.Module:
     if spec.kind == ENSEMBLE:
         from headstart.core.ensemble_head import EnsembleHead
 
-        columns = [tuple(m["columns"]) for m in spec.members]
+        columns = [member_ranges(m["columns"]) for m in spec.members]
         heads = [
-            build_head(HeadSpec(**m["head"]), hi - lo, n_classes)
-            for m, (lo, hi) in zip(spec.members, columns)
+            build_head(HeadSpec(**m["head"]), sum(hi - lo for lo, hi in ranges), n_classes)
+            for m, ranges in zip(spec.members, columns)
         ]
         return EnsembleHead(heads, columns, [m["weight"] for m in spec.members])
 

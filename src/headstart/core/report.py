@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.choices import AUTO_TEST_MIN_PER_CLASS
+from headstart.choices import AUTO_TEST_MIN_PER_CLASS, BACKBONE_SEP
 from headstart.core import plots
 from headstart.core.distributed import describe as describe_processes
 from headstart.core.heads import ENSEMBLE
@@ -441,7 +441,13 @@ def _used_settings(run) -> dict[str, str | None]:
         shown["head"] = "ensemble: " + ", ".join(
             f"{x['candidate']} ({x['weight']:.0%})" for x in run.head_spec.members
         )
-        shown["features"] = "multi (one every-depth pass; each member reads its columns)"
+        backbones = run.backbone_name.split(BACKBONE_SEP)
+        passes = (
+            f"one every-depth pass per backbone: {', '.join(backbones)}"
+            if len(backbones) > 1
+            else "one every-depth pass"
+        )
+        shown["features"] = f"multi ({passes}; each member reads its columns)"
         shown["hidden"] = shown["dropout"] = None
     if run.classic_joint:
         shown["head"] = f"{cfg.head} (trained, then replaced by the joint model's linear layer)"
@@ -1272,6 +1278,7 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             "is why the decision is cross-fitted."
         )
     budget_words = html.escape(spent_sentence(budget))
+    backbones = backbones_table(auto.get("backbones"), noun)
     return (
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'
         f"<p>{budget_words[0].upper() + budget_words[1:]}. The budget counts everything the "
@@ -1288,7 +1295,56 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
         + " ".join(notes)
         + f" Kept: <b>{html.escape(auto['kept'])}</b> "
         f"(<code>{html.escape(auto['kept_flags'])}</code>). Validation chose it, so its "
-        f"validation score is optimistic: {after}</p>" + table
+        f"validation score is optimistic: {after}</p>" + table + backbones
+    )
+
+
+def backbones_table(backbones: list[dict] | None, noun: str) -> str:
+    """What each backbone added to ``--strategy auto`` (``decisions["backbones"]``): its
+    pass, its best candidate, its share of the selected ensemble; why one was left out."""
+    if not backbones:
+        return ""
+    rows = []
+    for b in backbones:
+        if b["status"] == "first":
+            cost, spent = "1", "the frozen pass above"
+        elif b["status"] == "tried":
+            cost = f"{b['relative_cost']:.2f}"
+            spent = (
+                f"{few_seconds(b['pass_seconds'])} s"
+                if b.get("computed")
+                else "0 s (read from the cache)"
+            )
+        else:
+            cost = f"{b['relative_cost']:.2f}" if "relative_cost" in b else ""
+            spent = ""
+        best = (
+            f"{html.escape(b['best_candidate'])} ({pct(b['best_val_accuracy'])})"
+            if b.get("best_candidate")
+            else ""
+        )
+        share = pct(b["ensemble_weight"]) if "ensemble_weight" in b else ""
+        fate = "" if b["status"] in ("first", "tried") else f"skipped: {b.get('reason', '')}"
+        rows.append([html.escape(b["backbone"]), cost, spent, best, share, html.escape(fate)])
+    table = html_table(
+        [
+            "backbone",
+            "cost per pass (x the first)",
+            "its pass",
+            "its best candidate (val. acc.)",
+            "share of the selected ensemble",
+            "outcome",
+        ],
+        rows,
+        css_class="kv",
+    )
+    return (
+        '<h3 id="auto-backbones">What each backbone added</h3>'
+        f"<p>Each other backbone read the same {noun}s at the first one's input size, in one "
+        "forward pass of its own (cached), and its frozen candidates joined the ladder above; "
+        "its share is its weight in the ensemble the selection chose, whether or not the "
+        "ensemble was kept (a head on several backbones side by side counts for each "
+        "equally).</p>" + table
     )
 
 

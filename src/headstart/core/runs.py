@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from headstart.choices import BACKBONE_SEP
 from headstart.core.config import TrainConfig
 from headstart.core.distributed import command_line
 from headstart.core.heads import ENSEMBLE, HeadSpec, build_head
@@ -170,10 +171,19 @@ class Run:
             return None
         heads = sum(p.numel() for p in self.model.head.parameters())
         share = heads / max(1, sum(p.numel() for p in self.model.parameters()))
+        n = len(self.head_spec.members)
+        backbones = self.backbone_name.split(BACKBONE_SEP)
+        if len(backbones) > 1:  # backbones side by side: one pass each
+            times = (self.metrics.get("ensemble") or {}).get("relative_cost")
+            about = f"about {times:.1f}x" if times else f"about {len(backbones)}x"
+            return (
+                f"an ensemble of {n} heads on {len(backbones)} backbones ({', '.join(backbones)}),"
+                f" one forward pass each: an example costs {about} what a member on "
+                f"{backbones[0]} alone does (the heads are {share:.1%} of the parameters)"
+            )
         return (
-            f"an ensemble of {len(self.head_spec.members)} heads on one forward pass: an "
-            f"example costs about what one member's does (the heads are {share:.1%} of the "
-            "parameters)"
+            f"an ensemble of {n} heads on one forward pass: an example costs about what one "
+            f"member's does (the heads are {share:.1%} of the parameters)"
         )
 
     def save(self, out: str | Path) -> Path:

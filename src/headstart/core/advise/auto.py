@@ -7,20 +7,25 @@ Each rung costs more than the one before and is climbed only while it pays:
    logistic regression a user writes in ten lines, on average-pooled last features unless
    ``--pooling`` says otherwise), then features from every depth (the same pass) with the
    probe and the lesson head;
-2. **the top stage** (``--unfreeze 1``) fine-tuned on the cached frozen prefix, continuing the
+2. **other backbones** (``--ensemble-backbones``; auto: with pretrained weights, every other
+   one whose weights load offline), one cached forward pass each at the first one's input,
+   the same frozen candidates on each, then the probe on all backbones' last features side by
+   side (:mod:`headstart.core.advise.ensembling`);
+3. **the top stage** (``--unfreeze 1``) fine-tuned on the cached frozen prefix, continuing the
    best last-features run (linear probe then fine-tune, LP-FT; Kumar et al., ICLR 2022): an
    epoch costs the top stage alone;
-3. **deeper fine-tuning** at a resolution chosen from the data's native size, continuing the
+4. **deeper fine-tuning** at a resolution chosen from the data's native size, continuing the
    same run: the four-scenario advice's ``--layers K`` when it says freeze-first, else the
-   whole network; tried only when the budget allows several epochs and rung 2 paid;
-4. **test-time augmentation** of the kept model (each image averaged with its mirror image;
+   whole network; tried only when the budget allows several epochs and rung 3 paid;
+5. **test-time augmentation** of the kept model (each image averaged with its mirror image;
    not with ``--no-flip``): the same training, so only the predictions change. Nothing tells
    whether a mirror image keeps its class (a mirrored digit may not), so validation decides,
    and the report says whether it was kept or rejected.
-5. **an ensemble of the frozen candidates** (Caruana et al.'s selection,
-   :mod:`headstart.core.ensemble`), on the every-depth features all of them read: kept only
-   when its cross-fitted validation accuracy beats the best single candidate's, and the best
-   model's so far, beyond the noise. It costs seconds and no forward pass.
+6. **an ensemble of the frozen candidates** (Caruana et al.'s selection,
+   :mod:`headstart.core.ensemble`), on the every-depth features all of them read (of every
+   backbone that ran, side by side): kept only when its cross-fitted validation accuracy
+   beats the best single candidate's, and the best model's so far, beyond the noise. It costs
+   seconds and no forward pass.
 
 A candidate replaces the incumbent only when its validation accuracy is higher by more than the
 noise of that difference: one standard error of the paired difference on the same validation
@@ -54,21 +59,31 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from headstart.choices import BACKBONE_SEP
+from headstart.core.advise.climb import (
+    MIN_EPOCHS,
+    Budget,
+    Candidate,
+    Climb,
+    Costs,
+    Estimates,
+    Pass,
+    cannot_rank,
+    warm_every_depth,
+)
+from headstart.core.advise.ensembling import BACKBONES_RUNG, backbone_rung, ensemble_rung
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
-from headstart.core.evaluate import paired_noise
 from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice
-from headstart.io import make_temp_dir
 
-#: A candidate that trains part of the network starts only when extracting what it needs and
-#: this many of its epochs fit in what is left of the budget.
-MIN_EPOCHS = 3
+__all__ = ["MIN_EPOCHS", "Budget", "Costs", "Pass", "cannot_rank", "ladder", "warm_every_depth"]
+
 #: The smallest input a fine-tuned ImageNet network is given (below it, the deeper stages see
 #: feature maps of one or two pixels).
 MIN_FINETUNE_SIZE = 96
@@ -84,53 +99,6 @@ PROBE = "last features, linear probe"
 #: the same features, for its estimate before it runs: 3.8x on ELPV, 4.1x on digits
 #: (bench/results/probe.json, the auto rows' candidates).
 PROBE_FIT_RATIO = 5.0
-
-
-class Budget:
-    """Seconds left of ``minutes``, from now, on ``clock`` (``time.perf_counter``; a test
-    passes its own to decide what is left)."""
-
-    def __init__(self, minutes: float, clock=time.perf_counter):
-        self.total = minutes * 60
-        self.clock = clock
-        self.start = clock()
-        self.wall_start = time.time()  # (when this run began writing cache entries)
-
-    @property
-    def spent(self) -> float:
-        return self.clock() - self.start
-
-    @property
-    def left(self) -> float:
-        return max(0.0, self.total - self.spent)
-
-
-@dataclass
-class Costs:
-    """What a forward pass of the frozen network costs on this machine, measured: seconds per
-    example, and where the figure comes from."""
-
-    forward: float
-    source: str
-
-
-@dataclass
-class Pass:
-    """The frozen forward pass over every split that the cheap candidates share."""
-
-    seconds: float = 0.0
-    #: the examples it computed (not read from the cache), and the seconds that took
-    computed: int = 0
-    computed_seconds: float = 0.0
-    #: features per example it cached (every-depth features where the data has them)
-    width: int = 0
-
-
-@dataclass
-class Candidate:
-    name: str
-    config: TrainConfig
-    rung: int
 
 
 def native_side(images, sample: int = 200) -> int:
@@ -158,62 +126,6 @@ def finetune_size(native: int, backbone_size: int) -> int:
     if native <= 0:
         return backbone_size
     return int(min(backbone_size, max(MIN_FINETUNE_SIZE, 32 * math.ceil(2 * native / 32))))
-
-
-def cannot_rank(y: np.ndarray, best: np.ndarray, noun: str = "image") -> str | None:
-    """Why validation can no longer rank a candidate above the best so far (whose validation
-    predictions are ``best``), or None while it can. At the ceiling nothing can beat it; one
-    error from it, a candidate could gain at most one example, and one example is within the
-    noise of a validation set of any size (the paired standard error of a one-example gain is
-    about one example)."""
-    n, errors = len(y), int(np.sum(np.asarray(best) != np.asarray(y)))
-    if errors == 0:
-        return (
-            f"validation is at its ceiling: the best so far gets all {n} validation {noun}s "
-            "right, so no candidate can be ranked above it"
-        )
-    if errors == 1:
-        return (
-            f"the best so far misses 1 of {n} validation {noun}s: no candidate can gain more "
-            "than that one, about one standard error, which validation cannot tell from noise"
-        )
-    return None
-
-
-def _epochs(n: int) -> str:
-    return f"{n} epoch" if n == 1 else f"{n} epochs"
-
-
-def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> Pass:
-    """Cache every-depth features of every split; the last features are a slice of them and
-    are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass.
-    Data without every-depth features (text) gets its last features cached. Returns what the
-    pass cost and what it computed."""
-    import torch
-
-    from headstart.core.config import resolve_device
-    from headstart.core.extractors import extractor_for
-    from headstart.core.model import backbone_for
-
-    start = time.perf_counter()
-    multi = "every-depth" in splits.train.capabilities
-    features = "multi" if multi else config.features
-    torch.manual_seed(config.seed)  # as training seeds it (random weights: the same network)
-    loaded = backbone_for(replace(config, strategy="feature-extraction", features=features))
-    ex = extractor_for(
-        loaded,
-        device=resolve_device(config.device),
-        batch_size=max(config.batch_size, 32),
-        progress=progress,
-    )
-    done = Pass(width=int(np.prod(ex.shape_per_example())))
-    for images in splits.items().values():
-        fs = ex.extract(images)
-        if not fs.hit:
-            done.computed += len(images)
-            done.computed_seconds += fs.seconds
-    done.seconds = time.perf_counter() - start
-    return done
 
 
 def measure_costs(
@@ -279,295 +191,6 @@ def written_during(cache: dict, since: float) -> bool:
     return True
 
 
-def _flags(cfg: TrainConfig, asked: TrainConfig) -> str:
-    """The flags that set the candidate apart (beside those the user gave)."""
-    parts = []
-    if cfg.strategy != "feature-extraction":
-        parts.append(f"--strategy {cfg.strategy}")
-    if cfg.strategy == "fine-tune":
-        parts.append(f"--unfreeze {cfg.unfreeze}")
-    if cfg.strategy == "freeze-first":
-        parts.append(f"--layers {cfg.layers}")
-    if cfg.features != "last":
-        parts.append(f"--features {cfg.features}")
-    if cfg.head != "lesson":
-        parts.append(f"--head {cfg.head}")
-    if cfg.image_size != asked.image_size:
-        parts.append(f"--image-size {cfg.image_size}")
-    if cfg.tta:
-        parts.append("--tta")
-    if cfg.setfit:
-        parts.append("--setfit")
-    return " ".join(parts) or "no flags: the defaults"
-
-
-class _Climb:
-    """The state of one climb: candidates tried so far, the best, what things cost, and why
-    the climb stopped (if it did)."""
-
-    def __init__(self, config: TrainConfig, splits: Splits, budget: Budget, progress, say):
-        self.config, self.splits, self.budget, self.progress = config, splits, budget, progress
-        self.rows: list[dict] = []
-        self.best = None  # (run, row, candidate)
-        self.stopped: str | None = None  # why validation can no longer rank candidates
-        self.overran: str | None = None  # the candidate during which the budget ran out
-        self.scratch = make_temp_dir("headstart-auto-")
-        self.trained: list[tuple[Candidate, dict, object]] = []  # every candidate that ran
-        self._say = say
-        self._split_notes = set(splits.method.get("notes", []))
-
-    def say(self, text: str) -> None:
-        """Notes from training; the split's notes are said once, by the first candidate."""
-        if text not in self._split_notes or len(self.rows) <= 1:
-            self._say(text)
-
-    def skip(self, cand: Candidate, reason: str, estimate: float | None = None) -> None:
-        row = {
-            "candidate": cand.name,
-            "flags": _flags(cand.config, self.config),
-            "rung": cand.rung,
-            "status": "skipped",
-            "reason": reason,
-        }
-        if estimate is not None:
-            row["estimate_seconds"] = round(estimate, 1)
-        self.rows.append(row)
-        if not self.stopped:  # (after a stop, the stop was said once)
-            self._say(f"auto: skipped {cand.name} ({reason})")
-
-    def attempt(self, cand: Candidate, estimate: float | None):
-        """Train ``cand`` if its estimated seconds fit in what is left of the budget; it
-        becomes the best when it beats the best so far beyond the noise, and stops at the
-        budget's deadline. ``estimate`` ``None``: the first candidate, the plain train model,
-        which always trains to its end (no deadline: ``auto`` never returns less than plain
-        train). Returns its run, or None when it was not started."""
-        from headstart.core.report import few_seconds
-        from headstart.core.training import train
-
-        left = self.budget.left
-        if self.stopped:
-            self.skip(cand, "validation can no longer rank candidates", estimate)
-            return None
-        if estimate is not None and (left <= 0 or estimate > left):
-            if left <= 0:
-                reason = f"the {self.budget.total / 60:g}-minute budget is spent"
-            else:
-                reason = f"would take about {estimate:.0f} s; {left:.0f} s left"
-            self.skip(cand, reason, estimate)
-            return None
-        row = {"candidate": cand.name, "flags": _flags(cand.config, self.config), "rung": cand.rung}
-        if estimate is not None:
-            row["estimate_seconds"] = round(estimate, 1)
-        self.rows.append(row)
-        start = time.perf_counter()
-        run = train(
-            cand.config,
-            data=self.splits,
-            out=self.scratch / f"c{len(self.rows)}",
-            save=True,  # a later rung may continue it
-            progress=self.progress,
-            # the budget's deadline, extraction included; none for the first candidate
-            max_seconds=None if estimate is None else left,
-            say=self.say,
-        )
-        seconds = time.perf_counter() - start
-        if self.overran is None and left > 0 and self.budget.spent > self.budget.total:
-            self.overran = cand.name
-        row.update(
-            status="tried",
-            val_accuracy=run.metrics["val_accuracy"],
-            seconds=round(seconds, 1),
-            epochs_run=run.metrics["epochs_run"],
-            out_of_time=bool(run.metrics.get("out_of_time")),
-        )
-        shown = few_seconds(row["seconds"])  # as the report shows it
-        words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({shown} s"
-        if row["out_of_time"]:
-            words += f", stopped at the budget after {_epochs(row['epochs_run'])})"
-        else:
-            words += ")"
-        if self.best is None:
-            row["status"] = "kept"
-            self.best = (run, row, cand)
-            self._say(words)
-        else:
-            y, pred = run.predictions["val"]
-            diff, noise = paired_noise(y, pred, self.best[0].predictions["val"][1])
-            row.update(difference=round(diff, 4), noise=round(noise, 4))
-            better = diff > max(noise, 0.0) and diff > 0
-            verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"
-            if cand.config.tta and not better:
-                verdict = "TTA rejected on validation"
-            if diff == 0 and noise == 0:  # right on the same examples: no noise to measure
-                row["same_examples_right"] = True
-                compared = "right and wrong on the same validation examples as the best so far"
-            else:
-                compared = f"{diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
-            self._say(f"{words}, {compared}; {verdict}")
-            if better:
-                self.best[1]["status"] = "tried"
-                row["status"] = "kept"
-                self.best = (run, row, cand)
-        y, best_pred = self.best[0].predictions["val"]
-        self.stopped = cannot_rank(y, best_pred, self.splits.train.noun)
-        if self.stopped:
-            self._say(f"auto: stopped climbing: {self.stopped}")
-        self.trained.append((cand, row, run))
-        return run
-
-
-class _Estimates:
-    """Estimated seconds of each kind of candidate, from measured costs."""
-
-    def __init__(self, costs: Costs, splits: Splits, advice: Advice, cached: bool):
-        self.costs, self.cached = costs, cached
-        self.n_train, self.n_val = len(splits.train), len(splits.val)
-        self.n_all = self.n_train + self.n_val + len(splits.test or [])
-        m = advice.measurements or {}
-        self.stages, self.blocks = m.get("stages") or 0, m.get("blocks") or 0
-
-    def extraction(self, scale: float = 1.0) -> float:
-        """One forward pass over every split (a prefix costs at most that)."""
-        return self.costs.forward * scale * self.n_all
-
-    def frozen(self, fit_seconds: float) -> float:
-        """A head on frozen features: ``fit_seconds`` of training, plus a forward pass when
-        the frozen pass did not cache them (``--no-cache``)."""
-        return fit_seconds + (0.0 if self.cached else self.extraction())
-
-    def partial(self, share: float, scale: float = 1.0, *, prefix: bool) -> float:
-        """A candidate training ``share`` of the network at ``scale`` times the pixels:
-        extracting its frozen prefix once (when cached), then ``MIN_EPOCHS`` epochs; an epoch
-        runs the trained part forward and backward (about three forward passes) on the
-        training split and forward on validation, or, without a cached prefix, the whole
-        network forward on both."""
-        f = self.costs.forward * scale
-        if prefix:
-            epoch = f * share * (3 * self.n_train + self.n_val)
-            return self.extraction(scale) + MIN_EPOCHS * epoch
-        return MIN_EPOCHS * f * (self.n_train * (1 + 2 * share) + self.n_val)
-
-    def contrastive(self, kind) -> float:
-        """SetFit's contrastive stage (``kind``: the data's modality, which says how many
-        examples it encodes): each encoded forward and backward (about three forward passes),
-        then a forward pass over every split with the tuned weights."""
-        return self.costs.forward * 3 * kind.tuning_examples(self.n_train) + self.extraction()
-
-    def top_share(self) -> float:
-        return 1.0 / self.stages if self.stages else 1.0
-
-    def after_blocks(self, k: int) -> float:
-        return (self.blocks - k) / self.blocks if self.blocks else 1.0
-
-
-#: The name of the ensemble candidate in the ladder's account.
-ENSEMBLE_NAME = "ensemble of the frozen candidates"
-
-
-def ensemble_rung(climb: _Climb, base: TrainConfig, splits: Splits, *, progress: bool):
-    """Caruana's ensemble selection over the frozen candidates that ran (not TTA), each on
-    its columns of the every-depth features the frozen pass cached
-    (:mod:`headstart.core.ensemble`); the ensemble becomes the best when its cross-fitted
-    validation accuracy beats, beyond the noise, both the best single candidate selected the
-    same cross-fitted way and the model the ladder kept (the first candidate unless another
-    beat it beyond the noise: no selection flatters it). Returns its record, or None when
-    fewer than two candidates qualify."""
-    import torch
-
-    from headstart.core.ensemble import ENSEMBLE_ROUNDS, decide, verdict_words
-
-    members = [
-        (cand, row, run)
-        for cand, row, run in climb.trained
-        if cand.rung == 1 and not cand.config.tta and not cand.config.setfit
-    ]
-    if len(members) < 2:
-        return None
-    start = time.perf_counter()
-    from headstart.core.extractors import extractor_for
-    from headstart.core.model import backbone_for
-
-    deep = replace(base, features="multi")
-    torch.manual_seed(base.seed)  # (random weights: the same network as the pass)
-    loaded = backbone_for(deep)
-    ex = extractor_for(loaded, batch_size=max(base.batch_size, 32), progress=progress)
-    sets = {
-        "val": ex.extract(splits.val),
-        **({"test": ex.extract(splits.test)} if splits.test is not None else {}),
-    }
-    width = loaded.backbone.num_features
-    probas: dict[str, list[np.ndarray]] = {name: [] for name in sets}
-    used, columns = [], []
-    for cand, row, run in members:
-        if run.config.features == "multi":
-            cols = (0, width)
-        else:
-            last = loaded.backbone.last_columns(run.config.pooling)
-            if last is None:
-                continue
-            cols = last.indices(width)[:2]
-        head = run.model.head.eval()
-        member = {}
-        for name, fs in sets.items():
-            x = torch.from_numpy(
-                np.asarray(fs.features[fs.valid][:, cols[0] : cols[1]], np.float32)
-            )
-            with torch.no_grad():
-                member[name] = torch.softmax(head(x), dim=1).numpy().astype(np.float64)
-        y, pred = run.predictions["val"]
-        if len(pred) != len(member["val"]) or not np.array_equal(member["val"].argmax(1), pred):
-            continue  # its features are not the pass's columns (a safeguard): left out
-        for name in sets:
-            probas[name].append(member[name])
-        used.append((cand, row, run))
-        columns.append(cols)
-    if len(used) < 2:
-        return None
-    y_val = used[0][2].predictions["val"][0]
-    record = decide(  # against the model the ladder keeps, as it predicts validation
-        probas["val"],
-        y_val,
-        [cand.name for cand, _, _ in used],
-        reference=climb.best[0].predictions["val"][1],
-        seed=base.seed,
-    )
-    record["seconds"] = round(time.perf_counter() - start, 1)
-    record["rounds_asked"] = ENSEMBLE_ROUNDS
-    row = {
-        "candidate": ENSEMBLE_NAME,
-        "flags": "--strategy auto (its ensemble selection)",
-        "rung": 5,
-        "status": "tried",
-        "val_accuracy": record["val_accuracy"],
-        "cross_fitted_val_accuracy": record["cross_fitted_val_accuracy"],
-        "difference": record["difference"],
-        "noise": record["noise"],
-        "seconds": record["seconds"],
-        "epochs_run": 0,
-        "out_of_time": False,
-    }
-    climb.rows.append(row)
-    climb.say(f"auto: {verdict_words(record)}")
-    if not record["kept"]:
-        return record
-    from headstart.core.ensemble import ensemble_run
-
-    weights = record["weights"]
-    run = ensemble_run(
-        [r for _, _, r in used],
-        columns,
-        weights,
-        loaded,
-        deep,
-        {name: np.sum([w * p for w, p in zip(weights, ps)], axis=0) for name, ps in probas.items()},
-        record,
-    )
-    climb.best[1]["status"] = "tried"
-    row["status"] = "kept"
-    climb.best = (run, row, Candidate(ENSEMBLE_NAME, run.config, 5))
-    return record
-
-
 def ladder(
     config: TrainConfig,
     splits: Splits,
@@ -589,7 +212,7 @@ def ladder(
     ``costs``: what a forward pass costs (measured here when not given). ``pooling_asked``:
     ``--pooling`` as given (``auto``: each head pools its own way)."""
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
-    climb = _Climb(config, splits, budget, progress, say)
+    climb = Climb(config, splits, budget, progress, say)
     before = budget.spent  # the frozen pass and the advice
     can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
     kind = modality_of(splits.train)  # what its stages and blocks are called
@@ -598,7 +221,7 @@ def ladder(
         timing_start = time.perf_counter()
         costs = costs or measure_costs(config, splits, advice, frozen_pass, progress=progress)
         timing_seconds = time.perf_counter() - timing_start
-        est = _Estimates(costs, splits, advice, cached=frozen_pass is not None)
+        est = Estimates(costs, splits, advice, cached=frozen_pass is not None)
         # rung 1: cheap candidates on cached features; the first one (the plain train model)
         # always trains to its end, the others only while their estimated cost fits
         first = climb.attempt(Candidate(FIRST, base, 1), None)
@@ -613,6 +236,7 @@ def ladder(
             Candidate(PROBE, probe, 1), est.frozen(PROBE_FIT_RATIO * fit_seconds)
         )
         last_runs = [first, probe_run]
+        probe_seconds = multi_probe_seconds = 0.0
         if "every-depth" in can:
             multi = replace(base, features="multi")
             probe_seconds = max(  # (a fit's cost grows faster than its features)
@@ -621,9 +245,10 @@ def ladder(
             )
             last_width = first.metrics["feature_cache"].get("shape_per_example", [1])[0]
             widths = (frozen_pass.width if frozen_pass else 0) / max(1, last_width)
+            multi_probe_seconds = probe_seconds * max(1.0, widths)
             climb.attempt(  # on the every-depth features the pass cached
                 Candidate("every-depth features, linear probe", replace(multi, head="linear"), 1),
-                est.frozen(probe_seconds * max(1.0, widths)),
+                est.frozen(multi_probe_seconds),
             )
             climb.attempt(
                 Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
@@ -637,12 +262,38 @@ def ladder(
                 Candidate("SetFit's contrastive stage, lesson head", replace(base, setfit=True), 1),
                 est.contrastive(kind),
             )
-        # rung 2: the top stage on the cached prefix, continuing the best last-features run
+        # rung 2: other backbones, one cached pass each, their frozen candidates, then the
+        # probe on all backbones' last features side by side (headstart.core.advise.ensembling)
+        backbones: list[dict] = []
+        if "every-depth" in can and frozen_pass is not None:
+            backbones = backbone_rung(
+                climb,
+                base,
+                splits,
+                est,
+                fit_seconds=fit_seconds,
+                probe_seconds=probe_seconds,
+                multi_probe_seconds=multi_probe_seconds,
+                pooling_asked=pooling_asked,
+                kind=kind,
+                progress=progress,
+            )
+        # rung 3: the top stage on the cached prefix, continuing the best last-features run
+        # (of any one backbone)
+        last_runs += [
+            run
+            for cand, _, run in climb.trained
+            if cand.rung == BACKBONES_RUNG
+            and cand.config.features == "last"
+            and BACKBONE_SEP not in cand.config.backbone
+        ]
         parent = max(
             (r for r in last_runs if r is not None), key=lambda r: r.metrics["val_accuracy"]
         )
         top = replace(
             base,
+            backbone=parent.config.backbone,
+            image_size=parent.config.image_size,
             head=parent.config.head,
             pooling=parent.config.pooling,
             strategy="fine-tune",
@@ -656,24 +307,31 @@ def ladder(
             top = replace(top, weight_decay=decay)
         incumbent = climb.best[1]
         continued = "linear probe" if parent.config.head == "linear" else "lesson head"
+        if parent.config.backbone != base.backbone:
+            continued = f"{parent.config.backbone} {continued}"
         name = f"top {kind.stage_word} on the cached prefix, continuing the {continued}"
-        top_run = climb.attempt(
-            Candidate(name, top, 2), est.partial(est.top_share(), prefix=config.cache)
+        ratio = next(  # another backbone's forward pass costs its measured ratio
+            (b["relative_cost"] for b in backbones if b["backbone"] == top.backbone), 1.0
         )
-        # rung 3: deeper fine-tuning at the data's resolution (the advised freeze-first K,
+        top_run = climb.attempt(
+            Candidate(name, top, 3), est.partial(est.top_share(), ratio, prefix=config.cache)
+        )
+        # rung 4: deeper fine-tuning at the data's resolution (the advised freeze-first K,
         # else everything), only while the last rung paid
-        deep, scale, where = replace(top, augment="none"), 1.0, ""
+        deep, scale, where = replace(top, augment="none"), ratio, ""
         if "resolution" in can:  # images train at their own resolution (less compute)
             native = native_side(splits.train)
             own = parent.preprocessing.input_size[0]
             size = finetune_size(native, own)
-            deep, scale = replace(deep, image_size=size), (size / own) ** 2
+            deep, scale = replace(deep, image_size=size), ratio * (size / own) ** 2
             where = f" at {size} px (images are {native} px)"
         # a small text encoder is fine-tuned whole as transformers are, whatever the advice,
         # and whether or not its top layer alone paid (on the drug reviews it did not, and the
         # whole encoder did: BENCHMARKS.md)
         whole = "whole-network" in can
-        if advice.strategy == "freeze-first" and not whole:
+        # (the advice measured the first backbone: its K of blocks is for that one)
+        advised = advice.strategy == "freeze-first" and top.backbone == base.backbone
+        if advised and not whole:
             deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
             name = f"freeze the first {deep.layers} {kind.block_word}s{where}"
             estimate = est.partial(
@@ -684,17 +342,17 @@ def ladder(
             name = f"full fine-tuning{where}"
             estimate = est.partial(1.0, scale, prefix=False)
         if climb.stopped:
-            climb.attempt(Candidate(name, deep, 3), estimate)  # (recorded as not tried)
+            climb.attempt(Candidate(name, deep, 4), estimate)  # (recorded as not tried)
         elif top_run is None and not whole:
-            climb.skip(Candidate(name, deep, 3), "the top stage was skipped", estimate)
+            climb.skip(Candidate(name, deep, 4), "the top stage was skipped", estimate)
         elif climb.best[1] is incumbent and not whole:
             climb.skip(
-                Candidate(name, deep, 3),
+                Candidate(name, deep, 4),
                 "fine-tuning the top did not beat the frozen model beyond noise",
                 estimate,
             )
         else:
-            climb.attempt(Candidate(name, deep, 3), estimate)
+            climb.attempt(Candidate(name, deep, 4), estimate)
         # last: the kept model with test-time augmentation (each image averaged with its
         # mirror image), when flips are allowed; retraining is deterministic, so only the
         # prediction changes. Data without a mirror image (text) has no such rung to list.
@@ -704,10 +362,10 @@ def ladder(
             pass
         elif not config.flip:
             reason = "--no-flip: a mirror image may be another class"
-            climb.skip(Candidate(name, kept.config, 4), reason)
+            climb.skip(Candidate(name, kept.config, 5), reason)
             tta = {"outcome": "not tried", "reason": reason}
         else:
-            mirror = Candidate(name, replace(kept.config, tta=True), 4)
+            mirror = Candidate(name, replace(kept.config, tta=True), 5)
             own = parent.preprocessing.input_size[0]
             kept_scale = (kept.config.image_size / own) ** 2 if kept.config.image_size else 1.0
             n_held = est.n_all - est.n_train
@@ -723,10 +381,10 @@ def ladder(
                     "difference": row["difference"],
                     "noise": row["noise"],
                 }
-        # last of all: an ensemble of the frozen candidates (one forward pass for all of them)
+        # last of all: an ensemble of the frozen candidates (one pass per backbone for all)
         ensemble = None
-        if "every-depth" in can and frozen_pass is not None:  # (on the pass's cached features)
-            ensemble = ensemble_rung(climb, base, splits, progress=progress)
+        if "every-depth" in can and frozen_pass is not None:  # (on the passes' cached features)
+            ensemble = ensemble_rung(climb, base, splits, backbones, progress=progress)
         run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
             shutil.copytree(cand.config.parent, keep_dir, dirs_exist_ok=False)
@@ -782,6 +440,8 @@ def ladder(
         decisions["tta"] = tta
     if ensemble is not None:
         decisions["ensemble"] = ensemble
+    if backbones:  # what each backbone added (with its share of the ensemble, when one ran)
+        decisions["backbones"] = (ensemble or {}).get("backbones") or backbones
     say(f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%})")
     say(f"auto: {spent_sentence(record)}")
     return run, decisions

@@ -87,6 +87,14 @@ class ImageModality:
                 f"--pooling {config.pooling} is for text encoders; images pool with "
                 f"{' or '.join(POOLINGS)}."
             )
+        from headstart.modalities.image.backbones.names import stack_names
+
+        if stack_names(config.backbone) and config.strategy != "feature-extraction":
+            raise ConfigError(
+                f"--backbone {config.backbone}: backbones side by side are frozen, so they "
+                f"train only with --strategy feature-extraction, not {config.strategy} "
+                "(--strategy auto tries other backbones itself: --ensemble-backbones)."
+            )
         pooling = DEFAULT_IMAGE_POOLING if config.pooling == "auto" else config.pooling
         return dataclasses.replace(config, modality=self.name, pooling=pooling)
 
@@ -108,9 +116,12 @@ class ImageModality:
         long_texts: str | None = None,
     ):
         from headstart.modalities.image.backbones import create_backbone
+        from headstart.modalities.image.backbones.names import stack_names
+        from headstart.modalities.image.backbones.stack import create_stack
 
-        return create_backbone(
-            name,
+        names = stack_names(name)
+        return (create_stack if names else create_backbone)(
+            names or name,
             weights=weights,
             pooling=pooling,
             image_size=image_size,
@@ -122,9 +133,16 @@ class ImageModality:
         return True  # the fallback: any timm name or Keras alias, checked when it loads
 
     def check_name(self, name: str) -> None:
-        from headstart.modalities.image.backbones.names import check_backbone_name
+        from headstart.modalities.image.backbones.names import (
+            check_backbone_name,
+            check_stack_names,
+            stack_names,
+        )
 
-        check_backbone_name(name)
+        names = stack_names(name)
+        timm_names = [check_backbone_name(one) for one in names or [name]]
+        if names:
+            check_stack_names(timm_names)
 
     def export_parts(self):
         """The module that exports this modality's runs to ONNX and feeds the graph."""
@@ -151,7 +169,10 @@ class ImageModality:
 
     def extractor(self, loaded, **options):
         from headstart.core.cache import FeatureExtractor
+        from headstart.modalities.image.backbones.stack import BackboneStack, StackExtractor
 
+        if isinstance(loaded.backbone, BackboneStack):  # each member's own cache entries
+            return StackExtractor(loaded, **options)
         return FeatureExtractor(loaded, **options)
 
     def streaming_inputs(
@@ -192,7 +213,8 @@ class ImageModality:
         )
 
     def network_meta(self, backbone) -> dict:
-        return {}
+        """A stack of backbones: each member as it was loaded (``model.json``'s ``stack``)."""
+        return {"stack": backbone.parts} if hasattr(backbone, "parts") else {}
 
     def save_network(self, run, folder: Path) -> None:
         """Nothing: timm builds the architecture from its name in ``model.json``."""
@@ -204,12 +226,16 @@ class ImageModality:
             Preprocessing,
             create_timm_model,
         )
+        from headstart.modalities.image.backbones.stack import rebuild_stack
 
-        backbone = Backbone(
-            create_timm_model(meta["backbone"]),
-            pooling=meta["pooling"],
-            features=FeatureSpec(**meta.get("features", {})),
-        )
+        if meta.get("stack"):  # backbones side by side
+            backbone = rebuild_stack(meta["stack"])
+        else:
+            backbone = Backbone(
+                create_timm_model(meta["backbone"]),
+                pooling=meta["pooling"],
+                features=FeatureSpec(**meta.get("features", {})),
+            )
         return backbone, Preprocessing.from_dict(meta["preprocessing"])
 
     def predict_proba(self, run, inputs, *, batch_size: int, progress: bool) -> np.ndarray:

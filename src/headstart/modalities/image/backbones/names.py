@@ -16,7 +16,8 @@ import importlib.util
 import re
 from pathlib import Path
 
-from headstart.errors import BackboneError
+from headstart.choices import BACKBONE_SEP as STACK_SEP
+from headstart.errors import BackboneError, ConfigError
 from headstart.modalities.image.backbones.aliases import KERAS_ALIASES, resolve_name
 
 _REGISTERED = re.compile(r"@register_model\s*\n\s*def\s+(\w+)\s*\(")
@@ -84,3 +85,50 @@ def check_backbone_name(name: str) -> str:
     if timm_name.split(".")[0] not in timm_model_names():
         raise unknown_backbone(name)
     return timm_name
+
+
+#: What a refused stack is told to do.
+SAME_PIXELS = (
+    "Backbones side by side read one input: choose backbones with the same pixel statistics "
+    "(the EfficientNet-Lite family shares them)."
+)
+
+
+def stack_names(name: str) -> list[str] | None:
+    """The member names of a stack's ``--backbone``, or None for one backbone."""
+    if STACK_SEP not in name:
+        return None
+    parts = [p.strip() for p in name.split(STACK_SEP)]
+    if any(not p for p in parts):
+        raise ConfigError(
+            f"--backbone {name!r}: an empty name between '{STACK_SEP}'s; name each backbone, "
+            "e.g. tf_efficientnet_lite0+tf_efficientnet_lite1."
+        )
+    if len(set(parts)) < len(parts):
+        raise ConfigError(f"--backbone {name!r}: a backbone is named twice; name each once.")
+    return parts
+
+
+def check_stack_names(timm_names: list[str]) -> None:
+    """Refuse, before any data is read, a stack whose members expect other pixel statistics
+    or interpolation than the first's (read from timm's pretrained configurations; what
+    :func:`create_stack` checks again on the loaded networks)."""
+    import timm
+
+    def pixels(timm_name: str):
+        cfg = timm.models.get_pretrained_cfg(timm_name.split(".")[0])
+        if cfg is None:
+            return None
+        return {"mean": cfg.mean, "std": cfg.std, "interpolation": cfg.interpolation}
+
+    first = pixels(timm_names[0])
+    for timm_name in timm_names[1:]:
+        other = pixels(timm_name)
+        if first is None or other is None:
+            continue  # (checked when loaded)
+        diff = [f"{k} {other[k]} (not {first[k]})" for k in first if first[k] != other[k]]
+        if diff:
+            raise ConfigError(
+                f"{timm_name} expects other pixels than {timm_names[0]}: {'; '.join(diff)}. "
+                f"{SAME_PIXELS}"
+            )

@@ -1,0 +1,361 @@
+"""``--strategy auto`` across backbones, and its ensemble (:mod:`headstart.core.advise.auto`).
+
+**Other backbones** (rung 2). Each other backbone (``--ensemble-backbones``; auto: with
+pretrained weights, every other one of the data's kind whose weights load offline, as
+EfficientNet-Lite1 and Lite2 beside Lite0) costs one forward pass, cached as that backbone's
+every-depth features (which hold its last features too), at the first backbone's input so that
+all of them read the same pixels (:mod:`headstart.modalities.image.backbones.stack`). Its
+estimate is the measured pass of the first backbone times the two networks' measured cost
+ratio; a backbone whose features a run already cached (``--backbone auto`` ranks every
+candidate on every-depth features) costs no pass. On it run the frozen candidates of rung 1
+(the lesson head and the probe, on last and on every-depth features); after the last backbone,
+the probe on all backbones' last features side by side. Each is a candidate like any other: it
+can be kept alone.
+
+**The ensemble** (rung 6, last). Caruana et al.'s selection (:mod:`headstart.core.ensemble`)
+over every frozen candidate that ran, each a head on its columns of the backbones' features
+side by side; kept only when its cross-fitted validation accuracy beats both the best single
+candidate selected the same way and the model the ladder kept, beyond the noise. The record
+says what each backbone added: its pass, its best candidate, its share of the ensemble.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from headstart.choices import BACKBONE_SEP
+from headstart.core.advise.climb import Candidate, Climb, Estimates, warm_every_depth
+from headstart.core.config import TrainConfig
+from headstart.core.data import Splits
+from headstart.errors import HeadstartError
+
+#: The name of the ensemble candidate in the ladder's account.
+ENSEMBLE_NAME = "ensemble of the frozen candidates"
+#: The rung of the other backbones' candidates, and of the ensemble.
+BACKBONES_RUNG = 2
+ENSEMBLE_RUNG = 6
+#: The name of the probe on all backbones' last features side by side.
+SIDE_BY_SIDE = "all backbones' last features, linear probe"
+#: Images (zeros, at the input size) each network is timed on to compare their costs.
+COST_SAMPLE = 8
+
+
+def ensemble_backbones(config: TrainConfig, kind) -> list[str]:
+    """The other backbones ``auto`` adds (``config.ensemble_backbones``): auto, with
+    pretrained weights, every network of ``kind`` whose weights load offline (in the order it
+    lists them); none; or the names given. The first backbone itself is left out later, once
+    names are resolved."""
+    from headstart.core.checks import split_names
+
+    asked = config.ensemble_backbones
+    if asked == "none":
+        return []
+    if asked == "auto":
+        return kind.available_encoders() if config.weights == "imagenet" else []
+    return split_names(asked, "--ensemble-backbones")
+
+
+def relative_cost(first, other, device) -> float:
+    """Seconds of ``other``'s forward pass over ``first``'s on the same batch (the best of
+    two timings each, after a warm-up): how much a pass of ``other`` costs in units of the
+    measured pass of ``first``."""
+    import torch
+
+    h, w = first.preprocessing.input_size
+    x = torch.zeros(COST_SAMPLE, 3, h, w, device=device)
+
+    def best(loaded) -> float:
+        net = loaded.backbone.to(device).eval()
+        times = []
+        with torch.inference_mode():
+            for _ in range(3):
+                start = time.perf_counter()
+                net(x)
+                times.append(time.perf_counter() - start)
+        net.cpu()
+        return min(times[1:])
+
+    return best(other) / max(best(first), 1e-9)
+
+
+def _pass_cached(loaded, splits: Splits) -> bool:
+    from headstart.core.extractors import extractor_for
+
+    ex = extractor_for(loaded, progress=False)
+    return all(ex.cached(images) for images in splits.items().values())
+
+
+def backbone_rung(
+    climb: Climb,
+    base: TrainConfig,
+    splits: Splits,
+    est: Estimates,
+    *,
+    fit_seconds: float,
+    probe_seconds: float,
+    multi_probe_seconds: float,
+    pooling_asked: str,
+    kind,
+    progress: bool,
+) -> list[dict]:
+    """Rung 2: each other backbone's pass and frozen candidates, then the probe on all
+    backbones' last features side by side. Returns what each backbone added so far (the
+    ensemble adds its share): name, status, the pass, its best candidate."""
+    import torch
+
+    from headstart.core.config import resolve_device
+    from headstart.core.model import backbone_for
+
+    names = ensemble_backbones(base, kind)
+    if not names:
+        return []
+    first_run = climb.trained[0][2]
+    primary = first_run.backbone_name
+    size = first_run.preprocessing.input_size[0]
+    device = resolve_device(base.device)
+    primary_loaded = None
+    records: list[dict] = []
+    ran: list[str] = []
+    for name in names:
+        if climb.stopped:  # (said once, when it stopped; its first candidate is listed)
+            reason = "validation can no longer rank candidates"
+            records.append({"backbone": name, "status": "skipped", "reason": reason})
+            cfg = replace(base, backbone=name, image_size=size, head="linear")
+            climb.skip(
+                Candidate(f"{name}: last features, linear probe", cfg, BACKBONES_RUNG), reason
+            )
+            continue
+        multi = replace(base, backbone=name, image_size=size, features="multi")
+        try:
+            torch.manual_seed(base.seed)
+            loaded = backbone_for(multi)
+            if loaded.timm_name == primary:
+                continue  # the first backbone itself
+            torch.manual_seed(base.seed)  # can it read the first one's pixels? (refused if not)
+            backbone_for(replace(base, backbone=BACKBONE_SEP.join([primary, name])))
+        except HeadstartError as e:
+            records.append({"backbone": name, "status": "skipped", "reason": str(e)})
+            climb.say(f"auto: left out {name}: {e}")
+            continue
+        timm_name = loaded.timm_name
+        record = {"backbone": timm_name, "status": "skipped"}
+        records.append(record)
+        cached = _pass_cached(loaded, splits)
+        if primary_loaded is None:
+            torch.manual_seed(base.seed)
+            primary_loaded = backbone_for(replace(base, features="multi"))
+        ratio = relative_cost(primary_loaded, loaded, device)
+        record["relative_cost"] = round(ratio, 2)
+        pass_estimate = 0.0 if cached else est.extraction(ratio)
+        multi = replace(multi, backbone=timm_name)
+        done: dict = {}
+
+        def warm(multi=multi, done=done) -> dict:
+            p = warm_every_depth(multi, splits, progress=progress)
+            done.update(seconds=round(p.seconds, 1), computed=p.computed)
+            return {"pass_seconds": round(p.seconds, 1)}
+
+        short = timm_name
+        probe = replace(multi, features="last", head="linear", pooling=pooling_asked)
+        probe = probe.for_modality(splits.train.modality)
+        candidates = [
+            (f"{short}: last features, linear probe", probe, probe_seconds),
+            (f"{short}: last features, lesson head", replace(multi, features="last"), fit_seconds),
+            (
+                f"{short}: every-depth features, linear probe",
+                replace(multi, head="linear"),
+                multi_probe_seconds,
+            ),
+            (f"{short}: every-depth features, lesson head", multi, fit_seconds),
+        ]
+        runs = []
+        for i, (cand_name, cfg, seconds) in enumerate(candidates):
+            first = i == 0
+            run = climb.attempt(
+                Candidate(cand_name, cfg, BACKBONES_RUNG),
+                est.frozen(seconds) + (pass_estimate if first else 0.0),
+                prepare=warm if first else None,
+            )
+            if run is None and first:
+                record["reason"] = climb.rows[-1].get("reason", "")
+                break  # no pass, no candidate on it
+            if run is not None:
+                runs.append((cand_name, run))
+        if done:
+            record.update(status="tried", pass_seconds=done["seconds"], computed=done["computed"])
+            ran.append(timm_name)
+        if runs:
+            best_name, best_run = max(runs, key=lambda r: r[1].metrics["val_accuracy"])
+            record.update(
+                best_candidate=best_name, best_val_accuracy=best_run.metrics["val_accuracy"]
+            )
+    if ran:  # the probe on every backbone's last features, side by side
+        together = replace(
+            base,
+            backbone=BACKBONE_SEP.join([primary, *ran]),
+            image_size=size if base.image_size is None else base.image_size,
+            features="last",
+            head="linear",
+            pooling=pooling_asked,
+        ).for_modality(splits.train.modality)
+        climb.attempt(
+            Candidate(SIDE_BY_SIDE, together, BACKBONES_RUNG),
+            est.frozen(probe_seconds * (1 + len(ran))),
+        )
+    return records
+
+
+def _columns(backbone, run) -> list[tuple[int, int]] | None:
+    """Where ``run``'s head finds its inputs in ``backbone``'s features (every-depth features
+    of one backbone, or of several side by side)."""
+    if hasattr(backbone, "columns_for"):  # backbones side by side
+        names = run.backbone_name.split(BACKBONE_SEP)
+        return backbone.columns_for(names, run.config.features, run.config.pooling)
+    width = backbone.num_features
+    if run.config.features == "multi":
+        return [(0, width)]
+    last = backbone.last_columns(run.config.pooling)
+    return None if last is None else [last.indices(width)[:2]]
+
+
+def ensemble_rung(
+    climb: Climb, base: TrainConfig, splits: Splits, backbones: list[dict], *, progress: bool
+):
+    """Caruana's ensemble selection over the frozen candidates that ran (not TTA), each on
+    its columns of the every-depth features the passes cached, of one backbone or of several
+    side by side (:mod:`headstart.core.ensemble`); the ensemble becomes the best when its
+    cross-fitted validation accuracy beats, beyond the noise, both the best single candidate
+    selected the same cross-fitted way and the model the ladder kept (the first candidate
+    unless another beat it beyond the noise: no selection flatters it). ``backbones``: what
+    rung 2 recorded of each other backbone (their shares of the ensemble are added). Returns
+    the ensemble's record, or None when fewer than two candidates qualify."""
+    import torch
+
+    from headstart.core.ensemble import ENSEMBLE_ROUNDS, decide, verdict_words
+    from headstart.core.extractors import extractor_for
+    from headstart.core.model import backbone_for
+
+    members = [
+        (cand, row, run)
+        for cand, row, run in climb.trained
+        if cand.rung in (1, BACKBONES_RUNG) and not cand.config.tta and not cand.config.setfit
+    ]
+    if len(members) < 2:
+        return None
+    start = time.perf_counter()
+    primary = climb.trained[0][2].backbone_name
+    others = [b["backbone"] for b in backbones if b.get("status") == "tried"]
+    deep = replace(base, features="multi")
+    if others:  # every backbone that ran, side by side, each every-depth
+        deep = replace(deep, backbone=BACKBONE_SEP.join([primary, *others]))
+    torch.manual_seed(base.seed)  # (random weights: the same networks as the passes)
+    loaded = backbone_for(deep)
+    ex = extractor_for(loaded, batch_size=max(base.batch_size, 32), progress=progress)
+    sets = {
+        "val": ex.extract(splits.val),
+        **({"test": ex.extract(splits.test)} if splits.test is not None else {}),
+    }
+    probas: dict[str, list[np.ndarray]] = {name: [] for name in sets}
+    used, columns = [], []
+    for cand, row, run in members:
+        cols = _columns(loaded.backbone, run)
+        if cols is None:
+            continue
+        head = run.model.head.eval()
+        member = {}
+        for name, fs in sets.items():
+            rows = np.asarray(fs.features[fs.valid], np.float32)
+            x = torch.from_numpy(np.concatenate([rows[:, lo:hi] for lo, hi in cols], axis=1))
+            with torch.no_grad():
+                member[name] = torch.softmax(head(x), dim=1).numpy().astype(np.float64)
+        y, pred = run.predictions["val"]
+        if len(pred) != len(member["val"]) or not np.array_equal(member["val"].argmax(1), pred):
+            continue  # its features are not these columns (a safeguard): left out
+        for name in sets:
+            probas[name].append(member[name])
+        used.append((cand, row, run))
+        columns.append(cols)
+    if len(used) < 2:
+        return None
+    y_val = used[0][2].predictions["val"][0]
+    record = decide(  # against the model the ladder keeps, as it predicts validation
+        probas["val"],
+        y_val,
+        [cand.name for cand, _, _ in used],
+        reference=climb.best[0].predictions["val"][1],
+        seed=base.seed,
+    )
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    record["rounds_asked"] = ENSEMBLE_ROUNDS
+    record["backbones"] = _shares(primary, backbones, used, record["weights"])
+    record["relative_cost"] = round(
+        1.0 + sum(b.get("relative_cost", 0.0) for b in backbones if b["backbone"] in others), 2
+    )
+    row = {
+        "candidate": ENSEMBLE_NAME,
+        "flags": "--strategy auto (its ensemble selection)",
+        "rung": ENSEMBLE_RUNG,
+        "status": "tried",
+        "val_accuracy": record["val_accuracy"],
+        "cross_fitted_val_accuracy": record["cross_fitted_val_accuracy"],
+        "difference": record["difference"],
+        "noise": record["noise"],
+        "seconds": record["seconds"],
+        "epochs_run": 0,
+        "out_of_time": False,
+    }
+    climb.rows.append(row)
+    climb.say(f"auto: {verdict_words(record)}")
+    if not record["kept"]:
+        return record
+    from headstart.core.ensemble import ensemble_run
+
+    weights = record["weights"]
+    run = ensemble_run(
+        [r for _, _, r in used],
+        columns,
+        weights,
+        loaded,
+        deep,
+        {name: np.sum([w * p for w, p in zip(weights, ps)], axis=0) for name, ps in probas.items()},
+        record,
+    )
+    climb.best[1]["status"] = "tried"
+    row["status"] = "kept"
+    climb.best = (run, row, Candidate(ENSEMBLE_NAME, run.config, ENSEMBLE_RUNG))
+    return record
+
+
+def _shares(primary: str, backbones: list[dict], used, weights) -> list[dict]:
+    """What each backbone added: the first one and each other one, with its pass, its best
+    candidate and its share of the ensemble's weight (a head on several backbones side by
+    side counts for each equally)."""
+    share: dict[str, float] = {}
+    for (_, _, run), w in zip(used, weights):
+        names = run.backbone_name.split(BACKBONE_SEP)
+        for n in names:
+            share[n] = share.get(n, 0.0) + w / len(names)
+    firsts = [(c, r) for c, _, r in used if r.backbone_name == primary]
+    best = max(firsts, key=lambda cr: cr[1].metrics["val_accuracy"], default=None)
+    out = [
+        {
+            "backbone": primary,
+            "status": "first",
+            **(
+                {
+                    "best_candidate": best[0].name,
+                    "best_val_accuracy": best[1].metrics["val_accuracy"],
+                }
+                if best
+                else {}
+            ),
+        },
+        *[dict(b) for b in backbones],
+    ]
+    for b in out:
+        if b.get("status") in ("first", "tried"):
+            b["ensemble_weight"] = round(share.get(b["backbone"], 0.0), 4)
+    return out
