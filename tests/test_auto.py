@@ -378,12 +378,19 @@ def replace_epochs(settings, n):
 def test_validation_at_its_ceiling_stops_the_ladder_and_says_why(tmp_path):
     source = from_arrays(*make_images(20, size=24, seed=5))
     notes: list[str] = []
-    cfg = TrainConfig(**{**TINY, "epochs": 15, "lr": 1e-2}, strategy="auto")
+    cfg = TrainConfig(
+        **{**TINY, "epochs": 15, "lr": 1e-2},
+        strategy="auto",
+        ensemble_backbones="test_efficientnet,test_resnet",  # (the first one itself: no row)
+    )
     run = train_auto(cfg, data=source, out=tmp_path / "run", progress=False, say=notes.append)
     auto = run.metrics.get("auto") or __import__("json").loads(
         (tmp_path / "run" / "advice.json").read_text()
     )
     auto = auto["auto"]
+    # another backbone is not tried once validation cannot rank, and says so
+    assert [b["backbone"] for b in auto["backbones"]] == ["test_resnet"]
+    assert "validation can no longer rank" in auto["backbones"][0]["reason"]
     assert run.metrics["val_accuracy"] == 1.0
     assert auto["stopped"].startswith("validation is at its ceiling")
     stop = [n for n in notes if n.startswith("auto: stopped climbing")]

@@ -311,7 +311,8 @@ def ladder(
             continued = f"{parent.config.backbone} {continued}"
         name = f"top {kind.stage_word} on the cached prefix, continuing the {continued}"
         ratio = next(  # another backbone's forward pass costs its measured ratio
-            (b["relative_cost"] for b in backbones if b["backbone"] == top.backbone), 1.0
+            (b.get("relative_cost", 1.0) for b in backbones if b["backbone"] == top.backbone),
+            1.0,
         )
         top_run = climb.attempt(
             Candidate(name, top, 3), est.partial(est.top_share(), ratio, prefix=config.cache)

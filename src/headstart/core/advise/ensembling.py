@@ -120,6 +120,9 @@ def backbone_rung(
     records: list[dict] = []
     ran: list[str] = []
     for name in names:
+        if name == primary:
+            continue  # the first backbone itself (a name it has under another alias is found
+            # when it loads)
         if climb.stopped:  # (said once, when it stopped; its first candidate is listed)
             reason = "validation can no longer rank candidates"
             records.append({"backbone": name, "status": "skipped", "reason": reason})
@@ -158,18 +161,21 @@ def backbone_rung(
             done.update(seconds=round(p.seconds, 1), computed=p.computed)
             return {"pass_seconds": round(p.seconds, 1)}
 
-        short = timm_name
         probe = replace(multi, features="last", head="linear", pooling=pooling_asked)
         probe = probe.for_modality(splits.train.modality)
         candidates = [
-            (f"{short}: last features, linear probe", probe, probe_seconds),
-            (f"{short}: last features, lesson head", replace(multi, features="last"), fit_seconds),
+            (f"{timm_name}: last features, linear probe", probe, probe_seconds),
             (
-                f"{short}: every-depth features, linear probe",
+                f"{timm_name}: last features, lesson head",
+                replace(multi, features="last"),
+                fit_seconds,
+            ),
+            (
+                f"{timm_name}: every-depth features, linear probe",
                 replace(multi, head="linear"),
                 multi_probe_seconds,
             ),
-            (f"{short}: every-depth features, lesson head", multi, fit_seconds),
+            (f"{timm_name}: every-depth features, lesson head", multi, fit_seconds),
         ]
         runs = []
         for i, (cand_name, cfg, seconds) in enumerate(candidates):
@@ -247,6 +253,7 @@ def ensemble_rung(
         return None
     start = time.perf_counter()
     primary = climb.trained[0][2].backbone_name
+    first_size = climb.trained[0][2].preprocessing.input_size[0]
     others = [b["backbone"] for b in backbones if b.get("status") == "tried"]
     deep = replace(base, features="multi")
     if others:  # every backbone that ran, side by side, each every-depth
@@ -291,9 +298,16 @@ def ensemble_rung(
     record["seconds"] = round(time.perf_counter() - start, 1)
     record["rounds_asked"] = ENSEMBLE_ROUNDS
     record["backbones"] = _shares(primary, backbones, used, record["weights"])
-    record["relative_cost"] = round(
-        1.0 + sum(b.get("relative_cost", 0.0) for b in backbones if b["backbone"] in others), 2
-    )
+    # the backbones the selected members read: only they run at prediction time
+    weighted = [
+        r.backbone_name.split(BACKBONE_SEP)
+        for (_, _, r), w in zip(used, record["weights"])
+        if w > 0
+    ]
+    needed = [n for n in [primary, *others] if any(n in names for names in weighted)]
+    costs = {b["backbone"]: b.get("relative_cost", 1.0) for b in backbones}
+    record["passes"] = needed
+    record["relative_cost"] = round(sum(costs.get(n, 1.0) for n in needed), 2)
     row = {
         "candidate": ENSEMBLE_NAME,
         "flags": "--strategy auto (its ensemble selection)",
@@ -314,6 +328,19 @@ def ensemble_rung(
     from headstart.core.ensemble import ensemble_run
 
     weights = record["weights"]
+    if needed != [primary, *others]:  # a backbone no selected member reads is left out
+        deep = replace(
+            base,
+            features="multi",
+            backbone=BACKBONE_SEP.join(needed),
+            image_size=base.image_size if needed[0] == primary else first_size,
+        )
+        torch.manual_seed(base.seed)
+        loaded = backbone_for(deep)
+        columns = [
+            _columns(loaded.backbone, r) if w > 0 else [(0, 0)]
+            for (_, _, r), w in zip(used, weights)
+        ]
     run = ensemble_run(
         [r for _, _, r in used],
         columns,
