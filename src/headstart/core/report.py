@@ -1319,13 +1319,13 @@ def backbones_table(backbones: list[dict] | None, noun: str) -> str:
             cost = f"{b['relative_cost']:.2f}" if "relative_cost" in b else ""
             spent = ""
         best = (
-            f"{html.escape(b['best_candidate'])} ({pct(b['best_val_accuracy'])})"
+            f"{b['best_candidate']} ({pct(b['best_val_accuracy'])})"
             if b.get("best_candidate")
             else ""
         )
         share = pct(b["ensemble_weight"]) if "ensemble_weight" in b else ""
         fate = "" if b["status"] in ("first", "tried") else f"skipped: {b.get('reason', '')}"
-        rows.append([html.escape(b["backbone"]), cost, spent, best, share, html.escape(fate)])
+        rows.append([b["backbone"], cost, spent, best, share, fate])
     table = html_table(
         [
             "backbone",
