@@ -1329,7 +1329,7 @@ def backbones_table(backbones: list[dict] | None, noun: str) -> str:
     table = html_table(
         [
             "backbone",
-            "cost per pass (x the first)",
+            "operations per image (x the first)",
             "its pass",
             "its best candidate (val. acc.)",
             "share of the selected ensemble",

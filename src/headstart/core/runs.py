@@ -179,7 +179,8 @@ class Run:
             return (
                 f"an ensemble of {n} heads on {len(backbones)} backbones ({', '.join(backbones)}),"
                 f" one forward pass each: an example costs {about} what a member on "
-                f"{backbones[0]} alone does (the heads are {share:.1%} of the parameters)"
+                f"{backbones[0]} alone does (the backbones' operations; the heads are "
+                f"{share:.1%} of the parameters)"
             )
         return (
             f"an ensemble of {n} heads on one forward pass: an example costs about what one "

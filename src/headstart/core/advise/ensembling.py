@@ -5,8 +5,8 @@ pretrained weights, every other one of the data's kind whose weights load offlin
 EfficientNet-Lite1 and Lite2 beside Lite0) costs one forward pass, cached as that backbone's
 every-depth features (which hold its last features too), at the first backbone's input so that
 all of them read the same pixels (:mod:`headstart.modalities.image.backbones.stack`). Its
-estimate is the measured pass of the first backbone times the two networks' measured cost
-ratio; a backbone whose features a run already cached (``--backbone auto`` ranks every
+estimate is the measured pass of the first backbone times the two networks' ratio of
+operations; a backbone whose features a run already cached (``--backbone auto`` ranks every
 candidate on every-depth features) costs no pass. On it run the frozen candidates of rung 1
 (the lesson head and the probe, on last and on every-depth features); after the last backbone,
 the probe on all backbones' last features side by side. Each is a candidate like any other: it
@@ -39,8 +39,6 @@ BACKBONES_RUNG = 2
 ENSEMBLE_RUNG = 6
 #: The name of the probe on all backbones' last features side by side.
 SIDE_BY_SIDE = "all backbones' last features, linear probe"
-#: Images (zeros, at the input size) each network is timed on to compare their costs.
-COST_SAMPLE = 8
 
 
 def ensemble_backbones(config: TrainConfig, kind) -> list[str]:
@@ -58,27 +56,30 @@ def ensemble_backbones(config: TrainConfig, kind) -> list[str]:
     return split_names(asked, "--ensemble-backbones")
 
 
-def relative_cost(first, other, device) -> float:
-    """Seconds of ``other``'s forward pass over ``first``'s on the same batch (the best of
-    two timings each, after a warm-up): how much a pass of ``other`` costs in units of the
-    measured pass of ``first``."""
+def relative_cost(first, other) -> float:
+    """How much a pass of ``other`` costs in units of the measured pass of ``first``: the
+    ratio of their floating-point operations on one image at the input size (torch's
+    ``FlopCounterMode``; deterministic, where timing a few batches on a busy machine is not:
+    on ELPV and digits the passes' measured seconds were 1.1-1.3x Lite0's for Lite1 and Lite2
+    at 224 px, their operations 1.3x and 1.5x). 1.0 when the operations cannot be counted."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     h, w = first.preprocessing.input_size
-    x = torch.zeros(COST_SAMPLE, 3, h, w, device=device)
+    x = torch.zeros(1, 3, h, w)
 
-    def best(loaded) -> float:
-        net = loaded.backbone.to(device).eval()
-        times = []
-        with torch.inference_mode():
-            for _ in range(3):
-                start = time.perf_counter()
-                net(x)
-                times.append(time.perf_counter() - start)
-        net.cpu()
-        return min(times[1:])
+    def count(loaded) -> int:
+        net = loaded.backbone.cpu().eval()
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            net(x)
+        return counter.get_total_flops()
 
-    return best(other) / max(best(first), 1e-9)
+    try:
+        base = count(first)
+        return count(other) / base if base else 1.0
+    except (RuntimeError, NotImplementedError):  # a network the counter cannot run: no
+        # estimate better than 1
+        return 1.0
 
 
 def _pass_cached(loaded, splits: Splits) -> bool:
@@ -106,7 +107,6 @@ def backbone_rung(
     ensemble adds its share): name, status, the pass, its best candidate."""
     import torch
 
-    from headstart.core.config import resolve_device
     from headstart.core.model import backbone_for
 
     names = ensemble_backbones(base, kind)
@@ -115,7 +115,6 @@ def backbone_rung(
     first_run = climb.trained[0][2]
     primary = first_run.backbone_name
     size = first_run.preprocessing.input_size[0]
-    device = resolve_device(base.device)
     primary_loaded = None
     records: list[dict] = []
     ran: list[str] = []
@@ -150,7 +149,7 @@ def backbone_rung(
         if primary_loaded is None:
             torch.manual_seed(base.seed)
             primary_loaded = backbone_for(replace(base, features="multi"))
-        ratio = relative_cost(primary_loaded, loaded, device)
+        ratio = relative_cost(primary_loaded, loaded)
         record["relative_cost"] = round(ratio, 2)
         pass_estimate = 0.0 if cached else est.extraction(ratio)
         multi = replace(multi, backbone=timm_name)
