@@ -185,3 +185,7 @@ def test_backbones_side_by_side_train_from_each_ones_cache(image_folder, tmp_pat
                 *tiny, "--out", tmp_path / "other", check=False)  # fmt: skip
     assert r.returncode != 0 and "test_efficientnet expects other pixels" in r.stderr + r.stdout
     assert "Traceback" not in r.stderr and not (tmp_path / "other").exists()
+    # ranking is of single backbones (the winner's advice says how much of it to retrain)
+    r = run_cli("advise", image_folder, "--candidates", "test_resnet+test_convnext,test_resnet",
+                "--weights", "none", check=False)  # fmt: skip
+    assert r.returncode == 2 and "rank single backbones" in r.stderr + r.stdout

@@ -1374,7 +1374,7 @@ def advise(
     first one with random weights as a control (what the pretrained weights are worth)."""
     from headstart.choices import RANK_BY
     from headstart.core.checks import (
-        check_networks,
+        check_candidates,
         check_weights,
         data_modality,
         parse_candidate,
@@ -1391,7 +1391,7 @@ def advise(
     location = _data_location(data, demo)
     kind = data_modality(location, modality, label_column=label_column, text_column=text_column)
     if names:
-        check_networks(names, kind)
+        check_candidates(names, kind)
     check_weights(weights)
     pooling = TrainConfig(pooling=pooling).for_modality(kind).pooling  # (refused when wrong)
     source = load_source(

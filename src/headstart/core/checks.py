@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from headstart.choices import BACKBONE_SEP
 from headstart.core.config import TrainConfig
 from headstart.core.data import detect_modality, load_source
 from headstart.core.modality import modality
@@ -43,6 +44,20 @@ def check_networks(names, kind: str) -> None:
         if not name:
             raise ConfigError(f"an empty name in the list of networks: {', '.join(names)}.")
         modality(kind).check_name(name)
+
+
+def check_candidates(names, kind: str) -> None:
+    """:func:`check_networks` for the backbones ``advise`` and ``--backbone auto`` rank: each
+    one network (its advice says how much of it to retrain, and ``--strategy auto`` may
+    fine-tune the winner), never backbones side by side."""
+    joined = [n for n in names if BACKBONE_SEP in n]
+    if joined:
+        raise ConfigError(
+            f"--candidates: {joined[0]} is backbones side by side; rank single backbones "
+            f"(train the pair with --backbone {joined[0]}, or let --strategy auto add other "
+            "backbones: --ensemble-backbones)."
+        )
+    check_networks(names, kind)
 
 
 def check_weights(weights: str) -> None:
@@ -107,7 +122,7 @@ def ready_to_train(config: TrainConfig):
     if configured.backbone != "auto":
         check_networks([configured.backbone], kind)
     elif configured.candidates:
-        check_networks(split_names(configured.candidates), kind)
+        check_candidates(split_names(configured.candidates), kind)
     if configured.ensemble_backbones not in ("auto", "none"):
         try:
             check_networks(split_names(configured.ensemble_backbones, "--ensemble-backbones"), kind)

@@ -104,8 +104,11 @@ class BackboneStack(nn.Module):
         return out
 
     def stage_map(self):
-        """The first member's stages (a stack is never fine-tuned; summaries count them)."""
-        return self.members[0].stage_map()
+        """No stages: backbones side by side are frozen whole (nothing for ``--unfreeze`` or
+        ``--feature-stages`` to count; each member's every-depth features are its own)."""
+        from headstart.core.stages import StageMap
+
+        return StageMap(stem=[], stages=[], top=[])
 
     def sequential_plan(self):
         return None  # frozen whole: no cut
