@@ -66,10 +66,10 @@ def bench_dataset(
     from sklearn.preprocessing import StandardScaler
 
     from headstart.api import train
-    from headstart.core.cache import FeatureExtractor
     from headstart.core.config import TrainConfig
     from headstart.core.data import load_data
     from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.features import FeatureExtractor
 
     splits = load_data(f"demo:{name}", val_split=0.2, test_split=0.2, seed=0)
     y_test = splits.test.labels

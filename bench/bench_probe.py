@@ -227,8 +227,8 @@ def run_probe(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from headstart.core.cache import FeatureExtractor
     from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.features import FeatureExtractor
 
     t = time.perf_counter()
     ex = FeatureExtractor(
@@ -257,9 +257,9 @@ def run_probe(
 def warm_pass(splits, image_size: int | None) -> float:
     """One every-depth forward pass over every split into the current cache (the max- and
     average-pooled last features are cached with it); returns its seconds."""
-    from headstart.core.cache import FeatureExtractor
     from headstart.core.config import TrainConfig
     from headstart.core.model import backbone_for
+    from headstart.modalities.image.features import FeatureExtractor
 
     t = time.perf_counter()
     cfg = TrainConfig(features="multi", image_size=image_size).for_modality("image")

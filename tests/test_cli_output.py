@@ -231,9 +231,9 @@ def test_ctrl_c_during_feature_extraction_names_the_resume_command(
     image_folder, tmp_path, monkeypatch
 ):
     from headstart.api import train
-    from headstart.core.cache import FeatureExtractor
     from headstart.core.config import TrainConfig
     from headstart.core.training import TrainingInterrupted
+    from headstart.modalities.image.features import FeatureExtractor
 
     cfg = TrainConfig(backbone="test_resnet", weights="none", image_size=48, epochs=2)
     out = tmp_path / "run"

@@ -12,7 +12,7 @@ import torch
 
 from conftest import make_images, run_cli
 from headstart.api import train
-from headstart.core.cache import FeatureExtractor, clear_memory_cache
+from headstart.core.cache import clear_memory_cache
 from headstart.core.config import TrainConfig
 from headstart.core.data import from_arrays
 from headstart.core.featurespec import FeatureSpec
@@ -22,6 +22,7 @@ from headstart.errors import ConfigError
 from headstart.modalities.image.backbones.depth import pooled_stats, stage_ends
 from headstart.modalities.image.backbones.model import create_backbone
 from headstart.modalities.image.backbones.stages import stage_map
+from headstart.modalities.image.features import FeatureExtractor
 
 TINY = {"backbone": "test_efficientnet", "weights": "none", "image_size": 48, "epochs": 3}
 

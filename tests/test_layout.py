@@ -120,3 +120,34 @@ def test_layers(lower, upper):
     assert lower in MODULES and upper in MODULES, "a module was renamed: update this test"
     path = _reaches(lower, upper)
     assert path is None, f"{lower} reaches {upper}: {' -> '.join(path)}"
+
+
+#: The core's imports of a modality that are still to move behind the modality protocol
+#: (issue 28: "the core never imports a modality"). None may be added; each one moved is taken
+#: off this list, which the test also checks.
+CORE_IMPORTS_OF_A_MODALITY = {
+    ("headstart.core.catalog", "headstart.modalities.image.backbones.aliases"),
+    ("headstart.core.catalog", "headstart.modalities.image.backbones.model"),
+    ("headstart.core.catalog", "headstart.modalities.image.backbones.weights"),
+    ("headstart.core.config", "headstart.modalities.image.backbones.aliases"),
+    ("headstart.core.data", "headstart.modalities.image.data.sources"),
+    ("headstart.core.data", "headstart.modalities.text.sources"),
+    ("headstart.core.report", "headstart.modalities.image.data.decode"),
+    ("headstart.core.report", "headstart.modalities.image.preprocess"),
+}
+
+
+def test_the_core_imports_no_modality_beyond_what_is_left_to_move():
+    found = {
+        (module, _owner(target))
+        for module, path in MODULES.items()
+        if module.startswith("headstart.core")
+        for target, _ in _imports(path)
+        if target.startswith("headstart.modalities")
+    }
+    assert not found - CORE_IMPORTS_OF_A_MODALITY, (
+        f"new: {sorted(found - CORE_IMPORTS_OF_A_MODALITY)}"
+    )
+    assert not CORE_IMPORTS_OF_A_MODALITY - found, (
+        f"moved (take them off the list): {sorted(CORE_IMPORTS_OF_A_MODALITY - found)}"
+    )

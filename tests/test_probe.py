@@ -115,18 +115,18 @@ def test_auto_makes_one_pretrained_forward_pass_before_fine_tuning(monkeypatch, 
     """Issue 27: the ranking (``--backbone auto``), the advice, the cheap candidates (the
     lesson head, the probe on average-pooled features, every-depth features) read one
     extraction; the random-weight control runs on a sample."""
-    from headstart.core import cache
     from headstart.core.advise import CONTROL_SAMPLE, train_auto
+    from headstart.modalities.image.features import FeatureExtractor
 
     events: list[tuple[str, str, int]] = []
-    compute = cache.FeatureExtractor._compute
+    compute = FeatureExtractor._compute
 
     def counted(self, images, view, seed, key, out, items=None):
         n = len(images) if items is None else len(items)
         events.append((self.cut, images.name, n))
         return compute(self, images, view, seed, key, out, items)
 
-    monkeypatch.setattr(cache.FeatureExtractor, "_compute", counted)
+    monkeypatch.setattr(FeatureExtractor, "_compute", counted)
     images, labels = _noisy(170, 3, seed=7)  # over CONTROL_SAMPLE training images
     cfg = TrainConfig(**TINY, strategy="auto", epochs=2)
     if ranked:

@@ -175,8 +175,8 @@ def test_unreadable_image_is_skipped_and_reported(image_folder, tmp_path):
 
 
 def test_flip_switch_changes_the_augmented_views_and_their_cache_key(tiny_source):
-    from headstart.core.cache import FeatureExtractor
     from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.features import FeatureExtractor
     from headstart.modalities.image.preprocess import augmenter
 
     assert any("Flip" in type(t).__name__ for t in augmenter().transforms)
@@ -238,8 +238,9 @@ def test_every_training_sample_is_seen_every_epoch(n):
 
 
 def test_batches_never_hold_a_single_sample_and_cover_the_epoch():
-    from headstart.core.inputs import ImageInputs, batch_slices
+    from headstart.core.inputs import batch_slices
     from headstart.modalities.image.backbones import create_backbone
+    from headstart.modalities.image.inputs import ImageInputs
 
     assert [(b.start, b.stop) for b in batch_slices(9, 4)] == [(0, 4), (4, 9)]
     assert [(b.start, b.stop) for b in batch_slices(10, 4)] == [(0, 4), (4, 8), (8, 10)]

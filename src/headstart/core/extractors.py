@@ -5,7 +5,34 @@ cache store). None of the callers needs to know which modality it runs."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from headstart.core.modality import modality, modality_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from headstart.core.cache import FeatureSet
+    from headstart.core.inputs import ArrayInputs
+
+
+class Extractor(Protocol):
+    """What training, evaluation and ``--strategy auto`` ask of a modality's feature
+    extractor (images: ``headstart.modalities.image.features.FeatureExtractor``; texts:
+    ``headstart.modalities.text.features.TextFeatureExtractor``): outputs of a frozen module
+    per example set and view, kept in the feature cache."""
+
+    dtype: np.dtype
+
+    def extract(self, examples, view: int = 0, seed: int = 0) -> FeatureSet: ...
+
+    def cached(self, examples, view: int = 0, seed: int = 0) -> bool: ...
+
+    def estimate_bytes(self, examples, views: int = 1) -> int: ...
+
+    def shape_per_example(self) -> list[int]: ...
+
+    def inputs(self, sets: list[FeatureSet], labels, rows) -> ArrayInputs: ...
 
 
 def load_encoder(modality_name: str, name: str, **settings):
@@ -20,7 +47,7 @@ def available_encoders(modality_name: str) -> list[str]:
     return modality(modality_name).available_encoders()
 
 
-def extractor_for(loaded, **options):
+def extractor_for(loaded, **options) -> Extractor:
     """The feature extractor for ``loaded``'s modality, with the options both take (module,
     cut, device, batch_size, cache, progress, dtype...; each reads its own)."""
     return modality_of(loaded).extractor(loaded, **options)

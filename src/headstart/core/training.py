@@ -24,12 +24,12 @@ import torch
 from torch import nn
 
 from headstart.core import distributed, recipe
-from headstart.core.cache import MIRROR, FeatureExtractor, FeatureSet, data_fingerprint
+from headstart.core.cache import MIRROR, FeatureSet, data_fingerprint
 from headstart.core.classic import blended, choose_weight, fit_baseline, fit_joint
 from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_comparison
-from headstart.core.extractors import extractor_for, streaming_inputs
+from headstart.core.extractors import Extractor, extractor_for, streaming_inputs
 from headstart.core.heads import HeadSpec, build_head
 from headstart.core.inputs import ArrayInputs
 from headstart.core.loop import (
@@ -210,7 +210,7 @@ def _prepare(
     return _on_the_fly(config, splits, loaded, head, reason, progress)
 
 
-def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut) -> Prepared:
+def _cached(config, splits, ex: Extractor, train_sets, module, head, cut) -> Prepared:
     val_set = ex.extract(splits.val)
     test_set = ex.extract(splits.test) if splits.test is not None else None
     ok = np.logical_and.reduce([fs.valid for fs in train_sets])
@@ -247,7 +247,7 @@ def _cached(config, splits, ex: FeatureExtractor, train_sets, module, head, cut)
     )
 
 
-def _mirrored(config, splits, ex: FeatureExtractor, plain: dict) -> dict[str, ArrayInputs]:
+def _mirrored(config, splits, ex: Extractor, plain: dict) -> dict[str, ArrayInputs]:
     """Test-time augmentation on cached inputs: the mirror images' outputs, same rows."""
     if not config.tta:
         return {}

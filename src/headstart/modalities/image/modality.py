@@ -168,8 +168,8 @@ class ImageModality:
         return available_image_backbones()
 
     def extractor(self, loaded, **options):
-        from headstart.core.cache import FeatureExtractor
         from headstart.modalities.image.backbones.stack import BackboneStack, StackExtractor
+        from headstart.modalities.image.features import FeatureExtractor
 
         if isinstance(loaded.backbone, BackboneStack):  # each member's own cache entries
             return StackExtractor(loaded, **options)
@@ -180,8 +180,8 @@ class ImageModality:
     ):
         """Images decoded (and augmented) in worker processes every step; broken files are
         found first, in one decoding pass, and left out of training and of every count."""
-        from headstart.core.inputs import ImageInputs
         from headstart.modalities.image.data.inspect import scan_unreadable
+        from headstart.modalities.image.inputs import ImageInputs
 
         inputs, used, unreadable = {}, {}, []
         for name, images in splits.items().items():

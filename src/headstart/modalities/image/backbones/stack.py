@@ -244,7 +244,7 @@ class StackExtractor:
     cut = "pooled"
 
     def __init__(self, loaded, *, module=None, cut: str = "pooled", **options):
-        from headstart.core.cache import FeatureExtractor
+        from headstart.modalities.image.features import FeatureExtractor
 
         if module is not None or cut != "pooled":
             raise ConfigError(

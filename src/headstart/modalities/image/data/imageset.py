@@ -8,6 +8,8 @@ Every item comes out the same way: an (H, W, 3) ``uint8`` RGB array.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ class ImageSet:
     name: str = "train"
     origin: str = "X"
     ids: list[str] = field(default_factory=list)
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     modality = "image"
     noun = "image"  # one example, in messages
@@ -82,6 +85,27 @@ class ImageSet:
         if self.array is not None:
             return array_item_to_rgb(self.array[int(self.index[i])])
         return decode_image(self.paths[i])
+
+    def fingerprint(self) -> str:
+        """Hash of the items' identities, labels and contents (file size + mtime, or the
+        array bytes): the data part of a feature-cache key, computed once per set."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(json.dumps(self.ids).encode())
+            h.update(self.labels.tobytes())
+            if self.paths is not None:
+                for p in self.paths:
+                    try:
+                        st = os.stat(p)
+                        h.update(f"{st.st_size}:{st.st_mtime_ns};".encode())
+                    except OSError:
+                        h.update(b"missing;")
+            else:
+                for start in range(0, len(self.index), 512):
+                    rows = self.index[start : start + 512]
+                    h.update(np.ascontiguousarray(self.array[rows]).tobytes())
+            self._fingerprint = h.hexdigest()[:24]
+        return self._fingerprint
 
     def describe(self, i: int) -> str:
         """Where item ``i`` comes from, for messages: a path or ``train_images.npy[12]``."""
