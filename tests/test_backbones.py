@@ -7,7 +7,7 @@ import pytest
 import timm
 import torch
 
-from headstart.core.catalog import list_backbones, model_summary
+from headstart.core.catalog import model_summary
 from headstart.errors import BackboneError
 from headstart.modalities.image.backbones import (
     Preprocessing,
@@ -15,6 +15,7 @@ from headstart.modalities.image.backbones import (
     create_timm_model,
     resolve_name,
 )
+from headstart.modalities.image.backbones.catalog import list_backbones
 from headstart.modalities.image.backbones.weights import load_pretrained, packaged_weights_path
 from headstart.modalities.image.preprocess import prepare_batch, resize_image
 

@@ -126,9 +126,6 @@ def test_layers(lower, upper):
 #: (issue 28: "the core never imports a modality"). None may be added; each one moved is taken
 #: off this list, which the test also checks.
 CORE_IMPORTS_OF_A_MODALITY = {
-    ("headstart.core.catalog", "headstart.modalities.image.backbones.aliases"),
-    ("headstart.core.catalog", "headstart.modalities.image.backbones.model"),
-    ("headstart.core.catalog", "headstart.modalities.image.backbones.weights"),
     ("headstart.core.config", "headstart.modalities.image.backbones.aliases"),
     ("headstart.core.data", "headstart.modalities.image.data.sources"),
     ("headstart.core.data", "headstart.modalities.text.sources"),

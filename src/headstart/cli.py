@@ -1088,7 +1088,7 @@ def backbones(
     ] = None,
 ) -> None:
     """List backbones: Keras names, timm names, parameters, input size, weight source."""
-    from headstart.core.catalog import list_backbones
+    from headstart.modalities.image.backbones.catalog import list_backbones
 
     console().print(render_backbones(list_backbones(all_timm)))
 
