@@ -129,8 +129,6 @@ CORE_IMPORTS_OF_A_MODALITY = {
     ("headstart.core.config", "headstart.modalities.image.backbones.aliases"),
     ("headstart.core.data", "headstart.modalities.image.data.sources"),
     ("headstart.core.data", "headstart.modalities.text.sources"),
-    ("headstart.core.report", "headstart.modalities.image.data.decode"),
-    ("headstart.core.report", "headstart.modalities.image.preprocess"),
 }
 
 

@@ -108,7 +108,7 @@ def test_no_augmentation_panel_without_augmentation(image_folder, tmp_path):
 
 
 def test_cached_augmentation_panel_shows_the_cached_views(image_folder, tmp_path):
-    from headstart.core.report import augmentation_views
+    from headstart.modalities.image.report_parts import augmentation_views
 
     cfg = TrainConfig(**TINY, data=str(image_folder), augment="cached", views=2, flip=False)
     run = load_run(train(cfg, out=tmp_path / "r", progress=False).path)
@@ -142,7 +142,7 @@ def test_cached_augmentation_panel_shows_the_cached_views(image_folder, tmp_path
 
 
 def test_on_the_fly_augmentation_panel_says_it_shows_samples(image_folder, tmp_path):
-    from headstart.core.report import augmentation_views
+    from headstart.modalities.image.report_parts import augmentation_views
 
     run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
     from headstart.core.data import load_data

@@ -541,8 +541,9 @@ def test_report_shows_texts_escaped_and_cut():
     """A text is data: markup in it is shown as text, never rendered, and long texts are cut."""
     from types import SimpleNamespace
 
-    from headstart.core.report import SNIPPET_CHARS, snippet, text_examples
+    from headstart.core.predictions import SNIPPET_CHARS, snippet
     from headstart.core.splits import Splits
+    from headstart.modalities.text.report_parts import text_examples
     from headstart.modalities.text.textset import TextSet
 
     assert snippet("<b>bold</b> &amp;") == "&lt;b&gt;bold&lt;/b&gt; &amp;amp;"

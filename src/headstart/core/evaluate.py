@@ -852,3 +852,25 @@ def _train_labels(run) -> np.ndarray:
     if counts:
         return np.repeat(np.arange(len(counts)), counts)
     return np.zeros(1, dtype=np.int64)
+
+
+def confident_mistakes(evaluation: dict, k: int = 9) -> list[dict]:
+    """Wrong predictions, most confident first (fastai's top losses)."""
+    pred = evaluation.get("predictions") or {}
+    if not pred:
+        return []
+    proba = np.asarray(pred["proba"])
+    y = np.asarray(pred["y_true"])
+    names = list(evaluation["per_class"])
+    guess = proba.argmax(1)
+    wrong = np.flatnonzero(guess != y)
+    order = wrong[np.argsort(-proba[wrong, guess[wrong]])][:k]
+    return [
+        {
+            "id": pred["ids"][i],
+            "true": names[y[i]],
+            "predicted": names[guess[i]],
+            "p": float(proba[i, guess[i]]),
+        }
+        for i in order
+    ]

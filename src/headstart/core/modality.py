@@ -140,6 +140,16 @@ class Modality(Protocol):
         """The class of the model a user would write without a network (text: TF-IDF +
         logistic regression; see :mod:`headstart.core.classic`), or None where there is none."""
 
+    def report_figures(self, run, evaluation, splits, out: Path, captions: dict) -> dict:
+        """The report's figures of this modality, written under ``out`` (by name: images'
+        samples, augmented views, mistakes); ``captions`` receives a figure's HTML caption."""
+        ...
+
+    def report_examples(self, run, evaluation, splits) -> dict[str, str]:
+        """The report's HTML tables of this modality's examples, by section (texts' samples
+        and mistakes as snippets)."""
+        ...
+
     def used_settings(self, run) -> dict[str, str | None]:
         """How ``run`` used the settings this modality resolves (sizes, lengths, pooling,
         augmentation), by configuration field, for the report's configuration table: the

@@ -5,6 +5,7 @@ probabilities, or the reason it has none, and for a text the start of it), and t
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,3 +85,12 @@ def predictions_csv(predictions: list[Prediction], class_names: Sequence[str]) -
             ]
         w.writerow(row + [r.text_start or ""] * texts)
     return buf.getvalue()
+
+
+#: Characters of a text shown in the report's tables (the rest is cut, with an ellipsis).
+SNIPPET_CHARS = 240
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of ``text`` on one line, escaped for HTML: a text is data, never markup."""
+    return html.escape(text_start(text, limit))

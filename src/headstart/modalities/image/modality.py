@@ -268,6 +268,14 @@ class ImageModality:
         images are the majority class and the probes on the frozen features)."""
         return None
 
+    def report_figures(self, run, evaluation, splits, out: Path, captions: dict) -> dict:
+        from headstart.modalities.image.report_parts import image_figures
+
+        return image_figures(run, evaluation, splits, out, captions)
+
+    def report_examples(self, run, evaluation, splits) -> dict[str, str]:
+        return {}  # an image run's examples are figures
+
     def used_settings(self, run) -> dict[str, str | None]:
         """The input size (the backbone's, or as asked), BatchNorm's mode, what augmentation
         and every-depth features ran; None for what the run did not use (BatchNorm's mode on

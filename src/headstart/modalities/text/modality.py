@@ -304,6 +304,14 @@ class TextModality:
 
         return TfidfBaseline
 
+    def report_figures(self, run, evaluation, splits, out: Path, captions: dict) -> dict:
+        return {}  # a text run's examples are tables (report_examples)
+
+    def report_examples(self, run, evaluation, splits) -> dict[str, str]:
+        from headstart.modalities.text.report_parts import text_examples
+
+        return text_examples(run, evaluation, splits)
+
     def used_settings(self, run) -> dict[str, str | None]:
         """The encoder, its weights, pooling, maximum length and how a longer text is read
         (from the run's preprocessing: a run saved before windows truncated); None for what a
