@@ -38,7 +38,7 @@ CASES = [("densenet121", 160, "none"), ("tf_efficientnet_lite0", 224, "imagenet"
 
 
 def _source(n: int, seed: int = 0):
-    from headstart.core.data import from_arrays
+    from headstart import from_arrays
 
     rng = np.random.default_rng(seed)
     return from_arrays(rng.integers(0, 256, (n, 64, 64, 3), np.uint8), rng.integers(0, 10, n))

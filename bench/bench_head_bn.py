@@ -28,10 +28,10 @@ from PIL import Image
 from results import record
 from sklearn.datasets import load_digits
 
+from headstart import from_arrays
 from headstart.api import train
 from headstart.core import heads
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 
 
 def _digits(n: int, rng: np.random.Generator, size: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -131,7 +131,7 @@ def elpv_source():
     """ELPV as a headstart DataSource (benchmark only: non-commercial licence, never shipped)."""
     from elpv_dataset.utils import load_dataset
 
-    from headstart.core.data import from_arrays
+    from headstart import from_arrays
 
     images, proba, _types = load_dataset()
     labels = (proba >= 0.5).astype(np.int64)  # 0 functional, 1 defective

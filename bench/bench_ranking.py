@@ -36,7 +36,8 @@ CANDIDATES = [
 
 
 def _data(name: str):
-    from headstart.core.data import from_arrays, load_data
+    from headstart import from_arrays
+    from headstart.core.data import load_data
 
     if name == "generated":
         sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import make_images
+from headstart import from_arrays
 from headstart.core.advise import rank_backbones, train_auto
 from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays, load_data
+from headstart.core.data import load_data
 from headstart.core.scenarios import recommend, transfer_gain
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import make_images
+from headstart import from_arrays
 from headstart.core.advise import train_auto
 from headstart.core.advise.auto import finetune_size, native_side
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 from headstart.core.evaluate import paired_noise
 
 TINY = {"backbone": "test_efficientnet", "weights": "none", "image_size": 48, "epochs": 2}

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import make_images, run_cli
+from headstart import from_arrays
 from headstart.api import train
 from headstart.core.cache import clear_memory_cache
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 from headstart.core.featurespec import FeatureSpec
 from headstart.core.probe import PROBE_CS
 from headstart.core.runs import load_run

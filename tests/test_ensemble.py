@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
+from headstart import from_arrays
 from headstart.core import ensemble
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 from test_auto import noisy_images
 
 

@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from conftest import make_images
-from headstart.core.data import from_arrays, inspect_source, load_source
+from headstart import from_arrays
+from headstart.core.data import inspect_source, load_source
 from headstart.modalities.image.data.decode import UnreadableImage, decode_image
 
 

@@ -127,8 +127,6 @@ def test_layers(lower, upper):
 #: off this list, which the test also checks.
 CORE_IMPORTS_OF_A_MODALITY = {
     ("headstart.core.config", "headstart.modalities.image.backbones.aliases"),
-    ("headstart.core.data", "headstart.modalities.image.data.sources"),
-    ("headstart.core.data", "headstart.modalities.text.sources"),
 }
 
 

@@ -164,8 +164,8 @@ def test_a_run_saved_before_windows_truncates():
 def test_fine_tuning_sees_the_windows_cached_prefix_and_whole_encoder_alike(tmp_path):
     """Top layers trained on a cached prefix of every window, and the whole encoder run on
     the windows every step, end with the same weights; both batches carry the membership."""
+    from headstart import from_texts
     from headstart.api import train
-    from headstart.core.data import from_texts
     from headstart.modalities.text.features import TextInputs
 
     good = ["works well", "great relief", "no side effects"]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import make_images
+from headstart import from_arrays
 from headstart.api import train
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 from headstart.errors import HeadstartError, RunError
 from headstart.io import (
     atomic_write_text,

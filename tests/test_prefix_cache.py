@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from conftest import make_images, run_cli
+from headstart import from_arrays
 from headstart.api import train
 from headstart.core.cache import cache_root, clear_memory_cache
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 from headstart.modalities.image.features import FeatureExtractor
 
 FT = {"weights": "none", "image_size": 48, "epochs": 2, "strategy": "fine-tune", "unfreeze": 1}

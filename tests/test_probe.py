@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import make_images, run_cli
+from headstart import from_arrays
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 from headstart.core.evaluate import run_probabilities
 from headstart.core.extractors import extractor_for
 from headstart.core.model import loaded_from_run

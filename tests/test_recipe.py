@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from conftest import make_images, run_cli
+from headstart import from_arrays, from_texts
 from headstart.api import train
 from headstart.core import loop
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays, from_texts
 from headstart.core.fitsettings import FitSettings
 from headstart.core.recipe import ADAMW_WEIGHT_DECAY, LESSON
 from headstart.errors import ConfigError

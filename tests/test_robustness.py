@@ -24,9 +24,10 @@ from PIL import Image
 
 import clihost
 from conftest import CLASS_NAMES, make_images, run_cli, write_image_folder
+from headstart import from_arrays
 from headstart.api import train
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays, inspect_source, load_source, make_splits
+from headstart.core.data import inspect_source, load_source, make_splits
 from headstart.core.runs import load_run
 from headstart.errors import BackboneError, DataError, HeadstartError, RunError
 from headstart.modalities.image.predict import predict_inputs

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from conftest import CLASS_NAMES, make_images
-from headstart.core.data import from_arrays, load_data, load_source
+from headstart import from_arrays
+from headstart.core.data import load_data, load_source
 from headstart.errors import DataError
 
 

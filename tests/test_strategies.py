@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import make_images
+from headstart import from_arrays
 from headstart.api import train
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays
 from headstart.core.runs import load_run
 from headstart.core.strategies import Strategy, plan_strategy
 from headstart.errors import ConfigError

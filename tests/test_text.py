@@ -172,7 +172,7 @@ def test_not_utf8_table_and_unknown_file_are_named(tmp_path):
 
 
 def test_in_memory_texts_split_and_replay(tmp_path):
-    from headstart.core.data import from_texts
+    from headstart import from_texts
 
     texts = [f"{w} {i}" for i in range(10) for w in (POSITIVE[i % 5], NEGATIVE[i % 5])]
     labels = ["pos", "neg"] * 10
@@ -318,7 +318,7 @@ def test_settings_of_other_modalities_are_left_out_of_a_run_s_configuration():
 
 def test_carved_splits_keep_copies_of_a_text_together():
     """Reviews posted twice (case and spacing aside) must not be trained on and scored on."""
-    from headstart.core.data import from_texts
+    from headstart import from_texts
     from headstart.modalities.text.inspect import text_hash
 
     texts, labels = [], []

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import predicted_in_a_fresh_process
+from headstart import from_texts
 from headstart.api import train
 from headstart.core.cache import cache_root, clear_memory_cache
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_texts
 from headstart.core.strategies import Strategy, plan_strategy
 from headstart.errors import ConfigError
 

@@ -12,10 +12,11 @@ import torch
 
 import headstart
 from conftest import make_images
+from headstart import from_arrays
 from headstart.api import train
 from headstart.core.cache import clear_memory_cache
 from headstart.core.config import TrainConfig
-from headstart.core.data import from_arrays, load_data
+from headstart.core.data import load_data
 from headstart.core.runs import load_run
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 4}

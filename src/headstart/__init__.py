@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 
 _LAZY = {  # heavy parts (numpy, scikit-learn, torch, timm) load on first use, so the
     # command line answers `--help` and argument errors at once
-    "from_arrays": ("headstart.core.data", "from_arrays"),
-    "from_texts": ("headstart.core.data", "from_texts"),
+    "from_arrays": ("headstart.modalities.image.data.sources", "from_arrays"),
+    "from_texts": ("headstart.modalities.text.sources", "from_texts"),
     "inspect_source": ("headstart.core.data", "inspect_source"),
     "load_data": ("headstart.core.data", "load_data"),
     "load_source": ("headstart.core.data", "load_source"),

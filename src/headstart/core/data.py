@@ -156,27 +156,11 @@ def content_hashes(examples, *, progress: bool = False) -> list[str | None]:
     return modality_of(examples).content_hashes(examples, progress=progress)
 
 
-def from_arrays(*args, **kwargs) -> DataSource:
-    """Images in memory: see :func:`headstart.modalities.image.data.sources.from_arrays`."""
-    from headstart.modalities.image.data.sources import from_arrays as images
-
-    return images(*args, **kwargs)
-
-
-def from_texts(*args, **kwargs) -> DataSource:
-    """Texts in memory: see :func:`headstart.modalities.text.sources.from_texts`."""
-    from headstart.modalities.text.sources import from_texts as texts
-
-    return texts(*args, **kwargs)
-
-
 __all__ = [
     "DataSource",
     "Splits",
     "content_hashes",
     "detect_modality",
-    "from_arrays",
-    "from_texts",
     "inspect_source",
     "load_data",
     "load_source",
