@@ -149,6 +149,9 @@ def test_auto_ensemble_across_backbones_is_a_run_that_reloads_predicts_and_expor
     html = (out / "report.html").read_text()
     assert "Strategy auto: the candidates tried" in html and "Ensemble selection" in html
     assert "What each backbone added" in html and "expects other pixels" in html
+    assert "the kept ensemble reads it" in html
+    assert auto["budget"]["backbones_seconds"] > 0  # loading and checking them is counted
+    assert "loading other backbones" in html
     r = run_cli("summary", "--run", out)
     assert f"an ensemble of {len(members)} heads" in r.stdout
 
@@ -185,6 +188,17 @@ def test_backbones_side_by_side_train_from_each_ones_cache(image_folder, tmp_pat
                 *tiny, "--out", tmp_path / "other", check=False)  # fmt: skip
     assert r.returncode != 0 and "test_efficientnet expects other pixels" in r.stderr + r.stdout
     assert "Traceback" not in r.stderr and not (tmp_path / "other").exists()
+    r = run_cli("finetune", out, check=False)
+    assert r.returncode == 2 and "cannot be fine-tuned" in r.stderr + r.stdout
+    for asked, said in [
+        ("test_convnext,test_convnext", "named twice"),
+        ("test_convnext+test_resnet", "name single backbones"),
+        ("nnone", "Did you mean none?"),
+    ]:
+        r = run_cli("train", image_folder, "--strategy", "auto", "--ensemble-backbones", asked,
+                    *tiny, "--out", tmp_path / "auto", check=False)  # fmt: skip
+        assert r.returncode == 2 and said in r.stderr + r.stdout, (asked, r.stderr)
+    assert TrainConfig(ensemble_backbones=" Auto").ensemble_backbones == "auto"
     # ranking is of single backbones (the winner's advice says how much of it to retrain)
     r = run_cli("advise", image_folder, "--candidates", "test_resnet+test_convnext,test_resnet",
                 "--weights", "none", check=False)  # fmt: skip

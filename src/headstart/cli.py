@@ -15,6 +15,7 @@ from typer.core import TyperCommand, TyperGroup
 from headstart.choices import (
     AUTO_TEST_FRACTION,
     AUTO_TEST_MIN_PER_CLASS,
+    BACKBONE_SEP,
     CONTINUATIONS,
     DEFAULT_IMAGE_POOLING,
     ENGINES,
@@ -850,6 +851,13 @@ def finetune(
         )
     # the run, the options and --out are checked before torch loads
     recorded = run_config(run_dir)
+    if BACKBONE_SEP in recorded.backbone:
+        first = recorded.backbone.split(BACKBONE_SEP)[0]
+        raise HeadstartError(
+            f"{run_dir} reads backbones side by side ({recorded.backbone}), frozen whole: it "
+            f"cannot be fine-tuned. Fine-tune one of them: train it alone (--backbone {first}), "
+            "then finetune that run."
+        )
     if recorded.features == "multi":
         raise HeadstartError(
             f"{run_dir}: its head reads features from every depth (--features multi), which "

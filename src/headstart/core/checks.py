@@ -12,6 +12,7 @@ mistake is answered at once, and nothing is printed or written for work that wil
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from headstart.choices import BACKBONE_SEP
@@ -58,6 +59,33 @@ def check_candidates(names, kind: str) -> None:
             "backbones: --ensemble-backbones)."
         )
     check_networks(names, kind)
+
+
+def check_ensemble_backbones(text: str, kind: str) -> None:
+    """``--ensemble-backbones``: auto, none, or single backbones of modality ``kind``, each
+    named once."""
+    if text in ("auto", "none"):
+        return
+    option = "--ensemble-backbones"
+    names = split_names(text, option)
+    close = difflib.get_close_matches(text.strip().lower(), ["auto", "none"], n=1, cutoff=0.6)
+    if close and len(names) == 1 and BACKBONE_SEP not in text:
+        hint = f" Did you mean {close[0]}?"
+    else:
+        hint = ""
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{option}: {twice[0]} is named twice; name each backbone once.")
+    joined = [n for n in names if BACKBONE_SEP in n]
+    if joined:
+        raise ConfigError(
+            f"{option}: {joined[0]} is backbones side by side; name single backbones (auto "
+            "adds the probe on all of them side by side itself)."
+        )
+    try:
+        check_networks(names, kind)
+    except HeadstartError as e:
+        raise type(e)(f"{option}: {e}{hint}") from None
 
 
 def check_weights(weights: str) -> None:
@@ -123,11 +151,7 @@ def ready_to_train(config: TrainConfig):
         check_networks([configured.backbone], kind)
     elif configured.candidates:
         check_candidates(split_names(configured.candidates), kind)
-    if configured.ensemble_backbones not in ("auto", "none"):
-        try:
-            check_networks(split_names(configured.ensemble_backbones, "--ensemble-backbones"), kind)
-        except HeadstartError as e:
-            raise type(e)(f"--ensemble-backbones: {e}") from None
+    check_ensemble_backbones(configured.ensemble_backbones, kind)
     check_weights(configured.weights)
     return source_for(config, kind)
 

@@ -174,6 +174,8 @@ class TrainConfig:
         parse_bytes(self.cache_budget)
         if self.weight_decay is not None and not self.weight_decay >= 0:
             raise ConfigError(f"--weight-decay must be auto or 0 or more; got {self.weight_decay}.")
+        if self.ensemble_backbones.strip().lower() in ("auto", "none"):
+            self.ensemble_backbones = self.ensemble_backbones.strip().lower()
         if not self.budget > 0:
             raise ConfigError(f"--budget must be a positive number of minutes; got {self.budget}.")
         self.feature_spec()

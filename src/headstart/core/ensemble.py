@@ -32,6 +32,8 @@ import numpy as np
 
 from headstart.core.evaluate import paired_noise
 
+#: The name of the ensemble candidate in ``--strategy auto``'s account.
+ENSEMBLE_NAME = "ensemble of the frozen candidates"
 #: Rounds of greedy selection with replacement (Caruana et al. used up to a few hundred over
 #: thousands of models; a ladder has a handful of candidates, and weights settle in a few).
 ENSEMBLE_ROUNDS = 10

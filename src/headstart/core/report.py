@@ -17,6 +17,7 @@ from pathlib import Path
 from headstart.choices import AUTO_TEST_MIN_PER_CLASS, BACKBONE_SEP
 from headstart.core import plots
 from headstart.core.distributed import describe as describe_processes
+from headstart.core.ensemble import ENSEMBLE_NAME
 from headstart.core.evaluate import confident_mistakes
 from headstart.core.heads import ENSEMBLE
 from headstart.core.inspection import recorded_leakage
@@ -147,6 +148,17 @@ def settings_left_out(run) -> list[str]:
     return [k for k in run.config.to_dict() if k in unused]
 
 
+def _auto_decisions(run) -> dict:
+    """What ``--strategy auto`` decided for ``run`` (its ``advice.json``, or the metrics of a
+    run kept in memory); empty for another run."""
+    if (run.metrics.get("auto") or {}).get("auto"):
+        return run.metrics["auto"]["auto"]
+    path = Path(run.path) / "advice.json" if run.path is not None else None
+    if path is not None and path.is_file():
+        return json.loads(path.read_text()).get("auto") or {}
+    return {}
+
+
 def _used_settings(run) -> dict[str, str | None]:
     """How the run used each setting that needs saying (None: not used by this run)."""
     cfg = run.config
@@ -181,6 +193,7 @@ def _used_settings(run) -> dict[str, str | None]:
     if not cfg.candidates:  # --candidates: the backbones --backbone auto ranked
         shown["candidates"] = None
     shown["budget"] = None  # --budget: only --strategy auto has one
+    shown["ensemble_backbones"] = None  # and only it adds other backbones
     shown.update(mod.used_settings(run))
     blend = m.get("blend") or {}
     if blend.get("tried"):  # what the blend became
@@ -208,9 +221,13 @@ def _used_settings(run) -> dict[str, str | None]:
     elif run.head_spec.kind not in (cfg.head, ENSEMBLE):  # a parent's head, continued
         shown["head"] = f"{run.head_spec.kind} (the parent's head, continued)"
     if m.get("chosen_by") == "auto":
-        for key in ("strategy", "features", "head"):
+        flags = str(_auto_decisions(run).get("kept_flags", "")).split()
+        chosen = ["strategy", "features", "head"]
+        chosen += [k for k in ("backbone", "image_size") if f"--{k.replace('_', '-')}" in flags]
+        for key in chosen:  # (the backbone and input size only where another was kept)
             shown[key] = f"{shown.get(key) or getattr(cfg, key)} (chosen by --strategy auto)"
         shown["budget"] = f"{cfg.budget:g} minutes (--strategy auto)"
+        shown["ensemble_backbones"] = f"{cfg.ensemble_backbones} (--strategy auto)"
         if "flip" in shown and shown["flip"] is None:  # it decides whether TTA is tried
             del shown["flip"]
     return {**shown, **_shared_settings(run)}
@@ -1032,7 +1049,7 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             "is why the decision is cross-fitted."
         )
     budget_words = html.escape(spent_sentence(budget))
-    backbones = backbones_table(auto.get("backbones"), noun)
+    backbones = backbones_table(auto.get("backbones"), noun, auto["kept"])
     return (
         '<h2 id="auto">Strategy auto: the candidates tried</h2>'
         f"<p>{budget_words[0].upper() + budget_words[1:]}. The budget counts everything the "
@@ -1053,9 +1070,10 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
     )
 
 
-def backbones_table(backbones: list[dict] | None, noun: str) -> str:
+def backbones_table(backbones: list[dict] | None, noun: str, kept: str) -> str:
     """What each backbone added to ``--strategy auto`` (``decisions["backbones"]``): its
-    pass, its best candidate, its share of the selected ensemble; why one was left out."""
+    pass, its best candidate, its share of the selected ensemble, whether the kept model
+    (named ``kept``) reads it; why one was left out."""
     if not backbones:
         return ""
     rows = []
@@ -1078,7 +1096,14 @@ def backbones_table(backbones: list[dict] | None, noun: str) -> str:
             else ""
         )
         share = pct(b["ensemble_weight"]) if "ensemble_weight" in b else ""
-        fate = "" if b["status"] in ("first", "tried") else f"skipped: {b.get('reason', '')}"
+        if b["status"] not in ("first", "tried"):
+            fate = f"skipped: {b.get('reason', '')}"
+        elif kept in b.get("candidates", []):
+            fate = "the kept model reads it"
+        elif kept == ENSEMBLE_NAME and b.get("ensemble_weight"):
+            fate = "the kept ensemble reads it"
+        else:
+            fate = "not kept"
         rows.append([b["backbone"], cost, spent, best, share, fate])
     table = html_table(
         [
@@ -1116,6 +1141,7 @@ def spent_sentence(budget: dict) -> str:
             ("frozen forward pass", "frozen_pass_seconds"),
             ("advice", "advice_seconds"),
             ("timing a forward pass", "timing_seconds"),
+            ("loading other backbones", "backbones_seconds"),
             ("candidates", "candidates_seconds"),
         )
         if budget.get(key)

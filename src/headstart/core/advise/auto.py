@@ -424,6 +424,7 @@ def ladder(
         "frozen_pass_seconds": round(frozen_pass.seconds, 1) if frozen_pass else 0.0,
         "advice_seconds": round(advice_seconds, 1),
         "timing_seconds": round(timing_seconds, 1),
+        "backbones_seconds": round(climb.backbones_seconds, 1),
         "candidates_seconds": round(sum(r.get("seconds", 0.0) for r in climb.rows), 1),
         "over_because": because if spent > budget.total else None,
         "forward_seconds_per_example": round(costs.forward, 5),

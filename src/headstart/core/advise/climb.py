@@ -127,6 +127,8 @@ class Climb:
         self.overran: str | None = None  # the candidate during which the budget ran out
         self.scratch = make_temp_dir("headstart-auto-")
         self.trained: list[tuple[Candidate, dict, object]] = []  # every candidate that ran
+        #: seconds spent loading and checking other backbones, outside their candidates
+        self.backbones_seconds = 0.0
         self._say = say
         self._split_notes = set(splits.method.get("notes", []))
 
@@ -278,11 +280,14 @@ class Estimates:
         return (self.blocks - k) / self.blocks if self.blocks else 1.0
 
 
-def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> Pass:
+def warm_every_depth(
+    config: TrainConfig, splits: Splits, *, progress: bool, named: bool = False
+) -> Pass:
     """Cache every-depth features of every split; the last features are a slice of them and
     are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass.
-    Data without every-depth features (text) gets its last features cached. Returns what the
-    pass cost and what it computed."""
+    Data without every-depth features (text) gets its last features cached. ``named``: the
+    progress bar names the network (another backbone's pass). Returns what the pass cost and
+    what it computed."""
     import torch
 
     from headstart.core.config import resolve_device
@@ -299,6 +304,7 @@ def warm_every_depth(config: TrainConfig, splits: Splits, *, progress: bool) -> 
         device=resolve_device(config.device),
         batch_size=max(config.batch_size, 32),
         progress=progress,
+        **({"named": True} if named else {}),  # (an image extractor's: which network it reads)
     )
     done = Pass(width=int(np.prod(ex.shape_per_example())))
     for images in splits.items().values():

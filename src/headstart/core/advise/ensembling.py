@@ -30,10 +30,9 @@ from headstart.choices import BACKBONE_SEP
 from headstart.core.advise.climb import Candidate, Climb, Estimates, warm_every_depth
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
+from headstart.core.ensemble import ENSEMBLE_NAME
 from headstart.errors import HeadstartError
 
-#: The name of the ensemble candidate in the ladder's account.
-ENSEMBLE_NAME = "ensemble of the frozen candidates"
 #: The rung of the other backbones' candidates, and of the ensemble.
 BACKBONES_RUNG = 2
 ENSEMBLE_RUNG = 6
@@ -109,9 +108,11 @@ def backbone_rung(
 
     from headstart.core.model import backbone_for
 
-    names = ensemble_backbones(base, kind)
+    names = list(dict.fromkeys(ensemble_backbones(base, kind)))  # (each once)
     if not names:
         return []
+    start, rows_before = time.perf_counter(), len(climb.rows)
+    fits = {r["candidate"]: r["seconds"] for r in climb.rows if r["rung"] == 1 and "seconds" in r}
     first_run = climb.trained[0][2]
     primary = first_run.backbone_name
     size = first_run.preprocessing.input_size[0]
@@ -156,32 +157,28 @@ def backbone_rung(
         done: dict = {}
 
         def warm(multi=multi, done=done) -> dict:
-            p = warm_every_depth(multi, splits, progress=progress)
+            p = warm_every_depth(multi, splits, progress=progress, named=True)
             done.update(seconds=round(p.seconds, 1), computed=p.computed)
             return {"pass_seconds": round(p.seconds, 1)}
 
         probe = replace(multi, features="last", head="linear", pooling=pooling_asked)
         probe = probe.for_modality(splits.train.modality)
-        candidates = [
-            (f"{timm_name}: last features, linear probe", probe, probe_seconds),
+        candidates = [  # rung 1's, on this backbone
+            ("last features, linear probe", probe, probe_seconds),
+            ("last features, lesson head", replace(multi, features="last"), fit_seconds),
             (
-                f"{timm_name}: last features, lesson head",
-                replace(multi, features="last"),
-                fit_seconds,
-            ),
-            (
-                f"{timm_name}: every-depth features, linear probe",
+                "every-depth features, linear probe",
                 replace(multi, head="linear"),
                 multi_probe_seconds,
             ),
-            (f"{timm_name}: every-depth features, lesson head", multi, fit_seconds),
+            ("every-depth features, lesson head", multi, fit_seconds),
         ]
         runs = []
-        for i, (cand_name, cfg, seconds) in enumerate(candidates):
-            first = i == 0
-            run = climb.attempt(
+        for i, (what, cfg, seconds) in enumerate(candidates):
+            first, cand_name = i == 0, f"{timm_name}: {what}"
+            run = climb.attempt(  # a fit costs about what the same one on the first backbone did
                 Candidate(cand_name, cfg, BACKBONES_RUNG),
-                est.frozen(seconds) + (pass_estimate if first else 0.0),
+                est.frozen(fits.get(what, seconds)) + (pass_estimate if first else 0.0),
                 prepare=warm if first else None,
             )
             if run is None and first:
@@ -189,6 +186,7 @@ def backbone_rung(
                 break  # no pass, no candidate on it
             if run is not None:
                 runs.append((cand_name, run))
+                record.setdefault("candidates", []).append(cand_name)
         if done:
             record.update(status="tried", pass_seconds=done["seconds"], computed=done["computed"])
             ran.append(timm_name)
@@ -210,6 +208,9 @@ def backbone_rung(
             Candidate(SIDE_BY_SIDE, together, BACKBONES_RUNG),
             est.frozen(probe_seconds * (1 + len(ran))),
         )
+    # loading, checking and counting the other backbones: time outside their candidates
+    in_rows = sum(r.get("seconds", 0.0) for r in climb.rows[rows_before:])
+    climb.backbones_seconds = max(0.0, time.perf_counter() - start - in_rows)
     return records
 
 
@@ -370,6 +371,7 @@ def _shares(primary: str, backbones: list[dict], used, weights) -> list[dict]:
         {
             "backbone": primary,
             "status": "first",
+            "candidates": [c.name for c, _ in firsts],
             **(
                 {
                     "best_candidate": best[0].name,

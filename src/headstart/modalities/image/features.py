@@ -67,6 +67,7 @@ class FeatureExtractor:
         progress: bool = True,
         augment_strength: float = 1.0,
         augment_flip: bool = True,
+        named: bool = False,
     ):
         self.loaded = loaded
         self.cut = cut
@@ -77,6 +78,8 @@ class FeatureExtractor:
         self.progress = progress
         self.augment_strength = augment_strength
         self.augment_flip = augment_flip
+        #: name the network in the progress bar (several are read one after another)
+        self.named = named
         self.module = (module if module is not None else loaded.backbone).to(self.device).eval()
         self.channels_last = not loaded.backbone.tokens
         if self.channels_last:
@@ -239,7 +242,11 @@ class FeatureExtractor:
         label = images.name + {0: "", MIRROR: " mirrored"}.get(view, f" view {view}")
         what = "features" if self.cut == "pooled" else "frozen prefix"
         bar = progress_bar(
-            total=n, desc=f"{what} {label}{shard_note()}", unit="img", enabled=self.progress
+            total=n,
+            desc=f"{what} {label}{f' ({self.loaded.timm_name})' if self.named else ''}"
+            f"{shard_note()}",
+            unit="img",
+            enabled=self.progress,
         )
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(decode_all, images, batches[0]) if batches else None

@@ -252,7 +252,9 @@ class StackExtractor:
                 "(--backbone NAME) instead."
             )
         self.loaded = loaded
-        self.members = [FeatureExtractor(m, **options) for m in member_loaded(loaded.backbone)]
+        self.members = [
+            FeatureExtractor(m, **options, named=True) for m in member_loaded(loaded.backbone)
+        ]
         self.dtype = self.members[0].dtype
 
     def output_shape(self) -> tuple[int, ...]:
