@@ -122,25 +122,21 @@ def test_layers(lower, upper):
     assert path is None, f"{lower} reaches {upper}: {' -> '.join(path)}"
 
 
-#: The core's imports of a modality that are still to move behind the modality protocol
-#: (issue 28: "the core never imports a modality"). None may be added; each one moved is taken
-#: off this list, which the test also checks.
-CORE_IMPORTS_OF_A_MODALITY = {
-    ("headstart.core.config", "headstart.modalities.image.backbones.aliases"),
-}
-
-
-def test_the_core_imports_no_modality_beyond_what_is_left_to_move():
-    found = {
-        (module, _owner(target))
+def test_the_core_imports_no_modality():
+    """Issue 28: the core reaches a modality only through the registry
+    (``headstart.core.modality``, by name) and the protocols it declares; no module under
+    ``headstart.core`` imports one, and no modality imports another."""
+    found = sorted(
+        f"{module} imports {_owner(target)}"
         for module, path in MODULES.items()
-        if module.startswith("headstart.core")
         for target, _ in _imports(path)
         if target.startswith("headstart.modalities")
-    }
-    assert not found - CORE_IMPORTS_OF_A_MODALITY, (
-        f"new: {sorted(found - CORE_IMPORTS_OF_A_MODALITY)}"
+        and (
+            module.startswith("headstart.core")
+            or (
+                module.startswith("headstart.modalities.")
+                and module.split(".")[2] != target.split(".")[2]
+            )
+        )
     )
-    assert not CORE_IMPORTS_OF_A_MODALITY - found, (
-        f"moved (take them off the list): {sorted(CORE_IMPORTS_OF_A_MODALITY - found)}"
-    )
+    assert not found, found

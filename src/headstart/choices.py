@@ -38,6 +38,9 @@ FEATURE_KINDS = ("last", "multi")
 #: statistics of each stage's output with ``--features multi``.
 STAGE_POOLINGS = ("avg+max", "avg+std")
 RESIZE_MODES = ("pad", "resize", "crop")
+#: ``--backbone default``: the network of the data's kind (images: EfficientNet-Lite0; text:
+#: all-MiniLM-L6-v2), each modality's own default, resolved once the data says which it is.
+DEFAULT_NETWORK = "default"
 #: Joins backbones read side by side in ``--backbone A+B`` (features concatenated; frozen).
 BACKBONE_SEP = "+"
 #: what runs a saved model for predict and serve: the run itself, or its ONNX export

@@ -45,6 +45,7 @@ from headstart.core.modality import modality as named_modality
 from headstart.core.recipe import ADAMW_WEIGHT_DECAY
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json, atomic_write_text
+from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
 
 
 class _QuietFlags:
@@ -300,9 +301,10 @@ def inspect(
 BackboneOpt = Annotated[
     str,
     typer.Option(
-        help="A Keras name (DenseNet121, MobileNetV2, ResNet50, ...), any timm model, "
-        "or auto (rank the offline-available backbones on your data, take the best). "
-        "Text: minilm (the default, offline), bert-base-uncased, distilbert, roberta, a "
+        help="default: the data's kind's (images tf_efficientnet_lite0, text minilm; both "
+        "offline). Images: a Keras name (DenseNet121, MobileNetV2, ResNet50, ...), any timm "
+        "model, A+B (side by side, frozen), or auto (rank the offline-available backbones on "
+        "your data, take the best). Text: minilm, bert-base-uncased, distilbert, roberta, a "
         "Hugging Face name or folder."
     ),
 ]
@@ -1111,7 +1113,7 @@ def summary(
             help="A Keras name (DenseNet121, MobileNetV2, ...), any timm model, or a text "
             "encoder (minilm, bert-base-uncased, a Hugging Face name or folder)."
         ),
-    ] = TrainConfig.backbone,
+    ] = DEFAULT_BACKBONE,
     classes: Annotated[int, typer.Option(help="Number of classes of your data.")] = 10,
     head: Annotated[str, typer.Option(help="lesson or linear.")] = TrainConfig.head,
     hidden: Annotated[

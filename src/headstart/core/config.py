@@ -16,6 +16,7 @@ from headstart.choices import (
     BLEND_MODES,
     BN_MODES,
     CLASS_WEIGHTS,
+    DEFAULT_NETWORK,
     ENSEMBLE_BACKBONES,
     FEATURE_KINDS,
     HEADS,
@@ -31,7 +32,6 @@ from headstart.choices import (
 )
 from headstart.core.splits import check_split_fractions
 from headstart.errors import ConfigError
-from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
 
 if TYPE_CHECKING:  # the specs load when a configuration is checked; none of them imports
     # torch before it builds a network, so a value out of range answers before torch loads
@@ -83,7 +83,7 @@ class TrainConfig:
     filename_column: str = "filename"
     label_column: str = "label"
     text_column: str = "text"
-    backbone: str = DEFAULT_BACKBONE
+    backbone: str = DEFAULT_NETWORK  # the data's kind's own (each modality's configure)
     weights: str = "imagenet"
     pooling: str = "auto"
     features: str = "last"

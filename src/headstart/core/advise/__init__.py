@@ -258,12 +258,20 @@ def train_auto(
     distributed run (``headstart train --nproc``) names its backbone and strategy.
     """
     from headstart.core import distributed
-    from headstart.core.training import check_out, default_run_dir, replace_run, split_data, train
+    from headstart.core.training import (
+        check_out,
+        default_run_dir,
+        for_data,
+        replace_run,
+        split_data,
+        train,
+    )
 
     if distributed.current().distributed:
         raise ConfigError(distributed.AUTO_SINGLE_PROCESS)
     if save:
-        out = Path(out) if out is not None else default_run_dir(replace(config, strategy="auto"))
+        named = replace(for_data(config, data), strategy="auto")  # (the data's network)
+        out = Path(out) if out is not None else default_run_dir(named)
         check_out(out, overwrite=overwrite)  # before any work
     splits = split_data(config, data)
     asked_pooling = config.pooling  # (auto: each candidate's head pools its own way)

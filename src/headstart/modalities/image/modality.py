@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.choices import DEFAULT_IMAGE_POOLING, POOLINGS
+from headstart.choices import DEFAULT_IMAGE_POOLING, DEFAULT_NETWORK, POOLINGS
 from headstart.core.recipe import LESSON, Recipe
 
 
@@ -87,6 +87,7 @@ class ImageModality:
                 f"--pooling {config.pooling} is for text encoders; images pool with "
                 f"{' or '.join(POOLINGS)}."
             )
+        from headstart.modalities.image.backbones.aliases import resolve_name
         from headstart.modalities.image.backbones.names import stack_names
 
         if stack_names(config.backbone) and config.strategy != "feature-extraction":
@@ -96,7 +97,10 @@ class ImageModality:
                 "(--strategy auto tries other backbones itself: --ensemble-backbones)."
             )
         pooling = DEFAULT_IMAGE_POOLING if config.pooling == "auto" else config.pooling
-        return dataclasses.replace(config, modality=self.name, pooling=pooling)
+        backbone = (
+            resolve_name(config.backbone) if config.backbone == DEFAULT_NETWORK else config.backbone
+        )
+        return dataclasses.replace(config, modality=self.name, pooling=pooling, backbone=backbone)
 
     def fit_recipe(self, strategy: str) -> Recipe:
         """Images keep the lesson's recipe for every strategy (Adam; pretrained layers at

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.choices import TEXT_POOLINGS
+from headstart.choices import DEFAULT_NETWORK, TEXT_POOLINGS
 from headstart.core.recipe import LESSON, Recipe
 
 #: How a text encoder that trains (fine-tune, freeze-first, full, scratch) is fitted when the
@@ -73,11 +73,10 @@ class TextModality:
         return [text_hash(t) for t in examples.texts]
 
     def configure(self, config):
-        """The image default backbone becomes the text default encoder; image networks,
-        image-only settings and image poolings are refused by name."""
+        """``--backbone default`` is the text default encoder; image networks (the image
+        default named, too), image-only settings and image poolings are refused by name."""
         from headstart.choices import DEFAULT_BLEND, DEFAULT_LONG_TEXTS
         from headstart.errors import ConfigError
-        from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
         from headstart.modalities.text.names import (
             DEFAULT_TEXT_ENCODER,
             check_text_encoder_name,
@@ -91,7 +90,7 @@ class TextModality:
                 f"{', '.join(TEXT_POOLINGS)} (default: the encoder's own, else mean)."
             )
         backbone = config.backbone
-        if backbone == DEFAULT_BACKBONE:  # the image default: the user named no encoder
+        if backbone == DEFAULT_NETWORK:  # the user named no encoder
             backbone = DEFAULT_TEXT_ENCODER
         elif backbone != "auto" and not is_text_encoder_name(backbone):  # auto: ranked later
             if close_text_encoders(backbone):  # a mistyped alias: say which was meant

