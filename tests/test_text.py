@@ -660,3 +660,16 @@ def test_a_mistyped_column_name_gets_the_closest_one(tmp_path):
     columns = ["--filename-column", "file", "--label-column", "labels"]
     r = run_cli("inspect", str(images), *columns, check=False)
     assert r.returncode == 2 and "Did you mean --label-column label?" in r.stderr
+
+
+def test_the_default_network_is_the_datas_kind_and_an_image_network_is_refused_on_text():
+    """Issue 28: ``--backbone default`` resolves per modality; naming the image default on
+    text data is a mistake said by name, never swapped silently for the text encoder."""
+    from headstart.core.config import TrainConfig
+    from headstart.errors import ConfigError
+    from headstart.modalities.text.names import DEFAULT_TEXT_ENCODER
+
+    assert TrainConfig().for_modality("text").backbone == DEFAULT_TEXT_ENCODER
+    assert TrainConfig().for_modality("image").backbone == "tf_efficientnet_lite0"
+    with pytest.raises(ConfigError, match="is an image network"):
+        TrainConfig(backbone="tf_efficientnet_lite0").for_modality("text")
