@@ -148,14 +148,14 @@ def settings_left_out(run) -> list[str]:
     return [k for k in run.config.to_dict() if k in unused]
 
 
-def _auto_decisions(run) -> dict:
-    """What ``--strategy auto`` decided for ``run`` (its ``advice.json``, or the metrics of a
-    run kept in memory); empty for another run."""
-    if (run.metrics.get("auto") or {}).get("auto"):
-        return run.metrics["auto"]["auto"]
+def run_decisions(run) -> dict:
+    """What ``--backbone auto`` and ``--strategy auto`` decided for ``run``: its
+    ``advice.json``, or the metrics of a run kept in memory; empty for another run."""
+    if run.metrics.get("auto"):
+        return run.metrics["auto"]
     path = Path(run.path) / "advice.json" if run.path is not None else None
     if path is not None and path.is_file():
-        return json.loads(path.read_text()).get("auto") or {}
+        return json.loads(path.read_text())
     return {}
 
 
@@ -221,7 +221,7 @@ def _used_settings(run) -> dict[str, str | None]:
     elif run.head_spec.kind not in (cfg.head, ENSEMBLE):  # a parent's head, continued
         shown["head"] = f"{run.head_spec.kind} (the parent's head, continued)"
     if m.get("chosen_by") == "auto":
-        flags = str(_auto_decisions(run).get("kept_flags", "")).split()
+        flags = str((run_decisions(run).get("auto") or {}).get("kept_flags", "")).split()
         chosen = ["strategy", "features", "head"]
         chosen += [k for k in ("backbone", "image_size") if f"--{k.replace('_', '-')}" in flags]
         for key in chosen:  # (the backbone and input size only where another was kept)
@@ -842,8 +842,8 @@ def write_report(
     the run's ``advice.json`` (written by ``--strategy auto`` and ``--backbone auto``) gives
     them, so a report rewritten by ``report`` or ``evaluate`` keeps them."""
     path = Path(run.path)
-    if not extra_sections and (path / "advice.json").is_file():
-        decisions = json.loads((path / "advice.json").read_text())
+    decisions = run_decisions(run) if not extra_sections else None
+    if decisions:
         extra_sections = advice_section(decisions, run.metrics.get("headline"))
     if evaluation is not None:
         atomic_write_json(path / "evaluation.json", evaluation)

@@ -55,30 +55,22 @@ def ensemble_backbones(config: TrainConfig, kind) -> list[str]:
     return split_names(asked, "--ensemble-backbones")
 
 
-def relative_cost(first, other) -> float:
-    """How much a pass of ``other`` costs in units of the measured pass of ``first``: the
-    ratio of their floating-point operations on one image at the input size (torch's
-    ``FlopCounterMode``; deterministic, where timing a few batches on a busy machine is not:
-    on ELPV and digits the passes' measured seconds were 1.1-1.3x Lite0's for Lite1 and Lite2
-    at 224 px, their operations 1.3x and 1.5x). 1.0 when the operations cannot be counted."""
+def operations(loaded, size: tuple[int, int]) -> int | None:
+    """Floating-point operations of ``loaded``'s network on one image of ``size`` (torch's
+    ``FlopCounterMode``): what another backbone's pass costs against the first's is their
+    ratio, deterministic where timing a few batches on a busy machine is not (on ELPV and
+    digits the passes' measured seconds were 1.1-1.3x Lite0's for Lite1 and Lite2 at 224 px,
+    their operations 1.3x and 1.5x). None when they cannot be counted."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    h, w = first.preprocessing.input_size
-    x = torch.zeros(1, 3, h, w)
-
-    def count(loaded) -> int:
-        net = loaded.backbone.cpu().eval()
-        with FlopCounterMode(display=False) as counter, torch.inference_mode():
-            net(x)
-        return counter.get_total_flops()
-
+    net = loaded.backbone.cpu().eval()
     try:
-        base = count(first)
-        return count(other) / base if base else 1.0
-    except (RuntimeError, NotImplementedError):  # a network the counter cannot run: no
-        # estimate better than 1
-        return 1.0
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            net(torch.zeros(1, 3, *size))
+    except (RuntimeError, NotImplementedError):  # a network the counter cannot run
+        return None
+    return counter.get_total_flops() or None
 
 
 def _pass_cached(loaded, splits: Splits) -> bool:
@@ -116,7 +108,7 @@ def backbone_rung(
     first_run = climb.trained[0][2]
     primary = first_run.backbone_name
     size = first_run.preprocessing.input_size[0]
-    primary_loaded = None
+    primary_ops: int | None = 0  # (0: not counted yet; None: cannot be counted)
     records: list[dict] = []
     ran: list[str] = []
     for name in names:
@@ -137,8 +129,10 @@ def backbone_rung(
             loaded = backbone_for(multi)
             if loaded.timm_name == primary:
                 continue  # the first backbone itself
-            torch.manual_seed(base.seed)  # can it read the first one's pixels? (refused if not)
-            backbone_for(replace(base, backbone=BACKBONE_SEP.join([primary, name])))
+            # can it read the first one's pixels? (refused if not; the check needs the two
+            # networks' preprocessing, not their weights)
+            pair = BACKBONE_SEP.join([primary, name])
+            backbone_for(replace(base, backbone=pair, weights="none"))
         except HeadstartError as e:
             records.append({"backbone": name, "status": "skipped", "reason": str(e)})
             climb.say(f"auto: left out {name}: {e}")
@@ -147,10 +141,11 @@ def backbone_rung(
         record = {"backbone": timm_name, "status": "skipped"}
         records.append(record)
         cached = _pass_cached(loaded, splits)
-        if primary_loaded is None:
-            torch.manual_seed(base.seed)
-            primary_loaded = backbone_for(replace(base, features="multi"))
-        ratio = relative_cost(primary_loaded, loaded)
+        if primary_ops == 0:  # counted once (the network's shape, not its weights)
+            first_net = backbone_for(replace(base, features="multi", weights="none"))
+            primary_ops = operations(first_net, first_run.preprocessing.input_size)
+        ops = operations(loaded, first_run.preprocessing.input_size)
+        ratio = ops / primary_ops if ops and primary_ops else 1.0  # (uncountable: 1)
         record["relative_cost"] = round(ratio, 2)
         pass_estimate = 0.0 if cached else est.extraction(ratio)
         multi = replace(multi, backbone=timm_name)
