@@ -183,7 +183,7 @@ def test_images_and_labels_of_different_lengths():
         ([0, 1, 5, 0, 1, 0], "out of range"),
         ([0, 1, np.nan, 0, 1, 0], "NaN"),
         ([0, 1, 0.5, 0, 1, 0], "not a whole number"),
-        (np.eye(6)[:, :3], "1-D"),
+        (np.eye(6)[:, :3] * 2, "1-D"),  # (a 0/1 matrix is multi-label data)
     ],
 )
 def test_bad_labels(labels, match):

@@ -38,6 +38,11 @@ FEATURE_KINDS = ("last", "multi")
 #: statistics of each stage's output with ``--features multi``.
 STAGE_POOLINGS = ("avg+max", "avg+std")
 RESIZE_MODES = ("pad", "resize", "crop")
+#: What is predicted (``--task``): auto decides from the labels (a label cell holding
+#: ``--labels-sep``, or ``--label-columns``, is multi-label; see headstart.core.tasks)
+TASKS = ("auto", "single-label", "multi-label")
+#: What separates the labels of one example in a table's label cell (``--labels-sep``)
+DEFAULT_LABELS_SEP = ";"
 #: ``--backbone default``: the network of the data's kind (images: EfficientNet-Lite0; text:
 #: all-MiniLM-L6-v2), each modality's own default, resolved once the data says which it is.
 DEFAULT_NETWORK = "default"
@@ -70,6 +75,9 @@ BN_MODES = ("auto", "frozen", "train")
 #: strategy), so only a split that chose nothing gives an unbiased headline number.
 AUTO_TEST_FRACTION = 0.15
 AUTO_TEST_MIN_PER_CLASS = 20
+#: ... and with several labels per example (rare labels are the rule there), when there are
+#: at least this many examples
+AUTO_TEST_MIN_MULTI_LABEL = 100
 CLASS_WEIGHTS = ("none", "auto")
 #: Text: how a run combines its model with the classic baseline (TF-IDF + logistic regression):
 #: mix averages their probabilities with a weight chosen on validation (0 keeps the model

@@ -105,6 +105,23 @@ TestSplitOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option(help="Seed for splits (and, in training, everything else).")]
 FilenameColOpt = Annotated[str, typer.Option(help="CSV column holding image paths.")]
 LabelColOpt = Annotated[str, typer.Option(help="CSV column holding labels.")]
+TaskOpt = Annotated[
+    str,
+    typer.Option(
+        help="single-label (one class per example), multi-label (a set of labels each), or "
+        "auto: multi-label when a label cell holds --labels-sep or --label-columns is given."
+    ),
+]
+LabelsSepOpt = Annotated[
+    str, typer.Option(help="Multi-label: what separates the labels in a cell (cat;dog).")
+]
+LabelColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Multi-label: one 0/1 column per label, comma-separated (cat,dog,bird), instead "
+        "of a label column."
+    ),
+]
 TextColOpt = Annotated[str, typer.Option(help="Text data: the table column holding the texts.")]
 ModalityOpt = Annotated[
     str,
@@ -255,6 +272,9 @@ def inspect(
     seed: SeedOpt = 0,
     filename_column: FilenameColOpt = "filename",
     label_column: LabelColOpt = "label",
+    task: TaskOpt = TrainConfig.task,
+    labels_sep: LabelsSepOpt = TrainConfig.labels_sep,
+    label_columns: LabelColumnsOpt = TrainConfig.label_columns,
     text_column: TextColOpt = TrainConfig.text_column,
     modality: ModalityOpt = TrainConfig.modality,
     backbone: Annotated[
@@ -267,12 +287,14 @@ def inspect(
     """Check a dataset before training: counts, sizes or lengths, baseline, duplicates."""
     from headstart.core.data import inspect_source, load_source
 
+    labels = TrainConfig(task=task, labels_sep=labels_sep, label_columns=label_columns)
     source = load_source(
         _data_location(data, demo),
         modality=modality,
         filename_column=filename_column,
         label_column=label_column,
         text_column=text_column,
+        labels=labels.label_format(),
     )
     options = {"workers": workers}
     if getattr(source.train, "modality", "image") == "text":
@@ -593,6 +615,9 @@ def train(
     seed: SeedOpt = TrainConfig.seed,
     filename_column: FilenameColOpt = TrainConfig.filename_column,
     label_column: LabelColOpt = TrainConfig.label_column,
+    task: TaskOpt = TrainConfig.task,
+    labels_sep: LabelsSepOpt = TrainConfig.labels_sep,
+    label_columns: LabelColumnsOpt = TrainConfig.label_columns,
     text_column: TextColOpt = TrainConfig.text_column,
     modality: ModalityOpt = TrainConfig.modality,
     max_length: MaxLengthOpt = TrainConfig.max_length,
@@ -891,7 +916,7 @@ def finetune(
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
     check_out(out, overwrite=overwrite)
     from headstart.api import train as train_run
-    from headstart.core.evaluate import run_splits
+    from headstart.core.overlap import run_splits
     from headstart.core.runs import load_run
 
     parent = load_run(run_dir)
@@ -982,7 +1007,8 @@ def predict(
         atomic_write_text(out, text)
         console().print(path_line(f"wrote {rows_said(preds)} to {out}"))
     else:
-        console().print(render_predictions(preds))
+        multi = getattr(run, "thresholds", None) is not None
+        console().print(render_predictions(preds, label_names=run.class_names if multi else None))
     failed = [p for p in preds if p.error]
     if failed:
         err = console(stderr=True)
@@ -1234,7 +1260,7 @@ def evaluate(
 
 
 def _run_splits(run):
-    from headstart.core.evaluate import run_splits
+    from headstart.core.overlap import run_splits
 
     return None if run.config.data is None else run_splits(run)
 

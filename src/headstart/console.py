@@ -41,8 +41,9 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
     """Counts per class and split, sizes, baseline, and the findings worth acting on."""
     splits = list(insp.counts)
     planned = {k: v for k, v in insp.planned_split.items() if insp.counts.get(k) != v}
+    multi = bool(getattr(insp, "label_sets", None))
     table = Table()
-    table.add_column("class")
+    table.add_column("label" if multi else "class")
     for s in splits:
         table.add_column(s, justify="right")
     for s in planned:
@@ -58,11 +59,18 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
         table.add_row(
             f"... {len(rows) - max_rows} more classes", *[""] * (len(splits) + len(planned))
         )
-    table.add_row(
-        Text("total", style="bold"),
-        *[Text(str(sum(insp.counts[s])), style="bold") for s in splits],
-        *[Text(str(sum(planned[s])), style="bold") for s in planned],
-    )
+    if multi:  # the rows count labels; an example may have several
+        table.add_row(
+            Text("examples", style="bold"),
+            *[Text(str(insp.n_images[s]), style="bold") for s in splits],
+            *[""] * len(planned),
+        )
+    else:
+        table.add_row(
+            Text("total", style="bold"),
+            *[Text(str(sum(insp.counts[s])), style="bold") for s in splits],
+            *[Text(str(sum(planned[s])), style="bold") for s in planned],
+        )
 
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -70,12 +78,20 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
     for label, value in insp.facts():  # what is particular to the modality
         facts.add_row(label, value)
     b = insp.majority_baseline
-    facts.add_row(
-        "majority-class baseline",
-        f"{b['accuracy']:.1%} (always '{b['class']}', on {b['evaluated_on']}): every model must "
-        "beat this",
-    )
-    facts.add_row("imbalance (train)", f"{insp.imbalance_ratio:.2f}x largest/smallest class")
+    if b.get("kind") == "label-frequency":  # several labels per example
+        said = "; ".join(b["labels"]) or "no label"
+        facts.add_row(
+            "label-frequency baseline",
+            f"micro-F1 {b['micro_f1']:.1%} (always '{said}', on {b['evaluated_on']}): every "
+            "model must beat this",
+        )
+    else:
+        facts.add_row(
+            "majority-class baseline",
+            f"{b['accuracy']:.1%} (always '{b['class']}', on {b['evaluated_on']}): every model "
+            "must beat this",
+        )
+        facts.add_row("imbalance (train)", f"{insp.imbalance_ratio:.2f}x largest/smallest class")
     if insp.split_method and not insp.split_method.get("error"):
         m = insp.split_method
         facts.add_row("split", f"val: {m.get('val')}; test: {m.get('test')}; seed {m.get('seed')}")
@@ -202,6 +218,8 @@ def render_run(run) -> Group:
         if cut.get("advice"):
             grid.add_row("", Text(cut["advice"], style="dim"))
     head = m.get("headline") or {}
+    for row in multilabel_rows(m, noun):
+        grid.add_row(*row)
     for split, name in (("test", "test accuracy"), ("val", "val accuracy")):
         if f"{split}_accuracy" in m:
             ci = head.get("accuracy_ci95") if head.get("split") == split else None
@@ -328,6 +346,81 @@ def render_run(run) -> Group:
     return Group(*parts)
 
 
+def multilabel_rows(m: dict, noun: str) -> list[tuple[str, Text | str]]:
+    """A multi-label run's rows of its summary (none for one class per example): micro-F1 on
+    each held-out split beside the label-frequency baseline's, its interval on the headline
+    split, the classic baseline's with the paired verdict, and how thresholds were chosen."""
+    from headstart.core.multilabel import MIN_VAL_POSITIVES
+    from headstart.core.splits import score_label as split_score_label
+
+    scores = m.get("multi_label")
+    if not scores:
+        return []
+    rows: list[tuple[str, Text | str]] = []
+    head = m["headline"]
+    for split in ("test", "val"):
+        if split not in scores:
+            continue
+        mine, base = scores[split]["model"], scores[split]["label_frequency"]
+        interval = f", 95% interval {_ci(mine['micro_f1_ci95'])}" if split == head["split"] else ""
+        rows.append(
+            (
+                f"{split} micro-F1",
+                f"{mine['micro_f1']:.1%}{interval}   (label-frequency baseline "
+                f"{base['micro_f1']:.1%}); mean average precision "
+                f"{mine['mean_average_precision']:.1%}",
+            )
+        )
+        label = split_score_label(split) + (
+            "; interval: " + head["interval_method"] if interval else ""
+        )
+        rows.append(("", Text(label, style="dim")))
+        if mine["micro_f1"] <= base["micro_f1"]:
+            rows.append(
+                (
+                    "",
+                    Text(
+                        "no better than predicting the most frequent labels for every "
+                        f"{noun}: not yet a useful model (more labelled {noun}s?)",
+                        style="yellow",
+                    ),
+                )
+            )
+        classic = m.get("classic_baseline")
+        if classic and split == head["split"] and split in classic:
+            theirs = classic[split]
+            rows.append(
+                (
+                    "classic baseline",
+                    f"{classic['name']} (one per label): micro-F1 {theirs['micro_f1']:.1%}, 95% "
+                    f"interval {_ci(theirs['micro_f1_ci95'])}, on the same {theirs['n']:,} "
+                    f"{noun}s",
+                )
+            )
+            paired = classic["paired"]
+            style = (
+                "yellow"
+                if paired["distinguishable"] and paired["micro_f1_difference"] < 0
+                else ("green" if paired["distinguishable"] else None)
+            )
+            rows.append(("", Text(paired["verdict"], style=style)))
+    t = m.get("thresholds") or {}
+    if t:
+        shared = (
+            f"; {t['shared']} sharing {t['global']:g} (fewer than {MIN_VAL_POSITIVES} positive "
+            f"validation {noun}s each)"
+            if t["shared"]
+            else ""
+        )
+        rows.append(
+            (
+                "thresholds",
+                f"{t['own']} label(s) with their own, F1-optimal on validation{shared}",
+            )
+        )
+    return rows
+
+
 def classic_rows(classic: dict, noun: str) -> list[tuple[str, Text | str]]:
     """The classic baseline's rows of a run's summary: its score on the headline split and
     the paired verdict against the model (green when the model wins, yellow when it loses)."""
@@ -375,19 +468,28 @@ def _leaks(path) -> str:
     return f"{warning} (see the report's Data section)" if warning else ""
 
 
-def render_predictions(preds, max_rows: int = 200) -> Group:
+def render_predictions(preds, max_rows: int = 200, label_names=None) -> Group:
     """One line per input: label, confidence, then the input's path last and unwrapped; for a
-    text, the start of it on the next line (short enough for 80 columns)."""
+    text, the start of it on the next line (short enough for 80 columns). ``label_names``
+    (a multi-label run's): the predicted set's confidence is the probability of exactly that
+    set, and each label's probability follows on a line of its own."""
     from headstart.core.predictions import text_start
 
-    labels = [p.label if not p.error else "unreadable" for p in preds[:max_rows]]
+    labels = [
+        ("unreadable" if p.error else p.label or ("(none)" if label_names else ""))
+        for p in preds[:max_rows]
+    ]
     w = max([len("predicted"), *map(len, labels)])
     lines = [Text(f"{'predicted':<{w}}  confidence  input", style="bold")]
     for p, label in zip(preds[:max_rows], labels):
         if p.error:
             lines.append(path_line(f"{label:<{w}}  {'-':>10}  {p.input}  ({p.error})", "red"))
         else:
-            lines.append(path_line(f"{label:<{w}}  {p.probabilities.max():>10.1%}  {p.input}"))
+            sure = p.probabilities.max() if p.confidence is None else p.confidence
+            lines.append(path_line(f"{label:<{w}}  {sure:>10.1%}  {p.input}"))
+            if label_names:
+                each = ", ".join(f"{n} {v:.2f}" for n, v in zip(label_names, p.probabilities))
+                lines.append(Text(f"  p: {each}", style="dim"))
         if p.text_start:
             lines.append(path_line(f'  "{text_start(p.text_start, 60)}"', "dim"))
     if len(preds) > max_rows:
@@ -579,10 +681,110 @@ def _name_width(names, headers: list[str], rows: list[list[str]]) -> int:
     return min(longest, max(12, console().width - numbers))
 
 
+def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
+    """A multi-label evaluation: every score (in %) beside the baselines, the least important
+    columns left out first on a narrow terminal, then the per-label table, the classic
+    baseline's and compared runs' verdicts, overlap with training and unreadable examples."""
+    table = Table(
+        title=f"evaluated on {ev['evaluated_on']} ({ev['n']:,} {noun}s)", title_justify="left"
+    )
+    headers = [
+        "micro-F1\n(%)",
+        "95% interval\n(%)",
+        "macro-F1\n(%)",
+        "mean avg.\nprecision (%)",
+        "subset\nacc. (%)",
+        "Hamming\nloss (%)",
+    ]
+    rows = [
+        [
+            f"{r['micro_f1']:.1%}",
+            _ci(r.get("micro_f1_ci95")),
+            f"{r['macro_f1']:.1%}",
+            "-"
+            if r["mean_average_precision"] != r["mean_average_precision"]
+            else f"{r['mean_average_precision']:.1%}",
+            f"{r['subset_accuracy']:.1%}",
+            f"{r['hamming_loss']:.1%}",
+        ]
+        for r in ev["table"]
+    ]
+    names = [r["name"] for r in ev["table"]]
+    longest = min(20, max([12, *(len(w) for t in names for w in str(t).split())]))
+    keep = list(range(len(headers)))
+    for c in (5, 4, 2, 3):
+        width = _name_width(names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows])
+        if width >= longest:
+            break
+        keep.remove(c)
+    table.add_column(
+        "model",
+        min_width=_name_width(
+            names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows]
+        ),
+        overflow="fold",
+    )
+    for k in keep:
+        table.add_column(headers[k], justify="right", no_wrap=True)
+    for r, name, cells in zip(ev["table"], names, rows):
+        table.add_row(
+            name, *[cells[k] for k in keep], style="dim" if "baseline" in r["kind"] else None
+        )
+    n_boot = ev["intervals"]["bootstrap_resamples"]
+    captions = [
+        f"95% intervals: percentile bootstrap over {noun}s ({n_boot:,} resamples); each label "
+        "on where its probability reaches its threshold, chosen on validation"
+    ]
+    dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
+    if dropped:
+        captions.append(f"too narrow here for: {', '.join(dropped)} (a wider terminal shows them)")
+    table.caption = "\n".join(captions)
+    table.caption_justify = "left"
+    per = Table(title="per label", title_justify="left")
+    for header in ("label", "threshold", "precision", "recall", "F1", "support"):
+        per.add_column(header, justify="left" if header == "label" else "right")
+    for name, v in ev["per_label"].items():
+        per.add_row(
+            name,
+            f"{v['threshold']:.2f}",
+            f"{v['precision']:.3f}",
+            f"{v['recall']:.3f}",
+            f"{v['f1']:.3f}",
+            str(v["support"]),
+        )
+    parts: list = [table, per]
+    bad = ev.get("unreadable") or []
+    parts += _path_lines(
+        f"{len(bad)} unreadable {noun}(s) of the {ev['evaluated_on']} left out of every count",
+        [f"{b['path']}  ({b['reason']})" for b in bad],
+    )
+    classic = ev.get("classic_baseline")
+    if classic:
+        p = classic["paired"]
+        style = None
+        if p["distinguishable"]:
+            style = "green" if p["micro_f1_difference"] > 0 else "yellow"
+        parts.append(Text("against the classic baseline: " + p["verdict"], style=style))
+    for p in ev.get("paired") or []:
+        parts.append(Text(p["verdict"]))
+    ov = ev.get("overlap")
+    if ov is not None and ov.get("checked") and ov["n_overlap"]:
+        parts.append(
+            Text(
+                f"{ov['n_overlap']:,} of the {ov['n_images']:,} evaluation {noun}s are training "
+                f"{noun}s of this run (same content): the scores above are optimistic",
+                style="yellow",
+            )
+        )
+    return Group(*parts)
+
+
 def render_evaluation(ev: dict, noun: str = "image") -> Group:
     """Metrics against the baseline (accuracy-like in %, F1 on 0-1), the paired comparison of
     compared runs, any overlap with the training examples, and which examples were used.
     ``noun`` names an example (the run's modality's: image, text)."""
+    if ev.get("task") == "multi-label":
+        return render_multilabel_evaluation(ev, noun)
     table = Table(
         title=f"evaluated on {ev['evaluated_on']} ({ev['n']:,} {noun}s)", title_justify="left"
     )

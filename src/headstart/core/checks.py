@@ -129,6 +129,7 @@ def source_for(config: TrainConfig, kind: str, location=None):
         filename_column=config.filename_column,
         label_column=config.label_column,
         text_column=config.text_column,
+        labels=config.label_format(),
     )
 
 

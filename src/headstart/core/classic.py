@@ -97,6 +97,15 @@ def load_baseline(run):
     return run.classic
 
 
+def load_multilabel_baseline(run):
+    """(the classic baseline, its per-label thresholds) of a multi-label ``run`` (text: TF-IDF
+    with a logistic regression per label), or None where there is none."""
+    model = load_baseline(run)
+    if model is None or getattr(model, "thresholds", None) is None:
+        return None
+    return model, model.thresholds
+
+
 #: The weights of the classic baseline tried in a blend, 0 (the model alone) to 1 (the
 #: baseline alone).
 BLEND_WEIGHTS = tuple(round(0.1 * k, 1) for k in range(11))

@@ -16,6 +16,7 @@ from headstart.choices import (
     BLEND_MODES,
     BN_MODES,
     CLASS_WEIGHTS,
+    DEFAULT_LABELS_SEP,
     DEFAULT_NETWORK,
     ENSEMBLE_BACKBONES,
     FEATURE_KINDS,
@@ -83,6 +84,9 @@ class TrainConfig:
     filename_column: str = "filename"
     label_column: str = "label"
     text_column: str = "text"
+    task: str = "auto"  # auto: multi-label when the labels say so (headstart.core.labels)
+    labels_sep: str = DEFAULT_LABELS_SEP
+    label_columns: str | None = None  # multi-label: one 0/1 column per label, comma-separated
     backbone: str = DEFAULT_NETWORK  # the data's kind's own (each modality's configure)
     weights: str = "imagenet"
     pooling: str = "auto"
@@ -167,6 +171,7 @@ class TrainConfig:
         if self.image_size is not None:
             check_image_size(self.image_size)
         check_split_fractions(self.val_split, self.test_split)
+        self.label_format()
         if self.views < 1:
             raise ConfigError(f"--views must be at least 1; got {self.views}.")
         if self.workers < -1:
@@ -195,6 +200,13 @@ class TrainConfig:
         self.fit_settings()
         if self.strategy != "auto":  # "auto" is decided from the data by headstart.core.advise
             self.strategy_spec()
+
+    def label_format(self):
+        """How the data's label cells are read (``task``, ``labels_sep``, ``label_columns``)."""
+        from headstart.core.labels import LabelFormat
+
+        columns = tuple(c.strip() for c in (self.label_columns or "").split(",") if c.strip())
+        return LabelFormat(task=self.task, sep=self.labels_sep, columns=columns)
 
     def for_modality(self, modality: str) -> TrainConfig:
         """This configuration for data of ``modality`` (what the data turned out to be): for

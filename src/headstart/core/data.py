@@ -13,6 +13,7 @@ from pathlib import Path
 
 from headstart.choices import MODALITIES
 from headstart.core.datasource import DataSource, column_hints, refuse_empty_table
+from headstart.core.labels import LabelFormat
 from headstart.core.modality import FALLBACK, modality_of
 from headstart.core.modality import modality as named
 from headstart.core.splits import Splits, make_splits, splits_from_record
@@ -69,8 +70,11 @@ def load_source(
     filename_column: str = "filename",
     label_column: str = "label",
     text_column: str = "text",
+    labels: LabelFormat | None = None,
 ) -> DataSource:
-    """Detect the layout at ``location`` and load it (see the README's data layouts)."""
+    """Detect the layout at ``location`` and load it (see the README's data layouts);
+    ``labels`` says how a table's label cells are read (one class, or several labels per
+    example: :class:`~headstart.core.labels.LabelFormat`)."""
     if isinstance(location, DataSource):
         return location
     if modality not in ("auto", *MODALITIES):
@@ -87,6 +91,7 @@ def load_source(
         filename_column=filename_column,
         label_column=label_column,
         text_column=text_column,
+        labels=labels or LabelFormat(),
     )
 
 
@@ -131,6 +136,7 @@ def load_data(
     filename_column: str = "filename",
     label_column: str = "label",
     text_column: str = "text",
+    labels: LabelFormat | None = None,
 ) -> Splits:
     """Load any supported layout and split it (or replay a recorded split exactly)."""
     source = load_source(
@@ -139,6 +145,7 @@ def load_data(
         filename_column=filename_column,
         label_column=label_column,
         text_column=text_column,
+        labels=labels,
     )
     if split_record is not None:
         return splits_from_record(source, split_record)

@@ -119,8 +119,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.run_ = train(config, data=source, progress=self.verbose, save=False, say=self._say)
         names = self.run_.class_names
-        labels = np.asarray(y) if y is not None else None
-        if labels is not None and labels.dtype.kind in "iu":
+        labels = np.asarray(y) if y is not None and not self._label_lists(y) else None
+        if self.run_.thresholds is not None and (labels is None or labels.ndim == 2):
+            # several labels per example: predict gives a 0/1 matrix, one column per label
+            # (scikit-learn's multi-label convention); a matrix's labels are its columns
+            self.classes_ = np.arange(len(names)) if labels is not None else np.array(names)
+        elif labels is not None and labels.dtype.kind in "iu":
             self.classes_ = np.array([int(c) for c in names])
         elif labels is not None and labels.dtype.kind == "f":
             self.classes_ = np.array([float(c) for c in names])
@@ -130,15 +134,22 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self._say_result()
         return self
 
+    @staticmethod
+    def _label_lists(y) -> bool:
+        """Whether ``y`` is one list (or set) of labels per example."""
+        return len(y) > 0 and isinstance(y[0], list | tuple | set | frozenset)
+
     def _say_result(self) -> None:
         """With ``verbose``: the score the fit ends on, beside the classic baseline's."""
         m = self.run_.metrics
         head = m.get("headline")
         if not self.verbose or not head:
             return
-        self._say(f"{head['label']}: accuracy {head['accuracy']:.1%} on {head['n']:,} examples")
+        metric = "micro-F1" if head.get("metric") == "micro_f1" else "accuracy"
+        value = head.get("micro_f1", head.get("accuracy"))
+        self._say(f"{head['label']}: {metric} {value:.1%} on {head['n']:,} examples")
         classic = m.get("classic_baseline")
-        if classic:
+        if classic and "headline" in classic:
             self._say(
                 f"{classic['name']} (classic baseline) {classic['headline']['accuracy']:.1%} on "
                 f"the same examples: {classic['paired']['verdict']}"
@@ -154,7 +165,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "run_")
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        if self.run_.thresholds is not None:  # a 0/1 matrix: each label at its threshold
+            return (proba >= self.run_.thresholds[None, :]).astype(np.int64)
+        return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None) -> float:
         check_is_fitted(self, "run_")

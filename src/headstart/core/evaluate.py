@@ -14,7 +14,6 @@ examples, and scored without them too.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,9 +24,16 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from headstart.core.classic import combine, load_baseline
+from headstart.core.overlap import (
+    in_training,
+    lazy_hashes,
+    run_splits,
+    seen_in_training,
+    train_hashes,
+)
+from headstart.core.runs import display_name as run_name
 from headstart.core.splits import OPTIMISTIC, ExampleSet, example_noun
-from headstart.errors import ConfigError, DataError, HeadstartError, RunError
-from headstart.io import atomic_write_json
+from headstart.errors import ConfigError, DataError, RunError
 
 #: The scale of each number in evaluation.json (the screens show the same units).
 UNITS = {
@@ -49,9 +55,6 @@ UNITS = {
     "log_loss": "mean negative log-likelihood per example, nats",
     "macro_auc": "mean one-vs-rest ROC AUC, 0-1",
 }
-
-#: Written beside a run at training time: content hashes of its training images.
-TRAIN_HASHES = "train_hashes.json"
 
 
 def _resampled_confusions(
@@ -448,106 +451,16 @@ def _verdict(
 # --------------------------------------------------------------------------- overlap with train
 
 
-def write_train_hashes(run_dir: str | Path, hashes: Sequence[str | None]) -> Path:
-    """Record the training images' content hashes beside a run (``train_hashes.json``)."""
-    out = Path(run_dir) / TRAIN_HASHES
-    atomic_write_json(
-        out,
-        {
-            "method": "sha1 of each decoded image's RGB pixels and shape (not its path)",
-            "n_images": len(hashes),
-            "hashes": sorted({h for h in hashes if h}),
-        },
-    )
-    return out
-
-
-def run_splits(run):
-    """The exact splits ``run`` trained on, re-read from its recorded data and split."""
-    from headstart.core.data import load_data
-
-    return load_data(
-        run.config.data,
-        split_record=run.split,
-        modality=run.modality,
-        filename_column=run.config.filename_column,
-        label_column=run.config.label_column,
-        text_column=run.config.text_column,
-    )
-
-
-def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
-    """(content hashes of ``run``'s training images, where they came from), or (None, why not).
-
-    Read from the run's ``train_hashes.json``; for a run without one, its recorded training
-    split is re-read and hashed. An in-memory run without the file cannot be checked.
-    """
-    from headstart.core.data import content_hashes
-
-    if run.path is not None and (Path(run.path) / TRAIN_HASHES).is_file():
-        try:
-            payload = json.loads((Path(run.path) / TRAIN_HASHES).read_text())
-            return set(payload["hashes"]), TRAIN_HASHES
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # damaged: re-read the data below
-    if run.config.data is None:
-        return None, (
-            "this run was trained on in-memory arrays and recorded no hashes of its training images"
-        )
-    try:
-        splits = run_splits(run)
-    except HeadstartError as e:
-        return None, f"the run's training data could not be re-read ({e})"
-    hashes = content_hashes(splits.train, progress=progress)
-    return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
-
-
-def _lazy_hashes(images: ExampleSet, progress: bool):
-    """A function giving ``images``' content hashes, computed on its first call only."""
-    import functools
-
-    from headstart.core.data import content_hashes
-
-    return functools.cache(lambda: content_hashes(images, progress=progress))
-
-
-def _in_training(known: set[str], hashes, scored: np.ndarray) -> np.ndarray:
-    """Which of the ``scored`` examples (indices) are training examples, by content."""
-    return np.array([hashes()[i] in known for i in scored], dtype=bool)
-
-
-def _seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, progress) -> None:
-    """A compared run trained on another split may have trained on the very examples it is
-    scored on here (found by a first-time user: a run of another seed scored 100% on images
-    it had trained on). Counts them by content in ``entry["other_train_overlap"]`` and says
-    so in its verdict; ``hashes``: :func:`_lazy_hashes` of ``images``."""
-    known, _ = train_hashes(other, progress=progress)
-    if not known:
-        entry["other_train_overlap"] = None  # could not be checked
-        return
-    scored = np.flatnonzero(keep)
-    seen = int(_in_training(known, hashes, scored).sum())
-    entry["other_train_overlap"] = seen
-    if seen:
-        noun = example_noun(images)
-        entry["verdict"] += (
-            f" Caution: {seen:,} of these {len(scored):,} {noun}s are training {noun}s of "
-            f"{entry['other']} (same content), so its score here is optimistic; compare runs "
-            "trained on the same split (headstart train --config RUN/config.json replays a "
-            "run's split)."
-        )
-
-
 def _overlap(
     run, images: ExampleSet, valid, y, proba, majority: int, n_boot, hashes, progress
 ) -> dict:
     """How many scored images are training images (by content), and the score without them;
-    ``hashes``: :func:`_lazy_hashes` of ``images``."""
+    ``hashes``: :func:`lazy_hashes` of ``images``."""
     known, source = train_hashes(run, progress=progress)
     if known is None:
         return {"checked": False, "reason": source}
     scored = np.flatnonzero(valid)
-    dup = _in_training(known, hashes, scored)
+    dup = in_training(known, hashes, scored)
     out = {
         "checked": True,
         "hashes_from": source,
@@ -596,7 +509,7 @@ def run_probabilities(
                 head(torch.from_numpy(np.asarray(v.features[fs.valid], dtype=np.float32)))
                 for v in views
             ) / len(views)
-        proba[fs.valid] = torch.softmax(logits, dim=1).numpy()
+        proba[fs.valid] = run.task.activate(logits).numpy()
     run.model.backbone.cpu()
     if run.uses_classic and fs.valid.any():  # a blend with its classic baseline
         rows = np.flatnonzero(fs.valid)
@@ -635,7 +548,11 @@ def data_columns(run, columns: dict | None = None) -> dict:
     ``label_column``, ``text_column``), but where ``columns`` names another."""
     names = ("filename_column", "label_column", "text_column")
     own = {name: getattr(run.config, name) for name in names}
-    return {**own, **{k: v for k, v in (columns or {}).items() if v is not None}}
+    return {
+        **own,
+        **{k: v for k, v in (columns or {}).items() if v is not None},
+        "labels": run.config.label_format(),
+    }
 
 
 def select_evaluation_images(
@@ -718,6 +635,23 @@ def evaluate_run(
     noun = example_noun(images)
     if len(images) == 0:
         raise DataError(f"no {noun}s to evaluate on in the {described}.")
+    if run.thresholds is not None:  # several labels per example
+        from headstart.core.evaluate_multilabel import evaluate_multilabel
+
+        proba, valid, bad = run_probabilities(run, images, progress=progress)
+        result = evaluate_multilabel(
+            run,
+            images,
+            proba,
+            valid,
+            bad,
+            compare=compare,
+            n_boot=n_boot,
+            data=data,
+            run_probabilities=run_probabilities,
+        )
+        result.update({"evaluated_on": described, "evaluation_data": detail, "units": UNITS})
+        return result
     baseline = load_baseline(run)  # its probabilities serve the blend and its own row
     classic_proba = baseline.predict_proba(images) if baseline is not None else None
     proba, valid, bad = run_probabilities(run, images, progress=progress, classic=classic_proba)
@@ -725,9 +659,9 @@ def evaluate_run(
     result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
     majority = int(np.argmax(np.bincount(_train_labels(run), minlength=len(run.class_names))))
     paired = []
-    hashes = _lazy_hashes(images, progress)  # decoded and hashed once, only if a check needs it
+    hashes = lazy_hashes(images, progress)  # decoded and hashed once, only if a check needs it
     rows = [
-        {"name": _run_name(run), "kind": "this run", **_summary(result)},
+        {"name": run_name(run), "kind": "this run", **_summary(result)},
         {
             "name": f"majority class ('{run.class_names[majority]}')",
             "kind": "baseline",
@@ -752,7 +686,7 @@ def evaluate_run(
         om = classification_metrics(images.labels[keep], op[keep], run.class_names, n_boot=n_boot)
         rows.append(
             {
-                "name": _run_name(other),
+                "name": run_name(other),
                 "kind": "compared run",
                 "run_dir": str(other.path) if other.path else None,
                 **_summary(om),
@@ -762,11 +696,11 @@ def evaluate_run(
             images.labels[keep],
             proba[keep].argmax(axis=1),
             op[keep].argmax(axis=1),
-            this_name=_run_name(run),
-            other_name=_run_name(other),
+            this_name=run_name(run),
+            other_name=run_name(other),
             noun=noun,
         )
-        _seen_in_training(other, images, keep, entry, hashes, progress)
+        seen_in_training(other, images, keep, entry, hashes, progress)
         paired.append(entry)
     if data is not None and not ready:
         result["overlap"] = _overlap(
@@ -820,7 +754,7 @@ def _classic_baseline(run, model, pred, y, proba, noun: str, n_boot: int) -> dic
             y,
             proba.argmax(axis=1),
             pred.argmax(axis=1),
-            this_name=_run_name(run),
+            this_name=run_name(run),
             other_name=model.name,
             noun=noun,
         ),
@@ -842,11 +776,6 @@ def _summary(m: dict) -> dict:
     return {k: m[k] for k in keys if k in m}
 
 
-def _run_name(run) -> str:
-    name = Path(run.path).name if run.path else "run"
-    return f"{name} ({run.backbone_name}, {run.describe_model()})"
-
-
 def _train_labels(run) -> np.ndarray:
     counts = run.metrics.get("train_class_counts")
     if counts:
@@ -861,6 +790,10 @@ def confident_mistakes(evaluation: dict, k: int = 9) -> list[dict]:
         return []
     proba = np.asarray(pred["proba"])
     y = np.asarray(pred["y_true"])
+    if y.ndim == 2:  # several labels per example: wrong label sets
+        from headstart.core.multilabel import confident_wrong_sets
+
+        return confident_wrong_sets(evaluation, k)
     names = list(evaluation["per_class"])
     guess = proba.argmax(1)
     wrong = np.flatnonzero(guess != y)

@@ -10,6 +10,7 @@ import numpy as np
 
 from headstart.core.datasource import DataSource
 from headstart.core.splits import example_noun, make_splits, split_notes
+from headstart.core.tasks import label_counts
 from headstart.errors import HeadstartError
 
 
@@ -74,12 +75,8 @@ def plan_and_baseline(
     try:
         planned = make_splits(source, val_split=val_split, test_split=test_split, seed=seed)
         planned_counts = {
-            n: np.bincount(
-                np.asarray(
-                    [lab for lab, i in zip(s.labels, s.ids) if i not in skipped_ids],
-                    dtype=np.int64,
-                ),
-                minlength=len(names),
+            n: label_counts(
+                s.labels[[k for k, i in enumerate(s.ids) if i not in skipped_ids]], len(names)
             ).tolist()
             for n, s in planned.items().items()
         }
@@ -93,6 +90,8 @@ def plan_and_baseline(
     except HeadstartError as e:
         planned_counts, split_method = {}, {"error": str(e)}
     train_counts = np.asarray(counts["train"])
+    if np.ndim(source.train.labels) == 2:
+        return planned_counts, split_method, _frequency_baseline(source, planned, split_method)
     majority = int(np.argmax(planned_counts.get("train", counts["train"])))
     if "val" in counts:
         eval_split, eval_counts = "val", np.asarray(counts["val"])
@@ -106,6 +105,65 @@ def plan_and_baseline(
         "evaluated_on": eval_split,
     }
     return planned_counts, split_method, baseline
+
+
+def _frequency_baseline(source: DataSource, planned, split_method: dict) -> dict:
+    """Multi-label's majority class: the label-frequency predictor (each label's training
+    share as its probability, thresholds chosen on validation), its micro-F1 on validation
+    (the planned one when the data brings none; train when no split can be made)."""
+    from headstart.core.multilabel import choose_thresholds, frequency_baseline, multilabel_metrics
+
+    if split_method.get("error"):
+        train, held, where = source.train.labels, source.train.labels, "train"
+    else:
+        train, held = planned.train.labels, planned.val.labels
+        where = "val" if source.val is not None else "val (planned)"
+    proba = frequency_baseline(train, len(held))
+    thresholds, _ = choose_thresholds(held, proba)
+    m = multilabel_metrics(held, proba, thresholds, source.class_names, n_boot=0, curves=False)
+    on = [c for c, t, p in zip(source.class_names, thresholds, proba[0]) if p >= t]
+    return {
+        "kind": "label-frequency",
+        "labels": on,
+        "micro_f1": m["micro_f1"],
+        "evaluated_on": where,
+    }
+
+
+def label_set_facts(labels: np.ndarray, names, few: int) -> dict:
+    """What a multi-label data set's labels look like (``labels``: train's 0/1 matrix):
+    labels per example (cardinality), distinct label sets, examples with no label, the pairs
+    of labels seen together most often, and labels too rare to learn (fewer than ``few``
+    training examples)."""
+    labels = np.asarray(labels, np.int64)
+    counts = labels.sum(axis=0)
+    together = labels.T @ labels
+    pairs = [
+        (names[a], names[b], int(together[a, b]))
+        for a in range(len(names))
+        for b in range(a + 1, len(names))
+        if together[a, b]
+    ]
+    pairs.sort(key=lambda t: -t[2])
+    return {
+        "cardinality": float(labels.sum(axis=1).mean()) if len(labels) else 0.0,
+        "distinct_sets": len({row.tobytes() for row in labels}),
+        "no_label": int((labels.sum(axis=1) == 0).sum()),
+        "co_occurrence": [{"labels": [a, b], "count": n} for a, b, n in pairs[:5]],
+        "rare": {names[j]: int(c) for j, c in enumerate(counts) if c < few},
+    }
+
+
+def label_set_rows(facts: dict, noun: str) -> list[tuple[str, str]]:
+    """(label, value) rows of :func:`label_set_facts` for a summary table."""
+    pairs = ", ".join(f"{'+'.join(p['labels'])} ({p['count']})" for p in facts["co_occurrence"])
+    rows = [
+        ("labels per " + noun, f"{facts['cardinality']:.2f} on average (train)"),
+        ("label sets", f"{facts['distinct_sets']} distinct; {facts['no_label']} {noun}s with none"),
+    ]
+    if pairs:
+        rows.append(("seen together", pairs))
+    return rows
 
 
 def imbalance_ratio(train_counts) -> float:
@@ -126,12 +184,18 @@ def split_warnings(insp, noun: str, few: int) -> tuple[list[str], list[str]]:
             f"too few {noun}s to split: "
             + ", ".join(f"{c} ({n})" for c, n in insp.too_few_to_split.items())
         )
-    if insp.few_images:
+    rare = (getattr(insp, "label_sets", None) or {}).get("rare")
+    if rare:
+        last.append(
+            f"labels too rare to learn well (fewer than {few} training {noun}s): "
+            + ", ".join(f"{c} ({n})" for c, n in rare.items())
+        )
+    elif insp.few_images:
         last.append(
             f"classes with fewer than {few} training {noun}s: "
             + ", ".join(f"{c} ({n})" for c, n in insp.few_images.items())
         )
-    if insp.imbalance_ratio >= 3:
+    if insp.imbalance_ratio >= 3 and not getattr(insp, "label_sets", None):
         last.append(
             f"classes are imbalanced ({insp.imbalance_ratio:.1f}x between the largest and "
             "smallest): consider --class-weights auto and read balanced accuracy"

@@ -9,10 +9,35 @@ with every downstream artefact.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from headstart.errors import DataError
+from headstart.choices import DEFAULT_LABELS_SEP, TASKS
+from headstart.errors import ConfigError, DataError
+
+
+def is_label_sets(labels) -> bool:
+    """Whether ``labels`` are multi-label: a 2-D 0/1 indicator matrix (examples x labels, as
+    scikit-learn's multi-label estimators take) or a sequence of label lists (or sets)."""
+    if isinstance(labels, np.ndarray):
+        return labels.ndim == 2 and labels.shape[1] > 1 and _zero_one(labels)
+    if isinstance(labels, str | bytes) or not isinstance(labels, Sequence) or not len(labels):
+        return False
+    first = labels[0]
+    if isinstance(first, list | tuple | set | frozenset):
+        return True
+    a = np.asarray(labels) if not isinstance(first, str | bytes) else None
+    return a is not None and a.ndim == 2 and a.shape[1] > 1 and _zero_one(a)
+
+
+def _matrix_like(v) -> bool:
+    first = v[0] if len(v) else None
+    return isinstance(v, np.ndarray) or not isinstance(first, list | tuple | set | frozenset)
+
+
+def _zero_one(a: np.ndarray) -> bool:
+    return a.dtype.kind in "biuf" and bool(np.isin(a, (0, 1)).all())
 
 
 def _as_label_array(labels: Sequence | np.ndarray, where: str) -> np.ndarray:
@@ -26,8 +51,8 @@ def _as_label_array(labels: Sequence | np.ndarray, where: str) -> np.ndarray:
         a = a[:, 0]
     if a.ndim != 1:
         raise DataError(
-            f"{where}: labels must be a 1-D vector, one label per image; got shape {a.shape}. "
-            "One-hot labels? Pass labels.argmax(axis=1)."
+            f"{where}: labels must be a 1-D vector (one class per example) or a 0/1 matrix "
+            f"(examples x labels: several labels per example); got shape {a.shape}."
         )
     if a.dtype.kind == "f":
         bad = ~np.isfinite(a)
@@ -64,6 +89,11 @@ def encode_labels(
     With ``class_names`` given, integer labels index into it and string labels must be among
     it. Without, the classes are the sorted union of the labels seen.
     """
+    if any(is_label_sets(v) for v in label_sets.values()):  # several labels per example
+        return encode_label_sets(
+            {w: np.asarray(v) if _matrix_like(v) else list(v) for w, v in label_sets.items()},
+            class_names,
+        )
     arrays = {where: _as_label_array(v, where) for where, v in label_sets.items()}
     kinds = {a.dtype.kind for a in arrays.values() if len(a)}
     if kinds and kinds <= {"i", "u"}:
@@ -107,3 +137,146 @@ def encode_labels(
             )
         encoded[where] = np.fromiter((lookup[v] for v in a), dtype=np.int64, count=len(a))
     return encoded, names
+
+
+def split_cell(cell: str, sep: str) -> list[str]:
+    """The labels of one table cell (``"cat; dog"`` -> ``["cat", "dog"]``), blanks dropped."""
+    return [part.strip() for part in str(cell).split(sep) if part.strip()]
+
+
+def encode_label_sets(
+    label_sets: dict[str, Sequence], class_names: Sequence[str] | None = None
+) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """Multi-label counterpart of :func:`encode_labels`: each split's labels (a 0/1 matrix,
+    or one list of label names per example) -> a 0/1 ``int64`` matrix (examples x labels)
+    over ``class_names`` (given, or the sorted union of the names seen). A matrix without
+    names names its columns 0..K-1."""
+    matrices = {w: v for w, v in label_sets.items() if isinstance(v, np.ndarray) and v.ndim == 2}
+    lists = {w: v for w, v in label_sets.items() if w not in matrices}
+    widths = {v.shape[1] for v in matrices.values()}
+    if len(widths) > 1:
+        raise DataError(
+            f"label matrices of different widths ({', '.join(map(str, sorted(widths)))}); every "
+            "split needs one column per label, in the same order."
+        )
+    for where, m in matrices.items():
+        if not _zero_one(m):
+            raise DataError(f"{where}: a label matrix holds only 0 and 1 (label absent/present).")
+    if class_names is not None:
+        names = tuple(str(c) for c in class_names)
+    elif widths:
+        names = tuple(str(i) for i in range(widths.pop()))
+    else:
+        seen = {str(name) for v in lists.values() for labels in v for name in labels}
+        names = tuple(sorted(seen, key=_natural))
+    if matrices and len(names) != next(iter(matrices.values())).shape[1]:
+        raise DataError(
+            f"{len(names)} label names for a label matrix of "
+            f"{next(iter(matrices.values())).shape[1]} columns."
+        )
+    lookup = {n: i for i, n in enumerate(names)}
+    encoded = {w: np.asarray(m, np.int64) for w, m in matrices.items()}
+    for where, v in lists.items():
+        out = np.zeros((len(v), len(names)), np.int64)
+        for row, labels in enumerate(v):
+            unknown = [str(x) for x in labels if str(x) not in lookup]
+            if unknown:
+                raise DataError(
+                    f"{where}: label(s) {', '.join(map(repr, unknown[:5]))} of example {row} "
+                    f"are not among the labels ({', '.join(names[:10])})."
+                )
+            out[row, [lookup[str(x)] for x in labels]] = 1
+        encoded[where] = out
+    if len(names) < 2:
+        raise DataError(
+            f"multi-label data needs at least 2 labels; found {len(names)} "
+            f"({', '.join(names) or 'none'})."
+        )
+    return encoded, names
+
+
+def _natural(name: str):
+    """Numbers in numeric order, then names alphabetically."""
+    return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
+
+
+@dataclass(frozen=True)
+class LabelFormat:
+    """How a table's labels are read (``--task``, ``--labels-sep``, ``--label-columns``).
+
+    ``task="auto"``: multi-label when ``columns`` are given (one 0/1 column per label) or a
+    label cell holds ``sep``; ``"single-label"``: every cell is one class, separator or not;
+    ``"multi-label"``: every cell is a list of labels (an empty cell: no label)."""
+
+    task: str = TASKS[0]
+    sep: str = DEFAULT_LABELS_SEP
+    columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"--task must be one of {', '.join(TASKS)}; got {self.task!r}.")
+        if not self.sep:
+            raise ConfigError("--labels-sep must not be empty (the default is ';').")
+        if self.columns and self.task == TASKS[1]:
+            raise ConfigError(
+                "--label-columns gives several labels per example: it is a multi-label task; "
+                "leave --task at auto or set it to multi-label."
+            )
+
+    def missing_columns(self, header: Sequence[str]) -> list[str]:
+        return [c for c in self.columns if c not in header]
+
+    def cell(self, row: dict, label_column: str, where: str) -> str:
+        """The label text of one row: its label cell, or the names of its 0/1 label columns
+        set to 1 joined by the separator."""
+        if not self.columns:
+            return str(row.get(label_column) or "").strip()
+        on = []
+        for column in self.columns:
+            value = str(row.get(column) or "").strip()
+            if value not in ("0", "1", "0.0", "1.0", "true", "false", "True", "False"):
+                raise DataError(f"{where}: {column!r} is {value!r}; a label column holds 0 or 1.")
+            if value in ("1", "1.0", "true", "True"):
+                on.append(column)
+        return self.sep.join(on)
+
+    def allows_empty(self) -> bool:
+        """Whether an empty label cell may be an example with no label (multi-label data;
+        with ``task="auto"`` the loader asks :meth:`check_empty` once every cell is read)."""
+        return self.task != TASKS[1]
+
+    def is_multi(self, cells: dict[str, Sequence[str]]) -> bool:
+        """Whether these label cells (split -> cells) are multi-label data."""
+        if self.task == TASKS[2] or self.columns:
+            return True
+        return self.task == TASKS[0] and any(self.sep in str(c) for v in cells.values() for c in v)
+
+    def check_empty(self, cells: dict[str, Sequence[str]], first_empty: str | None, column: str):
+        """Refuse an empty label cell (``first_empty``: where the first one is) in data of one
+        class per example."""
+        if first_empty is not None and not self.is_multi(cells):
+            raise DataError(
+                f"{first_empty}: empty {column!r} cell. (Several labels per example, some "
+                f"with none? Separate labels with {self.sep!r} or pass --task multi-label.)"
+            )
+
+    def encode(self, cells: dict[str, Sequence[str]]):
+        """Each split's label cells -> (encoded labels by split, names): class indices, or a
+        0/1 matrix when the data is multi-label (see the class docstring)."""
+        if not self.is_multi(cells):
+            return encode_labels({w: np.asarray(v) for w, v in cells.items()})
+        if self.columns:
+            sets = {w: [split_cell(c, self.sep) for c in v] for w, v in cells.items()}
+            return encode_label_sets(sets, self.columns)
+        return encode_label_sets(
+            {w: [split_cell(c, self.sep) for c in v] for w, v in cells.items()}
+        )
+
+
+def label_columns_hint(missing, label_column: str, header, *used: str) -> str:
+    """When the label column is missing from a table whose other columns could each be one
+    label's 0/1 column: the flag that reads them so (``--label-columns``)."""
+    others = [c for c in header if c not in used and c != "split"]
+    if label_column not in missing or len(others) < 2:
+        return ""
+    return f" Several labels as 0/1 columns? --label-columns {','.join(others)}"

@@ -31,6 +31,7 @@ from headstart.core.fitsettings import FitSettings
 from headstart.core.inputs import batch_slices, inference_positions
 from headstart.core.recipe import warmup_steps
 from headstart.core.strategies import frozen_modules_to_eval
+from headstart.core.tasks import task_of
 from headstart.io import atomic_write_json, atomic_write_with
 from headstart.progress import progress_bar
 
@@ -194,7 +195,8 @@ def predict_logits(
     pieces = group.all_gather((y, logits))
     n = len(inputs)
     width = next((lg.shape[1] for _, lg in pieces if lg is not None), 0)
-    all_y, all_logits = np.zeros(n, np.int64), np.zeros((n, width), np.float32)
+    shape = next((yr.shape[1:] for yr, _ in pieces if yr is not None), ())
+    all_y, all_logits = np.zeros((n, *shape), np.int64), np.zeros((n, width), np.float32)
     for rank, (yr, lr) in enumerate(pieces):
         pos = inference_positions(n, INFERENCE_BATCH, (rank, group.world_size))
         all_y[pos] = yr
@@ -214,39 +216,28 @@ def predict_scores(
     return y, logits
 
 
-def predict_labels(
-    module: nn.Module, inputs, device: torch.device, *, mirrored=None, group: Group = SINGLE
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """(true labels, predicted labels, summed cross-entropy) of ``module`` over ``inputs``, in
-    inference mode: one pass serves the loss, the accuracy and any interval drawn from them.
-    ``mirrored`` (the same rows' mirror-image inputs) averages in their logits: test-time
-    augmentation on cached inputs."""
-    y, logits = predict_scores(module, inputs, device, mirrored=mirrored, group=group)
-    if not len(y):
-        return y, np.zeros(0, np.int64), 0.0
-    t = torch.from_numpy(logits)
-    loss = float(nn.functional.cross_entropy(t, torch.from_numpy(y), reduction="sum"))
-    return y, logits.argmax(1), loss
-
-
 def accuracy_of(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    return int((y_true == y_pred).sum()) / max(1, len(y_true))
+    """The share of examples predicted exactly (a multi-label example: its whole label set)."""
+    right = np.asarray(y_true) == np.asarray(y_pred)
+    if right.ndim == 2:
+        right = right.all(axis=1)
+    return int(right.sum()) / max(1, len(y_true))
 
 
 def evaluate_inputs(
     module: nn.Module, inputs, device: torch.device, group: Group = SINGLE
 ) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode. In a
-    distributed run each rank scores its share and the sums are added over ranks: every
-    example counted once, the same result on every rank."""
+    """(mean loss, accuracy) of ``module`` over ``inputs``, in inference mode, as the labels'
+    task counts them (:mod:`headstart.core.tasks`). In a distributed run each rank scores its
+    share and the sums are added over ranks: every example counted once, the same result on
+    every rank."""
+    task = task_of(inputs.labels)
     y, logits = _share_logits(module, inputs, device, group)
-    loss, correct = 0.0, 0
+    loss, correct, units = 0.0, 0, 0
     if logits is not None:
-        t = torch.from_numpy(logits)
-        loss = float(nn.functional.cross_entropy(t, torch.from_numpy(y), reduction="sum"))
-        correct = int((logits.argmax(1) == y).sum())
-    loss, correct, seen = group.sum([loss, correct, len(y)])
-    return loss / max(1, seen), correct / max(1, seen)
+        loss, correct, units = task.loss_sum(logits, y), task.correct(logits, y), task.units(y)
+    loss, correct, seen, units = group.sum([loss, correct, len(y), units])
+    return loss / max(1, seen), correct / max(1, units)
 
 
 class Checkpoint:
@@ -406,12 +397,12 @@ def fit(
     )  # on the CPU too: each batch's weight is summed from the labels, before they move
     weight = cpu_weight.to(device) if cpu_weight is not None else None
     # summed, then divided by the whole batch's weight (its size without class weights):
-    # the mean cross-entropy, also when the batch is spread over ranks
-    loss_fn = nn.CrossEntropyLoss(
-        weight=weight, label_smoothing=settings.label_smoothing, reduction="sum"
-    )
+    # the mean loss, also when the batch is spread over ranks; the labels' task says which
+    # loss (cross-entropy; binary cross-entropy for several labels per example)
+    task = task_of(train_inputs.labels)
+    loss_fn = task.loss_fn(weight, settings.label_smoothing)
     history, best_state = History(), None
-    best_acc, since_best, start_epoch, elapsed = -1.0, 0, 0, 0.0
+    best_acc, since_best, start_epoch, elapsed = -math.inf, 0, 0, 0.0
     if resume and checkpoint is not None and checkpoint.exists():
         history, best_state, state = checkpoint.load(module, optimizer, scheduler, rng)
         best_acc, since_best = state["best_acc"], state["since_best"]
@@ -435,7 +426,7 @@ def fit(
         batchnorm_trains = any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
         )
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, units = 0.0, 0, 0, 0
         cut_short = False
         for x, y in _batches(train_inputs, rng, settings.batch_size, group):
             if (
@@ -458,7 +449,7 @@ def fit(
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = trainer(x)
-            batch_loss = loss_fn(logits.float(), y) / max(denom, 1e-12)
+            batch_loss = loss_fn(logits.float(), task.target(y)) / max(denom, 1e-12)
             optimizer.zero_grad(set_to_none=True)
             # DDP averages the ranks' gradients: each rank's share of the sum, times ranks
             (batch_loss * group.world_size).backward()
@@ -466,25 +457,27 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             total_loss += batch_loss.item() * size
-            correct += int((logits.argmax(1) == y).sum())
+            correct += task.correct(logits, y)
+            units += task.units(y)
             seen += len(y)
         if cut_short:  # at the deadline mid-epoch: the best epoch's weights are restored below
             history.out_of_time = True
             break
-        total_loss, correct, seen = group.sum([total_loss, correct, seen])
+        total_loss, correct, seen, units = group.sum([total_loss, correct, seen, units])
         group.sync_buffers(module)  # every rank validates, and keeps, rank 0's model
         val_loss, val_acc = evaluate_inputs(module, val_inputs, device, group)
         row = {
             "epoch": epoch + 1,
             "loss": total_loss / max(1, seen),
-            "accuracy": correct / max(1, seen),
+            "accuracy": correct / max(1, units),
             "val_loss": val_loss,
             "val_accuracy": val_acc,
             "processes": group.world_size,  # (a resumed run may change it)
         }
         history.epochs.append(row)
-        if val_acc > best_acc:
-            best_acc, since_best = val_acc, 0
+        score = task.selection_score(val_loss, val_acc)
+        if score > best_acc:
+            best_acc, since_best = score, 0
             best_state = copy.deepcopy(module.state_dict())
             history.best_epoch = epoch + 1
         else:
@@ -495,7 +488,8 @@ def fit(
         bar.set_postfix(
             acc=f"{row['accuracy']:.3f}",
             val_acc=f"{val_acc:.3f}",
-            best=f"{best_acc:.3f} (epoch {history.best_epoch})",
+            val_loss=f"{val_loss:.3f}",
+            best=f"epoch {history.best_epoch}",
         )
         if checkpoint is not None:
             rng_states = group.all_gather(torch.get_rng_state())

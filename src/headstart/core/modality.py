@@ -42,8 +42,11 @@ class Modality(Protocol):
     def claims_table(self, path: Path, *, text_column: str) -> bool:
         """Whether the table at ``path`` holds this kind of data."""
 
-    def load_source(self, location, *, filename_column: str, label_column: str, text_column: str):
-        """The :class:`~headstart.core.datasource.DataSource` at ``location``."""
+    def load_source(
+        self, location, *, filename_column: str, label_column: str, text_column: str, labels
+    ):
+        """The :class:`~headstart.core.datasource.DataSource` at ``location`` (``labels``: a
+        :class:`~headstart.core.labels.LabelFormat`, how a table's label cells are read)."""
 
     def inspect(self, source, *, progress: bool, **options):
         """The inspection report of ``source``."""

@@ -79,8 +79,13 @@ def plot_probe_path(probe: dict, path: str | Path, title: str = "Linear probe") 
     rows = probe["tried"]
     cs = [r["C"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    first = (  # several labels per example: one probe per label, C chosen on their mean AP
+        ("val_accuracy", "Validation accuracy")
+        if "val_accuracy" in rows[0]
+        else ("val_mean_average_precision", "Validation mean average precision")
+    )
     for ax, key, label in (
-        (axes[0], "val_accuracy", "Validation accuracy"),
+        (axes[0], *first),
         (axes[1], "val_log_loss", "Validation log loss"),
     ):
         ax.plot(cs, [r[key] for r in rows], "o-", color=_ORANGE, ms=3, label="validation")
@@ -216,6 +221,29 @@ def plot_roc(roc: dict[str, dict], path: str | Path) -> Path:
     ax.set_ylabel("true positive rate")
     ax.set_title("ROC curves (one class vs the rest)")
     ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_pr_curves(curves: dict[str, dict], per_label: dict, path: str | Path) -> Path:
+    """Precision-recall curve per label with its average precision, and the point each
+    label's threshold chose (multi-label)."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for name, curve in curves.items():
+        v = per_label[name]
+        (line,) = ax.plot(
+            curve["recall"],
+            curve["precision"],
+            lw=1.5,
+            label=f"{name} (AP {v['average_precision']:.3f})",
+        )
+        ax.plot(v["recall"], v["precision"], "o", color=line.get_color(), ms=5)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Precision-recall per label (dot: its threshold)")
+    ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

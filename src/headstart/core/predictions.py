@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from headstart.choices import DEFAULT_LABELS_SEP
+
 #: Characters of a text a prediction carries to show which text it scored.
 TEXT_START_CHARS = 80
 
@@ -33,6 +35,34 @@ class Prediction:
     probabilities: np.ndarray | None
     error: str | None = None
     text_start: str | None = None
+    #: the probability of the predicted class; of a predicted label set, the probability of
+    #: exactly that set under the labels' independent sigmoids (None: the largest of
+    #: ``probabilities``)
+    confidence: float | None = None
+
+
+#: Joins the labels of a predicted label set (``"cat;dog"``): a table's default
+#: ``--labels-sep``, so a predictions CSV reads back as multi-label data.
+LABEL_JOIN = DEFAULT_LABELS_SEP
+
+
+def label_of(model, p: np.ndarray) -> str:
+    """The predicted class of probabilities ``p`` (one row), or for a multi-label ``model``
+    (one with per-label ``thresholds``) its labels at or above their thresholds joined by
+    :data:`LABEL_JOIN` (empty: no label)."""
+    thresholds = getattr(model, "thresholds", None)
+    if thresholds is None:
+        return model.class_names[int(np.argmax(p))]
+    return LABEL_JOIN.join(c for c, on in zip(model.class_names, p >= thresholds) if on)
+
+
+def confidence_of(model, p: np.ndarray) -> float:
+    """The probability of what :func:`label_of` predicts (see :class:`Prediction`)."""
+    thresholds = getattr(model, "thresholds", None)
+    if thresholds is None:
+        return float(np.max(p))
+    p = np.asarray(p, np.float64)
+    return float(np.prod(np.where(p >= thresholds, p, 1 - p)))
 
 
 #: The columns every predictions CSV begins with; the class columns and ``error`` follow.
@@ -79,7 +109,7 @@ def predictions_csv(predictions: list[Prediction], class_names: Sequence[str]) -
             row = [
                 r.input,
                 r.label,
-                f"{r.probabilities.max():.4f}",
+                f"{r.probabilities.max() if r.confidence is None else r.confidence:.4f}",
                 *[f"{v:.6f}" for v in r.probabilities],
                 "",
             ]

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from headstart.choices import AUTO_TEST_MIN_PER_CLASS, BACKBONE_SEP
-from headstart.core import plots
+from headstart.core import plots, report_multilabel
 from headstart.core.distributed import describe as describe_processes
 from headstart.core.ensemble import ENSEMBLE_NAME
 from headstart.core.evaluate import confident_mistakes
@@ -100,7 +100,12 @@ def make_figures(
         )
         words = probe_words(run.metrics["probe"])
         captions["history"] = words[0].upper() + words[1:] + "."
-    if evaluation is not None:
+    if evaluation is not None and evaluation.get("task") == "multi-label":
+        if evaluation["pr_curves"]:
+            figs["pr"] = plots.plot_pr_curves(
+                evaluation["pr_curves"], evaluation["per_label"], out / "pr.png"
+            )
+    elif evaluation is not None:
         figs["confusion"] = plots.plot_confusion(
             evaluation["confusion_matrix"], run.class_names, out / "confusion.png"
         )
@@ -412,7 +417,10 @@ def render_html(
     name = Path(run.path).name if run.path else "run"
     from headstart.core.splits import left_out_text, score_label
 
-    if evaluation is not None:
+    multi = (evaluation or {}).get("task") == "multi-label"
+    if multi:  # several labels per example: micro-F1 and the label-frequency baseline
+        cards = report_multilabel.cards(evaluation, m, noun)
+    elif evaluation is not None:
         # the headline: accuracy, its interval and the baseline, all on the same images
         baseline = next((r for r in evaluation["table"] if r["kind"] == "baseline"), None)
         cards = [
@@ -437,6 +445,11 @@ def render_html(
             )
         if not evaluation["evaluated_on"].startswith("val"):
             cards.append((score_label("val"), pct(m.get("val_accuracy"))))
+    elif m.get("task") == "multi-label":
+        cards = [
+            (score_label("val") + " (micro-F1)", pct(m.get("val_micro_f1"))),
+            ("label-frequency baseline", pct(m.get("frequency_baseline_val_micro_f1"))),
+        ]
     else:
         cards = [
             (score_label("val"), pct(m.get("val_accuracy"))),
@@ -450,7 +463,8 @@ def render_html(
         f"<h1>headstart run: {html.escape(name)}</h1>",
         f'<div class="sub">{html.escape(run.backbone_name)} &middot; '
         f"{html.escape(run.describe_model())} &middot; "
-        f"{len(run.class_names)} classes &middot; created "
+        f"{len(run.class_names)} {'labels' if run.thresholds is not None else 'classes'} "
+        "&middot; created "
         f"{html.escape(str(run.record.get('created', '')))}</div>",
         '<div class="cards">'
         + "".join(
@@ -459,14 +473,18 @@ def render_html(
         )
         + "</div>",
     ]
-    if evaluation is not None and baseline and evaluation["accuracy"] <= baseline["accuracy"]:
+    if multi:
+        parts += [
+            f'<p class="{c}">{t}</p>' for c, t in report_multilabel.warnings(evaluation, noun)
+        ]
+    elif evaluation is not None and baseline and evaluation["accuracy"] <= baseline["accuracy"]:
         parts.append(
             f'<p class="warn">No better than the majority-class baseline on the same {noun}s: '
             f"always answering {html.escape(repr(str(m.get('majority_class'))))} scores as "
             f"well. Not yet a useful model (more labelled {noun}s?).</p>"
         )
     versus = (evaluation or {}).get("classic_baseline")
-    if versus and versus["paired"]["distinguishable"]:
+    if versus and not multi and versus["paired"]["distinguishable"]:
         p = versus["paired"]
         css, verb = ("good", "beats") if p["accuracy_difference"] > 0 else ("warn", "loses to")
         parts.append(
@@ -526,19 +544,26 @@ def render_html(
     parts.append('<h2 id="data">Data</h2>')
     if inspection:
         counts = inspection.get("counts", {})
-        header = ["class", *counts]
+        header = ["label" if inspection.get("label_sets") else "class", *counts]
         rows = [
             [c, *[counts[s][i] for s in counts]]
             for i, c in enumerate(inspection.get("class_names", []))
         ]
         parts.append(html_table(header, rows))
         b = inspection.get("majority_baseline", {})
+        sets = inspection.get("label_sets")
+        described = (
+            f"{sets['cardinality']:.2f} labels per {noun} on average in train, "
+            f"{sets['distinct_sets']} distinct label sets, {sets['no_label']} {noun}s with no "
+            "label"
+            if sets
+            else "Imbalance (largest/smallest class in this run's train split) "
+            f"{inspection.get('imbalance_ratio', 1):.2f}x; majority class "
+            f"'{b.get('class')}'"
+        )
         parts.append(
             f"<p>Source: <code>{html.escape(str(inspection.get('location')))}</code> "
-            f"({html.escape(str(inspection.get('layout')))}). Imbalance (largest/smallest "
-            f"class in this run's train split) {inspection.get('imbalance_ratio', 1):.2f}x; "
-            "majority class "
-            f"'{html.escape(str(b.get('class')))}'.</p>"
+            f"({html.escape(str(inspection.get('layout')))}). {html.escape(described)}.</p>"
         )
         warnings = []
         # what the run skipped is listed below; here only what else inspection found
@@ -646,7 +671,9 @@ def render_html(
         parts.append(img_tag(figures["parent"], "parent, then this run"))
     parts.append(extra_sections)
     parts.append('<h2 id="metrics">Metrics</h2>')
-    if evaluation is not None:
+    if multi:
+        parts.append(report_multilabel.metrics_section(evaluation, noun, html_table))
+    elif evaluation is not None:
         parts.append(_metrics_section(evaluation, noun))
     else:
         parts.append(_no_evaluation(run))
@@ -656,8 +683,15 @@ def render_html(
     if "roc" in figures:
         parts.append('<h2 id="roc">ROC curves</h2>')
         parts.append(img_tag(figures["roc"], "ROC curves"))
+    if "pr" in figures:
+        parts.append('<h2 id="pr">Precision-recall curves</h2>')
+        parts.append(img_tag(figures["pr"], "precision-recall curves"))
     if evaluation is not None:
-        parts.append('<h2 id="mistakes">Most confident mistakes</h2>')
+        parts.append(
+            '<h2 id="mistakes">Most confident wrong label sets</h2>'
+            if multi
+            else '<h2 id="mistakes">Most confident mistakes</h2>'
+        )
         if "mistakes" in figures:
             parts.append(img_tag(figures["mistakes"], "most confident mistakes"))
         elif "mistakes" in examples:
@@ -978,6 +1012,7 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
         "(<code>headstart evaluate RUN NEW_DATA</code>)."
     )
     rows = []
+    multi = any("val_micro_f1" in r for r in auto["candidates"])  # several labels per example
     for r in auto["candidates"]:
         estimate = few_seconds(r["estimate_seconds"]) if "estimate_seconds" in r else "(always)"
         if r["status"] == "skipped":
@@ -985,7 +1020,7 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             estimate = estimate if "estimate_seconds" in r else ""
             fate = f"skipped: {r['reason']}"
         else:
-            acc = pct(r["val_accuracy"])
+            acc = pct(r["val_accuracy"] if "val_accuracy" in r else r["val_micro_f1"])
             diff = (
                 "the same examples right"
                 if r.get("same_examples_right")
@@ -1009,7 +1044,7 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
             "candidate",
             "rung",
             "flags",
-            "val. acc.",
+            "val. acc." if not multi else "val. micro-F1",
             "vs best so far (points ± noise)",
             "estimated s",
             "seconds",
@@ -1060,7 +1095,8 @@ def auto_section(auto: dict, noun: str = "image", headline: dict | None = None) 
         f"({budget.get('forward_seconds_per_example', 0):.3g} s per {noun}; measured on "
         f"{html.escape(budget.get('forward_measured_on', 'this run'))}) fits in what is "
         "left, and stops at the budget's deadline with its best epoch. A candidate replaces "
-        "the best so far only when its validation accuracy is higher by more than one "
+        f"the best so far only when its validation {'micro-F1' if multi else 'accuracy'} is "
+        "higher by more than one "
         f"standard error of the paired difference on the same validation {noun}s; costlier "
         "rungs are climbed only while the last one paid. "
         + " ".join(notes)
@@ -1178,7 +1214,8 @@ def write_run_report(run, splits=None, *, parent=None, progress: bool = False) -
     freshly trained, saved run. ``splits`` defaults to the ones it trained on (``run.data``);
     ``parent``, the run it continued, is compared with it on the same images."""
     from headstart.core.data import DataSource, inspect_source
-    from headstart.core.evaluate import evaluate_run, write_train_hashes
+    from headstart.core.evaluate import evaluate_run
+    from headstart.core.overlap import write_train_hashes
     from headstart.core.splits import score_label
 
     splits = splits if splits is not None else run.data

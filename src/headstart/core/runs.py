@@ -42,6 +42,7 @@ from headstart.core.rundir import (
     read_json,
 )
 from headstart.core.strategies import Strategy, plan_strategy
+from headstart.core.tasks import named as named_task
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_text, atomic_write_with
 
@@ -119,6 +120,19 @@ class Run:
     def modality(self) -> str:
         """``"image"`` or ``"text"``: what this run's model reads."""
         return getattr(self.preprocessing, "modality", FALLBACK)
+
+    @property
+    def task(self):
+        """What the run predicts (:mod:`headstart.core.tasks`): one class per example, or a
+        set of labels (runs from before multi-label record none: single-label)."""
+        return named_task((self.metrics or {}).get("task"))
+
+    @property
+    def thresholds(self) -> np.ndarray | None:
+        """A multi-label run's per-label thresholds (chosen on validation), in
+        ``class_names`` order; None for one class per example."""
+        values = ((self.metrics or {}).get("thresholds") or {}).get("values")
+        return None if values is None else np.array([values[c] for c in self.class_names])
 
     @property
     def n_examples(self) -> dict[str, int]:
@@ -387,3 +401,10 @@ def load_run(path: str | Path) -> Run:
             "missing; copy the whole run folder."
         )
     return run
+
+
+def display_name(run) -> str:
+    """A run as tables name it: its folder, backbone and model (``run1 (tf_efficientnet_lite0,
+    feature-extraction)``)."""
+    name = Path(run.path).name if run.path else "run"
+    return f"{name} ({run.backbone_name}, {run.describe_model()})"

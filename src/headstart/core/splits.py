@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_PER_CLASS
+from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_MULTI_LABEL, AUTO_TEST_MIN_PER_CLASS
 from headstart.core.datasource import SPLIT_NAMES, DataSource
+from headstart.core.tasks import label_counts
 from headstart.errors import ConfigError, DataError
 
 #: One split's examples: an ``ImageSet`` or a ``TextSet`` (``labels``, ``class_names``, ``ids``,
@@ -83,6 +84,8 @@ def check_split_fractions(val_split: float, test_split: float | None) -> None:
 
 def auto_test_split(pool: ExampleSet) -> float:
     """The test fraction ``test_split=None`` means for ``pool``: see ``AUTO_TEST_FRACTION``."""
+    if np.ndim(pool.labels) == 2:  # multi-label: rare labels are the rule, not the exception
+        return AUTO_TEST_FRACTION if len(pool) >= AUTO_TEST_MIN_MULTI_LABEL else 0.0
     counts = pool.class_counts()
     present = counts[counts > 0]
     if len(present) and present.min() >= AUTO_TEST_MIN_PER_CLASS:
@@ -119,14 +122,17 @@ class Splits:
 
 def too_few_to_split(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
     """Classes with fewer than 2 images: they cannot appear in both train and validation."""
-    counts = np.bincount(labels, minlength=len(class_names))
+    counts = label_counts(labels, len(class_names))
     return {class_names[i]: int(c) for i, c in enumerate(counts) if 0 < c < 2}
 
 
 def _stratified_carve(
     pool: ExampleSet, fraction: float, seed: int, what: str
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Positions (keep, carved) of ``pool`` with ``fraction`` carved out, stratified by class."""
+    """Positions (keep, carved) of ``pool`` with ``fraction`` carved out, stratified by class
+    (several labels per example: by iterative stratification)."""
+    if np.ndim(pool.labels) == 2:
+        return _multi_label_carve(pool, fraction, seed, what)
     noun = example_noun(pool)
     small = too_few_to_split(pool.labels, pool.class_names)
     if small:
@@ -164,6 +170,33 @@ def _stratified_carve(
     return np.sort(keep), np.sort(carved), note
 
 
+def _multi_label_carve(
+    pool: ExampleSet, fraction: float, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Multi-label carve: iterative stratification (Sechidis, Tsoumakas and Vlahavas, ECML
+    PKDD 2011, as second-order stratification in ``iterative-stratification``), which keeps
+    each label's share, rare labels first, on both sides. A label of one example cannot be on
+    both: the note names such labels; they are learnt from train or scored, not both."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    noun = example_noun(pool)
+    n = len(pool)
+    n_carve = int(round(fraction * n))
+    if n_carve < 1 or n - n_carve < 1:
+        raise DataError(
+            f"{n} {noun}s are too few to hold out {fraction:g} of them for {what} and still "
+            f"train on the rest; add {noun}s or provide a {what} split."
+        )
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n_carve, random_state=seed)
+    keep, carved = next(splitter.split(np.zeros((n, 1)), pool.labels))
+    note = None
+    single = too_few_to_split(pool.labels, pool.class_names)
+    if single:
+        listed = ", ".join(map(repr, single))
+        note = f"label(s) {listed} have one {noun}: on one side of the {what} split only"
+    return np.sort(keep), np.sort(carved), note
+
+
 def _keep_duplicates_together(
     pool: ExampleSet, keep: np.ndarray, carved: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -189,7 +222,9 @@ def _keep_duplicates_together(
         after = side.copy()
         after[leaving] = to_carved
         labels = pool.labels
-        if any(not (after[labels == labels[i]] != to_carved).any() for i in leaving):
+        if labels.ndim == 1 and any(
+            not (after[labels == labels[i]] != to_carved).any() for i in leaving
+        ):
             continue  # the move would empty a class on one side: leave these copies apart
         moved += len(leaving)
         side = after
@@ -263,6 +298,9 @@ def make_splits(
         method["test_rule"] = (
             f"auto: {AUTO_TEST_FRACTION:g} of train when every class has at least "
             f"{AUTO_TEST_MIN_PER_CLASS} {noun}s"
+            if np.ndim(source.train.labels) == 1
+            else f"auto: {AUTO_TEST_FRACTION:g} of train when there are at least "
+            f"{AUTO_TEST_MIN_MULTI_LABEL} {noun}s (several labels per {noun})"
         )
     check_split_fractions(val_split, test_split)
     pool = source.train
@@ -283,8 +321,12 @@ def make_splits(
             method["notes"].append(carve_note(test_split, len(test), noun))
     elif auto and source.test is None:
         method["notes"].append(
-            f"no test split: a class has fewer than {AUTO_TEST_MIN_PER_CLASS} {noun}s, so the "
-            "score is measured on validation, which chose the model (optimistic)"
+            (
+                f"no test split: a class has fewer than {AUTO_TEST_MIN_PER_CLASS} {noun}s"
+                if np.ndim(source.train.labels) == 1
+                else f"no test split: fewer than {AUTO_TEST_MIN_MULTI_LABEL} {noun}s"
+            )
+            + ", so the score is measured on validation, which chose the model (optimistic)"
         )
     val = source.val
     if val is None:

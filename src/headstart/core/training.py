@@ -50,11 +50,13 @@ from headstart.core.model import (
     weights_fingerprint,
     weights_record,
 )
+from headstart.core.multilabel import classic_beside, held_out_scores
 from headstart.core.rundir import check_out, check_writable, missing_from, remove_created
 from headstart.core.runlock import RunLock, holder, refusal
 from headstart.core.runs import Run, load_run, reproducibility_record
 from headstart.core.splits import example_noun, score_label, split_notes
 from headstart.core.strategies import StrategyPlan
+from headstart.core.tasks import MULTI, label_counts, task_of
 from headstart.errors import ConfigError, RunError
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
 
@@ -117,6 +119,7 @@ def split_data(
         filename_column=config.filename_column,
         label_column=config.label_column,
         text_column=config.text_column,
+        labels=config.label_format(),
     )
 
 
@@ -332,6 +335,11 @@ def preflight(out: Path, need_bytes: int) -> None:
 def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
     if config.class_weights != "auto":
         return None
+    if task_of(splits.train.labels) is MULTI:
+        raise ConfigError(
+            "--class-weights auto weighs each class by its share of the examples; with several "
+            "labels per example each label has its own threshold instead. Leave it at none."
+        )
     counts = splits.train.class_counts().astype(float)
     return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
 
@@ -461,6 +469,7 @@ def _train_locked(
 
             split_record = json.loads((out / "split.json").read_text())
         splits = split_data(config, data, split_record)
+        _class_weights(config, splits)  # what the labels' task cannot use: refused before work
         hashes = {n: data_fingerprint(s) for n, s in splits.items().items()}
         if group.distributed:  # every rank must see the same files and split them alike
             seen = group.all_gather(hashes)
@@ -549,7 +558,11 @@ def _train_locked(
         )
         used_sets = {n: s.subset(prepared.used[n]) for n, s in splits.items().items()}
         classic, weight, joint = None, 0.0, None
-        if group.is_main:  # the baseline every model of this kind of data must beat
+        if group.is_main and task_of(splits.train.labels) is MULTI:
+            # the baseline every model of this kind of data must beat, one-vs-rest: scored
+            # beside the model, not blended in
+            classic = classic_beside(metrics, scored, used_sets)
+        elif group.is_main:  # the baseline every model of this kind of data must beat
             classic, weight, joint = blend_with_classic(
                 config,
                 metrics,
@@ -669,19 +682,22 @@ def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device, 
     ``C`` chosen on validation; the run's head becomes its linear layer. Returns (the fit, the
     head, a history with no epochs)."""
     from headstart.core.loop import History
-    from headstart.core.probe import UNUSED_SETTINGS, fit_probe
+    from headstart.core.probe import UNUSED_SETTINGS, fit_probe, fit_probe_multilabel
 
     x, y = prepared.train.stacked()
     xv, yv = prepared.val.stacked()
     weights = _class_weights(config, splits)
-    fitted = fit_probe(
-        x,
-        y,
-        xv,
-        yv,
-        len(splits.class_names),
-        sample_weight=None if weights is None else weights[y],
-    )
+    if task_of(y) is MULTI:  # one logistic regression per label
+        fitted = fit_probe_multilabel(x, y, xv, yv)
+    else:
+        fitted = fit_probe(
+            x,
+            y,
+            xv,
+            yv,
+            len(splits.class_names),
+            sample_weight=None if weights is None else weights[y],
+        )
     head = build_head(PROBE_HEAD, x.shape[1], len(splits.class_names))
     with torch.no_grad():
         head[-1].weight.copy_(torch.from_numpy(fitted.weight))
@@ -702,7 +718,9 @@ def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device, 
         )
     grid = fitted.record()["grid"]
     say(
-        f"linear probe: logistic regression (L-BFGS) on standardised features, C {fitted.C:g} "
+        "linear probe: logistic regression (L-BFGS"
+        + ("; one per label" if task_of(y) is MULTI else "")
+        + f") on standardised features, C {fitted.C:g} "
         f"chosen on validation from {len(grid)} values ({grid[0]:g} to {grid[-1]:g}), "
         f"{fitted.seconds:.1f} s"
         + ("" if fitted.converged else "; L-BFGS stopped at its iteration limit")
@@ -719,8 +737,7 @@ def _metrics(
     config, splits, history, prepared: Prepared, device, extract_seconds, plan, group
 ) -> dict:
     labels = used_labels(splits, prepared)
-    train_counts = np.bincount(labels["train"], minlength=len(splits.class_names))
-    majority = int(np.argmax(train_counts))
+    train_counts = label_counts(labels["train"], len(splits.class_names))
     # one inference pass per held-out split gives its accuracy and the headline's interval;
     # with --tta, as the saved model predicts: each image averaged with its mirror image
     if isinstance(prepared.module, TransferModel):
@@ -737,19 +754,11 @@ def _metrics(
         for name, inputs in held_out.items()
         if inputs is not None
     }
-    scored = {
-        name: (y, lg.argmax(1) if len(y) else np.zeros(0, np.int64))
-        for name, (y, lg) in logits.items()
-    }
-    val_acc = accuracy_of(*scored["val"])
     metrics = {
-        "val_accuracy": val_acc,
         "train_class_counts": train_counts.tolist(),
         "best_epoch": history.best_epoch,
         "epochs_run": len(history.epochs),
         "stopped_early": history.stopped_early,
-        "majority_class": splits.class_names[majority],
-        "majority_baseline_val_accuracy": float(np.mean(labels["val"] == majority)),
         "n_examples": {n: len(v) for n, v in labels.items()},
         "n_unreadable": {n: len(s) - len(labels[n]) for n, s in splits.items().items()},
         # read but unusable (an empty text file: in no split) or unreadable when used (a
@@ -771,6 +780,26 @@ def _metrics(
         },
         "feature_cache": prepared.record,
     }
+    if task_of(labels["train"]) is MULTI:
+        scored = held_out_scores(metrics, labels, logits, splits.class_names)
+    else:
+        scored = _single_label_scores(metrics, labels, logits, splits.class_names)
+    if history.out_of_time:
+        metrics["out_of_time"] = True
+    return metrics, scored, {name: lg for name, (_, lg) in logits.items()}
+
+
+def _single_label_scores(metrics: dict, labels: dict, logits: dict, class_names) -> dict:
+    """Each held-out split's (true, predicted) classes, their accuracies, the majority class's
+    and the headline into ``metrics``."""
+    scored = {
+        name: (y, lg.argmax(1) if len(y) else np.zeros(0, np.int64))
+        for name, (y, lg) in logits.items()
+    }
+    majority = int(np.argmax(label_counts(labels["train"], len(class_names))))
+    metrics["val_accuracy"] = accuracy_of(*scored["val"])
+    metrics["majority_class"] = class_names[majority]
+    metrics["majority_baseline_val_accuracy"] = float(np.mean(labels["val"] == majority))
     if "test" in scored:
         metrics["test_accuracy"] = accuracy_of(*scored["test"])
         metrics["majority_baseline_test_accuracy"] = float(np.mean(labels["test"] == majority))
@@ -780,9 +809,7 @@ def _metrics(
         "optimistic": headline == "val",
         "label": score_label(headline),
     }
-    if history.out_of_time:
-        metrics["out_of_time"] = True
-    return metrics, scored, {name: lg for name, (_, lg) in logits.items()}
+    return scored
 
 
 def head_inputs(prepared: Prepared, head, device) -> dict | None:

@@ -120,7 +120,10 @@ def export_onnx(
             "data_hash": (run.record or {}).get("data_hash"),
             "headline": (run.metrics or {}).get("headline"),
             **({"cost": run.cost_note()} if run.cost_note() else {}),
+            "task": run.task.name,
         }
+        if run.thresholds is not None:  # several labels per example: each label's threshold
+            meta["thresholds"] = dict(zip(run.class_names, run.thresholds.tolist()))
         if run.modality == "image":
             meta["preprocessing"]["in_graph"] = "mean/std normalisation (input: pixels in 0-1)"
         meta["files"] = sorted([out.name, side.name, *(f.name for f in staging.iterdir())])
@@ -132,7 +135,7 @@ def export_onnx(
         onnx_file = staging / out.name
         _export(graph, feed(samples[:2]), axes, names, onnx_file)
         seconds = time.perf_counter() - start
-        meta["check"], onnx_probs = _check(graph, onnx_file, feed, samples, where)
+        meta["check"], onnx_probs = _check(graph, onnx_file, feed, samples, where, run.thresholds)
         meta["check"]["export_seconds"] = round(seconds, 1)
         meta["check"]["end_to_end"] = _end_to_end(run, onnx_probs, samples)
         _write_metadata(onnx_file, meta)
@@ -157,7 +160,7 @@ def refuse_interrupted(run, run_dir, doing: str) -> None:
 
 def _validation(run):
     """The run's validation split when its data can still be read, else None."""
-    from headstart.core.evaluate import run_splits
+    from headstart.core.overlap import run_splits
 
     if not (run.config.data and run.split):
         return None
@@ -207,9 +210,12 @@ def _export(graph, example: dict, axes: dict, names, path: Path) -> None:
         raise ExportError(f"torch.onnx.export failed: {type(e).__name__}: {str(e)[:400]}") from None
 
 
-def _check(graph, path: Path, feed, samples: list, where: str) -> tuple[dict, np.ndarray]:
-    """onnx.checker, then ONNX Runtime against PyTorch on the same input arrays; returns the
-    result and ONNX Runtime's probabilities for ``samples``."""
+def _check(
+    graph, path: Path, feed, samples: list, where: str, thresholds=None
+) -> tuple[dict, np.ndarray]:
+    """onnx.checker, then ONNX Runtime against PyTorch on the same input arrays (the same
+    classes, or with ``thresholds`` the same label sets); returns the result and ONNX
+    Runtime's probabilities for ``samples``."""
     import onnx
     import onnxruntime as ort
     import torch
@@ -227,7 +233,7 @@ def _check(graph, path: Path, feed, samples: list, where: str) -> tuple[dict, np
         with torch.no_grad():
             want = graph(*_tensors(arrays, names)).numpy()
         worst = max(worst, float(np.abs(got - want).max()))
-        classes_differ += int((got.argmax(1) != want.argmax(1)).sum())
+        classes_differ += _differ(got, want, thresholds)
         outputs.append(got)
     n = len(samples)
     if worst > TOLERANCE or classes_differ:
@@ -246,6 +252,15 @@ def _check(graph, path: Path, feed, samples: list, where: str) -> tuple[dict, np
     return result, np.concatenate(outputs)
 
 
+def _differ(got: np.ndarray, want: np.ndarray, thresholds=None) -> int:
+    """How many examples two probability arrays predict differently: their classes, or with
+    ``thresholds`` (several labels per example) their label sets."""
+    if thresholds is None:
+        return int((got.argmax(1) != want.argmax(1)).sum())
+    t = np.asarray(thresholds)[None, :]
+    return int(((got >= t) != (want >= t)).any(axis=1).sum())
+
+
 def _end_to_end(run, got: np.ndarray, samples: list) -> dict:
     """How the whole ONNX client path (``got``: ONNX Runtime on the client's torch-free
     preprocessing of ``samples``) compares with ``run.predict_proba``: recorded, not enforced
@@ -253,7 +268,7 @@ def _end_to_end(run, got: np.ndarray, samples: list) -> dict:
     want = run.predict_proba(samples)
     return {
         "max_abs_difference": float(np.abs(got - want).max()),
-        "same_class": int((got.argmax(1) == want.argmax(1)).sum()),
+        "same_class": len(samples) - _differ(got, want, run.thresholds),
         "of": len(samples),
     }
 

@@ -99,6 +99,12 @@ class OnnxModel:
             raise RunError(f"{self.path}: exported by a newer headstart; upgrade to load it.")
         self.meta = meta
         self.class_names: tuple[str, ...] = tuple(meta["class_names"])
+        #: a multi-label export's per-label thresholds (class_names order), else None
+        self.thresholds = (
+            np.array([meta["thresholds"][c] for c in self.class_names])
+            if meta.get("thresholds")
+            else None
+        )
         self.modality: str = meta["modality"]
         kind = modality(self.modality)
         self.noun = kind.noun

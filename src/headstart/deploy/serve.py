@@ -40,6 +40,7 @@ from headstart.choices import (
     SERVE_MAX_WAIT_MS,
 )
 from headstart.core.config import parse_bytes
+from headstart.core.predictions import confidence_of
 from headstart.errors import ConfigError
 
 DEFAULT_MAX_BYTES = parse_bytes(SERVE_MAX_BYTES, "--max-bytes")
@@ -76,14 +77,20 @@ ERRORS = {
 }
 
 
-def predict_responses(classes: list[str]) -> dict:
-    """``POST /predict``'s answers as OpenAPI describes them."""
+def predict_responses(classes: list[str], multi_label: bool = False) -> dict:
+    """``POST /predict``'s answers as OpenAPI describes them (``multi_label``: a set of
+    ``labels`` per input instead of one ``label``)."""
+    named = (
+        {"labels": {"type": "array", "items": {"type": "string", "enum": classes}}}
+        if multi_label
+        else {"label": {"type": "string", "enum": classes}}
+    )
     prediction = {
         "type": "object",
         "required": ["input"],
         "properties": {
             "input": {"type": "string"},
-            "label": {"type": "string", "enum": classes},
+            **named,
             "confidence": {"type": "number"},
             "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
             "error": {"type": "string"},
@@ -125,6 +132,8 @@ def load_model(target: str | Path, engine: str):
             "preprocessing": meta.get("preprocessing"),
             "headline": meta.get("headline"),
             **({"cost": meta["cost"]} if meta.get("cost") else {}),
+            "task": meta.get("task", "single-label"),
+            **({"thresholds": meta["thresholds"]} if meta.get("thresholds") else {}),
         }
     else:
         from headstart.deploy.export import refuse_interrupted
@@ -140,7 +149,10 @@ def load_model(target: str | Path, engine: str):
             "preprocessing": model.preprocessing.to_dict(),
             "headline": model.metrics.get("headline"),
             **({"cost": model.cost_note()} if model.cost_note() else {}),
+            "task": model.task.name,
         }
+        if model.thresholds is not None:
+            info["thresholds"] = dict(zip(model.class_names, model.thresholds.tolist()))
     info["headstart_version"] = __version__
     return model, info
 
@@ -315,6 +327,7 @@ def create_app(model, info: dict, limits: Limits | None = None):
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
     batcher = Batcher(model.predict_proba, limits)
     classes = [str(c) for c in info["class_names"]]
+    thresholds = getattr(model, "thresholds", None)  # several labels per input
 
     @asynccontextmanager
     async def lifespan(app):
@@ -351,7 +364,7 @@ def create_app(model, info: dict, limits: Limits | None = None):
 
     @app.post(
         "/predict",
-        responses=predict_responses(classes),
+        responses=predict_responses(classes, multi_label=thresholds is not None),
         openapi_extra={"requestBody": reader.body_schema(limits)},
     )
     async def predict(request: Request):
@@ -408,11 +421,16 @@ def create_app(model, info: dict, limits: Limits | None = None):
                 predictions.append({"input": name, "error": err})
                 continue
             p = rows[k]
+            said = (
+                {"labels": [c for c, on in zip(classes, p >= thresholds) if on]}
+                if thresholds is not None
+                else {"label": classes[int(np.argmax(p))]}
+            )
             predictions.append(
                 {
                     "input": name,
-                    "label": classes[int(np.argmax(p))],
-                    "confidence": float(np.max(p)),
+                    **said,
+                    "confidence": confidence_of(model, p),
                     "probabilities": {c: float(v) for c, v in zip(classes, p)},
                 }
             )

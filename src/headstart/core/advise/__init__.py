@@ -19,6 +19,7 @@ from headstart.core.data import Splits
 from headstart.core.extractors import available_encoders, extractor_for, load_encoder
 from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice, recommend, transfer_gain
+from headstart.core.tasks import label_counts
 from headstart.errors import BackboneError, ConfigError
 
 #: Training examples the advice's two probes (pretrained and random-weight features) compare
@@ -39,9 +40,15 @@ def control_sample(labels: np.ndarray, size: int | None = None, seed: int = 0) -
     from sklearn.model_selection import train_test_split
 
     try:
-        rows, _ = train_test_split(
-            np.arange(n), train_size=size, stratify=labels, random_state=seed
-        )
+        if np.ndim(labels) == 2:  # several labels per example: iterative stratification
+            from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+            split = MultilabelStratifiedShuffleSplit(n_splits=1, train_size=size, random_state=seed)
+            rows, _ = next(split.split(np.zeros((n, 1)), labels))
+        else:
+            rows, _ = train_test_split(
+                np.arange(n), train_size=size, stratify=labels, random_state=seed
+            )
     except ValueError:  # a class too small to stratify: a plain seeded sample
         rows = np.random.default_rng(seed).choice(n, size=size, replace=False)
     return np.sort(rows)
@@ -176,8 +183,8 @@ def measure_similarity(
             used = fs.valid
     return {
         # the training images that decoded: what the advice counts (unreadable files do not)
-        "train_class_counts": np.bincount(
-            splits.train.labels[used], minlength=len(splits.class_names)
+        "train_class_counts": label_counts(
+            splits.train.labels[used], len(splits.class_names)
         ).tolist(),
         "probe_pretrained": accs["pretrained"],
         "probe_random": accs["random"],

@@ -81,6 +81,7 @@ from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
 from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice
+from headstart.core.tasks import MULTI, task_of
 
 __all__ = ["MIN_EPOCHS", "Budget", "Costs", "Pass", "cannot_rank", "ladder", "warm_every_depth"]
 
@@ -215,6 +216,10 @@ def ladder(
     climb = Climb(config, splits, budget, progress, say)
     before = budget.spent  # the frozen pass and the advice
     can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
+    task = task_of(splits.train.labels)
+    # several labels per example: other backbones and ensembles (selected by accuracy) are
+    # not built for label sets yet; every other rung is
+    one_class = task is not MULTI
     kind = modality_of(splits.train)  # what its stages and blocks are called
     tta: dict | None = None
     try:
@@ -265,7 +270,7 @@ def ladder(
         # rung 2: other backbones, one cached pass each, their frozen candidates, then the
         # probe on all backbones' last features side by side (headstart.core.advise.ensembling)
         backbones: list[dict] = []
-        if "every-depth" in can and frozen_pass is not None:
+        if "every-depth" in can and frozen_pass is not None and one_class:
             backbones = backbone_rung(
                 climb,
                 base,
@@ -288,7 +293,7 @@ def ladder(
             and BACKBONE_SEP not in cand.config.backbone
         ]
         parent = max(
-            (r for r in last_runs if r is not None), key=lambda r: r.metrics["val_accuracy"]
+            (r for r in last_runs if r is not None), key=lambda r: r.metrics[task.score_key]
         )
         top = replace(
             base,
@@ -384,7 +389,8 @@ def ladder(
                 }
         # last of all: an ensemble of the frozen candidates (one pass per backbone for all)
         ensemble = None
-        if "every-depth" in can and frozen_pass is not None:  # (on the passes' cached features)
+        if "every-depth" in can and frozen_pass is not None and one_class:
+            # (on the passes' cached features)
             ensemble = ensemble_rung(climb, base, splits, backbones, progress=progress)
         run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
@@ -444,6 +450,7 @@ def ladder(
         decisions["ensemble"] = ensemble
     if backbones:  # what each backbone added (with its share of the ensemble, when one ran)
         decisions["backbones"] = (ensemble or {}).get("backbones") or backbones
-    say(f"auto: kept {row['candidate']} (validation {row['val_accuracy']:.1%})")
+    said = "validation" if one_class else f"validation {task.score_name}"
+    say(f"auto: kept {row['candidate']} ({said} {row[task.score_key]:.1%})")
     say(f"auto: {spent_sentence(record)}")
     return run, decisions

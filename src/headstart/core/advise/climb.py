@@ -12,7 +12,9 @@ import numpy as np
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
 from headstart.core.evaluate import paired_noise
+from headstart.core.multilabel import paired_f1_noise
 from headstart.core.scenarios import Advice
+from headstart.core.tasks import MULTI, task_of
 from headstart.io import make_temp_dir
 
 #: A candidate that trains part of the network starts only when extracting what it needs and
@@ -193,15 +195,18 @@ class Climb:
         seconds = time.perf_counter() - start
         if self.overran is None and left > 0 and self.budget.spent > self.budget.total:
             self.overran = cand.name
+        task = task_of(self.splits.train.labels)
         row.update(
             status="tried",
-            val_accuracy=run.metrics["val_accuracy"],
+            **{task.score_key: run.metrics[task.score_key]},
             seconds=round(seconds, 1),
             epochs_run=run.metrics["epochs_run"],
             out_of_time=bool(run.metrics.get("out_of_time")),
         )
         shown = few_seconds(row["seconds"])  # as the report shows it
-        words = f"auto: {cand.name}: validation {row['val_accuracy']:.1%} ({shown} s"
+        words = f"auto: {cand.name}: validation {row[task.score_key]:.1%} ({shown} s"
+        if task.score_key != "val_accuracy":
+            words = words.replace("validation", f"validation {task.score_name}", 1)
         if row["out_of_time"]:
             words += f", stopped at the budget after {_epochs(row['epochs_run'])})"
         else:
@@ -212,7 +217,11 @@ class Climb:
             self._say(words)
         else:
             y, pred = run.predictions["val"]
-            diff, noise = paired_noise(y, pred, self.best[0].predictions["val"][1])
+            best = self.best[0].predictions["val"][1]
+            if task is MULTI:  # micro-F1's difference and its paired bootstrap spread
+                diff, noise = paired_f1_noise(y, pred, best)
+            else:
+                diff, noise = paired_noise(y, pred, best)
             row.update(difference=round(diff, 4), noise=round(noise, 4))
             better = diff > max(noise, 0.0) and diff > 0
             verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"

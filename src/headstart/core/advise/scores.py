@@ -75,13 +75,31 @@ def _folds(labels: np.ndarray, max_folds: int = 5) -> int:
 
 
 def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
-    """Mean 5-fold cross-validated accuracy of a logistic-regression probe."""
+    """Mean 5-fold cross-validated accuracy of a logistic-regression probe (several labels per
+    example: the micro-F1 of one probe per label, folds by iterative stratification)."""
     labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return _multilabel_probe(features, labels, seed)
     if np.bincount(labels).min() < 2:
         return float("nan")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
     cv = StratifiedKFold(_folds(labels), shuffle=True, random_state=seed)
     return float(cross_val_score(model, features, labels, cv=cv).mean())
+
+
+def _multilabel_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+    from sklearn.multiclass import OneVsRestClassifier
+
+    varies = (labels.sum(axis=0) >= 2) & (labels.sum(axis=0) <= len(labels) - 2)
+    if not varies.any():
+        return float("nan")
+    labels = labels[:, varies]
+    model = make_pipeline(
+        StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=2000, C=1.0))
+    )
+    cv = MultilabelStratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    return float(cross_val_score(model, features, labels, cv=cv, scoring="f1_micro").mean())
 
 
 def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 5, seed: int = 0) -> float:

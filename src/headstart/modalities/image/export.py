@@ -13,22 +13,25 @@ INPUT_NAMES = ("pixels",)
 
 
 class ImageGraph(nn.Module):
-    """pixels (N, 3, H, W) float32 in [0, 1] -> class probabilities (N, classes)."""
+    """pixels (N, 3, H, W) float32 in [0, 1] -> class probabilities (N, classes): the softmax,
+    or with several labels per image one sigmoid per label (``task``)."""
 
-    def __init__(self, model: nn.Module, mean, std):
+    def __init__(self, model: nn.Module, mean, std, task=None):
         super().__init__()
         self.model = model
+        self.activate = task.activate if task is not None else (lambda z: torch.softmax(z, 1))
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model((pixels - self.mean) / self.std), dim=1)
+        return self.activate(self.model((pixels - self.mean) / self.std))
 
 
 def graph(run) -> tuple[nn.Module, dict]:
     """(graph, dynamic axes by input name) of an image run."""
     prep = run.preprocessing
-    return ImageGraph(run.model.eval(), prep.mean, prep.std).eval(), {"pixels": {0: "batch"}}
+    graph = ImageGraph(run.model.eval(), prep.mean, prep.std, run.task)
+    return graph.eval(), {"pixels": {0: "batch"}}
 
 
 def samples(run, val, n: int, seed: int = 0) -> tuple[list, str]:

@@ -44,14 +44,15 @@ class _ImageDataset(Dataset):
             return None
         seed = (self.seed * 1_000_003 + epoch_seed * 100_003 + i) % (2**31)
         x = prepare_batch([img], self.prep, self.augment, seed=seed)[0]
-        return x, int(self.images.labels[i])
+        return x, self.images.labels[i]  # a class, or a row of 0/1 labels
 
 
 def _collate(items):
     items = [it for it in items if it is not None]
     if not items:
         return None
-    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+    labels = np.stack([np.asarray(y, np.int64) for _, y in items])
+    return torch.stack([x for x, _ in items]), torch.from_numpy(labels)
 
 
 class _EpochBatches(Sampler):

@@ -40,11 +40,13 @@ class ImageModality:
     def claims_table(self, path: Path, *, text_column: str) -> bool:
         return False  # images are what a table is when no other modality claims it
 
-    def load_source(self, location, *, filename_column: str, label_column: str, text_column: str):
+    def load_source(
+        self, location, *, filename_column: str, label_column: str, text_column: str, labels
+    ):
         from headstart.modalities.image.data.sources import load_image_source
 
         return load_image_source(
-            location, filename_column=filename_column, label_column=label_column
+            location, filename_column=filename_column, label_column=label_column, labels=labels
         )
 
     def inspect(self, source, *, progress: bool, **options):

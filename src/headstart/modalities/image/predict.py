@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.predictions import Prediction
+from headstart.core.predictions import Prediction, confidence_of, label_of
 from headstart.errors import DataError
 from headstart.modalities.image.data.decode import UnreadableImage, decode_image, is_image_path
 from headstart.modalities.image.data.imageset import ImageSet, array_item_to_rgb
@@ -24,7 +24,8 @@ from headstart.progress import progress_bar
 def predict_proba(
     run, images: Sequence[np.ndarray] | ImageSet, *, batch_size: int = 32, progress: bool = False
 ) -> np.ndarray:
-    """Softmax probabilities, one row per decoded image, in ``run.class_names`` order."""
+    """Probabilities (the softmax over classes; several labels per image: a sigmoid per
+    label), one row per decoded image, in ``run.class_names`` order."""
     import torch
 
     from headstart.modalities.image.preprocess import prepare_batch
@@ -39,7 +40,7 @@ def predict_proba(
         for s in range(0, n, batch_size):
             batch = [get(i) for i in range(s, min(s + batch_size, n))]
             x = prepare_batch(batch, run.preprocessing).to(device)
-            out[s : s + len(batch)] = torch.softmax(model(x), dim=1).float().cpu().numpy()
+            out[s : s + len(batch)] = run.task.activate(model(x)).float().cpu().numpy()
             bar.update(len(batch))
         bar.close()
     return out
@@ -89,6 +90,6 @@ def predict_inputs(
             results.append(Prediction(name, None, None, e.reason))
     probs = model.predict_proba(good_images, batch_size=batch_size, progress=progress)
     for name, p in zip(good_names, probs):
-        results.append(Prediction(name, model.class_names[int(p.argmax())], p))
+        results.append(Prediction(name, label_of(model, p), p, confidence=confidence_of(model, p)))
     order = {name: i for i, (name, _) in enumerate(items)}
     return sorted(results, key=lambda r: order[r.input])

@@ -10,6 +10,7 @@ import numpy as np
 
 from headstart.core import plots
 from headstart.core.evaluate import confident_mistakes
+from headstart.core.tasks import label_text
 
 #: Augmented views shown in the report (the grid has room for the original and eight).
 SHOWN_VIEWS = 8
@@ -115,7 +116,7 @@ def augmentation_views(run, images) -> dict | None:
     where = images.describe(position)
     if images.paths is not None:
         where = "/".join(Path(where).parts[-2:])
-    label = images.class_names[int(images.labels[position])]
+    label = label_text(images.labels[position], images.class_names)
     caption = (
         f"Augmentation ({cfg.augment}): the training image {where} (class {label}) and {how}. "
         f"Transforms applied: {', '.join(words)}."
@@ -145,7 +146,7 @@ def image_figures(
     for i in picks:
         try:
             imgs.append(train.image(int(i)))
-            titles.append(train.class_names[int(train.labels[i])])
+            titles.append(label_text(train.labels[i], train.class_names))
         except UnreadableImage:
             continue
     if imgs:

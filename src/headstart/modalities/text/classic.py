@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.core.classic import full_proba, per_class_coefficients, softmax
+from headstart.core.probe import CONSTANT_LOGIT
 from headstart.errors import RunError
 from headstart.io import atomic_write_json, atomic_write_with
 
@@ -121,14 +122,11 @@ class TfidfBaseline:
     ) -> TfidfBaseline:
         """:meth:`fit` on lists of texts and labels."""
         from scipy.sparse import hstack
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import log_loss
 
         start = time.perf_counter()
         y_train = np.asarray(y_train, dtype=np.int64)
         y_val = np.asarray(y_val, dtype=np.int64)
-        present = np.unique(y_train)
-        if len(present) < 2:
+        if y_train.ndim == 1 and len(np.unique(y_train)) < 2:
             raise ValueError("the classic baseline needs at least two classes in train")
         vectorisers, min_dfs = [], []
         for spec in VECTORISERS:
@@ -149,21 +147,10 @@ class TfidfBaseline:
             return hstack([v.transform(list(texts)) for v in vectorisers]).tocsr()
 
         x_train, x_val = features(train_texts), features(val_texts)
-        tried, best, best_model = [], None, None
-        for c in C_GRID:
-            model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
-            proba = full_proba(model.predict_proba(x_val), model.classes_, n_classes)
-            acc = float(np.mean(proba.argmax(1) == y_val)) if len(y_val) else float("nan")
-            loss = (
-                float(log_loss(y_val, proba, labels=np.arange(n_classes)))
-                if len(y_val)
-                else float("nan")
-            )
-            tried.append({"C": c, "val_accuracy": round(acc, 4), "val_log_loss": round(loss, 4)})
-            key = (acc, -loss)
-            if best is None or key > best:
-                best, best_model = key, model
-        coef, intercept = per_class_coefficients(best_model, n_classes)
+        if y_train.ndim == 2:  # several labels per text: one logistic regression per label
+            coef, intercept, record = _fit_one_vs_rest(x_train, y_train, x_val, y_val)
+        else:
+            coef, intercept, record = _fit_multinomial(x_train, y_train, x_val, y_val, n_classes)
         record = {
             "kind": KIND,
             "name": NAME,
@@ -177,9 +164,7 @@ class TfidfBaseline:
                 }
                 for spec, md, v in zip(VECTORISERS, min_dfs, vectorisers)
             ],
-            "C": float(best_model.C),
-            "chosen_on": "validation accuracy (ties: lower log loss)",
-            "tried": tried,
+            **record,
             "n_train": len(y_train),
             "n_val": len(y_val),
             "seconds": round(time.perf_counter() - start, 3),
@@ -196,10 +181,19 @@ class TfidfBaseline:
         texts = list(getattr(texts, "texts", texts))
         return hstack([v.transform(texts) for v in self.vectorisers]).tocsr()
 
+    @property
+    def thresholds(self) -> np.ndarray | None:
+        """Per-label thresholds (chosen on validation) of a multi-label baseline, else None."""
+        t = self.record.get("thresholds")
+        return None if t is None else np.asarray(t, np.float64)
+
     def predict_proba(self, texts) -> np.ndarray:
         """Class probabilities of ``texts`` (a :class:`TextSet` or a sequence of strings; one
         row per text)."""
-        return softmax(np.asarray(self.features(texts) @ self.coef.T) + self.intercept)
+        logits = np.asarray(self.features(texts) @ self.coef.T) + self.intercept
+        if self.record.get("task") == "multi-label":  # a sigmoid per label
+            return _sigmoid(logits)
+        return softmax(logits)
 
     def joint_logits(self, texts) -> np.ndarray:
         """The joint model's TF-IDF part of its logits (float64, one row per text)."""
@@ -302,3 +296,80 @@ class BlendFeed:
         arrays = self.tokens(texts)
         arrays[self.name] = np.asarray(self.baseline.features(texts).toarray(), np.float32)
         return arrays
+
+
+def _fit_multinomial(x_train, y_train, x_val, y_val, n_classes: int):
+    """One multinomial logistic regression, C chosen on validation accuracy."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    tried, best, best_model = [], None, None
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
+        proba = full_proba(model.predict_proba(x_val), model.classes_, n_classes)
+        acc = float(np.mean(proba.argmax(1) == y_val)) if len(y_val) else float("nan")
+        loss = (
+            float(log_loss(y_val, proba, labels=np.arange(n_classes)))
+            if len(y_val)
+            else float("nan")
+        )
+        tried.append({"C": c, "val_accuracy": round(acc, 4), "val_log_loss": round(loss, 4)})
+        key = (acc, -loss)
+        if best is None or key > best:
+            best, best_model = key, model
+    coef, intercept = per_class_coefficients(best_model, n_classes)
+    record = {
+        "C": float(best_model.C),
+        "chosen_on": "validation accuracy (ties: lower log loss)",
+        "tried": tried,
+    }
+    return coef, intercept, record
+
+
+def _fit_one_vs_rest(x_train, y_train, x_val, y_val):
+    """One binary logistic regression per label (scikit-learn's one-vs-rest), one C for all
+    labels chosen on validation mean average precision (ties: the lower mean log loss), and
+    each label's threshold chosen on validation as the run's are
+    (:func:`headstart.core.multilabel.choose_thresholds`)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    from headstart.core.multilabel import choose_thresholds, multilabel_metrics
+
+    k = y_train.shape[1]
+    varies = [j for j in range(k) if 0 < y_train[:, j].sum() < len(y_train)]
+    tried, best = [], None
+    for c in C_GRID:
+        coef = np.zeros((k, x_train.shape[1]))
+        intercept = np.where(y_train.all(axis=0), CONSTANT_LOGIT, -CONSTANT_LOGIT).astype(float)
+        for j in varies:
+            m = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train[:, j])
+            coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
+        proba = _sigmoid(np.asarray(x_val @ coef.T) + intercept)
+        names = [str(j) for j in range(k)]
+        ap = multilabel_metrics(y_val, proba, np.full(k, 0.5), names, n_boot=0, curves=False)[
+            "mean_average_precision"
+        ]
+        ap = float(np.nan_to_num(ap))
+        loss = float(np.mean([log_loss(y_val[:, j], proba[:, j], labels=[0, 1]) for j in range(k)]))
+        tried.append(
+            {"C": c, "val_mean_average_precision": round(ap, 4), "val_log_loss": round(loss, 4)}
+        )
+        if best is None or (ap, -loss) > best[0]:
+            best = ((ap, -loss), c, coef, intercept, proba)
+    _, c, coef, intercept, proba = best
+    thresholds, rule = choose_thresholds(y_val, proba)
+    record = {
+        "task": "multi-label",
+        "C": c,
+        "chosen_on": "validation mean average precision (ties: lower mean log loss); one "
+        "logistic regression per label",
+        "tried": tried,
+        "thresholds": thresholds.tolist(),
+        "threshold_rule": rule["rule"],
+    }
+    return coef, intercept, record
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(z, np.float64), -60, 60)))

@@ -38,14 +38,15 @@ class TextGraph(nn.Module):
     """(input_ids, attention_mask) int64 (W, L) of W windows and ``windows`` float32 (N, W),
     1 where a window belongs to a text -> class probabilities (N, classes)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, task=None):
         super().__init__()
         self.model = model
+        self.activate = task.activate if task is not None else (lambda z: torch.softmax(z, 1))
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, windows: torch.Tensor
     ) -> torch.Tensor:
-        return torch.softmax(self.model((input_ids, attention_mask, windows)), dim=1)
+        return self.activate(self.model((input_ids, attention_mask, windows)))
 
 
 class BlendedTextGraph(TextGraph):
@@ -89,7 +90,7 @@ def graph(run) -> tuple[nn.Module, dict]:
             run.model.eval(), coef, intercept, run.classic_weight, joint=run.classic_joint
         )
         return blended.eval(), {**names, TFIDF_INPUT: {0: "texts"}}
-    return TextGraph(run.model.eval()).eval(), names
+    return TextGraph(run.model.eval(), run.task).eval(), names
 
 
 def client_meta(run, stem: str) -> dict:

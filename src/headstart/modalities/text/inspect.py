@@ -16,6 +16,8 @@ from headstart.core.datasource import DataSource
 from headstart.core.inspection import (
     group_duplicates,
     imbalance_ratio,
+    label_set_facts,
+    label_set_rows,
     leakage_warning,
     plan_and_baseline,
     split_warnings,
@@ -49,6 +51,10 @@ class TextInspection:
     few_images: dict[str, int] = field(default_factory=dict)  # the name image runs use
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"} each
     notes: list[str] = field(default_factory=list)
+    #: several labels per example: :func:`~headstart.core.inspection.label_set_facts` of
+    #: train, and the examples per split (``counts`` then count labels, not examples)
+    label_sets: dict | None = None
+    n_per_split: dict[str, int] = field(default_factory=dict)
     planned_split: dict[str, list[int]] = field(default_factory=dict)
     split_method: dict[str, object] = field(default_factory=dict)
     item_hashes: dict[str, list[str | None]] = field(default_factory=dict, repr=False)
@@ -58,7 +64,7 @@ class TextInspection:
 
     @property
     def n_images(self) -> dict[str, int]:  # the examples per split, as image inspections say
-        return {s: int(sum(c)) for s, c in self.counts.items()}
+        return self.n_per_split or {s: int(sum(c)) for s, c in self.counts.items()}
 
     @property
     def unreadable(self) -> list[dict[str, str]]:
@@ -95,6 +101,8 @@ class TextInspection:
                     f"{t['max_length']}-token window (--max-length)",
                 )
             )
+        if self.label_sets:
+            rows += label_set_rows(self.label_sets, "text")
         return rows
 
     def warnings(self) -> list[str]:
@@ -195,7 +203,10 @@ def inspect_texts(
         source, counts, set(), val_split=val_split, test_split=test_split, seed=seed
     )
     train_counts = counts["train"]
+    multi = source.train.labels.ndim == 2
     return TextInspection(
+        label_sets=label_set_facts(source.train.labels, names, FEW_TEXTS) if multi else None,
+        n_per_split={n: len(s) for n, s in splits.items()} if multi else {},
         layout=source.layout,
         location=source.location,
         class_names=names,

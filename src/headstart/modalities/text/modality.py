@@ -57,10 +57,14 @@ class TextModality:
 
         return is_text_table(path, text_column=text_column)
 
-    def load_source(self, location, *, filename_column: str, label_column: str, text_column: str):
+    def load_source(
+        self, location, *, filename_column: str, label_column: str, text_column: str, labels
+    ):
         from headstart.modalities.text.sources import load_text_source
 
-        return load_text_source(location, text_column=text_column, label_column=label_column)
+        return load_text_source(
+            location, text_column=text_column, label_column=label_column, labels=labels
+        )
 
     def inspect(self, source, *, progress: bool, **options):
         from headstart.modalities.text.inspect import inspect_texts

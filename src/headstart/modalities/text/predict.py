@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.core.predictions import Prediction, text_start
+from headstart.core.predictions import Prediction, confidence_of, label_of, text_start
 from headstart.errors import DataError
 from headstart.modalities.text.sources import (
     TABLE_SUFFIXES,
@@ -44,7 +44,7 @@ def predict_text_proba(
     features = extractor.extract(items).features
     with torch.no_grad():
         logits = run.model.head.eval()(torch.from_numpy(np.asarray(features, np.float32)))
-    return torch.softmax(logits, dim=1).numpy()
+    return run.task.activate(logits).numpy()
 
 
 def predict_text_inputs(
@@ -71,7 +71,15 @@ def predict_text_inputs(
         start = text_start(text)
         if where in by_where:
             p = by_where[where]
-            out.append(Prediction(where, model.class_names[int(p.argmax())], p, text_start=start))
+            out.append(
+                Prediction(
+                    where,
+                    label_of(model, p),
+                    p,
+                    text_start=start,
+                    confidence=confidence_of(model, p),
+                )
+            )
         else:
             why = why or "empty or not UTF-8 text"
             out.append(Prediction(where, None, None, why, text_start=start))

@@ -9,6 +9,7 @@ import numpy as np
 
 from headstart.core.evaluate import confident_mistakes
 from headstart.core.predictions import SNIPPET_CHARS, snippet
+from headstart.core.tasks import label_text
 
 
 def text_examples(run, evaluation: dict | None, splits) -> dict[str, str]:
@@ -18,7 +19,7 @@ def text_examples(run, evaluation: dict | None, splits) -> dict[str, str]:
     train = splits.train
     picks = np.random.default_rng(0).choice(len(train), size=min(6, len(train)), replace=False)
     rows = [
-        f"<tr><td>{html.escape(train.class_names[int(train.labels[i])])}</td>"
+        f"<tr><td>{html.escape(label_text(train.labels[i], train.class_names))}</td>"
         f"<td class=text>{snippet(train.texts[int(i)])}</td></tr>"
         for i in picks
     ]

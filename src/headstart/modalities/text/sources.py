@@ -31,7 +31,7 @@ from headstart.core.datasource import (
     column_hints,
     refuse_empty_table,
 )
-from headstart.core.labels import encode_labels
+from headstart.core.labels import LabelFormat, encode_labels, label_columns_hint
 from headstart.errors import DataError
 from headstart.modalities.text.textset import TextSet
 
@@ -155,17 +155,21 @@ def from_table(
     text_column: str = "text",
     label_column: str = "label",
     split_column: str = "split",
+    labels: LabelFormat = LabelFormat(),
 ) -> DataSource:
-    """A CSV / TSV / JSON Lines file of texts and labels (optional split column)."""
+    """A CSV / TSV / JSON Lines file of texts and labels (optional split column); ``labels``:
+    how the label cells are read (several labels per text, see
+    :class:`~headstart.core.labels.LabelFormat`)."""
     path = Path(path)
     refuse_empty_table(path, f"{text_column},{label_column}")
     columns, rows = read_table(path)
-    missing = [c for c in (text_column, label_column) if c not in columns]
+    missing = [c for c in (text_column, *(labels.columns or (label_column,))) if c not in columns]
     if missing:
         raise DataError(
             f"{path}: column(s) {', '.join(map(repr, missing))} not found; it has "
             f"{', '.join(map(repr, columns)) or 'no columns'}. Name the columns with "
             "--text-column / --label-column."
+            + label_columns_hint(missing, label_column, columns, text_column)
             + column_hints(
                 {"--text-column": text_column, "--label-column": label_column}, list(columns)
             )
@@ -176,14 +180,19 @@ def from_table(
     skipped: list[dict[str, str]] = []
     former: dict[str, str] = {}
     is_csv = TABLE_SUFFIXES[path.suffix.lower()] is not None
+    first_empty = None  # where the first empty label cell is (no label, multi-label)
     for number, line, row in rows:
         item_id = row_id(path.name, number)
         problem = cell_count_problem(columns, row) if is_csv else ""
         if problem:
             skipped.append({"path": item_id, "reason": f"line {line}: {problem}"})
             continue
-        text, label = cell_text(row.get(text_column)), cell_text(row.get(label_column)).strip()
-        if not label:
+        text = cell_text(row.get(text_column))
+        cells = {c: cell_text(row.get(c)) for c in labels.columns or (label_column,)}
+        label = labels.cell(cells, label_column, where_in_table(path, number, line))
+        if not label and first_empty is None:
+            first_empty = where_in_table(path, number, line)
+        if not label and not labels.allows_empty():
             where = where_in_table(path, number, line)
             raise DataError(f"{where}: empty {label_column!r} cell.")
         if not text.strip():
@@ -196,12 +205,13 @@ def from_table(
                 where = where_in_table(path, number, line)
                 raise DataError(f"{where}: split {raw!r} is not one of train, val, test.")
             split = SPLIT_ALIASES[raw]
-        texts, labels, ids = by_split.setdefault(split, ([], [], []))
+        texts, cells_of_split, ids = by_split.setdefault(split, ([], [], []))
         texts.append(text)
-        labels.append(label)
+        cells_of_split.append(label)
         ids.append(item_id)
         former[f"{path.name}:{line}"] = item_id  # its id in older runs' split.json: its line
-    source = _source(by_split, path, "table", skipped)
+    labels.check_empty({s: v[1] for s, v in by_split.items()}, first_empty, label_column)
+    source = _source(by_split, path, "table", skipped, labels)
     source.former_ids = former
     return source
 
@@ -254,11 +264,17 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _source(by_split: dict, where: Path, layout: str, skipped: list[dict[str, str]]) -> DataSource:
+def _source(
+    by_split: dict,
+    where: Path,
+    layout: str,
+    skipped: list[dict[str, str]],
+    labels: LabelFormat = LabelFormat(),
+) -> DataSource:
     if "train" not in by_split:
         raise DataError(f"{where}: no texts belong to the train split.")
     keys = {s: f"{where} ({s} labels)" for s in by_split}
-    encoded, names = encode_labels({keys[s]: np.asarray(v[1]) for s, v in by_split.items()})
+    encoded, names = labels.encode({keys[s]: v[1] for s, v in by_split.items()})
     sets = {
         s: TextSet(
             texts=texts,
@@ -297,9 +313,14 @@ def is_text_table(path: Path, *, text_column: str = "text") -> bool:
 
 
 def load_text_source(
-    location: str | Path, *, text_column: str = "text", label_column: str = "label"
+    location: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    labels: LabelFormat = LabelFormat(),
 ) -> DataSource:
-    """A table (CSV, TSV, JSON Lines) or a folder of class subfolders of ``.txt`` files."""
+    """A table (CSV, TSV, JSON Lines) or a folder of class subfolders of ``.txt`` files
+    (``labels``: how a table's label cells are read)."""
     path = Path(location).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file or folder.")
@@ -310,9 +331,11 @@ def load_text_source(
                 f"{text_column!r} and {label_column!r}) or a folder of class subfolders of "
                 ".txt files."
             )
-        return from_table(path, text_column=text_column, label_column=label_column)
+        return from_table(path, text_column=text_column, label_column=label_column, labels=labels)
     tables = sorted(p for p in path.iterdir() if p.suffix.lower() in TABLE_SUFFIXES)
     has_dirs = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
     if len(tables) == 1 and not has_dirs:
-        return from_table(tables[0], text_column=text_column, label_column=label_column)
+        return from_table(
+            tables[0], text_column=text_column, label_column=label_column, labels=labels
+        )
     return from_text_folder(path)

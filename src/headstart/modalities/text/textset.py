@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from headstart.core.tasks import label_counts
+
 
 @dataclass
 class TextSet:
@@ -66,7 +68,7 @@ class TextSet:
         )
 
     def class_counts(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=len(self.class_names))
+        return label_counts(self.labels, len(self.class_names))
 
     def fingerprint(self) -> str:
         """Hash of the texts, their ids and labels: the feature cache's data key."""

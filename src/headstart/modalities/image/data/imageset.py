@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.core.tasks import label_counts
 from headstart.modalities.image.data.decode import decode_image
 
 
@@ -128,7 +129,7 @@ class ImageSet:
         )
 
     def class_counts(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=len(self.class_names))
+        return label_counts(self.labels, len(self.class_names))
 
     @staticmethod
     def concat(sets: Sequence[ImageSet], name: str) -> ImageSet:

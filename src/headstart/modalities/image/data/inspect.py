@@ -21,11 +21,14 @@ from headstart.core.datasource import DataSource
 from headstart.core.inspection import (
     group_duplicates,
     imbalance_ratio,
+    label_set_facts,
+    label_set_rows,
     leakage_warning,
     plan_and_baseline,
     split_warnings,
 )
 from headstart.core.splits import too_few_to_split
+from headstart.core.tasks import uncount
 from headstart.modalities.image.data.decode import UnreadableImage, decode_image
 from headstart.modalities.image.data.imageset import ImageSet, array_item_to_rgb
 from headstart.progress import progress_bar
@@ -60,10 +63,14 @@ class Inspection:
     item_hashes: dict[str, list[str | None]] = field(default_factory=dict, repr=False)
     #: what holds each image, in messages: files, or copies (images in arrays)
     item_word: str = "files"
+    #: several labels per example: :func:`~headstart.core.inspection.label_set_facts` of
+    #: train, and the examples per split (``counts`` then count labels, not examples)
+    label_sets: dict | None = None
+    n_per_split: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_images(self) -> dict[str, int]:
-        return {s: int(sum(c)) for s, c in self.counts.items()}
+        return self.n_per_split or {s: int(sum(c)) for s, c in self.counts.items()}
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -89,6 +96,8 @@ class Inspection:
                 )
             )
         rows.append(("modes", ", ".join(f"{m} ({n})" for m, n in self.modes.items()) or "-"))
+        if self.label_sets:
+            rows += label_set_rows(self.label_sets, "image")
         if self.ignored_files:
             rows.append(("ignored", f"{self.ignored_files} non-image file(s)"))
         return rows
@@ -187,6 +196,7 @@ def inspect_source(
     splits = source.splits()
     names = list(source.class_names)
     counts = {n: s.class_counts().tolist() for n, s in splits.items()}
+    n_per_split = {n: len(s) for n, s in splits.items()}
     sizes: Counter = Counter()
     modes: Counter = Counter()
     unreadable: list[dict[str, str]] = []
@@ -205,7 +215,8 @@ def inspect_source(
             if size is None:
                 unreadable.append({"split": split, "path": s.describe(i), "reason": reason})
                 unreadable_ids.add(s.ids[i])
-                counts[split][int(s.labels[i])] -= 1
+                uncount(counts[split], s.labels[i])
+                n_per_split[split] -= 1
                 continue
             sizes[size] += 1
             modes[mode] += 1
@@ -255,4 +266,6 @@ def inspect_source(
         notes=list(source.notes),
         item_hashes=item_hashes,
         item_word="files" if all(s.paths is not None for s in splits.values()) else "copies",
+        label_sets=label_set_facts(labels, names, FEW_IMAGES) if labels.ndim == 2 else None,
+        n_per_split=n_per_split if labels.ndim == 2 else {},
     )

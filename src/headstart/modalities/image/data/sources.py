@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.core.datasource import SPLIT_ALIASES, DataSource, column_hints, refuse_empty_table
-from headstart.core.labels import encode_labels
+from headstart.core.labels import LabelFormat, encode_labels, label_columns_hint
 from headstart.errors import DataError
 from headstart.modalities.image.data.decode import is_image_path
 from headstart.modalities.image.data.imageset import ImageSet
@@ -274,8 +274,11 @@ def from_csv(
     filename_column: str = "filename",
     label_column: str = "label",
     split_column: str = "split",
+    labels: LabelFormat = LabelFormat(),
 ) -> DataSource:
-    """A CSV of ``filename,label`` rows, paths relative to the CSV (an optional split column)."""
+    """A CSV of ``filename,label`` rows, paths relative to the CSV (an optional split column).
+    ``labels``: how the label cells are read (several labels per image, see
+    :class:`~headstart.core.labels.LabelFormat`)."""
     csv_path = Path(csv_path)
     base = csv_path.parent
     refuse_empty_table(csv_path, f"{filename_column},{label_column}")
@@ -283,12 +286,15 @@ def from_csv(
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             columns = reader.fieldnames or []
-            missing = [c for c in (filename_column, label_column) if c not in columns]
+            wanted = (filename_column, *(labels.columns or (label_column,)))
+            missing = [c for c in wanted if c not in columns]
             if missing:
                 raise DataError(
                     f"{csv_path}: column(s) {', '.join(map(repr, missing))} not found; the "
                     f"header has {', '.join(map(repr, columns)) or 'no columns'}. Name the "
-                    "columns with --filename-column / --label-column."
+                    "columns with --filename-column / "
+                    + ("--label-columns." if labels.columns else "--label-column.")
+                    + label_columns_hint(missing, label_column, columns, filename_column)
                     + column_hints(
                         {"--filename-column": filename_column, "--label-column": label_column},
                         list(columns),
@@ -301,6 +307,7 @@ def from_csv(
         raise DataError(f"{csv_path}: has a header but no rows.")
     by_split: dict[str, tuple[list[str], list[str]]] = {}
     missing_files: list[str] = []
+    first_empty = None  # where the first empty label cell is (no label, multi-label)
     for line, row in enumerate(rows, start=2):
         extra = row.get(None)  # csv.DictReader keeps cells beyond the header under None
         if extra:
@@ -309,11 +316,11 @@ def from_csv(
                 f"{len(columns)} (an unquoted comma in a file name?). Quote that cell or fix "
                 "the row."
             )
-        name, label = (
-            (row.get(filename_column) or "").strip(),
-            (row.get(label_column) or "").strip(),
-        )
-        if not name or not label:
+        name = (row.get(filename_column) or "").strip()
+        label = labels.cell(row, label_column, f"{csv_path}, line {line}")
+        if not label and first_empty is None:
+            first_empty = f"{csv_path}, line {line}"
+        if not name or (not label and not labels.allows_empty()):
             raise DataError(
                 f"{csv_path}, line {line}: empty {'filename' if not name else 'label'} cell."
             )
@@ -329,9 +336,9 @@ def from_csv(
         path = Path(name) if os.path.isabs(name) else base / name
         if not path.is_file():
             missing_files.append(name)
-        paths, labels = by_split.setdefault(split, ([], []))
+        paths, cells_of_split = by_split.setdefault(split, ([], []))
         paths.append(str(path))
-        labels.append(label)
+        cells_of_split.append(label)
     if missing_files:
         shown = ", ".join(missing_files[:5]) + (" ..." if len(missing_files) > 5 else "")
         raise DataError(
@@ -340,9 +347,9 @@ def from_csv(
         )
     if "train" not in by_split:
         raise DataError(f"{csv_path}: no rows belong to the train split.")
-    encoded, names = encode_labels(
-        {f"{csv_path} ({s} labels)": np.asarray(labs) for s, (_, labs) in by_split.items()}
-    )
+    cells = {f"{csv_path} ({s} labels)": labs for s, (_, labs) in by_split.items()}
+    labels.check_empty(cells, first_empty, label_column)
+    encoded, names = labels.encode(cells)
     sets = {
         s: ImageSet(
             labels=encoded[f"{csv_path} ({s} labels)"],
@@ -372,8 +379,10 @@ def load_image_source(
     *,
     filename_column: str = "filename",
     label_column: str = "label",
+    labels: LabelFormat = LabelFormat(),
 ) -> DataSource:
-    """Detect the image layout at ``location`` (or a ``demo:NAME`` data set) and load it."""
+    """Detect the image layout at ``location`` (or a ``demo:NAME`` data set) and load it
+    (``labels``: how a table's label cells are read)."""
     if isinstance(location, DataSource):
         return location
     text = str(location)
@@ -387,7 +396,9 @@ def load_image_source(
         raise DataError(f"{path}: no such file or folder.")
     if path.is_file():
         if path.suffix.lower() == ".csv":
-            return from_csv(path, filename_column=filename_column, label_column=label_column)
+            return from_csv(
+                path, filename_column=filename_column, label_column=label_column, labels=labels
+            )
         if path.suffix.lower() == ".npy":
             raise DataError(
                 f"{path}: point headstart at the folder holding train_images.npy and "
@@ -409,7 +420,12 @@ def load_image_source(
     has_dirs = any((path / n).is_dir() and not n.startswith(".") for n in names)
     # A folder holding one labels CSV (plus, often, an images/ folder) is the CSV layout.
     if len(csvs) == 1 and (not has_dirs or _csv_has_column(path / csvs[0], filename_column)):
-        return from_csv(path / csvs[0], filename_column=filename_column, label_column=label_column)
+        return from_csv(
+            path / csvs[0],
+            filename_column=filename_column,
+            label_column=label_column,
+            labels=labels,
+        )
     if not has_dirs:
         raise DataError(
             f"{path}: empty or unknown layout. Expected class subfolders (cat/, dog/), "

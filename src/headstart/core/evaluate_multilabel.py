@@ -1,0 +1,196 @@
+"""Evaluating a multi-label run (:func:`headstart.core.evaluate.evaluate_run` hands over once
+it has the run's probabilities): every score of :mod:`headstart.core.multilabel` with its
+interval, beside the label-frequency predictor, the classic baseline made one-vs-rest (text:
+TF-IDF with a logistic regression per label) and any compared run, each compared with this run
+on the same examples by a paired bootstrap of the micro-F1 difference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from headstart.core.multilabel import (
+    INTERVAL_METHOD,
+    SCORES,
+    choose_thresholds,
+    frequency_baseline,
+    multilabel_metrics,
+    paired_micro_f1,
+    summary,
+)
+from headstart.core.overlap import in_training, lazy_hashes, seen_in_training, train_hashes
+from headstart.core.runs import display_name as run_name
+from headstart.core.splits import example_noun
+from headstart.errors import DataError
+
+
+def _train_labels(run, n_labels: int) -> np.ndarray:
+    """A 0/1 matrix with the run's training label frequencies (what the label-frequency
+    predictor needs): from the recorded per-label counts and examples."""
+    counts = np.asarray(run.metrics.get("train_class_counts") or np.zeros(n_labels), np.float64)
+    n = int((run.metrics.get("n_examples") or {}).get("train") or 1)
+    return (counts / max(n, 1))[None, :]
+
+
+def evaluate_multilabel(
+    run,
+    images,
+    proba: np.ndarray,
+    valid: np.ndarray,
+    bad: list,
+    *,
+    compare,
+    n_boot: int,
+    data,
+    run_probabilities,
+):
+    """The evaluation of a multi-label ``run`` on ``images`` (see the module):
+    ``run_probabilities`` computes a compared run's (evaluate's own)."""
+    names = list(run.class_names)
+    noun = example_noun(images)
+    y = np.asarray(images.labels)[valid]
+    if y.ndim != 2:
+        raise DataError(
+            f"this run predicts several labels per {noun}, and the evaluation data has one "
+            f"class per {noun}; give it data labelled with label sets."
+        )
+    mine = proba[valid]
+    thresholds = run.thresholds
+    result = multilabel_metrics(y, mine, thresholds, names, n_boot=n_boot)
+    pred = mine >= thresholds[None, :]
+    train = _train_labels(run, len(names))
+    base = frequency_baseline(train, len(y))
+    base_t = np.asarray(
+        [run.metrics.get("label_frequency_thresholds", {}).get(c, 0.5) for c in names]
+    )
+    if not run.metrics.get("label_frequency_thresholds"):
+        base_t, _ = choose_thresholds(y, base)  # (older records: chosen here, optimistic)
+    bm = multilabel_metrics(y, base, base_t, names, n_boot=n_boot, curves=False)
+    on = [c for c, t, p in zip(names, base_t, base[0]) if p >= t]
+    rows = [
+        {"name": run_name(run), "kind": "this run", **summary(result)},
+        {
+            "name": f"label frequency (always {'; '.join(on) or 'no label'})",
+            "kind": "baseline",
+            **summary(bm),
+        },
+    ]
+    paired = []
+    classic = _classic(run, images, valid, y, pred, noun, n_boot)
+    if classic is not None:
+        rows.append(classic.pop("row"))
+    hashes = None
+    for other in compare:
+        if tuple(other.class_names) != tuple(names) or other.thresholds is None:
+            raise DataError(
+                f"{other.path}: its labels ({', '.join(other.class_names)}) differ from this "
+                "run's; compared runs must predict the same labels."
+            )
+        op, ov, _ = run_probabilities(other, images)
+        keep = valid & ov
+        theirs = op[keep] >= other.thresholds[None, :]
+        om = multilabel_metrics(
+            np.asarray(images.labels)[keep], op[keep], other.thresholds, names, n_boot=n_boot
+        )
+        rows.append(
+            {
+                "name": run_name(other),
+                "kind": "compared run",
+                "run_dir": str(other.path) if other.path else None,
+                **summary(om),
+            }
+        )
+        ours = proba[keep] >= thresholds[None, :]
+        entry = paired_micro_f1(
+            np.asarray(images.labels)[keep],
+            ours,
+            theirs,
+            this_name=run_name(run),
+            other_name=run_name(other),
+            noun=noun,
+            n_boot=n_boot,
+        )
+        if hashes is None:
+            hashes = lazy_hashes(images, False)
+        seen_in_training(other, images, keep, entry, hashes, False)
+        paired.append(entry)
+    if data is not None:
+        result["overlap"] = _overlap(run, images, valid, y, mine, thresholds, n_boot)
+    result.update(
+        {
+            "task": "multi-label",
+            "noun": noun,
+            "intervals": {
+                "level": 0.95,
+                **{s: INTERVAL_METHOD for s in SCORES},
+                "bootstrap_resamples": n_boot,
+            },
+            "unreadable": bad,
+            "table": rows,
+            "paired": paired,
+            **({"classic_baseline": classic} if classic is not None else {}),
+            "predictions": {
+                "ids": [images.ids[i] for i in np.flatnonzero(valid)],
+                "y_true": y.tolist(),
+                "proba": np.round(mine, 5).tolist(),
+                "thresholds": thresholds.tolist(),
+            },
+        }
+    )
+    return result
+
+
+def _classic(run, images, valid, y, pred, noun: str, n_boot: int) -> dict | None:
+    """The modality's classic baseline made one-vs-rest (text: TF-IDF + a logistic regression
+    per label), fitted on the run's train split and thresholded on its validation split like
+    the run, scored on the same examples and paired with the run."""
+    from headstart.core.classic import load_multilabel_baseline
+
+    fitted = load_multilabel_baseline(run)
+    if fitted is None:
+        return None
+    model, thresholds = fitted
+    theirs = model.predict_proba(images)[valid]
+    m = multilabel_metrics(y, theirs, thresholds, list(run.class_names), n_boot=n_boot)
+    return {
+        "name": model.name,
+        "description": model.describe(),
+        "row": {
+            "name": f"{model.name} (classic baseline)",
+            "kind": "classic baseline",
+            **summary(m),
+        },
+        "paired": paired_micro_f1(
+            y,
+            pred,
+            theirs >= thresholds[None, :],
+            this_name=run_name(run),
+            other_name=model.name,
+            noun=noun,
+            n_boot=n_boot,
+        ),
+    }
+
+
+def _overlap(run, images, valid, y, proba, thresholds, n_boot: int) -> dict:
+    """How many scored examples are training examples (by content), and the scores without
+    them."""
+    known, source = train_hashes(run)
+    if known is None:
+        return {"checked": False, "reason": source}
+    scored = np.flatnonzero(valid)
+    dup = in_training(known, lazy_hashes(images, False), scored)
+    out = {
+        "checked": True,
+        "hashes_from": source,
+        "n_images": int(len(scored)),
+        "n_overlap": int(dup.sum()),
+        "ids": [images.ids[i] for i in scored[dup][:50]],
+        "without_overlap": None,
+    }
+    if dup.any() and not dup.all():
+        keep = ~dup
+        m = multilabel_metrics(
+            y[keep], proba[keep], thresholds, list(run.class_names), n_boot=n_boot, curves=False
+        )
+        out["without_overlap"] = summary(m)
+    return out

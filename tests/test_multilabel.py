@@ -1,0 +1,356 @@
+"""Multi-label classification end to end: several labels per image or text, from a table's
+label cells (``cat;dog``) or 0/1 label columns, through splitting, training (the lesson's head
+with binary cross-entropy, the one-vs-rest probe), thresholds, evaluation with intervals
+beside the label-frequency and TF-IDF baselines, the report, prediction in a fresh process,
+the ONNX export and the server."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import fresh_process, run_cli
+from headstart.core.labels import LabelFormat, encode_labels
+from headstart.errors import ConfigError, DataError
+
+COLOURS = ("red", "green", "blue")
+
+
+def colour_squares(n: int, seed: int = 0, size: int = 32):
+    """(images, 0/1 labels): each colour's label is on where a bright square of that colour
+    is drawn (about 40% of images each; some images have none, some all three)."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((n, 3)) < 0.4).astype(np.int64)
+    images = np.full((n, size, size, 3), 40, np.uint8)
+    for i in range(n):
+        for c in np.flatnonzero(labels[i]):
+            y, x = rng.integers(0, size - 12, 2)
+            images[i, y : y + 12, x : x + 12, c] = 230
+    noise = rng.normal(0, 8, images.shape)
+    return np.clip(images + noise, 0, 255).astype(np.uint8), labels
+
+
+def write_table(folder, n: int = 150, columns: bool = False):
+    """A CSV of image paths and label sets (``red;blue``, an empty cell for none), or with
+    ``columns`` one 0/1 column per colour."""
+    images, labels = colour_squares(n)
+    (folder / "img").mkdir(parents=True)
+    with open(folder / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["filename", *COLOURS] if columns else ["filename", "label"])
+        for i, (img, row) in enumerate(zip(images, labels)):
+            Image.fromarray(img).save(folder / "img" / f"{i:03d}.png")
+            cells = [*map(str, row)] if columns else [";".join(np.array(COLOURS)[row == 1])]
+            w.writerow([f"img/{i:03d}.png", *cells])
+    return folder / "labels.csv", labels
+
+
+TINY = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "32", "--epochs", "8"]
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """One multi-label image run trained from the command line, and its data."""
+    folder = tmp_path_factory.mktemp("squares")
+    table, _ = write_table(folder)
+    out = folder / "run"
+    r = run_cli("train", table, *TINY, "--lr", "0.01", "--out", out)
+    return out, table, r.stdout
+
+
+# ------------------------------------------------------------------------------ labels
+
+
+def test_label_cells_are_read_as_label_sets_when_a_cell_holds_the_separator():
+    encoded, names = LabelFormat().encode({"t": ["cat;dog", "dog", "", " cat ; "]})
+    assert names == ("cat", "dog")
+    assert encoded["t"].tolist() == [[1, 1], [0, 1], [0, 0], [1, 0]]
+    single, names = LabelFormat().encode({"t": ["cat", "dog", "cat"]})
+    assert single["t"].tolist() == [0, 1, 0] and names == ("cat", "dog")
+    forced, _ = LabelFormat(task="multi-label").encode({"t": ["cat", "dog"]})
+    assert forced["t"].ndim == 2
+    kept, names = LabelFormat(task="single-label").encode({"t": ["a;b", "c"]})
+    assert names == ("a;b", "c") and kept["t"].ndim == 1
+    with pytest.raises(ConfigError, match="--task must be one of"):
+        LabelFormat(task="multilabel")
+    with pytest.raises(ConfigError, match="multi-label task"):
+        LabelFormat(task="single-label", columns=("a", "b"))
+
+
+def test_an_empty_label_cell_is_no_label_only_in_multi_label_data(tmp_path):
+    from headstart import load_source
+
+    table, _ = write_table(tmp_path)
+    source = load_source(table)
+    assert source.train.labels.shape == (150, 3)
+    assert (source.train.labels.sum(axis=1) == 0).any()  # images with no colour: kept
+    lines = table.read_text().splitlines()
+    single = tmp_path / "single.csv"
+    single.write_text("\n".join(["filename,label", "img/000.png,red", "img/001.png,"]) + "\n")
+    with pytest.raises(DataError, match=r"single.csv, line 3: empty 'label' cell.*--task"):
+        load_source(single)
+    assert lines[0] == "filename,label"
+
+
+def test_label_columns_give_one_label_per_column(tmp_path):
+    from headstart import load_source
+
+    table, labels = write_table(tmp_path, columns=True)
+    fmt = LabelFormat(columns=COLOURS)
+    source = load_source(table, labels=fmt)
+    assert source.class_names == COLOURS
+    assert np.array_equal(source.train.labels, labels)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("filename,red,green,blue\nimg/000.png,1,yes,0\n")
+    with pytest.raises(DataError, match=r"bad.csv, line 2: 'green' is 'yes'"):
+        load_source(bad, labels=fmt)
+    with pytest.raises(DataError, match=r"'purple' not found.*--label-columns"):
+        load_source(table, labels=LabelFormat(columns=("red", "purple")))
+
+
+def test_python_labels_as_a_matrix_or_lists():
+    matrix, names = encode_labels({"y": np.array([[1, 0, 1], [0, 1, 0]])})
+    assert names == ("0", "1", "2") and matrix["y"].tolist() == [[1, 0, 1], [0, 1, 0]]
+    lists, names = encode_labels({"y": [["b", "a"], [], ["c"]]})
+    assert names == ("a", "b", "c") and lists["y"].tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    with pytest.raises(DataError, match="at least 2 labels"):
+        encode_labels({"y": [["a"], ["a"]]})
+
+
+def test_splits_keep_each_label_on_both_sides_by_iterative_stratification():
+    from headstart.core.splits import make_splits
+    from headstart.modalities.image.data.sources import from_arrays
+
+    images, labels = colour_squares(200)
+    splits = make_splits(from_arrays(images, labels), seed=3)
+    again = make_splits(from_arrays(images, labels), seed=3)
+    assert splits.record() == again.record()
+    shares = {n: s.labels.mean(axis=0) for n, s in splits.items().items()}
+    assert set(shares) == {"train", "val", "test"}  # 200 images: a test split is carved
+    for share in shares.values():  # each label's share within 5 points everywhere
+        assert np.abs(share - labels.mean(axis=0)).max() < 0.05
+    assert "several labels" in splits.method["test_rule"]
+
+
+# ------------------------------------------------------------------------------ scores
+
+
+def test_bootstrap_average_precision_is_scikit_learns():
+    from sklearn.metrics import average_precision_score
+
+    from headstart.core.multilabel import weighted_average_precision
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(80) < 0.3).astype(int)
+    p = np.round(rng.random(80) * 0.6 + 0.3 * y, 2)  # ties on purpose
+    w = rng.integers(0, 3, (4, 80))
+    got = weighted_average_precision(y, p, w)
+    want = [average_precision_score(y, p, sample_weight=wi) for wi in w]
+    assert np.allclose(got, want)
+
+
+def test_thresholds_are_per_label_where_validation_has_positives_else_shared():
+    from headstart.core.multilabel import MIN_VAL_POSITIVES, choose_thresholds
+
+    rng = np.random.default_rng(1)
+    y = np.zeros((100, 2), int)
+    y[:40, 0] = 1
+    y[:2, 1] = 1  # too rare for a threshold of its own
+    p = np.clip(y * 0.5 + rng.random((100, 2)) * 0.5, 0, 1)
+    t, rule = choose_thresholds(y, p)
+    assert rule["own"] == 1 and rule["shared"] == 1 and t[1] == rule["global"]
+    assert 0.3 < t[0] < 0.6 and f"at least {MIN_VAL_POSITIVES}" in rule["rule"]
+
+
+def test_a_perfect_score_has_a_wilson_interval_not_a_degenerate_one():
+    from headstart.core.multilabel import multilabel_metrics
+
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 5)
+    m = multilabel_metrics(y, y * 0.9 + 0.05, np.full(2, 0.5), ["a", "b"], n_boot=200)
+    assert m["micro_f1"] == 1.0 and m["subset_accuracy"] == 1.0
+    assert m["micro_f1_ci95"][0] < 0.95 and m["micro_f1_ci95"][1] == pytest.approx(1.0)
+    assert m["subset_accuracy_ci95"][0] < 0.9
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+def test_inspect_shows_label_frequencies_and_co_occurrence(tmp_path):
+    table, _ = write_table(tmp_path)
+    out = run_cli("inspect", table).stdout
+    assert "labels per image" in out and "seen together" in out
+    assert "label-frequency baseline" in out and "majority-class" not in out
+
+
+def test_train_reports_micro_f1_beside_the_label_frequency_baseline(image_run):
+    out, _, stdout = image_run
+    assert "test micro-F1" in stdout and "label-frequency baseline" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "multi-label"
+    assert set(metrics["thresholds"]["values"]) == set(COLOURS)
+    head = metrics["headline"]
+    test = metrics["multi_label"]["test"]
+    assert head["metric"] == "micro_f1" and head["micro_f1"] == test["model"]["micro_f1"]
+    # the colours are easy: the model beats always predicting the common labels
+    assert test["model"]["micro_f1"] > test["label_frequency"]["micro_f1"]
+    page = (out / "report.html").read_text()
+    assert "Precision-recall curves" in page and "wrong label sets" in page
+    assert (out / "plots" / "pr.png").is_file()
+    assert f"{100 * test['model']['micro_f1']:.1f}%" in page  # the same number everywhere
+
+
+def test_evaluate_prints_every_score_and_the_per_label_table(image_run):
+    out, _, _ = image_run
+    stdout = run_cli("evaluate", out, columns=160).stdout
+    assert "micro-F1" in stdout and "Hamming" in stdout and "per label" in stdout
+    ev = json.loads((out / "evaluation.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert ev["micro_f1"] == pytest.approx(metrics["headline"]["micro_f1"])
+    assert [r["kind"] for r in ev["table"]] == ["this run", "baseline"]
+
+
+def test_a_saved_run_predicts_label_sets_alike_in_a_fresh_process(image_run, tmp_path):
+    from headstart import load_run
+
+    out, table, _ = image_run
+    paths = [str(table.parent / "img" / f"{i:03d}.png") for i in range(6)]
+    run = load_run(out)
+    here = run.predict_proba([np.asarray(Image.open(p).convert("RGB")) for p in paths])
+    there = fresh_process(
+        "import json, numpy as np; from PIL import Image; from headstart import load_run; "
+        f"r = load_run({str(out)!r}); "
+        f"x = [np.asarray(Image.open(p).convert('RGB')) for p in {paths!r}]; "
+        "print(json.dumps(r.predict_proba(x).tolist()))"
+    )
+    assert np.allclose(here, there, atol=1e-5)
+    csv_out = tmp_path / "p.csv"
+    run_cli("predict", out, *paths, "--out", csv_out)
+    rows = list(csv.DictReader(open(csv_out)))
+    for row, p in zip(rows, here):
+        on = [c for c, v, t in zip(run.class_names, p, run.thresholds) if v >= t]
+        assert row["predicted"] == ";".join(on)
+    shown = run_cli("predict", out, *paths[:2]).stdout
+    assert "p: blue" in shown
+
+
+def test_export_serve_and_onnx_predict_label_sets(image_run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from headstart.deploy.serve import create_app, load_model
+
+    out, table, _ = image_run
+    onnx_file = tmp_path / "m.onnx"
+    run_cli("export", out, "--out", onnx_file)
+    meta = json.loads(onnx_file.with_suffix(".json").read_text())
+    assert meta["task"] == "multi-label" and set(meta["thresholds"]) == set(COLOURS)
+    image = str(table.parent / "img" / "000.png")
+    torch_csv, onnx_csv = tmp_path / "t.csv", tmp_path / "o.csv"
+    run_cli("predict", out, image, "--out", torch_csv)
+    run_cli("predict", onnx_file, image, "--engine", "onnx", "--out", onnx_csv)
+    mine, theirs = (next(csv.DictReader(open(f))) for f in (torch_csv, onnx_csv))
+    assert mine["predicted"] == theirs["predicted"]
+    app = create_app(*load_model(out, "torch"))
+    with TestClient(app) as client:
+        body = open(image, "rb").read()
+        r = client.post("/predict", files=[("files", ("a.png", body, "image/png"))])
+        assert r.status_code == 200, r.text
+        answer = r.json()["predictions"][0]
+        assert answer["labels"] == [c for c in mine["predicted"].split(";") if c]
+        assert "label" not in answer and set(answer["probabilities"]) == set(COLOURS)
+        assert client.get("/metadata").json()["task"] == "multi-label"
+
+
+def test_the_estimator_takes_a_label_matrix_and_predicts_one():
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    from headstart import ImageClassifier
+
+    images, labels = colour_squares(90, seed=2)
+    clf = ImageClassifier(
+        backbone="test_resnet", weights="none", image_size=32, head="linear", val_split=0.3
+    )
+    fitted = clone(clf).fit(images, labels)
+    predicted = fitted.predict(images[:10])
+    assert predicted.shape == (10, 3) and set(np.unique(predicted)) <= {0, 1}
+    assert list(fitted.classes_) == [0, 1, 2]
+    scores = cross_val_score(clf, images, labels, cv=2)  # subset accuracy, scikit-learn's
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_class_weights_are_refused_for_label_sets(tmp_path):
+    table, _ = write_table(tmp_path, n=40)
+    r = run_cli("train", table, *TINY, "--class-weights", "auto", check=False)
+    assert r.returncode == 2 and "each label has its own threshold" in r.stderr
+
+
+def test_texts_with_label_sets_beside_tfidf_one_vs_rest(tmp_path):
+    rng = np.random.default_rng(0)
+    words = {"sport": "goal match team", "politics": "vote senate law", "tech": "chip code robot"}
+    with open(tmp_path / "texts.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for _ in range(120):
+            on = [k for k in words if rng.random() < 0.4]
+            text = " ".join(["today the news", *(words[k] for k in on)])
+            w.writerow([text, ";".join(on)])
+    out = tmp_path / "run"
+    stdout = run_cli(
+        "train", tmp_path / "texts.csv", "--backbone", "test_bert", "--epochs", "2", "--out", out
+    ).stdout
+    assert "TF-IDF + logistic regression (one per label)" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classic_baseline"]["fit"]["task"] == "multi-label"
+    ev = run_cli("evaluate", out, columns=160).stdout
+    assert "TF-IDF" in ev and "against the classic baseline" in ev
+
+
+def test_resume_of_a_multi_label_run_matches_an_uninterrupted_one(tmp_path):
+    import torch
+
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+    from headstart.modalities.image.data.sources import from_arrays
+
+    images, labels = colour_squares(80, seed=4)
+    source = from_arrays(images, labels)
+    cfg = TrainConfig(
+        backbone="test_resnet", weights="none", image_size=32, epochs=3, patience=0, test_split=0
+    )
+    whole = train(cfg, data=source, out=tmp_path / "whole", progress=False, report=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, data=source, out=tmp_path / "cut", progress=False, stop_after=1)
+    resumed = train(
+        cfg, data=source, out=tmp_path / "cut", progress=False, resume=True, report=False
+    )
+    assert resumed.metrics["task"] == "multi-label"
+    assert resumed.metrics["thresholds"] == whole.metrics["thresholds"]
+    for k, v in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[k], v, rtol=0, atol=1e-6)
+
+
+def test_auto_climbs_on_validation_micro_f1_and_the_probe_reads_label_columns(tmp_path):
+    table, _ = write_table(tmp_path, n=100, columns=True)
+    out = tmp_path / "auto"
+    small = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "32"]
+    r = run_cli(
+        "train", table, *small, "--label-columns", "red,green,blue",
+        "--strategy", "auto", "--budget", "0.5", "--out", out,
+    )  # fmt: skip
+    said = r.stdout + r.stderr  # (notes go to stderr)
+    assert "validation micro-F1" in said and "auto: kept" in said
+    advice = json.loads((out / "advice.json").read_text())
+    assert all("val_accuracy" not in r for r in advice["auto"]["candidates"])
+    assert "val. micro-F1" in (out / "report.html").read_text()
+    probe = tmp_path / "probe"
+    run_cli(
+        "train", table, *small, "--label-columns", "red,green,blue", "--head", "linear",
+        "--out", probe,
+    )  # fmt: skip
+    metrics = json.loads((probe / "metrics.json").read_text())
+    assert "one logistic regression per label" in metrics["probe"]["chosen_on"]
+    assert (probe / "plots" / "history.png").is_file()  # its C search, by mean AP
