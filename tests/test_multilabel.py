@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,7 +230,7 @@ def test_a_saved_run_predicts_label_sets_alike_in_a_fresh_process(image_run, tmp
     assert np.allclose(here, there, atol=1e-5)
     csv_out = tmp_path / "p.csv"
     run_cli("predict", out, *paths, "--out", csv_out)
-    rows = list(csv.DictReader(open(csv_out)))
+    rows = list(csv.DictReader(csv_out.read_text().splitlines()))
     for row, p in zip(rows, here):
         on = [c for c, v, t in zip(run.class_names, p, run.thresholds) if v >= t]
         assert row["predicted"] == ";".join(on)
@@ -251,11 +252,11 @@ def test_export_serve_and_onnx_predict_label_sets(image_run, tmp_path):
     torch_csv, onnx_csv = tmp_path / "t.csv", tmp_path / "o.csv"
     run_cli("predict", out, image, "--out", torch_csv)
     run_cli("predict", onnx_file, image, "--engine", "onnx", "--out", onnx_csv)
-    mine, theirs = (next(csv.DictReader(open(f))) for f in (torch_csv, onnx_csv))
+    mine, theirs = (next(csv.DictReader(f.read_text().splitlines())) for f in (torch_csv, onnx_csv))
     assert mine["predicted"] == theirs["predicted"]
     app = create_app(*load_model(out, "torch"))
     with TestClient(app) as client:
-        body = open(image, "rb").read()
+        body = Path(image).read_bytes()
         r = client.post("/predict", files=[("files", ("a.png", body, "image/png"))])
         assert r.status_code == 200, r.text
         answer = r.json()["predictions"][0]
