@@ -355,3 +355,23 @@ def test_auto_climbs_on_validation_micro_f1_and_the_probe_reads_label_columns(tm
     metrics = json.loads((probe / "metrics.json").read_text())
     assert "one logistic regression per label" in metrics["probe"]["chosen_on"]
     assert (probe / "plots" / "history.png").is_file()  # its C search, by mean AP
+
+
+def test_compare_and_advise_refuse_label_sets_with_what_to_do(tmp_path):
+    table, _ = write_table(tmp_path, n=40)
+    for command in ("compare", "advise"):
+        r = run_cli(command, table, check=False)
+        assert r.returncode == 2 and "several labels per example" in r.stderr
+        assert "evaluate RUN --compare" in r.stderr
+
+
+def test_logme_and_the_knn_score_take_a_label_matrix():
+    from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((60, 3)) < 0.5).astype(int)
+    informative = labels + rng.normal(0, 0.1, labels.shape)
+    noise = rng.normal(0, 1, labels.shape)
+    assert logme(informative, labels) > logme(noise, labels)
+    assert knn_accuracy(informative, labels) > 0.8
+    assert probe_accuracy(informative, labels) > probe_accuracy(noise, labels)

@@ -745,6 +745,17 @@ def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):
     raise typer.Exit(1)
 
 
+def _one_class_each(source, command: str) -> None:
+    """Refuse multi-label data where a command ranks by accuracy (compare, advise)."""
+    if getattr(source.train.labels, "ndim", 1) == 2:
+        raise HeadstartError(
+            f"{command} ranks backbones by accuracy, one class per example; this data has "
+            "several labels per example. Train each backbone (headstart train --backbone NAME, "
+            "or --strategy auto) and compare the runs with headstart evaluate RUN --compare "
+            "OTHER_RUN (paired micro-F1)."
+        )
+
+
 def _nproc_asked(text: str | None) -> int | str | None:
     """--nproc as given: a number of at least 1, "auto", or None; checked before torch loads."""
     if text is None or text.strip().lower() == "auto":
@@ -1358,7 +1369,7 @@ def compare(
     if names is not None:  # the names, the weights and the data, before torch loads
         check_networks(names, modality)
     check_weights(weights)
-    source_for(cfg, modality)
+    _one_class_each(source_for(cfg, modality), "compare")
     from headstart.core.compare import compare_backbones
 
     if names is None:
@@ -1433,6 +1444,7 @@ def advise(
     source = load_source(
         location, modality=kind, label_column=label_column, text_column=text_column
     )
+    _one_class_each(source, "advise")
     splits = load_data(source, val_split=val_split, seed=seed)
     from headstart.core.advise import advise as advise_strategy
     from headstart.core.advise import rank_backbones

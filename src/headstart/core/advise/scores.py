@@ -24,7 +24,8 @@ from sklearn.preprocessing import Normalizer, StandardScaler
 def logme(
     features: np.ndarray, labels: np.ndarray, *, max_iter: int = 100, tol: float = 1e-4
 ) -> float:
-    """LogME evidence per image of ``features`` (n, d) for integer ``labels`` (n,)."""
+    """LogME evidence per image of ``features`` (n, d) for integer ``labels`` (n,), or for a
+    0/1 label matrix (n, labels) of multi-label data."""
     f = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels)
     n, d = f.shape
@@ -37,8 +38,11 @@ def logme(
     sigma = s**2
     k = len(sigma)
     evidences = []
-    for c in np.unique(y):
-        t = (y == c).astype(np.float64)
+    # one target per class (its one-hot column), or per label of multi-label data (its 0/1
+    # column: the same model, as LogME's authors apply it to multi-label tasks)
+    targets = y.T if y.ndim == 2 else [(y == c) for c in np.unique(y)]
+    for t in targets:
+        t = np.asarray(t, np.float64)
         x = u.T @ t
         x2 = x**2
         res_outside = max(float(t @ t - x2.sum()), 0.0)  # part of t outside span(F)
@@ -103,10 +107,16 @@ def _multilabel_probe(features: np.ndarray, labels: np.ndarray, seed: int) -> fl
 
 
 def knn_accuracy(features: np.ndarray, labels: np.ndarray, k: int = 5, seed: int = 0) -> float:
-    """Mean cross-validated accuracy of a cosine k-nearest-neighbour classifier."""
+    """Mean cross-validated accuracy of a cosine k-nearest-neighbour classifier (several labels
+    per example: micro-F1, folds by iterative stratification)."""
     labels = np.asarray(labels)
+    model = make_pipeline(Normalizer(), KNeighborsClassifier(n_neighbors=k))
+    if labels.ndim == 2:
+        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        cv = MultilabelStratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+        return float(cross_val_score(model, features, labels, cv=cv, scoring="f1_micro").mean())
     if np.bincount(labels).min() < 2:
         return float("nan")
-    model = make_pipeline(Normalizer(), KNeighborsClassifier(n_neighbors=k))
     cv = StratifiedKFold(_folds(labels), shuffle=True, random_state=seed)
     return float(cross_val_score(model, features, labels, cv=cv).mean())
