@@ -740,6 +740,13 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
         captions.append(f"too narrow here for: {', '.join(dropped)} (a wider terminal shows them)")
     table.caption = "\n".join(captions)
     table.caption_justify = "left"
+    parts: list = [table, _per_label_table(ev)]
+    parts += _multilabel_notes(ev, noun)
+    return Group(*parts)
+
+
+def _per_label_table(ev: dict) -> Table:
+    """Each label's threshold, precision, recall, F1 and support."""
     per = Table(title="per label", title_justify="left")
     for header in ("label", "threshold", "precision", "recall", "F1", "support"):
         per.add_column(header, justify="left" if header == "label" else "right")
@@ -752,7 +759,13 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
             f"{v['f1']:.3f}",
             str(v["support"]),
         )
-    parts: list = [table, per]
+    return per
+
+
+def _multilabel_notes(ev: dict, noun: str) -> list:
+    """What follows a multi-label evaluation's tables: unreadable examples, the classic
+    baseline's and compared runs' verdicts, overlap with the training examples."""
+    parts: list = []
     bad = ev.get("unreadable") or []
     parts += _path_lines(
         f"{len(bad)} unreadable {noun}(s) of the {ev['evaluated_on']} left out of every count",
@@ -776,7 +789,7 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
                 style="yellow",
             )
         )
-    return Group(*parts)
+    return parts
 
 
 def render_evaluation(ev: dict, noun: str = "image") -> Group:

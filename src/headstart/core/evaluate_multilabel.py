@@ -11,7 +11,6 @@ import numpy as np
 from headstart.core.multilabel import (
     INTERVAL_METHOD,
     SCORES,
-    choose_thresholds,
     frequency_baseline,
     multilabel_metrics,
     paired_micro_f1,
@@ -53,65 +52,20 @@ def evaluate_multilabel(
             f"this run predicts several labels per {noun}, and the evaluation data has one "
             f"class per {noun}; give it data labelled with label sets."
         )
-    mine = proba[valid]
-    thresholds = run.thresholds
+    mine, thresholds = proba[valid], run.thresholds
     result = multilabel_metrics(y, mine, thresholds, names, n_boot=n_boot)
-    pred = mine >= thresholds[None, :]
-    train = _train_labels(run, len(names))
-    base = frequency_baseline(train, len(y))
-    base_t = np.asarray(
-        [run.metrics.get("label_frequency_thresholds", {}).get(c, 0.5) for c in names]
-    )
-    if not run.metrics.get("label_frequency_thresholds"):
-        base_t, _ = choose_thresholds(y, base)  # (older records: chosen here, optimistic)
-    bm = multilabel_metrics(y, base, base_t, names, n_boot=n_boot, curves=False)
-    on = [c for c, t, p in zip(names, base_t, base[0]) if p >= t]
     rows = [
         {"name": run_name(run), "kind": "this run", **summary(result)},
-        {
-            "name": f"label frequency (always {'; '.join(on) or 'no label'})",
-            "kind": "baseline",
-            **summary(bm),
-        },
+        _frequency_row(run, y, n_boot),
     ]
-    paired = []
-    classic = _classic(run, images, valid, y, pred, noun, n_boot)
+    classic = _classic(run, images, valid, y, mine >= thresholds[None, :], noun, n_boot)
     if classic is not None:
         rows.append(classic.pop("row"))
-    hashes = None
+    paired, hashes = [], lazy_hashes(images, False)  # (hashed only if a check needs them)
     for other in compare:
-        if tuple(other.class_names) != tuple(names) or other.thresholds is None:
-            raise DataError(
-                f"{other.path}: its labels ({', '.join(other.class_names)}) differ from this "
-                "run's; compared runs must predict the same labels."
-            )
-        op, ov, _ = run_probabilities(other, images)
-        keep = valid & ov
-        theirs = op[keep] >= other.thresholds[None, :]
-        om = multilabel_metrics(
-            np.asarray(images.labels)[keep], op[keep], other.thresholds, names, n_boot=n_boot
-        )
-        rows.append(
-            {
-                "name": run_name(other),
-                "kind": "compared run",
-                "run_dir": str(other.path) if other.path else None,
-                **summary(om),
-            }
-        )
-        ours = proba[keep] >= thresholds[None, :]
-        entry = paired_micro_f1(
-            np.asarray(images.labels)[keep],
-            ours,
-            theirs,
-            this_name=run_name(run),
-            other_name=run_name(other),
-            noun=noun,
-            n_boot=n_boot,
-        )
-        if hashes is None:
-            hashes = lazy_hashes(images, False)
+        row, entry, keep = _compared(run, other, images, proba, valid, n_boot, run_probabilities)
         seen_in_training(other, images, keep, entry, hashes, False)
+        rows.append(row)
         paired.append(entry)
     if data is not None:
         result["overlap"] = _overlap(run, images, valid, y, mine, thresholds, n_boot)
@@ -137,6 +91,52 @@ def evaluate_multilabel(
         }
     )
     return result
+
+
+def _frequency_row(run, y: np.ndarray, n_boot: int) -> dict:
+    """The label-frequency predictor's row: the run's training label shares as probabilities,
+    with the thresholds chosen for them on the run's validation split at training time."""
+    names = list(run.class_names)
+    base = frequency_baseline(_train_labels(run, len(names)), len(y))
+    chosen = run.metrics["label_frequency_thresholds"]
+    base_t = np.asarray([chosen[c] for c in names])
+    m = multilabel_metrics(y, base, base_t, names, n_boot=n_boot, curves=False)
+    on = [c for c, t, p in zip(names, base_t, base[0]) if p >= t]
+    return {
+        "name": f"label frequency (always {'; '.join(on) or 'no label'})",
+        "kind": "baseline",
+        **summary(m),
+    }
+
+
+def _compared(run, other, images, proba, valid, n_boot: int, run_probabilities):
+    """(table row, paired comparison, the examples both could read) of a compared run."""
+    names = list(run.class_names)
+    if tuple(other.class_names) != tuple(names) or other.thresholds is None:
+        raise DataError(
+            f"{other.path}: its labels ({', '.join(other.class_names)}) differ from this "
+            "run's; compared runs must predict the same labels."
+        )
+    op, ov, _ = run_probabilities(other, images)
+    keep = valid & ov
+    y = np.asarray(images.labels)[keep]
+    om = multilabel_metrics(y, op[keep], other.thresholds, names, n_boot=n_boot)
+    row = {
+        "name": run_name(other),
+        "kind": "compared run",
+        "run_dir": str(other.path) if other.path else None,
+        **summary(om),
+    }
+    entry = paired_micro_f1(
+        y,
+        proba[keep] >= run.thresholds[None, :],
+        op[keep] >= other.thresholds[None, :],
+        this_name=run_name(run),
+        other_name=run_name(other),
+        noun=example_noun(images),
+        n_boot=n_boot,
+    )
+    return row, entry, keep
 
 
 def _classic(run, images, valid, y, pred, noun: str, n_boot: int) -> dict | None:

@@ -171,10 +171,7 @@ def fit_probe_multilabel(
     validation by mean average precision (ties: the lower mean log loss), refitted from a cold
     start. A label constant in training gets no weights and a bias at its one value."""
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import log_loss
     from sklearn.preprocessing import StandardScaler
-
-    from headstart.core.multilabel import multilabel_metrics
 
     start = time.perf_counter()
     y_train, y_val = np.asarray(y_train, np.int64), np.asarray(y_val, np.int64)
@@ -183,23 +180,10 @@ def fit_probe_multilabel(
     xt = scaler.transform(np.asarray(x_train, np.float64))
     xv = scaler.transform(np.asarray(x_val, np.float64)) if len(y_val) else xt[:0]
     varies = [j for j in range(k) if 0 < y_train[:, j].sum() < len(y_train)]
-
-    def logits(models, x):
-        out = np.zeros((len(x), k))
-        for j in range(k):
-            if j in models:
-                out[:, j] = models[j].decision_function(x)
-            else:
-                out[:, j] = CONSTANT_LOGIT if y_train[:, j].all() else -CONSTANT_LOGIT
-        return out
+    constant = np.where(y_train.all(axis=0), CONSTANT_LOGIT, -CONSTANT_LOGIT)
 
     def scores(models, x, y):
-        if not len(y):
-            return 0.0, 0.0
-        p = 1 / (1 + np.exp(-np.clip(logits(models, x), -60, 60)))
-        m = multilabel_metrics(y, p, np.full(k, 0.5), [str(j) for j in range(k)], n_boot=0)
-        loss = np.mean([log_loss(y[:, j], p[:, j], labels=[0, 1]) for j in range(k)])
-        return float(np.nan_to_num(m["mean_average_precision"])), float(loss)
+        return _ovr_scores(models, constant, x, y)
 
     tried, best = [], None
     with warnings.catch_warnings():
@@ -217,10 +201,7 @@ def fit_probe_multilabel(
         c = best[1]
         models = {j: _model(c).fit(xt, y_train[:, j]) for j in varies}
     converged = all(np.all(np.asarray(m.n_iter_) < PROBE_MAX_ITER) for m in models.values())
-    coef = np.zeros((k, xt.shape[1]))
-    intercept = np.array(
-        [CONSTANT_LOGIT if y_train[:, j].all() else -CONSTANT_LOGIT for j in range(k)], np.float64
-    )
+    coef, intercept = np.zeros((k, xt.shape[1])), constant.astype(np.float64)
     for j, m in models.items():
         coef[j], intercept[j] = m.coef_[0], m.intercept_[0]
     weight = coef / scaler.scale_
@@ -241,3 +222,22 @@ def fit_probe_multilabel(
         chosen_on="validation mean average precision (ties: lower mean log loss); one C for "
         "every label, one logistic regression per label",
     )
+
+
+def _ovr_scores(models: dict, constant: np.ndarray, x, y) -> tuple[float, float]:
+    """(mean average precision, mean log loss) of one-vs-rest ``models`` (label -> fitted
+    logistic regression; a label without one has its ``constant`` logit) on ``x``, ``y``."""
+    from sklearn.metrics import log_loss
+
+    from headstart.core.multilabel import multilabel_metrics
+
+    if not len(y):
+        return 0.0, 0.0
+    k = y.shape[1]
+    z = np.tile(constant.astype(np.float64), (len(x), 1))
+    for j, m in models.items():
+        z[:, j] = m.decision_function(x)
+    p = 1 / (1 + np.exp(-np.clip(z, -60, 60)))
+    m = multilabel_metrics(y, p, np.full(k, 0.5), [str(j) for j in range(k)], n_boot=0)
+    loss = np.mean([log_loss(y[:, j], p[:, j], labels=[0, 1]) for j in range(k)])
+    return float(np.nan_to_num(m["mean_average_precision"])), float(loss)

@@ -131,34 +131,37 @@ def metrics_section(evaluation: dict, noun: str, table) -> str:
             f"are training {noun}s of this run: the scores above are optimistic."
             f"{html.escape(rest)}</p>"
         )
-    per = evaluation["per_label"]
-    parts.append(
-        table(
-            [
-                "label",
-                "threshold",
-                "precision (0-1)",
-                "recall (0-1)",
-                "F1 (0-1)",
-                "average precision",
-                "support",
-                "predicted",
-            ],
-            [
-                [
-                    c,
-                    f"{v['threshold']:.2f}",
-                    f"{v['precision']:.3f}",
-                    f"{v['recall']:.3f}",
-                    f"{v['f1']:.3f}",
-                    "-"
-                    if v["average_precision"] != v["average_precision"]
-                    else f"{v['average_precision']:.3f}",
-                    v["support"],
-                    v["predicted"],
-                ]
-                for c, v in per.items()
-            ],
-        )
-    )
+    parts.append(_per_label(evaluation["per_label"], table))
     return "".join(parts)
+
+
+def _per_label(per: dict, table) -> str:
+    """Each label's threshold, precision, recall, F1, average precision, support and how often
+    it was predicted."""
+    return table(
+        [
+            "label",
+            "threshold",
+            "precision (0-1)",
+            "recall (0-1)",
+            "F1 (0-1)",
+            "average precision",
+            "support",
+            "predicted",
+        ],
+        [
+            [
+                c,
+                f"{v['threshold']:.2f}",
+                f"{v['precision']:.3f}",
+                f"{v['recall']:.3f}",
+                f"{v['f1']:.3f}",
+                "-"
+                if v["average_precision"] != v["average_precision"]
+                else f"{v['average_precision']:.3f}",
+                v["support"],
+                v["predicted"],
+            ]
+            for c, v in per.items()
+        ],
+    )
