@@ -31,6 +31,11 @@ test 20%, validation 20% of the rest; the mosaics' split is by construction as a
                     cross-entropy on the cached features, thresholds chosen on validation
   linear            ``--head linear``: headstart's one-vs-rest probe (one C for all labels,
                     chosen on validation mean average precision), thresholds on validation
+  threshold-rules   the default run's probabilities thresholded four ways, each chosen on
+                    validation and scored on test: 0.5 for every label; one global threshold
+                    (best validation micro-F1); each label's F1-optimal threshold whatever its
+                    validation support; headstart's rule (its own where a label has at least
+                    5 positive validation examples, else the global one)
 
 Each row: micro-F1, macro-F1 and mean average precision on the test split, each with its 95%
 percentile-bootstrap interval (1,000 resamples; headstart.core.multilabel), subset accuracy,
@@ -58,7 +63,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from results import record  # noqa: E402
 
-RECIPES = ("label-frequency", "probe-ovr", "tfidf-ovr", "default", "linear")
+RECIPES = ("label-frequency", "probe-ovr", "tfidf-ovr", "default", "linear", "threshold-rules")
 MIN_COUNT = 20
 
 
@@ -217,6 +222,8 @@ def run_recipe(recipe: str, splits, kind: str) -> dict | None:
         scaler = make_pipeline(StandardScaler()).fit(x)
         proba = one_vs_rest_cv(scaler.transform(x), y, scaler.transform(feats["test"]))
         return scores(recipe, splits, proba, np.full(k, 0.5), time.perf_counter() - start)
+    if recipe == "threshold-rules":
+        return threshold_rules(splits)
     config = TrainConfig(head="linear" if recipe == "linear" else "lesson")
     with cold_cache():
         run = train(config, data=splits, save=False, progress=False, say=lambda *_: None)
@@ -231,6 +238,47 @@ def run_recipe(recipe: str, splits, kind: str) -> dict | None:
         backbone=run.backbone_name,
         val_micro_f1=round(run.metrics["val_micro_f1"], 4),
     )
+
+
+def threshold_rules(splits) -> dict:
+    """The default run's test scores under four threshold rules (see the docstring)."""
+    from headstart.api import train
+    from headstart.core.config import TrainConfig
+    from headstart.core.evaluate import run_probabilities
+    from headstart.core.multilabel import (
+        GRID,
+        best_f1_threshold,
+        choose_thresholds,
+        multilabel_metrics,
+    )
+
+    start = time.perf_counter()
+    with cold_cache():
+        run = train(TrainConfig(), data=splits, save=False, progress=False, say=lambda *_: None)
+        val = run_probabilities(run, splits.val)[0]
+        test = run_probabilities(run, splits.test)[0]
+    y_val, y_test = splits.val.labels, splits.test.labels
+    k = y_val.shape[1]
+    names = [str(j) for j in range(k)]
+
+    def micro(t):
+        return multilabel_metrics(y_val, val, t, names, n_boot=0, curves=False)["micro_f1"]
+
+    global_t = max(GRID, key=lambda t: micro(np.full(k, t)))
+    rules = {
+        "0.5": np.full(k, 0.5),
+        "global": np.full(k, global_t),
+        "per-label": np.array([best_f1_threshold(y_val[:, j], val[:, j])[0] for j in range(k)]),
+        "headstart": choose_thresholds(y_val, val)[0],
+    }
+    out = {"recipe": "threshold-rules", "seconds": round(time.perf_counter() - start, 1)}
+    for name, t in rules.items():
+        m = multilabel_metrics(y_test, test, t, list(splits.class_names))
+        out[name] = {
+            key: round(m[key], 4) for key in ("micro_f1", "macro_f1", "subset_accuracy")
+        } | {"micro_f1_ci95": [round(v, 4) for v in m["micro_f1_ci95"]]}
+    out["val_positives_min"] = int(y_val.sum(axis=0).min())
+    return out
 
 
 def main() -> None:

@@ -29,14 +29,16 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_history(history, path: str | Path, title: str = "Training history") -> Path:
+def plot_history(
+    history, path: str | Path, title: str = "Training history", accuracy: str = "Accuracy"
+) -> Path:
     """The lesson's plot_history: accuracy and loss, train vs validation, best epoch marked.
 
     One legend under both panels (train, validation, best epoch), so nothing sits on the data.
     """
     epochs = history.column("epoch")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric, label in ((axes[0], "accuracy", "Accuracy"), (axes[1], "loss", "Loss")):
+    for ax, metric, label in ((axes[0], "accuracy", accuracy), (axes[1], "loss", "Loss")):
         ax.plot(epochs, history.column(metric), "o-", color=_BLUE, ms=3, label="train")
         ax.plot(
             epochs, history.column(f"val_{metric}"), "o-", color=_ORANGE, ms=3, label="validation"

@@ -92,7 +92,11 @@ def make_figures(
     figs: dict[str, Path] = {}
     if run.history is not None and run.history.epochs:
         figs["history"] = plots.plot_history(
-            run.history, out / "history.png", f"Training history: {run.backbone_name}"
+            run.history,
+            out / "history.png",
+            f"Training history: {run.backbone_name}",
+            # several labels per example: each (example, label) decision at 0.5
+            accuracy="Label accuracy (at 0.5)" if run.thresholds is not None else "Accuracy",
         )
     elif (run.metrics.get("probe") or {}).get("tried"):  # fitted in one go: its C search
         figs["history"] = plots.plot_probe_path(
@@ -688,7 +692,10 @@ def render_html(
         parts.append(img_tag(figures["pr"], "precision-recall curves"))
     if evaluation is not None:
         parts.append(
-            '<h2 id="mistakes">Most confident wrong label sets</h2>'
+            '<h2 id="mistakes">Most confident wrong label sets</h2><p>Examples whose predicted '
+            "label set is not their true one, most confident first; the percentage is the "
+            "probability of exactly the predicted set (each label's sigmoid, or one minus it "
+            "for a label left out, multiplied).</p>"
             if multi
             else '<h2 id="mistakes">Most confident mistakes</h2>'
         )
