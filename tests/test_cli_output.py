@@ -208,7 +208,9 @@ def test_config_applies_given_flags_and_resume_refuses_changes(image_folder, tmp
     headstart("train", image_folder, "--out", run, *TINY)
     replay = tmp_path / "replay"
     headstart("train", "--config", run, "--out", replay, "--epochs", "1", "--head", "linear")
-    cfg = json.loads((replay / "config.json").read_text())["config"]
+    from headstart.core.config import TrainConfig
+
+    cfg = TrainConfig.from_file(replay).to_dict()  # (config.json is written in sections)
     assert cfg["epochs"] == 1 and cfg["head"] == "linear" and cfg["backbone"] == "test_resnet"
     r = headstart("train", "--resume", run, "--epochs", "5", "--lr", "0.1", check=False)
     assert r.returncode == 2

@@ -137,7 +137,7 @@ def test_a_saved_run_reads_long_texts_as_it_trained_in_a_fresh_process(tmp_path)
     )
     run = train(cfg, out=tmp_path / "run", progress=False, report=False, say=lambda *_: None)
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
-    assert recorded["long_texts"] == "window-max"
+    assert recorded["text"]["long_texts"] == "window-max"  # in the text section
     assert run.preprocessing.to_dict() == {"max_length": 12, "long_texts": "window-max"}
     assert "long_texts" in modality("text").own_settings
     assert modality("text").used_settings(run)["long_texts"].startswith("window-max: ")

@@ -192,7 +192,7 @@ def test_text_fine_tuning_trains_and_records_the_text_recipe(monkeypatch, tmp_pa
     assert fitted["weight_decay"] == metrics["weight_decay"]["value"] == ADAMW_WEIGHT_DECAY
     # every planned step ran (no early stop): the linear decay ended at 0
     assert all(g["lr"] == 0.0 for g in opt.param_groups)
-    saved = json.loads((run.path / "config.json").read_text())["config"]
+    saved = json.loads((run.path / "config.json").read_text())["config"]["training"]
     assert saved["optimizer"] == "auto" and saved["backbone_lr"] is None  # replays by recipe
     from headstart import load_run
     from headstart.core.report import configuration_rows

@@ -431,6 +431,6 @@ def test_reproducibility_record(image_folder, tmp_path):
     record, config = rec["record"], rec["config"]
     for key in ("seed", "python", "torch", "timm", "numpy", "headstart", "device", "data_hash"):
         assert key in record, key
-    assert record["seed"] == 7 and config["seed"] == 7
+    assert record["seed"] == 7 and config["data"]["seed"] == 7
     assert set(record["data_hash"]) == {"train", "val"}
-    assert config == run.config.to_dict()
+    assert config == run.config.to_sections()

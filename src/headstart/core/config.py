@@ -69,6 +69,52 @@ def check_image_size(image_size: int) -> None:
         )
 
 
+#: The configuration's sections, in the order ``config.json`` writes them. A setting that only
+#: one kind of data uses is in that modality's section (its ``MODALITY.own_settings``, the one
+#: place that says so: ``image``, ``text``); every other setting is in exactly one of these
+#: (tests/test_config_sections.py holds both).
+CORE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "data": ("data", "modality", "val_split", "test_split", "seed", "label_column"),
+    "task": ("task", "labels_sep", "label_columns"),
+    "model": ("backbone", "weights", "pooling", "head", "hidden", "dropout"),
+    "strategy": (
+        "strategy",
+        "unfreeze",
+        "layers",
+        "bn",
+        "parent",
+        "candidates",
+        "budget",
+        "ensemble_backbones",
+    ),  # fmt: skip
+    "training": (
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "patience",
+        "backbone_lr",
+        "optimizer",
+        "schedule",
+        "warmup_epochs",
+        "label_smoothing",
+        "class_weights",
+    ),  # fmt: skip
+    "run": ("cache", "cache_budget", "cache_dtype", "workers", "device"),
+}
+
+
+def sections() -> dict[str, tuple[str, ...]]:
+    """Every section (see :data:`CORE_SECTIONS`), modalities' included, by name."""
+    from headstart.core.modality import modality
+
+    out = dict(CORE_SECTIONS)
+    for name in MODALITIES:
+        own = modality(name).own_settings
+        out[name] = tuple(f.name for f in fields(TrainConfig) if f.name in own)
+    return out
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on. Defaults are the founding lesson's recipe; the fitting
@@ -286,7 +332,13 @@ class TrainConfig:
         )
 
     def to_dict(self) -> dict:
+        """Every setting by name (flat)."""
         return dataclasses.asdict(self)
+
+    def to_sections(self) -> dict[str, dict]:
+        """Every setting in its section (:func:`sections`): what ``config.json`` holds."""
+        flat = self.to_dict()
+        return {name: {k: flat[k] for k in keys} for name, keys in sections().items()}
 
     def check_new_run(self) -> None:
         """What a run about to train is refused and a saved one is not (it must still load):
@@ -299,10 +351,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """A configuration as ``to_dict`` wrote it. One without an ``optimizer`` key is of a
+        """A configuration as ``to_sections`` (or, before sections, ``to_dict``) wrote it.
+        One without an ``optimizer`` key is of a
         version before fitting recipes: it trained with Adam, and holds the values it used
         for the other recipe settings, so it replays as it ran."""
         known = {f.name for f in fields(cls)}
+        if d and all(isinstance(v, dict) for v in d.values()):  # written in sections
+            unknown = sorted(set(d) - set(sections()))
+            if unknown:
+                raise ConfigError(f"unknown configuration section(s): {', '.join(unknown)}.")
+            d = {k: v for section in d.values() for k, v in section.items()}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}.")

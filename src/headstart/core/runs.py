@@ -243,7 +243,7 @@ class Run:
             },
         )
         atomic_write_json(
-            out / "config.json", {"config": self.config.to_dict(), "record": self.record}
+            out / "config.json", {"config": self.config.to_sections(), "record": self.record}
         )
         if self.split:
             atomic_write_json(out / "split.json", self.split)

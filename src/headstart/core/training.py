@@ -491,7 +491,7 @@ def _train_locked(
                     n_params = sum(p.numel() for p in loaded.backbone.parameters())
                     preflight(out, need_bytes=n_params * 4 * 3 + (20 << 20))
                     atomic_write_json(out / "split.json", splits.record())
-                    atomic_write_json(out / "config.json", {"config": config.to_dict()})
+                    atomic_write_json(out / "config.json", {"config": config.to_sections()})
                 except RunError as e:
                     error = str(e)
             group.raise_together(error)
