@@ -43,6 +43,7 @@ and wall seconds (feature extraction included: each recipe that runs the network
 cold feature cache). Output: JSON lines, then ``bench/results/multilabel.json``.
 
   OMP_NUM_THREADS=2 python bench/bench_multilabel.py [--datasets mosaic,genres]
+      [--recipes threshold-rules --name multilabel-thresholds]
 """
 
 from __future__ import annotations
@@ -285,6 +286,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default="mosaic,genres")
     parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--name", default=None, help="bench/results/NAME.json (multilabel)")
     args = parser.parse_args()
     loaders = {"mosaic": mosaic_splits, "genres": genre_splits}
     out = []
@@ -306,7 +308,7 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
         out.append({**described, "rows": rows})
-    record(__file__, out)
+    record(__file__, out, name=args.name)
 
 
 if __name__ == "__main__":

@@ -91,8 +91,12 @@ def test_an_empty_label_cell_is_no_label_only_in_multi_label_data(tmp_path):
     assert (source.train.labels.sum(axis=1) == 0).any()  # images with no colour: kept
     lines = table.read_text().splitlines()
     single = tmp_path / "single.csv"
-    single.write_text("\n".join(["filename,label", "img/000.png,red", "img/001.png,"]) + "\n")
+    rows = ["filename,label", "img/000.png,red", "img/001.png,", "img/002.png,blue"]
+    single.write_text("\n".join(rows) + "\n")
     with pytest.raises(DataError, match=r"single.csv, line 3: empty 'label' cell.*--task"):
+        load_source(single)
+    single.write_text("\n".join(rows[:3]) + "\n")  # one class: no multi-label to suggest
+    with pytest.raises(DataError, match=r"line 3: empty 'label' cell. Give that row its label"):
         load_source(single)
     assert lines[0] == "filename,label"
 
@@ -375,3 +379,52 @@ def test_logme_and_the_knn_score_take_a_label_matrix():
     assert logme(informative, labels) > logme(noise, labels)
     assert knn_accuracy(informative, labels) > 0.8
     assert probe_accuracy(informative, labels) > probe_accuracy(noise, labels)
+
+
+def test_label_lists_of_any_length_fit_the_estimator():
+    from headstart import ImageClassifier
+
+    images, labels = colour_squares(60, seed=5)
+    lists = [[c for c, on in zip(COLOURS, row) if on] for row in labels]
+    clf = ImageClassifier(backbone="test_resnet", weights="none", image_size=32, head="linear")
+    fitted = clf.fit(images, lists)
+    assert list(fitted.classes_) == sorted(COLOURS) and fitted.predict(images[:3]).shape == (3, 3)
+
+
+def test_scores_leave_out_what_they_cannot_count_and_never_collapse():
+    from headstart.core.multilabel import multilabel_metrics, paired_micro_f1
+
+    y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]] * 6)  # the third label never occurs
+    m = multilabel_metrics(y, y * 0.9 + 0.05, np.full(3, 0.5), ["a", "b", "c"], n_boot=100)
+    assert m["macro_f1"] == 1.0 and m["per_label"]["c"]["f1"] is None
+    assert m["per_label"]["c"]["average_precision"] is None  # JSON has no NaN
+    assert m["mean_average_precision"] == 1.0 and m["mean_average_precision_ci95"][0] < 0.95
+    same = paired_micro_f1(y, y, y, this_name="a", other_name="b", n_boot=50)
+    assert same["micro_f1_difference_ci95"] is None and "identical predictions" in same["verdict"]
+
+
+def test_a_separator_inside_a_label_is_pointed_out(tmp_path):
+    table, _ = write_table(tmp_path, n=40)
+    rows = table.read_text().splitlines()
+    rows[1] = rows[1].split(",")[0] + ",red|blue"
+    table.write_text("\n".join(rows) + "\n")
+    out = run_cli("inspect", table).stdout
+    assert "'red|blue' hold" in out and "--labels-sep" in out
+
+
+def test_evaluate_refuses_another_task_at_once_and_reads_label_columns(image_run, tmp_path):
+    out, table, _ = image_run
+    lines = table.read_text().splitlines()
+    single = table.parent / "single.csv"  # one colour per image
+    single.write_text(
+        "\n".join(["filename,label"] + [ln for ln in lines[1:] if ln.split(",")[1] in COLOURS])
+    )
+    r = run_cli("evaluate", out, single, "--task", "single-label", check=False)
+    assert r.returncode == 2 and "one class per image" in r.stderr and "features" not in r.stderr
+    r = run_cli("evaluate", out, single)  # a multi-label run reads cells as sets (of one)
+    assert "micro-F1" in r.stdout
+    columns, _ = write_table(tmp_path, n=30, columns=True)
+    r = run_cli("evaluate", out, columns, "--label-columns", ",".join(COLOURS), columns=160)
+    assert "label frequency" in r.stdout
+    r = run_cli("evaluate", out, "--compare", out, columns=160)
+    assert "identical predictions" in r.stdout

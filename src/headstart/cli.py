@@ -462,7 +462,11 @@ EpochsOpt = Annotated[
     ),
 ]
 PatienceOpt = Annotated[
-    int, typer.Option(help="Early stopping patience on val accuracy (0: never stop).")
+    int,
+    typer.Option(
+        help="Early stopping patience on val accuracy (several labels per example: val "
+        "loss; 0: never stop)."
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")]
 TtaOpt = Annotated[
@@ -1228,11 +1232,26 @@ def evaluate(
     text_column: Annotated[
         str | None, typer.Option(help="DATA's column of texts (default: the run's).")
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="How DATA's label cells are read (default: the run's; a multi-label run's: "
+            "multi-label)."
+        ),
+    ] = None,
+    labels_sep: Annotated[
+        str | None, typer.Option(help="DATA's separator of labels in a cell (default: the run's).")
+    ] = None,
+    label_columns: Annotated[
+        str | None,
+        typer.Option(
+            help="DATA's 0/1 columns, one per label, comma-separated (default: the run's)."
+        ),
+    ] = None,
 ) -> None:
     """Metrics with 95% intervals, the majority baseline and other runs in one table."""
-    import dataclasses
 
-    from headstart.core.checks import run_config, run_modality, source_for
+    from headstart.core.checks import run_config, run_is_multi_label, run_modality, source_for
     from headstart.core.rundir import check_run_dir
 
     for path in [run_dir, *(compare or [])]:  # the runs and the data, before torch loads
@@ -1241,15 +1260,18 @@ def evaluate(
         "filename_column": filename_column,
         "label_column": label_column,
         "text_column": text_column,
+        "task": task,
+        "labels_sep": labels_sep,
+        "label_columns": label_columns,
     }
     columns = {k: v for k, v in asked.items() if v is not None}
     if columns and data is None:
         raise HeadstartError(
-            "--filename-column, --label-column and --text-column name the columns of DATA; "
-            "without DATA the run's own test split is scored."
+            f"{_flags(sorted(columns))}: these name the columns of DATA and how its labels are "
+            "read; without DATA the run's own test split is scored."
         )
     if data is not None:
-        config = dataclasses.replace(run_config(run_dir), **columns)
+        config = run_config(run_dir).reading(columns, run_is_multi_label(run_dir))
         source_for(config, run_modality(run_dir), location=data)
     from headstart.core.evaluate import evaluate_run
     from headstart.core.modality import modality_of

@@ -63,7 +63,10 @@ def render_inspection(insp: Inspection, max_rows: int = 50) -> Group:
         table.add_row(
             Text("examples", style="bold"),
             *[Text(str(insp.n_images[s]), style="bold") for s in splits],
-            *[""] * len(planned),
+            *[
+                Text(str(insp.split_method.get("planned_examples", {}).get(s, "")), style="bold")
+                for s in planned
+            ],
         )
     else:
         table.add_row(
@@ -368,7 +371,11 @@ def multilabel_rows(m: dict, noun: str) -> list[tuple[str, Text | str]]:
                 f"{split} micro-F1",
                 f"{mine['micro_f1']:.1%}{interval}   (label-frequency baseline "
                 f"{base['micro_f1']:.1%}); mean average precision "
-                f"{mine['mean_average_precision']:.1%}",
+                + (
+                    "-"
+                    if mine["mean_average_precision"] is None
+                    else f"{mine['mean_average_precision']:.1%}"
+                ),
             )
         )
         label = split_score_label(split) + (
@@ -582,14 +589,16 @@ def render_export(meta: dict) -> Table:
     e2e = check["end_to_end"]
     grid = Table.grid(padding=(0, 2))
     grid.add_row("model", f"{meta['backbone']} ({meta['modality']}, {meta['strategy']})")
-    grid.add_row("classes", ", ".join(meta["class_names"]))
+    multi = bool(meta.get("thresholds"))  # several labels per example
+    grid.add_row("labels" if multi else "classes", ", ".join(meta["class_names"]))
     grid.add_row("inputs", ", ".join(meta["inputs"]) + f" -> {meta['output']}")
     grid.add_row("checked", f"{check['checker']}; ONNX Runtime on {check['examples']}")
     grid.add_row(
         "agreement",
         f"largest probability difference {check['max_abs_difference']:.1e} from PyTorch on the "
         f"same input (tolerance {check['tolerance']:g}); with the client's own preprocessing "
-        f"{e2e['max_abs_difference']:.1e}, same class on {e2e['same_class']} of {e2e['of']}",
+        f"{e2e['max_abs_difference']:.1e}, same {'label set' if multi else 'class'} on "
+        f"{e2e['same_class']} of {e2e['of']}",
     )
     grid.add_row("time", f"export {check['export_seconds']:.1f}s")
     return grid
@@ -701,9 +710,7 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
             f"{r['micro_f1']:.1%}",
             _ci(r.get("micro_f1_ci95")),
             f"{r['macro_f1']:.1%}",
-            "-"
-            if r["mean_average_precision"] != r["mean_average_precision"]
-            else f"{r['mean_average_precision']:.1%}",
+            "-" if r["mean_average_precision"] is None else f"{r['mean_average_precision']:.1%}",
             f"{r['subset_accuracy']:.1%}",
             f"{r['hamming_loss']:.1%}",
         ]
@@ -732,8 +739,8 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
         )
     n_boot = ev["intervals"]["bootstrap_resamples"]
     captions = [
-        f"95% intervals: percentile bootstrap over {noun}s ({n_boot:,} resamples); each label "
-        "on where its probability reaches its threshold, chosen on validation"
+        f"95% intervals: percentile bootstrap over {noun}s ({n_boot:,} resamples); a label is "
+        "predicted where its probability reaches its threshold, chosen on validation"
     ]
     dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
     if dropped:
@@ -748,16 +755,20 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
 def _per_label_table(ev: dict) -> Table:
     """Each label's threshold, precision, recall, F1 and support."""
     per = Table(title="per label", title_justify="left")
-    for header in ("label", "threshold", "precision", "recall", "F1", "support"):
+    headers = ("label", "threshold", "precision", "recall", "F1", "AP", "support", "predicted")
+    for header in headers:
         per.add_column(header, justify="left" if header == "label" else "right")
     for name, v in ev["per_label"].items():
+        ap = v["average_precision"]
         per.add_row(
             name,
             f"{v['threshold']:.2f}",
             f"{v['precision']:.3f}",
             f"{v['recall']:.3f}",
-            f"{v['f1']:.3f}",
+            "-" if v["f1"] is None else f"{v['f1']:.3f}",
+            "-" if ap is None else f"{ap:.3f}",
             str(v["support"]),
+            str(v["predicted"]),
         )
     return per
 

@@ -16,7 +16,7 @@ import difflib
 from pathlib import Path
 
 from headstart.choices import BACKBONE_SEP
-from headstart.core.config import TrainConfig
+from headstart.core.config import CLASS_WEIGHTS_MULTI_LABEL, TrainConfig
 from headstart.core.data import detect_modality, load_source
 from headstart.core.modality import modality
 from headstart.core.rundir import check_run_dir, read_json
@@ -154,7 +154,10 @@ def ready_to_train(config: TrainConfig):
         check_candidates(split_names(configured.candidates), kind)
     check_ensemble_backbones(configured.ensemble_backbones, kind)
     check_weights(configured.weights)
-    return source_for(config, kind)
+    source = source_for(config, kind)
+    if config.class_weights == "auto" and getattr(source.train.labels, "ndim", 1) == 2:
+        raise ConfigError(CLASS_WEIGHTS_MULTI_LABEL)
+    return source
 
 
 def split_names(text: str, option: str = "--candidates") -> list[str]:
@@ -171,6 +174,12 @@ def run_config(run_dir: str | Path) -> TrainConfig:
     check_run_dir(run_dir)
     payload = read_json(run_dir / "config.json")
     return TrainConfig.from_dict(payload.get("config", payload))
+
+
+def run_is_multi_label(run_dir: str | Path) -> bool:
+    """Whether the saved run in ``run_dir`` predicts label sets (its ``metrics.json`` says)."""
+    path = Path(run_dir) / "metrics.json"
+    return path.is_file() and read_json(path).get("task") == "multi-label"
 
 
 def run_modality(run_dir: str | Path) -> str:

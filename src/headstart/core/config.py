@@ -30,6 +30,7 @@ from headstart.choices import (
     SCHEDULE_CHOICES,
     STAGE_POOLINGS,
     STRATEGY_CHOICES,
+    TASKS,
 )
 from headstart.core.splits import check_split_fractions
 from headstart.errors import ConfigError
@@ -41,6 +42,14 @@ if TYPE_CHECKING:  # the specs load when a configuration is checked; none of the
     from headstart.core.heads import HeadSpec
     from headstart.core.recipe import Recipe
     from headstart.core.strategies import Strategy
+
+
+TASKS_MULTI = TASKS[2]
+#: Why ``--class-weights auto`` is refused for multi-label data (said before and during work).
+CLASS_WEIGHTS_MULTI_LABEL = (
+    "--class-weights auto weighs each class by its share of the examples; with several labels "
+    "per example each label has its own threshold instead. Leave it at none."
+)
 
 
 def parse_bytes(text: str | int | None, what: str = "cache budget") -> int | None:
@@ -246,6 +255,18 @@ class TrainConfig:
         self.fit_settings()
         if self.strategy != "auto":  # "auto" is decided from the data by headstart.core.advise
             self.strategy_spec()
+
+    def reading(self, columns: dict, multi_label: bool) -> TrainConfig:
+        """This run's configuration for reading other labelled data (``evaluate RUN DATA``):
+        ``columns`` (column names; ``task``, ``labels_sep``, ``label_columns``) where given,
+        else the run's; a multi-label run reads label cells as label sets unless told
+        otherwise, and a label column named without label columns is read as one."""
+        given = dict(columns)
+        if "label_column" in given and "label_columns" not in given:
+            given["label_columns"] = None
+        if multi_label and "task" not in given:
+            given["task"] = TASKS_MULTI
+        return dataclasses.replace(self, **given)
 
     def label_format(self):
         """How the data's label cells are read (``task``, ``labels_sep``, ``label_columns``)."""

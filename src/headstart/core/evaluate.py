@@ -519,7 +519,8 @@ def run_probabilities(
 
 
 def align_classes(images: ExampleSet, run_classes: Sequence[str], where: str) -> ExampleSet:
-    """Re-index an external data set's labels onto the run's classes, matching by name."""
+    """Re-index an external data set's labels onto the run's classes (or labels), matching by
+    name."""
     lookup = {name: i for i, name in enumerate(run_classes)}
     unknown = [c for c in images.class_names if c not in lookup]
     counts = images.class_counts()
@@ -532,9 +533,48 @@ def align_classes(images: ExampleSet, run_classes: Sequence[str], where: str) ->
         )
     mapping = np.array([lookup.get(c, -1) for c in images.class_names])
     out = images.subset(np.arange(len(images)))
-    out.labels = mapping[images.labels]
+    if np.ndim(images.labels) == 2:  # label sets: each column moves to its label's place
+        labels = np.zeros((len(images), len(run_classes)), np.int64)
+        present = mapping >= 0
+        labels[:, mapping[present]] = images.labels[:, present]
+        out.labels = labels
+    else:
+        out.labels = mapping[images.labels]
     out.class_names = tuple(run_classes)
     return out
+
+
+def check_tasks(run, images: ExampleSet, compare: Sequence = ()) -> None:
+    """Refuse, before any example is read through a network, evaluation data of another task
+    than the run's (one class against several labels per example) and compared runs that
+    predict other classes or labels, or another task."""
+    noun = example_noun(images)
+    multi = run.thresholds is not None
+    if multi != (np.ndim(images.labels) == 2):
+        raise DataError(
+            f"this run predicts {'several labels' if multi else 'one class'} per {noun}, and "
+            f"the evaluation data has {'one class' if multi else 'several labels'} per {noun}; "
+            + (
+                "give it data labelled with label sets (--task multi-label reads one label per "
+                "cell as a set of one)."
+                if multi
+                else "evaluate a multi-label run on it."
+            )
+        )
+    for other in compare:
+        if (other.thresholds is not None) != multi:
+            raise DataError(
+                f"{other.path}: predicts {'one class' if multi else 'several labels'} per "
+                f"{noun} and this run {'several labels' if multi else 'one class'}: a "
+                "single-label and a multi-label run cannot be compared pair by pair."
+            )
+        if sorted(other.class_names) != sorted(run.class_names):
+            kind = "labels" if multi else "classes"
+            raise DataError(
+                f"{other.path}: its {kind} ({', '.join(other.class_names)}) differ from this "
+                f"run's ({', '.join(run.class_names)}); compared runs must predict the same "
+                f"{kind}."
+            )
 
 
 def evaluation_images(run, data: str | Path | None = None) -> tuple[ExampleSet, str]:
@@ -544,15 +584,13 @@ def evaluation_images(run, data: str | Path | None = None) -> tuple[ExampleSet, 
 
 
 def data_columns(run, columns: dict | None = None) -> dict:
-    """The table columns to read other data with: the run's own (``filename_column``,
-    ``label_column``, ``text_column``), but where ``columns`` names another."""
+    """How to read other data: the run's table columns (``filename_column``,
+    ``label_column``, ``text_column``) and label format, but where ``columns`` says otherwise
+    (:meth:`~headstart.core.config.TrainConfig.reading`)."""
+    given = {k: v for k, v in (columns or {}).items() if v is not None}
+    config = run.config.reading(given, run.thresholds is not None)
     names = ("filename_column", "label_column", "text_column")
-    own = {name: getattr(run.config, name) for name in names}
-    return {
-        **own,
-        **{k: v for k, v in (columns or {}).items() if v is not None},
-        "labels": run.config.label_format(),
-    }
+    return {**{n: getattr(config, n) for n in names}, "labels": config.label_format()}
 
 
 def select_evaluation_images(
@@ -635,6 +673,7 @@ def evaluate_run(
     noun = example_noun(images)
     if len(images) == 0:
         raise DataError(f"no {noun}s to evaluate on in the {described}.")
+    check_tasks(run, images, compare)
     if run.thresholds is not None:  # several labels per example
         from headstart.core.evaluate_multilabel import evaluate_multilabel
 

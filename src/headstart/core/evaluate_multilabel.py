@@ -19,7 +19,6 @@ from headstart.core.multilabel import (
 from headstart.core.overlap import in_training, lazy_hashes, seen_in_training, train_hashes
 from headstart.core.runs import display_name as run_name
 from headstart.core.splits import example_noun
-from headstart.errors import DataError
 
 
 def _train_labels(run, n_labels: int) -> np.ndarray:
@@ -46,12 +45,7 @@ def evaluate_multilabel(
     ``run_probabilities`` computes a compared run's (evaluate's own)."""
     names = list(run.class_names)
     noun = example_noun(images)
-    y = np.asarray(images.labels)[valid]
-    if y.ndim != 2:
-        raise DataError(
-            f"this run predicts several labels per {noun}, and the evaluation data has one "
-            f"class per {noun}; give it data labelled with label sets."
-        )
+    y = np.asarray(images.labels)[valid]  # (a 0/1 matrix: evaluate checked the task first)
     mine, thresholds = proba[valid], run.thresholds
     result = multilabel_metrics(y, mine, thresholds, names, n_boot=n_boot)
     rows = [
@@ -111,16 +105,13 @@ def _frequency_row(run, y: np.ndarray, n_boot: int) -> dict:
 
 def _compared(run, other, images, proba, valid, n_boot: int, run_probabilities):
     """(table row, paired comparison, the examples both could read) of a compared run."""
-    names = list(run.class_names)
-    if tuple(other.class_names) != tuple(names) or other.thresholds is None:
-        raise DataError(
-            f"{other.path}: its labels ({', '.join(other.class_names)}) differ from this "
-            "run's; compared runs must predict the same labels."
-        )
+    names = list(run.class_names)  # (the same labels, checked before: maybe in another order)
+    order = [list(other.class_names).index(c) for c in names]
     op, ov, _ = run_probabilities(other, images)
+    op, their_t = op[:, order], other.thresholds[order]
     keep = valid & ov
     y = np.asarray(images.labels)[keep]
-    om = multilabel_metrics(y, op[keep], other.thresholds, names, n_boot=n_boot)
+    om = multilabel_metrics(y, op[keep], their_t, names, n_boot=n_boot)
     row = {
         "name": run_name(other),
         "kind": "compared run",
@@ -130,7 +121,7 @@ def _compared(run, other, images, proba, valid, n_boot: int, run_probabilities):
     entry = paired_micro_f1(
         y,
         proba[keep] >= run.thresholds[None, :],
-        op[keep] >= other.thresholds[None, :],
+        op[keep] >= their_t[None, :],
         this_name=run_name(run),
         other_name=run_name(other),
         noun=example_noun(images),

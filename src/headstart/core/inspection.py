@@ -81,6 +81,11 @@ def plan_and_baseline(
             for n, s in planned.items().items()
         }
         split_method = dict(planned.method)
+        split_method["planned_examples"] = {  # (several labels per example: the counts above
+            # count labels, so the examples are said apart)
+            n: sum(i not in skipped_ids for i in s.ids)
+            for n, s in planned.items().items()
+        }
         split_method["notes"] = split_notes(
             planned.method,
             {n: len(s) for n, s in planned.items().items()},

@@ -255,10 +255,14 @@ class LabelFormat:
         """Refuse an empty label cell (``first_empty``: where the first one is) in data of one
         class per example."""
         if first_empty is not None and not self.is_multi(cells):
-            raise DataError(
-                f"{first_empty}: empty {column!r} cell. (Several labels per example, some "
-                f"with none? Separate labels with {self.sep!r} or pass --task multi-label.)"
+            distinct = {str(c).strip() for v in cells.values() for c in v} - {""}
+            hint = (
+                f" (Several labels per example, some with none? Separate labels with "
+                f"{self.sep!r} or pass --task multi-label.)"
+                if len(distinct) > 1
+                else " Give that row its label or remove it."
             )
+            raise DataError(f"{first_empty}: empty {column!r} cell.{hint}")
 
     def encode(self, cells: dict[str, Sequence[str]]):
         """Each split's label cells -> (encoded labels by split, names): class indices, or a
@@ -273,6 +277,25 @@ class LabelFormat:
         )
 
 
+#: Characters that separate labels in other people's tables: a class or label holding one
+#: may be several labels read as one (``circle,stripes`` with ``--labels-sep ;``).
+SEPARATOR_LIKE = (";", ",", "|", "/")
+
+
+def separator_note(names, multi_label: bool, noun: str = "example") -> str | None:
+    """A note naming the classes (or labels) that hold a separator-like character, or None."""
+    odd = [n for n in names if any(c in n for c in SEPARATOR_LIKE)]
+    if not odd:
+        return None
+    shown = ", ".join(map(repr, odd[:5])) + (" ..." if len(odd) > 5 else "")
+    kind = "label(s)" if multi_label else "class(es)"
+    return (
+        f"{kind} {shown} hold {' or '.join(repr(c) for c in SEPARATOR_LIKE)}: several labels "
+        f"per {noun} written with another separator? Name it with --labels-sep (the labels "
+        "of a cell are split on it; default ';')"
+    )
+
+
 def label_columns_hint(missing, label_column: str, header, *used: str) -> str:
     """When the label column is missing from a table whose other columns could each be one
     label's 0/1 column: the flag that reads them so (``--label-columns``)."""
@@ -280,3 +303,12 @@ def label_columns_hint(missing, label_column: str, header, *used: str) -> str:
     if label_column not in missing or len(others) < 2:
         return ""
     return f" Several labels as 0/1 columns? --label-columns {','.join(others)}"
+
+
+def labels_as_given(y):
+    """``y`` for the data layer: one list of labels per example stays a list of lists (they
+    may differ in length, which no array holds); anything else becomes an array."""
+    lists = list | tuple | set | frozenset
+    if not isinstance(y, np.ndarray) and len(y) and isinstance(y[0], lists):
+        return [list(v) for v in y]
+    return np.asarray(y)

@@ -41,10 +41,21 @@ INTERVAL_METHOD = (
 )
 
 
-def _f1(tp, fp, fn):
+def _f1(tp, fp, fn, empty: float = 0.0):
+    """F1 from counts; ``empty`` where there is nothing to count (no true and no predicted
+    positive: 0 for a threshold's search, NaN where a label is left out of a mean)."""
     tp, fp, fn = (np.asarray(v, np.float64) for v in (tp, fp, fn))
     denom = 2 * tp + fp + fn
-    return np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
+    return np.divide(2 * tp, denom, out=np.full_like(denom, empty), where=denom > 0)
+
+
+def _macro(f1: np.ndarray, axis=None):
+    """The mean of per-label F1 over the labels with something to count (macro-F1 leaves out
+    a label with neither a true nor a predicted example, as mean average precision leaves
+    out a label without positives)."""
+    with np.errstate(all="ignore"):
+        out = np.nanmean(f1, axis=axis) if np.size(f1) else 0.0
+    return np.nan_to_num(out)
 
 
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -100,6 +111,11 @@ def f1_scores(w: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return _f1(tp.sum(1), fp.sum(1), fn.sum(1))
 
 
+def _finite(v: float) -> float | None:
+    """``v``, or None for NaN (JSON has no NaN: strict readers refuse it)."""
+    return None if v != v else float(v)
+
+
 def _counts(y: np.ndarray, pred: np.ndarray):
     tp = (pred & (y == 1)).sum(axis=0)
     fp = (pred & (y == 0)).sum(axis=0)
@@ -119,7 +135,7 @@ def _scores(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, with_map: bool =
     aps = [_average_precision(y[:, j], proba[:, j]) for j in np.flatnonzero(present)]
     return {
         "micro_f1": float(_f1(tp.sum(), fp.sum(), fn.sum())),
-        "macro_f1": float(np.mean(_f1(tp, fp, fn))) if len(tp) else 0.0,
+        "macro_f1": float(_macro(_f1(tp, fp, fn, np.nan))) if len(tp) else 0.0,
         "mean_average_precision": float(np.mean(aps)) if (with_map and aps) else float("nan"),
         "subset_accuracy": float(np.mean((pred == (y == 1)).all(axis=1))) if len(y) else 0.0,
         "hamming_loss": float(np.mean(pred != (y == 1))) if len(y) else 0.0,
@@ -160,7 +176,7 @@ def _intervals(y, proba, pred, n_boot: int, seed: int) -> dict[str, tuple[float,
     tp, fp, fn = w @ (pred & pos), w @ (pred & ~pos), w @ (~pred & pos)
     values = {
         "micro_f1": _f1(tp.sum(1), fp.sum(1), fn.sum(1)),
-        "macro_f1": _f1(tp, fp, fn).mean(axis=1),
+        "macro_f1": _macro(_f1(tp, fp, fn, np.nan), axis=1),
         "subset_accuracy": w @ (pred == pos).all(axis=1) / n,
         "hamming_loss": w @ (pred != pos).sum(axis=1) / (n * k),
     }
@@ -186,6 +202,9 @@ def _intervals(y, proba, pred, n_boot: int, seed: int) -> dict[str, tuple[float,
         "subset_accuracy": (int((pred == pos).all(axis=1).sum()), n),
         "hamming_loss": (int((pred != pos).sum()), n * k),
     }
+    ap = values["mean_average_precision"]  # perfect: every positive ranked above every negative
+    if np.isfinite(ap).any() and np.nanmin(ap) == np.nanmax(ap) == 1.0:
+        counts["mean_average_precision"] = (int(pos.sum()), int(pos.sum()))
     for name, (hits, total) in counts.items():
         lo, hi = out[name]
         if lo == hi and total:
@@ -228,10 +247,11 @@ def multilabel_metrics(
         per_label[name] = {
             "precision": prec,
             "recall": rec,
-            "f1": float(_f1(tp[j], fp[j], fn[j])),
+            # (None: neither a true nor a predicted example here, so no F1 to count)
+            "f1": None if tp[j] + fp[j] + fn[j] == 0 else float(_f1(tp[j], fp[j], fn[j])),
             "support": support,
             "predicted": int(pred[:, j].sum()),
-            "average_precision": _average_precision(y[:, j], proba[:, j]),
+            "average_precision": _finite(_average_precision(y[:, j], proba[:, j])),
             "threshold": float(thresholds[j]),
         }
         if curves and support and support < len(y):
@@ -239,7 +259,7 @@ def multilabel_metrics(
             pr[name] = {"precision": np.round(p, 4).tolist(), "recall": np.round(r, 4).tolist()}
     return {
         "n": int(len(y)),
-        **scores,
+        **{name: _finite(v) for name, v in scores.items()},
         **{f"{name}_ci95": ci[name] for name in SCORES},
         "interval_method": INTERVAL_METHOD,
         "label_cardinality": float(y.sum(axis=1).mean()) if len(y) else 0.0,
@@ -394,8 +414,15 @@ def paired_micro_f1(
     lo, hi = (float(np.percentile(diffs, q)) for q in (2.5, 97.5)) if n else (0.0, 0.0)
     diff = float(a - b)
     interval = f"95% interval {100 * lo:+.1f} to {100 * hi:+.1f}"
+    identical = bool(n) and bool((first == second).all())
     if not n:
         verdict = f"No {noun} could be read by both {this_name} and {other_name}."
+    elif identical:  # every resample agrees: no interval to draw, and none is shown
+        lo = hi = None
+        verdict = (
+            f"Both made identical predictions on all {n:,} {noun}s ({this_name}, {other_name}): "
+            f"no difference was measured, and {n:,} {noun}s cannot rule one out."
+        )
     elif lo <= 0 <= hi:
         verdict = (
             f"The data cannot tell {this_name} and {other_name} apart on these {n:,} {noun}s: "
@@ -414,8 +441,8 @@ def paired_micro_f1(
         "other": other_name,
         "n": n,
         "micro_f1_difference": diff,
-        "micro_f1_difference_ci95": (lo, hi),
-        "distinguishable": bool(n and not lo <= 0 <= hi),
+        "micro_f1_difference_ci95": None if identical else (lo, hi),
+        "distinguishable": bool(n and not identical and not lo <= 0 <= hi),
         "interval_method": "paired percentile bootstrap over examples (both scored on each "
         f"resample), {n_boot} resamples",
         "verdict": verdict,

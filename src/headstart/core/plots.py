@@ -244,7 +244,7 @@ def plot_pr_curves(curves: dict[str, dict], per_label: dict, path: str | Path) -
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
-    ax.set_title("Precision-recall per label (dot: its threshold)")
+    ax.set_title("Precision-recall per label (marker: its threshold)")
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -240,4 +240,4 @@ def _ovr_scores(models: dict, constant: np.ndarray, x, y) -> tuple[float, float]
     p = 1 / (1 + np.exp(-np.clip(z, -60, 60)))
     m = multilabel_metrics(y, p, np.full(k, 0.5), [str(j) for j in range(k)], n_boot=0)
     loss = np.mean([log_loss(y[:, j], p[:, j], labels=[0, 1]) for j in range(k)])
-    return float(np.nan_to_num(m["mean_average_precision"])), float(loss)
+    return float(m["mean_average_precision"] or 0.0), float(loss)

@@ -14,7 +14,12 @@ import html
 import json
 from pathlib import Path
 
-from headstart.choices import AUTO_TEST_MIN_PER_CLASS, BACKBONE_SEP
+from headstart.choices import (
+    AUTO_TEST_MIN_MULTI_LABEL,
+    AUTO_TEST_MIN_PER_CLASS,
+    BACKBONE_SEP,
+    DEFAULT_LABELS_SEP,
+)
 from headstart.core import plots, report_multilabel
 from headstart.core.distributed import describe as describe_processes
 from headstart.core.ensemble import ENSEMBLE_NAME
@@ -251,13 +256,23 @@ def _shared_settings(run) -> dict[str, str]:
     test = split_words(method, "test")
     if cfg.test_split is None:
         noun = modality_of(run).noun
-        few = f"a class has fewer than {AUTO_TEST_MIN_PER_CLASS} {noun}s"
+        few = (
+            f"fewer than {AUTO_TEST_MIN_MULTI_LABEL} {noun}s"
+            if run.thresholds is not None
+            else f"a class has fewer than {AUTO_TEST_MIN_PER_CLASS} {noun}s"
+        )
         test += " (auto)" if test != "none" else f" (auto: {few})"
     elif cfg.test_split == 0:
         test = "none (--test-split 0)"
     elif method.get("test") == "given":
         test += f" (--test-split {cfg.test_split:g} not used)"
     shown["test_split"] = test
+    if cfg.task == "auto":  # what the labels decided
+        shown["task"] = f"{run.task.name} (auto)"
+    if run.thresholds is None and cfg.labels_sep == DEFAULT_LABELS_SEP:
+        shown["labels_sep"] = None  # (one class per example: no cell was split)
+    if run.thresholds is None and not cfg.label_columns:
+        shown["label_columns"] = None
     if method.get("val") == "given":
         shown["val_split"] = split_words(method, "val") + " (--val-split not used)"
     elif method.get("val"):

@@ -155,10 +155,8 @@ def _per_label(per: dict, table) -> str:
                 f"{v['threshold']:.2f}",
                 f"{v['precision']:.3f}",
                 f"{v['recall']:.3f}",
-                f"{v['f1']:.3f}",
-                "-"
-                if v["average_precision"] != v["average_precision"]
-                else f"{v['average_precision']:.3f}",
+                "-" if v["f1"] is None else f"{v['f1']:.3f}",
+                "-" if v["average_precision"] is None else f"{v['average_precision']:.3f}",
                 v["support"],
                 v["predicted"],
             ]

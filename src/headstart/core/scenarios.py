@@ -88,17 +88,22 @@ def recommend(
     noun: str = "image",
     block: str = "block",
     stage: str = "stage",
+    n_examples: int | None = None,
 ) -> Advice:
     """Place the data in one of the four scenarios and say what to do, in plain words.
     ``noun``, ``block`` and ``stage`` name an example, a freezable block and an unfreezable
-    stage of this kind of data and network (text: text, layer, layer)."""
+    stage of this kind of data and network (text: text, layer, layer). ``n_examples``: the
+    training examples, where ``class_counts`` count labels (several per example)."""
     counts = np.asarray(class_counts)
     counts = counts[counts > 0]
     n, median = int(counts.sum()), float(np.median(counts))
+    per = "per class"
+    if n_examples is not None:  # several labels per example: the counts are of labels
+        n, per = int(n_examples), "per label"
     large = n >= LARGE_TOTAL and median >= LARGE_PER_CLASS
     similar = gain >= SIMILAR_GAIN
     size_words = (
-        f"{n:,} training {noun}s, a median of {median:.0f} per class: "
+        f"{n:,} training {noun}s, a median of {median:.0f} {per}: "
         + ("large" if large else "small")
         + f" (large means >= {LARGE_TOTAL:,} {noun}s and >= {LARGE_PER_CLASS} per class)"
     )

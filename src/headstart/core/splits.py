@@ -15,6 +15,7 @@ import numpy as np
 
 from headstart.choices import AUTO_TEST_FRACTION, AUTO_TEST_MIN_MULTI_LABEL, AUTO_TEST_MIN_PER_CLASS
 from headstart.core.datasource import SPLIT_NAMES, DataSource
+from headstart.core.labels import separator_note
 from headstart.core.tasks import label_counts
 from headstart.errors import ConfigError, DataError
 
@@ -290,6 +291,9 @@ def make_splits(
     noun = example_noun(source.train)
     method: dict = {"seed": seed, "val": "given", "test": "none", "notes": []}
     method["layout"] = source.layout  # where a given split came from (split_words)
+    odd = separator_note(source.class_names, np.ndim(source.train.labels) == 2, noun)
+    if odd:
+        method["notes"].append(odd)
     if source.skipped:
         method["skipped"] = list(source.skipped)  # in no split: listed with the run
     auto = test_split is None

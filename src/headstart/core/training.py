@@ -26,7 +26,12 @@ from torch import nn
 from headstart.core import distributed, recipe
 from headstart.core.cache import MIRROR, FeatureSet, data_fingerprint
 from headstart.core.classic import blended, choose_weight, fit_baseline, fit_joint
-from headstart.core.config import TrainConfig, parse_bytes, resolve_device
+from headstart.core.config import (
+    CLASS_WEIGHTS_MULTI_LABEL,
+    TrainConfig,
+    parse_bytes,
+    resolve_device,
+)
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_comparison
 from headstart.core.extractors import Extractor, extractor_for, streaming_inputs
@@ -336,10 +341,7 @@ def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
     if config.class_weights != "auto":
         return None
     if task_of(splits.train.labels) is MULTI:
-        raise ConfigError(
-            "--class-weights auto weighs each class by its share of the examples; with several "
-            "labels per example each label has its own threshold instead. Leave it at none."
-        )
+        raise ConfigError(CLASS_WEIGHTS_MULTI_LABEL)
     counts = splits.train.class_counts().astype(float)
     return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
 

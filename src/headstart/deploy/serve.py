@@ -475,7 +475,8 @@ def serve(
     model, info = load_model(target, engine)
     app = create_app(model, info, limits)
     say(
-        f"serving {info['backbone']} ({info['modality']}, {len(info['class_names'])} classes, "
+        f"serving {info['backbone']} ({info['modality']}, {len(info['class_names'])} "
+        f"{'labels' if info.get('thresholds') else 'classes'}, "
         f"{engine} engine) on http://{host}:{port}  (POST /predict, GET /health, /metadata, /docs)"
     )
     if info.get("cost"):  # an ensemble: what an example costs against one member

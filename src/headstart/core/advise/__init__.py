@@ -230,6 +230,8 @@ def advise(
         noun=kind.noun,
         block=kind.block_word,
         stage=kind.stage_word,
+        # several labels per example: the counts are of labels, not of examples
+        n_examples=sim["n_train"] if np.ndim(splits.train.labels) == 2 else None,
     )
     # the network's shape: what share of it a candidate trains (``--strategy auto``'s costs)
     advice.measurements = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from headstart.core.estimator import TransferClassifier
+from headstart.core.labels import labels_as_given
 from headstart.modalities.image.data.imageset import array_item_to_rgb
 from headstart.modalities.image.data.sources import check_image_array, from_arrays
 
@@ -22,7 +23,7 @@ class ImageClassifier(TransferClassifier):
     """
 
     def _source(self, X, y):
-        return from_arrays(np.asarray(X), np.asarray(y))
+        return from_arrays(np.asarray(X), labels_as_given(y))
 
     def _inputs(self, X):
         arr = check_image_array(np.asarray(X), "X")

@@ -350,7 +350,7 @@ def _fit_one_vs_rest(x_train, y_train, x_val, y_val):
         ap = multilabel_metrics(y_val, proba, np.full(k, 0.5), names, n_boot=0, curves=False)[
             "mean_average_precision"
         ]
-        ap = float(np.nan_to_num(ap))
+        ap = float(ap or 0.0)  # (None: no label has a positive validation text)
         loss = float(np.mean([log_loss(y_val[:, j], proba[:, j], labels=[0, 1]) for j in range(k)]))
         tried.append(
             {"C": c, "val_mean_average_precision": round(ap, 4), "val_log_loss": round(loss, 4)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from headstart.core.estimator import TransferClassifier
+from headstart.core.labels import labels_as_given
 from headstart.errors import DataError
 from headstart.modalities.text.names import DEFAULT_TEXT_ENCODER
 from headstart.modalities.text.sources import from_texts
@@ -35,7 +36,7 @@ class TextClassifier(TransferClassifier):
     defaults = {"backbone": DEFAULT_TEXT_ENCODER}
 
     def _source(self, X, y):
-        return from_texts(_texts(X), np.asarray(y))
+        return from_texts(_texts(X), labels_as_given(y))
 
     def _inputs(self, X):
         return _texts(X)
