@@ -690,6 +690,32 @@ def _name_width(names, headers: list[str], rows: list[list[str]]) -> int:
     return min(longest, max(12, console().width - numbers))
 
 
+def _models_table(table: Table, entries: list[dict], headers, rows, drop) -> list[int]:
+    """Fill an evaluation's table: the model column (a name wraps between words; a word
+    longer than 20 characters folds), then the number columns that fit the terminal, those
+    in ``drop`` left out first in that order (numbers never wrap or get cut short: a
+    truncated "21.7%-45.…" is no number); baselines dimmed. Returns the columns kept."""
+    names = [r["name"] for r in entries]
+    longest = min(20, max([12, *(len(w) for t in names for w in str(t).split())]))
+    keep = list(range(len(headers)))
+
+    def width() -> int:
+        return _name_width(names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows])
+
+    for c in drop:
+        if width() >= longest:
+            break
+        keep.remove(c)
+    table.add_column("model", min_width=width(), overflow="fold")
+    for k in keep:
+        table.add_column(headers[k], justify="right", no_wrap=True)
+    for r, name, cells in zip(entries, names, rows):
+        table.add_row(
+            name, *[cells[k] for k in keep], style="dim" if "baseline" in r["kind"] else None
+        )
+    return keep
+
+
 def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
     """A multi-label evaluation: every score (in %) beside the baselines, the least important
     columns left out first on a narrow terminal, then the per-label table, the classic
@@ -716,27 +742,7 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
         ]
         for r in ev["table"]
     ]
-    names = [r["name"] for r in ev["table"]]
-    longest = min(20, max([12, *(len(w) for t in names for w in str(t).split())]))
-    keep = list(range(len(headers)))
-    for c in (5, 4, 2, 3):
-        width = _name_width(names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows])
-        if width >= longest:
-            break
-        keep.remove(c)
-    table.add_column(
-        "model",
-        min_width=_name_width(
-            names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows]
-        ),
-        overflow="fold",
-    )
-    for k in keep:
-        table.add_column(headers[k], justify="right", no_wrap=True)
-    for r, name, cells in zip(ev["table"], names, rows):
-        table.add_row(
-            name, *[cells[k] for k in keep], style="dim" if "baseline" in r["kind"] else None
-        )
+    keep = _models_table(table, ev["table"], headers, rows, drop=(5, 4, 2, 3))
     n_boot = ev["intervals"]["bootstrap_resamples"]
     captions = [
         f"95% intervals: percentile bootstrap over {noun}s ({n_boot:,} resamples); a label is "
@@ -830,32 +836,9 @@ def render_evaluation(ev: dict, noun: str = "image") -> Group:
         ]
         for r in ev["table"]
     ]
-    names = [r["name"] for r in ev["table"]]
-    # a model's name wraps between words (a word longer than 20 characters folds); on a
-    # narrow terminal the least important numbers make room first: the F1 interval, then the
-    # accuracy interval, macro F1 and balanced accuracy last (they matter on imbalanced data)
-    longest = min(20, max([12, *(len(w) for t in names for w in str(t).split())]))
-    keep = list(range(len(headers)))
-    for c in (4, 1, 3, 2):
-        if (
-            _name_width(names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows])
-            >= longest
-        ):
-            break
-        keep.remove(c)
-    table.add_column(
-        "model",
-        min_width=_name_width(
-            names, [headers[k] for k in keep], [[r[k] for k in keep] for r in rows]
-        ),
-        overflow="fold",
-    )
-    for k in keep:
-        table.add_column(headers[k], justify="right", no_wrap=True)
-    for r, name, cells in zip(ev["table"], names, rows):
-        table.add_row(
-            name, *[cells[k] for k in keep], style="dim" if "baseline" in r["kind"] else None
-        )
+    # on a narrow terminal the least important numbers make room first: the F1 interval, then
+    # the accuracy interval, macro F1 and balanced accuracy last (they matter on imbalanced data)
+    keep = _models_table(table, ev["table"], headers, rows, drop=(4, 1, 3, 2))
     dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
     from headstart.core.evaluate import intervals_footnote
 
