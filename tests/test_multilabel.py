@@ -158,17 +158,24 @@ def test_bootstrap_average_precision_is_scikit_learns():
     assert np.allclose(got, want)
 
 
-def test_thresholds_are_per_label_where_validation_has_positives_else_shared():
+def test_validation_chooses_one_threshold_or_one_per_label_on_held_out_folds():
     from headstart.core.multilabel import MIN_VAL_POSITIVES, choose_thresholds
 
     rng = np.random.default_rng(1)
-    y = np.zeros((100, 2), int)
-    y[:40, 0] = 1
-    y[:2, 1] = 1  # too rare for a threshold of its own
-    p = np.clip(y * 0.5 + rng.random((100, 2)) * 0.5, 0, 1)
-    t, rule = choose_thresholds(y, p)
-    assert rule["own"] == 1 and rule["shared"] == 1 and t[1] == rule["global"]
-    assert 0.3 < t[0] < 0.6 and f"at least {MIN_VAL_POSITIVES}" in rule["rule"]
+    y = (rng.random((400, 3)) < 0.3).astype(int)
+    y[:, 2] = 0
+    y[:3, 2] = 1  # too rare for a threshold of its own
+    alike = np.clip(y * 0.5 + rng.random((400, 3)) * 0.5, 0, 1)
+    t, rule = choose_thresholds(y, alike)  # labels alike: one threshold
+    assert rule["chosen"] == "global" and len(set(t)) == 1
+    assert set(rule["cross_validated_micro_f1"]) == {"global", "per-label"}
+    apart = alike.copy()
+    apart[:, 0] = alike[:, 0] * 0.3  # label 0 lives at low probabilities, label 1 at high ones
+    apart[:, 1] = 0.7 + alike[:, 1] * 0.3
+    t, rule = choose_thresholds(y, apart)
+    assert rule["chosen"] == "per-label" and t[0] < 0.3 < 0.7 < t[1]
+    assert rule["own"] == 2 and t[2] == rule["global"]  # the rare label shares
+    assert f"fewer than {MIN_VAL_POSITIVES}" in rule["rule"]
 
 
 def test_a_perfect_score_has_a_wilson_interval_not_a_degenerate_one():

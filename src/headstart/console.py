@@ -413,18 +413,23 @@ def multilabel_rows(m: dict, noun: str) -> list[tuple[str, Text | str]]:
             rows.append(("", Text(paired["verdict"], style=style)))
     t = m.get("thresholds") or {}
     if t:
-        shared = (
-            f"; {t['shared']} sharing {t['global']:g} (fewer than {MIN_VAL_POSITIVES} positive "
-            f"validation {noun}s each)"
-            if t["shared"]
-            else ""
-        )
-        rows.append(
-            (
-                "thresholds",
-                f"{t['own']} label(s) with their own, F1-optimal on validation{shared}",
+        scored = t.get("cross_validated_micro_f1") or {}
+        if t.get("chosen", "per-label") == "per-label":
+            said = f"{t['own']} label(s) with their own, F1-optimal on validation" + (
+                f"; {t['shared']} sharing {t['global']:g} (fewer than {MIN_VAL_POSITIVES} "
+                f"positive validation {noun}s each)"
+                if t["shared"]
+                else ""
             )
-        )
+        else:
+            said = f"one for every label, {t['global']:g}, the best micro-F1 on validation"
+        if scored:
+            said += (
+                " (chosen by 5-fold micro-F1 on validation: "
+                + ", ".join(f"{rule} {v:.1%}" for rule, v in scored.items())
+                + ")"
+            )
+        rows.append(("thresholds", said))
     return rows
 
 
