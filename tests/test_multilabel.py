@@ -396,6 +396,7 @@ def test_label_lists_of_any_length_fit_the_estimator():
     clf = ImageClassifier(backbone="test_resnet", weights="none", image_size=32, head="linear")
     fitted = clf.fit(images, lists)
     assert list(fitted.classes_) == sorted(COLOURS) and fitted.predict(images[:3]).shape == (3, 3)
+    assert 0 <= fitted.score(images[:20], lists[:20]) <= 1  # subset accuracy, on the same lists
 
 
 def test_scores_leave_out_what_they_cannot_count_and_never_collapse():
@@ -404,6 +405,7 @@ def test_scores_leave_out_what_they_cannot_count_and_never_collapse():
     y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]] * 6)  # the third label never occurs
     m = multilabel_metrics(y, y * 0.9 + 0.05, np.full(3, 0.5), ["a", "b", "c"], n_boot=100)
     assert m["macro_f1"] == 1.0 and m["per_label"]["c"]["f1"] is None
+    assert m["per_label"]["c"]["precision"] is None and m["per_label"]["c"]["recall"] is None
     assert m["per_label"]["c"]["average_precision"] is None  # JSON has no NaN
     assert m["mean_average_precision"] == 1.0 and m["mean_average_precision_ci95"][0] < 0.95
     same = paired_micro_f1(y, y, y, this_name="a", other_name="b", n_boot=50)
@@ -427,7 +429,7 @@ def test_evaluate_refuses_another_task_at_once_and_reads_label_columns(image_run
         "\n".join(["filename,label"] + [ln for ln in lines[1:] if ln.split(",")[1] in COLOURS])
     )
     r = run_cli("evaluate", out, single, "--task", "single-label", check=False)
-    assert r.returncode == 2 and "one class per image" in r.stderr and "features" not in r.stderr
+    assert r.returncode == 2 and "drop --task" in r.stderr and "features" not in r.stderr
     r = run_cli("evaluate", out, single)  # a multi-label run reads cells as sets (of one)
     assert "micro-F1" in r.stdout
     columns, _ = write_table(tmp_path, n=30, columns=True)

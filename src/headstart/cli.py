@@ -1271,7 +1271,13 @@ def evaluate(
             "read; without DATA the run's own test split is scored."
         )
     if data is not None:
-        config = run_config(run_dir).reading(columns, run_is_multi_label(run_dir))
+        multi = run_is_multi_label(run_dir)
+        if task not in (None, "auto") and (task == "multi-label") != multi:
+            raise HeadstartError(
+                f"--task {task}: this run predicts {'several labels' if multi else 'one class'} "
+                "per example, and evaluates data read that way; drop --task."
+            )
+        config = run_config(run_dir).reading(columns, multi)
         source_for(config, run_modality(run_dir), location=data)
     from headstart.core.evaluate import evaluate_run
     from headstart.core.modality import modality_of

@@ -774,9 +774,7 @@ def _per_label_table(ev: dict) -> Table:
         per.add_row(
             name,
             f"{v['threshold']:.2f}",
-            f"{v['precision']:.3f}",
-            f"{v['recall']:.3f}",
-            "-" if v["f1"] is None else f"{v['f1']:.3f}",
+            *("-" if v[k] is None else f"{v[k]:.3f}" for k in ("precision", "recall", "f1")),
             "-" if ap is None else f"{ap:.3f}",
             str(v["support"]),
             str(v["predicted"]),

@@ -171,7 +171,15 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy (several labels per example: scikit-learn's subset accuracy); ``y`` in any
+        form ``fit`` takes, lists of labels included."""
         check_is_fitted(self, "run_")
+        if self._label_lists(y):  # as the 0/1 matrix predict returns
+            index = {str(c): j for j, c in enumerate(self.classes_)}
+            matrix = np.zeros((len(y), len(index)), np.int64)
+            for row, labels in enumerate(y):
+                matrix[row, [index[str(c)] for c in labels if str(c) in index]] = 1
+            y = matrix
         return super().score(X, y, sample_weight=sample_weight)
 
     def save(self, path: str | Path) -> Path:

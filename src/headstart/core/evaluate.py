@@ -24,6 +24,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from headstart.core.classic import combine, load_baseline
+from headstart.core.labels import separator_note
 from headstart.core.overlap import (
     in_training,
     lazy_hashes,
@@ -526,10 +527,15 @@ def align_classes(images: ExampleSet, run_classes: Sequence[str], where: str) ->
     counts = images.class_counts()
     unknown = [c for c in unknown if counts[images.class_names.index(c)] > 0]
     if unknown:
+        multi = np.ndim(images.labels) == 2
+        kind = "label(s)" if multi else "class(es)"
+        odd = separator_note(unknown, multi, example_noun(images))
         raise DataError(
-            f"{where}: class(es) {', '.join(map(repr, unknown))} are not classes of this run "
+            f"{where}: {kind} {', '.join(map(repr, unknown))} are not "
+            f"{'labels' if multi else 'classes'} of this run "
             f"({', '.join(run_classes)}); the model cannot predict them. Remove those "
             f"{example_noun(images)}s or train a run that knows them."
+            + (f" ({odd[0].upper()}{odd[1:]}.)" if odd else "")
         )
     mapping = np.array([lookup.get(c, -1) for c in images.class_names])
     out = images.subset(np.arange(len(images)))

@@ -288,11 +288,12 @@ def separator_note(names, multi_label: bool, noun: str = "example") -> str | Non
     if not odd:
         return None
     shown = ", ".join(map(repr, odd[:5])) + (" ..." if len(odd) > 5 else "")
+    found = [c for c in SEPARATOR_LIKE if any(c in n for n in odd)]
     kind = "label(s)" if multi_label else "class(es)"
     return (
-        f"{kind} {shown} hold {' or '.join(repr(c) for c in SEPARATOR_LIKE)}: several labels "
-        f"per {noun} written with another separator? Name it with --labels-sep (the labels "
-        "of a cell are split on it; default ';')"
+        f"{kind} {shown} hold {' or '.join(map(repr, found))}: several labels per {noun} "
+        "written with another separator? Name it with --labels-sep (the labels of a cell are "
+        "split on it; default ';')"
     )
 
 

@@ -298,8 +298,9 @@ def multilabel_metrics(
     per_label, pr = {}, {}
     for j, name in enumerate(names):
         support = int(y[:, j].sum())
-        prec = float(tp[j] / (tp[j] + fp[j])) if tp[j] + fp[j] else 0.0
-        rec = float(tp[j] / support) if support else 0.0
+        # (None: no predicted example, no true one: nothing to divide by)
+        prec = float(tp[j] / (tp[j] + fp[j])) if tp[j] + fp[j] else None
+        rec = float(tp[j] / support) if support else None
         per_label[name] = {
             "precision": prec,
             "recall": rec,

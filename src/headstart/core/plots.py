@@ -239,7 +239,8 @@ def plot_pr_curves(curves: dict[str, dict], per_label: dict, path: str | Path) -
             lw=1.5,
             label=f"{name} (AP {v['average_precision']:.3f})",
         )
-        ax.plot(v["recall"], v["precision"], "o", color=line.get_color(), ms=5)
+        if v["precision"] is not None and v["recall"] is not None:  # (none predicted: no point)
+            ax.plot(v["recall"], v["precision"], "o", color=line.get_color(), ms=5)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1.02)

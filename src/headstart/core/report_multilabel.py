@@ -153,9 +153,7 @@ def _per_label(per: dict, table) -> str:
             [
                 c,
                 f"{v['threshold']:.2f}",
-                f"{v['precision']:.3f}",
-                f"{v['recall']:.3f}",
-                "-" if v["f1"] is None else f"{v['f1']:.3f}",
+                *("-" if v[k] is None else f"{v[k]:.3f}" for k in ("precision", "recall", "f1")),
                 "-" if v["average_precision"] is None else f"{v['average_precision']:.3f}",
                 v["support"],
                 v["predicted"],
