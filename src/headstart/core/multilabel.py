@@ -1,5 +1,5 @@
-"""Multi-label classification's decisions and scores: per-label thresholds chosen on
-validation, and the metrics a multi-label model is judged by, each with a 95% interval.
+"""Multi-label classification's decisions and scores: thresholds chosen on validation, and
+the metrics a multi-label model is judged by, each with a 95% interval.
 
 - **Thresholds** (:func:`choose_thresholds`): one global threshold (the best micro-F1 over
   every label on validation) or each label's F1-optimal one (a rarer label, fewer than
@@ -23,8 +23,8 @@ import numpy as np
 
 #: A label needs this many positive validation examples for a threshold of its own.
 MIN_VAL_POSITIVES = 5
-#: Thresholds tried (besides each label's observed probabilities): what a global threshold
-#: is chosen among.
+#: The thresholds a global threshold is chosen among (a label's own threshold falls between
+#: its observed probabilities).
 GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 #: The metrics with intervals, in the order shown; micro-F1 is the headline.
 SCORES = ("micro_f1", "macro_f1", "mean_average_precision", "subset_accuracy", "hamming_loss")

@@ -3,11 +3,11 @@
 A task is decided by the labels themselves, so nothing has to be threaded through the layers:
 a 1-D vector of class indices is single-label classification (softmax, cross-entropy, the
 argmax), a 2-D 0/1 indicator matrix (examples x labels) is multi-label classification (one
-sigmoid per label, binary cross-entropy, a threshold per label chosen on validation).
+sigmoid per label, binary cross-entropy, thresholds chosen on validation).
 :func:`task_of` answers for any label array; everything that differs between the two lives
 in its task object, so the loop, the probe, the splits and the predictions ask it instead of
-branching. Adding a task (regression, say) is one more class here and its metrics in
-:mod:`headstart.core.multilabel` 's manner.
+branching. Adding a task (regression, say) is one more class here, and a module of its
+scores and decisions beside :mod:`headstart.core.multilabel`.
 """
 
 from __future__ import annotations
