@@ -437,3 +437,14 @@ def test_evaluate_refuses_another_task_at_once_and_reads_label_columns(image_run
     assert "label frequency" in r.stdout
     r = run_cli("evaluate", out, "--compare", out, columns=160)
     assert "identical predictions" in r.stdout
+
+
+def test_one_hot_labels_are_learnt_as_labels_and_said_to_be_one_hot():
+    from headstart.core.splits import make_splits
+    from headstart.modalities.image.data.sources import from_arrays
+
+    images, _ = colour_squares(60, seed=6)
+    one_hot = np.eye(3, dtype=int)[np.arange(60) % 3]
+    splits = make_splits(from_arrays(images, one_hot))
+    assert splits.train.labels.ndim == 2
+    assert any("written one-hot" in n and "argmax" in n for n in splits.method["notes"])

@@ -294,6 +294,14 @@ def make_splits(
     odd = separator_note(source.class_names, np.ndim(source.train.labels) == 2, noun)
     if odd:
         method["notes"].append(odd)
+    labels = source.train.labels
+    if np.ndim(labels) == 2 and len(labels) and (labels.sum(axis=1) == 1).all():
+        method["notes"].append(
+            f"every {noun} has exactly one label: one class per {noun} written one-hot (a 0/1 "
+            "matrix or 0/1 columns)? Give one class each instead (labels.argmax(axis=1), or a "
+            "label column) to train a classifier of one class; as given, each label is learnt "
+            "on its own"
+        )
     if source.skipped:
         method["skipped"] = list(source.skipped)  # in no split: listed with the run
     auto = test_split is None
