@@ -395,3 +395,30 @@ def test_macro_f1_ignores_a_class_the_evaluation_never_shows():
     assert m["macro_f1"] == pytest.approx(1.0)
     assert m["macro_f1_ci95"] == (1.0, 1.0)
     assert bootstrap_intervals(y, y, 3, n_boot=50)["macro_f1"] == (1.0, 1.0)
+
+
+def test_duplicates_across_a_shared_split_make_both_scores_optimistic_alike(tmp_path):
+    """A second trial: comparing two runs of one split warned that the compared run had seen
+    the examples, and advised training on the same split, which they had."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from headstart.core.overlap import seen_in_training, write_train_hashes
+
+    write_train_hashes(tmp_path, ["h1", "h2"])
+    split = {"train": ["a.png", "b.png"]}
+    run, other = (SimpleNamespace(path=tmp_path, split=split) for _ in range(2))
+    images = SimpleNamespace(noun="image")
+    keep = np.ones(3, bool)
+    entry = {"verdict": "Same.", "other": "other"}
+    seen_in_training(other, images, keep, entry, lambda: ["h1", "x", "y"], False, run=run)
+    assert (
+        entry["other_train_overlap"] == 1
+        and "Both runs trained on the same split" in entry["verdict"]
+    )
+    assert "Caution" not in entry["verdict"]
+    apart = {"verdict": "Same.", "other": "other"}
+    other_split = SimpleNamespace(path=tmp_path, split={"train": ["c.png"]})
+    seen_in_training(other_split, images, keep, apart, lambda: ["h1", "x", "y"], False, run=run)
+    assert "Caution: 1 of these 3 images" in apart["verdict"]

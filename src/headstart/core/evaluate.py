@@ -745,7 +745,7 @@ def evaluate_run(
             other_name=run_name(other),
             noun=noun,
         )
-        seen_in_training(other, images, keep, entry, hashes, progress)
+        seen_in_training(other, images, keep, entry, hashes, progress, run=run)
         paired.append(entry)
     if data is not None and not ready:
         result["overlap"] = _overlap(

@@ -58,7 +58,7 @@ def evaluate_multilabel(
     paired, hashes = [], lazy_hashes(images, False)  # (hashed only if a check needs them)
     for other in compare:
         row, entry, keep = _compared(run, other, images, proba, valid, n_boot, run_probabilities)
-        seen_in_training(other, images, keep, entry, hashes, False)
+        seen_in_training(other, images, keep, entry, hashes, False, run=run)
         rows.append(row)
         paired.append(entry)
     if data is not None:

@@ -88,11 +88,21 @@ def in_training(known: set[str], hashes, scored: np.ndarray) -> np.ndarray:
     return np.array([hashes()[i] in known for i in scored], dtype=bool)
 
 
-def seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, progress) -> None:
+def same_split(run, other) -> bool:
+    """Whether two runs trained on the same examples (their recorded train splits agree)."""
+    mine, theirs = (r.split or {} for r in (run, other))
+    return bool(mine.get("train")) and mine.get("train") == theirs.get("train")
+
+
+def seen_in_training(
+    other, images: ExampleSet, keep, entry: dict, hashes, progress, run=None
+) -> None:
     """A compared run trained on another split may have trained on the very examples it is
     scored on here (found by a first-time user: a run of another seed scored 100% on images
     it had trained on). Counts them by content in ``entry["other_train_overlap"]`` and says
-    so in its verdict; ``hashes``: :func:`lazy_hashes` of ``images``."""
+    so in its verdict; ``hashes``: :func:`lazy_hashes` of ``images``. When ``run`` (the run
+    it is compared with) trained on the same split, such examples are duplicates across that
+    split, training examples of both: the verdict says both scores are optimistic."""
     known, _ = train_hashes(other, progress=progress)
     if not known:
         entry["other_train_overlap"] = None  # could not be checked
@@ -100,7 +110,14 @@ def seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, progr
     scored = np.flatnonzero(keep)
     seen = int(in_training(known, hashes, scored).sum())
     entry["other_train_overlap"] = seen
-    if seen:
+    if seen and run is not None and same_split(run, other):
+        noun = example_noun(images)
+        entry["verdict"] += (
+            f" Both runs trained on the same split, and {seen:,} of these {len(scored):,} "
+            f"{noun}s have the same content as training {noun}s of both (duplicates across "
+            "the split): both scores here are optimistic alike."
+        )
+    elif seen:
         noun = example_noun(images)
         entry["verdict"] += (
             f" Caution: {seen:,} of these {len(scored):,} {noun}s are training {noun}s of "
