@@ -448,3 +448,23 @@ def test_one_hot_labels_are_learnt_as_labels_and_said_to_be_one_hot():
     splits = make_splits(from_arrays(images, one_hot))
     assert splits.train.labels.ndim == 2
     assert any("written one-hot" in n and "argmax" in n for n in splits.method["notes"])
+
+
+def test_thresholds_can_be_asked_for_and_are_refused_for_one_class(tmp_path, image_run):
+    from headstart.core.multilabel import choose_thresholds
+
+    rng = np.random.default_rng(2)
+    y = (rng.random((200, 3)) < 0.3).astype(int)
+    p = np.clip(y * 0.5 + rng.random((200, 3)) * 0.5, 0, 1)
+    t, rule = choose_thresholds(y, p, "per-label")
+    assert rule["chosen"] == "per-label" and not rule["cross_validated_micro_f1"]
+    assert "--thresholds per-label" in rule["rule"]
+    assert choose_thresholds(y, p, "global")[1]["chosen"] == "global"
+    _, table, _ = image_run
+    single = tmp_path / "one.csv"
+    single.write_text(
+        "filename,label\n"
+        + "".join(f"{table.parent}/img/{i:03d}.png,{c}\n" for i, c in enumerate(["a", "b"] * 10))
+    )
+    r = run_cli("train", single, *TINY, "--thresholds", "global", check=False)
+    assert r.returncode == 2 and "one class per example" in r.stderr

@@ -41,6 +41,9 @@ RESIZE_MODES = ("pad", "resize", "crop")
 #: What is predicted (``--task``): auto decides from the labels (a label cell holding
 #: ``--labels-sep``, or ``--label-columns``, is multi-label; see headstart.core.tasks)
 TASKS = ("auto", "single-label", "multi-label")
+#: How a multi-label run's thresholds are chosen on validation (``--thresholds``): auto picks
+#: between one global threshold and one per label by 5-fold micro-F1 (headstart.core.multilabel)
+THRESHOLD_RULES = ("auto", "global", "per-label")
 #: What separates the labels of one example in a table's label cell (``--labels-sep``)
 DEFAULT_LABELS_SEP = ";"
 #: ``--backbone default``: the network of the data's kind (images: EfficientNet-Lite0; text:

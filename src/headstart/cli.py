@@ -115,6 +115,14 @@ TaskOpt = Annotated[
 LabelsSepOpt = Annotated[
     str, typer.Option(help="Multi-label: what separates the labels in a cell (cat;dog).")
 ]
+ThresholdsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Multi-label: one threshold for every label (global), each label's own "
+        "(per-label: kinder to rare labels, macro-F1), or auto: whichever scores the better "
+        "micro-F1 on held-out folds of validation."
+    ),
+]
 LabelColumnsOpt = Annotated[
     str | None,
     typer.Option(
@@ -622,6 +630,7 @@ def train(
     task: TaskOpt = TrainConfig.task,
     labels_sep: LabelsSepOpt = TrainConfig.labels_sep,
     label_columns: LabelColumnsOpt = TrainConfig.label_columns,
+    thresholds: ThresholdsOpt = TrainConfig.thresholds,
     text_column: TextColOpt = TrainConfig.text_column,
     modality: ModalityOpt = TrainConfig.modality,
     max_length: MaxLengthOpt = TrainConfig.max_length,

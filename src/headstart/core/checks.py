@@ -16,7 +16,11 @@ import difflib
 from pathlib import Path
 
 from headstart.choices import BACKBONE_SEP
-from headstart.core.config import CLASS_WEIGHTS_MULTI_LABEL, TrainConfig
+from headstart.core.config import (
+    CLASS_WEIGHTS_MULTI_LABEL,
+    THRESHOLDS_SINGLE_LABEL,
+    TrainConfig,
+)
 from headstart.core.data import detect_modality, load_source
 from headstart.core.modality import modality
 from headstart.core.rundir import check_run_dir, read_json
@@ -155,8 +159,11 @@ def ready_to_train(config: TrainConfig):
     check_ensemble_backbones(configured.ensemble_backbones, kind)
     check_weights(configured.weights)
     source = source_for(config, kind)
-    if config.class_weights == "auto" and getattr(source.train.labels, "ndim", 1) == 2:
+    multi = getattr(source.train.labels, "ndim", 1) == 2
+    if config.class_weights == "auto" and multi:
         raise ConfigError(CLASS_WEIGHTS_MULTI_LABEL)
+    if config.thresholds != "auto" and not multi:
+        raise ConfigError(THRESHOLDS_SINGLE_LABEL)
     return source
 
 

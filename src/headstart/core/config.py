@@ -31,6 +31,7 @@ from headstart.choices import (
     STAGE_POOLINGS,
     STRATEGY_CHOICES,
     TASKS,
+    THRESHOLD_RULES,
 )
 from headstart.core.splits import check_split_fractions
 from headstart.errors import ConfigError
@@ -46,6 +47,10 @@ if TYPE_CHECKING:  # the specs load when a configuration is checked; none of the
 
 TASKS_MULTI = TASKS[2]
 #: Why ``--class-weights auto`` is refused for multi-label data (said before and during work).
+THRESHOLDS_SINGLE_LABEL = (
+    "--thresholds chooses how a multi-label run cuts each label's probability; this data has "
+    "one class per example (the most probable class is predicted). Leave it at auto."
+)
 CLASS_WEIGHTS_MULTI_LABEL = (
     "--class-weights auto weighs each class by its share of the examples; with several labels "
     "per example each label has its own threshold instead. Leave it at none."
@@ -84,7 +89,7 @@ def check_image_size(image_size: int) -> None:
 #: (tests/test_config_sections.py holds both).
 CORE_SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data", "modality", "val_split", "test_split", "seed", "label_column"),
-    "task": ("task", "labels_sep", "label_columns"),
+    "task": ("task", "labels_sep", "label_columns", "thresholds"),
     "model": ("backbone", "weights", "pooling", "head", "hidden", "dropout"),
     "strategy": (
         "strategy",
@@ -142,6 +147,7 @@ class TrainConfig:
     task: str = "auto"  # auto: multi-label when the labels say so (headstart.core.labels)
     labels_sep: str = DEFAULT_LABELS_SEP
     label_columns: str | None = None  # multi-label: one 0/1 column per label, comma-separated
+    thresholds: str = "auto"  # multi-label: auto, global or per-label (headstart.core.multilabel)
     backbone: str = DEFAULT_NETWORK  # the data's kind's own (each modality's configure)
     weights: str = "imagenet"
     pooling: str = "auto"
@@ -206,6 +212,7 @@ class TrainConfig:
             ("stage_pooling", STAGE_POOLINGS),
             ("blend", BLEND_MODES),
             ("long_texts", LONG_TEXTS),
+            ("thresholds", THRESHOLD_RULES),
         ):
             value = getattr(self, name)
             if value is None and name in ("blend", "long_texts"):  # the text modality's default

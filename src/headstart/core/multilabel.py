@@ -120,7 +120,9 @@ RULES = ("global", "per-label")
 RULE_FOLDS = 5
 
 
-def choose_thresholds(y_val: np.ndarray, proba_val: np.ndarray) -> tuple[np.ndarray, dict]:
+def choose_thresholds(
+    y_val: np.ndarray, proba_val: np.ndarray, rule: str = "auto"
+) -> tuple[np.ndarray, dict]:
     """Thresholds from validation, and how they were chosen: one global threshold (the best
     micro-F1 over every label) or each label's F1-optimal one (where it has at least
     :data:`MIN_VAL_POSITIVES` positive validation examples; the global one otherwise),
@@ -128,12 +130,16 @@ def choose_thresholds(y_val: np.ndarray, proba_val: np.ndarray) -> tuple[np.ndar
     (:data:`RULE_FOLDS`-fold over the validation split). A threshold per label fitted to a
     few hundred examples can be noise: measured on two data sets, the global rule was 2.4-2.7
     points of test micro-F1 better on both (BENCHMARKS.md), and the per-label one 6 points of
-    macro-F1 better on one; the folds decide for each data set."""
+    macro-F1 better on one; the folds decide for each data set. ``rule`` ``"global"`` or
+    ``"per-label"`` (``--thresholds``) takes that rule without asking the folds."""
     y_val, proba_val = np.asarray(y_val), np.asarray(proba_val, np.float64)
     k = proba_val.shape[1]
     shared = _global_threshold(y_val, proba_val)
-    scored = _cross_validated(y_val, proba_val, RULE_FOLDS) if len(y_val) >= 2 * RULE_FOLDS else {}
-    rule = "per-label" if scored.get("per-label", -1) > scored.get("global", -1) else "global"
+    asked = rule
+    enough = asked == "auto" and len(y_val) >= 2 * RULE_FOLDS
+    scored = _cross_validated(y_val, proba_val, RULE_FOLDS) if enough else {}
+    if asked == "auto":
+        rule = "per-label" if scored.get("per-label", -1) > scored.get("global", -1) else "global"
     thresholds = _per_label(y_val, proba_val, shared) if rule == "per-label" else np.full(k, shared)
     own = (y_val.sum(axis=0) >= MIN_VAL_POSITIVES) if rule == "per-label" else np.zeros(k, bool)
     words = (
@@ -145,6 +151,7 @@ def choose_thresholds(y_val: np.ndarray, proba_val: np.ndarray) -> tuple[np.ndar
     cv = ", ".join(f"{r} {100 * v:.1f}%" for r, v in scored.items())
     record = {
         "rule": words
+        + (f" (--thresholds {asked})" if asked != "auto" else "")
         + (
             f"; chosen over the other rule by {RULE_FOLDS}-fold micro-F1 on validation ({cv})"
             if scored
@@ -346,7 +353,9 @@ def summary(m: dict) -> dict:
     return {k: m[k] for k in (*keep, "label_cardinality", "predicted_cardinality") if k in m}
 
 
-def held_out_scores(metrics: dict, labels: dict, logits: dict, class_names, n_boot: int = 1000):
+def held_out_scores(
+    metrics: dict, labels: dict, logits: dict, class_names, n_boot: int = 1000, rule: str = "auto"
+):
     """A multi-label run's held-out scores into ``metrics`` (``labels``: split -> the 0/1
     matrix of the examples used; ``logits``: held-out split -> (labels, logits)): thresholds
     chosen on validation, each split's scores with intervals beside the label-frequency
@@ -356,13 +365,13 @@ def held_out_scores(metrics: dict, labels: dict, logits: dict, class_names, n_bo
     from headstart.core.tasks import MULTI
 
     proba = {n: MULTI.probabilities(lg) for n, (_, lg) in logits.items()}
-    thresholds, rule = choose_thresholds(labels["val"], proba["val"])
+    thresholds, chosen = choose_thresholds(labels["val"], proba["val"], rule)
     base = {n: frequency_baseline(labels["train"], len(p)) for n, p in proba.items()}
     base_t, _ = choose_thresholds(labels["val"], base["val"])
     metrics["task"] = MULTI.name
     metrics["label_frequency_thresholds"] = {c: float(t) for c, t in zip(class_names, base_t)}
     metrics["thresholds"] = {
-        **rule,
+        **chosen,
         "values": {name: float(t) for name, t in zip(class_names, thresholds)},
     }
     scored, scores = {}, {}

@@ -273,6 +273,10 @@ def _shared_settings(run) -> dict[str, str]:
         shown["labels_sep"] = None  # (one class per example: no cell was split)
     if run.thresholds is None and not cfg.label_columns:
         shown["label_columns"] = None
+    if run.thresholds is None:
+        shown["thresholds"] = None  # (one class per example: the most probable is predicted)
+    elif cfg.thresholds == "auto":
+        shown["thresholds"] = f"{run.metrics['thresholds'].get('chosen', 'per-label')} (auto)"
     if method.get("val") == "given":
         shown["val_split"] = split_words(method, "val") + " (--val-split not used)"
     elif method.get("val"):

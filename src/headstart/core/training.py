@@ -28,6 +28,7 @@ from headstart.core.cache import MIRROR, FeatureSet, data_fingerprint
 from headstart.core.classic import blended, choose_weight, fit_baseline, fit_joint
 from headstart.core.config import (
     CLASS_WEIGHTS_MULTI_LABEL,
+    THRESHOLDS_SINGLE_LABEL,
     TrainConfig,
     parse_bytes,
     resolve_device,
@@ -472,6 +473,8 @@ def _train_locked(
             split_record = json.loads((out / "split.json").read_text())
         splits = split_data(config, data, split_record)
         _class_weights(config, splits)  # what the labels' task cannot use: refused before work
+        if config.thresholds != "auto" and task_of(splits.train.labels) is not MULTI:
+            raise ConfigError(THRESHOLDS_SINGLE_LABEL)
         hashes = {n: data_fingerprint(s) for n, s in splits.items().items()}
         if group.distributed:  # every rank must see the same files and split them alike
             seen = group.all_gather(hashes)
@@ -783,7 +786,9 @@ def _metrics(
         "feature_cache": prepared.record,
     }
     if task_of(labels["train"]) is MULTI:
-        scored = held_out_scores(metrics, labels, logits, splits.class_names)
+        scored = held_out_scores(
+            metrics, labels, logits, splits.class_names, rule=config.thresholds
+        )
     else:
         scored = _single_label_scores(metrics, labels, logits, splits.class_names)
     if history.out_of_time:
