@@ -195,7 +195,7 @@ def predict_logits(
     pieces = group.all_gather((y, logits))
     n = len(inputs)
     width = next((lg.shape[1] for _, lg in pieces if lg is not None), 0)
-    shape = next((yr.shape[1:] for yr, _ in pieces if yr is not None), ())
+    shape = next((yr.shape[1:] for yr, _ in pieces if len(yr)), ())  # (labels: a row each)
     all_y, all_logits = np.zeros((n, *shape), np.int64), np.zeros((n, width), np.float32)
     for rank, (yr, lr) in enumerate(pieces):
         pos = inference_positions(n, INFERENCE_BATCH, (rank, group.world_size))
