@@ -208,8 +208,9 @@ def predict_logits(
 def predict_scores(
     module: nn.Module, inputs, device: torch.device, *, mirrored=None, group: Group = SINGLE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(true labels, logits) as :func:`predict_labels` scores them: with ``mirrored``, each
-    example's logits averaged with its mirror image's."""
+    """(true labels, logits) as a run's held-out splits are scored: with ``mirrored`` (the
+    same rows' mirror-image inputs), each example's logits averaged with its mirror image's
+    (test-time augmentation on cached inputs)."""
     y, logits = predict_logits(module, inputs, device, group)
     if len(y) and mirrored is not None:
         logits = (logits + predict_logits(module, mirrored, device, group)[1]) / 2
