@@ -97,15 +97,15 @@ def recommend(
     counts = np.asarray(class_counts)
     counts = counts[counts > 0]
     n, median = int(counts.sum()), float(np.median(counts))
-    per = "per class"
+    per, kinds = "per class", "classes"
     if n_examples is not None:  # several labels per example: the counts are of labels
-        n, per = int(n_examples), "per label"
+        n, per, kinds = int(n_examples), "per label", "labels"
     large = n >= LARGE_TOTAL and median >= LARGE_PER_CLASS
     similar = gain >= SIMILAR_GAIN
     size_words = (
         f"{n:,} training {noun}s, a median of {median:.0f} {per}: "
         + ("large" if large else "small")
-        + f" (large means >= {LARGE_TOTAL:,} {noun}s and >= {LARGE_PER_CLASS} per class)"
+        + f" (large means >= {LARGE_TOTAL:,} {noun}s and >= {LARGE_PER_CLASS} {per})"
     )
     effect = (
         f"remove {gain:.0%} of the errors"
@@ -114,7 +114,7 @@ def recommend(
     )
     sim_words = (
         f"pretrained features {effect} a random-weight copy of "
-        f"the network makes on your classes: {'similar' if similar else 'dissimilar'} "
+        f"the network makes on your {kinds}: {'similar' if similar else 'dissimilar'} "
         f"to the pretraining data (similar means >= {SIMILAR_GAIN:.0%})"
     )
     reasons = [size_words, sim_words]
