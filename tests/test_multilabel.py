@@ -468,3 +468,13 @@ def test_thresholds_can_be_asked_for_and_are_refused_for_one_class(tmp_path, ima
     )
     r = run_cli("train", single, *TINY, "--thresholds", "global", check=False)
     assert r.returncode == 2 and "one class per example" in r.stderr
+
+
+def test_blend_is_refused_for_label_sets_before_torch_loads(tmp_path):
+    with open(tmp_path / "texts.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(40):
+            w.writerow([f"text number {i}", "a;b" if i % 3 else "a"])
+    r = run_cli("train", tmp_path / "texts.csv", "--blend", "mix", check=False)
+    assert r.returncode == 2 and "scored beside the model, not blended" in r.stderr

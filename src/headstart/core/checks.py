@@ -17,6 +17,7 @@ from pathlib import Path
 
 from headstart.choices import BACKBONE_SEP
 from headstart.core.config import (
+    BLEND_MULTI_LABEL,
     CLASS_WEIGHTS_MULTI_LABEL,
     THRESHOLDS_SINGLE_LABEL,
     TrainConfig,
@@ -164,6 +165,8 @@ def ready_to_train(config: TrainConfig):
         raise ConfigError(CLASS_WEIGHTS_MULTI_LABEL)
     if config.thresholds != "auto" and not multi:
         raise ConfigError(THRESHOLDS_SINGLE_LABEL)
+    if config.blend not in (None, "auto") and multi:
+        raise ConfigError(BLEND_MULTI_LABEL)
     return source
 
 

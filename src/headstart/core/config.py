@@ -51,6 +51,11 @@ THRESHOLDS_SINGLE_LABEL = (
     "--thresholds chooses how a multi-label run cuts each label's probability; this data has "
     "one class per example (the most probable class is predicted). Leave it at auto."
 )
+BLEND_MULTI_LABEL = (
+    "--blend mixes the classic baseline into a model of one class per example; with several "
+    "labels per example the baseline (TF-IDF, one model per label) is scored beside the model, "
+    "not blended. Leave --blend out."
+)
 CLASS_WEIGHTS_MULTI_LABEL = (
     "--class-weights auto weighs each class by its share of the examples; with several labels "
     "per example each label has its own threshold instead. Leave it at none."

@@ -213,6 +213,8 @@ def _used_settings(run) -> dict[str, str | None]:
     if blend.get("tried"):  # what the blend became
         kept = "joint" if run.classic_joint else f"mix, the baseline's weight {blend['weight']:g}"
         shown["blend"] = kept if cfg.blend == blend.get("kind") else f"{kept} ({cfg.blend})"
+    if run.thresholds is not None:  # several labels per example: the baseline is beside, not in
+        shown["blend"] = None
     probe = m.get("probe")
     if probe:  # fitted by L-BFGS on cached features: no optimizer, rates, epochs
         for key in UNUSED_SETTINGS:

@@ -27,6 +27,7 @@ from headstart.core import distributed, recipe
 from headstart.core.cache import MIRROR, FeatureSet, data_fingerprint
 from headstart.core.classic import blended, choose_weight, fit_baseline, fit_joint
 from headstart.core.config import (
+    BLEND_MULTI_LABEL,
     CLASS_WEIGHTS_MULTI_LABEL,
     THRESHOLDS_SINGLE_LABEL,
     TrainConfig,
@@ -475,6 +476,8 @@ def _train_locked(
         _class_weights(config, splits)  # what the labels' task cannot use: refused before work
         if config.thresholds != "auto" and task_of(splits.train.labels) is not MULTI:
             raise ConfigError(THRESHOLDS_SINGLE_LABEL)
+        if config.blend not in (None, "auto") and task_of(splits.train.labels) is MULTI:
+            raise ConfigError(BLEND_MULTI_LABEL)
         hashes = {n: data_fingerprint(s) for n, s in splits.items().items()}
         if group.distributed:  # every rank must see the same files and split them alike
             seen = group.all_gather(hashes)
