@@ -14,7 +14,7 @@ from pathlib import Path
 from headstart.choices import MODALITIES
 from headstart.core.datasource import DataSource, column_hints, refuse_empty_table
 from headstart.core.labels import LabelFormat
-from headstart.core.modality import FALLBACK, modality_of
+from headstart.core.modality import FALLBACK, modality_of, own_settings_of
 from headstart.core.modality import modality as named
 from headstart.core.splits import Splits, make_splits, splits_from_record
 from headstart.errors import ConfigError
@@ -37,11 +37,12 @@ def detect_modality(
         return modality_of(location.train).name
     if str(location).startswith("demo:"):
         return FALLBACK
+    columns = {"text_column": text_column, "filename_column": filename_column}
     others = [named(name) for name in MODALITIES if name != FALLBACK]
     path = Path(location).expanduser()
     if path.is_file():
         for m in others:
-            if m.claims_table(path, text_column=text_column):
+            if m.claims_table(path, own_settings_of(m, columns)):
                 return m.name
         _refuse_unknown_table(path, filename_column, text_column, label_column)
         return FALLBACK
@@ -49,7 +50,8 @@ def detect_modality(
         return FALLBACK
     entries = list(path.iterdir())
     for m in others:  # tables of texts side by side (train.csv, test.csv), and no folders
-        tables = [p for p in entries if p.is_file() and m.claims_table(p, text_column=text_column)]
+        own = own_settings_of(m, columns)
+        tables = [p for p in entries if p.is_file() and m.claims_table(p, own)]
         if tables and not any(p.is_dir() for p in entries if not p.name.startswith(".")):
             return m.name
     kinds = [named(name) for name in MODALITIES]
@@ -86,12 +88,13 @@ def load_source(
             filename_column=filename_column,
             label_column=label_column,
         )
-    return named(modality).load_source(
+    kind = named(modality)
+    columns = {"filename_column": filename_column, "text_column": text_column}
+    return kind.load_source(
         location,
-        filename_column=filename_column,
         label_column=label_column,
-        text_column=text_column,
         labels=labels or LabelFormat(),
+        own=own_settings_of(kind, columns),
     )
 
 

@@ -39,14 +39,15 @@ class Modality(Protocol):
     def recognises(self, path: Path) -> bool:
         """Whether ``path`` is a file of this kind (detecting a folder's modality)."""
 
-    def claims_table(self, path: Path, *, text_column: str) -> bool:
-        """Whether the table at ``path`` holds this kind of data."""
+    def claims_table(self, path: Path, own: dict) -> bool:
+        """Whether the table at ``path`` holds this kind of data (``own``: this modality's
+        own settings, :func:`own_settings_of`: a table's text column...)."""
 
-    def load_source(
-        self, location, *, filename_column: str, label_column: str, text_column: str, labels
-    ):
+    def load_source(self, location, *, label_column: str, labels, own: dict):
         """The :class:`~headstart.core.datasource.DataSource` at ``location`` (``labels``: a
-        :class:`~headstart.core.labels.LabelFormat`, how a table's label cells are read)."""
+        :class:`~headstart.core.labels.LabelFormat`, how a table's label cells are read;
+        ``own``: this modality's own settings, such as the column holding image paths or
+        texts)."""
 
     def inspect(self, source, *, progress: bool, **options):
         """The inspection report of ``source``."""
@@ -173,6 +174,12 @@ def modality_of_encoder(name: str) -> Modality:
         if other != FALLBACK and modality(other).names_encoder(name):
             return modality(other)
     return modality(FALLBACK)
+
+
+def own_settings_of(mod: Modality, settings: dict) -> dict:
+    """The part of ``settings`` (name -> value) that is ``mod``'s own: what the core hands a
+    modality instead of naming any one modality's settings in its calls."""
+    return {k: v for k, v in settings.items() if k in mod.own_settings}
 
 
 def other_settings(mod: Modality) -> frozenset[str]:

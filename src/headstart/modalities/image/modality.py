@@ -37,16 +37,17 @@ class ImageModality:
 
         return is_image_path(path)
 
-    def claims_table(self, path: Path, *, text_column: str) -> bool:
+    def claims_table(self, path: Path, own: dict) -> bool:
         return False  # images are what a table is when no other modality claims it
 
-    def load_source(
-        self, location, *, filename_column: str, label_column: str, text_column: str, labels
-    ):
+    def load_source(self, location, *, label_column: str, labels, own: dict):
         from headstart.modalities.image.data.sources import load_image_source
 
         return load_image_source(
-            location, filename_column=filename_column, label_column=label_column, labels=labels
+            location,
+            filename_column=own.get("filename_column", "filename"),
+            label_column=label_column,
+            labels=labels,
         )
 
     def inspect(self, source, *, progress: bool, **options):

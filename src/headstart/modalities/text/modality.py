@@ -52,18 +52,19 @@ class TextModality:
 
         return path.suffix.lower() == TEXT_SUFFIX
 
-    def claims_table(self, path: Path, *, text_column: str) -> bool:
+    def claims_table(self, path: Path, own: dict) -> bool:
         from headstart.modalities.text.sources import is_text_table
 
-        return is_text_table(path, text_column=text_column)
+        return is_text_table(path, text_column=own.get("text_column", "text"))
 
-    def load_source(
-        self, location, *, filename_column: str, label_column: str, text_column: str, labels
-    ):
+    def load_source(self, location, *, label_column: str, labels, own: dict):
         from headstart.modalities.text.sources import load_text_source
 
         return load_text_source(
-            location, text_column=text_column, label_column=label_column, labels=labels
+            location,
+            text_column=own.get("text_column", "text"),
+            label_column=label_column,
+            labels=labels,
         )
 
     def inspect(self, source, *, progress: bool, **options):
