@@ -81,9 +81,7 @@ def _global_threshold(y: np.ndarray, proba: np.ndarray) -> float:
     no examples)."""
     best_t, best_f1 = 0.5, -1.0
     for t in GRID if len(y) else ():
-        pred = proba >= t
-        tp = int((pred & (y == 1)).sum())
-        f1 = float(_f1(tp, int((pred & (y == 0)).sum()), int((~pred & (y == 1)).sum())))
+        f1 = float(_f1(*(c.sum() for c in _counts(y, proba >= t))))
         if f1 > best_f1:
             best_t, best_f1 = float(t), f1
     return best_t
@@ -106,8 +104,10 @@ def _cross_validated(y: np.ndarray, proba: np.ndarray, folds: int) -> dict[str, 
     counts = {rule: np.zeros(3) for rule in RULES}
     for fit, held in KFold(folds, shuffle=True, random_state=0).split(y):
         shared = _global_threshold(y[fit], proba[fit])
-        chosen = {"global": np.full(y.shape[1], shared), "per-label": None}
-        chosen["per-label"] = _per_label(y[fit], proba[fit], shared)
+        chosen = {
+            "global": np.full(y.shape[1], shared),
+            "per-label": _per_label(y[fit], proba[fit], shared),
+        }
         for rule, t in chosen.items():
             tp, fp, fn = _counts(y[held], proba[held] >= t[None, :])
             counts[rule] += (tp.sum(), fp.sum(), fn.sum())
@@ -166,6 +166,17 @@ def choose_thresholds(
     return thresholds, record
 
 
+def resample_counts(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n): how often each of ``n`` examples is drawn in each bootstrap resample (one
+    seeded draw of ``n`` with replacement per row): every bootstrap of this module weighs
+    examples by these counts, all resamples at once."""
+    w = np.zeros((n_boot, n))
+    if n:
+        draws = np.random.default_rng(seed).integers(n, size=(n_boot, n))
+        np.add.at(w, (np.repeat(np.arange(n_boot), n), draws.ravel()), 1)
+    return w
+
+
 def f1_scores(w: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Micro-F1 of 0/1 predictions ``pred`` against ``y`` under each row of example weights
     ``w`` (a bootstrap resample's counts; a row of ones: the score itself)."""
@@ -192,14 +203,14 @@ def _average_precision(y: np.ndarray, p: np.ndarray) -> float:
     return float(average_precision_score(y, p)) if y.any() else float("nan")
 
 
-def _scores(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, with_map: bool = True) -> dict:
+def _scores(y: np.ndarray, proba: np.ndarray, pred: np.ndarray) -> dict:
     tp, fp, fn = _counts(y, pred)
     present = y.sum(axis=0) > 0
     aps = [_average_precision(y[:, j], proba[:, j]) for j in np.flatnonzero(present)]
     return {
         "micro_f1": float(_f1(tp.sum(), fp.sum(), fn.sum())),
         "macro_f1": float(_macro(_f1(tp, fp, fn, np.nan))) if len(tp) else 0.0,
-        "mean_average_precision": float(np.mean(aps)) if (with_map and aps) else float("nan"),
+        "mean_average_precision": float(np.mean(aps)) if aps else float("nan"),
         "subset_accuracy": float(np.mean((pred == (y == 1)).all(axis=1))) if len(y) else 0.0,
         "hamming_loss": float(np.mean(pred != (y == 1))) if len(y) else 0.0,
     }
@@ -228,13 +239,10 @@ def weighted_average_precision(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> n
 def _intervals(y, proba, pred, n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
     """95% percentile-bootstrap intervals of every score, all resamples at once (each a row of
     example counts)."""
-    rng = np.random.default_rng(seed)
     n, k = y.shape
     if not n:
         return {name: (0.0, 0.0) for name in SCORES}
-    w = np.zeros((n_boot, n))
-    draws = rng.integers(n, size=(n_boot, n))
-    np.add.at(w, (np.repeat(np.arange(n_boot), n), draws.ravel()), 1)
+    w = resample_counts(n, n_boot, seed)
     pos = y == 1
     tp, fp, fn = w @ (pred & pos), w @ (pred & ~pos), w @ (~pred & pos)
     values = {
@@ -469,16 +477,8 @@ def paired_micro_f1(
     verdict in words: one is better only when the interval leaves out zero."""
     y, first, second = (np.asarray(a) == 1 for a in (y, first, second))
     n = len(y)
-    rng = np.random.default_rng(seed)
-    w = np.zeros((n_boot, n))
-    if n:
-        draws = rng.integers(n, size=(n_boot, n))
-        np.add.at(w, (np.repeat(np.arange(n_boot), n), draws.ravel()), 1)
-    ones = np.ones((1, n))
-    (a,), (b,) = f1_scores(ones, y, first), f1_scores(ones, y, second)
-    diffs = f1_scores(w, y, first) - f1_scores(w, y, second)
+    diff, diffs = _paired_differences(y, first, second, n_boot, seed)
     lo, hi = (float(np.percentile(diffs, q)) for q in (2.5, 97.5)) if n else (0.0, 0.0)
-    diff = float(a - b)
     interval = f"95% interval {100 * lo:+.1f} to {100 * hi:+.1f}"
     identical = bool(n) and bool((first == second).all())
     if not n:
@@ -523,13 +523,16 @@ def paired_f1_noise(
     counterpart of :func:`headstart.core.evaluate.paired_noise`, what ``--strategy auto``
     asks a candidate to beat."""
     y, new, old = (np.asarray(a) == 1 for a in (y, new, old))
-    n = len(y)
-    if not n:
+    if not len(y):
         return 0.0, 0.0
-    ones = np.ones((1, n))
-    diff = float(f1_scores(ones, y, new)[0] - f1_scores(ones, y, old)[0])
-    rng = np.random.default_rng(seed)
-    w = np.zeros((n_boot, n))
-    np.add.at(w, (np.repeat(np.arange(n_boot), n), rng.integers(n, size=(n_boot, n)).ravel()), 1)
-    diffs = f1_scores(w, y, new) - f1_scores(w, y, old)
+    diff, diffs = _paired_differences(y, new, old, n_boot, seed)
     return diff, float(np.std(diffs))
+
+
+def _paired_differences(y, first, second, n_boot: int, seed: int) -> tuple[float, np.ndarray]:
+    """(micro-F1 of ``first`` minus ``second`` on the same examples, that difference on each
+    paired bootstrap resample: both scored on the same draws)."""
+    w = resample_counts(len(y), n_boot, seed)
+    ones = np.ones((1, len(y)))
+    diff = float(f1_scores(ones, y, first)[0] - f1_scores(ones, y, second)[0])
+    return diff, f1_scores(w, y, first) - f1_scores(w, y, second)
