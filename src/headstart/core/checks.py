@@ -16,12 +16,7 @@ import difflib
 from pathlib import Path
 
 from headstart.choices import BACKBONE_SEP
-from headstart.core.config import (
-    BLEND_MULTI_LABEL,
-    CLASS_WEIGHTS_MULTI_LABEL,
-    THRESHOLDS_SINGLE_LABEL,
-    TrainConfig,
-)
+from headstart.core.config import TrainConfig
 from headstart.core.data import detect_modality, load_source
 from headstart.core.modality import modality
 from headstart.core.rundir import check_run_dir, read_json
@@ -160,13 +155,7 @@ def ready_to_train(config: TrainConfig):
     check_ensemble_backbones(configured.ensemble_backbones, kind)
     check_weights(configured.weights)
     source = source_for(config, kind)
-    multi = getattr(source.train.labels, "ndim", 1) == 2
-    if config.class_weights == "auto" and multi:
-        raise ConfigError(CLASS_WEIGHTS_MULTI_LABEL)
-    if config.thresholds != "auto" and not multi:
-        raise ConfigError(THRESHOLDS_SINGLE_LABEL)
-    if config.blend not in (None, "auto") and multi:
-        raise ConfigError(BLEND_MULTI_LABEL)
+    config.check_task(getattr(source.train.labels, "ndim", 1) == 2)
     return source
 
 

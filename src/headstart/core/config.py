@@ -280,6 +280,16 @@ class TrainConfig:
             given["task"] = TASKS_MULTI
         return dataclasses.replace(self, **given)
 
+    def check_task(self, multi_label: bool) -> None:
+        """Refuse the settings the data's task cannot use, once the labels say which it is
+        (``multi_label``): the command line before torch loads, training for the Python API."""
+        if multi_label and self.class_weights == "auto":
+            raise ConfigError(CLASS_WEIGHTS_MULTI_LABEL)
+        if multi_label and self.blend not in (None, "auto"):
+            raise ConfigError(BLEND_MULTI_LABEL)
+        if not multi_label and self.thresholds != "auto":
+            raise ConfigError(THRESHOLDS_SINGLE_LABEL)
+
     def label_format(self):
         """How the data's label cells are read (``task``, ``labels_sep``, ``label_columns``)."""
         from headstart.core.labels import LabelFormat

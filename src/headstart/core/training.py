@@ -26,14 +26,7 @@ from torch import nn
 from headstart.core import distributed, recipe
 from headstart.core.cache import MIRROR, FeatureSet, data_fingerprint
 from headstart.core.classic import blended, choose_weight, fit_baseline, fit_joint
-from headstart.core.config import (
-    BLEND_MULTI_LABEL,
-    CLASS_WEIGHTS_MULTI_LABEL,
-    THRESHOLDS_SINGLE_LABEL,
-    TrainConfig,
-    parse_bytes,
-    resolve_device,
-)
+from headstart.core.config import TrainConfig, parse_bytes, resolve_device
 from headstart.core.data import DataSource, Splits, detect_modality, load_data
 from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval, paired_comparison
 from headstart.core.extractors import Extractor, extractor_for, streaming_inputs
@@ -342,8 +335,6 @@ def preflight(out: Path, need_bytes: int) -> None:
 def _class_weights(config: TrainConfig, splits: Splits) -> np.ndarray | None:
     if config.class_weights != "auto":
         return None
-    if task_of(splits.train.labels) is MULTI:
-        raise ConfigError(CLASS_WEIGHTS_MULTI_LABEL)
     counts = splits.train.class_counts().astype(float)
     return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
 
@@ -473,11 +464,8 @@ def _train_locked(
 
             split_record = json.loads((out / "split.json").read_text())
         splits = split_data(config, data, split_record)
-        _class_weights(config, splits)  # what the labels' task cannot use: refused before work
-        if config.thresholds != "auto" and task_of(splits.train.labels) is not MULTI:
-            raise ConfigError(THRESHOLDS_SINGLE_LABEL)
-        if config.blend not in (None, "auto") and task_of(splits.train.labels) is MULTI:
-            raise ConfigError(BLEND_MULTI_LABEL)
+        # what the labels' task cannot use: refused before any work
+        config.check_task(task_of(splits.train.labels) is MULTI)
         hashes = {n: data_fingerprint(s) for n, s in splits.items().items()}
         if group.distributed:  # every rank must see the same files and split them alike
             seen = group.all_gather(hashes)
