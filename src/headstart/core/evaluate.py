@@ -25,13 +25,7 @@ from sklearn import metrics as skm
 
 from headstart.core.classic import combine, load_baseline
 from headstart.core.labels import separator_note
-from headstart.core.overlap import (
-    in_training,
-    lazy_hashes,
-    run_splits,
-    seen_in_training,
-    train_hashes,
-)
+from headstart.core.overlap import lazy_hashes, run_splits, seen_in_training, training_overlap
 from headstart.core.runs import display_name as run_name
 from headstart.core.splits import OPTIMISTIC, ExampleSet, example_noun
 from headstart.errors import ConfigError, DataError, RunError
@@ -457,20 +451,8 @@ def _overlap(
 ) -> dict:
     """How many scored images are training images (by content), and the score without them;
     ``hashes``: :func:`lazy_hashes` of ``images``."""
-    known, source = train_hashes(run, progress=progress)
-    if known is None:
-        return {"checked": False, "reason": source}
-    scored = np.flatnonzero(valid)
-    dup = in_training(known, hashes, scored)
-    out = {
-        "checked": True,
-        "hashes_from": source,
-        "n_images": int(len(scored)),
-        "n_overlap": int(dup.sum()),
-        "ids": [images.ids[i] for i in scored[dup][:50]],
-        "without_overlap": None,  # set when some, not all, scored images are training images
-    }
-    if dup.any() and not dup.all():
+    out, dup = training_overlap(run, images, valid, hashes, progress)
+    if dup is not None and dup.any() and not dup.all():
         keep = ~dup
         m = classification_metrics(y[keep], proba[keep], run.class_names, n_boot=n_boot)
         out["without_overlap"] = {

@@ -16,7 +16,7 @@ from headstart.core.multilabel import (
     paired_micro_f1,
     summary,
 )
-from headstart.core.overlap import in_training, lazy_hashes, seen_in_training, train_hashes
+from headstart.core.overlap import lazy_hashes, seen_in_training, training_overlap
 from headstart.core.runs import display_name as run_name
 from headstart.core.splits import example_noun
 
@@ -62,7 +62,7 @@ def evaluate_multilabel(
         rows.append(row)
         paired.append(entry)
     if data is not None:
-        result["overlap"] = _overlap(run, images, valid, y, mine, thresholds, n_boot)
+        result["overlap"] = _overlap(run, images, valid, y, mine, thresholds, n_boot, hashes)
     result.update(
         {
             "task": "multi-label",
@@ -162,23 +162,11 @@ def _classic(run, images, valid, y, pred, noun: str, n_boot: int) -> dict | None
     }
 
 
-def _overlap(run, images, valid, y, proba, thresholds, n_boot: int) -> dict:
+def _overlap(run, images, valid, y, proba, thresholds, n_boot: int, hashes) -> dict:
     """How many scored examples are training examples (by content), and the scores without
-    them."""
-    known, source = train_hashes(run)
-    if known is None:
-        return {"checked": False, "reason": source}
-    scored = np.flatnonzero(valid)
-    dup = in_training(known, lazy_hashes(images, False), scored)
-    out = {
-        "checked": True,
-        "hashes_from": source,
-        "n_images": int(len(scored)),
-        "n_overlap": int(dup.sum()),
-        "ids": [images.ids[i] for i in scored[dup][:50]],
-        "without_overlap": None,
-    }
-    if dup.any() and not dup.all():
+    them (``hashes``: :func:`lazy_hashes` of ``images``, shared with the compared runs')."""
+    out, dup = training_overlap(run, images, valid, hashes)
+    if dup is not None and dup.any() and not dup.all():
         keep = ~dup
         m = multilabel_metrics(
             y[keep], proba[keep], thresholds, list(run.class_names), n_boot=n_boot, curves=False

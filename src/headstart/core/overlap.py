@@ -88,6 +88,29 @@ def in_training(known: set[str], hashes, scored: np.ndarray) -> np.ndarray:
     return np.array([hashes()[i] in known for i in scored], dtype=bool)
 
 
+def training_overlap(
+    run, images: ExampleSet, valid, hashes, progress: bool = False
+) -> tuple[dict, np.ndarray | None]:
+    """(record, which scored examples are ``run``'s training examples by content) for
+    ``images`` read as ``valid``; ``hashes``: :func:`lazy_hashes` of ``images``. The record
+    says how many (``n_overlap``, their first ids) with ``without_overlap`` left for the caller
+    to score (None: no scored example, or every one, is a training example); the mask is None
+    when the run's training examples cannot be known (``checked`` False, and why)."""
+    known, source = train_hashes(run, progress=progress)
+    if known is None:
+        return {"checked": False, "reason": source}, None
+    scored = np.flatnonzero(valid)
+    dup = in_training(known, hashes, scored)
+    return {
+        "checked": True,
+        "hashes_from": source,
+        "n_images": int(len(scored)),
+        "n_overlap": int(dup.sum()),
+        "ids": [images.ids[i] for i in scored[dup][:50]],
+        "without_overlap": None,  # set when some, not all, scored images are training images
+    }, dup
+
+
 def same_split(run, other) -> bool:
     """Whether two runs trained on the same examples (their recorded train splits agree)."""
     mine, theirs = (r.split or {} for r in (run, other))
