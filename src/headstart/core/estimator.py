@@ -165,10 +165,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "run_")
-        proba = self.predict_proba(X)
+        decided = self.run_.task.decide(self.predict_proba(X), self.run_.thresholds)
         if self.run_.thresholds is not None:  # a 0/1 matrix: each label at its threshold
-            return (proba >= self.run_.thresholds[None, :]).astype(np.int64)
-        return self.classes_[proba.argmax(axis=1)]
+            return decided
+        return self.classes_[decided]
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy (several labels per example: scikit-learn's subset accuracy); ``y`` in any

@@ -100,8 +100,7 @@ def make_figures(
             run.history,
             out / "history.png",
             f"Training history: {run.backbone_name}",
-            # several labels per example: each (example, label) decision at 0.5
-            accuracy="Label accuracy (at 0.5)" if run.thresholds is not None else "Accuracy",
+            accuracy=run.task.accuracy_label,
         )
     elif (run.metrics.get("probe") or {}).get("tried"):  # fitted in one go: its C search
         figs["history"] = plots.plot_probe_path(

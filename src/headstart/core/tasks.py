@@ -26,8 +26,8 @@ class SingleLabel:
     """One class per example: softmax over the classes, the largest probability decides."""
 
     name: str = SINGLE_LABEL
-    #: what a history's "accuracy" column counts, and what picks the best epoch
-    accuracy_means: str = "the share of examples whose class is right"
+    #: what a history's "accuracy" column counts (the training history's panel)
+    accuracy_label: str = "Accuracy"
     #: the score candidates are ranked by (``metrics[score_key]``: validation's), in words
     score_key: str = "val_accuracy"
     score_name: str = "accuracy"
@@ -67,12 +67,6 @@ class SingleLabel:
         """Higher is better: what chooses the best epoch (validation accuracy)."""
         return val_accuracy
 
-    def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        z = np.asarray(logits, np.float64)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
     def activate(self, logits):
         """Probabilities from a torch tensor of logits (inside a network or an exported
         graph): the softmax over classes."""
@@ -93,7 +87,7 @@ class MultiLabel:
     chosen on validation)."""
 
     name: str = MULTI_LABEL
-    accuracy_means: str = "the share of (example, label) decisions that are right at 0.5"
+    accuracy_label: str = "Label accuracy (at 0.5)"  # each (example, label) decision
     score_key: str = "val_micro_f1"
     score_name: str = "micro-F1"
 
