@@ -45,7 +45,7 @@ class ImageModality:
 
         return load_image_source(
             location,
-            filename_column=own.get("filename_column", "filename"),
+            filename_column=own["filename_column"],
             label_column=label_column,
             labels=labels,
         )

@@ -55,14 +55,14 @@ class TextModality:
     def claims_table(self, path: Path, own: dict) -> bool:
         from headstart.modalities.text.sources import is_text_table
 
-        return is_text_table(path, text_column=own.get("text_column", "text"))
+        return is_text_table(path, text_column=own["text_column"])
 
     def load_source(self, location, *, label_column: str, labels, own: dict):
         from headstart.modalities.text.sources import load_text_source
 
         return load_text_source(
             location,
-            text_column=own.get("text_column", "text"),
+            text_column=own["text_column"],
             label_column=label_column,
             labels=labels,
         )
