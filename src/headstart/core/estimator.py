@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from headstart.core.config import TrainConfig
 from headstart.core.datasource import DataSource
+from headstart.core.labels import is_label_lists
 from headstart.errors import DataError
 
 #: TrainConfig fields that say where the data is: ``fit`` takes the data, so they are not
@@ -119,7 +120,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.run_ = train(config, data=source, progress=self.verbose, save=False, say=self._say)
         names = self.run_.class_names
-        labels = np.asarray(y) if y is not None and not self._label_lists(y) else None
+        labels = np.asarray(y) if y is not None and not is_label_lists(y) else None
         if self.run_.thresholds is not None and (labels is None or labels.ndim == 2):
             # several labels per example: predict gives a 0/1 matrix, one column per label
             # (scikit-learn's multi-label convention); a matrix's labels are its columns
@@ -133,11 +134,6 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = self.run_.history
         self._say_result()
         return self
-
-    @staticmethod
-    def _label_lists(y) -> bool:
-        """Whether ``y`` is one list (or set) of labels per example."""
-        return len(y) > 0 and isinstance(y[0], list | tuple | set | frozenset)
 
     def _say_result(self) -> None:
         """With ``verbose``: the score the fit ends on, beside the classic baseline's."""
@@ -174,7 +170,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         """Accuracy (several labels per example: scikit-learn's subset accuracy); ``y`` in any
         form ``fit`` takes, lists of labels included."""
         check_is_fitted(self, "run_")
-        if self._label_lists(y):  # as the 0/1 matrix predict returns
+        if is_label_lists(y):  # as the 0/1 matrix predict returns
             index = {str(c): j for j, c in enumerate(self.classes_)}
             matrix = np.zeros((len(y), len(index)), np.int64)
             for row, labels in enumerate(y):

@@ -17,6 +17,15 @@ from headstart.choices import DEFAULT_LABELS_SEP, TASKS
 from headstart.errors import ConfigError, DataError
 
 
+def is_label_lists(y) -> bool:
+    """Whether ``y`` is one list (tuple, set) of labels per example, not an array."""
+    return (
+        not isinstance(y, np.ndarray)
+        and len(y) > 0
+        and isinstance(y[0], list | tuple | set | frozenset)
+    )
+
+
 def is_label_sets(labels) -> bool:
     """Whether ``labels`` are multi-label: a 2-D 0/1 indicator matrix (examples x labels, as
     scikit-learn's multi-label estimators take) or a sequence of label lists (or sets)."""
@@ -24,16 +33,10 @@ def is_label_sets(labels) -> bool:
         return labels.ndim == 2 and labels.shape[1] > 1 and _zero_one(labels)
     if isinstance(labels, str | bytes) or not isinstance(labels, Sequence) or not len(labels):
         return False
-    first = labels[0]
-    if isinstance(first, list | tuple | set | frozenset):
+    if is_label_lists(labels):
         return True
-    a = np.asarray(labels) if not isinstance(first, str | bytes) else None
+    a = np.asarray(labels) if not isinstance(labels[0], str | bytes) else None
     return a is not None and a.ndim == 2 and a.shape[1] > 1 and _zero_one(a)
-
-
-def _matrix_like(v) -> bool:
-    first = v[0] if len(v) else None
-    return isinstance(v, np.ndarray) or not isinstance(first, list | tuple | set | frozenset)
 
 
 def _zero_one(a: np.ndarray) -> bool:
@@ -91,7 +94,7 @@ def encode_labels(
     """
     if any(is_label_sets(v) for v in label_sets.values()):  # several labels per example
         return encode_label_sets(
-            {w: np.asarray(v) if _matrix_like(v) else list(v) for w, v in label_sets.items()},
+            {w: list(v) if is_label_lists(v) else np.asarray(v) for w, v in label_sets.items()},
             class_names,
         )
     arrays = {where: _as_label_array(v, where) for where, v in label_sets.items()}
@@ -309,7 +312,6 @@ def label_columns_hint(missing, label_column: str, header, *used: str) -> str:
 def labels_as_given(y):
     """``y`` for the data layer: one list of labels per example stays a list of lists (they
     may differ in length, which no array holds); anything else becomes an array."""
-    lists = list | tuple | set | frozenset
-    if not isinstance(y, np.ndarray) and len(y) and isinstance(y[0], lists):
+    if is_label_lists(y):
         return [list(v) for v in y]
     return np.asarray(y)
