@@ -74,22 +74,21 @@ def plan_and_baseline(
     names = list(source.class_names)
     try:
         planned = make_splits(source, val_split=val_split, test_split=test_split, seed=seed)
+        used = {  # the positions training would read: unreadable examples left out
+            n: [k for k, i in enumerate(s.ids) if i not in skipped_ids]
+            for n, s in planned.items().items()
+        }
         planned_counts = {
-            n: label_counts(
-                s.labels[[k for k, i in enumerate(s.ids) if i not in skipped_ids]], len(names)
-            ).tolist()
+            n: label_counts(s.labels[used[n]], len(names)).tolist()
             for n, s in planned.items().items()
         }
         split_method = dict(planned.method)
-        split_method["planned_examples"] = {  # (several labels per example: the counts above
-            # count labels, so the examples are said apart)
-            n: sum(i not in skipped_ids for i in s.ids)
-            for n, s in planned.items().items()
-        }
+        # (several labels per example: the counts above count labels, so examples are apart)
+        split_method["planned_examples"] = {n: len(u) for n, u in used.items()}
         split_method["notes"] = split_notes(
             planned.method,
             {n: len(s) for n, s in planned.items().items()},
-            {n: sum(c) for n, c in planned_counts.items()},
+            split_method["planned_examples"],
             example_noun(source.train),
         )
     except HeadstartError as e:
