@@ -13,8 +13,6 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from headstart.choices import (
-    AUTO_TEST_FRACTION,
-    AUTO_TEST_MIN_PER_CLASS,
     BACKBONE_SEP,
     CONTINUATIONS,
     DEFAULT_IMAGE_POOLING,
@@ -41,11 +39,16 @@ from headstart.console import (
 from headstart.core import distributed
 from headstart.core.config import TrainConfig
 from headstart.core.distributed import launched, speaks
-from headstart.core.modality import modality as named_modality
-from headstart.core.recipe import ADAMW_WEIGHT_DECAY
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json, atomic_write_text
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
+from headstart.options import (
+    FINETUNE_SETTINGS,
+    LESSON,
+    READING_SETTINGS,
+    TRAIN_SETTINGS,
+    settings_options,
+)
 
 
 class _QuietFlags:
@@ -88,90 +91,6 @@ DataArg = Annotated[
 ]
 DemoOpt = Annotated[
     bool, typer.Option("--demo", help="Use the built-in demo data (scikit-learn's digits).")
-]
-ValSplitOpt = Annotated[
-    float, typer.Option(help="Fraction of train held out for validation when the data has none.")
-]
-TestSplitOpt = Annotated[
-    float | None,
-    typer.Option(
-        help="Fraction of train held out as a test set when the data has none. Default: "
-        f"{AUTO_TEST_FRACTION:g} when every class has at least {AUTO_TEST_MIN_PER_CLASS} "
-        "images. 0: none, and the score is then the validation accuracy that chose the model "
-        "(optimistic).",
-        show_default=False,
-    ),
-]
-SeedOpt = Annotated[int, typer.Option(help="Seed for splits (and, in training, everything else).")]
-FilenameColOpt = Annotated[str, typer.Option(help="CSV column holding image paths.")]
-LabelColOpt = Annotated[str, typer.Option(help="CSV column holding labels.")]
-TaskOpt = Annotated[
-    str,
-    typer.Option(
-        help="single-label (one class per example), multi-label (a set of labels each), or "
-        "auto: multi-label when a label cell holds --labels-sep or --label-columns is given."
-    ),
-]
-LabelsSepOpt = Annotated[
-    str, typer.Option(help="Multi-label: what separates the labels in a cell (cat;dog).")
-]
-ThresholdsOpt = Annotated[
-    str,
-    typer.Option(
-        help="Multi-label: one threshold for every label (global), each label's own "
-        "(per-label: kinder to rare labels, macro-F1), or auto: whichever scores the better "
-        "micro-F1 on held-out folds of validation."
-    ),
-]
-LabelColumnsOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Multi-label: one 0/1 column per label, comma-separated (cat,dog,bird), instead "
-        "of a label column."
-    ),
-]
-TextColOpt = Annotated[str, typer.Option(help="Text data: the table column holding the texts.")]
-ModalityOpt = Annotated[
-    str,
-    typer.Option(
-        help="auto (detected: images, or a table with a text column / folders of .txt "
-        "files), image or text."
-    ),
-]
-BlendOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Text: combine the model with the classic baseline (TF-IDF + logistic regression "
-        "on the same train split). mix: their probabilities averaged, the weight chosen on "
-        "validation (0: the model alone, 1: the baseline alone); joint: one logistic "
-        "regression on both models' features (TF-IDF's and the encoder's); auto: the better "
-        "of the two on validation; none: the model alone. Default: auto."
-    ),
-]
-SetfitOpt = Annotated[
-    bool,
-    typer.Option(
-        "--setfit",
-        help="Text, few labelled texts: SetFit's contrastive stage first tunes the encoder on "
-        "pairs of training texts (same class: similar; different: apart), then the head "
-        "trains on its features.",
-    ),
-]
-MaxLengthOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Text: tokens per text (per window of a longer text, see --long-texts; "
-        "default: the encoder's, at most 256)."
-    ),
-]
-
-LongTextsOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Text: how a text longer than --max-length is read: window (whole, in windows "
-        "overlapping by half, embeddings averaged), window-max (their maximum), head-tail "
-        "(its first and last tokens), truncate (its start). Default: window.",
-    ),
 ]
 
 
@@ -269,42 +188,35 @@ def _root(
 
 @app.command(cls=_Command)
 @_friendly
+@settings_options(*READING_SETTINGS, "val_split", "test_split", "seed", "max_length")
 def inspect(
     data: DataArg = None,
     demo: DemoOpt = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the report as JSON here.")
     ] = None,
-    val_split: ValSplitOpt = 0.2,
-    test_split: TestSplitOpt = None,
-    seed: SeedOpt = 0,
-    filename_column: FilenameColOpt = "filename",
-    label_column: LabelColOpt = "label",
-    task: TaskOpt = TrainConfig.task,
-    labels_sep: LabelsSepOpt = TrainConfig.labels_sep,
-    label_columns: LabelColumnsOpt = TrainConfig.label_columns,
-    text_column: TextColOpt = TrainConfig.text_column,
-    modality: ModalityOpt = TrainConfig.modality,
     backbone: Annotated[
         str | None,
         typer.Option(help="Text: the encoder whose tokens are counted (default: minilm)."),
     ] = None,
-    max_length: MaxLengthOpt = TrainConfig.max_length,
     workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 4,
+    *,
+    settings: dict,
 ) -> None:
     """Check a dataset before training: counts, sizes or lengths, baseline, duplicates."""
     from headstart.core.data import inspect_source, load_source
 
-    labels = TrainConfig(task=task, labels_sep=labels_sep, label_columns=label_columns)
+    reading = TrainConfig(**{k: settings[k] for k in READING_SETTINGS})
     source = load_source(
         _data_location(data, demo),
-        modality=modality,
-        filename_column=filename_column,
-        label_column=label_column,
-        text_column=text_column,
-        labels=labels.label_format(),
+        modality=reading.modality,
+        filename_column=reading.filename_column,
+        label_column=reading.label_column,
+        text_column=reading.text_column,
+        labels=reading.label_format(),
     )
     options = {"workers": workers}
+    max_length = settings["max_length"]
     if getattr(source.train, "modality", "image") == "text":
         from headstart.core.checks import check_networks
         from headstart.modalities.text.names import DEFAULT_TEXT_ENCODER
@@ -316,9 +228,9 @@ def inspect(
         raise HeadstartError("--backbone and --max-length: inspect uses them for text data only.")
     report = inspect_source(
         source,
-        val_split=val_split,
-        test_split=test_split,
-        seed=seed,
+        val_split=settings["val_split"],
+        test_split=settings["test_split"],
+        seed=settings["seed"],
         progress=True,
         **options,
     )
@@ -328,163 +240,6 @@ def inspect(
         console().print(path_line(f"wrote {json_out}"))
 
 
-BackboneOpt = Annotated[
-    str,
-    typer.Option(
-        help="default: the data's kind's (images tf_efficientnet_lite0, text minilm; both "
-        "offline). Images: a Keras name (DenseNet121, MobileNetV2, ResNet50, ...), any timm "
-        "model, A+B (side by side, frozen), or auto (rank the offline-available backbones on "
-        "your data, take the best). Text: minilm, bert-base-uncased, distilbert, roberta, a "
-        "Hugging Face name or folder."
-    ),
-]
-WeightsOpt = Annotated[
-    str,
-    typer.Option(
-        help="imagenet (installed package, else the hub), a weights FILE, or none "
-        "(random initialisation)."
-    ),
-]
-
-
-StrategyOpt = Annotated[
-    str,
-    typer.Option(
-        help="feature-extraction (frozen backbone, head only), fine-tune (last "
-        "--unfreeze N stages), freeze-first (all but the first --layers K blocks), "
-        "full (everything, pretrained start), scratch (everything, random start), or auto "
-        "(candidates tried cheapest first within --budget minutes, chosen on validation)."
-    ),
-]
-FinetuneStrategyOpt = Annotated[
-    str,
-    typer.Option(
-        help="How to continue: fine-tune (last --unfreeze N stages), freeze-first (all but "
-        "the first --layers K blocks) or full (everything)."
-    ),
-]
-UnfreezeOpt = Annotated[
-    int, typer.Option(help="fine-tune: stages to unfreeze from the top (1 = DenseNet's conv5).")
-]
-LayersOpt = Annotated[int, typer.Option(help="freeze-first: blocks to keep frozen from the input.")]
-#: The fitting recipes that fill the settings left to auto (one source: each modality's own)
-_LESSON = named_modality("image").fit_recipe("fine-tune")
-_TEXT_FT = named_modality("text").fit_recipe("fine-tune")
-_TEXT_TRAINS = "a text encoder that trains"
-
-
-def _rate(x: float) -> str:
-    """A learning rate as people write it: 1e-5, 1e-4, 2.5e-5."""
-    mantissa, exponent = f"{x:e}".split("e")
-    return f"{float(mantissa):g}e{int(exponent)}"
-
-
-BackboneLrOpt = Annotated[
-    float | None,
-    typer.Option(
-        help=f"Learning rate of the pretrained layers being trained (default: "
-        f"{_rate(_LESSON.backbone_lr)}, the lesson's; {_TEXT_TRAINS}: "
-        f"{_rate(_TEXT_FT.backbone_lr)}).",
-        show_default=False,
-    ),
-]
-OptimizerOpt = Annotated[
-    str,
-    typer.Option(
-        help=f"adam (the lesson's) or adamw (decoupled weight decay); auto: "
-        f"{_LESSON.optimizer}, and {_TEXT_FT.optimizer} for {_TEXT_TRAINS}, as transformers "
-        "fine-tune."
-    ),
-]
-BnOpt = Annotated[
-    str,
-    typer.Option(
-        help="BatchNorm statistics of the pretrained layers being trained: frozen, train, "
-        "or auto (frozen under 10,000 images; train from scratch). The new head's "
-        "BatchNorm always learns."
-    ),
-]
-AugmentOpt = Annotated[
-    str,
-    typer.Option(
-        help="none; cached: --views K random views (flip, rotation, zoom, translation, colour) "
-        "per training image computed once with the frozen part, one drawn per epoch "
-        "(costs K forward passes of the frozen part, once, and K x its cache size); "
-        "on-the-fly: fresh views every step, which runs the whole network every step."
-    ),
-]
-ViewsOpt = Annotated[int, typer.Option(help="Augmented views per training image (cached).")]
-FlipOpt = Annotated[
-    bool,
-    typer.Option(
-        help="Images only: random horizontal flips in augmentation; --no-flip for images "
-        "whose mirror image is another class (digits, written words, road signs)."
-    ),
-]
-CacheOpt = Annotated[
-    bool,
-    typer.Option(
-        help="Cache the frozen part's outputs (pooled features, or the prefix below the "
-        "first trained stage) so every epoch runs only what trains."
-    ),
-]
-CacheBudgetOpt = Annotated[
-    str,
-    typer.Option(
-        help="Largest prefix cache to write, e.g. 4GB; above it, train on the fly. "
-        "auto: half the free disk, at most 64GB."
-    ),
-]
-ScheduleOpt = Annotated[
-    str,
-    typer.Option(
-        help=f"Learning rates per step: none, linear (decay to 0 at the last epoch) or cosine, "
-        f"after any warm-up; auto: {_LESSON.schedule}, and {_TEXT_FT.schedule} for "
-        f"{_TEXT_TRAINS}."
-    ),
-]
-WarmupOpt = Annotated[
-    float | None,
-    typer.Option(
-        help=f"Linear warm-up, in epochs (default: {_LESSON.warmup_fraction:.0%} of the planned "
-        f"steps; {_TEXT_TRAINS}: {_TEXT_FT.warmup_fraction:.0%}).",
-        show_default=False,
-    ),
-]
-SmoothingOpt = Annotated[float, typer.Option(help="Label smoothing (0 = off).")]
-ClassWeightsOpt = Annotated[
-    str, typer.Option(help="none, or auto: weight classes inversely to their frequency.")
-]
-WorkersOpt = Annotated[
-    int,
-    typer.Option(
-        help="Processes decoding images while training on the fly "
-        "(-1: auto, none below 4 cores; 0: decode in the training process)."
-    ),
-]
-EpochsOpt = Annotated[
-    int | None,
-    typer.Option(
-        help=f"Maximum epochs (default: {_LESSON.epochs}; {_TEXT_TRAINS}: {_TEXT_FT.epochs}).",
-        show_default=False,
-    ),
-]
-PatienceOpt = Annotated[
-    int,
-    typer.Option(
-        help="Early stopping patience on val accuracy (several labels per example: val "
-        "loss; 0: never stop)."
-    ),
-]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, mps.")]
-TtaOpt = Annotated[
-    bool,
-    typer.Option(
-        "--tta",
-        help="Test-time augmentation: predict on the image and its mirror image and average "
-        "(needs --flip; the run predicts this way everywhere).",
-    ),
-]
 # flags that are off by default have no --no-X form: the help keeps its width for the text
 OverwriteOpt = Annotated[
     bool,
@@ -498,6 +253,7 @@ OverwriteOpt = Annotated[
 
 @app.command(cls=_Command)
 @_friendly
+@settings_options(*TRAIN_SETTINGS)
 def train(
     ctx: typer.Context,
     data: DataArg = None,
@@ -520,123 +276,6 @@ def train(
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
-    backbone: BackboneOpt = TrainConfig.backbone,
-    candidates: Annotated[
-        str | None, typer.Option(help="With --backbone auto: the backbones to rank (A,B,C).")
-    ] = None,
-    weights: WeightsOpt = TrainConfig.weights,
-    strategy: StrategyOpt = TrainConfig.strategy,
-    unfreeze: UnfreezeOpt = TrainConfig.unfreeze,
-    layers: LayersOpt = TrainConfig.layers,
-    pooling: Annotated[
-        str,
-        typer.Option(
-            help="Pooling of the last features. Images: avg (auto) or max (the lesson's). "
-            "Text: mean, cls or max (auto: the encoder's own, else mean)."
-        ),
-    ] = TrainConfig.pooling,
-    features: Annotated[
-        str,
-        typer.Option(
-            help="last: the pooled output of the last stage; multi: statistics of earlier "
-            "stages' outputs as well (features from every depth; frozen backbone only)."
-        ),
-    ] = TrainConfig.features,
-    feature_stages: Annotated[
-        str,
-        typer.Option(
-            help="With --features multi: auto (the last three stages), all, or stage "
-            "numbers like 4,5,6 (as --unfreeze counts them; headstart summary lists them)."
-        ),
-    ] = TrainConfig.feature_stages,
-    stage_pooling: Annotated[
-        str,
-        typer.Option(help="With --features multi: each stage's statistics, avg+max or avg+std."),
-    ] = TrainConfig.stage_pooling,
-    image_size: Annotated[
-        int | None, typer.Option(help="Input size in pixels (default: the backbone's own).")
-    ] = None,
-    resize: Annotated[
-        str, typer.Option(help="pad (keep aspect ratio, as the lesson), resize, or crop.")
-    ] = TrainConfig.resize,
-    head: Annotated[
-        str,
-        typer.Option(
-            help="lesson (BN-Dense-ReLU-Dropout-Dense) or linear: the linear probe, a "
-            "logistic regression on standardised features fitted by L-BFGS, its C chosen "
-            "on validation (on a network that trains: one Dense layer trained with it)."
-        ),
-    ] = TrainConfig.head,
-    hidden: Annotated[
-        int, typer.Option(help="Hidden units of the lesson head.")
-    ] = TrainConfig.hidden,
-    dropout: Annotated[
-        float, typer.Option(help="Dropout of the lesson head.")
-    ] = TrainConfig.dropout,
-    epochs: EpochsOpt = TrainConfig.epochs,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            help="Batch size: the global batch (with --nproc each process takes a share)."
-        ),
-    ] = TrainConfig.batch_size,
-    lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = TrainConfig.lr,
-    weight_decay: Annotated[
-        str,
-        typer.Option(
-            help="Adam: an L2 penalty on the head's weights; AdamW: decoupled decay of every "
-            "trained weight matrix (never biases or LayerNorm). auto: with AdamW "
-            f"{ADAMW_WEIGHT_DECAY:g}; with Adam 0 (the lesson's). The linear probe on cached "
-            "features has its own L2 strength, chosen on validation."
-        ),
-    ] = "auto",
-    optimizer: OptimizerOpt = TrainConfig.optimizer,
-    backbone_lr: BackboneLrOpt = TrainConfig.backbone_lr,
-    patience: PatienceOpt = TrainConfig.patience,
-    bn: BnOpt = TrainConfig.bn,
-    schedule: ScheduleOpt = TrainConfig.schedule,
-    warmup_epochs: WarmupOpt = TrainConfig.warmup_epochs,
-    label_smoothing: SmoothingOpt = TrainConfig.label_smoothing,
-    class_weights: ClassWeightsOpt = TrainConfig.class_weights,
-    augment: AugmentOpt = TrainConfig.augment,
-    views: ViewsOpt = TrainConfig.views,
-    flip: FlipOpt = TrainConfig.flip,
-    cache: CacheOpt = TrainConfig.cache,
-    cache_budget: CacheBudgetOpt = TrainConfig.cache_budget,
-    workers: WorkersOpt = TrainConfig.workers,
-    tta: TtaOpt = TrainConfig.tta,
-    budget: Annotated[
-        float,
-        typer.Option(
-            help="With --strategy auto: minutes for all of it (frozen pass, advice, "
-            "candidates); a candidate starts only if its estimate fits and stops at the end, "
-            "except the first (the plain train model), which always trains to its end."
-        ),
-    ] = TrainConfig.budget,
-    ensemble_backbones: Annotated[
-        str,
-        typer.Option(
-            help="With --strategy auto: other backbones whose frozen heads become candidates "
-            "and ensemble members (one cached forward pass each); auto: with pretrained "
-            "weights, every other one whose weights load offline; none; or A,B."
-        ),
-    ] = TrainConfig.ensemble_backbones,
-    device: DeviceOpt = TrainConfig.device,
-    val_split: ValSplitOpt = TrainConfig.val_split,
-    test_split: TestSplitOpt = TrainConfig.test_split,
-    seed: SeedOpt = TrainConfig.seed,
-    filename_column: FilenameColOpt = TrainConfig.filename_column,
-    label_column: LabelColOpt = TrainConfig.label_column,
-    task: TaskOpt = TrainConfig.task,
-    labels_sep: LabelsSepOpt = TrainConfig.labels_sep,
-    label_columns: LabelColumnsOpt = TrainConfig.label_columns,
-    thresholds: ThresholdsOpt = TrainConfig.thresholds,
-    text_column: TextColOpt = TrainConfig.text_column,
-    modality: ModalityOpt = TrainConfig.modality,
-    max_length: MaxLengthOpt = TrainConfig.max_length,
-    blend: BlendOpt = TrainConfig.blend,
-    setfit: SetfitOpt = TrainConfig.setfit,
-    long_texts: LongTextsOpt = TrainConfig.long_texts,
     nproc: Annotated[
         str | None,
         typer.Option(
@@ -645,16 +284,15 @@ def train(
             "--batch-size stays the global batch. Several machines: torchrun (README)."
         ),
     ] = None,
+    *,
+    settings: dict,
 ) -> None:
     """Train a classifier on a pretrained backbone: frozen (default) or fine-tuned.
 
     The frozen part runs once per image and is cached; each epoch runs only what trains.
     """
     _nproc_asked(nproc)  # a mistyped --nproc is answered before torch loads
-    params = dict(locals())
     given = _given(ctx)
-    settings = {k: v for k, v in params.items() if k in _CONFIG_FIELDS}
-    settings["weight_decay"] = _weight_decay(weight_decay)
     settings["data"] = _data_location(data, demo) if (data is not None or demo) else None
     if resume is not None:
         # a resumed run must finish as the uninterrupted one would: only where it runs may change
@@ -671,7 +309,7 @@ def train(
     elif config is not None:
         # replay a recorded configuration; every flag given beside it changes that setting
         cfg = TrainConfig.from_file(config)
-        overrides = {k: settings[k] for k in given & _CONFIG_FIELDS}
+        overrides = {k: settings[k] for k in given & settings.keys()}
         if settings["data"] is not None:
             overrides["data"] = settings["data"]
         cfg = _with(cfg, overrides)
@@ -824,9 +462,6 @@ def _without_nproc(args: list[str]) -> list[str]:
     return out
 
 
-_CONFIG_FIELDS = frozenset(TrainConfig.__dataclass_fields__) - {"parent"}
-
-
 def _given(ctx: typer.Context) -> set[str]:
     """Parameters the user typed (not defaults)."""
     return {
@@ -846,43 +481,26 @@ def _with(cfg: TrainConfig, changes: dict) -> TrainConfig:
     return replace(cfg, **changes) if changes else cfg
 
 
-def _weight_decay(text: str) -> float | None:
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise HeadstartError(
-            f"--weight-decay must be auto or a number like 0.001; got {text!r}."
-        ) from None
-
-
 def _note(text: str) -> None:
     console(stderr=True).print(message("note", text, "yellow"))
 
 
 @app.command(cls=_Command)
 @_friendly
+@settings_options(
+    *FINETUNE_SETTINGS,
+    helps={
+        "strategy": "How to continue: fine-tune (last --unfreeze N stages), freeze-first (all "
+        "but the first --layers K blocks) or full (everything)."
+    },
+    defaults={"strategy": CONTINUATIONS[0]},
+)
 def finetune(
     run_dir: Annotated[Path, typer.Argument(help="A saved run to continue (usually frozen).")],
     out: Annotated[Path | None, typer.Option(help="The new run's directory.")] = None,
     overwrite: OverwriteOpt = False,
-    strategy: FinetuneStrategyOpt = "fine-tune",
-    unfreeze: UnfreezeOpt = 1,
-    layers: LayersOpt = 0,
-    epochs: EpochsOpt = TrainConfig.epochs,
-    backbone_lr: BackboneLrOpt = TrainConfig.backbone_lr,
-    lr: Annotated[float, typer.Option(help="Learning rate of the head.")] = TrainConfig.lr,
-    optimizer: OptimizerOpt = TrainConfig.optimizer,
-    schedule: ScheduleOpt = TrainConfig.schedule,
-    warmup_epochs: WarmupOpt = TrainConfig.warmup_epochs,
-    patience: PatienceOpt = TrainConfig.patience,
-    bn: BnOpt = TrainConfig.bn,
-    augment: AugmentOpt = TrainConfig.augment,
-    views: ViewsOpt = TrainConfig.views,
-    cache: CacheOpt = True,
-    cache_budget: CacheBudgetOpt = TrainConfig.cache_budget,
-    device: DeviceOpt = "auto",
+    *,
+    settings: dict,
 ) -> None:
     """Second stage of the lesson: continue RUN_DIR with the top of the backbone unfrozen.
 
@@ -895,6 +513,7 @@ def finetune(
     from headstart.core.checks import run_config
     from headstart.core.rundir import check_out
 
+    strategy = settings["strategy"]
     if strategy not in CONTINUATIONS:
         raise HeadstartError(
             f"--strategy must be one of {', '.join(CONTINUATIONS)} to continue a run; "
@@ -917,26 +536,7 @@ def finetune(
         )
     if recorded.data is None:
         raise HeadstartError(f"{run_dir}: trained on in-memory arrays; continue it in Python.")
-    cfg = replace(
-        recorded,
-        strategy=strategy,
-        unfreeze=unfreeze,
-        layers=layers,
-        epochs=epochs,
-        backbone_lr=backbone_lr,
-        lr=lr,
-        optimizer=optimizer,
-        schedule=schedule,
-        warmup_epochs=warmup_epochs,
-        patience=patience,
-        bn=bn,
-        augment=augment,
-        views=views,
-        cache=cache,
-        cache_budget=cache_budget,
-        device=device,
-        parent=str(run_dir),
-    )
+    cfg = replace(recorded, **settings, parent=str(run_dir))
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
     check_out(out, overwrite=overwrite)
     from headstart.api import train as train_run
@@ -1155,6 +755,7 @@ def backbones(
 
 @app.command(cls=_Command)
 @_friendly
+@settings_options("head", "hidden")
 def summary(
     ctx: typer.Context,
     backbone: Annotated[
@@ -1165,14 +766,12 @@ def summary(
         ),
     ] = DEFAULT_BACKBONE,
     classes: Annotated[int, typer.Option(help="Number of classes of your data.")] = 10,
-    head: Annotated[str, typer.Option(help="lesson or linear.")] = TrainConfig.head,
-    hidden: Annotated[
-        int, typer.Option(help="Hidden units of the lesson head.")
-    ] = TrainConfig.hidden,
     pooling: Annotated[
         str, typer.Option(help="Images: max or avg (a text encoder pools its own way).")
     ] = DEFAULT_IMAGE_POOLING,
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
+    *,
+    settings: dict,
 ) -> None:
     """Parameter counts (total, trainable, frozen) of backbone + head, as Keras' summary."""
     from headstart.core.heads import HeadSpec
@@ -1189,7 +788,7 @@ def summary(
         check_run_dir(run_dir)
     else:  # the name and the head, before torch loads
         modality_of_encoder(backbone).check_name(backbone)
-        HeadSpec(head, hidden)
+        HeadSpec(settings["head"], settings["hidden"])
         if classes < 2:
             raise HeadstartError(f"--classes must be at least 2; got {classes}.")
     from headstart.core.catalog import model_summary
@@ -1199,10 +798,9 @@ def summary(
             model_summary(
                 backbone=backbone,
                 n_classes=classes,
-                head=head,
-                hidden=hidden,
                 pooling=pooling,
                 run_dir=run_dir,
+                **settings,
             )
         )
     )
@@ -1210,6 +808,7 @@ def summary(
 
 @app.command(cls=_Command)
 @_friendly
+@settings_options(*READING_SETTINGS[1:], as_given="the run's", panel="How DATA is read")
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     data: Annotated[
@@ -1232,31 +831,8 @@ def evaluate(
             "Clopper-Pearson).",
         ),
     ] = 1000,
-    filename_column: Annotated[
-        str | None, typer.Option(help="DATA's column of image paths (default: the run's).")
-    ] = None,
-    label_column: Annotated[
-        str | None, typer.Option(help="DATA's column of labels (default: the run's).")
-    ] = None,
-    text_column: Annotated[
-        str | None, typer.Option(help="DATA's column of texts (default: the run's).")
-    ] = None,
-    task: Annotated[
-        str | None,
-        typer.Option(
-            help="How DATA's label cells are read (default: the run's; a multi-label run's: "
-            "multi-label)."
-        ),
-    ] = None,
-    labels_sep: Annotated[
-        str | None, typer.Option(help="DATA's separator of labels in a cell (default: the run's).")
-    ] = None,
-    label_columns: Annotated[
-        str | None,
-        typer.Option(
-            help="DATA's 0/1 columns, one per label, comma-separated (default: the run's)."
-        ),
-    ] = None,
+    *,
+    settings: dict,
 ) -> None:
     """Metrics with 95% intervals, the majority baseline and other runs in one table."""
 
@@ -1265,15 +841,7 @@ def evaluate(
 
     for path in [run_dir, *(compare or [])]:  # the runs and the data, before torch loads
         check_run_dir(path)
-    asked = {
-        "filename_column": filename_column,
-        "label_column": label_column,
-        "text_column": text_column,
-        "task": task,
-        "labels_sep": labels_sep,
-        "label_columns": label_columns,
-    }
-    columns = {k: v for k, v in asked.items() if v is not None}
+    columns = {k: v for k, v in settings.items() if v is not None}
     if columns and data is None:
         raise HeadstartError(
             f"{_flags(sorted(columns))}: these name the columns of DATA and how its labels are "
@@ -1281,6 +849,7 @@ def evaluate(
         )
     if data is not None:
         multi = run_is_multi_label(run_dir)
+        task = settings["task"]
         if task not in (None, "auto") and (task == "multi-label") != multi:
             raise HeadstartError(
                 f"--task {task}: this run predicts {'several labels' if multi else 'one class'} "
@@ -1349,6 +918,21 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 @app.command(cls=_Command)
 @_friendly
+@settings_options(
+    "weights",
+    "image_size",
+    "epochs",
+    "val_split",
+    "seed",
+    "label_column",
+    "text_column",
+    "modality",
+    "max_length",
+    helps={
+        "image_size": "Input size for every backbone.",
+        "epochs": f"Maximum epochs (default: {LESSON.epochs}).",
+    },
+)
 def compare(
     data: DataArg = None,
     demo: DemoOpt = False,
@@ -1366,18 +950,8 @@ def compare(
         "runs/compare"
     ),
     overwrite: OverwriteOpt = False,
-    weights: WeightsOpt = TrainConfig.weights,
-    image_size: Annotated[int | None, typer.Option(help="Input size for every backbone.")] = None,
-    epochs: Annotated[
-        int | None,
-        typer.Option(help=f"Maximum epochs (default: {_LESSON.epochs}).", show_default=False),
-    ] = TrainConfig.epochs,
-    val_split: ValSplitOpt = TrainConfig.val_split,
-    seed: SeedOpt = TrainConfig.seed,
-    label_column: LabelColOpt = TrainConfig.label_column,
-    text_column: TextColOpt = TrainConfig.text_column,
-    modality: ModalityOpt = TrainConfig.modality,
-    max_length: MaxLengthOpt = TrainConfig.max_length,
+    *,
+    settings: dict,
 ) -> None:
     """Train the frozen model for each backbone on the same split and rank them."""
     from headstart.core.checks import (
@@ -1390,22 +964,12 @@ def compare(
 
     names = split_names(backbones, "--backbones") if backbones is not None else None
     location = _data_location(data, demo)
-    modality = data_modality(location, modality, label_column=label_column, text_column=text_column)
-    cfg = TrainConfig(
-        data=location,
-        weights=weights,
-        image_size=image_size,
-        epochs=epochs,
-        val_split=val_split,
-        seed=seed,
-        label_column=label_column,
-        text_column=text_column,
-        modality=modality,
-        max_length=max_length,
-    )
+    columns = {k: settings[k] for k in ("label_column", "text_column")}
+    modality = data_modality(location, settings["modality"], **columns)
+    cfg = TrainConfig(data=location, **{**settings, "modality": modality})
     if names is not None:  # the names, the weights and the data, before torch loads
         check_networks(names, modality)
-    check_weights(weights)
+    check_weights(cfg.weights)
     _one_class_each(source_for(cfg, modality), "compare")
     from headstart.core.compare import compare_backbones
 
@@ -1421,6 +985,18 @@ def compare(
 
 @app.command(cls=_Command)
 @_friendly
+@settings_options(
+    "image_size",
+    "pooling",
+    "weights",
+    "val_split",
+    "seed",
+    "label_column",
+    "text_column",
+    "modality",
+    "max_length",
+    helps={"image_size": "Input size for every candidate."},
+)
 def advise(
     data: DataArg = None,
     demo: DemoOpt = False,
@@ -1432,25 +1008,12 @@ def advise(
             "weights are available offline)."
         ),
     ] = None,
-    image_size: Annotated[int | None, typer.Option(help="Input size for every candidate.")] = None,
-    pooling: Annotated[
-        str,
-        typer.Option(
-            help="Pooling of the last features, as train's: images avg (auto) or max; text "
-            "mean, cls or max (auto: the encoder's own)."
-        ),
-    ] = TrainConfig.pooling,
     rank_by: Annotated[str, typer.Option(help="logme, probe or knn.")] = "logme",
-    weights: WeightsOpt = TrainConfig.weights,
     out: Annotated[
         Path | None, typer.Option(help="Write advice.json and advice.html here.")
     ] = None,
-    val_split: ValSplitOpt = TrainConfig.val_split,
-    seed: SeedOpt = TrainConfig.seed,
-    label_column: LabelColOpt = TrainConfig.label_column,
-    text_column: TextColOpt = TrainConfig.text_column,
-    modality: ModalityOpt = TrainConfig.modality,
-    max_length: MaxLengthOpt = TrainConfig.max_length,
+    *,
+    settings: dict,
 ) -> None:
     """Which backbone, and how much of it to retrain, from your data, before training.
 
@@ -1473,16 +1036,16 @@ def advise(
     if names and all(parse_candidate(n)[2] for n in names):
         raise HeadstartError("--candidates: every candidate is a random-weight control.")
     location = _data_location(data, demo)
-    kind = data_modality(location, modality, label_column=label_column, text_column=text_column)
+    columns = {k: settings[k] for k in ("label_column", "text_column")}
+    kind = data_modality(location, settings["modality"], **columns)
     if names:
         check_candidates(names, kind)
-    check_weights(weights)
-    pooling = TrainConfig(pooling=pooling).for_modality(kind).pooling  # (refused when wrong)
-    source = load_source(
-        location, modality=kind, label_column=label_column, text_column=text_column
-    )
+    check_weights(settings["weights"])
+    cfg = TrainConfig(**{**settings, "modality": kind})
+    pooling = cfg.for_modality(kind).pooling  # (refused when wrong for the data)
+    source = load_source(location, modality=kind, **columns)
     _one_class_each(source, "advise")
-    splits = load_data(source, val_split=val_split, seed=seed)
+    splits = load_data(source, val_split=cfg.val_split, seed=cfg.seed)
     from headstart.core.advise import advise as advise_strategy
     from headstart.core.advise import rank_backbones
     from headstart.core.extractors import available_encoders
@@ -1491,28 +1054,18 @@ def advise(
     if names is None:
         names = available_encoders(splits.train.modality)
         names += [f"{names[0]}:random"] if names else []
-    ranking = rank_backbones(
-        splits,
-        names,
-        image_size=image_size,
-        rank_by=rank_by,
-        weights=weights,
-        pooling=pooling,
-        max_length=max_length,
-        progress=True,
-    )
+    reading = {
+        "image_size": cfg.image_size,
+        "pooling": pooling,
+        "weights": cfg.weights,
+        "max_length": cfg.max_length,
+        "progress": True,
+    }
+    ranking = rank_backbones(splits, names, rank_by=rank_by, **reading)
     best = next((r for r in ranking if not r["random"]), None)
     if best is None:
         raise HeadstartError("--candidates: every candidate is a random-weight control.")
-    advice = advise_strategy(
-        splits,
-        best["timm_name"],
-        image_size=image_size,
-        pooling=pooling,
-        weights=weights,
-        max_length=max_length,
-        progress=True,
-    )
+    advice = advise_strategy(splits, best["timm_name"], **reading)
     decisions = {"ranking": ranking, "advice": advice.to_dict(), "noun": splits.train.noun}
     console().print(render_advice(decisions))
     if out is not None:
