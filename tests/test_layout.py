@@ -267,3 +267,39 @@ def test_importing_through_the_registry_never_comes_back_to_it():
         graph[lazy] |= {_owner(t) for t in _lazy_targets(lazy)} - {lazy}
     cycles = [c for m in graph for d in graph[m] if (c := _reaches(d, m, graph)) and c[0] != m]
     assert not cycles, "import-time cycles: " + "; ".join(" -> ".join([c[-1], *c]) for c in cycles)
+
+
+def _layer_of(filename: str) -> str:
+    inside = filename.replace("\\", "/").split("src/headstart/")[-1]
+    return inside.split("/")[0] if "/" in inside else "entry"
+
+
+def test_a_setting_walks_from_the_command_line_into_its_modality_once(monkeypatch, tmp_path):
+    """``--image-size`` travels the command line -> the core -> the image modality, where it
+    is used, without crossing back and forth (the stack when the network is built)."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    import headstart.modalities.image.backbones as backbones
+    from headstart.cli import app
+
+    walks = []
+
+    class Built(Exception):
+        pass
+
+    def create_backbone(name, **settings):
+        walks.append((settings["image_size"], traceback.extract_stack()))
+        raise Built
+
+    monkeypatch.setattr(backbones, "create_backbone", create_backbone)
+    args = ["train", "--demo", "--image-size", "160", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, Built), result.output
+    size, stack = walks[0]
+    assert size == 160
+    layers = [_layer_of(f.filename) for f in stack if "src/headstart/" in f.filename]
+    assert layers[0] == "entry" and layers[-1] == "modalities", layers
+    changes = [b for a, b in zip(layers, layers[1:]) if a != b]
+    assert changes == ["core", "modalities"], layers
