@@ -56,12 +56,12 @@ def compare_backbones(
             out=out / name.replace("/", "_"),
             progress=None,  # (as the caller set it)
             overwrite=overwrite,
-            say=None,  # (the caller's notes)
+            say=None,  # (its notes go where the caller sends them)
         )
         # select on validation (each run's early stopping used it too), report on test
         held_out = splits.test if splits.test is not None else splits.val
         described = "test split" if splits.test is not None else OPTIMISTIC
-        with enabled(False):  # (its report's evaluation was just as quiet)
+        with enabled(False):  # scored without bars, as the report scores a run
             ev = evaluate_run(run, held_out, described=described)
         baseline = ev["table"][1]["accuracy"]
         t = run.metrics["timing"]
