@@ -14,6 +14,7 @@ from headstart.core.advise.scores import knn_accuracy, logme, probe_accuracy
 from headstart.core.config import TrainConfig
 from headstart.core.data import load_data
 from headstart.core.scenarios import recommend, transfer_gain
+from headstart.notes import speaking
 
 
 def _blobs(separable: bool, n: int = 300, d: int = 32, seed: int = 0):
@@ -185,7 +186,8 @@ def test_backbone_auto_strategy_auto_end_to_end(tmp_path):
         assert (out / "model.safetensors").read_bytes() == earlier_weights
         assert not (out / "advice.json").exists()
 
-    run = train_auto(cfg, data=source, out=out, progress=False, say=say, overwrite=True)
+    with speaking(say):
+        run = train_auto(cfg, data=source, out=out, overwrite=True)
     assert run.path == out and (out / "model.safetensors").read_bytes() != earlier_weights
     decisions = json.loads((out / "advice.json").read_text())
     auto = decisions["auto"]

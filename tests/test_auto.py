@@ -11,6 +11,8 @@ from headstart.core.advise import train_auto
 from headstart.core.advise.auto import finetune_size, native_side
 from headstart.core.config import TrainConfig
 from headstart.core.evaluate import paired_noise
+from headstart.notes import speaking
+from headstart.progress import enabled
 
 TINY = {"backbone": "test_efficientnet", "weights": "none", "image_size": 48, "epochs": 2}
 
@@ -49,13 +51,14 @@ def test_the_first_candidate_trains_to_its_end_on_a_spent_budget(tmp_path):
     source = from_arrays(*make_images(30, size=24, seed=9))
     notes: list[str] = []
     cfg = TrainConfig(**{**TINY, "epochs": 4}, strategy="auto", budget=0.001)  # 0.06 s
-    run = train_auto(cfg, data=source, save=False, progress=False, say=notes.append)
+    with speaking(notes.append):
+        run = train_auto(cfg, data=source, save=False)
     auto = run.metrics["auto"]["auto"]
     rows = auto["candidates"]
     assert rows[0]["status"] == "kept" and rows[0]["candidate"] == "last features, lesson head"
     assert not rows[0]["out_of_time"] and not run.metrics.get("out_of_time")
     # plain train on the same data: the same epochs, the same validation predictions
-    plain = train(TrainConfig(**{**TINY, "epochs": 4}), data=source, save=False, progress=False)
+    plain = train(TrainConfig(**{**TINY, "epochs": 4}), data=source, save=False)
     assert rows[0]["epochs_run"] == plain.metrics["epochs_run"] == run.metrics["epochs_run"]
     assert run.metrics["val_accuracy"] == pytest.approx(plain.metrics["val_accuracy"])
     assert np.array_equal(run.predictions["val"][1], plain.predictions["val"][1])
@@ -101,8 +104,6 @@ def test_the_first_candidate_ignores_the_deadline_and_later_ones_follow_it(monke
         advice,
         budget=budget,
         keep_dir=None,
-        progress=False,
-        say=lambda _: None,
         frozen_pass=done,
         costs=Costs(forward=0.001, source="injected"),
     )
@@ -121,7 +122,7 @@ def test_the_first_candidate_ignores_the_deadline_and_later_ones_follow_it(monke
 def test_auto_selects_on_validation_and_reports_on_test(tmp_path):
     source = from_arrays(*make_images(40, size=24, seed=3))  # 40 per class: a test split
     cfg = TrainConfig(**TINY, strategy="auto")
-    run = train_auto(cfg, data=source, save=False, progress=False, say=lambda _: None)
+    run = train_auto(cfg, data=source, save=False)
     auto = run.metrics["auto"]["auto"]
     kept = [r for r in auto["candidates"] if r["status"] == "kept"]
     assert len(kept) == 1
@@ -152,7 +153,7 @@ def test_auto_selects_on_validation_and_reports_on_test(tmp_path):
 def test_no_flip_skips_the_mirror_image_candidate():
     source = from_arrays(*make_images(30, size=24, seed=9))
     cfg = TrainConfig(**TINY, strategy="auto", flip=False)
-    run = train_auto(cfg, data=source, save=False, progress=False, say=lambda _: None)
+    run = train_auto(cfg, data=source, save=False)
     auto = run.metrics["auto"]["auto"]
     last = [r for r in auto["candidates"] if r["rung"] < 6][-1]  # (6: the ensemble)
     assert last["status"] == "skipped" and "--no-flip" in last["reason"]
@@ -210,7 +211,7 @@ def _ladder_inputs(seed: int, **settings):
     cfg = TrainConfig(**{**TINY, **settings}, strategy="auto")
     splits = split_data(cfg, from_arrays(*noisy_images(30, seed)))
     cfg = cfg.for_modality(splits.train.modality)
-    done = warm_every_depth(cfg, splits, progress=False)
+    done = warm_every_depth(cfg, splits)
     advice = advise(splits, cfg.backbone, image_size=48, weights="none")
     return cfg, splits, advice, done
 
@@ -224,17 +225,10 @@ def test_a_candidate_whose_estimate_exceeds_what_is_left_is_not_started():
     # in 8 minutes, anything that must run the network (the top stage, TTA's mirror images)
     # does not, whatever the measured training times
     slow = Costs(forward=20.0, source="injected")
-    run, decisions = ladder(
-        cfg,
-        splits,
-        advice,
-        budget=Budget(8),
-        keep_dir=None,
-        progress=False,
-        say=notes.append,
-        frozen_pass=done,
-        costs=slow,
-    )
+    with speaking(notes.append):
+        run, decisions = ladder(
+            cfg, splits, advice, budget=Budget(8), keep_dir=None, frozen_pass=done, costs=slow
+        )
     rows = {r["candidate"]: r for r in decisions["candidates"]}
     top = next(r for r in rows.values() if r["rung"] == 3)
     n_train, n_val = len(splits.train), len(splits.val)
@@ -266,18 +260,17 @@ def test_the_budget_counts_what_was_spent_before_the_ladder():
     budget = Budget(1, clock=lambda: now[0])  # 60 s, on a clock the test moves
     now[0] = 59.0  # the pass and the advice took 59 s: 1 s is left
     notes: list[str] = []
-    run, decisions = ladder(
-        cfg,
-        splits,
-        advice,
-        budget=budget,
-        keep_dir=None,
-        progress=False,
-        say=notes.append,
-        frozen_pass=done,
-        advice_seconds=40.0,
-        costs=Costs(forward=0.05, source="injected"),  # the top stage: over 4 s
-    )
+    with speaking(notes.append):
+        run, decisions = ladder(
+            cfg,
+            splits,
+            advice,
+            budget=budget,
+            keep_dir=None,
+            frozen_pass=done,
+            advice_seconds=40.0,
+            costs=Costs(forward=0.05, source="injected"),  # the top stage: over 4 s
+        )
     rows = decisions["candidates"]
     assert rows[0]["status"] != "skipped"  # the first candidate always trains
     # the test's clock stands still: every later estimate is weighed against the 1 s left
@@ -336,7 +329,7 @@ def test_a_running_candidate_stops_at_the_deadline(monkeypatch):
 
     torch.manual_seed(0)
     model = Slow()
-    history = fit(model, model.fc, data, data, settings, progress=False, deadline=-1.0)
+    history = fit(model, model.fc, data, data, settings, deadline=-1.0)
     assert len(history.epochs) == 1 and history.out_of_time  # the first epoch finishes
 
     # epoch 1 takes 4 s; epoch 2 looks as if it fits (4 + 4 <= 9) but its batches take 3 s:
@@ -355,7 +348,7 @@ def test_a_running_candidate_stops_at_the_deadline(monkeypatch):
 
     monkeypatch.setattr(loop, "evaluate_inputs", validate)
     cost[0] = 1.0
-    history = fit(model, model.fc, data, data, settings, progress=False, deadline=9.0)
+    history = fit(model, model.fc, data, data, settings, deadline=9.0)
     assert history.out_of_time and len(history.epochs) == 1 and seen["epoch"] == 1
     assert clock.now > 9.0  # it noticed the deadline after a batch, not before the epoch
     best = {k: v.clone() for k, v in model.state_dict().items()}
@@ -364,7 +357,7 @@ def test_a_running_candidate_stops_at_the_deadline(monkeypatch):
     cost[0] = 1.0
     clock.now = 0.0
     monkeypatch.setattr(loop, "evaluate_inputs", original)
-    fit(again, again.fc, data, data, replace_epochs(settings, 1), progress=False)
+    fit(again, again.fc, data, data, replace_epochs(settings, 1))
     for k, v in again.state_dict().items():  # the weights are epoch 1's, not the cut epoch's
         assert torch.equal(v, best[k])
 
@@ -383,7 +376,8 @@ def test_validation_at_its_ceiling_stops_the_ladder_and_says_why(tmp_path):
         strategy="auto",
         ensemble_backbones="test_efficientnet,test_resnet",  # (the first one itself: no row)
     )
-    run = train_auto(cfg, data=source, out=tmp_path / "run", progress=False, say=notes.append)
+    with speaking(notes.append):
+        run = train_auto(cfg, data=source, out=tmp_path / "run")
     auto = run.metrics.get("auto") or __import__("json").loads(
         (tmp_path / "run" / "advice.json").read_text()
     )
@@ -419,7 +413,7 @@ def test_cannot_rank_at_the_ceiling_or_one_example_from_it():
 def test_the_report_says_frozen_outputs_computed_by_this_run(tmp_path):
     source = from_arrays(*make_images(30, size=24, seed=11))
     cfg = TrainConfig(**TINY, strategy="auto")
-    run = train_auto(cfg, data=source, out=tmp_path / "run", progress=False, say=lambda _: None)
+    run = train_auto(cfg, data=source, out=tmp_path / "run")
     assert run.metrics["feature_cache"]["computed_this_run"]
     report = (tmp_path / "run" / "report.html").read_text()
     assert "Frozen outputs: computed by this run before its candidates trained" in report
@@ -441,12 +435,10 @@ def test_advise_names_the_random_weight_control_line(capsys):
     from headstart.core.training import split_data
 
     splits = split_data(TrainConfig(**TINY), from_arrays(*make_images(10, size=24, seed=2)))
-    rows = rank_backbones(
-        splits,
-        ["test_efficientnet@48", "test_efficientnet@40:random"],
-        weights="none",
-        progress=True,
-    )
+    with enabled(True):
+        rows = rank_backbones(
+            splits, ["test_efficientnet@48", "test_efficientnet@40:random"], weights="none"
+        )
     lines = [s for s in capsys.readouterr().err.splitlines() if s.startswith("features")]
     assert len(lines) == 2 and len(rows) == 2
     assert lines[0].startswith("features train: ")  # the candidate itself
@@ -461,7 +453,7 @@ def test_a_text_auto_report_says_its_frozen_outputs_were_computed_by_this_run(tm
 
     data = write_table(tmp_path / "reviews.csv", reviews(12))
     cfg = TrainConfig(data=str(data), backbone="test_bert", strategy="auto", epochs=2, budget=5)
-    run = train_auto(cfg, out=tmp_path / "run", progress=False, say=lambda _: None)
+    run = train_auto(cfg, out=tmp_path / "run")
     advice = json.loads((tmp_path / "run" / "advice.json").read_text())["advice"]
     # the frozen pass came first: the advice read its pretrained features from the cache
     assert advice["measurements"]["feature_cache"]["pretrained"] != "computed"

@@ -129,7 +129,7 @@ def test_every_depth_cache_is_keyed_by_stages_and_statistics(source, monkeypatch
     def extractor(spec):
         torch.manual_seed(0)
         lb = create_backbone("test_efficientnet", weights="none", image_size=48, features=spec)
-        return FeatureExtractor(lb, progress=False)
+        return FeatureExtractor(lb)
 
     last = extractor(None)
     multi = extractor(FeatureSpec("multi"))
@@ -154,7 +154,7 @@ def test_every_depth_cache_is_keyed_by_stages_and_statistics(source, monkeypatch
     clear_memory_cache()
     reused = last.extract(images)
     assert reused.hit == "disk"
-    direct = FeatureExtractor(last.loaded, progress=False, cache=False).extract(images)
+    direct = FeatureExtractor(last.loaded, cache=False).extract(images)
     np.testing.assert_allclose(reused.features, direct.features, rtol=1e-5, atol=1e-5)
 
 

@@ -12,6 +12,7 @@ from conftest import run_cli
 from headstart import from_arrays
 from headstart.core import ensemble
 from headstart.core.config import TrainConfig
+from headstart.notes import speaking
 from test_auto import noisy_images
 
 
@@ -98,9 +99,8 @@ def test_auto_ensemble_across_backbones_is_a_run_that_reloads_predicts_and_expor
     )
     out = tmp_path / "auto"
     notes = []
-    run = train_auto(
-        cfg, data=from_arrays(images, labels), out=out, progress=False, say=notes.append
-    )
+    with speaking(notes.append):
+        run = train_auto(cfg, data=from_arrays(images, labels), out=out)
     auto = json.loads((out / "advice.json").read_text())["auto"]
     assert auto["kept"] == "ensemble of the frozen candidates"
     members = auto["ensemble"]["members"]

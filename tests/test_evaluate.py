@@ -160,9 +160,7 @@ def test_compare_backbones_leaderboard(image_folder, tmp_path):
     from headstart.core.compare import compare_backbones
 
     cfg = TrainConfig(**TINY, data=str(image_folder))
-    result = compare_backbones(
-        cfg, ["test_resnet", "test_efficientnet"], tmp_path / "cmp", progress=False
-    )
+    result = compare_backbones(cfg, ["test_resnet", "test_efficientnet"], tmp_path / "cmp")
     rows = result["leaderboard"]
     assert {r["name"] for r in rows} == {"test_resnet", "test_efficientnet"}
     # selected on validation, reported on held-out data (here no test split: said so)

@@ -35,7 +35,7 @@ def _features(loaded, texts, **kw):
     from headstart.modalities.text.textset import TextSet
 
     items = TextSet(texts, np.zeros(len(texts)), ("x",))
-    ex = extractor_for(loaded, progress=False, cache=False, **kw)
+    ex = extractor_for(loaded, cache=False, **kw)
     return ex, items, ex.extract(items)
 
 

@@ -123,7 +123,7 @@ def test_train_auto_refuses_a_folder_that_is_not_a_headstart_run(tmp_path):
     before = _snapshot(out)
     cfg = TrainConfig(**{**TINY, "strategy": "auto"})
     with pytest.raises(RunError, match="did not write"):
-        train_auto(cfg, data=from_arrays(*make_images(6)), out=out, progress=False)
+        train_auto(cfg, data=from_arrays(*make_images(6)), out=out)
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # nothing trained beside it
 
@@ -179,7 +179,7 @@ def test_auto_keeps_the_earlier_run_whole_when_the_new_one_cannot_move_in(tmp_pa
     monkeypatch.setattr(os, "replace", fail_moving_in(real_replace))
     cfg = TrainConfig(**{**TINY, "strategy": "auto"})
     with pytest.raises(RuntimeError, match="disk gone"):
-        train_auto(cfg, data=source, out=out, progress=False, say=lambda _: None, overwrite=True)
+        train_auto(cfg, data=source, out=out, overwrite=True)
     assert _snapshot(out) == before
 
 

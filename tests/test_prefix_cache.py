@@ -85,9 +85,7 @@ def test_size_estimate_matches_the_file(source):
 
     lb = create_backbone("test_resnet", weights="none", image_size=48)
     plan = sequential_plan(lb.backbone.model)
-    ex = FeatureExtractor(
-        lb, module=plan.prefix(10), cut="unit 10", dtype=np.float16, progress=False
-    )
+    ex = FeatureExtractor(lb, module=plan.prefix(10), cut="unit 10", dtype=np.float16)
     estimate = ex.estimate_bytes(source.train)
     fs = ex.extract(source.train)
     files = list((cache_root() / "features").rglob(f"{fs.key}.npy"))
@@ -156,11 +154,11 @@ def test_augmented_view_does_not_depend_on_the_extraction_batch_size(source):
     views = {}
     for batch_size in (4, 7):
         clear_memory_cache()
-        ex = FeatureExtractor(lb, batch_size=batch_size, cache=False, progress=False)
+        ex = FeatureExtractor(lb, batch_size=batch_size, cache=False)
         views[batch_size] = np.asarray(ex.extract(source.train, view=1, seed=3).features)
     np.testing.assert_allclose(views[4], views[7], rtol=1e-4, atol=1e-5)
     clear_memory_cache()
-    plain = FeatureExtractor(lb, batch_size=4, cache=False, progress=False)
+    plain = FeatureExtractor(lb, batch_size=4, cache=False)
     assert not np.allclose(np.asarray(plain.extract(source.train).features), views[4])
     other_view = np.asarray(plain.extract(source.train, view=2, seed=3).features)
     assert not np.allclose(other_view, views[4])  # views differ from each other

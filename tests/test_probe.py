@@ -39,10 +39,10 @@ def test_the_probe_equals_scikit_learns_logistic_regression(n_classes):
 
     cfg = TrainConfig(**TINY, head="linear")
     splits = split_data(cfg, from_arrays(*_noisy(40, n_classes, seed=n_classes)))
-    run = train(cfg, data=splits, save=False, progress=False)
+    run = train(cfg, data=splits, save=False)
     c = run.metrics["probe"]["C"]
     assert c in PROBE_CS and run.config.pooling == "avg"  # the probe's pooling by default
-    ex = extractor_for(loaded_from_run(run), progress=False)
+    ex = extractor_for(loaded_from_run(run))
     x_train = np.asarray(ex.extract(splits.train).features, np.float64)
     ten_lines = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
     ten_lines.fit(x_train, splits.train.labels)
@@ -77,7 +77,7 @@ def test_fit_probe_chooses_c_on_validation_and_weights_classes():
 def test_a_probe_run_predicts_exports_and_continues(tmp_path):
     images, labels = _noisy(30, 3, seed=5)
     cfg = TrainConfig(**TINY, head="linear")
-    run = train(cfg, data=from_arrays(images, labels), out=tmp_path / "probe", progress=False)
+    run = train(cfg, data=from_arrays(images, labels), out=tmp_path / "probe")
     meta = json.loads((tmp_path / "probe" / "model.json").read_text())
     assert meta["head"]["kind"] == "linear" and meta["head"]["standardize"] is False
     # a fresh process predicts what this one does
@@ -105,7 +105,7 @@ def test_a_probe_run_predicts_exports_and_continues(tmp_path):
         epochs=1,
         parent=str(tmp_path / "probe"),
     )
-    ft = train(cont, data=from_arrays(images, labels), out=tmp_path / "ft", progress=False)
+    ft = train(cont, data=from_arrays(images, labels), out=tmp_path / "ft")
     assert ft.head_spec.kind == "linear" and not ft.head_spec.standardize
     assert ft.config.pooling == "avg" and ft.parent == str(tmp_path / "probe")
 
@@ -136,9 +136,7 @@ def test_auto_makes_one_pretrained_forward_pass_before_fine_tuning(monkeypatch, 
             strategy="auto",
             epochs=2,
         )
-    run = train_auto(
-        cfg, data=from_arrays(images, labels), save=False, progress=False, say=lambda _: None
-    )
+    run = train_auto(cfg, data=from_arrays(images, labels), save=False)
     names = [r["candidate"] for r in run.metrics["auto"]["auto"]["candidates"]]
     assert "last features, linear probe" in names
     first_tuning = next((i for i, e in enumerate(events) if e[0] != "pooled"), len(events))

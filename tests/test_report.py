@@ -395,8 +395,8 @@ def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_pat
     from headstart.core.report import advice_section
 
     cfg = TrainConfig(**TINY, data=str(image_folder))
-    first = compare_backbones(cfg, ["test_resnet"], tmp_path / "c1", progress=False)
-    again = compare_backbones(cfg, ["test_resnet"], tmp_path / "c2", progress=False)
+    first = compare_backbones(cfg, ["test_resnet"], tmp_path / "c1")
+    again = compare_backbones(cfg, ["test_resnet"], tmp_path / "c2")
     assert first["leaderboard"][0]["feature_cache_status"] == "computed"
     row = again["leaderboard"][0]
     assert row["feature_cache_status"] == "cached" and "feature_cache" in row

@@ -127,7 +127,7 @@ def test_rows_with_more_or_fewer_cells_than_the_header_are_skipped_and_listed(tm
         },
     ]
     assert s.notes == ["3 text(s) skipped (wrong number of cells)"]
-    insp = inspect_texts(s, encoder="test_bert", progress=False)
+    insp = inspect_texts(s, encoder="test_bert")
     assert "3 text(s) skipped (wrong number of cells)" in insp.warnings()
     assert [u["path"] for u in insp.unreadable] == [r["path"] for r in s.skipped]
     # predicting: the row is an error row, not a wrongly scored part of its text
@@ -268,7 +268,7 @@ def test_duplicates_across_splits_are_counted_in_texts_and_rows(tmp_path):
     rows += [["works well 0", "pos", "test"], ["MADE ME  SICK 0", "neg", "test"]]  # copies
     rows += [["fresh words", "pos", "test"], ["other words", "neg", "test"]]
     path = write_table(tmp_path / "dup.csv", rows)
-    insp = inspect_texts(load_source(path), encoder="test_bert", progress=False)
+    insp = inspect_texts(load_source(path), encoder="test_bert")
     said = "2 text(s) appear in more than one split (4 rows): scores on test will be optimistic"
     assert said in insp.warnings()
     assert recorded_leakage(json.loads(json.dumps(insp.to_dict()))) == said
@@ -524,16 +524,16 @@ def test_text_features_are_cached_and_keyed_by_the_texts(tmp_path):
 
     enc = load_text_encoder("test_bert")
     texts = TextSet(["a b c", "d e f g", "h"], np.array([0, 1, 0]), ("x", "y"))
-    ex = extractor_for(enc, progress=False)
+    ex = extractor_for(enc)
     first = ex.extract(texts)
     assert first.hit == "" and first.features.shape == (3, 32)
     clear_memory_cache()
-    again = extractor_for(enc, progress=False).extract(texts)
+    again = extractor_for(enc).extract(texts)
     assert again.hit == "disk" and np.array_equal(first.features, again.features)
     other = TextSet(["a b c", "d e f g", "i"], np.array([0, 1, 0]), ("x", "y"))
     assert ex.key(other) != ex.key(texts)
     # rows come back in the texts' order whatever the length-sorted batching did
-    alone = extractor_for(enc, progress=False, cache=False).extract(texts.subset([1]))
+    alone = extractor_for(enc, cache=False).extract(texts.subset([1]))
     assert np.allclose(alone.features[0], first.features[1], atol=1e-5)
 
 
@@ -634,7 +634,7 @@ def test_near_empty_texts_are_listed_under_the_box_and_in_the_json_warnings(tmp_
     from headstart.modalities.text.inspect import inspect_texts
 
     path = write_table(tmp_path / "r.csv", reviews() + [["ok", "positive"]])
-    insp = inspect_texts(load_source(path), encoder="test_bert", progress=False)
+    insp = inspect_texts(load_source(path), encoder="test_bert")
     assert insp.near_empty == [{"split": "train", "id": "r.csv row 11", "text": "ok"}]
     console = Console(record=True, width=80)
     console.print(render_inspection(insp))

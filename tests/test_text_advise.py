@@ -37,8 +37,7 @@ def test_strategy_auto_on_text_climbs_to_the_top_layer_and_skips_image_rungs(tmp
 
     data = write_table(tmp_path / "reviews.csv", reviews(12))
     cfg = TrainConfig(data=str(data), backbone="test_bert", strategy="auto", epochs=2, budget=5)
-    notes: list[str] = []
-    run = train_auto(cfg, save=False, progress=False, say=notes.append)
+    run = train_auto(cfg, save=False)
     rows = run.metrics["auto"]["auto"]["candidates"]
     names = [r["candidate"] for r in rows]
     # rungs text does not have are not listed at all (every depth, image sizes, mirror TTA)

@@ -320,7 +320,7 @@ def _features(run, texts: TextSet) -> np.ndarray:
     from headstart.core.extractors import extractor_for
     from headstart.core.model import loaded_from_run
 
-    return extractor_for(loaded_from_run(run), progress=False).extract(texts).features
+    return extractor_for(loaded_from_run(run)).extract(texts).features
 
 
 def test_the_joint_model_is_one_logistic_regression_on_both_models_features(joint_run):
@@ -516,7 +516,7 @@ def test_setfit_s_stage_stops_at_the_deadline_after_its_first_step():
     from headstart.modalities.text.encoder import load_text_encoder
 
     loaded = load_text_encoder("test_bert", weights="none")
-    done = contrastive_tune(loaded, texts(12), progress=False, deadline=time.perf_counter() - 1)
+    done = contrastive_tune(loaded, texts(12), deadline=time.perf_counter() - 1)
     assert done["steps_run"] == 1 < done["steps"]
     assert not any(p.requires_grad for p in loaded.backbone.parameters())  # frozen again
 

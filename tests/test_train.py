@@ -183,8 +183,8 @@ def test_flip_switch_changes_the_augmented_views_and_their_cache_key(tiny_source
     assert any("Flip" in type(t).__name__ for t in augmenter().transforms)
     assert not any("Flip" in type(t).__name__ for t in augmenter(flip=False).transforms)
     lb = create_backbone("test_resnet", weights="none", image_size=48)
-    with_flip = FeatureExtractor(lb, progress=False)
-    without = FeatureExtractor(lb, progress=False, augment_flip=False)
+    with_flip = FeatureExtractor(lb)
+    without = FeatureExtractor(lb, augment_flip=False)
     train_set = tiny_source.train
     assert with_flip.key(train_set, view=1) != without.key(train_set, view=1)
     assert with_flip.key(train_set, view=0) == without.key(train_set, view=0)  # plain view
@@ -230,7 +230,6 @@ def test_every_training_sample_is_seen_every_epoch(n):
         train_inputs,
         ArrayInputs([feats], labels),
         FitSettings(epochs=3, batch_size=4, patience=0),
-        progress=False,
     )
     assert len(seen.epochs) == 3
     for ids in seen.epochs:

@@ -42,6 +42,7 @@ from headstart.core.distributed import launched, speaks
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json, atomic_write_text
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
+from headstart.notes import speaking
 from headstart.options import (
     FINETUNE_SETTINGS,
     LESSON,
@@ -49,6 +50,7 @@ from headstart.options import (
     TRAIN_SETTINGS,
     settings_options,
 )
+from headstart.progress import enabled
 
 
 class _QuietFlags:
@@ -95,12 +97,15 @@ DemoOpt = Annotated[
 
 
 def _friendly(fn):
-    """Turn the project's errors into one clear line and exit code 2 (``--debug`` shows more)."""
+    """Turn the project's errors into one clear line and exit code 2 (``--debug`` shows more).
+    The command's notes (``logging``) are printed as ``note:`` lines by the process that
+    speaks, and its steps show their progress."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with speaking(_note if speaks() else None), enabled(True):
+                return fn(*args, **kwargs)
         except HeadstartError as e:
             if os.environ.get("HEADSTART_DEBUG"):
                 raise
@@ -231,7 +236,6 @@ def inspect(
         val_split=settings["val_split"],
         test_split=settings["test_split"],
         seed=settings["seed"],
-        progress=True,
         **options,
     )
     console().print(render_inspection(report))
@@ -332,15 +336,14 @@ def train(
     if cfg.backbone == "auto" or cfg.strategy == "auto":
         from headstart.core.advise import train_auto
 
-        run = train_auto(cfg, data=source, out=out, progress=True, say=_note, overwrite=overwrite)
+        run = train_auto(cfg, data=source, out=out, overwrite=overwrite)
     else:
         run = train_run(
             cfg,
             data=source,
             out=out,
-            progress=True,
             resume=resume is not None,
-            say=_note,
+            say=None,  # (said by the command's handler)
             overwrite=overwrite,
         )
     if speaks():
@@ -549,8 +552,7 @@ def finetune(
         cfg,
         data=splits,
         out=out,
-        progress=True,
-        say=_note,
+        say=None,  # (said by the command's handler)
         overwrite=overwrite,
     )
     console().print(render_run(run))
@@ -617,12 +619,12 @@ def predict(
 
         column = text_column or default_column
         preds = predict_text_inputs(
-            run, [str(i) for i in inputs], text_column=column, batch_size=batch_size, progress=True
+            run, [str(i) for i in inputs], text_column=column, batch_size=batch_size
         )
     else:
         from headstart.modalities.image.predict import predict_inputs
 
-        preds = predict_inputs(run, inputs, batch_size=batch_size, progress=True)
+        preds = predict_inputs(run, inputs, batch_size=batch_size)
     cost = run.meta.get("cost") if engine == "onnx" else run.cost_note()
     if cost:  # an ensemble: what an example costs against one member, said once
         console(stderr=True).print(message("model", cost, "cyan"))
@@ -864,9 +866,7 @@ def evaluate(
 
     run = load_run(run_dir)
     others = [load_run(p) for p in compare or []]
-    result = evaluate_run(
-        run, data, compare=others, n_boot=bootstrap, progress=True, columns=columns
-    )
+    result = evaluate_run(run, data, compare=others, n_boot=bootstrap, columns=columns)
     console().print(render_evaluation(result, modality_of(run).noun))
     if data is None:
         report = write_report(run, evaluation=result, splits=_run_splits(run))
@@ -907,7 +907,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
             for r in earlier.get("table", [])
             if r.get("kind") == "compared run" and r.get("run_dir") and Path(r["run_dir"]).is_dir()
         ]
-        evaluation = evaluate_run(run, compare=compared, progress=True)
+        evaluation = evaluate_run(run, compare=compared)
     elif (run_dir / "evaluation.json").is_file():
         evaluation = _json.loads((run_dir / "evaluation.json").read_text())
     else:
@@ -978,7 +978,7 @@ def compare(
 
         names = available_encoders(modality)
         _note(f"comparing every {modality} network with offline weights: {', '.join(names)}")
-    result = compare_backbones(cfg, names, out, progress=True, overwrite=overwrite, say=_note)
+    result = compare_backbones(cfg, names, out, overwrite=overwrite)
     console().print(render_leaderboard(result))
     console().print(path_line(f"wrote {out}/leaderboard.json and {result['report']}"))
 
@@ -1059,7 +1059,6 @@ def advise(
         "pooling": pooling,
         "weights": cfg.weights,
         "max_length": cfg.max_length,
-        "progress": True,
     }
     ranking = rank_backbones(splits, names, rank_by=rank_by, **reading)
     best = next((r for r in ranking if not r["random"]), None)

@@ -6,8 +6,14 @@ with carriage returns, so each step prints one line when it ends instead::
 
     features train: 1,438 img in 12.3s (117 img/s)
 
-``progress_bar(..., enabled=False)`` is silent. Every bar in the package comes from here, so
-the two behaviours cannot drift apart.
+Whether bars are shown is set once, at the entry point, for everything it calls:
+``with enabled(True):`` (the command line for every command; ``headstart.train(progress=...)``,
+the estimators' ``verbose``, ``inspect_source(progress=...)`` and ``predict_proba(progress=...)``
+for the duration of the call). Below them no function takes a ``progress`` flag:
+:func:`progress_bar` reads the setting, off unless an entry point turned it on. It is a context
+variable, so a thread started meanwhile (a server's prediction thread) begins with bars off.
+A step that is never shown (the hashing behind a split) runs under ``enabled(False)``.
+Every bar in the package comes from here, so the two behaviours cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +22,27 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TextIO
+
+#: Whether steps show their progress here: set by the entry points through :func:`enabled`.
+SHOWN: ContextVar[bool] = ContextVar("headstart_progress", default=False)
+
+
+@contextmanager
+def enabled(flag: bool | None) -> Iterator[None]:
+    """For the duration (in this thread or task): progress shown, or not, as ``flag`` says;
+    None leaves the setting as it is (a public function's ``progress=None``: as its caller
+    set it)."""
+    if flag is None:
+        yield
+        return
+    token = SHOWN.set(bool(flag))
+    try:
+        yield
+    finally:
+        SHOWN.reset(token)
 
 
 def interactive(stream: TextIO | None = None) -> bool:
@@ -115,14 +141,14 @@ def progress_bar(
     total: int | None = None,
     desc: str = "",
     unit: str = "it",
-    enabled: bool = True,
     initial: int = 0,
     leave: bool = False,
 ):
-    """A live bar on a terminal, one line per step elsewhere, nothing when not ``enabled``."""
+    """A live bar on a terminal, one line per step elsewhere, nothing when progress is not
+    :func:`enabled`."""
     from tqdm.auto import tqdm
 
-    if not enabled:
+    if not SHOWN.get():
         return tqdm(iterable, total=total, disable=True)
     if not interactive():
         return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial)

@@ -42,9 +42,7 @@ def main(out: str) -> None:
     settings = FitSettings(
         epochs=4, batch_size=16, lr=1e-2, backbone_lr=1e-3, patience=0, label_smoothing=0.1
     )
-    history = fit(
-        module, head, train, val, settings, class_weights=np.array([1.0, 2.0, 0.5]), progress=False
-    )
+    history = fit(module, head, train, val, settings, class_weights=np.array([1.0, 2.0, 0.5]))
     # a head whose BatchNorm trains: each rank updates the running statistics on its share,
     # so after training every rank must still hold the same model (the one rank 0 saves and
     # every rank scored validation with)
@@ -52,7 +50,7 @@ def main(out: str) -> None:
 
     torch.manual_seed(0)
     bn_head = build_head(HeadSpec(), 8 * 6 * 6, 3)
-    fit(bn_head, bn_head, train, val, settings, progress=False)
+    fit(bn_head, bn_head, train, val, settings)
     states = group.all_gather({k: v.clone() for k, v in bn_head.state_dict().items()})
     same = all(torch.equal(states[0][k], s[k]) for s in states for k in s)
     if group.is_main:

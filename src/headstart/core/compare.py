@@ -9,6 +9,7 @@ time; every count is of the examples scored (an unreadable one in the split is l
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,9 @@ from headstart.core.report import cache_status
 from headstart.core.splits import OPTIMISTIC, example_noun
 from headstart.core.training import split_data
 from headstart.io import atomic_write_json, atomic_write_text
+from headstart.progress import enabled
+
+log = logging.getLogger(__name__)
 
 
 def compare_backbones(
@@ -29,20 +33,18 @@ def compare_backbones(
     backbones: Sequence[str],
     out: str | Path,
     *,
-    progress: bool = True,
     overwrite: bool = False,
-    say=print,
 ) -> dict:
     """Train ``config`` once per backbone on one split; write leaderboard JSON, chart, HTML.
 
     Each run goes to ``out/NAME``; an earlier run there is replaced only with ``overwrite``.
-    ``say`` hears which backbone starts (before its progress lines) and each run's notes."""
+    Notes which backbone starts (before its progress lines); each run notes its own."""
     out = Path(out)
     splits: Splits = split_data(config, None)
     rows = []
     baseline = classic_row = None
     for i, name in enumerate(backbones, 1):
-        say(f"compare: {name} ({i} of {len(backbones)})")
+        log.info(f"compare: {name} ({i} of {len(backbones)})")
         cfg = replace(config, backbone=name)
         if baseline_class(splits.train) is not None:
             # each backbone alone: a blend with the classic baseline would rank blends, not
@@ -52,14 +54,15 @@ def compare_backbones(
             cfg,
             data=splits,
             out=out / name.replace("/", "_"),
-            progress=progress,
+            progress=None,  # (as the caller set it)
             overwrite=overwrite,
-            say=say,
+            say=None,  # (its notes go where the caller sends them)
         )
         # select on validation (each run's early stopping used it too), report on test
         held_out = splits.test if splits.test is not None else splits.val
         described = "test split" if splits.test is not None else OPTIMISTIC
-        ev = evaluate_run(run, held_out, described=described)
+        with enabled(False):  # scored without bars, as the report scores a run
+            ev = evaluate_run(run, held_out, described=described)
         baseline = ev["table"][1]["accuracy"]
         t = run.metrics["timing"]
         rows.append(

@@ -155,15 +155,19 @@ def load_data(
     return make_splits(source, val_split=val_split, test_split=test_split, seed=seed)
 
 
-def inspect_source(source: DataSource, *, progress: bool = True, **options):
-    """The modality's inspection of ``source`` (counts, baselines, duplicates, leakage...)."""
-    return modality_of(source.train).inspect(source, progress=progress, **options)
+def inspect_source(source: DataSource, *, progress: bool | None = True, **options):
+    """The modality's inspection of ``source`` (counts, baselines, duplicates, leakage...);
+    ``progress``: a bar or a line (None: as the caller's entry point set it)."""
+    from headstart.progress import enabled
+
+    with enabled(progress):
+        return modality_of(source.train).inspect(source, **options)
 
 
-def content_hashes(examples, *, progress: bool = False) -> list[str | None]:
+def content_hashes(examples) -> list[str | None]:
     """A content hash per example (None where unreadable): decoded pixels for images, the
     normalised text for texts. What finds training examples in evaluation data."""
-    return modality_of(examples).content_hashes(examples, progress=progress)
+    return modality_of(examples).content_hashes(examples)
 
 
 __all__ = [

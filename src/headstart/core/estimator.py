@@ -7,12 +7,17 @@ so ``sklearn.base.clone``, ``cross_val_score``, ``GridSearchCV`` and ``Pipeline`
 features are cached by content, so a grid search over head settings pays for each fold's
 forward pass once. The estimators train in one process (``headstart train --nproc`` or
 torchrun distributes a run; see :mod:`headstart.core.distributed`).
+
+``verbose=True`` is an entry point's setting for the duration of ``fit``: progress bars
+(:mod:`headstart.progress`) and the notes printed (:func:`headstart.notes.speaking`), the
+score the fit ends on last; a program that configured ``logging`` receives the notes there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,10 @@ from headstart.core.config import TrainConfig
 from headstart.core.datasource import DataSource
 from headstart.core.labels import is_label_lists
 from headstart.errors import DataError
+from headstart.notes import speaking
+from headstart.progress import enabled
+
+log = logging.getLogger(__name__)
 
 #: TrainConfig fields that say where the data is: ``fit`` takes the data, so they are not
 #: estimator parameters (``parent`` names a saved run to continue, not a setting to search).
@@ -113,12 +122,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 raise DataError(f"fit(X, y) needs labels y for {type(self).__name__} inputs X.")
             source = self._source(X, y)
         config = self._config()
-        if "auto" in (config.strategy, config.backbone):  # decided from the data, as the CLI
-            self.run_ = train_auto(
-                config, data=source, progress=self.verbose, save=False, say=self._say
-            )
-        else:
-            self.run_ = train(config, data=source, progress=self.verbose, save=False, say=self._say)
+        auto = "auto" in (config.strategy, config.backbone)  # decided from the data, as the CLI
+        with speaking(print if self.verbose else None), enabled(self.verbose):
+            self.run_ = (train_auto if auto else train)(config, data=source, save=False)
+            self._say_result()
         names = self.run_.class_names
         labels = np.asarray(y) if y is not None and not is_label_lists(y) else None
         if self.run_.thresholds is not None and (labels is None or labels.ndim == 2):
@@ -132,7 +139,6 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.classes_ = np.array(names)
         self.history_ = self.run_.history
-        self._say_result()
         return self
 
     def _say_result(self) -> None:
@@ -143,17 +149,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             return
         metric = "micro-F1" if head.get("metric") == "micro_f1" else "accuracy"
         value = head.get("micro_f1", head.get("accuracy"))
-        self._say(f"{head['label']}: {metric} {value:.1%} on {head['n']:,} examples")
+        log.info(f"{head['label']}: {metric} {value:.1%} on {head['n']:,} examples")
         classic = m.get("classic_baseline")
         if classic and "headline" in classic:
-            self._say(
+            log.info(
                 f"{classic['name']} (classic baseline) {classic['headline']['accuracy']:.1%} on "
                 f"the same examples: {classic['paired']['verdict']}"
             )
-
-    def _say(self, message: str) -> None:
-        if self.verbose:
-            print(message)
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "run_")

@@ -446,12 +446,10 @@ def _verdict(
 # --------------------------------------------------------------------------- overlap with train
 
 
-def _overlap(
-    run, images: ExampleSet, valid, y, proba, majority: int, n_boot, hashes, progress
-) -> dict:
+def _overlap(run, images: ExampleSet, valid, y, proba, majority: int, n_boot, hashes) -> dict:
     """How many scored images are training images (by content), and the score without them;
     ``hashes``: :func:`lazy_hashes` of ``images``."""
-    out, dup = training_overlap(run, images, valid, hashes, progress)
+    out, dup = training_overlap(run, images, valid, hashes)
     if dup is not None and dup.any() and not dup.all():
         keep = ~dup
         m = classification_metrics(y[keep], proba[keep], run.class_names, n_boot=n_boot)
@@ -466,7 +464,7 @@ def _overlap(
 
 
 def run_probabilities(
-    run, images: ExampleSet, *, progress: bool = False, classic: np.ndarray | None = None
+    run, images: ExampleSet, *, classic: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(probabilities, valid mask, unreadable) for ``images`` through ``run``'s model.
 
@@ -479,9 +477,7 @@ def run_probabilities(
     from headstart.core.extractors import extractor_for
     from headstart.core.model import loaded_from_run
 
-    extractor = extractor_for(
-        loaded_from_run(run), batch_size=32, progress=progress, cache=bool(run.config.cache)
-    )
+    extractor = extractor_for(loaded_from_run(run), batch_size=32, cache=bool(run.config.cache))
     fs = extractor.extract(images)
     views = [fs, extractor.extract(images, view=MIRROR)] if run.model.tta else [fs]
     proba = np.zeros((len(images), len(run.class_names)), dtype=np.float32)
@@ -636,7 +632,6 @@ def evaluate_run(
     *,
     compare: Sequence = (),
     n_boot: int = 1000,
-    progress: bool = False,
     described: str = "",
     columns: dict | None = None,
 ) -> dict:
@@ -665,7 +660,7 @@ def evaluate_run(
     if run.thresholds is not None:  # several labels per example
         from headstart.core.evaluate_multilabel import evaluate_multilabel
 
-        proba, valid, bad = run_probabilities(run, images, progress=progress)
+        proba, valid, bad = run_probabilities(run, images)
         result = evaluate_multilabel(
             run,
             images,
@@ -681,12 +676,12 @@ def evaluate_run(
         return result
     baseline = load_baseline(run)  # its probabilities serve the blend and its own row
     classic_proba = baseline.predict_proba(images) if baseline is not None else None
-    proba, valid, bad = run_probabilities(run, images, progress=progress, classic=classic_proba)
+    proba, valid, bad = run_probabilities(run, images, classic=classic_proba)
     y = images.labels[valid]
     result = classification_metrics(y, proba[valid], run.class_names, n_boot=n_boot)
     majority = int(np.argmax(np.bincount(_train_labels(run), minlength=len(run.class_names))))
     paired = []
-    hashes = lazy_hashes(images, progress)  # decoded and hashed once, only if a check needs it
+    hashes = lazy_hashes(images)  # decoded and hashed once, only if a check needs it
     rows = [
         {"name": run_name(run), "kind": "this run", **_summary(result)},
         {
@@ -708,7 +703,7 @@ def evaluate_run(
                 f"{other.path}: classes ({', '.join(other.class_names)}) differ from this run's; "
                 "compared runs must predict the same classes."
             )
-        op, ov, _ = run_probabilities(other, images, progress=progress)
+        op, ov, _ = run_probabilities(other, images)
         keep = valid & ov
         om = classification_metrics(images.labels[keep], op[keep], run.class_names, n_boot=n_boot)
         rows.append(
@@ -727,12 +722,10 @@ def evaluate_run(
             other_name=run_name(other),
             noun=noun,
         )
-        seen_in_training(other, images, keep, entry, hashes, progress, run=run)
+        seen_in_training(other, images, keep, entry, hashes, run=run)
         paired.append(entry)
     if data is not None and not ready:
-        result["overlap"] = _overlap(
-            run, images, valid, y, proba[valid], majority, n_boot, hashes, progress
-        )
+        result["overlap"] = _overlap(run, images, valid, y, proba[valid], majority, n_boot, hashes)
     # keep predictions so plots and the report can show confident mistakes
     result.update(
         {

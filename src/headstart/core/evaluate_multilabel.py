@@ -19,6 +19,7 @@ from headstart.core.multilabel import (
 from headstart.core.overlap import lazy_hashes, seen_in_training, training_overlap
 from headstart.core.runs import display_name as run_name
 from headstart.core.splits import example_noun
+from headstart.progress import enabled
 
 
 def _train_labels(run, n_labels: int) -> np.ndarray:
@@ -55,14 +56,17 @@ def evaluate_multilabel(
     classic = _classic(run, images, valid, y, mine >= thresholds[None, :], noun, n_boot)
     if classic is not None:
         rows.append(classic.pop("row"))
-    paired, hashes = [], lazy_hashes(images, False)  # (hashed only if a check needs them)
-    for other in compare:
-        row, entry, keep = _compared(run, other, images, proba, valid, n_boot, run_probabilities)
-        seen_in_training(other, images, keep, entry, hashes, False, run=run)
-        rows.append(row)
-        paired.append(entry)
-    if data is not None:
-        result["overlap"] = _overlap(run, images, valid, y, mine, thresholds, n_boot, hashes)
+    paired, hashes = [], lazy_hashes(images)  # (hashed only if a check needs them)
+    with enabled(False):  # compared runs and overlap checks without bars, as before
+        for other in compare:
+            row, entry, keep = _compared(
+                run, other, images, proba, valid, n_boot, run_probabilities
+            )
+            seen_in_training(other, images, keep, entry, hashes, run=run)
+            rows.append(row)
+            paired.append(entry)
+        if data is not None:
+            result["overlap"] = _overlap(run, images, valid, y, mine, thresholds, n_boot, hashes)
     result.update(
         {
             "task": "multi-label",

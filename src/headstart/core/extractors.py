@@ -49,16 +49,16 @@ def available_encoders(modality_name: str) -> list[str]:
 
 def extractor_for(loaded, **options) -> Extractor:
     """The feature extractor for ``loaded``'s modality, with the options both take (module,
-    cut, device, batch_size, cache, progress, dtype...; each reads its own)."""
+    cut, device, batch_size, cache, dtype...; each reads its own)."""
     return modality_of(loaded).extractor(loaded, **options)
 
 
 def streaming_inputs(
-    loaded, splits, *, augment: bool, seed: int, workers: int | None, flip: bool, progress: bool
+    loaded, splits, *, augment: bool, seed: int, workers: int | None, flip: bool
 ) -> tuple[dict, dict, list[dict]]:
     """Inputs that run the whole network every step, per split: images decoded (and
     augmented), or texts tokenised once. Returns (inputs by split, the positions used in
     each split, the unreadable examples left out)."""
     return modality_of(loaded).streaming_inputs(
-        loaded, splits, augment=augment, seed=seed, workers=workers, flip=flip, progress=progress
+        loaded, splits, augment=augment, seed=seed, workers=workers, flip=flip
     )

@@ -355,7 +355,6 @@ def fit(
     class_weights: np.ndarray | None = None,
     checkpoint: Checkpoint | None = None,
     resume: bool = False,
-    progress: bool = True,
     stop_after: int | None = None,
     deadline: float | None = None,
 ) -> History:
@@ -415,7 +414,6 @@ def fit(
         range(start_epoch, settings.epochs),
         desc="training",
         unit="epoch",
-        enabled=progress,
         initial=start_epoch,
         total=settings.epochs,
     )

@@ -49,10 +49,10 @@ class Modality(Protocol):
         ``own``: this modality's own settings, such as the column holding image paths or
         texts)."""
 
-    def inspect(self, source, *, progress: bool, **options):
+    def inspect(self, source, **options):
         """The inspection report of ``source``."""
 
-    def content_hashes(self, examples, *, progress: bool) -> list[str | None]:
+    def content_hashes(self, examples) -> list[str | None]:
         """One content hash per example (None where unreadable)."""
 
     def configure(self, config):
@@ -111,7 +111,7 @@ class Modality(Protocol):
     def load_network(self, meta: dict, state: dict, folder: Path, where: Path):
         """(backbone with random weights, preprocessing) of a saved run."""
 
-    def predict_proba(self, run, inputs, *, batch_size: int, progress: bool):
+    def predict_proba(self, run, inputs, *, batch_size: int):
         """Class probabilities of in-memory examples."""
 
     def reading_record(self, loaded, sets: dict) -> dict | None:
@@ -126,14 +126,12 @@ class Modality(Protocol):
         config,
         *,
         device,
-        progress: bool,
         deadline: float | None = None,
-        say=None,
     ) -> dict | None:
         """Tune ``loaded``'s encoder in place on the ``train`` examples before any feature is
         computed, when ``config`` asks for it (text: ``--setfit``, SetFit's contrastive stage),
         stopping at ``deadline`` (a ``time.perf_counter()``: ``--strategy auto``'s budget);
-        ``say`` hears that it starts (it can take minutes). Returns what was done; None when
+        it notes that it starts (it can take minutes). Returns what was done; None when
         nothing was."""
 
     def tuning_examples(self, n_train: int) -> int:

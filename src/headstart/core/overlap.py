@@ -48,7 +48,7 @@ def run_splits(run):
     )
 
 
-def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
+def train_hashes(run) -> tuple[set[str] | None, str]:
     """(content hashes of ``run``'s training images, where they came from), or (None, why not).
 
     Read from the run's ``train_hashes.json``; for a run without one, its recorded training
@@ -70,17 +70,17 @@ def train_hashes(run, *, progress: bool = False) -> tuple[set[str] | None, str]:
         splits = run_splits(run)
     except HeadstartError as e:
         return None, f"the run's training data could not be re-read ({e})"
-    hashes = content_hashes(splits.train, progress=progress)
+    hashes = content_hashes(splits.train)
     return {h for h in hashes if h}, f"the run's training data, re-read from {run.config.data}"
 
 
-def lazy_hashes(images: ExampleSet, progress: bool):
+def lazy_hashes(images: ExampleSet):
     """A function giving ``images``' content hashes, computed on its first call only."""
     import functools
 
     from headstart.core.data import content_hashes
 
-    return functools.cache(lambda: content_hashes(images, progress=progress))
+    return functools.cache(lambda: content_hashes(images))
 
 
 def in_training(known: set[str], hashes, scored: np.ndarray) -> np.ndarray:
@@ -88,15 +88,13 @@ def in_training(known: set[str], hashes, scored: np.ndarray) -> np.ndarray:
     return np.array([hashes()[i] in known for i in scored], dtype=bool)
 
 
-def training_overlap(
-    run, images: ExampleSet, valid, hashes, progress: bool = False
-) -> tuple[dict, np.ndarray | None]:
+def training_overlap(run, images: ExampleSet, valid, hashes) -> tuple[dict, np.ndarray | None]:
     """(record, which scored examples are ``run``'s training examples by content) for
     ``images`` read as ``valid``; ``hashes``: :func:`lazy_hashes` of ``images``. The record
     says how many (``n_overlap``, their first ids) with ``without_overlap`` left for the caller
     to score (None: no scored example, or every one, is a training example); the mask is None
     when the run's training examples cannot be known (``checked`` False, and why)."""
-    known, source = train_hashes(run, progress=progress)
+    known, source = train_hashes(run)
     if known is None:
         return {"checked": False, "reason": source}, None
     scored = np.flatnonzero(valid)
@@ -117,16 +115,14 @@ def same_split(run, other) -> bool:
     return bool(mine.get("train")) and mine.get("train") == theirs.get("train")
 
 
-def seen_in_training(
-    other, images: ExampleSet, keep, entry: dict, hashes, progress, run=None
-) -> None:
+def seen_in_training(other, images: ExampleSet, keep, entry: dict, hashes, run=None) -> None:
     """A compared run trained on another split may have trained on the very examples it is
     scored on here (found by a first-time user: a run of another seed scored 100% on images
     it had trained on). Counts them by content in ``entry["other_train_overlap"]`` and says
     so in its verdict; ``hashes``: :func:`lazy_hashes` of ``images``. When ``run`` (the run
     it is compared with) trained on the same split, such examples are duplicates across that
     split, training examples of both: the verdict says both scores are optimistic."""
-    known, _ = train_hashes(other, progress=progress)
+    known, _ = train_hashes(other)
     if not known:
         entry["other_train_overlap"] = None  # could not be checked
         return

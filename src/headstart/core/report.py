@@ -1236,7 +1236,7 @@ def advice_page(decisions: dict, data: str) -> str:
     )
 
 
-def write_run_report(run, splits=None, *, parent=None, progress: bool = False) -> Path:
+def write_run_report(run, splits=None, *, parent=None) -> Path:
     """inspection.json, train_hashes.json, evaluation.json, figures and report.html for a
     freshly trained, saved run. ``splits`` defaults to the ones it trained on (``run.data``);
     ``parent``, the run it continued, is compared with it on the same images."""
@@ -1244,6 +1244,7 @@ def write_run_report(run, splits=None, *, parent=None, progress: bool = False) -
     from headstart.core.evaluate import evaluate_run
     from headstart.core.overlap import write_train_hashes
     from headstart.core.splits import score_label
+    from headstart.progress import enabled
 
     splits = splits if splits is not None else run.data
     if run.path is None or splits is None:
@@ -1256,11 +1257,12 @@ def write_run_report(run, splits=None, *, parent=None, progress: bool = False) -
         location=str(run.config.data or "<arrays>"),
     )
     # for the report, after training: said so, or the line reads as training starting over
-    inspection = inspect_source(source, progress=progress, desc="report: data summary")
+    inspection = inspect_source(source, progress=None, desc="report: data summary")
     atomic_write_json(run.path / "inspection.json", inspection.to_dict())
     write_train_hashes(run.path, inspection.item_hashes["train"])  # hashed once, by inspect
     images = splits.test if splits.test is not None else splits.val
     compare = [parent] if parent is not None else []
     described = "test split" if splits.test is not None else score_label("val")
-    evaluation = evaluate_run(run, images, described=described, compare=compare)
+    with enabled(False):  # (the data summary's line stands for the report)
+        evaluation = evaluate_run(run, images, described=described, compare=compare)
     return write_report(run, evaluation=evaluation, splits=splits, parent=parent)

@@ -145,17 +145,21 @@ class Run:
         m = self.metrics
         return m.get("skipped_examples", m.get("unreadable_images", []))
 
-    def predict_proba(self, inputs, *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    def predict_proba(
+        self, inputs, *, batch_size: int = 32, progress: bool | None = None
+    ) -> np.ndarray:
         """Class probabilities: for an image run, decoded images (a sequence of HxWx3 uint8
         arrays); for a text run, a sequence of strings. A blended run mixes in its classic
-        baseline's (``classic_weight``) or adds its joint model's part (``classic_joint``)."""
+        baseline's (``classic_weight``) or adds its joint model's part (``classic_joint``).
+        ``progress``: a bar (None: as the caller's entry point set it, off unless it turned it
+        on)."""
         from headstart.core.classic import combine, load_baseline
+        from headstart.progress import enabled
 
         if self.classic_weight >= 1 and not self.classic_joint:  # the baseline alone
             return load_baseline(self).predict_proba(inputs).astype(np.float32)
-        proba = modality_of(self).predict_proba(
-            self, inputs, batch_size=batch_size, progress=progress
-        )
+        with enabled(progress):
+            proba = modality_of(self).predict_proba(self, inputs, batch_size=batch_size)
         return combine(self, proba, inputs)
 
     @property

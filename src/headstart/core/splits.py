@@ -206,7 +206,7 @@ def _keep_duplicates_together(
     Only for examples hashed without decoding (texts). Returns (keep, carved, moved)."""
     from headstart.core.modality import modality_of
 
-    hashes = modality_of(pool).content_hashes(pool, progress=False)
+    hashes = modality_of(pool).content_hashes(pool)  # (texts: no bar)
     side = np.zeros(len(pool), dtype=bool)  # True: carved
     side[carved] = True
     groups: dict[str, list[int]] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ from headstart.core.strategies import StrategyPlan
 from headstart.core.tasks import MULTI, label_counts, task_of
 from headstart.errors import ConfigError, RunError
 from headstart.io import atomic_write_json, make_temp_dir, replace_dir
+from headstart.notes import silenced
+from headstart.progress import enabled
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -147,8 +152,6 @@ def _prepare(
     plan: StrategyPlan,
     head: nn.Module,
     device: str,
-    progress: bool,
-    say,
 ) -> Prepared:
     views = list(range(1, config.views + 1)) if config.augment == "cached" else [0]
     strategy = config.strategy_spec()
@@ -160,15 +163,14 @@ def _prepare(
             device=device,
             batch_size=max(config.batch_size, 32),
             cache=config.cache,
-            progress=progress,
             augment_flip=config.flip,
         )
         if config.augment == "on-the-fly":
-            say(
+            log.info(
                 "feature extraction with --augment on-the-fly: the frozen backbone runs every "
                 "epoch (use --augment cached to compute views once)"
             )
-            return _on_the_fly(config, splits, loaded, head, "on-the-fly augmentation", progress)
+            return _on_the_fly(config, splits, loaded, head, "on-the-fly augmentation")
         train_sets = [ex.extract(splits.train, view=v, seed=config.seed) for v in views]
         return _cached(config, splits, ex, train_sets, head, head, "pooled")
     reason = None
@@ -189,7 +191,6 @@ def _prepare(
             device=device,
             batch_size=max(config.batch_size, 32),
             cache=True,
-            progress=progress,
             augment_flip=config.flip,
         )
         need = ex.estimate_bytes(splits.train, len(views)) + sum(
@@ -199,7 +200,7 @@ def _prepare(
         budget = distributed.current().broadcast(cache_budget_bytes(config, cache_root()))
         already = all(ex.cached(splits.train, v, config.seed) for v in views)
         if distributed.current().broadcast(need > budget and not already):
-            say(
+            log.warning(
                 f"prefix cache would need {_fmt_bytes(need)}, over the {_fmt_bytes(budget)} "
                 "budget: training on the fly instead (raise it with --cache-budget)"
             )
@@ -210,7 +211,7 @@ def _prepare(
             prep = _cached(config, splits, ex, train_sets, suffix, head, cut)
             prep.record.update(estimated_bytes=need, budget_bytes=budget)
             return prep
-    return _on_the_fly(config, splits, loaded, head, reason, progress)
+    return _on_the_fly(config, splits, loaded, head, reason)
 
 
 def _cached(config, splits, ex: Extractor, train_sets, module, head, cut) -> Prepared:
@@ -273,7 +274,7 @@ def _unique_by_path(items) -> list[dict]:
     return out
 
 
-def _on_the_fly(config, splits, loaded, head, reason: str, progress: bool) -> Prepared:
+def _on_the_fly(config, splits, loaded, head, reason: str) -> Prepared:
     """Examples decoded (or tokenised) every step, through the whole network. Broken files
     are found first, so they are left out of training and of every count (as the feature
     cache does)."""
@@ -284,7 +285,6 @@ def _on_the_fly(config, splits, loaded, head, reason: str, progress: bool) -> Pr
         seed=config.seed,
         workers=config.workers,
         flip=config.flip,
-        progress=progress,
     )
     return Prepared(
         module=TransferModel(loaded.backbone, head),
@@ -372,13 +372,11 @@ def train(
     *,
     data: DataSource | Splits | str | Path | None = None,
     out: str | Path | None = None,
-    progress: bool = True,
     save: bool = True,
     resume: bool = False,
     stop_after: int | None = None,
     overwrite: bool = False,
     max_seconds: float | None = None,
-    say=print,
 ) -> Run:
     """Train with ``config`` (defaults: the lesson's frozen recipe) and return the run.
 
@@ -398,6 +396,10 @@ def train(
     included): training ends at that deadline with the best weights so far, before an epoch
     that would not finish in time or (in one process) in the middle of one; its first epoch
     always finishes. ``run.metrics["out_of_time"]`` says when it ended so.
+
+    Its notes go to this module's logger and its bars as :mod:`headstart.progress` is set,
+    both by the entry point that called it (:mod:`headstart.notes`); in a distributed run,
+    rank 0 alone says anything.
     """
     deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
     config = for_data(config or TrainConfig(), data)
@@ -408,8 +410,6 @@ def train(
             "headstart.core.advise.train_auto (the command line does)."
         )
     group = distributed.current()
-    if not group.is_main:  # rank 0 speaks for a distributed run
-        progress, say = False, _silent
     out = Path(out) if out is not None else (default_run_dir(config) if save else None)
     out = final = group.broadcast(out)  # rank 0's default name, its timestamp
     lock, error, created = None, None, None
@@ -431,9 +431,9 @@ def train(
         group.raise_together(error)
         out = group.broadcast(out)
         distributed.remember_run_dir(final)
-        run = _train_locked(
-            config, data, out, final, group, progress, save, resume, stop_after, deadline, say
-        )
+        quiet = not group.is_main  # rank 0 speaks for a distributed run
+        with silenced(quiet), enabled(False if quiet else None):
+            run = _train_locked(config, data, out, final, group, save, resume, stop_after, deadline)
         finished = True
         return run
     finally:
@@ -443,13 +443,7 @@ def train(
             remove_created(final, created)
 
 
-def _silent(_text: str) -> None:
-    pass
-
-
-def _train_locked(
-    config, data, out, final, group, progress, save, resume, stop_after, deadline, say
-) -> Run:
+def _train_locked(config, data, out, final, group, save, resume, stop_after, deadline) -> Run:
     with (
         _resumable_interruption(out if save else None),
         _discard_on_failure(out if out != final and group.is_main else None),
@@ -496,9 +490,7 @@ def _train_locked(
             splits.train,
             config,
             device=device,
-            progress=progress,
             deadline=deadline,
-            say=say,
         )
         if tuned is not None:  # the encoder's weights changed: cached under their content
             stopped = (
@@ -506,7 +498,7 @@ def _train_locked(
                 if tuned["steps_run"] < tuned["steps"]
                 else ""
             )
-            say(
+            log.info(
                 f"{tuned['method']}: {tuned['pairs']:,} pairs in {tuned['seconds']:.0f} s, "
                 f"loss {tuned['loss_first_tenth']:.3f} -> {tuned['loss_last_tenth']:.3f}" + stopped
             )
@@ -518,7 +510,7 @@ def _train_locked(
                 fingerprint=weights_fingerprint(loaded.backbone),
             )
         t0 = time.perf_counter()
-        prepared = _prepare(config, splits, loaded, plan, head, device, progress, say)
+        prepared = _prepare(config, splits, loaded, plan, head, device)
         extract_seconds = time.perf_counter() - t0
         if not splits.method.get("replayed"):  # said once decoded: work is under way, and the
             # counts are of what is used
@@ -526,12 +518,12 @@ def _train_locked(
             listed = {n: len(s) for n, s in sets.items()}
             used = {n: len(prepared.used[n]) for n in sets}
             for note in split_notes(splits.method, listed, used, example_noun(splits.train)):
-                say(note)
+                log.info(note)
         settings, decay = _weight_decay(config, splits)
         steps = steps_per_epoch(len(prepared.train), settings.batch_size, group.world_size)
         probe = None
         if fits_probe(config, prepared, head):  # the linear head on cached features: L-BFGS
-            probe, head, history = _fit_probe(config, splits, prepared, device, say)
+            probe, head, history = _fit_probe(config, splits, prepared, device)
         else:
             history = fit(
                 prepared.module,
@@ -545,7 +537,6 @@ def _train_locked(
                 if save
                 else None,
                 resume=resume,
-                progress=progress,
                 stop_after=stop_after,
                 deadline=deadline,
             )
@@ -673,7 +664,7 @@ def fits_probe(config: TrainConfig, prepared: Prepared, head) -> bool:
     )
 
 
-def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device, say):
+def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device):
     """Fit the linear probe on the cached features (every view of every training example),
     ``C`` chosen on validation; the run's head becomes its linear layer. Returns (the fit, the
     head, a history with no epochs)."""
@@ -707,13 +698,13 @@ def _fit_probe(config: TrainConfig, splits: Splits, prepared: Prepared, device, 
         if getattr(config, name) != getattr(defaults, name)
     ]
     if unused:
-        say(
+        log.warning(
             f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to the "
             "linear probe (fitted by L-BFGS to convergence, its L2 strength chosen on "
             "validation)"
         )
     grid = fitted.record()["grid"]
-    say(
+    log.info(
         "linear probe: logistic regression (L-BFGS"
         + ("; one per label" if task_of(y) is MULTI else "")
         + f") on standardised features, C {fitted.C:g} "

@@ -265,7 +265,7 @@ def _end_to_end(run, got: np.ndarray, samples: list) -> dict:
     """How the whole ONNX client path (``got``: ONNX Runtime on the client's torch-free
     preprocessing of ``samples``) compares with ``run.predict_proba``: recorded, not enforced
     (image resampling by Pillow differs from torch's by about 1e-5 per pixel)."""
-    want = run.predict_proba(samples)
+    want = run.predict_proba(samples, progress=False)
     return {
         "max_abs_difference": float(np.abs(got - want).max()),
         "same_class": len(samples) - _differ(got, want, run.thresholds),

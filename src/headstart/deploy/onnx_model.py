@@ -111,11 +111,12 @@ class OnnxModel:
         self.feed = kind.onnx_feed(meta, self.path.parent)
 
     def predict_proba(
-        self, examples: Sequence, *, batch_size: int = 32, progress: bool = False
+        self, examples: Sequence, *, batch_size: int = 32, progress: bool | None = None
     ) -> np.ndarray:
         """(N, classes) probabilities: decoded images (HxWx3 uint8) or strings, as the
-        exported run's modality takes them."""
-        from headstart.progress import progress_bar
+        exported run's modality takes them. ``progress``: a bar (None: as the caller's entry
+        point set it, off unless it turned it on)."""
+        from headstart.progress import enabled, progress_bar
 
         n = len(examples)
         out = np.zeros((n, len(self.class_names)), dtype=np.float32)
@@ -129,9 +130,10 @@ class OnnxModel:
             if grouped is not None
             else [positions[s : s + batch_size] for s in range(0, n, batch_size)]
         )
-        with progress_bar(
-            total=n, desc="predicting (onnx)", unit=self.noun, enabled=progress
-        ) as bar:
+        with (
+            enabled(progress),
+            progress_bar(total=n, desc="predicting (onnx)", unit=self.noun) as bar,
+        ):
             for rows in batches:
                 batch = [examples[int(k)] for k in rows]
                 out[rows] = self.session.run(None, self.feed(batch))[0]

@@ -4,6 +4,7 @@ it to retrain (the four scenarios, computed). ``headstart advise`` reports; ``he
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,6 +22,8 @@ from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice, recommend, transfer_gain
 from headstart.core.tasks import label_counts
 from headstart.errors import BackboneError, ConfigError
+
+log = logging.getLogger(__name__)
 
 #: Training examples the advice's two probes (pretrained and random-weight features) compare
 #: on. The advice asks a coarse question (do pretrained features remove half the random
@@ -70,7 +73,6 @@ def rank_backbones(
     resize: str = "pad",
     rank_by: str = "logme",
     max_length: int | None = None,
-    progress: bool = False,
     every_depth=None,
 ) -> list[dict]:
     """Score each candidate's frozen features on the training split; best first.
@@ -106,8 +108,8 @@ def rank_backbones(
         if every_depth is not None and not random:  # one pass for both kinds of features
             torch.manual_seed(0)  # (random weights: the same network as ``loaded``)
             deep = load_encoder(modality, name, **settings, features=every_depth)
-            extractor_for(deep, progress=progress).extract(train)
-        fs = extractor_for(loaded, progress=progress).extract(train)
+            extractor_for(deep).extract(train)
+        fs = extractor_for(loaded).extract(train)
         feats = np.asarray(fs.features[fs.valid], dtype=np.float64)
         labels = y[fs.valid]
         extract_s = time.perf_counter() - start
@@ -143,7 +145,6 @@ def measure_similarity(
     resize: str = "pad",
     weights: str = "imagenet",
     max_length: int | None = None,
-    progress: bool = False,
 ) -> dict:
     """Probe accuracy on pretrained vs random-weight features of the same backbone, both on
     the same stratified sample of at most :data:`CONTROL_SAMPLE` training examples, and what
@@ -169,7 +170,7 @@ def measure_similarity(
             rows = np.arange(len(sample))
         else:
             train, rows = splits.train, sample
-        fs = extractor_for(loaded, progress=progress).extract(train)
+        fs = extractor_for(loaded).extract(train)
         seconds[kind], hits[kind], counts[kind] = (
             round(fs.seconds, 3),
             fs.hit or "computed",
@@ -206,7 +207,6 @@ def advise(
     resize: str = "pad",
     weights: str = "imagenet",
     max_length: int | None = None,
-    progress: bool = False,
 ) -> Advice:
     """The four-scenario recommendation for ``backbone`` on this data."""
     sim = measure_similarity(
@@ -217,7 +217,6 @@ def advise(
         resize=resize,
         weights=weights,
         max_length=max_length,
-        progress=progress,
     )
     torch.manual_seed(0)
     network = load_encoder(splits.train.modality, backbone, weights="none").backbone
@@ -248,10 +247,8 @@ def train_auto(
     *,
     data=None,
     out: str | Path | None = None,
-    progress: bool = True,
     save: bool = True,
     overwrite: bool = False,
-    say=print,
 ):
     """``--backbone auto`` and/or ``--strategy auto``: rank, advise, climb the ladder of
     candidates within ``config.budget`` minutes, keep the best on validation
@@ -297,7 +294,6 @@ def train_auto(
             pooling=config.pooling,
             resize=config.resize,
             max_length=config.max_length,
-            progress=progress,
             every_depth=replace(config, features="multi").feature_spec()
             if config.strategy == "auto" and config.cache and "every-depth" in can
             else None,
@@ -307,26 +303,26 @@ def train_auto(
             raise ConfigError("--candidates: every candidate is a random-weight control.")
         config = replace(config, backbone=best["timm_name"])
         decisions["ranking"] = ranking
-        say(f"backbone auto: {best['name']} ranks first of {len(ranking)} by LogME")
-    common = {"data": splits, "progress": progress, "overwrite": overwrite, "say": say}
+        log.info(f"backbone auto: {best['name']} ranks first of {len(ranking)} by LogME")
+    common = {"data": splits, "overwrite": overwrite}
     if config.strategy != "auto":
         run = train(config, out=out, save=save, **common)
         if save:
             from headstart.core.report import write_run_report
 
-            write_run_report(run, splits, progress=progress)
+            write_run_report(run, splits)
         return _record(run, decisions, splits) if decisions else run
     from headstart.core.advise.auto import Budget, ladder, warm_every_depth
 
     budget = Budget(config.budget)
     frozen_pass = None
     if config.cache:  # first: the advice then reads its pretrained features from the cache
-        say(
+        log.info(
             "auto: one frozen forward pass for every-depth and last features"
             if "every-depth" in splits.train.capabilities
             else "auto: one frozen forward pass for the features"
         )
-        frozen_pass = warm_every_depth(config, splits, progress=progress)
+        frozen_pass = warm_every_depth(config, splits)
     advice_start = time.perf_counter()
     advice = advise(
         splits,
@@ -336,12 +332,11 @@ def train_auto(
         resize=config.resize,
         weights=config.weights,
         max_length=config.max_length,
-        progress=progress,
     )
     advice_seconds = time.perf_counter() - advice_start
     decisions["advice"] = advice.to_dict()
-    say(f"strategy auto: {advice.scenario} (advice: {advice.command_line()})")
-    say(
+    log.info(f"strategy auto: {advice.scenario} (advice: {advice.command_line()})")
+    log.info(
         f"auto: {budget.spent:.0f} s of the {budget.total:.0f} s budget spent before the "
         f"first candidate (advice {advice_seconds:.0f} s"
         + (f", frozen pass {frozen_pass.seconds:.0f} s)" if frozen_pass else ")")
@@ -363,8 +358,6 @@ def train_auto(
         advice,
         budget=budget,
         keep_dir=keep,
-        progress=progress,
-        say=say,
         frozen_pass=frozen_pass,
         advice_seconds=advice_seconds,
         pooling_asked=asked_pooling,
@@ -386,7 +379,7 @@ def train_auto(
     run.save(staged)
     replace_run(staged, out)  # an earlier run there: replaced atomically
     run.path = out
-    write_run_report(run, splits, parent=parent, progress=progress)
+    write_run_report(run, splits, parent=parent)
     return _record(run, decisions, splits)
 
 

@@ -56,6 +56,7 @@ finishes (its estimate is a whole measured pass).
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import time
@@ -82,6 +83,8 @@ from headstart.core.data import Splits
 from headstart.core.modality import modality_of
 from headstart.core.scenarios import Advice
 from headstart.core.tasks import MULTI, task_of
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MIN_EPOCHS", "Budget", "Costs", "Pass", "cannot_rank", "ladder", "warm_every_depth"]
 
@@ -129,9 +132,7 @@ def finetune_size(native: int, backbone_size: int) -> int:
     return int(min(backbone_size, max(MIN_FINETUNE_SIZE, 32 * math.ceil(2 * native / 32))))
 
 
-def measure_costs(
-    config: TrainConfig, splits: Splits, advice: Advice, done: Pass | None, *, progress: bool
-) -> Costs:
+def measure_costs(config: TrainConfig, splits: Splits, advice: Advice, done: Pass | None) -> Costs:
     """Seconds per example of a frozen forward pass: from this run's pass where it computed
     anything, else from the advice's (pretrained or random-weight) pass over the training
     examples, else timed on a few training examples without the cache."""
@@ -166,7 +167,6 @@ def measure_costs(
         device=resolve_device(config.device),
         batch_size=max(config.batch_size, 32),
         cache=False,
-        progress=progress,
     )
     fs = ex.extract(splits.train.subset(np.arange(k), name="timing sample"))
     return Costs(
@@ -199,8 +199,6 @@ def ladder(
     *,
     budget: Budget,
     keep_dir: Path | None,
-    progress: bool,
-    say,
     frozen_pass: Pass | None = None,
     advice_seconds: float = 0.0,
     costs: Costs | None = None,
@@ -213,7 +211,7 @@ def ladder(
     ``costs``: what a forward pass costs (measured here when not given). ``pooling_asked``:
     ``--pooling`` as given (``auto``: each head pools its own way)."""
     base = replace(config, strategy="feature-extraction", parent=None, tta=False)
-    climb = Climb(config, splits, budget, progress, say)
+    climb = Climb(config, splits, budget)
     before = budget.spent  # the frozen pass and the advice
     can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
     task = task_of(splits.train.labels)
@@ -224,7 +222,7 @@ def ladder(
     tta: dict | None = None
     try:
         timing_start = time.perf_counter()
-        costs = costs or measure_costs(config, splits, advice, frozen_pass, progress=progress)
+        costs = costs or measure_costs(config, splits, advice, frozen_pass)
         timing_seconds = time.perf_counter() - timing_start
         est = Estimates(costs, splits, advice, cached=frozen_pass is not None)
         # rung 1: cheap candidates on cached features; the first one (the plain train model)
@@ -281,7 +279,6 @@ def ladder(
                 multi_probe_seconds=multi_probe_seconds,
                 pooling_asked=pooling_asked,
                 kind=kind,
-                progress=progress,
             )
         # rung 3: the top stage on the cached prefix, continuing the best last-features run
         # (of any one backbone)
@@ -391,7 +388,7 @@ def ladder(
         ensemble = None
         if "every-depth" in can and frozen_pass is not None and one_class:
             # (on the passes' cached features)
-            ensemble = ensemble_rung(climb, base, splits, backbones, progress=progress)
+            ensemble = ensemble_rung(climb, base, splits, backbones)
         run, row, cand = climb.best
         if cand.config.parent and keep_dir is not None:
             shutil.copytree(cand.config.parent, keep_dir, dirs_exist_ok=False)
@@ -451,6 +448,6 @@ def ladder(
     if backbones:  # what each backbone added (with its share of the ensemble, when one ran)
         decisions["backbones"] = (ensemble or {}).get("backbones") or backbones
     said = "validation" if one_class else f"validation {task.score_name}"
-    say(f"auto: kept {row['candidate']} ({said} {row[task.score_key]:.1%})")
-    say(f"auto: {spent_sentence(record)}")
+    log.info(f"auto: kept {row['candidate']} ({said} {row[task.score_key]:.1%})")
+    log.info(f"auto: {spent_sentence(record)}")
     return run, decisions

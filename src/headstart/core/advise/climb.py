@@ -4,6 +4,7 @@ candidate will cost before it runs."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 
@@ -16,6 +17,9 @@ from headstart.core.multilabel import paired_f1_noise
 from headstart.core.scenarios import Advice
 from headstart.core.tasks import MULTI, task_of
 from headstart.io import make_temp_dir
+from headstart.notes import leaving_out
+
+log = logging.getLogger(__name__)
 
 #: A candidate that trains part of the network starts only when extracting what it needs and
 #: this many of its epochs fit in what is left of the budget.
@@ -121,8 +125,8 @@ class Climb:
     """The state of one climb: candidates tried so far, the best, what things cost, and why
     the climb stopped (if it did)."""
 
-    def __init__(self, config: TrainConfig, splits: Splits, budget: Budget, progress, say):
-        self.config, self.splits, self.budget, self.progress = config, splits, budget, progress
+    def __init__(self, config: TrainConfig, splits: Splits, budget: Budget):
+        self.config, self.splits, self.budget = config, splits, budget
         self.rows: list[dict] = []
         self.best = None  # (run, row, candidate)
         self.stopped: str | None = None  # why validation can no longer rank candidates
@@ -131,13 +135,8 @@ class Climb:
         self.trained: list[tuple[Candidate, dict, object]] = []  # every candidate that ran
         #: seconds spent loading and checking other backbones, outside their candidates
         self.backbones_seconds = 0.0
-        self._say = say
-        self._split_notes = set(splits.method.get("notes", []))
-
-    def say(self, text: str) -> None:
-        """Notes from training; the split's notes are said once, by the first candidate."""
-        if text not in self._split_notes or len(self.rows) <= 1:
-            self._say(text)
+        #: the split's notes, which training says: said once, by the first candidate
+        self.split_notes = set(splits.method.get("notes", []))
 
     def skip(self, cand: Candidate, reason: str, estimate: float | None = None) -> None:
         row = {
@@ -151,7 +150,7 @@ class Climb:
             row["estimate_seconds"] = round(estimate, 1)
         self.rows.append(row)
         if not self.stopped:  # (after a stop, the stop was said once)
-            self._say(f"auto: skipped {cand.name} ({reason})")
+            log.info(f"auto: skipped {cand.name} ({reason})")
 
     def attempt(self, cand: Candidate, estimate: float | None, prepare=None):
         """Train ``cand`` if its estimated seconds fit in what is left of the budget; it
@@ -162,6 +161,7 @@ class Climb:
         done once it is started, counted in its seconds; it returns what the row records of
         it. Returns its run, or None when it was not started."""
         from headstart.core.report import few_seconds
+        from headstart.core.training import log as training_log
         from headstart.core.training import train
 
         left = self.budget.left
@@ -182,16 +182,15 @@ class Climb:
         start = time.perf_counter()
         if prepare is not None:
             row.update(prepare())
-        run = train(
-            cand.config,
-            data=self.splits,
-            out=self.scratch / f"c{len(self.rows)}",
-            save=True,  # a later rung may continue it
-            progress=self.progress,
-            # the budget's deadline, extraction included; none for the first candidate
-            max_seconds=None if estimate is None else max(1.0, left - time.perf_counter() + start),
-            say=self.say,
-        )
+        limit = None if estimate is None else max(1.0, left - time.perf_counter() + start)
+        with leaving_out(training_log, self.split_notes if len(self.rows) > 1 else ()):
+            run = train(
+                cand.config,
+                data=self.splits,
+                out=self.scratch / f"c{len(self.rows)}",
+                save=True,  # a later rung may continue it
+                max_seconds=limit,  # the budget's deadline, extraction included (first: none)
+            )
         seconds = time.perf_counter() - start
         if self.overran is None and left > 0 and self.budget.spent > self.budget.total:
             self.overran = cand.name
@@ -214,7 +213,7 @@ class Climb:
         if self.best is None:
             row["status"] = "kept"
             self.best = (run, row, cand)
-            self._say(words)
+            log.info(words)
         else:
             y, pred = run.predictions["val"]
             best = self.best[0].predictions["val"][1]
@@ -232,7 +231,7 @@ class Climb:
                 compared = "right and wrong on the same validation examples as the best so far"
             else:
                 compared = f"{diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
-            self._say(f"{words}, {compared}; {verdict}")
+            log.info(f"{words}, {compared}; {verdict}")
             if better:
                 self.best[1]["status"] = "tried"
                 row["status"] = "kept"
@@ -240,7 +239,7 @@ class Climb:
         y, best_pred = self.best[0].predictions["val"]
         self.stopped = cannot_rank(y, best_pred, self.splits.train.noun)
         if self.stopped:
-            self._say(f"auto: stopped climbing: {self.stopped}")
+            log.info(f"auto: stopped climbing: {self.stopped}")
         self.trained.append((cand, row, run))
         return run
 
@@ -289,9 +288,7 @@ class Estimates:
         return (self.blocks - k) / self.blocks if self.blocks else 1.0
 
 
-def warm_every_depth(
-    config: TrainConfig, splits: Splits, *, progress: bool, named: bool = False
-) -> Pass:
+def warm_every_depth(config: TrainConfig, splits: Splits, *, named: bool = False) -> Pass:
     """Cache every-depth features of every split; the last features are a slice of them and
     are cached with them (``FeatureExtractor``), so both kinds of candidate cost one pass.
     Data without every-depth features (text) gets its last features cached. ``named``: the
@@ -312,7 +309,6 @@ def warm_every_depth(
         loaded,
         device=resolve_device(config.device),
         batch_size=max(config.batch_size, 32),
-        progress=progress,
         **({"named": True} if named else {}),  # (an image extractor's: which network it reads)
     )
     done = Pass(width=int(np.prod(ex.shape_per_example())))

@@ -21,6 +21,7 @@ says what each backbone added: its pass, its best candidate, its share of the en
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 
@@ -32,6 +33,8 @@ from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
 from headstart.core.ensemble import ENSEMBLE_NAME
 from headstart.errors import HeadstartError
+
+log = logging.getLogger(__name__)
 
 #: The rung of the other backbones' candidates, and of the ensemble.
 BACKBONES_RUNG = 2
@@ -76,7 +79,7 @@ def operations(loaded, size: tuple[int, int]) -> int | None:
 def _pass_cached(loaded, splits: Splits) -> bool:
     from headstart.core.extractors import extractor_for
 
-    ex = extractor_for(loaded, progress=False)
+    ex = extractor_for(loaded)
     return all(ex.cached(images) for images in splits.items().values())
 
 
@@ -91,7 +94,6 @@ def backbone_rung(
     multi_probe_seconds: float,
     pooling_asked: str,
     kind,
-    progress: bool,
 ) -> list[dict]:
     """Rung 2: each other backbone's pass and frozen candidates, then the probe on all
     backbones' last features side by side. Returns what each backbone added so far (the
@@ -135,7 +137,7 @@ def backbone_rung(
             backbone_for(replace(base, backbone=pair, weights="none"))
         except HeadstartError as e:
             records.append({"backbone": name, "status": "skipped", "reason": str(e)})
-            climb.say(f"auto: left out {name}: {e}")
+            log.info(f"auto: left out {name}: {e}")
             continue
         timm_name = loaded.timm_name
         record = {"backbone": timm_name, "status": "skipped"}
@@ -152,7 +154,7 @@ def backbone_rung(
         done: dict = {}
 
         def warm(multi=multi, done=done) -> dict:
-            p = warm_every_depth(multi, splits, progress=progress, named=True)
+            p = warm_every_depth(multi, splits, named=True)
             done.update(seconds=round(p.seconds, 1), computed=p.computed)
             return {"pass_seconds": round(p.seconds, 1)}
 
@@ -222,9 +224,7 @@ def _columns(backbone, run) -> list[tuple[int, int]] | None:
     return None if last is None else [last.indices(width)[:2]]
 
 
-def ensemble_rung(
-    climb: Climb, base: TrainConfig, splits: Splits, backbones: list[dict], *, progress: bool
-):
+def ensemble_rung(climb: Climb, base: TrainConfig, splits: Splits, backbones: list[dict]):
     """Caruana's ensemble selection over the frozen candidates that ran (not TTA), each on
     its columns of the every-depth features the passes cached, of one backbone or of several
     side by side (:mod:`headstart.core.ensemble`); the ensemble becomes the best when its
@@ -255,7 +255,7 @@ def ensemble_rung(
         deep = replace(deep, backbone=BACKBONE_SEP.join([primary, *others]))
     torch.manual_seed(base.seed)  # (random weights: the same networks as the passes)
     loaded = backbone_for(deep)
-    ex = extractor_for(loaded, batch_size=max(base.batch_size, 32), progress=progress)
+    ex = extractor_for(loaded, batch_size=max(base.batch_size, 32))
     sets = {
         "val": ex.extract(splits.val),
         **({"test": ex.extract(splits.test)} if splits.test is not None else {}),
@@ -317,7 +317,7 @@ def ensemble_rung(
         "out_of_time": False,
     }
     climb.rows.append(row)
-    climb.say(f"auto: {verdict_words(record)}")
+    log.info(f"auto: {verdict_words(record)}")
     if not record["kept"]:
         return record
     from headstart.core.ensemble import ensemble_run

@@ -64,7 +64,6 @@ class FeatureExtractor:
         device: torch.device | str = "cpu",
         batch_size: int = 32,
         cache: bool = True,
-        progress: bool = True,
         augment_strength: float = 1.0,
         augment_flip: bool = True,
         named: bool = False,
@@ -75,7 +74,6 @@ class FeatureExtractor:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.cache = cache
-        self.progress = progress
         self.augment_strength = augment_strength
         self.augment_flip = augment_flip
         #: name the network in the progress bar (several are read one after another)
@@ -246,7 +244,6 @@ class FeatureExtractor:
             desc=f"{what} {label}{f' ({self.loaded.timm_name})' if self.named else ''}"
             f"{shard_note()}",
             unit="img",
-            enabled=self.progress,
         )
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = pool.submit(decode_all, images, batches[0]) if batches else None

@@ -50,15 +50,15 @@ class ImageModality:
             labels=labels,
         )
 
-    def inspect(self, source, *, progress: bool, **options):
+    def inspect(self, source, **options):
         from headstart.modalities.image.data.inspect import inspect_source
 
-        return inspect_source(source, progress=progress, **options)
+        return inspect_source(source, **options)
 
-    def content_hashes(self, examples, *, progress: bool) -> list[str | None]:
+    def content_hashes(self, examples) -> list[str | None]:
         from headstart.modalities.image.data.inspect import hash_images
 
-        return hash_images(examples, progress=progress)
+        return hash_images(examples)
 
     def configure(self, config):
         """Images pool with max (the lesson's, for ``auto``) or avg; a text's maximum length,
@@ -182,9 +182,7 @@ class ImageModality:
             return StackExtractor(loaded, **options)
         return FeatureExtractor(loaded, **options)
 
-    def streaming_inputs(
-        self, loaded, splits, *, augment: bool, seed: int, workers, flip: bool, progress: bool
-    ):
+    def streaming_inputs(self, loaded, splits, *, augment: bool, seed: int, workers, flip: bool):
         """Images decoded (and augmented) in worker processes every step; broken files are
         found first, in one decoding pass, and left out of training and of every count."""
         from headstart.modalities.image.data.inspect import scan_unreadable
@@ -192,7 +190,7 @@ class ImageModality:
 
         inputs, used, unreadable = {}, {}, []
         for name, images in splits.items().items():
-            used[name], bad = scan_unreadable(images, progress=progress)
+            used[name], bad = scan_unreadable(images)
             unreadable += bad
             readable = images.subset(used[name]) if bad else images
             train = name == "train"
@@ -245,10 +243,10 @@ class ImageModality:
             )
         return backbone, Preprocessing.from_dict(meta["preprocessing"])
 
-    def predict_proba(self, run, inputs, *, batch_size: int, progress: bool) -> np.ndarray:
+    def predict_proba(self, run, inputs, *, batch_size: int) -> np.ndarray:
         from headstart.modalities.image.predict import predict_proba
 
-        return predict_proba(run, inputs, batch_size=batch_size, progress=progress)
+        return predict_proba(run, inputs, batch_size=batch_size)
 
     def reading_record(self, loaded, sets: dict) -> None:
         """None: an image is resized whole, nothing of it is cut off."""
@@ -261,9 +259,7 @@ class ImageModality:
         config,
         *,
         device,
-        progress: bool,
         deadline: float | None = None,
-        say=None,
     ) -> None:
         return None
 

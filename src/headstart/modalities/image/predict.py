@@ -22,7 +22,7 @@ from headstart.progress import progress_bar
 
 
 def predict_proba(
-    run, images: Sequence[np.ndarray] | ImageSet, *, batch_size: int = 32, progress: bool = False
+    run, images: Sequence[np.ndarray] | ImageSet, *, batch_size: int = 32
 ) -> np.ndarray:
     """Probabilities (the softmax over classes; several labels per image: a sigmoid per
     label), one row per decoded image, in ``run.class_names`` order."""
@@ -36,7 +36,7 @@ def predict_proba(
     get = images.image if isinstance(images, ImageSet) else images.__getitem__
     out = np.zeros((n, len(run.class_names)), dtype=np.float32)
     with torch.inference_mode():
-        bar = progress_bar(total=n, desc="predicting", unit="img", enabled=progress)
+        bar = progress_bar(total=n, desc="predicting", unit="img")
         for s in range(0, n, batch_size):
             batch = [get(i) for i in range(s, min(s + batch_size, n))]
             x = prepare_batch(batch, run.preprocessing).to(device)
@@ -74,7 +74,7 @@ def _expand(inputs: Iterable[str | Path]) -> list[tuple[str, object]]:
 
 
 def predict_inputs(
-    model, inputs: Iterable[str | Path], *, batch_size: int = 32, progress: bool = False
+    model, inputs: Iterable[str | Path], *, batch_size: int = 32
 ) -> list[Prediction]:
     """Predict on files, folders (recursively) and ``.npy`` arrays; bad files become errors.
     ``model``: a loaded run, or an exported one (:class:`~headstart.deploy.onnx_model.OnnxModel`):
@@ -88,7 +88,7 @@ def predict_inputs(
             good_names.append(name)
         except UnreadableImage as e:
             results.append(Prediction(name, None, None, e.reason))
-    probs = model.predict_proba(good_images, batch_size=batch_size, progress=progress)
+    probs = model.predict_proba(good_images, batch_size=batch_size)
     for name, p in zip(good_names, probs):
         results.append(Prediction(name, label_of(model, p), p, confidence=confidence_of(model, p)))
     order = {name: i for i, (name, _) in enumerate(items)}

@@ -16,6 +16,7 @@ everything downstream (the cache, saving, export) is unchanged.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -23,6 +24,8 @@ import torch
 from torch import nn
 
 from headstart.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 #: SetFit's defaults: rounds of pairs per training text, body learning rate, pairs per batch.
 ITERATIONS = 20
@@ -61,9 +64,7 @@ def contrastive_tune(
     batch_pairs: int = BATCH_PAIRS,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: bool = True,
     deadline: float | None = None,
-    say=None,
 ) -> dict:
     """Tune ``loaded``'s encoder in place on pairs of ``texts`` (a :class:`TextSet`, the train
     split); returns what was done (pairs, steps planned and run, the loss at the start and the
@@ -84,14 +85,13 @@ def contrastive_tune(
         [{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=lr
     )
     steps = max(1, -(-len(pairs) // batch_pairs))
-    if say is not None:  # minutes on a CPU: say so before the first step
-        say(
-            f"SetFit's contrastive stage: {len(pairs):,} pairs of training texts in {steps} "
-            "steps, the whole encoder training (minutes on a CPU)"
-        )
+    log.info(  # minutes on a CPU: said before the first step
+        f"SetFit's contrastive stage: {len(pairs):,} pairs of training texts in {steps} "
+        "steps, the whole encoder training (minutes on a CPU)"
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / steps))
     losses = []
-    bar = progress_bar(total=steps, desc="contrastive pairs", unit="step", enabled=progress)
+    bar = progress_bar(total=steps, desc="contrastive pairs", unit="step")
     for s in range(0, len(pairs), batch_pairs):
         if deadline is not None and losses and time.perf_counter() > deadline:
             break

@@ -62,7 +62,6 @@ class TextFeatureExtractor:
         device: torch.device | str = "cpu",
         batch_size: int = 32,
         cache: bool = True,
-        progress: bool = True,
         dtype: np.dtype | type = np.float32,
     ):
         self.loaded = loaded
@@ -71,7 +70,6 @@ class TextFeatureExtractor:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.cache = cache
-        self.progress = progress
         self.dtype = np.dtype(dtype)
         self.store = FeatureStore(self.dtype)
         self.module = (module if module is not None else loaded.backbone).to(self.device).eval()
@@ -202,7 +200,6 @@ class TextFeatureExtractor:
             total=len(items),
             desc=f"{what} {texts.name}{shard_note()}",
             unit="text",
-            enabled=self.progress,
         )
         flat = [(int(r), k) for r in order for k in range(counts[r])]
         if self.ragged:

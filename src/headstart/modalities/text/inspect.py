@@ -169,7 +169,6 @@ def inspect_texts(
     seed: int = 0,
     encoder: str = "minilm",
     max_length: int | None = None,
-    progress: bool = True,
     workers: int = 0,
     desc: str = "inspecting",
 ) -> TextInspection:
@@ -185,7 +184,7 @@ def inspect_texts(
     near_empty: list[dict[str, str]] = []
     all_texts: list[str] = []
     total = sum(len(s) for s in splits.values())
-    with progress_bar(total=total, desc=desc, unit="text", enabled=progress) as bar:
+    with progress_bar(total=total, desc=desc, unit="text") as bar:
         for split, s in splits.items():
             hashes = []
             for i, text in enumerate(s.texts):

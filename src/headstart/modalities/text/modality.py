@@ -67,12 +67,12 @@ class TextModality:
             labels=labels,
         )
 
-    def inspect(self, source, *, progress: bool, **options):
+    def inspect(self, source, **options):
         from headstart.modalities.text.inspect import inspect_texts
 
-        return inspect_texts(source, progress=progress, **options)
+        return inspect_texts(source, **options)
 
-    def content_hashes(self, examples, *, progress: bool) -> list[str | None]:
+    def content_hashes(self, examples) -> list[str | None]:
         from headstart.modalities.text.inspect import text_hash
 
         return [text_hash(t) for t in examples.texts]
@@ -197,7 +197,7 @@ class TextModality:
     def extractor(self, loaded, **options):
         from headstart.modalities.text.features import TextFeatureExtractor
 
-        allowed = {"module", "cut", "device", "batch_size", "cache", "progress", "dtype"}
+        allowed = {"module", "cut", "device", "batch_size", "cache", "dtype"}
         return TextFeatureExtractor(loaded, **{k: v for k, v in options.items() if k in allowed})
 
     def streaming_inputs(self, loaded, splits, **options):
@@ -263,10 +263,10 @@ class TextModality:
         encoder.window_pooling = WINDOW_POOLING[long_texts]
         return encoder, Tokenization(int(reading["max_length"]), str(folder), long_texts)
 
-    def predict_proba(self, run, inputs, *, batch_size: int, progress: bool) -> np.ndarray:
+    def predict_proba(self, run, inputs, *, batch_size: int) -> np.ndarray:
         from headstart.modalities.text.predict import predict_text_proba
 
-        return predict_text_proba(run, inputs, batch_size=batch_size, progress=progress)
+        return predict_text_proba(run, inputs, batch_size=batch_size)
 
     def reading_record(self, loaded, sets: dict) -> dict | None:
         from headstart.modalities.text.lengths import truncation_record
@@ -280,9 +280,7 @@ class TextModality:
         config,
         *,
         device,
-        progress: bool,
         deadline: float | None = None,
-        say=None,
     ) -> dict | None:
         if not config.setfit:
             return None
@@ -293,9 +291,7 @@ class TextModality:
             train,
             seed=config.seed,
             device=device,
-            progress=progress,
             deadline=deadline,
-            say=say,
         )
 
     def tuning_examples(self, n_train: int) -> int:

@@ -22,9 +22,7 @@ from headstart.modalities.text.sources import (
 from headstart.modalities.text.textset import TextSet
 
 
-def predict_text_proba(
-    run, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
-) -> np.ndarray:
+def predict_text_proba(run, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
     """(N, classes) probabilities for ``texts`` through ``run``'s encoder and head."""
     import torch
 
@@ -38,9 +36,7 @@ def predict_text_proba(
     if not texts:
         return np.zeros((0, len(run.class_names)), dtype=np.float32)
     items = TextSet(texts, np.zeros(len(texts)), tuple(run.class_names), name="predict")
-    extractor = extractor_for(
-        loaded_from_run(run), batch_size=batch_size, progress=progress, cache=False
-    )
+    extractor = extractor_for(loaded_from_run(run), batch_size=batch_size, cache=False)
     features = extractor.extract(items).features
     with torch.no_grad():
         logits = run.model.head.eval()(torch.from_numpy(np.asarray(features, np.float32)))
@@ -53,7 +49,6 @@ def predict_text_inputs(
     *,
     text_column: str = "text",
     batch_size: int = 32,
-    progress: bool = False,
 ) -> list[Prediction]:
     """Predict on ``.txt`` files, folders of them, tables (their text column) and ``-``
     (standard input, one text per line); an empty or non-UTF-8 file, and a table row with more
@@ -64,7 +59,7 @@ def predict_text_inputs(
     items = read_text_inputs([str(i) for i in inputs], text_column=text_column)
     good = [(where, text) for where, text, why in items if not why and text.strip()]
     texts = [t for _, t in good]
-    probs = model.predict_proba(texts, batch_size=batch_size, progress=progress)
+    probs = model.predict_proba(texts, batch_size=batch_size)
     by_where = {where: p for (where, _), p in zip(good, probs)}
     out = []
     for where, text, why in items:

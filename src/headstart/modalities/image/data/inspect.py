@@ -124,20 +124,20 @@ def image_hash(img: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _scan_all(s: ImageSet, desc: str, workers: int, progress: bool) -> Iterator[tuple]:
+def _scan_all(s: ImageSet, desc: str, workers: int) -> Iterator[tuple]:
     """:func:`_scan_item` of every image of ``s``, in order, decoded in threads."""
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        progress_bar(total=len(s), desc=desc, unit="img", enabled=progress) as bar,
+        progress_bar(total=len(s), desc=desc, unit="img") as bar,
     ):
         for item in pool.map(lambda i: _scan_item(s, i), range(len(s)), chunksize=32):
             bar.update()
             yield item
 
 
-def hash_images(s: ImageSet, *, workers: int = 4, progress: bool = False) -> list[str | None]:
+def hash_images(s: ImageSet, *, workers: int = 4) -> list[str | None]:
     """:func:`image_hash` of every image of ``s`` (None where unreadable), decoded in threads."""
-    return [digest for _size, _mode, digest, _reason in _scan_all(s, "hashing", workers, progress)]
+    return [digest for _size, _mode, digest, _reason in _scan_all(s, "hashing", workers)]
 
 
 def _scan_item(s: ImageSet, i: int) -> tuple[tuple[int, int] | None, str, str | None, str]:
@@ -158,7 +158,7 @@ def _scan_item(s: ImageSet, i: int) -> tuple[tuple[int, int] | None, str, str | 
 
 
 def scan_unreadable(
-    images: ImageSet, *, workers: int = 4, progress: bool = False
+    images: ImageSet, *, workers: int = 4
 ) -> tuple[np.ndarray, list[dict[str, str]]]:
     """(positions that decode, the unreadable ones as {path, id, reason}) of ``images``.
 
@@ -169,7 +169,7 @@ def scan_unreadable(
         return np.arange(len(images)), []
     bad: list[dict[str, str]] = []
     ok = np.ones(len(images), dtype=bool)
-    scanned = _scan_all(images, f"checking {images.name}", workers, progress)
+    scanned = _scan_all(images, f"checking {images.name}", workers)
     for i, (size, _mode, _digest, reason) in enumerate(scanned):
         if size is None:
             ok[i] = False
@@ -184,7 +184,6 @@ def inspect_source(
     test_split: float | None = None,
     seed: int = 0,
     workers: int = 4,
-    progress: bool = True,
     desc: str = "inspecting",
 ) -> Inspection:
     """Decode and hash every image of every split of ``source`` and summarise what was found
@@ -207,7 +206,7 @@ def inspect_source(
     jobs = [(name, s, i) for name, s in splits.items() for i in range(len(s))]
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        progress_bar(total=total, desc=desc, unit="img", enabled=progress) as bar,
+        progress_bar(total=total, desc=desc, unit="img") as bar,
     ):
         results = pool.map(lambda job: _scan_item(job[1], job[2]), jobs, chunksize=32)
         for (split, s, i), (size, mode, digest, reason) in zip(jobs, results):
