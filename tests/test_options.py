@@ -10,8 +10,7 @@ import pytest
 import typer
 
 from headstart.cli import app
-from headstart.core.config import TrainConfig, sections
-from headstart.options import (
+from headstart.cli.options import (
     FINETUNE_SETTINGS,
     NOT_OPTIONS,
     PANELS,
@@ -21,6 +20,7 @@ from headstart.options import (
     in_sections,
     settings_options,
 )
+from headstart.core.config import TrainConfig, sections
 
 
 def _command(name: str) -> click.Command:

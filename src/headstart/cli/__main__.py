@@ -1,0 +1,5 @@
+"""``python -m headstart.cli``: the command line."""
+
+from headstart.cli import main
+
+main()
