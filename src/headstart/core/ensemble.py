@@ -190,9 +190,9 @@ def ensemble_run(runs, columns, weights, loaded, config, proba: dict, record: di
 
     from headstart.core.heads import ENSEMBLE, HeadSpec, build_head
     from headstart.core.model import TransferModel, features_record, weights_record
+    from headstart.core.run_scores import scored_headline
     from headstart.core.runs import Run
     from headstart.core.splits import score_label
-    from headstart.core.training import scored_headline
 
     keep = [i for i, w in enumerate(weights) if w > 0]
     names = [m["candidate"] for m in record["members"]]
