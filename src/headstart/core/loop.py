@@ -373,43 +373,15 @@ def fit(
     passes it (the unfinished epoch is dropped unvalidated); ``history.out_of_time`` says so.
     The first epoch always finishes: without one there are no validated weights to keep.
     """
-    device = torch.device(device)
-    group = distributed.current()
-    module.to(device)
-    channels_last = device.type == "cuda"  # faster convolutions with tensor cores
-    if channels_last:
-        module.to(memory_format=torch.channels_last)
-    # rank 0 draws as a single process does; the other ranks their own dropout masks
-    torch.manual_seed(settings.seed + 1_000_003 * group.rank)
-    rng = np.random.default_rng(settings.seed)  # the batches: the same on every rank
-    trainer = module
-    if group.distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        trainer = DistributedDataParallel(
-            module, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    optimizer = make_optimizer(module, head, settings)
-    steps = steps_per_epoch(len(train_inputs), settings.batch_size, group.world_size)
-    scheduler = make_scheduler(optimizer, settings, steps)
-    cpu_weight = (
-        torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
-    )  # on the CPU too: each batch's weight is summed from the labels, before they move
-    weight = cpu_weight.to(device) if cpu_weight is not None else None
-    # summed, then divided by the whole batch's weight (its size without class weights):
-    # the mean loss, also when the batch is spread over ranks; the labels' task says which
-    # loss (cross-entropy; binary cross-entropy for several labels per example)
-    task = task_of(train_inputs.labels)
-    loss_fn = task.loss_fn(weight, settings.label_smoothing)
-    history, best_state = History(), None
-    best_acc, since_best, start_epoch, elapsed = -math.inf, 0, 0, 0.0
+    t = _Training.start(module, head, train_inputs, settings, device, class_weights)
+    elapsed, start_epoch = 0.0, 0
     if resume and checkpoint is not None and checkpoint.exists():
-        history, best_state, state = checkpoint.load(module, optimizer, scheduler, rng)
-        best_acc, since_best = state["best_acc"], state["since_best"]
-        start_epoch, elapsed = len(history.epochs), history.seconds
-        module.to(device)
+        t.history, t.best_state, state = checkpoint.load(module, t.optimizer, t.scheduler, t.rng)
+        t.best_acc, t.since_best = state["best_acc"], state["since_best"]
+        start_epoch, elapsed = len(t.history.epochs), t.history.seconds
+        module.to(t.device)
+    history, group = t.history, t.group
     start = time.perf_counter() - elapsed
-    finished = history.stopped_early
     bar = progress_bar(
         range(start_epoch, settings.epochs),
         desc="training",
@@ -417,94 +389,23 @@ def fit(
         initial=start_epoch,
         total=settings.epochs,
     )
-    ran, slowest = 0, 0.0
-    for epoch in [] if finished else bar:
+    slowest = 0.0
+    for ran, epoch in enumerate([] if history.stopped_early else bar, start=1):
         epoch_start = time.perf_counter()
-        module.train()
-        frozen_modules_to_eval(module, settings.bn, new=head)
-        batchnorm_trains = any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
-        )
-        total_loss, correct, seen, units = 0.0, 0, 0, 0
-        cut_short = False
-        for x, y in _batches(train_inputs, rng, settings.batch_size, group):
-            if (
-                deadline is not None
-                and history.epochs
-                and not group.distributed  # (ranks agree only between epochs)
-                and time.perf_counter() > deadline
-            ):
-                cut_short = True
-                break
-            denom = float(cpu_weight[y].sum()) if cpu_weight is not None else float(len(y))
-            size = len(y)
-            if group.distributed:  # the whole batch's weight and size, over ranks
-                denom, size = group.sum([denom, len(y)])
-            if size // group.world_size < 2 and batchnorm_trains:
-                history.skipped_samples += int(size)  # BatchNorm cannot train on one sample
-                continue
-            x, y = to_device(x, device), y.to(device, non_blocking=True)
-            if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device):
-                logits = trainer(x)
-            batch_loss = loss_fn(logits.float(), task.target(y)) / max(denom, 1e-12)
-            optimizer.zero_grad(set_to_none=True)
-            # DDP averages the ranks' gradients: each rank's share of the sum, times ranks
-            (batch_loss * group.world_size).backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            total_loss += batch_loss.item() * size
-            correct += task.correct(logits, y)
-            units += task.units(y)
-            seen += len(y)
-        if cut_short:  # at the deadline mid-epoch: the best epoch's weights are restored below
+        sums = t.train_epoch(train_inputs, deadline)
+        if sums is None:  # at the deadline mid-epoch: the best epoch's weights are restored below
             history.out_of_time = True
             break
-        total_loss, correct, seen, units = group.sum([total_loss, correct, seen, units])
-        group.sync_buffers(module)  # every rank validates, and keeps, rank 0's model
-        val_loss, val_acc = evaluate_inputs(module, val_inputs, device, group)
-        row = {
-            "epoch": epoch + 1,
-            "loss": total_loss / max(1, seen),
-            "accuracy": correct / max(1, units),
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "processes": group.world_size,  # (a resumed run may change it)
-        }
-        history.epochs.append(row)
-        score = task.selection_score(val_loss, val_acc)
-        if score > best_acc:
-            best_acc, since_best = score, 0
-            best_state = copy.deepcopy(module.state_dict())
-            history.best_epoch = epoch + 1
-        else:
-            since_best += 1
-            if settings.patience and since_best >= settings.patience:
-                history.stopped_early = True
+        row = t.end_epoch(epoch, sums, val_inputs)
         history.seconds = time.perf_counter() - start
         bar.set_postfix(
             acc=f"{row['accuracy']:.3f}",
-            val_acc=f"{val_acc:.3f}",
-            val_loss=f"{val_loss:.3f}",
+            val_acc=f"{row['val_accuracy']:.3f}",
+            val_loss=f"{row['val_loss']:.3f}",
             best=f"epoch {history.best_epoch}",
         )
         if checkpoint is not None:
-            rng_states = group.all_gather(torch.get_rng_state())
-            if group.is_main:
-                checkpoint.save(
-                    module,
-                    optimizer,
-                    scheduler,
-                    best_state,
-                    history,
-                    rng,
-                    {"best_acc": best_acc, "since_best": since_best, **group.record()},
-                    rng_states,
-                )
-            group.barrier()  # a rank that died before this epoch's checkpoint is noticed here
-        ran += 1
+            t.save(checkpoint)
         if history.stopped_early:
             break
         slowest = max(slowest, time.perf_counter() - epoch_start)
@@ -517,8 +418,162 @@ def fit(
             bar.close()
             raise KeyboardInterrupt(f"stopped after {ran} epoch(s) as asked")
     bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    if t.best_state is not None:
+        module.load_state_dict(t.best_state)
     module.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+@dataclass
+class _Training:
+    """One call of :func:`fit`: what its epochs share, and the best weights so far."""
+
+    module: nn.Module
+    head: nn.Module
+    trainer: nn.Module  # the module, or DistributedDataParallel around it
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    task: object
+    loss_fn: object
+    cpu_weight: torch.Tensor | None
+    device: torch.device
+    group: Group
+    rng: np.random.Generator
+    settings: FitSettings
+    history: History = field(default_factory=lambda: History())
+    best_state: dict | None = None
+    best_acc: float = -math.inf
+    since_best: int = 0
+
+    @classmethod
+    def start(cls, module, head, train_inputs, settings: FitSettings, device, class_weights):
+        device = torch.device(device)
+        group = distributed.current()
+        module.to(device)
+        if device.type == "cuda":  # faster convolutions with tensor cores
+            module.to(memory_format=torch.channels_last)
+        # rank 0 draws as a single process does; the other ranks their own dropout masks
+        torch.manual_seed(settings.seed + 1_000_003 * group.rank)
+        rng = np.random.default_rng(settings.seed)  # the batches: the same on every rank
+        trainer = module
+        if group.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            trainer = DistributedDataParallel(
+                module, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        optimizer = make_optimizer(module, head, settings)
+        steps = steps_per_epoch(len(train_inputs), settings.batch_size, group.world_size)
+        cpu_weight = (
+            torch.as_tensor(class_weights, dtype=torch.float32)
+            if class_weights is not None
+            else None
+        )  # on the CPU too: each batch's weight is summed from the labels, before they move
+        weight = cpu_weight.to(device) if cpu_weight is not None else None
+        # summed, then divided by the whole batch's weight (its size without class weights):
+        # the mean loss, also when the batch is spread over ranks; the labels' task says which
+        # loss (cross-entropy; binary cross-entropy for several labels per example)
+        task = task_of(train_inputs.labels)
+        return cls(
+            module=module,
+            head=head,
+            trainer=trainer,
+            optimizer=optimizer,
+            scheduler=make_scheduler(optimizer, settings, steps),
+            task=task,
+            loss_fn=task.loss_fn(weight, settings.label_smoothing),
+            cpu_weight=cpu_weight,
+            device=device,
+            group=group,
+            rng=rng,
+            settings=settings,
+        )
+
+    def train_epoch(self, train_inputs, deadline: float | None) -> list | None:
+        """One pass over the training inputs: [loss sum, correct, examples, units] over
+        every rank, or None when the deadline passed mid-epoch (one process only)."""
+        module, group, settings, device = self.module, self.group, self.settings, self.device
+        module.train()
+        frozen_modules_to_eval(module, settings.bn, new=self.head)
+        batchnorm_trains = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
+        )
+        channels_last = device.type == "cuda"
+        total_loss, correct, seen, units = 0.0, 0, 0, 0
+        for x, y in _batches(train_inputs, self.rng, settings.batch_size, group):
+            if (
+                deadline is not None
+                and self.history.epochs
+                and not group.distributed  # (ranks agree only between epochs)
+                and time.perf_counter() > deadline
+            ):
+                return None
+            w = self.cpu_weight
+            denom = float(w[y].sum()) if w is not None else float(len(y))
+            size = len(y)
+            if group.distributed:  # the whole batch's weight and size, over ranks
+                denom, size = group.sum([denom, len(y)])
+            if size // group.world_size < 2 and batchnorm_trains:
+                self.history.skipped_samples += int(size)  # BatchNorm cannot train on one
+                continue
+            x, y = to_device(x, device), y.to(device, non_blocking=True)
+            if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device):
+                logits = self.trainer(x)
+            batch_loss = self.loss_fn(logits.float(), self.task.target(y)) / max(denom, 1e-12)
+            self.optimizer.zero_grad(set_to_none=True)
+            # DDP averages the ranks' gradients: each rank's share of the sum, times ranks
+            (batch_loss * group.world_size).backward()
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            total_loss += batch_loss.item() * size
+            correct += self.task.correct(logits, y)
+            units += self.task.units(y)
+            seen += len(y)
+        return group.sum([total_loss, correct, seen, units])
+
+    def end_epoch(self, epoch: int, sums: list, val_inputs) -> dict:
+        """Validate (every rank on rank 0's model), record the epoch, keep the best weights
+        and count towards early stopping. Returns the history's row."""
+        total_loss, correct, seen, units = sums
+        self.group.sync_buffers(self.module)  # every rank validates, and keeps, rank 0's model
+        val_loss, val_acc = evaluate_inputs(self.module, val_inputs, self.device, self.group)
+        row = {
+            "epoch": epoch + 1,
+            "loss": total_loss / max(1, seen),
+            "accuracy": correct / max(1, units),
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "processes": self.group.world_size,  # (a resumed run may change it)
+        }
+        self.history.epochs.append(row)
+        score = self.task.selection_score(val_loss, val_acc)
+        if score > self.best_acc:
+            self.best_acc, self.since_best = score, 0
+            self.best_state = copy.deepcopy(self.module.state_dict())
+            self.history.best_epoch = epoch + 1
+        else:
+            self.since_best += 1
+            if self.settings.patience and self.since_best >= self.settings.patience:
+                self.history.stopped_early = True
+        return row
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Rank 0 writes the epoch's checkpoint (every rank's random state in it)."""
+        group = self.group
+        rng_states = group.all_gather(torch.get_rng_state())
+        if group.is_main:
+            checkpoint.save(
+                self.module,
+                self.optimizer,
+                self.scheduler,
+                self.best_state,
+                self.history,
+                self.rng,
+                {"best_acc": self.best_acc, "since_best": self.since_best, **group.record()},
+                rng_states,
+            )
+        group.barrier()  # a rank that died before this epoch's checkpoint is noticed here
