@@ -268,7 +268,6 @@ def train_auto(
         check_out,
         default_run_dir,
         for_data,
-        replace_run,
         split_data,
         train,
     )
@@ -282,41 +281,72 @@ def train_auto(
     splits = split_data(config, data)
     asked_pooling = config.pooling  # (auto: each candidate's head pools its own way)
     config = config.for_modality(splits.train.modality)
-    can = splits.train.capabilities
     decisions: dict = {"noun": splits.train.noun}  # how the pages name an example
     if config.backbone == "auto":
-        names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None
-        ranking = rank_backbones(
-            splits,
-            names,
-            image_size=config.image_size,
-            weights=config.weights,
-            pooling=config.pooling,
-            resize=config.resize,
-            max_length=config.max_length,
-            every_depth=replace(config, features="multi").feature_spec()
-            if config.strategy == "auto" and config.cache and "every-depth" in can
-            else None,
-        )
-        best = next((r for r in ranking if not r["random"]), None)
-        if best is None:
-            raise ConfigError("--candidates: every candidate is a random-weight control.")
-        config = replace(config, backbone=best["timm_name"])
-        decisions["ranking"] = ranking
-        log.info(f"backbone auto: {best['name']} ranks first of {len(ranking)} by LogME")
-    common = {"data": splits, "overwrite": overwrite}
+        config = _auto_backbone(config, splits, decisions)
     if config.strategy != "auto":
-        run = train(config, out=out, save=save, **common)
+        run = train(config, out=out, save=save, data=splits, overwrite=overwrite)
         if save:
             from headstart.core.report import write_run_report
 
             write_run_report(run, splits)
         return _record(run, decisions, splits) if decisions else run
-    from headstart.core.advise.auto import Budget, ladder, warm_every_depth
+    from headstart.core.advise.auto import Budget, ladder
 
     budget = Budget(config.budget)
+    advice, frozen_pass, advice_seconds = _advised(config, splits, budget)
+    decisions["advice"] = advice.to_dict()
+    parent_dir = out.with_name(out.name + "-frozen") if save else None
+    if parent_dir is not None:
+        check_out(parent_dir, overwrite=overwrite)
+    keep = _staging(parent_dir) if parent_dir is not None else None
+    run, decisions["auto"] = ladder(
+        config,
+        splits,
+        advice,
+        budget=budget,
+        keep_dir=keep,
+        frozen_pass=frozen_pass,
+        advice_seconds=advice_seconds,
+        pooling_asked=asked_pooling,
+    )
+    if save:
+        _save_kept(run, out, parent_dir, splits, decisions)
+    return _record(run, decisions, splits)
+
+
+def _auto_backbone(config, splits: Splits, decisions: dict):
+    """``--backbone auto``: the candidates ranked by LogME on the data (the ranking into
+    ``decisions``); the configuration with the first."""
+    can = splits.train.capabilities
+    names = [c.strip() for c in config.candidates.split(",")] if config.candidates else None
+    ranking = rank_backbones(
+        splits,
+        names,
+        image_size=config.image_size,
+        weights=config.weights,
+        pooling=config.pooling,
+        resize=config.resize,
+        max_length=config.max_length,
+        every_depth=replace(config, features="multi").feature_spec()
+        if config.strategy == "auto" and config.cache and "every-depth" in can
+        else None,
+    )
+    best = next((r for r in ranking if not r["random"]), None)
+    if best is None:
+        raise ConfigError("--candidates: every candidate is a random-weight control.")
+    decisions["ranking"] = ranking
+    log.info(f"backbone auto: {best['name']} ranks first of {len(ranking)} by LogME")
+    return replace(config, backbone=best["timm_name"])
+
+
+def _advised(config, splits: Splits, budget):
+    """The frozen pass first (the advice then reads its pretrained features from the cache),
+    then the four-scenario advice. Returns (advice, the pass or None, the advice's seconds)."""
+    from headstart.core.advise.auto import warm_every_depth
+
     frozen_pass = None
-    if config.cache:  # first: the advice then reads its pretrained features from the cache
+    if config.cache:
         log.info(
             "auto: one frozen forward pass for every-depth and last features"
             if "every-depth" in splits.train.capabilities
@@ -334,7 +364,6 @@ def train_auto(
         max_length=config.max_length,
     )
     advice_seconds = time.perf_counter() - advice_start
-    decisions["advice"] = advice.to_dict()
     log.info(f"strategy auto: {advice.scenario} (advice: {advice.command_line()})")
     log.info(
         f"auto: {budget.spent:.0f} s of the {budget.total:.0f} s budget spent before the "
@@ -347,25 +376,15 @@ def train_auto(
             else ""
         )
     )
+    return advice, frozen_pass, advice_seconds
 
-    parent_dir = out.with_name(out.name + "-frozen") if save else None
-    if parent_dir is not None:
-        check_out(parent_dir, overwrite=overwrite)
-    keep = _staging(parent_dir) if parent_dir is not None else None
-    run, decisions["auto"] = ladder(
-        config,
-        splits,
-        advice,
-        budget=budget,
-        keep_dir=keep,
-        frozen_pass=frozen_pass,
-        advice_seconds=advice_seconds,
-        pooling_asked=asked_pooling,
-    )
-    if not save:
-        return _record(run, decisions, splits)
+
+def _save_kept(run, out: Path, parent_dir: Path, splits: Splits, decisions: dict) -> None:
+    """The kept run into ``out`` (an earlier run there replaced atomically), a continuation's
+    frozen parent beside it as ``OUT-frozen``, and the report."""
     from headstart.core.report import write_run_report
     from headstart.core.runs import load_run
+    from headstart.core.training import replace_run
     from headstart.io import make_temp_dir
 
     parent = None
@@ -380,7 +399,6 @@ def train_auto(
     replace_run(staged, out)  # an earlier run there: replaced atomically
     run.path = out
     write_run_report(run, splits, parent=parent)
-    return _record(run, decisions, splits)
 
 
 def _staging(final: Path) -> Path:

@@ -210,44 +210,116 @@ def ladder(
     parent of a kept continuation (``None``: nothing is written outside a temporary folder).
     ``costs``: what a forward pass costs (measured here when not given). ``pooling_asked``:
     ``--pooling`` as given (``auto``: each head pools its own way)."""
-    base = replace(config, strategy="feature-extraction", parent=None, tta=False)
     climb = Climb(config, splits, budget)
     before = budget.spent  # the frozen pass and the advice
-    can = splits.train.capabilities  # what this kind of data allows: every depth, mirror, size
-    task = task_of(splits.train.labels)
-    # several labels per example: other backbones and ensembles (selected by accuracy) are
-    # not built for label sets yet; every other rung is
-    one_class = task is not MULTI
-    kind = modality_of(splits.train)  # what its stages and blocks are called
-    tta: dict | None = None
+    steps = _Ladder(config, splits, advice, climb, frozen_pass, pooling_asked)
+    decisions: dict = {}
     try:
         timing_start = time.perf_counter()
-        costs = costs or measure_costs(config, splits, advice, frozen_pass)
+        steps.costs = costs or measure_costs(config, splits, advice, frozen_pass)
         timing_seconds = time.perf_counter() - timing_start
-        est = Estimates(costs, splits, advice, cached=frozen_pass is not None)
-        # rung 1: cheap candidates on cached features; the first one (the plain train model)
-        # always trains to its end, the others only while their estimated cost fits
+        steps.est = Estimates(steps.costs, splits, advice, cached=frozen_pass is not None)
+        steps.climb_all(decisions)
+        run, row, _ = climb.best
+        steps.keep(run, keep_dir, budget)
+    finally:
+        shutil.rmtree(climb.scratch, ignore_errors=True)
+    seconds = {"advice": advice_seconds, "timing": timing_seconds, "before": before}
+    record = _budget_record(climb, budget, frozen_pass, steps.costs, seconds)
+    run.metrics["auto_budget"] = record  # (metrics.json: the same account as advice.json)
+    decisions = {
+        "budget": record,
+        "candidates": climb.rows,
+        "kept": row["candidate"],
+        "kept_flags": row["flags"],
+        "stopped": climb.stopped,
+        **decisions,
+    }
+    task = steps.task
+    said = "validation" if steps.one_class else f"validation {task.score_name}"
+    log.info(f"auto: kept {row['candidate']} ({said} {row[task.score_key]:.1%})")
+    from headstart.core.report import spent_sentence
+
+    log.info(f"auto: {spent_sentence(record)}")
+    return run, decisions
+
+
+class _Ladder:
+    """The rungs, in order, over one climb (:class:`Climb`): what they share."""
+
+    def __init__(self, config, splits: Splits, advice: Advice, climb: Climb, frozen_pass, pooling):
+        self.config, self.splits, self.advice, self.climb = config, splits, advice, climb
+        self.frozen_pass, self.pooling_asked = frozen_pass, pooling
+        self.base = replace(config, strategy="feature-extraction", parent=None, tta=False)
+        self.can = splits.train.capabilities  # what the data allows: every depth, mirror, size
+        self.task = task_of(splits.train.labels)
+        # several labels per example: other backbones and ensembles (selected by accuracy) are
+        # not built for label sets yet; every other rung is
+        self.one_class = self.task is not MULTI
+        self.kind = modality_of(splits.train)  # what its stages and blocks are called
+        self.costs: Costs | None = None
+        self.est: Estimates | None = None
+
+    def climb_all(self, decisions: dict) -> None:
+        """Every rung; what the report lists beside the candidates goes into ``decisions``
+        (tta, ensemble, backbones)."""
+        first, probe_run, seconds = self.frozen_rung()
+        # rung 2: other backbones, one cached pass each, their frozen candidates, then the
+        # probe on all backbones' last features side by side (headstart.core.advise.ensembling)
+        backbones: list[dict] = []
+        multi_backbones = "every-depth" in self.can and self.frozen_pass is not None
+        if multi_backbones and self.one_class:
+            backbones = backbone_rung(
+                self.climb,
+                self.base,
+                self.splits,
+                self.est,
+                fit_seconds=seconds["fit"],
+                probe_seconds=seconds["probe"],
+                multi_probe_seconds=seconds["multi_probe"],
+                pooling_asked=self.pooling_asked,
+                kind=self.kind,
+            )
+        parent = self.best_last_features([first, probe_run])
+        top, top_run, ratio, incumbent = self.top_rung(parent, backbones)
+        self.deep_rung(top, top_run, parent, incumbent, ratio)
+        tta = self.tta_rung(parent)
+        if tta is not None:
+            decisions["tta"] = tta
+        # last of all: an ensemble of the frozen candidates (one pass per backbone for all)
+        ensemble = None
+        if multi_backbones and self.one_class:  # (on the passes' cached features)
+            ensemble = ensemble_rung(self.climb, self.base, self.splits, backbones)
+            if ensemble is not None:
+                decisions["ensemble"] = ensemble
+        if backbones:  # what each backbone added (with its share of the ensemble, when one ran)
+            decisions["backbones"] = (ensemble or {}).get("backbones") or backbones
+
+    def frozen_rung(self):
+        """Rung 1: cheap candidates on cached features; the first one (the plain train model)
+        always trains to its end, the others only while their estimated cost fits. Returns
+        (the first run, the probe's run or None, seconds the later rungs' estimates use)."""
+        climb, base, est = self.climb, self.base, self.est
         first = climb.attempt(Candidate(FIRST, base, 1), None)
         fit_seconds = first.metrics["timing"]["training_seconds"]
         # the ten-line probe: a logistic regression on the last features, pooled as the
         # linear head pools them (images: the average) unless --pooling was given; the
         # frozen pass cached them beside the lesson head's
-        probe = replace(base, head="linear", pooling=pooling_asked).for_modality(
-            splits.train.modality
+        probe = replace(base, head="linear", pooling=self.pooling_asked).for_modality(
+            self.splits.train.modality
         )
         probe_run = climb.attempt(
             Candidate(PROBE, probe, 1), est.frozen(PROBE_FIT_RATIO * fit_seconds)
         )
-        last_runs = [first, probe_run]
         probe_seconds = multi_probe_seconds = 0.0
-        if "every-depth" in can:
+        if "every-depth" in self.can:
             multi = replace(base, features="multi")
             probe_seconds = max(  # (a fit's cost grows faster than its features)
                 probe_run.metrics["probe"]["seconds"] if probe_run is not None else 0.0,
                 PROBE_FIT_RATIO * fit_seconds,
             )
             last_width = first.metrics["feature_cache"].get("shape_per_example", [1])[0]
-            widths = (frozen_pass.width if frozen_pass else 0) / max(1, last_width)
+            widths = (self.frozen_pass.width if self.frozen_pass else 0) / max(1, last_width)
             multi_probe_seconds = probe_seconds * max(1.0, widths)
             climb.attempt(  # on the every-depth features the pass cached
                 Candidate("every-depth features, linear probe", replace(multi, head="linear"), 1),
@@ -257,43 +329,34 @@ def ladder(
                 Candidate("every-depth features, lesson head", replace(multi, head="lesson"), 1),
                 est.frozen(fit_seconds),
             )
-        if "contrastive" in can and not config.setfit:
+        if "contrastive" in self.can and not self.config.setfit:
             # few texts: SetFit's contrastive stage tunes the encoder on pairs of training
             # texts, then a head trains on its features; its cost grows with the training
             # examples (pairs), so the budget keeps it to small data
             climb.attempt(
                 Candidate("SetFit's contrastive stage, lesson head", replace(base, setfit=True), 1),
-                est.contrastive(kind),
+                est.contrastive(self.kind),
             )
-        # rung 2: other backbones, one cached pass each, their frozen candidates, then the
-        # probe on all backbones' last features side by side (headstart.core.advise.ensembling)
-        backbones: list[dict] = []
-        if "every-depth" in can and frozen_pass is not None and one_class:
-            backbones = backbone_rung(
-                climb,
-                base,
-                splits,
-                est,
-                fit_seconds=fit_seconds,
-                probe_seconds=probe_seconds,
-                multi_probe_seconds=multi_probe_seconds,
-                pooling_asked=pooling_asked,
-                kind=kind,
-            )
-        # rung 3: the top stage on the cached prefix, continuing the best last-features run
-        # (of any one backbone)
-        last_runs += [
+        seconds = {"fit": fit_seconds, "probe": probe_seconds, "multi_probe": multi_probe_seconds}
+        return first, probe_run, seconds
+
+    def best_last_features(self, runs: list):
+        """The best run on last features (of any one backbone): what rung 3 continues."""
+        runs = runs + [
             run
-            for cand, _, run in climb.trained
+            for cand, _, run in self.climb.trained
             if cand.rung == BACKBONES_RUNG
             and cand.config.features == "last"
             and BACKBONE_SEP not in cand.config.backbone
         ]
-        parent = max(
-            (r for r in last_runs if r is not None), key=lambda r: r.metrics[task.score_key]
-        )
+        key = self.task.score_key
+        return max((r for r in runs if r is not None), key=lambda r: r.metrics[key])
+
+    def top_rung(self, parent, backbones: list[dict]):
+        """Rung 3: the top stage on the cached prefix, continuing ``parent``. Returns (its
+        configuration, its run or None, its forward pass's cost ratio, the incumbent before)."""
         top = replace(
-            base,
+            self.base,
             backbone=parent.config.backbone,
             image_size=parent.config.image_size,
             head=parent.config.head,
@@ -307,23 +370,26 @@ def ladder(
             # carries over (a probe's C is another quantity; AdamW's decoupled decay, a text
             # encoder's recipe, too): left to auto
             top = replace(top, weight_decay=decay)
-        incumbent = climb.best[1]
+        incumbent = self.climb.best[1]
         continued = "linear probe" if parent.config.head == "linear" else "lesson head"
-        if parent.config.backbone != base.backbone:
+        if parent.config.backbone != self.base.backbone:
             continued = f"{parent.config.backbone} {continued}"
-        name = f"top {kind.stage_word} on the cached prefix, continuing the {continued}"
+        name = f"top {self.kind.stage_word} on the cached prefix, continuing the {continued}"
         ratio = next(  # another backbone's forward pass costs its measured ratio
             (b.get("relative_cost", 1.0) for b in backbones if b["backbone"] == top.backbone),
             1.0,
         )
-        top_run = climb.attempt(
-            Candidate(name, top, 3), est.partial(est.top_share(), ratio, prefix=config.cache)
-        )
-        # rung 4: deeper fine-tuning at the data's resolution (the advised freeze-first K,
-        # else everything), only while the last rung paid
+        estimate = self.est.partial(self.est.top_share(), ratio, prefix=self.config.cache)
+        top_run = self.climb.attempt(Candidate(name, top, 3), estimate)
+        return top, top_run, ratio, incumbent
+
+    def deep_rung(self, top, top_run, parent, incumbent, ratio: float) -> None:
+        """Rung 4: deeper fine-tuning at the data's resolution (the advised freeze-first K,
+        else everything), only while the last rung paid."""
+        climb, est, kind = self.climb, self.est, self.kind
         deep, scale, where = replace(top, augment="none"), ratio, ""
-        if "resolution" in can:  # images train at their own resolution (less compute)
-            native = native_side(splits.train)
+        if "resolution" in self.can:  # images train at their own resolution (less compute)
+            native = native_side(self.splits.train)
             own = parent.preprocessing.input_size[0]
             size = finetune_size(native, own)
             deep, scale = replace(deep, image_size=size), ratio * (size / own) ** 2
@@ -331,15 +397,14 @@ def ladder(
         # a small text encoder is fine-tuned whole as transformers are, whatever the advice,
         # and whether or not its top layer alone paid (on the drug reviews it did not, and the
         # whole encoder did: BENCHMARKS.md)
-        whole = "whole-network" in can
+        whole = "whole-network" in self.can
         # (the advice measured the first backbone: its K of blocks is for that one)
-        advised = advice.strategy == "freeze-first" and top.backbone == base.backbone
+        advised = self.advice.strategy == "freeze-first" and top.backbone == self.base.backbone
         if advised and not whole:
-            deep = replace(deep, strategy="freeze-first", layers=advice.layers or 0)
+            deep = replace(deep, strategy="freeze-first", layers=self.advice.layers or 0)
             name = f"freeze the first {deep.layers} {kind.block_word}s{where}"
-            estimate = est.partial(
-                est.after_blocks(deep.layers), scale, prefix=config.cache and deep.layers > 0
-            )
+            prefix = self.config.cache and deep.layers > 0
+            estimate = est.partial(est.after_blocks(deep.layers), scale, prefix=prefix)
         else:
             deep = replace(deep, strategy="full")
             name = f"full fine-tuning{where}"
@@ -356,40 +421,40 @@ def ladder(
             )
         else:
             climb.attempt(Candidate(name, deep, 4), estimate)
-        # last: the kept model with test-time augmentation (each image averaged with its
-        # mirror image), when flips are allowed; retraining is deterministic, so only the
-        # prediction changes. Data without a mirror image (text) has no such rung to list.
+
+    def tta_rung(self, parent) -> dict | None:
+        """The kept model with test-time augmentation (each image averaged with its mirror
+        image), when flips are allowed; retraining is deterministic, so only the prediction
+        changes. Data without a mirror image (text) has no such rung to list (None)."""
+        climb = self.climb
         kept = climb.best[2]
         name = f"{kept.name}, with TTA"
-        if "mirror" not in can:
-            pass
-        elif not config.flip:
+        if "mirror" not in self.can:
+            return None
+        if not self.config.flip:
             reason = "--no-flip: a mirror image may be another class"
             climb.skip(Candidate(name, kept.config, 5), reason)
-            tta = {"outcome": "not tried", "reason": reason}
-        else:
-            mirror = Candidate(name, replace(kept.config, tta=True), 5)
-            own = parent.preprocessing.input_size[0]
-            kept_scale = (kept.config.image_size / own) ** 2 if kept.config.image_size else 1.0
-            n_held = est.n_all - est.n_train
-            tried = climb.attempt(
-                mirror, climb.best[1]["seconds"] + costs.forward * kept_scale * n_held
-            )
-            row = climb.rows[-1]
-            if tried is None:
-                tta = {"outcome": "not tried", "reason": row["reason"]}
-            else:
-                tta = {
-                    "outcome": "kept" if row["status"] == "kept" else "rejected",
-                    "difference": row["difference"],
-                    "noise": row["noise"],
-                }
-        # last of all: an ensemble of the frozen candidates (one pass per backbone for all)
-        ensemble = None
-        if "every-depth" in can and frozen_pass is not None and one_class:
-            # (on the passes' cached features)
-            ensemble = ensemble_rung(climb, base, splits, backbones)
-        run, row, cand = climb.best
+            return {"outcome": "not tried", "reason": reason}
+        mirror = Candidate(name, replace(kept.config, tta=True), 5)
+        own = parent.preprocessing.input_size[0]
+        kept_scale = (kept.config.image_size / own) ** 2 if kept.config.image_size else 1.0
+        n_held = self.est.n_all - self.est.n_train
+        tried = climb.attempt(
+            mirror, climb.best[1]["seconds"] + self.costs.forward * kept_scale * n_held
+        )
+        row = climb.rows[-1]
+        if tried is None:
+            return {"outcome": "not tried", "reason": row["reason"]}
+        return {
+            "outcome": "kept" if row["status"] == "kept" else "rejected",
+            "difference": row["difference"],
+            "noise": row["noise"],
+        }
+
+    def keep(self, run, keep_dir: Path | None, budget: Budget) -> None:
+        """The kept run, its parent (a kept continuation's) copied to ``keep_dir`` or
+        forgotten with the temporary folder."""
+        cand = self.climb.best[2]
         if cand.config.parent and keep_dir is not None:
             shutil.copytree(cand.config.parent, keep_dir, dirs_exist_ok=False)
             run.config = replace(run.config, parent=str(keep_dir))
@@ -402,11 +467,14 @@ def ladder(
         cache = run.metrics.get("feature_cache") or {}
         if written_during(cache, budget.wall_start):  # read back what this run computed
             cache["computed_this_run"] = True
-    finally:
-        shutil.rmtree(climb.scratch, ignore_errors=True)
-    from headstart.core.report import few_seconds, spent_sentence
 
-    spent = budget.spent
+
+def _budget_record(climb: Climb, budget: Budget, frozen_pass, costs: Costs, seconds: dict):
+    """Where the budget went, and why it was exceeded when it was (``seconds``: the advice's,
+    the forward pass's timing, and what was spent before the ladder)."""
+    from headstart.core.report import few_seconds
+
+    spent, before = budget.spent, seconds["before"]
     first_row = climb.rows[0]
     if before >= budget.total:
         because = (
@@ -419,35 +487,17 @@ def ladder(
         because = f"{climb.overran} ran past it ({FIRST_ALWAYS})"
     else:
         because = f"{climb.overran} ran past it (a candidate's first epoch always finishes)"
-    record = {
+    return {
         "minutes": round(budget.total / 60, 3),
         "seconds": round(budget.total, 1),
         "spent_seconds": round(spent, 1),
         "over_seconds": round(max(0.0, spent - budget.total), 1),
         "frozen_pass_seconds": round(frozen_pass.seconds, 1) if frozen_pass else 0.0,
-        "advice_seconds": round(advice_seconds, 1),
-        "timing_seconds": round(timing_seconds, 1),
+        "advice_seconds": round(seconds["advice"], 1),
+        "timing_seconds": round(seconds["timing"], 1),
         "backbones_seconds": round(climb.backbones_seconds, 1),
         "candidates_seconds": round(sum(r.get("seconds", 0.0) for r in climb.rows), 1),
         "over_because": because if spent > budget.total else None,
         "forward_seconds_per_example": round(costs.forward, 5),
         "forward_measured_on": costs.source,
     }
-    run.metrics["auto_budget"] = record  # (metrics.json: the same account as advice.json)
-    decisions = {
-        "budget": record,
-        "candidates": climb.rows,
-        "kept": row["candidate"],
-        "kept_flags": row["flags"],
-        "stopped": climb.stopped,
-    }
-    if tta is not None:
-        decisions["tta"] = tta
-    if ensemble is not None:
-        decisions["ensemble"] = ensemble
-    if backbones:  # what each backbone added (with its share of the ensemble, when one ran)
-        decisions["backbones"] = (ensemble or {}).get("backbones") or backbones
-    said = "validation" if one_class else f"validation {task.score_name}"
-    log.info(f"auto: kept {row['candidate']} ({said} {row[task.score_key]:.1%})")
-    log.info(f"auto: {spent_sentence(record)}")
-    return run, decisions

@@ -98,84 +98,128 @@ def backbone_rung(
     """Rung 2: each other backbone's pass and frozen candidates, then the probe on all
     backbones' last features side by side. Returns what each backbone added so far (the
     ensemble adds its share): name, status, the pass, its best candidate."""
-    import torch
-
-    from headstart.core.model import backbone_for
-
     names = list(dict.fromkeys(ensemble_backbones(base, kind)))  # (each once)
     if not names:
         return []
     start, rows_before = time.perf_counter(), len(climb.rows)
-    fits = {r["candidate"]: r["seconds"] for r in climb.rows if r["rung"] == 1 and "seconds" in r}
     first_run = climb.trained[0][2]
-    primary = first_run.backbone_name
-    size = first_run.preprocessing.input_size[0]
-    primary_ops: int | None = 0  # (0: not counted yet; None: cannot be counted)
-    records: list[dict] = []
-    ran: list[str] = []
+    rung = _OtherBackbones(
+        climb,
+        base,
+        splits,
+        est,
+        first_run,
+        seconds={"fit": fit_seconds, "probe": probe_seconds, "multi_probe": multi_probe_seconds},
+        pooling_asked=pooling_asked,
+    )
     for name in names:
-        if name == primary:
-            continue  # the first backbone itself (a name it has under another alias is found
+        if name != rung.primary:  # (the first backbone itself under another alias is found
             # when it loads)
+            rung.attempt(name)
+    if rung.ran:  # the probe on every backbone's last features, side by side
+        together = replace(
+            base,
+            backbone=BACKBONE_SEP.join([rung.primary, *rung.ran]),
+            image_size=rung.size if base.image_size is None else base.image_size,
+            features="last",
+            head="linear",
+            pooling=pooling_asked,
+        ).for_modality(splits.train.modality)
+        climb.attempt(
+            Candidate(SIDE_BY_SIDE, together, BACKBONES_RUNG),
+            est.frozen(probe_seconds * (1 + len(rung.ran))),
+        )
+    # loading, checking and counting the other backbones: time outside their candidates
+    in_rows = sum(r.get("seconds", 0.0) for r in climb.rows[rows_before:])
+    climb.backbones_seconds = max(0.0, time.perf_counter() - start - in_rows)
+    return rung.records
+
+
+class _OtherBackbones:
+    """Rung 2's state: the first backbone's run, what each other one added (``records``) and
+    the ones whose pass ran (``ran``)."""
+
+    def __init__(self, climb, base, splits, est, first_run, *, seconds, pooling_asked):
+        self.climb, self.base, self.splits, self.est = climb, base, splits, est
+        self.first_run, self.seconds, self.pooling_asked = first_run, seconds, pooling_asked
+        self.primary = first_run.backbone_name
+        self.size = first_run.preprocessing.input_size[0]
+        self.primary_ops: int | None = 0  # (0: not counted yet; None: cannot be counted)
+        # a fit costs about what the same one on the first backbone did
+        self.fits = {
+            r["candidate"]: r["seconds"] for r in climb.rows if r["rung"] == 1 and "seconds" in r
+        }
+        self.records: list[dict] = []
+        self.ran: list[str] = []
+
+    def load(self, name: str):
+        """The backbone ``name`` with every-depth features, once it is known to read the first
+        one's pixels; None (recorded) when it is left out."""
+        import torch
+
+        from headstart.core.model import backbone_for
+
+        multi = replace(self.base, backbone=name, image_size=self.size, features="multi")
+        try:
+            torch.manual_seed(self.base.seed)
+            loaded = backbone_for(multi)
+            if loaded.timm_name == self.primary:
+                return None  # the first backbone itself
+            # can it read the first one's pixels? (refused if not; the check needs the two
+            # networks' preprocessing, not their weights)
+            pair = BACKBONE_SEP.join([self.primary, name])
+            backbone_for(replace(self.base, backbone=pair, weights="none"))
+        except HeadstartError as e:
+            self.records.append({"backbone": name, "status": "skipped", "reason": str(e)})
+            log.info(f"auto: left out {name}: {e}")
+            return None
+        return loaded
+
+    def relative_cost(self, loaded) -> float:
+        """Its forward pass's operations against the first backbone's (1 if uncountable)."""
+        from headstart.core.model import backbone_for
+
+        size = self.first_run.preprocessing.input_size
+        if self.primary_ops == 0:  # counted once (the network's shape, not its weights)
+            first_net = backbone_for(replace(self.base, features="multi", weights="none"))
+            self.primary_ops = operations(first_net, size)
+        ops = operations(loaded, size)
+        return ops / self.primary_ops if ops and self.primary_ops else 1.0
+
+    def attempt(self, name: str) -> None:
+        """One other backbone: its pass (with its first candidate) and rung 1's candidates."""
+        climb, est = self.climb, self.est
         if climb.stopped:  # (said once, when it stopped; its first candidate is listed)
             reason = "validation can no longer rank candidates"
-            records.append({"backbone": name, "status": "skipped", "reason": reason})
-            cfg = replace(base, backbone=name, image_size=size, head="linear")
+            self.records.append({"backbone": name, "status": "skipped", "reason": reason})
+            cfg = replace(self.base, backbone=name, image_size=self.size, head="linear")
             climb.skip(
                 Candidate(f"{name}: last features, linear probe", cfg, BACKBONES_RUNG), reason
             )
-            continue
-        multi = replace(base, backbone=name, image_size=size, features="multi")
-        try:
-            torch.manual_seed(base.seed)
-            loaded = backbone_for(multi)
-            if loaded.timm_name == primary:
-                continue  # the first backbone itself
-            # can it read the first one's pixels? (refused if not; the check needs the two
-            # networks' preprocessing, not their weights)
-            pair = BACKBONE_SEP.join([primary, name])
-            backbone_for(replace(base, backbone=pair, weights="none"))
-        except HeadstartError as e:
-            records.append({"backbone": name, "status": "skipped", "reason": str(e)})
-            log.info(f"auto: left out {name}: {e}")
-            continue
+            return
+        loaded = self.load(name)
+        if loaded is None:
+            return
         timm_name = loaded.timm_name
         record = {"backbone": timm_name, "status": "skipped"}
-        records.append(record)
-        cached = _pass_cached(loaded, splits)
-        if primary_ops == 0:  # counted once (the network's shape, not its weights)
-            first_net = backbone_for(replace(base, features="multi", weights="none"))
-            primary_ops = operations(first_net, first_run.preprocessing.input_size)
-        ops = operations(loaded, first_run.preprocessing.input_size)
-        ratio = ops / primary_ops if ops and primary_ops else 1.0  # (uncountable: 1)
+        self.records.append(record)
+        ratio = self.relative_cost(loaded)
         record["relative_cost"] = round(ratio, 2)
-        pass_estimate = 0.0 if cached else est.extraction(ratio)
-        multi = replace(multi, backbone=timm_name)
+        pass_estimate = 0.0 if _pass_cached(loaded, self.splits) else est.extraction(ratio)
+        multi = replace(self.base, backbone=timm_name, image_size=self.size, features="multi")
         done: dict = {}
 
-        def warm(multi=multi, done=done) -> dict:
-            p = warm_every_depth(multi, splits, named=True)
+        def warm() -> dict:
+            p = warm_every_depth(multi, self.splits, named=True)
             done.update(seconds=round(p.seconds, 1), computed=p.computed)
             return {"pass_seconds": round(p.seconds, 1)}
 
-        probe = replace(multi, features="last", head="linear", pooling=pooling_asked)
-        probe = probe.for_modality(splits.train.modality)
-        candidates = [  # rung 1's, on this backbone
-            ("last features, linear probe", probe, probe_seconds),
-            ("last features, lesson head", replace(multi, features="last"), fit_seconds),
-            (
-                "every-depth features, linear probe",
-                replace(multi, head="linear"),
-                multi_probe_seconds,
-            ),
-            ("every-depth features, lesson head", multi, fit_seconds),
-        ]
         runs = []
-        for i, (what, cfg, seconds) in enumerate(candidates):
+        for i, (what, cfg, seconds) in enumerate(self.candidates(multi)):
             first, cand_name = i == 0, f"{timm_name}: {what}"
-            run = climb.attempt(  # a fit costs about what the same one on the first backbone did
+            run = climb.attempt(
                 Candidate(cand_name, cfg, BACKBONES_RUNG),
-                est.frozen(fits.get(what, seconds)) + (pass_estimate if first else 0.0),
+                est.frozen(self.fits.get(what, seconds)) + (pass_estimate if first else 0.0),
                 prepare=warm if first else None,
             )
             if run is None and first:
@@ -186,29 +230,28 @@ def backbone_rung(
                 record.setdefault("candidates", []).append(cand_name)
         if done:
             record.update(status="tried", pass_seconds=done["seconds"], computed=done["computed"])
-            ran.append(timm_name)
+            self.ran.append(timm_name)
         if runs:
             best_name, best_run = max(runs, key=lambda r: r[1].metrics["val_accuracy"])
             record.update(
                 best_candidate=best_name, best_val_accuracy=best_run.metrics["val_accuracy"]
             )
-    if ran:  # the probe on every backbone's last features, side by side
-        together = replace(
-            base,
-            backbone=BACKBONE_SEP.join([primary, *ran]),
-            image_size=size if base.image_size is None else base.image_size,
-            features="last",
-            head="linear",
-            pooling=pooling_asked,
-        ).for_modality(splits.train.modality)
-        climb.attempt(
-            Candidate(SIDE_BY_SIDE, together, BACKBONES_RUNG),
-            est.frozen(probe_seconds * (1 + len(ran))),
-        )
-    # loading, checking and counting the other backbones: time outside their candidates
-    in_rows = sum(r.get("seconds", 0.0) for r in climb.rows[rows_before:])
-    climb.backbones_seconds = max(0.0, time.perf_counter() - start - in_rows)
-    return records
+
+    def candidates(self, multi) -> list[tuple]:
+        """Rung 1's candidates on another backbone: (what, configuration, estimated fit)."""
+        probe = replace(multi, features="last", head="linear", pooling=self.pooling_asked)
+        probe = probe.for_modality(self.splits.train.modality)
+        fit, seconds = self.seconds["fit"], self.seconds
+        return [
+            ("last features, linear probe", probe, seconds["probe"]),
+            ("last features, lesson head", replace(multi, features="last"), fit),
+            (
+                "every-depth features, linear probe",
+                replace(multi, head="linear"),
+                seconds["multi_probe"],
+            ),
+            ("every-depth features, lesson head", multi, fit),
+        ]
 
 
 def _columns(backbone, run) -> list[tuple[int, int]] | None:
@@ -236,7 +279,6 @@ def ensemble_rung(climb: Climb, base: TrainConfig, splits: Splits, backbones: li
     import torch
 
     from headstart.core.ensemble import ENSEMBLE_ROUNDS, decide, verdict_words
-    from headstart.core.extractors import extractor_for
     from headstart.core.model import backbone_for
 
     members = [
@@ -255,7 +297,82 @@ def ensemble_rung(climb: Climb, base: TrainConfig, splits: Splits, backbones: li
         deep = replace(deep, backbone=BACKBONE_SEP.join([primary, *others]))
     torch.manual_seed(base.seed)  # (random weights: the same networks as the passes)
     loaded = backbone_for(deep)
-    ex = extractor_for(loaded, batch_size=max(base.batch_size, 32))
+    probas, used, columns = _member_probabilities(loaded, splits, members, base.batch_size)
+    if len(used) < 2:
+        return None
+    y_val = used[0][2].predictions["val"][0]
+    record = decide(  # against the model the ladder keeps, as it predicts validation
+        probas["val"],
+        y_val,
+        [cand.name for cand, _, _ in used],
+        reference=climb.best[0].predictions["val"][1],
+        seed=base.seed,
+    )
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    record["rounds_asked"] = ENSEMBLE_ROUNDS
+    record["backbones"] = _shares(primary, backbones, used, record["weights"])
+    needed = _passes(record, used, backbones, [primary, *others])
+    row = _ensemble_row(record)
+    climb.rows.append(row)
+    log.info(f"auto: {verdict_words(record)}")
+    if not record["kept"]:
+        return record
+    weights = record["weights"]
+    if needed != [primary, *others]:  # a backbone no selected member reads is left out
+        deep = replace(
+            base,
+            features="multi",
+            backbone=BACKBONE_SEP.join(needed),
+            image_size=base.image_size if needed[0] == primary else first_size,
+        )
+        torch.manual_seed(base.seed)
+        loaded = backbone_for(deep)
+        columns = [
+            _columns(loaded.backbone, r) if w > 0 else [(0, 0)]
+            for (_, _, r), w in zip(used, weights)
+        ]
+    from headstart.core.ensemble import ensemble_run
+
+    run = ensemble_run(
+        [r for _, _, r in used],
+        columns,
+        weights,
+        loaded,
+        deep,
+        {name: np.sum([w * p for w, p in zip(weights, ps)], axis=0) for name, ps in probas.items()},
+        record,
+    )
+    climb.best[1]["status"] = "tried"
+    row["status"] = "kept"
+    climb.best = (run, row, Candidate(ENSEMBLE_NAME, run.config, ENSEMBLE_RUNG))
+    return record
+
+
+def _passes(record: dict, used: list, backbones: list[dict], ran: list[str]) -> list[str]:
+    """The backbones the selected members read, of those that ran: only they run at
+    prediction time; they and their cost against one pass go into ``record``."""
+    weighted = [
+        r.backbone_name.split(BACKBONE_SEP)
+        for (_, _, r), w in zip(used, record["weights"])
+        if w > 0
+    ]
+    needed = [n for n in ran if any(n in names for names in weighted)]
+    costs = {b["backbone"]: b.get("relative_cost", 1.0) for b in backbones}
+    record["passes"] = needed
+    record["relative_cost"] = round(sum(costs.get(n, 1.0) for n in needed), 2)
+    return needed
+
+
+def _member_probabilities(loaded, splits: Splits, members: list, batch_size: int):
+    """Each member's probabilities on the held-out splits from its columns of ``loaded``'s
+    cached every-depth features; a member whose columns do not give back its own validation
+    predictions is left out (a safeguard). Returns (split -> each member's probabilities,
+    the members used, their columns)."""
+    import torch
+
+    from headstart.core.extractors import extractor_for
+
+    ex = extractor_for(loaded, batch_size=max(batch_size, 32))
     sets = {
         "val": ex.extract(splits.val),
         **({"test": ex.extract(splits.test)} if splits.test is not None else {}),
@@ -280,30 +397,12 @@ def ensemble_rung(climb: Climb, base: TrainConfig, splits: Splits, backbones: li
             probas[name].append(member[name])
         used.append((cand, row, run))
         columns.append(cols)
-    if len(used) < 2:
-        return None
-    y_val = used[0][2].predictions["val"][0]
-    record = decide(  # against the model the ladder keeps, as it predicts validation
-        probas["val"],
-        y_val,
-        [cand.name for cand, _, _ in used],
-        reference=climb.best[0].predictions["val"][1],
-        seed=base.seed,
-    )
-    record["seconds"] = round(time.perf_counter() - start, 1)
-    record["rounds_asked"] = ENSEMBLE_ROUNDS
-    record["backbones"] = _shares(primary, backbones, used, record["weights"])
-    # the backbones the selected members read: only they run at prediction time
-    weighted = [
-        r.backbone_name.split(BACKBONE_SEP)
-        for (_, _, r), w in zip(used, record["weights"])
-        if w > 0
-    ]
-    needed = [n for n in [primary, *others] if any(n in names for names in weighted)]
-    costs = {b["backbone"]: b.get("relative_cost", 1.0) for b in backbones}
-    record["passes"] = needed
-    record["relative_cost"] = round(sum(costs.get(n, 1.0) for n in needed), 2)
-    row = {
+    return probas, used, columns
+
+
+def _ensemble_row(record: dict) -> dict:
+    """The ensemble's row among the candidates."""
+    return {
         "candidate": ENSEMBLE_NAME,
         "flags": "--strategy auto (its ensemble selection)",
         "rung": ENSEMBLE_RUNG,
@@ -316,39 +415,6 @@ def ensemble_rung(climb: Climb, base: TrainConfig, splits: Splits, backbones: li
         "epochs_run": 0,
         "out_of_time": False,
     }
-    climb.rows.append(row)
-    log.info(f"auto: {verdict_words(record)}")
-    if not record["kept"]:
-        return record
-    from headstart.core.ensemble import ensemble_run
-
-    weights = record["weights"]
-    if needed != [primary, *others]:  # a backbone no selected member reads is left out
-        deep = replace(
-            base,
-            features="multi",
-            backbone=BACKBONE_SEP.join(needed),
-            image_size=base.image_size if needed[0] == primary else first_size,
-        )
-        torch.manual_seed(base.seed)
-        loaded = backbone_for(deep)
-        columns = [
-            _columns(loaded.backbone, r) if w > 0 else [(0, 0)]
-            for (_, _, r), w in zip(used, weights)
-        ]
-    run = ensemble_run(
-        [r for _, _, r in used],
-        columns,
-        weights,
-        loaded,
-        deep,
-        {name: np.sum([w * p for w, p in zip(weights, ps)], axis=0) for name, ps in probas.items()},
-        record,
-    )
-    climb.best[1]["status"] = "tried"
-    row["status"] = "kept"
-    climb.best = (run, row, Candidate(ENSEMBLE_NAME, run.config, ENSEMBLE_RUNG))
-    return record
 
 
 def _shares(primary: str, backbones: list[dict], used, weights) -> list[dict]:
