@@ -163,7 +163,7 @@ def test_on_the_fly_augmentation_panel_says_it_shows_samples(image_folder, tmp_p
 
 
 def test_configuration_shows_resolved_values(image_folder, tmp_path):
-    from headstart.core.report import configuration_rows, settings_left_out
+    from headstart.core.report_settings import configuration_rows, settings_left_out
 
     run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
     html = (run.path / "report.html").read_text()
@@ -193,7 +193,7 @@ def test_configuration_shows_resolved_values(image_folder, tmp_path):
 
 
 def test_configuration_shows_only_what_applied_and_how_each_split_came_to_be(array_folder):
-    from headstart.core.report import configuration_rows, settings_left_out
+    from headstart.core.report_settings import configuration_rows, settings_left_out
     from headstart.core.splits import split_words
 
     run = train(TrainConfig(**TINY, data=str(array_folder)), save=False, progress=False)
@@ -392,7 +392,7 @@ def test_terminal_tables_mark_cached_feature_times():
 
 def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_path):
     from headstart.core.compare import compare_backbones
-    from headstart.core.report import advice_section
+    from headstart.core.report_advice import advice_section
 
     cfg = TrainConfig(**TINY, data=str(image_folder))
     first = compare_backbones(cfg, ["test_resnet"], tmp_path / "c1", progress=False)
@@ -427,7 +427,7 @@ def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_pat
 
 
 def test_run_timing_says_whether_features_were_computed_or_read():
-    from headstart.core.report import timing_sentence
+    from headstart.core.report_words import timing_sentence
 
     timing = {"feature_extraction_seconds": 0.6, "training_seconds": 3.0}
     read = {"timing": timing, "feature_cache": {"mode": "cached", "hits": ["disk", "memory"]}}

@@ -17,7 +17,7 @@ def _time_text(timing: dict, cache: dict, probe: dict | None = None, ensemble: b
     """Where a run's time went; a frozen part read from the cache or run every epoch says so
     (its extraction time is then not what computing it costs). ``probe``: a linear probe's
     record (fitted in one go: no epochs)."""
-    from headstart.core.report import cache_status
+    from headstart.core.report_words import cache_status
 
     seconds = timing.get("training_seconds", 0)
     if probe is not None:
@@ -281,7 +281,7 @@ def render_run(run) -> Group:
         if alone:  # what the blend hides: the model alone against the baseline
             grid.add_row("", Text(alone["verdict"], style=_verdict_style(alone)))
     if m.get("probe"):
-        from headstart.core.report import probe_words
+        from headstart.core.report_words import probe_words
 
         grid.add_row("fitting", f"linear probe: {probe_words(m['probe'])}")
     elif m.get("ensemble"):
@@ -963,7 +963,7 @@ def _overlap_text(ov: dict, noun: str = "image") -> Text:
 
 
 def render_leaderboard(result: dict) -> Group:
-    from headstart.core.report import cache_footnote, seconds_cell
+    from headstart.core.report_words import cache_footnote, seconds_cell
 
     rows = result["leaderboard"]
     table = fitted_table(
@@ -1025,7 +1025,7 @@ def render_leaderboard(result: dict) -> Group:
 
 
 def render_advice(decisions: dict) -> Group:
-    from headstart.core.report import cache_footnote, seconds_cell
+    from headstart.core.report_words import cache_footnote, seconds_cell
 
     ranking = decisions.get("ranking", [])
     table = fitted_table(

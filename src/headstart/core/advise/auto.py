@@ -407,7 +407,7 @@ def ladder(
             cache["computed_this_run"] = True
     finally:
         shutil.rmtree(climb.scratch, ignore_errors=True)
-    from headstart.core.report import few_seconds, spent_sentence
+    from headstart.core.report_words import few_seconds, spent_sentence
 
     spent = budget.spent
     first_row = climb.rows[0]
