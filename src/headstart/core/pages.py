@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2.ext import Extension
 from markupsafe import Markup
 
 
@@ -21,8 +22,28 @@ def escaped(value) -> Markup:
     return Markup(html.escape(str(value)))
 
 
+class WrappedProse(Extension):
+    """Templates wrap their sentences like prose: a line break inside text is one space
+    (the page reads "a b", not "a\\n    b"). Lines that end a tag, a block or a comment, and
+    lines that start a block or a comment, keep their line break."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        lines = source.split("\n")
+        out = [lines[0]]
+        for line in lines[1:]:
+            before, after = out[-1].rstrip(), line.lstrip()
+            ends = before.endswith((">", "%}", "#}")) or not before
+            starts = after.startswith(("{%", "{#")) or not after
+            if ends or starts:
+                out.append(line)
+            else:
+                out[-1] = before + " " + after
+        return "\n".join(out)
+
+
 ENV = Environment(
     loader=PackageLoader("headstart.core", "templates"),
+    extensions=[WrappedProse],
     autoescape=True,
     finalize=escaped,
     undefined=StrictUndefined,
