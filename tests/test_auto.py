@@ -45,7 +45,7 @@ def test_the_first_candidate_trains_to_its_end_on_a_spent_budget(tmp_path):
     """The frozen pass and the advice used the whole budget: the first candidate (the plain
     train model) still trains to its end, exactly as plain ``train`` does, and the account
     says why the time went over; every later candidate is skipped."""
-    from headstart.core.report import spent_sentence
+    from headstart.core.report_words import spent_sentence
     from headstart.core.training import train
 
     source = from_arrays(*make_images(30, size=24, seed=9))
@@ -163,7 +163,7 @@ def test_no_flip_skips_the_mirror_image_candidate():
 
 
 def test_tta_tried_and_rejected_is_said_in_the_report():
-    from headstart.core.report import auto_section
+    from headstart.core.report_advice import auto_section
 
     auto = {
         "budget": {"minutes": 1, "seconds": 60, "spent_seconds": 12.0},
@@ -253,7 +253,7 @@ def test_a_candidate_whose_estimate_exceeds_what_is_left_is_not_started():
 
 def test_the_budget_counts_what_was_spent_before_the_ladder():
     from headstart.core.advise.auto import Budget, Costs, ladder
-    from headstart.core.report import spent_sentence
+    from headstart.core.report_words import spent_sentence
 
     cfg, splits, advice, done = _ladder_inputs(9)
     now = [0.0]
@@ -421,7 +421,7 @@ def test_the_report_says_frozen_outputs_computed_by_this_run(tmp_path):
     # the budget's account, in the report as in advice.json
     import json
 
-    from headstart.core.report import spent_sentence
+    from headstart.core.report_words import spent_sentence
 
     record = json.loads((tmp_path / "run" / "advice.json").read_text())["auto"]["budget"]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -195,7 +195,7 @@ def test_text_fine_tuning_trains_and_records_the_text_recipe(monkeypatch, tmp_pa
     saved = json.loads((run.path / "config.json").read_text())["config"]["training"]
     assert saved["optimizer"] == "auto" and saved["backbone_lr"] is None  # replays by recipe
     from headstart import load_run
-    from headstart.core.report import configuration_rows
+    from headstart.core.report_settings import configuration_rows
 
     rows = dict(configuration_rows(load_run(run.path)))
     assert rows["optimizer"] == "adamw (auto: text fine-tuning)"

@@ -163,7 +163,7 @@ def test_on_the_fly_augmentation_panel_says_it_shows_samples(image_folder, tmp_p
 
 
 def test_configuration_shows_resolved_values(image_folder, tmp_path):
-    from headstart.core.report import configuration_rows, settings_left_out
+    from headstart.core.report_settings import configuration_rows, settings_left_out
 
     run = train(TrainConfig(**TINY, data=str(image_folder)), out=tmp_path / "r", progress=False)
     html = (run.path / "report.html").read_text()
@@ -193,7 +193,7 @@ def test_configuration_shows_resolved_values(image_folder, tmp_path):
 
 
 def test_configuration_shows_only_what_applied_and_how_each_split_came_to_be(array_folder):
-    from headstart.core.report import configuration_rows, settings_left_out
+    from headstart.core.report_settings import configuration_rows, settings_left_out
     from headstart.core.splits import split_words
 
     run = train(TrainConfig(**TINY, data=str(array_folder)), save=False, progress=False)
@@ -392,7 +392,7 @@ def test_terminal_tables_mark_cached_feature_times():
 
 def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_path):
     from headstart.core.compare import compare_backbones
-    from headstart.core.report import advice_section
+    from headstart.core.report_advice import advice_section
 
     cfg = TrainConfig(**TINY, data=str(image_folder))
     first = compare_backbones(cfg, ["test_resnet"], tmp_path / "c1")
@@ -427,7 +427,7 @@ def test_compare_and_advice_html_mark_cached_feature_times(image_folder, tmp_pat
 
 
 def test_run_timing_says_whether_features_were_computed_or_read():
-    from headstart.core.report import timing_sentence
+    from headstart.core.report_words import timing_sentence
 
     timing = {"feature_extraction_seconds": 0.6, "training_seconds": 3.0}
     read = {"timing": timing, "feature_cache": {"mode": "cached", "hits": ["disk", "memory"]}}
@@ -437,3 +437,59 @@ def test_run_timing_says_whether_features_were_computed_or_read():
     assert "--no-cache" in timing_sentence(computed, cache_kept=False)
     fly = {"timing": timing, "feature_cache": {"mode": "on-the-fly", "reason": "full"}}
     assert timing_sentence(fly).startswith("No feature cache (full)")
+
+
+# --- 6. the page from templates ------------------------------------------------------------
+
+
+def test_a_class_name_with_markup_is_escaped_once(tmp_path):
+    """Class names are data: the page shows ``<script>`` and ``&`` as text, escaped exactly
+    once (never run, never ``&amp;lt;``) wherever a class is named."""
+    from PIL import Image
+
+    name = "a<script>x & y"
+    images, labels = make_images(8)
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        d = tmp_path / "data" / ("circle", name, "stripes")[lab]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"{i:03d}.png")
+    cfg = TrainConfig(**TINY, data=str(tmp_path / "data"))
+    run = train(cfg, out=tmp_path / "r", progress=False)
+    page = (run.path / "report.html").read_text()
+    once = "a&lt;script&gt;x &amp; y"
+    assert "<script>" not in page and "&amp;lt;" not in page and "&amp;amp;" not in page
+    assert f"<td>{once}</td>" in page  # the data table and the per-class table
+    assert page.count(once) >= 2
+
+
+def test_the_templates_load_from_an_installed_package(tmp_path):
+    """The templates ship as package data: a non-editable install of the package renders the
+    page's templates through ``PackageLoader`` (no source tree on the path)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q"]
+        + ["--target", str(target), str(repo)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    code = (
+        "import headstart, json; from headstart.core.pages import ENV; "
+        "names = ENV.list_templates(extensions=['j2']); "
+        "ENV.get_template('report/page.html.j2'); "
+        "print(json.dumps([headstart.__file__, names]))"
+    )
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    where, names = json.loads(out.stdout)
+    assert where.startswith(str(target))
+    assert {"report/page.html.j2", "report/single_label.html.j2"} <= set(names)
+    assert "report/multilabel.html.j2" in names and "report/macros.html.j2" in names

@@ -134,7 +134,7 @@ def render_summary(s: dict) -> Group:
 
 
 def render_leaderboard(result: dict) -> Group:
-    from headstart.core.report import cache_footnote, seconds_cell
+    from headstart.core.report_words import cache_footnote, seconds_cell
 
     rows = result["leaderboard"]
     table = fitted_table(
@@ -196,7 +196,7 @@ def render_leaderboard(result: dict) -> Group:
 
 
 def render_advice(decisions: dict) -> Group:
-    from headstart.core.report import cache_footnote, seconds_cell
+    from headstart.core.report_words import cache_footnote, seconds_cell
 
     ranking = decisions.get("ranking", [])
     table = fitted_table(

@@ -14,7 +14,7 @@ def _time_text(timing: dict, cache: dict, probe: dict | None = None, ensemble: b
     """Where a run's time went; a frozen part read from the cache or run every epoch says so
     (its extraction time is then not what computing it costs). ``probe``: a linear probe's
     record (fitted in one go: no epochs)."""
-    from headstart.core.report import cache_status
+    from headstart.core.report_words import cache_status
 
     seconds = timing.get("training_seconds", 0)
     if probe is not None:
@@ -204,7 +204,7 @@ def _fitting_rows(run, noun: str) -> list[tuple]:
     m = run.metrics
     rows: list[tuple] = []
     if m.get("probe"):
-        from headstart.core.report import probe_words
+        from headstart.core.report_words import probe_words
 
         rows.append(("fitting", f"linear probe: {probe_words(m['probe'])}"))
     elif m.get("ensemble"):

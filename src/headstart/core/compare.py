@@ -19,7 +19,7 @@ from headstart.core.classic import baseline_class
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
 from headstart.core.evaluate import INTERVAL_METHODS, difference_text, evaluate_run
-from headstart.core.report import cache_status
+from headstart.core.report_words import cache_status
 from headstart.core.splits import OPTIMISTIC, example_noun
 from headstart.core.training import split_data
 from headstart.io import atomic_write_json, atomic_write_text
@@ -153,15 +153,8 @@ def _val_counted(result: dict, noun: str) -> str:
 
 
 def _html(result: dict, chart: Path) -> str:
-    from headstart.core.report import (
-        CSS,
-        cache_footnote,
-        ci_text,
-        html_table,
-        img_tag,
-        pct,
-        seconds_cell,
-    )
+    from headstart.core.report import CSS, html_table, img_tag
+    from headstart.core.report_words import cache_footnote, ci_text, pct, seconds_cell
 
     classic = result.get("classic_baseline")
     rows = [

@@ -1,13 +1,17 @@
 """The report's parts for a multi-label run (several labels per example): the headline cards,
-the Metrics section (every score with its interval beside the baselines, the paired
-comparisons, the per-label table with each label's threshold) and the words under them. The
-page around them is :mod:`headstart.core.report`'s."""
+the warnings under them and the Metrics section (every score with its interval beside the
+baselines, the paired comparisons, the per-label table with each label's threshold). Data here,
+markup in ``templates/report/multilabel.html.j2``; :mod:`headstart.core.report_single_label`
+is its twin for one class per example, and :mod:`headstart.core.report` the page around them."""
 
 from __future__ import annotations
 
-import html
-
 from headstart.core.multilabel import NAMES, SCORES
+from headstart.core.report_words import pct
+from headstart.core.splits import score_label
+
+#: The macros of this task's parts of the page (``metrics``, ``mistakes_heading``).
+TEMPLATE = "report/multilabel.html.j2"
 
 
 def _pct(v) -> str:
@@ -53,8 +57,16 @@ def cards(evaluation: dict, metrics: dict, noun: str) -> list[tuple[str, str]]:
     return out
 
 
-def warnings(evaluation: dict, noun: str) -> list[tuple[str, str]]:
-    """(css class, HTML) lines under the cards: no better than the label-frequency baseline;
+def unevaluated_cards(metrics: dict) -> list[tuple[str, str]]:
+    """The headline cards of a run with no evaluation: its validation scores."""
+    return [
+        (score_label("val") + " (micro-F1)", pct(metrics.get("val_micro_f1"))),
+        ("label-frequency baseline", pct(metrics.get("frequency_baseline_val_micro_f1"))),
+    ]
+
+
+def warnings(evaluation: dict, metrics: dict, noun: str) -> list[tuple[str, str]]:
+    """(css class, text) lines under the cards: no better than the label-frequency baseline;
     the classic baseline's verdict when the data can tell the two apart."""
     out = []
     base = next((r for r in evaluation["table"] if r["kind"] == "baseline"), None)
@@ -63,7 +75,7 @@ def warnings(evaluation: dict, noun: str) -> list[tuple[str, str]]:
             (
                 "warn",
                 f"No better than the label-frequency baseline on the same {noun}s ("
-                f"{html.escape(base['name'])}): not yet a useful model (more labelled {noun}s?).",
+                f"{base['name']}): not yet a useful model (more labelled {noun}s?).",
             )
         )
     versus = evaluation.get("classic_baseline")
@@ -73,73 +85,61 @@ def warnings(evaluation: dict, noun: str) -> list[tuple[str, str]]:
         out.append(
             (
                 css,
-                f"This model {verb} the classic baseline ({html.escape(versus['name'])}) on the "
-                f"same {noun}s: {html.escape(p['verdict'])}",
+                f"This model {verb} the classic baseline ({versus['name']}) on the "
+                f"same {noun}s: {p['verdict']}",
             )
         )
     return out
 
 
-def metrics_section(evaluation: dict, noun: str, table) -> str:
-    """The Metrics section of a multi-label evaluation (``table``: the report's HTML table
-    maker)."""
-    n_boot = evaluation["intervals"]["bootstrap_resamples"]
-    parts = [
-        f"<p>Evaluated on {html.escape(evaluation['evaluated_on'])}: {evaluation['n']:,} "
-        f"{noun}s, {evaluation['label_cardinality']:.2f} labels per {noun} on average "
-        f"({evaluation['predicted_cardinality']:.2f} predicted). Each label is predicted where "
-        "its probability reaches its threshold, chosen on validation. Micro-F1 counts every "
-        f"({noun}, label) decision once; macro-F1 each label once; mean average precision "
-        "ranks without thresholds; subset accuracy is the share of "
-        f"{noun}s whose whole label set is right; Hamming loss the share of wrong decisions "
-        f"(lower is better). 95% intervals: percentile bootstrap over {noun}s, {n_boot:,} "
-        "resamples.</p>"
-    ]
+def metrics_context(evaluation: dict, noun: str) -> dict:
+    """What the Metrics section of a multi-label evaluation shows, as display strings."""
     bad = evaluation.get("unreadable") or []
-    if bad:
-        parts.append(
-            f'<p class="warn">{len(bad)} unreadable {noun}(s) left out of every count: '
-            + html.escape(", ".join(f"{b['path']} ({b['reason']})" for b in bad[:20]))
-            + "</p>"
-        )
-    header = ["model", f"{noun}s"] + [f"{NAMES[s]} (%)" for s in SCORES]
-    rows = [
-        [r["name"], f"{r['n']:,}"] + [f"{_pct(r[s])} ({_ci(r.get(f'{s}_ci95'))})" for s in SCORES]
-        for r in evaluation["table"]
-    ]
-    parts.append(table(header, rows))
     classic = evaluation.get("classic_baseline")
-    if classic:
-        parts.append(
-            f"<p><b>Against the classic baseline</b> ({html.escape(classic['description'])}; "
-            f"one logistic regression per label, fitted on this run's train {noun}s, "
-            f"thresholds chosen on validation): {html.escape(classic['paired']['verdict'])}</p>"
-        )
-    for p in evaluation.get("paired") or []:
-        parts.append(f"<p>{html.escape(p['verdict'])}</p>")
-    ov = evaluation.get("overlap")
-    if ov is not None and ov.get("checked") and ov["n_overlap"]:
-        clean = ov.get("without_overlap")
-        rest = (
-            f" On the other {clean['n']:,}: micro-F1 {_pct(clean['micro_f1'])} "
-            f"({_ci(clean['micro_f1_ci95'])})."
-            if clean
-            else ""
-        )
-        parts.append(
-            f'<p class="warn">{ov["n_overlap"]:,} of the {ov["n_images"]:,} evaluation {noun}s '
-            f"are training {noun}s of this run: the scores above are optimistic."
-            f"{html.escape(rest)}</p>"
-        )
-    parts.append(_per_label(evaluation["per_label"], table))
-    return "".join(parts)
+    return {
+        "evaluated_on": evaluation["evaluated_on"],
+        "n": f"{evaluation['n']:,}",
+        "cardinality": f"{evaluation['label_cardinality']:.2f}",
+        "predicted": f"{evaluation['predicted_cardinality']:.2f}",
+        "n_boot": f"{evaluation['intervals']['bootstrap_resamples']:,}",
+        "unreadable": len(bad),
+        "unreadable_list": ", ".join(f"{b['path']} ({b['reason']})" for b in bad[:20]),
+        "table": {
+            "header": ["model", f"{noun}s"] + [f"{NAMES[s]} (%)" for s in SCORES],
+            "rows": [
+                [r["name"], f"{r['n']:,}"]
+                + [f"{_pct(r[s])} ({_ci(r.get(f'{s}_ci95'))})" for s in SCORES]
+                for r in evaluation["table"]
+            ],
+        },
+        "classic": {"description": classic["description"], "verdict": classic["paired"]["verdict"]}
+        if classic
+        else None,
+        "verdicts": [p["verdict"] for p in evaluation.get("paired") or []],
+        "overlap": _overlap(evaluation.get("overlap")),
+        "per_label": _per_label(evaluation["per_label"]),
+    }
 
 
-def _per_label(per: dict, table) -> str:
+def _overlap(ov: dict | None) -> dict | None:
+    """Evaluation examples that are training examples: how many, and micro-F1 without them."""
+    if ov is None or not ov.get("checked") or not ov["n_overlap"]:
+        return None
+    clean = ov.get("without_overlap")
+    rest = (
+        f" On the other {clean['n']:,}: micro-F1 {_pct(clean['micro_f1'])} "
+        f"({_ci(clean['micro_f1_ci95'])})."
+        if clean
+        else ""
+    )
+    return {"n": f"{ov['n_overlap']:,}", "of": f"{ov['n_images']:,}", "rest": rest}
+
+
+def _per_label(per: dict) -> dict:
     """Each label's threshold, precision, recall, F1, average precision, support and how often
     it was predicted."""
-    return table(
-        [
+    return {
+        "header": [
             "label",
             "threshold",
             "precision (0-1)",
@@ -149,7 +149,7 @@ def _per_label(per: dict, table) -> str:
             "support",
             "predicted",
         ],
-        [
+        "rows": [
             [
                 c,
                 f"{v['threshold']:.2f}",
@@ -160,4 +160,4 @@ def _per_label(per: dict, table) -> str:
             ]
             for c, v in per.items()
         ],
-    )
+    }

@@ -415,7 +415,8 @@ def _record(run, decisions: dict, splits: Splits):
     report; for one kept only in memory, ``run.metrics["auto"]``. Returns ``run``."""
     import json
 
-    from headstart.core.report import advice_section, write_report
+    from headstart.core.report import write_report
+    from headstart.core.report_advice import advice_section
     from headstart.io import atomic_write_json
 
     if run.path is None:

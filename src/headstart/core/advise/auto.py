@@ -238,7 +238,7 @@ def ladder(
     task = steps.task
     said = "validation" if steps.one_class else f"validation {task.score_name}"
     log.info(f"auto: kept {row['candidate']} ({said} {row[task.score_key]:.1%})")
-    from headstart.core.report import spent_sentence
+    from headstart.core.report_words import spent_sentence
 
     log.info(f"auto: {spent_sentence(record)}")
     return run, decisions
@@ -472,7 +472,7 @@ class _Ladder:
 def _budget_record(climb: Climb, budget: Budget, frozen_pass, costs: Costs, seconds: dict):
     """Where the budget went, and why it was exceeded when it was (``seconds``: the advice's,
     the forward pass's timing, and what was spent before the ladder)."""
-    from headstart.core.report import few_seconds
+    from headstart.core.report_words import few_seconds
 
     spent, before = budget.spent, seconds["before"]
     first_row = climb.rows[0]

@@ -160,7 +160,7 @@ class Climb:
         train). ``prepare``: work the candidate needs first (another backbone's forward pass),
         done once it is started, counted in its seconds; it returns what the row records of
         it. Returns its run, or None when it was not started."""
-        from headstart.core.report import few_seconds
+        from headstart.core.report_words import few_seconds
         from headstart.core.training import log as training_log
         from headstart.core.training import train
 
