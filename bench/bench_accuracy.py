@@ -36,7 +36,7 @@ from results import record
 
 
 def _ci_row(name: str, y: np.ndarray, pred: np.ndarray, seconds: float, n_classes: int) -> dict:
-    from headstart.core.evaluate import accuracy_interval
+    from headstart.core.statistics import accuracy_interval
 
     ci = accuracy_interval(int(np.sum(y == pred)), len(y))  # Clopper-Pearson
     return {

@@ -32,7 +32,7 @@ from results import record
 
 
 def _row(name: str, run, splits, seconds: float, **extra) -> dict:
-    from headstart.core.evaluate import accuracy_interval
+    from headstart.core.statistics import accuracy_interval
 
     pred = test_predictions(run, splits)
     y = splits.test.labels

@@ -206,7 +206,7 @@ def test_predictions(run, splits) -> np.ndarray:
 
 
 def make_row(recipe: str, splits, pred: np.ndarray, seconds: float, **extra) -> dict:
-    from headstart.core.evaluate import accuracy_interval
+    from headstart.core.statistics import accuracy_interval
 
     y = splits.test.labels
     ci = accuracy_interval(int(np.sum(y == pred)), len(y))  # Clopper-Pearson

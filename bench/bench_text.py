@@ -91,7 +91,7 @@ def drug_reviews(folder: Path) -> Path:
 def row(name: str, y: np.ndarray, pred: np.ndarray, n_classes: int, seconds: float, **extra):
     from sklearn.metrics import f1_score
 
-    from headstart.core.evaluate import accuracy_interval
+    from headstart.core.statistics import accuracy_interval
 
     ci = accuracy_interval(int(np.sum(y == pred)), len(y))  # Clopper-Pearson
     return {

@@ -52,7 +52,7 @@ def one_run(
     from headstart.api import train
     from headstart.core.cache import clear_memory_cache
     from headstart.core.config import TrainConfig
-    from headstart.core.evaluate import accuracy_interval
+    from headstart.core.statistics import accuracy_interval
 
     os.environ["HEADSTART_CACHE_DIR"] = str(tmp / f"cache-{name}")
     clear_memory_cache()

@@ -63,7 +63,7 @@ def one_set(splits, extractor) -> dict:
     from scipy.sparse import csr_matrix, hstack
 
     from headstart.core.classic import choose_weight
-    from headstart.core.evaluate import accuracy_interval, paired_comparison
+    from headstart.core.statistics import accuracy_interval, paired_comparison
     from headstart.modalities.text.classic import TfidfBaseline
 
     parts = (splits.train, splits.val, splits.test)

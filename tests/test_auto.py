@@ -10,7 +10,7 @@ from headstart import from_arrays
 from headstart.core.advise import train_auto
 from headstart.core.advise.auto import finetune_size, native_side
 from headstart.core.config import TrainConfig
-from headstart.core.evaluate import paired_noise
+from headstart.core.statistics import paired_noise
 from headstart.notes import speaking
 from headstart.progress import enabled
 

@@ -15,13 +15,9 @@ from sklearn import metrics as skm
 from conftest import make_images
 from headstart.api import train
 from headstart.core.config import TrainConfig
-from headstart.core.evaluate import (
-    accuracy_interval,
-    bootstrap_intervals,
-    classification_metrics,
-    evaluate_run,
-)
+from headstart.core.evaluate import evaluate_run
 from headstart.core.runs import load_run
+from headstart.core.statistics import accuracy_interval, bootstrap_intervals, classification_metrics
 from headstart.errors import DataError
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 4}

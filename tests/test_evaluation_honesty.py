@@ -19,9 +19,10 @@ from conftest import CLASS_NAMES, make_images
 from headstart.api import train
 from headstart.console import render_evaluation
 from headstart.core.config import TrainConfig
-from headstart.core.evaluate import classification_metrics, evaluate_run, paired_comparison
+from headstart.core.evaluate import evaluate_run
 from headstart.core.report import render_html
 from headstart.core.runs import load_run
+from headstart.core.statistics import classification_metrics, paired_comparison
 
 TINY = {"backbone": "test_resnet", "weights": "none", "image_size": 48, "epochs": 3}
 
@@ -74,7 +75,7 @@ def test_identical_predictions_are_said_plainly_with_a_newcombe_interval():
 def test_newcombe_interval_matches_a_published_example():
     """Cavo et al. 2012 (the paired 2x2 table 59, 6 / 16, 80): -0.0621, 95% CI -0.1186 to
     -0.0046 by Newcombe's square-and-add method (Fagerland, Lydersen and Laake 2017, ch. 8)."""
-    from headstart.core.evaluate import paired_difference_interval
+    from headstart.core.statistics import paired_difference_interval
 
     lo, hi = paired_difference_interval(59, 6, 16, 80)
     assert (round(lo, 4), round(hi, 4)) == (-0.1186, -0.0046)
@@ -385,7 +386,7 @@ def test_macro_f1_ignores_a_class_the_evaluation_never_shows():
     estimate and in every bootstrap resample, and scikit-learn stays quiet."""
     import warnings
 
-    from headstart.core.evaluate import bootstrap_intervals, classification_metrics
+    from headstart.core.statistics import bootstrap_intervals, classification_metrics
 
     y = np.array([0, 0, 1, 1, 1, 0])
     proba = np.eye(3)[y]
@@ -412,7 +413,7 @@ def test_duplicates_across_a_shared_split_make_both_scores_optimistic_alike(tmp_
     images = SimpleNamespace(noun="image")
     keep = np.ones(3, bool)
     entry = {"verdict": "Same.", "other": "other"}
-    seen_in_training(other, images, keep, entry, lambda: ["h1", "x", "y"], False, run=run)
+    seen_in_training(other, images, keep, entry, lambda: ["h1", "x", "y"], run=run)
     assert (
         entry["other_train_overlap"] == 1
         and "Both runs trained on the same split" in entry["verdict"]
@@ -420,5 +421,5 @@ def test_duplicates_across_a_shared_split_make_both_scores_optimistic_alike(tmp_
     assert "Caution" not in entry["verdict"]
     apart = {"verdict": "Same.", "other": "other"}
     other_split = SimpleNamespace(path=tmp_path, split={"train": ["c.png"]})
-    seen_in_training(other_split, images, keep, apart, lambda: ["h1", "x", "y"], False, run=run)
+    seen_in_training(other_split, images, keep, apart, lambda: ["h1", "x", "y"], run=run)
     assert "Caution: 1 of these 3 images" in apart["verdict"]

@@ -21,7 +21,7 @@ from headstart.console.base import (
 def _degenerate_notes(rows, noun: str) -> list[str]:
     """Why each degenerate macro F1 interval in ``rows`` (evaluation table rows) has no width
     (accuracy intervals never have none)."""
-    from headstart.core.evaluate import degenerate_note, is_degenerate
+    from headstart.core.statistics import degenerate_note, is_degenerate
 
     return [
         f"{r['name']}: {degenerate_note('macro F1', r['macro_f1'], r['n'], noun)}"
@@ -220,7 +220,7 @@ def _scores_table(ev: dict, noun: str) -> Table:
     # the accuracy interval, macro F1 and balanced accuracy last (they matter on imbalanced data)
     keep = _models_table(table, ev["table"], headers, rows, drop=(4, 1, 3, 2))
     dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
-    from headstart.core.evaluate import intervals_footnote
+    from headstart.core.statistics import intervals_footnote
 
     n_boot = (ev.get("intervals") or {}).get("bootstrap_resamples", 1000)
     captions = [intervals_footnote(n_boot, f1=4 in keep)] if 1 in keep or 4 in keep else []
@@ -285,7 +285,7 @@ def _paired_table(paired: list[dict], noun: str) -> Table:
         pt.add_column(col, justify="right", no_wrap=True)
     for name, cells in zip(names, rows):
         pt.add_row(name, *cells)
-    from headstart.core.evaluate import INTERVAL_METHODS
+    from headstart.core.statistics import INTERVAL_METHODS
 
     pt.caption = f"95% interval: {INTERVAL_METHODS['accuracy_difference']}; p: McNemar's exact test"
     pt.caption_justify = "left"

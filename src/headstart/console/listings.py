@@ -181,7 +181,7 @@ def render_leaderboard(result: dict) -> Group:
         notes.append(f"majority-class baseline {b:.1%}")
     classic = result.get("classic_baseline")
     if classic:
-        from headstart.core.evaluate import difference_text
+        from headstart.core.statistics import difference_text
 
         notes.append(
             f"classic baseline ({classic['name']}, same train split) "

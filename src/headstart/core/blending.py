@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from headstart.core.classic import blended, choose_weight, fit_baseline, fit_joint
-from headstart.core.evaluate import paired_comparison
 from headstart.core.loop import accuracy_of
 from headstart.core.run_scores import scored_headline
 from headstart.core.splits import example_noun
+from headstart.core.statistics import paired_comparison
 
 
 def blend_with_classic(

@@ -18,9 +18,10 @@ from headstart.api import train
 from headstart.core.classic import baseline_class
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
-from headstart.core.evaluate import INTERVAL_METHODS, difference_text, evaluate_run
+from headstart.core.evaluate import evaluate_run
 from headstart.core.report_words import cache_status
 from headstart.core.splits import OPTIMISTIC, example_noun
+from headstart.core.statistics import INTERVAL_METHODS, difference_text
 from headstart.core.training import split_data
 from headstart.io import atomic_write_json, atomic_write_text
 from headstart.progress import enabled

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headstart.core.evaluate import paired_noise
+from headstart.core.statistics import paired_noise
 
 #: The name of the ensemble candidate in ``--strategy auto``'s account.
 ENSEMBLE_NAME = "ensemble of the frozen candidates"

@@ -85,7 +85,7 @@ def warnings(evaluation: dict, metrics: dict, noun: str) -> list[tuple[str, str]
 def metrics_context(evaluation: dict, noun: str) -> dict:
     """What the Metrics section shows: the scores table, the classic baseline, compared runs
     pair by pair, overlap with training and each class's scores, as display strings."""
-    from headstart.core.evaluate import degenerate_note, intervals_sentence, is_degenerate
+    from headstart.core.statistics import degenerate_note, intervals_sentence, is_degenerate
 
     paired = evaluation.get("paired") or []
     n_boot = (evaluation.get("intervals") or {}).get("bootstrap_resamples", 1000)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from headstart.core.evaluate import INTERVAL_METHODS, accuracy_interval
 from headstart.core.loop import accuracy_of, predict_scores
 from headstart.core.model import TransferModel
 from headstart.core.multilabel import held_out_scores
 from headstart.core.preparation import Prepared, used_labels
 from headstart.core.splits import score_label
+from headstart.core.statistics import INTERVAL_METHODS, accuracy_interval
 from headstart.core.tasks import MULTI, label_counts, task_of
 
 

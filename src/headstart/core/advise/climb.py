@@ -12,9 +12,9 @@ import numpy as np
 
 from headstart.core.config import TrainConfig
 from headstart.core.data import Splits
-from headstart.core.evaluate import paired_noise
 from headstart.core.multilabel import paired_f1_noise
 from headstart.core.scenarios import Advice
+from headstart.core.statistics import paired_noise
 from headstart.core.tasks import MULTI, task_of
 from headstart.io import make_temp_dir
 from headstart.notes import leaving_out
