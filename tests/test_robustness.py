@@ -382,7 +382,7 @@ def test_full_disk_is_refused_before_training(image_folder, tmp_path, monkeypatc
     from headstart.core import training as pipeline
 
     started = []
-    monkeypatch.setattr(pipeline, "_prepare", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(pipeline, "prepare", lambda *a, **k: started.append(1))
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=1000))
     with pytest.raises(RunError, match="free some space"):
