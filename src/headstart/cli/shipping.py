@@ -82,22 +82,7 @@ def predict(
     from headstart.core.predictions import predictions_csv, rows_said
 
     run = load_engine(run_dir, engine)
-    modality = run.modality
-    if engine == "onnx":
-        default_column = run.meta["client"].get("text_column", "text")
-    else:
-        default_column = run.config.text_column
-    if modality == "text":
-        from headstart.modalities.text.predict import predict_text_inputs
-
-        column = text_column or default_column
-        preds = predict_text_inputs(
-            run, [str(i) for i in inputs], text_column=column, batch_size=batch_size
-        )
-    else:
-        from headstart.modalities.image.predict import predict_inputs
-
-        preds = predict_inputs(run, inputs, batch_size=batch_size)
+    preds = _predictions(run, engine, inputs, text_column, batch_size)
     cost = run.meta.get("cost") if engine == "onnx" else run.cost_note()
     if cost:  # an ensemble: what an example costs against one member, said once
         console(stderr=True).print(message("model", cost, "cyan"))
@@ -114,6 +99,27 @@ def predict(
         err.print(Text(f"{len(failed)} input(s) could not be read:", style="yellow"))
         for p in failed[:20]:
             err.print(path_line(f"  {p.input}  ({p.error})"))
+
+
+def _predictions(run, engine: str, inputs: list[Path], text_column, batch_size: int):
+    """The run's (or its export's) predictions for the inputs, as its kind of data reads
+    them (a text run's tables by ``text_column``, else the run's own column)."""
+    if run.modality != "text":
+        from headstart.modalities.image.predict import predict_inputs
+
+        return predict_inputs(run, inputs, batch_size=batch_size)
+    from headstart.modalities.text.predict import predict_text_inputs
+
+    if engine == "onnx":
+        default_column = run.meta["client"].get("text_column", "text")
+    else:
+        default_column = run.config.text_column
+    return predict_text_inputs(
+        run,
+        [str(i) for i in inputs],
+        text_column=text_column or default_column,
+        batch_size=batch_size,
+    )
 
 
 @app.command(cls=Command)

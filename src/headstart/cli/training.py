@@ -87,28 +87,8 @@ def train(
     _nproc_asked(nproc)  # a mistyped --nproc is answered before torch loads
     given = given_flags(ctx)
     settings["data"] = data_location(data, demo) if (data is not None or demo) else None
-    if resume is not None:
-        # a resumed run must finish as the uninterrupted one would: only where it runs may change
-        changed = sorted(given - {"resume", "device", "workers", "overwrite", "nproc"})
-        if changed:
-            raise HeadstartError(
-                f"--resume finishes {resume} with its recorded configuration; "
-                f"{flags(changed)} would change it. Drop {'them' if len(changed) > 1 else 'it'}, "
-                "or start a new run with --config RUN_DIR and the changes."
-            )
-        cfg = TrainConfig.from_file(resume)
-        cfg = with_changes(cfg, {k: settings[k] for k in given & {"device", "workers"}})
-        out = resume
-    elif config is not None:
-        # replay a recorded configuration; every flag given beside it changes that setting
-        cfg = TrainConfig.from_file(config)
-        overrides = {k: settings[k] for k in given & settings.keys()}
-        if settings["data"] is not None:
-            overrides["data"] = settings["data"]
-        cfg = with_changes(cfg, overrides)
-    else:
-        settings["data"] = data_location(data, demo)
-        cfg = TrainConfig(**settings)
+    cfg = _train_config(settings, given, resume, config)
+    out = resume if resume is not None else out
     # options, names, weights, the data and --out are checked before torch loads
     from headstart.core.checks import ready_to_train
     from headstart.core.rundir import check_out
@@ -137,6 +117,32 @@ def train(
         )
     if speaks():
         console().print(render_run(run))
+
+
+def _train_config(settings: dict, given: set[str], resume: Path | None, config: Path | None):
+    """The run's configuration: a resumed run's as recorded (only where it runs may change),
+    a replayed one's with the flags given beside it, or the settings as given."""
+    if resume is not None:
+        # a resumed run must finish as the uninterrupted one would: only where it runs may change
+        changed = sorted(given - {"resume", "device", "workers", "overwrite", "nproc"})
+        if changed:
+            raise HeadstartError(
+                f"--resume finishes {resume} with its recorded configuration; "
+                f"{flags(changed)} would change it. Drop {'them' if len(changed) > 1 else 'it'}, "
+                "or start a new run with --config RUN_DIR and the changes."
+            )
+        cfg = TrainConfig.from_file(resume)
+        return with_changes(cfg, {k: settings[k] for k in given & {"device", "workers"}})
+    if config is not None:
+        # replay a recorded configuration; every flag given beside it changes that setting
+        cfg = TrainConfig.from_file(config)
+        overrides = {k: settings[k] for k in given & settings.keys()}
+        if settings["data"] is not None:
+            overrides["data"] = settings["data"]
+        return with_changes(cfg, overrides)
+    if settings["data"] is None:
+        settings["data"] = data_location(None, False)  # (refused: no data given)
+    return TrainConfig(**settings)
 
 
 def _distributed_start(cfg: TrainConfig, nproc: str | None, out: Path | None):

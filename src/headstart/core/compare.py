@@ -65,38 +65,10 @@ def compare_backbones(
         with enabled(False):  # scored without bars, as the report scores a run
             ev = evaluate_run(run, held_out, described=described)
         baseline = ev["table"][1]["accuracy"]
-        t = run.metrics["timing"]
-        rows.append(
-            {
-                "name": name,
-                "timm_name": run.backbone_name,
-                "run_dir": str(run.path),
-                "val_accuracy": run.metrics["val_accuracy"],
-                "evaluated_on": described,
-                "n": ev["n"],
-                "accuracy": ev["accuracy"],
-                "accuracy_ci95": ev["accuracy_ci95"],
-                "macro_f1": ev["macro_f1"],
-                "parameters": run.metrics["parameters"]["total"],
-                "input": run.preprocessing.short(),
-                "feature_extraction_seconds": t["feature_extraction_seconds"],
-                "training_seconds": t["training_seconds"],
-                "feature_cache": sorted(set(run.metrics["feature_cache"].get("hits", []))),
-            }
-        )
-        rows[-1]["feature_cache_status"] = cache_status(rows[-1]["feature_cache"])
+        rows.append(_leaderboard_row(name, run, ev, described))
         if "classic_baseline" in ev:  # paired with the baseline on the same examples
-            classic = ev["classic_baseline"]
-            rows[-1]["vs_classic_baseline"] = vs_baseline(classic["paired"])
-            shown = next(r for r in ev["table"] if r["kind"] == "classic baseline")
-            classic_row = {
-                "name": classic["name"],
-                "description": classic["description"],
-                "accuracy": shown["accuracy"],
-                "accuracy_ci95": shown["accuracy_ci95"],
-                "n": shown["n"],
-                "val_accuracy": (run.metrics.get("classic_baseline") or {}).get("val_accuracy"),
-            }
+            rows[-1]["vs_classic_baseline"] = vs_baseline(ev["classic_baseline"]["paired"])
+            classic_row = _classic_row(ev, run)
     rows.sort(key=lambda r: (-r["val_accuracy"], -r["accuracy"]))
     for rank, r in enumerate(rows, 1):
         r["rank"] = rank
@@ -130,6 +102,44 @@ def compare_backbones(
     atomic_write_text(out / "compare.html", _html(result, chart))
     result["report"] = str(out / "compare.html")
     return result
+
+
+def _leaderboard_row(name: str, run, ev: dict, described: str) -> dict:
+    """One backbone's row: its validation accuracy (what ranks), its held-out scores, size,
+    input and where its time went."""
+    t = run.metrics["timing"]
+    hits = sorted(set(run.metrics["feature_cache"].get("hits", [])))
+    return {
+        "name": name,
+        "timm_name": run.backbone_name,
+        "run_dir": str(run.path),
+        "val_accuracy": run.metrics["val_accuracy"],
+        "evaluated_on": described,
+        "n": ev["n"],
+        "accuracy": ev["accuracy"],
+        "accuracy_ci95": ev["accuracy_ci95"],
+        "macro_f1": ev["macro_f1"],
+        "parameters": run.metrics["parameters"]["total"],
+        "input": run.preprocessing.short(),
+        "feature_extraction_seconds": t["feature_extraction_seconds"],
+        "training_seconds": t["training_seconds"],
+        "feature_cache": hits,
+        "feature_cache_status": cache_status(hits),
+    }
+
+
+def _classic_row(ev: dict, run) -> dict:
+    """The classic baseline's row, fitted on the same train split as every backbone."""
+    classic = ev["classic_baseline"]
+    shown = next(r for r in ev["table"] if r["kind"] == "classic baseline")
+    return {
+        "name": classic["name"],
+        "description": classic["description"],
+        "accuracy": shown["accuracy"],
+        "accuracy_ci95": shown["accuracy_ci95"],
+        "n": shown["n"],
+        "val_accuracy": (run.metrics.get("classic_baseline") or {}).get("val_accuracy"),
+    }
 
 
 def vs_baseline(paired: dict) -> dict:

@@ -178,43 +178,16 @@ def verdict_words(record: dict) -> str:
     return f"{head}; {'not kept: within the noise' if record['difference'] > 0 else 'not kept'}"
 
 
-def ensemble_run(runs, columns, weights, loaded, config, proba: dict, record: dict):
-    """The ensemble as a run like any other: the every-depth features ``loaded`` computes
-    (of one backbone, or of several side by side), an ``EnsembleHead`` of the members with
-    positive weight, each on its ``columns`` ((start, end) ranges of those features), the
-    validation and test scores of ``proba`` (the ensemble's probabilities per split, over the
-    examples the members scored). Its metrics start from its heaviest member's (the split,
-    the baselines, the cache) and replace what the ensemble changed."""
+def _ensemble_metrics(template, runs, keep, loaded, proba: dict, record: dict):
+    """The ensemble's metrics: its heaviest member's (the split, the baselines, the cache),
+    with the held-out scores, the headline, the features and the time replaced by the
+    ensemble's. Returns (metrics, split name -> (true, predicted))."""
     import copy
-    from dataclasses import replace
 
-    from headstart.core.heads import ENSEMBLE, HeadSpec, build_head
-    from headstart.core.model import TransferModel, features_record, weights_record
+    from headstart.core.model import features_record
     from headstart.core.run_scores import scored_headline
-    from headstart.core.runs import Run
     from headstart.core.splits import score_label
 
-    keep = [i for i, w in enumerate(weights) if w > 0]
-    names = [m["candidate"] for m in record["members"]]
-    spec = HeadSpec(
-        kind=ENSEMBLE,
-        members=tuple(
-            {
-                "head": runs[i].head_spec.to_dict(),
-                "columns": [[int(lo), int(hi)] for lo, hi in columns[i]],
-                "weight": float(weights[i]),
-                "candidate": name,
-            }
-            for i, name in zip(keep, names)
-        ),
-    )
-    template = runs[max(keep, key=lambda i: weights[i])]
-    head = build_head(spec, loaded.backbone.num_features, len(template.class_names))
-    for module, i in zip(head.members, keep):
-        module.load_state_dict(runs[i].model.head.state_dict())
-    model = TransferModel(loaded.backbone, head).eval()
-    for p in model.backbone.parameters():
-        p.requires_grad_(False)
     metrics = copy.deepcopy(template.metrics)
     for key in ("probe", "weight_decay", "fit_recipe", "out_of_time"):
         metrics.pop(key, None)
@@ -244,6 +217,44 @@ def ensemble_run(runs, columns, weights, loaded, config, proba: dict, record: di
             "seconds_per_epoch": 0.0,
         },
     )
+    return metrics, predictions
+
+
+def ensemble_run(runs, columns, weights, loaded, config, proba: dict, record: dict):
+    """The ensemble as a run like any other: the every-depth features ``loaded`` computes
+    (of one backbone, or of several side by side), an ``EnsembleHead`` of the members with
+    positive weight, each on its ``columns`` ((start, end) ranges of those features), the
+    validation and test scores of ``proba`` (the ensemble's probabilities per split, over the
+    examples the members scored). Its metrics start from its heaviest member's (the split,
+    the baselines, the cache) and replace what the ensemble changed."""
+    from dataclasses import replace
+
+    from headstart.core.heads import ENSEMBLE, HeadSpec, build_head
+    from headstart.core.model import TransferModel, weights_record
+    from headstart.core.runs import Run
+
+    keep = [i for i, w in enumerate(weights) if w > 0]
+    names = [m["candidate"] for m in record["members"]]
+    spec = HeadSpec(
+        kind=ENSEMBLE,
+        members=tuple(
+            {
+                "head": runs[i].head_spec.to_dict(),
+                "columns": [[int(lo), int(hi)] for lo, hi in columns[i]],
+                "weight": float(weights[i]),
+                "candidate": name,
+            }
+            for i, name in zip(keep, names)
+        ),
+    )
+    template = runs[max(keep, key=lambda i: weights[i])]
+    head = build_head(spec, loaded.backbone.num_features, len(template.class_names))
+    for module, i in zip(head.members, keep):
+        module.load_state_dict(runs[i].model.head.state_dict())
+    model = TransferModel(loaded.backbone, head).eval()
+    for p in model.backbone.parameters():
+        p.requires_grad_(False)
+    metrics, predictions = _ensemble_metrics(template, runs, keep, loaded, proba, record)
     strategy = template.strategy
     run = Run(
         model=model,

@@ -232,11 +232,7 @@ def evaluate_run(
     if int(n_boot) < 1:
         raise ConfigError(f"bootstrap resamples must be at least 1; got {n_boot}.")
     ready = hasattr(data, "labels") and hasattr(data, "ids")  # examples (images or texts)
-    if ready:
-        images, described = data, described or f"{data.name} split"
-        detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}
-    else:
-        images, described, detail = select_evaluation_images(run, data, columns)
+    images, described, detail = _examples(run, data, ready, described, columns)
     noun = example_noun(images)
     if len(images) == 0:
         raise DataError(f"no {noun}s to evaluate on in the {described}.")
@@ -266,8 +262,7 @@ def evaluate_run(
         if baseline is not None
         else None
     )
-    if classic is not None:
-        rows.append(classic.pop("row"))
+    rows += [classic.pop("row")] if classic is not None else []
     for other in compare:
         row, entry = _compared(run, other, images, valid, proba, noun, n_boot, hashes)
         rows.append(row)
@@ -281,14 +276,7 @@ def evaluate_run(
             "evaluation_data": detail,
             "noun": noun,
             "units": UNITS,
-            "intervals": {
-                "level": 0.95,
-                "accuracy": INTERVAL_METHODS["accuracy"],
-                "macro_f1": INTERVAL_METHODS["bootstrap"],
-                "balanced_accuracy": INTERVAL_METHODS["bootstrap"],
-                "bootstrap_resamples": n_boot,
-                "accuracy_difference": INTERVAL_METHODS["accuracy_difference"],
-            },
+            "intervals": _intervals(n_boot),
             # listed but unreadable: left out of every count and score above
             "unreadable": bad,
             "table": rows,
@@ -302,6 +290,27 @@ def evaluate_run(
         }
     )
     return result
+
+
+def _examples(run, data, ready: bool, described: str, columns: dict | None):
+    """What is evaluated: ready examples as given, else the external data or the run's own
+    split (:func:`select_evaluation_images`). Returns (examples, described, detail)."""
+    if not ready:
+        return select_evaluation_images(run, data, columns)
+    detail = {"location": None, "used": {data.name: len(data)}, "not_used": {}}
+    return data, described or f"{data.name} split", detail
+
+
+def _intervals(n_boot: int) -> dict:
+    """How each interval of the evaluation was computed."""
+    return {
+        "level": 0.95,
+        "accuracy": INTERVAL_METHODS["accuracy"],
+        "macro_f1": INTERVAL_METHODS["bootstrap"],
+        "balanced_accuracy": INTERVAL_METHODS["bootstrap"],
+        "bootstrap_resamples": n_boot,
+        "accuracy_difference": INTERVAL_METHODS["accuracy_difference"],
+    }
 
 
 def _evaluate_label_sets(run, images, compare, n_boot: int, data) -> dict:

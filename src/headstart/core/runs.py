@@ -352,33 +352,12 @@ def load_run(path: str | Path) -> Run:
             f"{weights_file}: weights do not match model.json ({str(e)[:200]})."
         ) from None
     model.eval()
-    trained_head, trained_spec = None, None
-    if meta.get("trained_head"):  # a joint run's head as trained, for continuations
-        trained_spec = HeadSpec(**meta["trained_head"])
-        trained_head = build_head(trained_spec, int(meta["num_features"]), len(class_names))
-        try:
-            trained_head.load_state_dict(load_file(str(path / TRAINED_HEAD_FILE)), strict=True)
-        except (SafetensorError, RuntimeError, OSError) as e:
-            raise RunError(
-                f"{path / TRAINED_HEAD_FILE}: unreadable or not the head model.json names "
-                f"({str(e)[:200]})."
-            ) from None
-        trained_head.eval()
+    trained_head, trained_spec = _trained_head(path, meta, len(class_names))
     strategy = Strategy(**meta.get("strategy", {}))
     plan_strategy(model.backbone, strategy)  # marks what this run trained, for summaries
-    history = None
-    if (path / "history.csv").is_file():
-        with open(path / "history.csv", newline="") as f:
-            rows = [
-                {k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()}
-                for r in csv.DictReader(f)
-            ]
-        history = History(epochs=rows)
     metrics = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
     split = read_json(path / "split.json") if (path / "split.json").is_file() else {}
-    if history is not None:
-        history.best_epoch = int(metrics.get("best_epoch", 0))
-        history.stopped_early = bool(metrics.get("stopped_early", False))
+    history = _history(path, metrics)
     run = Run(
         model=model,
         class_names=class_names,
@@ -405,6 +384,40 @@ def load_run(path: str | Path) -> Run:
             "missing; copy the whole run folder."
         )
     return run
+
+
+def _trained_head(path: Path, meta: dict, n_classes: int):
+    """A joint run's head as trained, kept for continuations: (head, spec), or None, None."""
+    if not meta.get("trained_head"):
+        return None, None
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    spec = HeadSpec(**meta["trained_head"])
+    head = build_head(spec, int(meta["num_features"]), n_classes)
+    try:
+        head.load_state_dict(load_file(str(path / TRAINED_HEAD_FILE)), strict=True)
+    except (SafetensorError, RuntimeError, OSError) as e:
+        raise RunError(
+            f"{path / TRAINED_HEAD_FILE}: unreadable or not the head model.json names "
+            f"({str(e)[:200]})."
+        ) from None
+    return head.eval(), spec
+
+
+def _history(path: Path, metrics: dict) -> History | None:
+    """The epochs of history.csv, with the best epoch and early stopping from the metrics."""
+    if not (path / "history.csv").is_file():
+        return None
+    with open(path / "history.csv", newline="") as f:
+        rows = [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()}
+            for r in csv.DictReader(f)
+        ]
+    history = History(epochs=rows)
+    history.best_epoch = int(metrics.get("best_epoch", 0))
+    history.stopped_early = bool(metrics.get("stopped_early", False))
+    return history
 
 
 def display_name(run) -> str:

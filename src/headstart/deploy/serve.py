@@ -315,9 +315,7 @@ async def read_body(request, limits: Limits) -> bytes:
 def create_app(model, info: dict, limits: Limits | None = None):
     """The FastAPI application serving ``model`` (a loaded run or an ONNX export)."""
     from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException
 
     from headstart.core.modality import modality
 
@@ -342,16 +340,7 @@ def create_app(model, info: dict, limits: Limits | None = None):
         lifespan=lifespan,
     )
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request, exc):  # 404, 405... as JSON like every other error
-        return error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request, exc):
-        return error(422, str(exc)[:300])
+    error = errors_as_json(app)
 
     @app.get("/health")
     async def health() -> dict:
@@ -368,43 +357,8 @@ def create_app(model, info: dict, limits: Limits | None = None):
         openapi_extra={"requestBody": reader.body_schema(limits)},
     )
     async def predict(request: Request):
-        content_type = request.headers.get("content-type", "").lower()
         try:
-            if request.headers.get("content-length") == "0" or not (
-                content_type or request.headers.get("transfer-encoding")
-            ):
-                raise RequestError(400, f"empty body: {reader.HOW}.")
-            if reader.REQUEST == "multipart":
-                if not content_type.startswith("multipart/form-data"):
-                    raise RequestError(415, f"content type {content_type or 'none'}: {reader.HOW}.")
-                parts = await read_multipart(request, limits)
-                if not parts:
-                    raise RequestError(400, f"no files in the request: {reader.HOW}.")
-                items = reader.read_request(parts, limits)
-            else:
-                if not content_type.startswith("application/json"):
-                    raise RequestError(415, f"content type {content_type or 'none'}: {reader.HOW}.")
-                raw = await read_body(request, limits)
-                if not raw.strip():
-                    raise RequestError(400, f"empty body: {reader.HOW}.")
-                try:
-                    body = json.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    raise RequestError(400, "the body is not UTF-8 text.") from None
-                except (ValueError, RecursionError):  # RecursionError: nested too deep
-                    raise RequestError(400, f"the body is not valid JSON: {reader.HOW}.") from None
-                try:
-                    items = reader.read_request(body, limits)
-                except ValueError as e:
-                    raise RequestError(422, str(e)) from None
-                if not items:
-                    raise RequestError(400, f"no inputs in the request: {reader.HOW}.")
-                if len(items) > limits.max_files:
-                    raise RequestError(
-                        400,
-                        f"{len(items)} inputs in one request; the limit is {limits.max_files}"
-                        " (--max-files).",
-                    )
+            items = await read_items(request, reader, limits)
         except RequestError as e:
             return error(e.status, e.message)
         good = [k for k, (_, _, err) in enumerate(items) if err is None]
@@ -415,25 +369,12 @@ def create_app(model, info: dict, limits: Limits | None = None):
             except Exception as e:
                 return error(500, f"prediction failed: {type(e).__name__}: {str(e)[:200]}")
         rows = {k: p for k, p in zip(good, probs)} if good else {}
-        predictions = []
-        for k, (name, _, err) in enumerate(items):
-            if err is not None:
-                predictions.append({"input": name, "error": err})
-                continue
-            p = rows[k]
-            said = (
-                {"labels": [c for c, on in zip(classes, p >= thresholds) if on]}
-                if thresholds is not None
-                else {"label": classes[int(np.argmax(p))]}
-            )
-            predictions.append(
-                {
-                    "input": name,
-                    **said,
-                    "confidence": confidence_of(model, p),
-                    "probabilities": {c: float(v) for c, v in zip(classes, p)},
-                }
-            )
+        predictions = [
+            {"input": name, "error": err}
+            if err is not None
+            else answer(model, name, rows[k], classes, thresholds)
+            for k, (name, _, err) in enumerate(items)
+        ]
         if not good:
             named = "; ".join(f"{p['input']}: {p['error']}" for p in predictions[:5])
             more = f" (and {len(predictions) - 5} more)" if len(predictions) > 5 else ""
@@ -444,6 +385,83 @@ def create_app(model, info: dict, limits: Limits | None = None):
         return {"predictions": predictions}
 
     return app
+
+
+def errors_as_json(app):
+    """Every error the app answers as ``{"error": message}`` (404, 405 and invalid requests
+    too); returns the function that makes one."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc):  # 404, 405... as JSON like every other error
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, exc):
+        return error(422, str(exc)[:300])
+
+    return error
+
+
+async def read_items(request, reader, limits: Limits) -> list:
+    """The inputs of a ``/predict`` request as the modality's reader takes them (multipart
+    files or a JSON body): (name, input, error or None) each; a request that cannot be read
+    raises :class:`RequestError` with its status."""
+    content_type = request.headers.get("content-type", "").lower()
+    if request.headers.get("content-length") == "0" or not (
+        content_type or request.headers.get("transfer-encoding")
+    ):
+        raise RequestError(400, f"empty body: {reader.HOW}.")
+    wanted = "multipart/form-data" if reader.REQUEST == "multipart" else "application/json"
+    if not content_type.startswith(wanted):
+        raise RequestError(415, f"content type {content_type or 'none'}: {reader.HOW}.")
+    if reader.REQUEST == "multipart":
+        parts = await read_multipart(request, limits)
+        if not parts:
+            raise RequestError(400, f"no files in the request: {reader.HOW}.")
+        return reader.read_request(parts, limits)
+    raw = await read_body(request, limits)
+    if not raw.strip():
+        raise RequestError(400, f"empty body: {reader.HOW}.")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RequestError(400, "the body is not UTF-8 text.") from None
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        raise RequestError(400, f"the body is not valid JSON: {reader.HOW}.") from None
+    try:
+        items = reader.read_request(body, limits)
+    except ValueError as e:
+        raise RequestError(422, str(e)) from None
+    if not items:
+        raise RequestError(400, f"no inputs in the request: {reader.HOW}.")
+    if len(items) > limits.max_files:
+        raise RequestError(
+            400,
+            f"{len(items)} inputs in one request; the limit is {limits.max_files} (--max-files).",
+        )
+    return items
+
+
+def answer(model, name: str, p: np.ndarray, classes: list[str], thresholds) -> dict:
+    """One input's prediction: its label (or, with ``thresholds``, its labels), the
+    confidence and every class's probability."""
+    said = (
+        {"labels": [c for c, on in zip(classes, p >= thresholds) if on]}
+        if thresholds is not None
+        else {"label": classes[int(np.argmax(p))]}
+    )
+    return {
+        "input": name,
+        **said,
+        "confidence": confidence_of(model, p),
+        "probabilities": {c: float(v) for c, v in zip(classes, p)},
+    }
 
 
 def serve(

@@ -210,38 +210,44 @@ class Climb:
             words += f", stopped at the budget after {_epochs(row['epochs_run'])})"
         else:
             words += ")"
-        if self.best is None:
-            row["status"] = "kept"
-            self.best = (run, row, cand)
-            log.info(words)
-        else:
-            y, pred = run.predictions["val"]
-            best = self.best[0].predictions["val"][1]
-            if task is MULTI:  # micro-F1's difference and its paired bootstrap spread
-                diff, noise = paired_f1_noise(y, pred, best)
-            else:
-                diff, noise = paired_noise(y, pred, best)
-            row.update(difference=round(diff, 4), noise=round(noise, 4))
-            better = diff > max(noise, 0.0) and diff > 0
-            verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"
-            if cand.config.tta and not better:
-                verdict = "TTA rejected on validation"
-            if diff == 0 and noise == 0:  # right on the same examples: no noise to measure
-                row["same_examples_right"] = True
-                compared = "right and wrong on the same validation examples as the best so far"
-            else:
-                compared = f"{diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
-            log.info(f"{words}, {compared}; {verdict}")
-            if better:
-                self.best[1]["status"] = "tried"
-                row["status"] = "kept"
-                self.best = (run, row, cand)
+        self.judge(cand, row, run, words)
         y, best_pred = self.best[0].predictions["val"]
         self.stopped = cannot_rank(y, best_pred, self.splits.train.noun)
         if self.stopped:
             log.info(f"auto: stopped climbing: {self.stopped}")
         self.trained.append((cand, row, run))
         return run
+
+    def judge(self, cand: Candidate, row: dict, run, words: str) -> None:
+        """Keep ``run`` when it beats the best so far beyond the noise of the paired
+        difference on the validation examples (the first one is kept), and say so."""
+        task = task_of(self.splits.train.labels)
+        if self.best is None:
+            row["status"] = "kept"
+            self.best = (run, row, cand)
+            log.info(words)
+            return
+        y, pred = run.predictions["val"]
+        best = self.best[0].predictions["val"][1]
+        if task is MULTI:  # micro-F1's difference and its paired bootstrap spread
+            diff, noise = paired_f1_noise(y, pred, best)
+        else:
+            diff, noise = paired_noise(y, pred, best)
+        row.update(difference=round(diff, 4), noise=round(noise, 4))
+        better = diff > max(noise, 0.0) and diff > 0
+        verdict = "kept" if better else "not kept: within the noise" if diff > 0 else "not kept"
+        if cand.config.tta and not better:
+            verdict = "TTA rejected on validation"
+        if diff == 0 and noise == 0:  # right on the same examples: no noise to measure
+            row["same_examples_right"] = True
+            compared = "right and wrong on the same validation examples as the best so far"
+        else:
+            compared = f"{diff * 100:+.1f} points vs the best so far (noise {noise * 100:.1f})"
+        log.info(f"{words}, {compared}; {verdict}")
+        if better:
+            self.best[1]["status"] = "tried"
+            row["status"] = "kept"
+            self.best = (run, row, cand)
 
 
 class Estimates:

@@ -177,6 +177,21 @@ def scan_unreadable(
     return np.flatnonzero(ok), bad
 
 
+def _size_summary(sizes: Counter) -> dict:
+    """Image sizes (height, width): smallest, largest, median, the most common."""
+    heights = [h for (h, _w) in sizes.elements()]
+    widths = [w for (_h, w) in sizes.elements()]
+    if not heights:
+        return {}
+    return {
+        "min_hw": [int(min(heights)), int(min(widths))],
+        "max_hw": [int(max(heights)), int(max(widths))],
+        "median_hw": [int(np.median(heights)), int(np.median(widths))],
+        "most_common": [[h, w, n] for (h, w), n in sizes.most_common(5)],
+        "distinct": len(sizes),
+    }
+
+
 def inspect_source(
     source: DataSource,
     *,
@@ -223,27 +238,12 @@ def inspect_source(
             item_hashes[split][i] = digest
     within, across = group_duplicates(by_hash)
     train_counts = np.asarray(counts["train"])
-    heights = [h for (h, _w) in sizes.elements()]
-    widths = [w for (_h, w) in sizes.elements()]
-    image_sizes: dict[str, object] = {}
-    if heights:
-        image_sizes = {
-            "min_hw": [int(min(heights)), int(min(widths))],
-            "max_hw": [int(max(heights)), int(max(widths))],
-            "median_hw": [int(np.median(heights)), int(np.median(widths))],
-            "most_common": [[h, w, n] for (h, w), n in sizes.most_common(5)],
-            "distinct": len(sizes),
-        }
+    image_sizes = _size_summary(sizes)
     labels = source.train.labels
     small = too_few_to_split(labels, source.class_names) if source.val is None else {}
     few = {names[i]: int(c) for i, c in enumerate(train_counts) if 0 < c < FEW_IMAGES}
     planned_counts, split_method, baseline = plan_and_baseline(
-        source,
-        counts,
-        unreadable_ids,
-        val_split=val_split,
-        test_split=test_split,
-        seed=seed,
+        source, counts, unreadable_ids, val_split=val_split, test_split=test_split, seed=seed
     )
     return Inspection(
         planned_split=planned_counts,

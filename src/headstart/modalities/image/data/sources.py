@@ -282,29 +282,7 @@ def from_csv(
     csv_path = Path(csv_path)
     base = csv_path.parent
     refuse_empty_table(csv_path, f"{filename_column},{label_column}")
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            wanted = (filename_column, *(labels.columns or (label_column,)))
-            missing = [c for c in wanted if c not in columns]
-            if missing:
-                raise DataError(
-                    f"{csv_path}: column(s) {', '.join(map(repr, missing))} not found; the "
-                    f"header has {', '.join(map(repr, columns)) or 'no columns'}. Name the "
-                    "columns with --filename-column / "
-                    + ("--label-columns." if labels.columns else "--label-column.")
-                    + label_columns_hint(missing, label_column, columns, filename_column)
-                    + column_hints(
-                        {"--filename-column": filename_column, "--label-column": label_column},
-                        list(columns),
-                    )
-                )
-            rows = list(reader)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{csv_path}: not a UTF-8 text CSV ({e}).") from None
-    if not rows:
-        raise DataError(f"{csv_path}: has a header but no rows.")
+    columns, rows = _csv_rows(csv_path, filename_column, label_column, labels)
     by_split: dict[str, tuple[list[str], list[str]]] = {}
     missing_files: list[str] = []
     first_empty = None  # where the first empty label cell is (no label, multi-label)
@@ -324,15 +302,7 @@ def from_csv(
             raise DataError(
                 f"{csv_path}, line {line}: empty {'filename' if not name else 'label'} cell."
             )
-        split = "train"
-        if split_column in columns and (row.get(split_column) or "").strip():
-            raw = row[split_column].strip().lower()
-            if raw not in SPLIT_ALIASES:
-                raise DataError(
-                    f"{csv_path}, line {line}: split {row[split_column]!r} is not one of "
-                    "train, val, test."
-                )
-            split = SPLIT_ALIASES[raw]
+        split = _split_of(row, split_column, columns, f"{csv_path}, line {line}")
         path = Path(name) if os.path.isabs(name) else base / name
         if not path.is_file():
             missing_files.append(name)
@@ -361,6 +331,44 @@ def from_csv(
         for s, (paths, _) in by_split.items()
     }
     return DataSource(**sets, layout="csv", location=str(csv_path))
+
+
+def _csv_rows(csv_path: Path, filename_column, label_column, labels: LabelFormat):
+    """The CSV's header and rows, once the columns asked for are known to be there."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            wanted = (filename_column, *(labels.columns or (label_column,)))
+            missing = [c for c in wanted if c not in columns]
+            if missing:
+                raise DataError(
+                    f"{csv_path}: column(s) {', '.join(map(repr, missing))} not found; the "
+                    f"header has {', '.join(map(repr, columns)) or 'no columns'}. Name the "
+                    "columns with --filename-column / "
+                    + ("--label-columns." if labels.columns else "--label-column.")
+                    + label_columns_hint(missing, label_column, columns, filename_column)
+                    + column_hints(
+                        {"--filename-column": filename_column, "--label-column": label_column},
+                        list(columns),
+                    )
+                )
+            rows = list(reader)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{csv_path}: not a UTF-8 text CSV ({e}).") from None
+    if not rows:
+        raise DataError(f"{csv_path}: has a header but no rows.")
+    return columns, rows
+
+
+def _split_of(row: dict, split_column: str, columns, where: str) -> str:
+    """A row's split: its split cell (train, val, test or an alias), else train."""
+    if split_column not in columns or not (row.get(split_column) or "").strip():
+        return "train"
+    raw = row[split_column].strip().lower()
+    if raw not in SPLIT_ALIASES:
+        raise DataError(f"{where}: split {row[split_column]!r} is not one of train, val, test.")
+    return SPLIT_ALIASES[raw]
 
 
 # --------------------------------------------------------------------------- dispatch
