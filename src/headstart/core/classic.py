@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.core import tasks
 from headstart.core.modality import modality_of
 from headstart.core.rundir import CLASSIC_FOLDER
 
@@ -116,7 +117,7 @@ def blended(model_proba: np.ndarray, classic_proba: np.ndarray, weight: float) -
     classic baseline's (the same rows, the same classes)."""
     if weight <= 0:
         return model_proba
-    return (1.0 - weight) * model_proba + weight * classic_proba
+    return tasks.combine([model_proba, classic_proba], [1.0 - weight, weight])
 
 
 def choose_weight(

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from headstart.core import tasks
 from headstart.core.statistics import paired_noise
 
 #: The name of the ensemble candidate in ``--strategy auto``'s account.
@@ -76,8 +77,9 @@ def select(probas: list[np.ndarray], y: np.ndarray, rounds: int = ENSEMBLE_ROUND
 
 
 def combine(probas: list[np.ndarray], weights) -> np.ndarray:
-    """The weighted average of the candidates' probabilities (weights summing to 1)."""
-    return sum(w * p for w, p in zip(weights, probas) if w > 0)
+    """The weighted average of the candidates' probabilities (weights summing to 1), as the
+    task combines a run's members (:func:`headstart.core.tasks.combine`)."""
+    return tasks.combine(probas, weights)
 
 
 def cross_fitted(probas: list[np.ndarray], y: np.ndarray, seed: int = 0) -> dict:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from headstart.core.tasks import combine
+
 
 class EnsembleHead(nn.Module):
     """Members' heads, each on its columns of the features (a list of (start, end) ranges,
@@ -22,13 +24,15 @@ class EnsembleHead(nn.Module):
         self.members = nn.ModuleList(heads)
         self.columns = [[(int(lo), int(hi)) for lo, hi in ranges] for ranges in columns]
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
+        # as numbers, for combining: the graph then holds no branch on a tensor's value
+        self.member_weights = [float(w) for w in weights]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
-        total = None
-        for i, (head, ranges) in enumerate(zip(self.members, self.columns)):
+        probas = []
+        for head, ranges in zip(self.members, self.columns):
             parts = [x[:, lo:hi] for lo, hi in ranges]
-            p = torch.softmax(head(parts[0] if len(parts) == 1 else torch.cat(parts, 1)), dim=1)
-            p = p * self.weights[i]
-            total = p if total is None else total + p
-        return torch.log(total.clamp_min(1e-12))
+            probas.append(
+                torch.softmax(head(parts[0] if len(parts) == 1 else torch.cat(parts, 1)), dim=1)
+            )
+        return torch.log(combine(probas, self.member_weights).clamp_min(1e-12))

@@ -92,17 +92,8 @@ def make_figures(
         )
         words = probe_words(run.metrics["probe"])
         captions["history"] = words[0].upper() + words[1:] + "."
-    if evaluation is not None and evaluation.get("task") == "multi-label":
-        if evaluation["pr_curves"]:
-            figs["pr"] = plots.plot_pr_curves(
-                evaluation["pr_curves"], evaluation["per_label"], out / "pr.png"
-            )
-    elif evaluation is not None:
-        figs["confusion"] = plots.plot_confusion(
-            evaluation["confusion_matrix"], run.class_names, out / "confusion.png"
-        )
-        if evaluation["roc"]:
-            figs["roc"] = plots.plot_roc(evaluation["roc"], out / "roc.png")
+    if evaluation is not None:  # the task's own: confusion and ROC, or precision-recall
+        figs.update(task_part(evaluation, run.metrics).figures(run, evaluation, out))
     if splits is not None:  # the modality's own: sample images, augmented views, mistakes
         figs.update(modality_of(run).report_figures(run, evaluation, splits, out, captions))
     return figs

@@ -24,6 +24,16 @@ def _ci(ci) -> str:
     return f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f}%"
 
 
+def figures(run, evaluation: dict, out) -> dict:
+    """Each label's precision-recall curve with its threshold marked."""
+    from headstart.core.plots import plot_pr_curves
+
+    if not evaluation["pr_curves"]:
+        return {}
+    path = out / "pr.png"
+    return {"pr": plot_pr_curves(evaluation["pr_curves"], evaluation["per_label"], path)}
+
+
 def cards(evaluation: dict, metrics: dict, noun: str) -> list[tuple[str, str]]:
     """(caption, value) of the page's headline cards: micro-F1 with its interval, the
     label-frequency baseline's and the classic baseline's on the same examples."""

@@ -13,6 +13,17 @@ from headstart.core.splits import score_label
 TEMPLATE = "report/single_label.html.j2"
 
 
+def figures(run, evaluation: dict, out) -> dict:
+    """The confusion matrix and, where it is defined, the ROC curves."""
+    from headstart.core.plots import plot_confusion, plot_roc
+
+    matrix = evaluation["confusion_matrix"]
+    figs = {"confusion": plot_confusion(matrix, run.class_names, out / "confusion.png")}
+    if evaluation["roc"]:
+        figs["roc"] = plot_roc(evaluation["roc"], out / "roc.png")
+    return figs
+
+
 def cards(evaluation: dict, metrics: dict, noun: str) -> list[tuple[str, str]]:
     """(caption, value) of the headline cards: accuracy, its interval and the baselines, all
     on the same examples, and validation's accuracy when the evaluation was on another split."""

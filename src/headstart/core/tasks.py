@@ -6,8 +6,9 @@ argmax), a 2-D 0/1 indicator matrix (examples x labels) is multi-label classific
 sigmoid per label, binary cross-entropy, thresholds chosen on validation).
 :func:`task_of` answers for any label array; everything that differs between the two lives
 in its task object, so the loop, the probe, the splits and the predictions ask it instead of
-branching. Adding a task (regression, say) is one more class here, and a module of its
-scores and decisions beside :mod:`headstart.core.multilabel`.
+branching; :func:`combine` is how a run's members' outputs become one. Adding a task
+(regression, say) is one more class here, and a module of its scores and decisions beside
+:mod:`headstart.core.multilabel`.
 """
 
 from __future__ import annotations
@@ -146,6 +147,19 @@ class MultiLabel:
         without thresholds)."""
         t = 0.5 if thresholds is None else np.asarray(thresholds, np.float64)[None, :]
         return (np.asarray(proba) >= t).astype(np.int64)
+
+
+def combine(probas, weights):
+    """A run's members' probabilities combined, the one place they are (an ensemble's heads,
+    an encoder blended with the classic baseline; numpy arrays or torch tensors alike, in the
+    export graphs too): their weighted average, a member of weight 0 left out. The average
+    of probabilities is a probability for either task: of each class (single-label, rows
+    still summing to one) or of each label (multi-label)."""
+    total = None
+    for w, p in zip(weights, probas):
+        if w > 0:
+            total = p * w if total is None else total + p * w
+    return total
 
 
 SINGLE = SingleLabel()

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from headstart.core.tasks import combine
 from headstart.errors import RunError
 
 INPUT_NAMES = ("input_ids", "attention_mask", "windows")
@@ -74,7 +75,7 @@ class BlendedTextGraph(TextGraph):
         classic = tfidf @ self.coef.T + self.intercept
         if self.joint:
             return torch.softmax(torch.log(model.clamp_min(self.tiny)) + classic, dim=1)
-        return (1.0 - self.weight) * model + self.weight * torch.softmax(classic, dim=1)
+        return combine([model, torch.softmax(classic, dim=1)], [1.0 - self.weight, self.weight])
 
 
 def graph(run) -> tuple[nn.Module, dict]:
