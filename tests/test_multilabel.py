@@ -478,3 +478,28 @@ def test_blend_is_refused_for_label_sets_before_torch_loads(tmp_path):
             w.writerow([f"text number {i}", "a;b" if i % 3 else "a"])
     r = run_cli("train", tmp_path / "texts.csv", "--blend", "mix", check=False)
     assert r.returncode == 2 and "scored beside the model, not blended" in r.stderr
+
+
+def test_copies_of_a_multi_label_text_stay_on_one_side_of_every_carved_split(tmp_path):
+    """A first-time user's trial: duplicate texts with label sets landed in train and test
+    (single-label splits kept them together; iterative stratification did not)."""
+
+    from headstart.core.data import load_data
+
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "fast", "slow", "cheap", "dear"]
+    rows = []
+    for i in range(200):
+        labels = sorted(set(rng.choice(["a", "b", "c"], size=rng.integers(1, 3))))
+        rows.append((f"text {i} " + " ".join(rng.choice(words, 5)), ";".join(labels)))
+    rows += rows[:40]  # 40 texts twice
+    path = tmp_path / "t.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    splits = load_data(str(path), val_split=0.2, test_split=0.15, seed=0)
+    seen: dict[str, set] = {}
+    for name, examples in splits.items().items():
+        for text in examples.texts:
+            seen.setdefault(text, set()).add(name)
+    assert all(len(sides) == 1 for sides in seen.values())
+    assert any("moved so that copies stay on one side" in n for n in splits.method["notes"])

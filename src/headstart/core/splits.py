@@ -159,13 +159,19 @@ def _stratified_carve(
     keep, carved = train_test_split(
         np.arange(n), test_size=n_carve, stratify=pool.labels, random_state=seed, shuffle=True
     )
+    return _together(pool, keep, carved, note, what)
+
+
+def _together(pool: ExampleSet, keep, carved, note: str | None, what: str):
+    """Copies of one example kept on one side of the carve (where the modality hashes
+    examples without decoding them: texts), the move added to the carve's note."""
     if "group-duplicates" in getattr(pool, "capabilities", ()):
         keep, carved, moved = _keep_duplicates_together(pool, keep, carved)
         if moved:
             # one note per carve (test, then validation), each naming its split
             together = (
-                f"{moved} duplicate {noun}(s) moved so that copies stay on one side of the "
-                f"{what} split"
+                f"{moved} duplicate {example_noun(pool)}(s) moved so that copies stay on one "
+                f"side of the {what} split"
             )
             note = f"{note}; {together}" if note else together
     return np.sort(keep), np.sort(carved), note
@@ -195,14 +201,16 @@ def _multi_label_carve(
     if single:
         listed = ", ".join(map(repr, single))
         note = f"label(s) {listed} have one {noun}: on one side of the {what} split only"
-    return np.sort(keep), np.sort(carved), note
+    return _together(pool, keep, carved, note, what)
 
 
 def _keep_duplicates_together(
     pool: ExampleSet, keep: np.ndarray, carved: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Move copies of one example (same content hash) to the side most of them landed on
-    (the kept side on a tie), so a carved split never scores a model on what it trained on.
+    (the kept side on a tie), so a carved split never scores a model on what it trained on
+    (copies of an example share its labels: a class is never emptied by a move; with several
+    labels per example, the label shares iterative stratification balanced may shift a little).
     Only for examples hashed without decoding (texts). Returns (keep, carved, moved)."""
     from headstart.core.modality import modality_of
 
