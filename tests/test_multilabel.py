@@ -432,6 +432,8 @@ def test_evaluate_refuses_another_task_at_once_and_reads_label_columns(image_run
     assert r.returncode == 2 and "drop --task" in r.stderr and "features" not in r.stderr
     r = run_cli("evaluate", out, single)  # a multi-label run reads cells as sets (of one)
     assert "micro-F1" in r.stdout
+    # its training images among them are counted, and the others scored on their own
+    assert "training images of this run" in r.stdout and "On the other" in r.stdout
     columns, _ = write_table(tmp_path, n=30, columns=True)
     r = run_cli("evaluate", out, columns, "--label-columns", ",".join(COLOURS), columns=160)
     assert "label frequency" in r.stdout

@@ -147,13 +147,25 @@ def _multilabel_notes(ev: dict, noun: str) -> list:
         parts.append(Text(p["verdict"]))
     ov = ev.get("overlap")
     if ov is not None and ov.get("checked") and ov["n_overlap"]:
-        parts.append(
-            Text(
-                f"{ov['n_overlap']:,} of the {ov['n_images']:,} evaluation {noun}s are training "
-                f"{noun}s of this run (same content): the scores above are optimistic",
-                style="yellow",
-            )
+        text = Text()
+        text.append(
+            f"{ov['n_overlap']:,} of the {ov['n_images']:,} evaluation {noun}s are training "
+            f"{noun}s of this run (same content): the scores above are optimistic.",
+            style="yellow",
         )
+        clean = ov.get("without_overlap")
+        if clean:
+            ap = clean["mean_average_precision"]
+            text.append(
+                f"\n  On the other {clean['n']:,} {noun}s: micro-F1 {clean['micro_f1']:.1%} "
+                f"(95% interval {ci_text(clean['micro_f1_ci95'])}), macro-F1 "
+                f"{clean['macro_f1']:.1%}, mean average precision "
+                + ("-" if ap is None else f"{ap:.1%}")
+                + "."
+            )
+        else:
+            text.append(f"\n  Every evaluation {noun} is a training {noun}: no honest score left.")
+        parts.append(text)
     return parts
 
 
