@@ -214,7 +214,10 @@ SETTINGS: dict[str, Setting] = {
         "Largest prefix cache to write, e.g. 4GB; above it, train on the fly. auto: half the "
         "free disk, at most 64GB."
     ),
-    "cache_dtype": Setting("How cached features are stored: float16 (half the disk) or float32."),
+    "cache_dtype": Setting(
+        "How a cached prefix (the frozen part below the stages that train) is stored: float16 "
+        "(half the disk) or float32. Pooled features are always kept in float32."
+    ),
     "workers": Setting(
         "Processes decoding images while training on the fly (-1: auto, none below 4 cores; "
         "0: decode in the training process)."
@@ -241,8 +244,8 @@ SETTINGS: dict[str, Setting] = {
     ),
     "views": Setting("Augmented views per training image (cached)."),
     "flip": Setting(
-        "Images only: random horizontal flips in augmentation; --no-flip for images whose "
-        "mirror image is another class (digits, written words, road signs)."
+        "Random horizontal flips in augmentation; --no-flip for images whose mirror image is "
+        "another class (digits, written words, road signs)."
     ),
     "tta": Setting(
         "Test-time augmentation: predict on the image and its mirror image and average (needs "
@@ -250,25 +253,25 @@ SETTINGS: dict[str, Setting] = {
         flags=("--tta",),
     ),
     # texts
-    "text_column": Setting("Text data: the table column holding the texts."),
+    "text_column": Setting("The table column holding the texts."),
     "max_length": Setting(
-        "Text: tokens per text (per window of a longer text, see --long-texts; default: the "
+        "Tokens per text (per window of a longer text, see --long-texts; default: the "
         "encoder's, at most 256)."
     ),
     "long_texts": Setting(
-        "Text: how a text longer than --max-length is read: window (whole, in windows "
+        "How a text longer than --max-length is read: window (whole, in windows "
         "overlapping by half, embeddings averaged), window-max (their maximum), head-tail (its "
         "first and last tokens), truncate (its start). Default: window."
     ),
     "blend": Setting(
-        "Text: combine the model with the classic baseline (TF-IDF + logistic regression on "
+        "Combine the model with the classic baseline (TF-IDF + logistic regression on "
         "the same train split). mix: their probabilities averaged, the weight chosen on "
         "validation (0: the model alone, 1: the baseline alone); joint: one logistic "
         "regression on both models' features (TF-IDF's and the encoder's); auto: the better of "
         "the two on validation; none: the model alone. Default: auto."
     ),
     "setfit": Setting(
-        "Text, few labelled texts: SetFit's contrastive stage first tunes the encoder on pairs "
+        "Few labelled texts: SetFit's contrastive stage first tunes the encoder on pairs "
         "of training texts (same class: similar; different: apart), then the head trains on "
         "its features.",
         flags=("--setfit",),
@@ -303,11 +306,17 @@ FINETUNE_SETTINGS = (
     "schedule",
     "warmup_epochs",
     "patience",
+    "weight_decay",
+    "batch_size",
+    "label_smoothing",
     "bn",
     "augment",
     "views",
+    "flip",
     "cache",
     "cache_budget",
+    "cache_dtype",
+    "workers",
     "device",
 )
 

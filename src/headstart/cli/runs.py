@@ -20,6 +20,7 @@ from headstart.cli.base import (
     run_splits_of,
 )
 from headstart.cli.options import (
+    PANELS,
     READING_SETTINGS,
     settings_options,
 )
@@ -30,6 +31,7 @@ from headstart.console import (
     render_evaluation,
     render_summary,
 )
+from headstart.core.config import TrainConfig
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
@@ -79,6 +81,8 @@ def evaluate(
     if data is not None:
         multi = run_is_multi_label(run_dir)
         task = settings["task"]
+        if task is not None:
+            TrainConfig(task=task)  # a value that is no task is refused as such
         if task not in (None, "auto") and (task == "multi-label") != multi:
             raise HeadstartError(
                 f"--task {task}: this run predicts {'several labels' if multi else 'one class'} "
@@ -146,12 +150,17 @@ def summary(
         str,
         typer.Option(
             help="A Keras name (DenseNet121, MobileNetV2, ...), any timm model, or a text "
-            "encoder (minilm, bert-base-uncased, a Hugging Face name or folder)."
+            "encoder (minilm, bert-base-uncased, a Hugging Face name or folder).",
+            rich_help_panel=PANELS["model"],
         ),
     ] = DEFAULT_BACKBONE,
     classes: Annotated[int, typer.Option(help="Number of classes of your data.")] = 10,
     pooling: Annotated[
-        str, typer.Option(help="Images: max or avg (a text encoder pools its own way).")
+        str,
+        typer.Option(
+            help="Images: max or avg (a text encoder pools its own way).",
+            rich_help_panel=PANELS["model"],
+        ),
     ] = DEFAULT_IMAGE_POOLING,
     run_dir: Annotated[Path | None, typer.Option("--run", help="Summarise a saved run.")] = None,
     *,

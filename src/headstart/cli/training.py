@@ -29,6 +29,7 @@ from headstart.cli.base import (
 )
 from headstart.cli.options import (
     FINETUNE_SETTINGS,
+    PANELS,
     TRAIN_SETTINGS,
     settings_options,
 )
@@ -74,7 +75,8 @@ def train(
         typer.Option(
             help="Train on N processes of this machine, started by torchrun (PyTorch's "
             "launcher): CPU processes on gloo, GPUs on NCCL; auto: one per GPU. "
-            "--batch-size stays the global batch. Several machines: torchrun (README)."
+            "--batch-size stays the global batch. Several machines: torchrun (README).",
+            rich_help_panel=PANELS["run"],
         ),
     ] = None,
     *,

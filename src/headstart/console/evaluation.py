@@ -95,8 +95,9 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
     keep = _models_table(table, ev["table"], headers, rows, drop=(5, 4, 2, 3))
     n_boot = ev["intervals"]["bootstrap_resamples"]
     captions = [
-        f"95% intervals: percentile bootstrap over {noun}s ({n_boot:,} resamples); a label is "
-        "predicted where its probability reaches its threshold, chosen on validation"
+        f"95% intervals: percentile bootstrap over {noun}s ({n_boot:,} resamples; Wilson's "
+        "where every resample scores alike); a label is predicted where its probability "
+        "reaches its threshold, chosen on validation"
     ]
     dropped = [headers[k].replace("\n", " ") for k in range(len(headers)) if k not in keep]
     if dropped:

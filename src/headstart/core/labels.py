@@ -8,6 +8,7 @@ with every downstream artefact.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -217,7 +218,9 @@ class LabelFormat:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ConfigError(f"--task must be one of {', '.join(TASKS)}; got {self.task!r}.")
+            close = difflib.get_close_matches(str(self.task), list(TASKS), n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"--task must be one of {', '.join(TASKS)}; got {self.task!r}.{hint}")
         if not self.sep:
             raise ConfigError("--labels-sep must not be empty (the default is ';').")
         if self.columns and self.task == TASKS[1]:

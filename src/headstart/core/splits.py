@@ -230,14 +230,26 @@ def _keep_duplicates_together(
         leaving = [i for i in members if side[i] != to_carved]
         after = side.copy()
         after[leaving] = to_carved
-        labels = pool.labels
-        if labels.ndim == 1 and any(
-            not (after[labels == labels[i]] != to_carved).any() for i in leaving
-        ):
-            continue  # the move would empty a class on one side: leave these copies apart
+        if _empties_a_side(pool.labels, side, after, leaving, to_carved):
+            continue  # leave these copies apart
         moved += len(leaving)
         side = after
     return np.flatnonzero(~side), np.flatnonzero(side), moved
+
+
+def _empties_a_side(labels: np.ndarray, side, after, leaving, to_carved: bool) -> bool:
+    """Whether moving ``leaving`` (``side`` -> ``after``; True: carved) would empty a class
+    on one side, or with several labels per example leave a side without a label it had, or
+    without any example."""
+    if labels.ndim == 1:
+        return any(not (after[labels == labels[i]] != to_carved).any() for i in leaving)
+    if after.all() or not after.any():
+        return True
+    for before_side, after_side in ((~side, ~after), (side, after)):
+        had = labels[before_side].any(axis=0)
+        if (had & ~labels[after_side].any(axis=0)).any():
+            return True
+    return False
 
 
 def carve_note(fraction: float, n_used: int, noun: str, left_out: int = 0) -> str:
@@ -247,7 +259,8 @@ def carve_note(fraction: float, n_used: int, noun: str, left_out: int = 0) -> st
         f", after leaving out {left_out} unreadable {noun}(s) that fell in it" if left_out else ""
     )
     return (
-        f"carved a stratified {fraction:.0%} test split from train ({n_used} {noun}s{left}) to "
+        f"carved a stratified {fraction:.0%} test split from train ({n_used} "
+        f"{noun if n_used == 1 else noun + 's'}{left}) to "
         "report an unbiased score; --test-split 0 keeps none"
     )
 

@@ -352,11 +352,13 @@ def _fit_one_vs_rest(x_train, y_train, x_val, y_val):
         ]
         ap = float(ap or 0.0)  # (None: no label has a positive validation text)
         loss = float(np.mean([log_loss(y_val[:, j], proba[:, j], labels=[0, 1]) for j in range(k)]))
-        tried.append(
-            {"C": c, "val_mean_average_precision": round(ap, 4), "val_log_loss": round(loss, 4)}
-        )
-        if best is None or (ap, -loss) > best[0]:
-            best = ((ap, -loss), c, coef, intercept, proba)
+        row = {"C": c, "val_mean_average_precision": round(ap, 4), "val_log_loss": round(loss, 4)}
+        tried.append(row)
+        # compared as recorded (4 places): average precisions equal to the 4th place are a
+        # tie, which the log loss breaks, as the record says
+        key = (row["val_mean_average_precision"], -row["val_log_loss"])
+        if best is None or key > best[0]:
+            best = (key, c, coef, intercept, proba)
     _, c, coef, intercept, proba = best
     thresholds, rule = choose_thresholds(y_val, proba)
     record = {
