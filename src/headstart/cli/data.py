@@ -20,6 +20,7 @@ from headstart.cli.base import (
 )
 from headstart.cli.options import (
     LESSON,
+    RANKING_SETTINGS,
     READING_SETTINGS,
     settings_options,
 )
@@ -91,15 +92,8 @@ def inspect(
 @app.command(cls=Command)
 @friendly
 @settings_options(
-    "weights",
-    "image_size",
+    *RANKING_SETTINGS,
     "epochs",
-    "val_split",
-    "seed",
-    "label_column",
-    "text_column",
-    "modality",
-    "max_length",
     helps={
         "image_size": "Input size for every backbone.",
         "epochs": f"Maximum epochs (default: {LESSON.epochs}).",
@@ -158,15 +152,8 @@ def compare(
 @app.command(cls=Command)
 @friendly
 @settings_options(
-    "image_size",
+    *RANKING_SETTINGS,
     "pooling",
-    "weights",
-    "val_split",
-    "seed",
-    "label_column",
-    "text_column",
-    "modality",
-    "max_length",
     helps={"image_size": "Input size for every candidate."},
 )
 def advise(

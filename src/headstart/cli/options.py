@@ -293,6 +293,18 @@ READING_SETTINGS = (
     "labels_sep",
     "label_columns",
 )
+#: What the commands that rank networks on the data read (``compare``, ``advise``): the data,
+#: its split and the networks' input.
+RANKING_SETTINGS = (
+    "weights",
+    "image_size",
+    "val_split",
+    "seed",
+    "label_column",
+    "text_column",
+    "modality",
+    "max_length",
+)
 #: What ``headstart finetune`` may change in the run it continues: how it trains, not what
 #: it reads or which network.
 FINETUNE_SETTINGS = (

@@ -7,7 +7,7 @@ is its twin for one class per example, and :mod:`headstart.core.report` the page
 from __future__ import annotations
 
 from headstart.core.multilabel import NAMES, SCORES
-from headstart.core.report_words import pct
+from headstart.core.report_words import classic_verdict, pct
 from headstart.core.splits import score_label
 
 #: The macros of this task's parts of the page (``metrics``, ``mistakes_heading``).
@@ -88,17 +88,7 @@ def warnings(evaluation: dict, metrics: dict, noun: str) -> list[tuple[str, str]
                 f"{base['name']}): not yet a useful model (more labelled {noun}s?).",
             )
         )
-    versus = evaluation.get("classic_baseline")
-    if versus and versus["paired"]["distinguishable"]:
-        p = versus["paired"]
-        css, verb = ("good", "beats") if p["micro_f1_difference"] > 0 else ("warn", "loses to")
-        out.append(
-            (
-                css,
-                f"This model {verb} the classic baseline ({versus['name']}) on the "
-                f"same {noun}s: {p['verdict']}",
-            )
-        )
+    out += classic_verdict(evaluation.get("classic_baseline"), "micro_f1_difference", noun)
     return out
 
 

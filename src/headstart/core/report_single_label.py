@@ -6,7 +6,7 @@ is its twin for label sets, and :mod:`headstart.core.report` the page around the
 
 from __future__ import annotations
 
-from headstart.core.report_words import ci_text, f1_ci, pct, points
+from headstart.core.report_words import ci_text, classic_verdict, f1_ci, pct, points
 from headstart.core.splits import score_label
 
 #: The macros of this task's parts of the page (``metrics``, ``mistakes_heading``).
@@ -79,17 +79,7 @@ def warnings(evaluation: dict, metrics: dict, noun: str) -> list[tuple[str, str]
                 f"useful model (more labelled {noun}s?).",
             )
         )
-    versus = evaluation.get("classic_baseline")
-    if versus and versus["paired"]["distinguishable"]:
-        p = versus["paired"]
-        css, verb = ("good", "beats") if p["accuracy_difference"] > 0 else ("warn", "loses to")
-        out.append(
-            (
-                css,
-                f"This model {verb} the classic baseline ({versus['name']}, the baseline every "
-                f"{noun} model must beat) on the same {noun}s: {p['verdict']}",
-            )
-        )
+    out += classic_verdict(evaluation.get("classic_baseline"), "accuracy_difference", noun)
     return out
 
 

@@ -143,3 +143,20 @@ def spent_sentence(budget: dict) -> str:
     if budget.get("over_because"):
         words += f"; {budget['over_seconds']:.0f} s over it: {budget['over_because']}"
     return words
+
+
+def classic_verdict(versus: dict | None, difference: str, noun: str) -> list[tuple[str, str]]:
+    """The report's warning line on the classic baseline, when the paired comparison tells
+    the two apart: (css class, sentence), or none. ``difference``: the paired record's key of
+    the score's difference (accuracy's, or micro-F1's)."""
+    if not versus or not versus["paired"]["distinguishable"]:
+        return []
+    p = versus["paired"]
+    css, verb = ("good", "beats") if p[difference] > 0 else ("warn", "loses to")
+    return [
+        (
+            css,
+            f"This model {verb} the classic baseline ({versus['name']}, the baseline every "
+            f"{noun} model must beat) on the same {noun}s: {p['verdict']}",
+        )
+    ]
