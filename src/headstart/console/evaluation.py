@@ -12,6 +12,7 @@ from headstart.console.base import (
     console,
     difference_interval,
     f1_ci_text,
+    fitted_table,
     path_lines,
     points,
     verdict_style,
@@ -110,22 +111,32 @@ def render_multilabel_evaluation(ev: dict, noun: str) -> Group:
 
 
 def _per_label_table(ev: dict) -> Table:
-    """Each label's threshold, precision, recall, F1 and support."""
-    per = Table(title="per label", title_justify="left")
-    headers = ("label", "threshold", "precision", "recall", "F1", "AP", "support", "predicted")
-    for header in headers:
-        per.add_column(header, justify="left" if header == "label" else "right")
+    """Each label's threshold, precision, recall, F1, average precision and support; on a
+    narrow terminal the least telling columns make room first, and the caption says which."""
+    columns = [  # (header, justify, priority: 0 never left out, higher numbers first)
+        ("label", "left", 0),
+        ("threshold", "right", 3),
+        ("precision", "right", 2),
+        ("recall", "right", 2),
+        ("F1", "right", 1),
+        ("AP", "right", 2),
+        ("support", "right", 3),
+        ("predicted", "right", 4),
+    ]
+    rows = []
     for name, v in ev["per_label"].items():
         ap = v["average_precision"]
-        per.add_row(
-            name,
-            f"{v['threshold']:.2f}",
-            *("-" if v[k] is None else f"{v[k]:.3f}" for k in ("precision", "recall", "f1")),
-            "-" if ap is None else f"{ap:.3f}",
-            str(v["support"]),
-            str(v["predicted"]),
+        rows.append(
+            [
+                name,
+                f"{v['threshold']:.2f}",
+                *("-" if v[k] is None else f"{v[k]:.3f}" for k in ("precision", "recall", "f1")),
+                "-" if ap is None else f"{ap:.3f}",
+                str(v["support"]),
+                str(v["predicted"]),
+            ]
         )
-    return per
+    return fitted_table("per label", columns, rows)
 
 
 def _multilabel_notes(ev: dict, noun: str) -> list:
