@@ -333,18 +333,29 @@ FINETUNE_SETTINGS = (
 )
 
 
+@functools.cache
+def _layout() -> tuple[dict[str, str], list[str], dict[str, Any]]:
+    """Read once per process: each setting's section, the settings in the sections' order,
+    and the fields' types (every command's options are built from these at import)."""
+    section_of, order = {}, []
+    for section, names in sections().items():
+        for name in names:
+            section_of[name] = section
+            order.append(name)
+    return section_of, order, typing.get_type_hints(TrainConfig)
+
+
 def panel_of(name: str) -> str:
     """The ``--help`` panel of a setting: its section's."""
-    for section, names in sections().items():
-        if name in names:
-            return PANELS.get(section, section.capitalize())
-    raise KeyError(f"{name} is in no section of the configuration")
+    section = _layout()[0].get(name)
+    if section is None:
+        raise KeyError(f"{name} is in no section of the configuration")
+    return PANELS.get(section, section.capitalize())
 
 
 def in_sections(names) -> list[str]:
     """``names`` in the order of the configuration's sections (then of its fields)."""
-    order = [name for section in sections().values() for name in section]
-    return sorted(names, key=order.index)
+    return sorted(names, key=_layout()[1].index)
 
 
 def option(
@@ -360,7 +371,7 @@ def option(
     filling it from what ``as_given`` names (e.g. "the run's", said in the help)."""
     setting = SETTINGS[name]
     field = TrainConfig.__dataclass_fields__[name]
-    kind = setting.typed_as or typing.get_type_hints(TrainConfig)[name]
+    kind = setting.typed_as or _layout()[2][name]
     if default is MISSING:
         default = setting.given_as if setting.typed_as is not None else field.default
     help = help or setting.help
