@@ -12,6 +12,7 @@ from conftest import run_cli
 from headstart import from_arrays
 from headstart.core import ensemble
 from headstart.core.config import TrainConfig
+from headstart.core.tasks import combine
 from headstart.notes import speaking
 from test_auto import noisy_images
 
@@ -34,7 +35,7 @@ def test_selection_adds_with_replacement_and_weights_complementary_members():
     assert chosen["best_single"] == 0  # (ties: the first)
     assert all(w > 0 for w in chosen["weights"][:3]) and chosen["weights"][3] == 0
     assert sum(chosen["weights"]) == pytest.approx(1.0)
-    mixed = ensemble.combine(probas, chosen["weights"])
+    mixed = combine(probas, chosen["weights"])
     assert np.mean(mixed.argmax(1) == y) == 1.0  # against 2/3 for each alone
     record = ensemble.decide(probas, y, ["a", "b", "c", "noise"])
     assert record["kept"] and record["cross_fitted"]
@@ -75,7 +76,7 @@ def test_auto_ensemble_across_backbones_is_a_run_that_reloads_predicts_and_expor
         record = real(probas, y, names, reference, seed)
         k = len(probas)
         weights = [1 / k] * k
-        mixed = ensemble.combine(probas, weights)
+        mixed = combine(probas, weights)
         return {
             **record,
             "weights": weights,

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from headstart.core import tasks
 from headstart.core.statistics import paired_noise
+from headstart.core.tasks import combine
 
 #: The name of the ensemble candidate in ``--strategy auto``'s account.
 ENSEMBLE_NAME = "ensemble of the frozen candidates"
@@ -74,12 +74,6 @@ def select(probas: list[np.ndarray], y: np.ndarray, rounds: int = ENSEMBLE_ROUND
         "best_single": single,
         "trace": trace,
     }
-
-
-def combine(probas: list[np.ndarray], weights) -> np.ndarray:
-    """The weighted average of the candidates' probabilities (weights summing to 1), as the
-    task combines a run's members (:func:`headstart.core.tasks.combine`)."""
-    return tasks.combine(probas, weights)
 
 
 def cross_fitted(probas: list[np.ndarray], y: np.ndarray, seed: int = 0) -> dict:
