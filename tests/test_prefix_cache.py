@@ -107,11 +107,20 @@ def test_budget_fallback_trains_on_the_fly(source, capsys):
 def test_finetune_command_uses_the_prefix_cache(image_folder, tmp_path):
     """Two fine-tunes in processes of their own: the second reads the first one's prefix."""
     args = ["--backbone", "test_resnet", "--weights", "none", "--image-size", "48", "--epochs", "2"]
-    run_cli("train", image_folder, "--out", tmp_path / "frozen", *args)
-    for name in ("ft1", "ft2"):
+    run_cli("train", image_folder, "--out", tmp_path / "frozen", *args, "--batch-size", "16")
+    for name, given in (("ft1", []), ("ft2", ["--weight-decay", "0.01", "--no-flip"])):
         finetune = ["finetune", tmp_path / "frozen", "--unfreeze", "1", "--epochs", "2"]
-        run_cli(*finetune, "--out", tmp_path / name)
+        run_cli(*finetune, *given, "--out", tmp_path / name)
     import json
+
+    # what a continuation keeps from its parent unless given, and what it is given
+    sections = {
+        n: json.loads((tmp_path / n / "config.json").read_text())["config"] for n in ("ft1", "ft2")
+    }
+    assert [sections[n]["training"]["batch_size"] for n in ("ft1", "ft2")] == [16, 16]
+    assert sections["ft1"]["training"]["weight_decay"] is None  # the parent's: auto
+    assert sections["ft2"]["training"]["weight_decay"] == 0.01
+    assert [sections[n]["image"]["flip"] for n in ("ft1", "ft2")] == [True, False]
 
     m1 = json.loads((tmp_path / "ft1" / "metrics.json").read_text())["feature_cache"]
     m2 = json.loads((tmp_path / "ft2" / "metrics.json").read_text())["feature_cache"]

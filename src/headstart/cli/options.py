@@ -331,6 +331,12 @@ FINETUNE_SETTINGS = (
     "workers",
     "device",
 )
+#: Of those, the ones a continuation keeps from the run it continues unless given (how it was
+#: read and batched, its regularisation); the others take their own defaults, as the recipe
+#: of the continuation's strategy fills what is left to auto.
+FINETUNE_KEPT = frozenset(
+    {"weight_decay", "batch_size", "label_smoothing", "flip", "workers", "cache_dtype"}
+)
 
 
 @functools.cache

@@ -31,7 +31,7 @@ from headstart.console import (
     render_evaluation,
     render_summary,
 )
-from headstart.core.config import TrainConfig
+from headstart.core.labels import LabelFormat
 from headstart.errors import HeadstartError
 from headstart.io import atomic_write_json
 from headstart.modalities.image.backbones.aliases import DEFAULT_BACKBONE
@@ -82,7 +82,7 @@ def evaluate(
         multi = run_is_multi_label(run_dir)
         task = settings["task"]
         if task is not None:
-            TrainConfig(task=task)  # a value that is no task is refused as such
+            LabelFormat(task=task)  # a value that is no task is refused as such
         if task not in (None, "auto") and (task == "multi-label") != multi:
             raise HeadstartError(
                 f"--task {task}: this run predicts {'several labels' if multi else 'one class'} "

@@ -28,6 +28,7 @@ from headstart.cli.base import (
     with_changes,
 )
 from headstart.cli.options import (
+    FINETUNE_KEPT,
     FINETUNE_SETTINGS,
     PANELS,
     TRAIN_SETTINGS,
@@ -262,6 +263,7 @@ def _without_nproc(args: list[str]) -> list[str]:
     defaults={"strategy": CONTINUATIONS[0]},
 )
 def finetune(
+    ctx: typer.Context,
     run_dir: Annotated[Path, typer.Argument(help="A saved run to continue (usually frozen).")],
     out: Annotated[Path | None, typer.Option(help="The new run's directory.")] = None,
     overwrite: OverwriteOpt = False,
@@ -272,7 +274,9 @@ def finetune(
 
     The head's trained weights are kept, the new run records its parent, and its report
     plots both histories (Frozen vs Finetuned). The continuation is fitted by the options
-    given here, its recipe filling the rest (not the parent's epochs, rates or schedule).
+    given here, its recipe filling the rest (not the parent's epochs, rates or schedule); its
+    batch size, weight decay, label smoothing, flips, workers and cache dtype are the parent's
+    unless given.
     """
     from dataclasses import replace
 
@@ -302,7 +306,9 @@ def finetune(
         )
     if recorded.data is None:
         raise HeadstartError(f"{run_dir}: trained on in-memory arrays; continue it in Python.")
-    cfg = replace(recorded, **settings, parent=str(run_dir))
+    given = given_flags(ctx)
+    changes = {k: v for k, v in settings.items() if k not in FINETUNE_KEPT or k in given}
+    cfg = replace(recorded, **changes, parent=str(run_dir))
     out = out or run_dir.with_name(f"{run_dir.name}-{strategy}")
     check_out(out, overwrite=overwrite)
     from headstart.api import train as train_run
